@@ -1,0 +1,52 @@
+# Two commands on a fresh machine: `make run` and `make test` (see README).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export DVC_NO_ANALYTICS := 1
+export DO_NOT_TRACK := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export GX_ANALYTICS_ENABLED := False
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_HOME := $(CURDIR)/.prefect
+
+.PHONY: install init run test test-fast lint flow bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "batteryops needs Python 3.11, found " + sys.version' 
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv
+	$(BIN)/uv pip install -q --python $(BIN)/python -e ".[dev]"
+	touch $(STAMP)
+
+# Initialise whatever git/DVC state a fresh copy lacks (a tarball, not a clone).
+init: install
+	@test -d .git || (git init -q && git add -A && git -c user.name=batteryops -c user.email=batteryops@localhost commit -qm "initial import")
+	@test -d .dvc || $(BIN)/dvc init -q
+
+run: init
+	$(BIN)/dvc repro
+	$(BIN)/dvc metrics show
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not e2e"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+flow: init
+	$(BIN)/python -m flows.pipeline
+
+bench: install
+	$(BIN)/python benchmarks/pipeline.py
+
+clean:
+	rm -rf data models metrics/*.json reports registry mlflow.db mlartifacts .prefect dvc.lock

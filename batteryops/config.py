@@ -1,0 +1,379 @@
+"""Typed, validated access to ``params.yaml``.
+
+``params.yaml`` is the one configuration of the project. Each stage loads it once through
+:func:`load_params`, which validates every section with pydantic and turns a misspelled key into
+an error that names the key and the nearest valid ones (in the spirit of PyBaMM's FuzzyDict).
+Library functions never read params themselves: entry points pass each one its own section.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PARAMS_FILE = "params.yaml"
+
+
+class ParamsError(ValueError):
+    """Raised when ``params.yaml`` is missing, malformed or fails validation."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MetricsPaths(_Section):
+    """Where each metrics JSON lives."""
+
+    validation: str
+    hazard: str
+    drift: str
+    registry: str
+    train: str
+
+
+class PathsParams(_Section):
+    """Every path the pipeline reads or writes (relative to the project root)."""
+
+    raw_dir: str
+    telemetry_dir: str
+    truth: str
+    labelled_dir: str
+    features_dir: str
+    split: str
+    model: str
+    model_info: str
+    scores: str
+    expectations_dir: str
+    validation_report: str
+    drift_report: str
+    plots_dir: str
+    model_card: str
+    audit_log: str
+    metrics: MetricsPaths
+
+
+class FaultCounts(_Section):
+    """How many modules of the fleet carry each fault that drives thermal runaway."""
+
+    internal_short: int = Field(ge=0)
+    external_heating: int = Field(ge=0)
+    cooling_failure: int = Field(ge=0)
+
+
+class NuisanceCounts(_Section):
+    """How many modules carry each nuisance that must not be mistaken for a hazard."""
+
+    stuck_sensor: int = Field(ge=0)
+    drifting_sensor: int = Field(ge=0)
+    gas_spikes: int = Field(ge=0)
+    hot_ambient_racks: int = Field(ge=0)
+    high_load_racks: int = Field(ge=0)
+
+
+class SimulateParams(_Section):
+    """The simulated fleet (``generate`` stage)."""
+
+    seed: int
+    start_time: str
+    racks: int = Field(gt=0)
+    modules_per_rack: int = Field(gt=0)
+    duration_s: int = Field(gt=0)
+    faults: FaultCounts
+    nuisances: NuisanceCounts
+    fault_earliest_s: int = Field(ge=0)
+    fault_latest_fraction: float = Field(gt=0, le=1)
+    cells_series: int = Field(gt=0)
+    cells_parallel: int = Field(gt=0)
+    cell_capacity_ah: float = Field(gt=0)
+    cell_r0_ohm: float = Field(gt=0)
+    cell_r1_ohm: float = Field(gt=0)
+    cell_tau1_s: float = Field(gt=0)
+    cell_spread_fraction: float = Field(ge=0, lt=1)
+    duty_c_rate: float = Field(gt=0)
+    duty_period_s: float = Field(gt=0)
+    regulation_noise_c_rate: float = Field(ge=0)
+    high_load_c_rate: float = Field(gt=0)
+    high_load_period_s: float = Field(gt=0)
+    hot_ambient_delta_c: float
+    ambient_mean_c: float
+    ambient_daily_amplitude_c: float = Field(ge=0)
+    coolant_offset_c: float
+    module_to_air_w_per_k: float = Field(gt=0)
+    cell_to_module_w_per_k: float = Field(gt=0)
+    neighbour_w_per_k: float = Field(ge=0)
+    housing_heat_capacity_j_per_k: float = Field(ge=0)
+    sensor_coupling_min: float = Field(gt=0, le=1)
+    sensor_coupling_max: float = Field(gt=0, le=1)
+    isc_initial_w: float = Field(gt=0)
+    isc_doubling_s: float = Field(gt=0)
+    isc_max_w: float = Field(gt=0)
+    external_heating_w: float = Field(gt=0)
+    external_heating_ramp_s: float = Field(gt=0)
+    cooling_failure_factor: float = Field(gt=0, le=1)
+    cooling_failure_resistance_factor: float = Field(ge=1)
+    vent_temp_c: float
+    vent_gas_ppm_per_s: float = Field(gt=0)
+    isc_cell_voltage_drop_v_per_w: float = Field(ge=0)
+    post_pnr_fire_w: float = Field(ge=0)
+    pnr_rate_c_per_s: float = Field(gt=0)
+    sensor_max_c: float
+    sensor_dropout_after_pnr_s: int = Field(ge=0)
+    temp_noise_c: float = Field(ge=0)
+    voltage_noise_v: float = Field(ge=0)
+    gas_noise_ppm: float = Field(ge=0)
+    dropout_fraction: float = Field(ge=0, lt=1)
+    drift_c_per_h: float
+    gas_spike_rate_per_h: float = Field(ge=0)
+    gas_spike_ppm: float = Field(ge=0)
+
+
+class ValidateParams(_Section):
+    """Great Expectations validation (``validate`` stage)."""
+
+    suite: str
+    sample_rows: int = Field(gt=0)
+
+
+class LabelParams(_Section):
+    """Label windows (``label`` stage)."""
+
+    prediction_window_s: int = Field(gt=0)
+    guard_s: int = Field(ge=0)
+    overheat_threshold_c: float
+    overheat_horizon_s: int = Field(gt=0)
+    delta_t_horizon_s: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _guard_inside_window(self) -> LabelParams:
+        if self.guard_s >= self.prediction_window_s:
+            raise ValueError(
+                f"label.guard_s ({self.guard_s}) must be shorter than "
+                f"label.prediction_window_s ({self.prediction_window_s})"
+            )
+        return self
+
+
+class SplitParams(_Section):
+    """Grouped split of modules into train / validation / test."""
+
+    seed: int
+    validation_fraction: float = Field(gt=0, lt=1)
+    test_fraction: float = Field(gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _fractions_leave_training(self) -> SplitParams:
+        if self.validation_fraction + self.test_fraction >= 0.9:
+            raise ValueError("split.validation_fraction + split.test_fraction must stay below 0.9")
+        return self
+
+
+class FeaturizeParams(_Section):
+    """Rolling features (``featurize`` stage)."""
+
+    slope_windows_s: list[int] = Field(min_length=1)
+    rolling_windows_s: list[int] = Field(min_length=1)
+    split: SplitParams
+
+    @model_validator(mode="after")
+    def _positive_windows(self) -> FeaturizeParams:
+        for name in ("slope_windows_s", "rolling_windows_s"):
+            for window in getattr(self, name):
+                if window <= 0:
+                    raise ValueError(f"featurize.{name} must hold positive seconds, got {window}")
+        return self
+
+
+class TrackingParams(_Section):
+    """MLflow tracking and registry."""
+
+    uri: str
+    experiment: str
+    artifact_dir: str
+    model_name: str
+
+
+class XGBoostParams(_Section):
+    """XGBoost hyper-parameters of the hazard classifier."""
+
+    n_estimators: int = Field(gt=0)
+    max_depth: int = Field(gt=0)
+    learning_rate: float = Field(gt=0)
+    subsample: float = Field(gt=0, le=1)
+    colsample_bytree: float = Field(gt=0, le=1)
+    min_child_weight: float = Field(ge=0)
+    n_jobs: int = Field(gt=0)
+
+
+class TrainParams(_Section):
+    """Training (``train`` stage)."""
+
+    seed: int
+    row_stride_s: int = Field(gt=0)
+    xgboost: XGBoostParams
+
+
+class AlarmParams(_Section):
+    """How scores become alarms and alarms become events."""
+
+    persistence_k: int = Field(gt=0)
+    persistence_n: int = Field(gt=0)
+    episode_merge_gap_s: int = Field(ge=0)
+    min_lead_s: int = Field(ge=0)
+    false_alarm_budget_per_module_day: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _k_of_n(self) -> AlarmParams:
+        if self.persistence_k > self.persistence_n:
+            raise ValueError(
+                f"alarm.persistence_k ({self.persistence_k}) cannot exceed "
+                f"alarm.persistence_n ({self.persistence_n})"
+            )
+        return self
+
+
+class RuleBaselineParams(_Section):
+    """The temperature / dT/dt threshold rule judged beside the model."""
+
+    temp_max_c: float
+    slope_c_per_min: float
+
+
+class EvaluateParams(_Section):
+    """Evaluation (``evaluate`` stage)."""
+
+    rule_baseline: RuleBaselineParams
+    threshold_grid_size: int = Field(gt=1)
+
+
+class DriftParams(_Section):
+    """Evidently drift report (``drift_report`` stage)."""
+
+    reference_rows: int = Field(gt=0)
+    current_rows: int = Field(gt=0)
+    current_window_s: int = Field(gt=0)
+    seed: int
+
+
+class GateParams(_Section):
+    """Registration gates: absolute thresholds, no regression, drift and validation."""
+
+    min_event_recall_at_min_lead: float
+    min_pr_auc: float
+    max_false_alarms_per_module_day: float
+    min_lead_time_min_median: float
+    max_regression: float = Field(ge=0)
+    max_drift_share: float = Field(ge=0, le=1)
+    require_validation: bool
+
+
+class FlowParams(_Section):
+    """Prefect flow: parallelism, retries and the schedule of the deployment."""
+
+    max_parallel_stages: int = Field(gt=0)
+    retries: int = Field(ge=0)
+    retry_delay_s: int = Field(ge=0)
+    cron: str
+    deployment_name: str
+
+
+class Params(_Section):
+    """All of ``params.yaml``."""
+
+    source: Literal["simulated"]
+    paths: PathsParams
+    simulate: SimulateParams
+    validate_: ValidateParams = Field(alias="validate")
+    label: LabelParams
+    featurize: FeaturizeParams
+    tracking: TrackingParams
+    train: TrainParams
+    alarm: AlarmParams
+    evaluate: EvaluateParams
+    drift: DriftParams
+    gates: GateParams
+    flow: FlowParams
+
+
+def _nearest(key: str, valid: list[str]) -> str:
+    matches = difflib.get_close_matches(key, valid, n=3, cutoff=0.5)
+    return f"; did you mean {' or '.join(repr(m) for m in matches)}?" if matches else ""
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = Params
+    for part in loc:
+        if model is None:
+            return None
+        field = next(
+            (f for name, f in model.model_fields.items() if (f.alias or name) == part), None
+        )
+        if field is None:
+            return None
+        annotation = field.annotation
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    return model
+
+
+def _explain(error: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid parameters"]
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        dotted = ".".join(str(part) for part in loc)
+        if item["type"] == "extra_forbidden":
+            parent = _model_at(loc[:-1])
+            valid = [f.alias or n for n, f in parent.model_fields.items()] if parent else []
+            lines.append(f"  unknown key '{dotted}'{_nearest(str(loc[-1]), valid)}")
+        elif item["type"] == "missing":
+            lines.append(f"  missing key '{dotted}'")
+        else:
+            lines.append(f"  '{dotted}': {item['msg']} (got {item.get('input')!r})")
+    return "\n".join(lines)
+
+
+def parse_params(raw: dict[str, Any], source: str = PARAMS_FILE) -> Params:
+    """Validate a params mapping.
+
+    Args:
+        raw: The mapping read from ``params.yaml``.
+        source: Name of the file it came from, for messages.
+
+    Returns:
+        The validated parameters.
+
+    Raises:
+        ParamsError: On any unknown, missing or out-of-range key, naming the key and the nearest
+            valid ones.
+    """
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        raise ParamsError(_explain(error, source)) from None
+
+
+def load_params(path: str | Path = PARAMS_FILE) -> Params:
+    """Read and validate ``params.yaml``.
+
+    Args:
+        path: The params file.
+
+    Returns:
+        The validated parameters.
+
+    Raises:
+        ParamsError: If the file is missing, is not YAML, or fails validation.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: params file not found (run from the project root)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections at the top level")
+    return parse_params(raw, str(path))

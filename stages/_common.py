@@ -1,0 +1,48 @@
+"""What every stage entry point shares: environment, logging, params, clean failure."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+from batteryops.config import Params, ParamsError, load_params
+from batteryops.io import MissingInputError
+
+QUIET_TOOLS = {
+    "DVC_NO_ANALYTICS": "1",
+    "DO_NOT_TRACK": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "GX_ANALYTICS_ENABLED": "False",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+}
+
+
+class StageFailure(RuntimeError):
+    """A stage's own verdict that the pipeline must stop (e.g. a critical expectation failed)."""
+
+
+def run(stage: str, main: Callable[[Params], None]) -> None:
+    """Run one stage: quiet the tools' telemetry, configure logging, load params, call ``main``.
+
+    Parameter, input and stage failures end the process with exit code 2 and a one-paragraph
+    message instead of a traceback.
+
+    Args:
+        stage: Stage name, for messages.
+        main: The stage body; receives the validated params.
+    """
+    for key, value in QUIET_TOOLS.items():
+        os.environ.setdefault(key, value)
+    logging.basicConfig(
+        level=os.environ.get("BATTERYOPS_LOG_LEVEL", "INFO"),
+        format=f"%(asctime)s {stage} %(levelname)s %(name)s: %(message)s",
+    )
+    log = logging.getLogger(f"stages.{stage}")
+    try:
+        params = load_params()
+        main(params)
+    except (ParamsError, MissingInputError, StageFailure) as error:
+        log.error("stage %s failed: %s", stage, error)
+        sys.exit(2)
