@@ -336,9 +336,11 @@ def sensor_readings(
     weak_v = v_cell - params.isc_cell_voltage_drop_v_per_w * physics["isc_w"]
     weak_v = np.where(after_pnr, 0.0, weak_v)
     cell_v_max = noisy(v_cell + 0.01, params.voltage_noise_v)
-    cell_v_min = noisy(np.minimum(weak_v, v_cell - 0.01), params.voltage_noise_v)
+    cell_v_min = np.clip(noisy(np.minimum(weak_v, v_cell - 0.01), params.voltage_noise_v), 0, None)
     cells_series = params.cells_series
-    voltage = noisy(v_cell * (cells_series - 1) + weak_v, params.voltage_noise_v * 4)
+    voltage = np.clip(
+        noisy(v_cell * (cells_series - 1) + weak_v, params.voltage_noise_v * 4), 0, None
+    )
 
     signals = {
         "voltage_v": voltage,

@@ -1,0 +1,67 @@
+"""Hazard evaluation on held-out modules: row metrics, event metrics, and the rule baseline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from batteryops import events, schema
+from batteryops.config import AlarmParams, RuleBaselineParams
+
+
+def rule_score(frame: pd.DataFrame, rule: RuleBaselineParams) -> np.ndarray:
+    """The temperature / dT/dt rule as a score: alarm where it reaches 1.
+
+    ``max(temp_max_c / rule.temp_max_c, slope_60s / rule.slope_c_per_min)``; the continuous
+    form gives the rule a PR curve beside the model.
+    """
+    temp = frame["temp_max_c"].to_numpy(dtype=float) / rule.temp_max_c
+    slope = frame["temp_max_c_slope_60s_per_min"].to_numpy(dtype=float) / rule.slope_c_per_min
+    return np.fmax(temp, slope)
+
+
+def row_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """PR AUC (average precision) and ROC AUC on labelled rows."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    valid = ~np.isnan(scores)
+    labels, scores = labels[valid], scores[valid]
+    if labels.min() == labels.max():
+        return {"pr_auc": float("nan"), "roc_auc": float("nan")}
+    return {
+        "pr_auc": float(average_precision_score(labels, scores)),
+        "roc_auc": float(roc_auc_score(labels, scores)),
+    }
+
+
+def pr_curve(labels: np.ndarray, scores: np.ndarray, points: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Precision-recall curve thinned to about ``points`` points (recall, precision)."""
+    from sklearn.metrics import precision_recall_curve
+
+    valid = ~np.isnan(scores)
+    precision, recall, _ = precision_recall_curve(labels[valid], scores[valid])
+    keep = np.unique(np.linspace(0, len(recall) - 1, points).astype(int))
+    return recall[keep], precision[keep]
+
+
+def threshold_candidates(scores: np.ndarray, size: int) -> np.ndarray:
+    """Candidate thresholds: quantiles of the upper tail of the validation scores."""
+    finite = scores[np.isfinite(scores)]
+    quantiles = 1.0 - np.logspace(-6, -0.3, size)
+    return np.unique(np.quantile(finite, quantiles))
+
+
+def evaluate_split(
+    scored: pd.DataFrame,
+    truth: pd.DataFrame,
+    score_column: str,
+    threshold: float,
+    alarm: AlarmParams,
+) -> dict[str, object]:
+    """Row and event metrics of one score column on one split's rows at one threshold."""
+    labelled = scored[schema.TRAINABLE].to_numpy()
+    rows = row_metrics(
+        scored[schema.HAZARD].to_numpy()[labelled], scored[score_column].to_numpy(dtype=float)[labelled]
+    )
+    tracks = events.module_tracks(scored, truth, score_column)
+    return rows | events.event_metrics(tracks, threshold, alarm) | {"threshold": threshold}

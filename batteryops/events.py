@@ -1,0 +1,159 @@
+"""Alarm logic and event-level scoring, per the metrics contract of ``shared/DESIGN.md``.
+
+* An alarm second: at least ``k`` of the last ``n`` seconds scored at or over the threshold.
+* An alarm episode: a maximal run of alarm seconds, runs less than ``episode_merge_gap_s``
+  apart merged.
+* A runaway event is detected only by an alarm between its fault start and its PNR; its lead
+  time runs from the first such alarm to PNR. ``event_recall_at_min_lead`` counts events
+  detected at least ``min_lead_s`` before PNR.
+* False alarms: episodes starting on modules that never run away (and episodes that start
+  before the fault on modules that do), per module-day of that exposure, excluding a module's
+  time after another module in its rack has vented.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from batteryops import schema, timegrid
+from batteryops.config import AlarmParams
+from batteryops.labels import NEIGHBOUR_VENTED
+
+SECONDS_PER_DAY = 86400.0
+PROBABILITY = "hazard_probability"
+
+
+def persistent_alarm(over: np.ndarray, k: int, n: int) -> np.ndarray:
+    """True where at least ``k`` of the trailing ``n`` grid seconds are over the threshold."""
+    counts = np.concatenate([[0], np.cumsum(over.astype(np.int32))])
+    end = np.arange(1, len(over) + 1)
+    return counts[end] - counts[np.maximum(end - n, 0)] >= k
+
+
+def episodes(alarm_seconds: np.ndarray, merge_gap_s: int) -> list[tuple[float, float]]:
+    """Merge sorted alarm seconds into ``(start, end)`` episodes."""
+    if len(alarm_seconds) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(alarm_seconds) > merge_gap_s)
+    starts = np.concatenate([[0], breaks + 1])
+    ends = np.concatenate([breaks, [len(alarm_seconds) - 1]])
+    return [(float(alarm_seconds[s]), float(alarm_seconds[e])) for s, e in zip(starts, ends, strict=True)]
+
+
+@dataclass
+class ModuleTrack:
+    """One module's scored timeline on its 1 Hz grid."""
+
+    module_id: str
+    seconds: np.ndarray  # epoch seconds of the grid
+    score: np.ndarray  # NaN where no row
+    excluded: np.ndarray  # after a neighbour vented
+    fault_start_s: float
+    pnr_s: float
+
+
+def module_tracks(scored: pd.DataFrame, truth: pd.DataFrame, score_column: str) -> list[ModuleTrack]:
+    """Build per-module tracks from scored rows sorted by module then timestamp."""
+    truth = truth.set_index(schema.MODULE_ID)
+    tracks = []
+    for module_id, rows in timegrid.module_groups(scored):
+        stamps = scored[schema.TIMESTAMP].iloc[rows]
+        positions, length = timegrid.grid_positions(stamps)
+        first = np.floor(timegrid.epoch_seconds(stamps.iloc[:1]))[0]
+        excluded = timegrid.to_grid(scored[NEIGHBOUR_VENTED].to_numpy()[rows].astype(float), positions, length)
+        fault, pnr = timegrid.epoch_seconds(truth.loc[[module_id], ["fault_start", "pnr_time"]].iloc[0])
+        tracks.append(
+            ModuleTrack(
+                module_id=module_id,
+                seconds=first + np.arange(length),
+                score=timegrid.to_grid(scored[score_column].to_numpy(dtype=float)[rows], positions, length),
+                excluded=np.nan_to_num(excluded, nan=0.0) > 0,
+                fault_start_s=fault,
+                pnr_s=pnr,
+            )
+        )
+    return tracks
+
+
+def event_metrics(tracks: list[ModuleTrack], threshold: float, alarm: AlarmParams) -> dict[str, object]:
+    """Event recall, lead times and false alarms at one threshold.
+
+    Args:
+        tracks: Scored module timelines.
+        threshold: Operating threshold on the score.
+        alarm: The ``alarm`` section (persistence, merge gap, minimum lead).
+
+    Returns:
+        The event metrics of the contract plus counts and per-event lead times (minutes).
+    """
+    leads_min: list[float] = []
+    events = 0
+    false_alarms = 0
+    exposure_s = 0.0
+    for track in tracks:
+        over = np.nan_to_num(track.score, nan=-np.inf) >= threshold
+        alarm_on = persistent_alarm(over, alarm.persistence_k, alarm.persistence_n)
+        alarm_seconds = track.seconds[alarm_on]
+        runaway = not np.isnan(track.pnr_s)
+        if runaway:
+            events += 1
+            in_window = alarm_seconds[(alarm_seconds >= track.fault_start_s) & (alarm_seconds < track.pnr_s)]
+            if len(in_window):
+                leads_min.append((track.pnr_s - in_window[0]) / 60.0)
+            quiet_end = track.fault_start_s
+        else:
+            quiet_end = np.inf
+        watched = (~track.excluded) & (track.seconds < quiet_end)
+        exposure_s += float(watched.sum())
+        for start, _ in episodes(alarm_seconds, alarm.episode_merge_gap_s):
+            index = int(start - track.seconds[0])
+            if watched[index]:
+                false_alarms += 1
+    min_lead_min = alarm.min_lead_s / 60.0
+    module_days = exposure_s / SECONDS_PER_DAY
+    return {
+        "events": events,
+        "events_detected": len(leads_min),
+        "event_recall": len(leads_min) / events if events else float("nan"),
+        "event_recall_at_min_lead": (
+            sum(lead >= min_lead_min for lead in leads_min) / events if events else float("nan")
+        ),
+        "lead_time_min_p10": float(np.percentile(leads_min, 10)) if leads_min else 0.0,
+        "lead_time_min_median": float(np.median(leads_min)) if leads_min else 0.0,
+        "false_alarms": false_alarms,
+        "watched_module_days": module_days,
+        "false_alarms_per_module_day": false_alarms / module_days if module_days else float("nan"),
+        "lead_times_min": [round(lead, 3) for lead in leads_min],
+    }
+
+
+def choose_threshold(
+    tracks: list[ModuleTrack], candidates: np.ndarray, alarm: AlarmParams
+) -> tuple[float, dict[str, object]]:
+    """Pick the operating threshold on validation tracks under the false-alarm budget.
+
+    Among thresholds whose false alarms per module-day stay within the budget, take the one
+    with the highest recall at the minimum lead, then the longest median lead, then the highest
+    threshold. If none meets the budget, take the one with the fewest false alarms.
+
+    Returns:
+        The threshold and its validation event metrics.
+    """
+    best: tuple[tuple[float, ...], float, dict[str, object]] | None = None
+    for threshold in np.unique(candidates):
+        metrics = event_metrics(tracks, float(threshold), alarm)
+        fa = metrics["false_alarms_per_module_day"]
+        within = not (fa > alarm.false_alarm_budget_per_module_day)
+        recall = np.nan_to_num(metrics["event_recall_at_min_lead"])
+        key = (
+            (1.0, recall, metrics["lead_time_min_median"], threshold)
+            if within
+            else (0.0, -np.nan_to_num(fa, nan=np.inf), recall, threshold)
+        )
+        if best is None or key > best[0]:
+            best = (key, float(threshold), metrics)
+    assert best is not None, "no candidate thresholds"
+    return best[1], best[2]

@@ -1,0 +1,80 @@
+"""Labels: hazard window before the point of no return, overheat, and the 30 s temperature change.
+
+* ``hazard`` = 1 over the ``prediction_window_s`` seconds that end ``guard_s`` before PNR:
+  ``[PNR - guard - window, PNR - guard)``.
+* ``trainable`` is false where a label would mislead a model: the guard and everything after PNR
+  on a module that runs away, and a module's time after another module in its rack has vented
+  (its readings then carry a neighbour's fire, not its own state).
+* ``overheat`` = the hottest sensor exceeds ``overheat_threshold_c`` within the next
+  ``overheat_horizon_s`` seconds.
+* ``delta_t_30s`` = ``temp_max_c`` ``delta_t_horizon_s`` seconds ahead minus now (NaN if unknown).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from batteryops import schema, timegrid
+from batteryops.config import LabelParams
+
+NEIGHBOUR_VENTED = "neighbour_vented"
+
+
+def label_rack(telemetry: pd.DataFrame, truth: pd.DataFrame, params: LabelParams) -> pd.DataFrame:
+    """Add label columns to one rack's telemetry.
+
+    Args:
+        telemetry: Canonical telemetry of one rack, any order.
+        truth: Ground truth per module (``pnr_time``, ``vent_time`` as UTC timestamps).
+        params: The ``label`` section.
+
+    Returns:
+        A new frame sorted by module then timestamp with the label columns added.
+
+    Raises:
+        ValueError: If a module of the telemetry has no row in the truth table.
+    """
+    frame = timegrid.sort_canonical(telemetry)
+    truth = truth.set_index(schema.MODULE_ID)
+    unknown = sorted(set(frame[schema.MODULE_ID].unique()) - set(truth.index))
+    if unknown:
+        raise ValueError(f"truth table has no row for modules {unknown[:5]}")
+    now_s = timegrid.epoch_seconds(frame[schema.TIMESTAMP])
+    module_truth = truth.loc[frame[schema.MODULE_ID]]
+    pnr_s = timegrid.epoch_seconds(module_truth["pnr_time"])
+    window_end = pnr_s - params.guard_s
+    hazard = (now_s >= window_end - params.prediction_window_s) & (now_s < window_end)
+
+    rack_vents = truth.groupby(schema.RACK_ID)["vent_time"].apply(lambda s: list(timegrid.epoch_seconds(s)))
+    first_other_vent = np.full(len(frame), np.inf)
+    for module_id, rows in timegrid.module_groups(frame):
+        rack = truth.at[module_id, schema.RACK_ID]
+        own = timegrid.epoch_seconds(pd.Series([truth.at[module_id, "vent_time"]]))[0]
+        others = [v for v in rack_vents[rack] if not np.isnan(v)]
+        if not np.isnan(own) and own in others:
+            others.remove(own)
+        if others:
+            first_other_vent[rows] = min(others)
+    neighbour_vented = now_s >= first_other_vent
+    after_guard = now_s >= np.where(np.isnan(window_end), np.inf, window_end)
+
+    overheat = np.zeros(len(frame), dtype=bool)
+    delta_t = np.full(len(frame), np.nan)
+    for _, rows in timegrid.module_groups(frame):
+        positions, length = timegrid.grid_positions(frame[schema.TIMESTAMP].iloc[rows])
+        temp = timegrid.to_grid(frame["temp_max_c"].to_numpy()[rows], positions, length)
+        over = np.nan_to_num(temp, nan=-np.inf) > params.overheat_threshold_c
+        # Count of exceedances over the grid seconds t + 1 .. t + horizon.
+        counts = np.concatenate([[0], np.cumsum(over)])
+        index = np.arange(length)
+        ahead = counts[np.minimum(index + params.overheat_horizon_s + 1, length)] - counts[index + 1]
+        overheat[rows] = ahead[positions] > 0
+        delta_t[rows] = (timegrid.lagged(temp, -params.delta_t_horizon_s) - temp)[positions]
+
+    frame[schema.HAZARD] = hazard.astype(np.int8)
+    frame[schema.OVERHEAT] = overheat.astype(np.int8)
+    frame[schema.DELTA_T_30S] = delta_t.astype(np.float32)
+    frame[NEIGHBOUR_VENTED] = neighbour_vented
+    frame[schema.TRAINABLE] = ~(after_guard | neighbour_vented)
+    return frame

@@ -1,0 +1,168 @@
+"""Data validation with Great Expectations 1.x suites stored as JSON under ``expectations/``.
+
+A suite is a JSON file ``{"name": ..., "expectations": [{"type", "kwargs", "meta"}]}``; an
+expectation whose ``meta.critical`` is true stops the pipeline when it fails, the others are
+reported as warnings. Great Expectations is imported inside the functions that use it (its
+import costs several seconds).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass
+class Finding:
+    """The outcome of one expectation on one batch."""
+
+    batch: str
+    expectation: str
+    column: str
+    critical: bool
+    success: bool
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    examples: list[Any] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """One line naming the expectation, the column and example values."""
+        examples = ", ".join(repr(value) for value in self.examples[:5]) or "none"
+        count = "" if self.unexpected_count is None else f" ({self.unexpected_count} rows)"
+        return (
+            f"{self.batch}: {self.expectation} failed on column '{self.column}'{count}; "
+            f"example values: {examples}"
+        )
+
+
+def load_suite(path: str | Path) -> dict[str, Any]:
+    """Read a suite JSON, checking its shape.
+
+    Raises:
+        ValueError: If the file is not a suite.
+    """
+    path = Path(path)
+    suite = json.loads(path.read_text())
+    if not isinstance(suite, dict) or "expectations" not in suite or "name" not in suite:
+        raise ValueError(f"{path}: not an expectation suite (needs 'name' and 'expectations')")
+    return suite
+
+
+def _column_of(kwargs: dict[str, Any]) -> str:
+    for key in ("column", "column_A", "column_list", "column_set"):
+        if key in kwargs:
+            value = kwargs[key]
+            return ",".join(value) if isinstance(value, list) else str(value)
+    return "(table)"
+
+
+def validate_frames(suite: dict[str, Any], batches: dict[str, pd.DataFrame]) -> list[Finding]:
+    """Run a suite on each named batch with Great Expectations.
+
+    Args:
+        suite: A suite as read by :func:`load_suite`.
+        batches: Data frames to validate, by batch name (e.g. a file name).
+
+    Returns:
+        One finding per expectation and batch.
+    """
+    import great_expectations as gx
+    from great_expectations.core.expectation_suite import ExpectationSuite
+
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    asset = context.data_sources.add_pandas("batteryops").add_dataframe_asset(suite["name"])
+    batch_definition = asset.add_batch_definition_whole_dataframe("whole")
+    gx_suite = context.suites.add(
+        ExpectationSuite(name=suite["name"], expectations=suite["expectations"])
+    )
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(data=batch_definition, suite=gx_suite, name=suite["name"])
+    )
+    findings: list[Finding] = []
+    for batch_name, frame in batches.items():
+        result = definition.run(
+            batch_parameters={"dataframe": frame},
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
+        )
+        for item in result.results:
+            config = item.expectation_config
+            details = item.result or {}
+            findings.append(
+                Finding(
+                    batch=batch_name,
+                    expectation=config.type,
+                    column=_column_of(config.kwargs),
+                    critical=bool((config.meta or {}).get("critical", False)),
+                    success=bool(item.success),
+                    unexpected_count=details.get("unexpected_count"),
+                    unexpected_percent=details.get("unexpected_percent"),
+                    examples=_plain(details.get("partial_unexpected_list") or []),
+                )
+            )
+    return findings
+
+
+def _plain(values: list[Any]) -> list[Any]:
+    plain = []
+    for value in values:
+        if isinstance(value, dict | list):
+            plain.append(json.loads(json.dumps(value, default=str)))
+        elif isinstance(value, int | float | str | bool) or value is None:
+            plain.append(value)
+        else:
+            plain.append(str(value))
+    return plain
+
+
+def summarise(suite_name: str, findings: list[Finding]) -> dict[str, Any]:
+    """The ``metrics/validation.json`` content: success and the failures, critical first."""
+    failed = [f for f in findings if not f.success]
+    return {
+        "suite": suite_name,
+        "success": not any(f.critical for f in failed),
+        "evaluated_expectations": len(findings),
+        "successful_expectations": len(findings) - len(failed),
+        "success_percent": round(100.0 * (len(findings) - len(failed)) / max(len(findings), 1), 3),
+        "critical_failures": [f.describe() for f in failed if f.critical],
+        "warnings": [f.describe() for f in failed if not f.critical],
+    }
+
+
+def render_html(suite_name: str, findings: list[Finding]) -> str:
+    """A self-contained HTML validation report, one row per expectation and batch."""
+    rows = []
+    for f in sorted(findings, key=lambda f: (f.success, not f.critical, f.batch)):
+        verdict = "pass" if f.success else ("FAIL" if f.critical else "warn")
+        rows.append(
+            "<tr class='{}'><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td>{}</td><td>{}</td></tr>".format(
+                verdict.lower(), verdict, html.escape(f.batch), html.escape(f.expectation),
+                html.escape(f.column), "critical" if f.critical else "warning",
+                "" if f.unexpected_count is None else f.unexpected_count,
+                html.escape(", ".join(repr(v) for v in f.examples[:5])),
+            )
+        )
+    summary = summarise(suite_name, findings)
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Validation: {name}</title>"
+        "<style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}"
+        "td,th{{border:1px solid #ccc;padding:3px 6px}}.fail{{background:#f8c0c0}}"
+        ".warn{{background:#fbe6a8}}.pass{{background:#e3f4e0}}</style></head><body>"
+        "<h1>Validation report: {name}</h1><p>Great Expectations suite <code>{name}</code>: "
+        "{ok} of {n} expectation runs passed; overall <b>{verdict}</b>.</p>"
+        "<table><tr><th>verdict</th><th>batch</th><th>expectation</th><th>column</th>"
+        "<th>severity</th><th>unexpected rows</th><th>example values</th></tr>{rows}</table>"
+        "</body></html>"
+    ).format(
+        name=html.escape(suite_name), ok=summary["successful_expectations"],
+        n=summary["evaluated_expectations"], verdict="passed" if summary["success"] else "FAILED",
+        rows="".join(rows),
+    )

@@ -1,0 +1,38 @@
+"""DVC stage ``featurize``: rolling features per rack and the grouped module split."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from batteryops import features, schema, split
+from batteryops.config import Params
+from batteryops.io import atomic_dir, partition_files, require, write_json
+from stages._common import run
+
+log = logging.getLogger("stages.featurize")
+
+
+def main(params: Params) -> None:
+    """Featurize every labelled rack, tag each row with its module's split."""
+    paths, section = params.paths, params.featurize
+    require(paths.truth)
+    truth = pd.read_parquet(paths.truth)
+    assignment = split.assign_splits(truth, section.split)
+    rows = 0
+    with atomic_dir(paths.features_dir) as tmp:
+        for path in partition_files(paths.labelled_dir):
+            frame = features.featurize_rack(pd.read_parquet(path), section)
+            frame[schema.SPLIT] = frame[schema.MODULE_ID].map(assignment)
+            split.check_no_leak(frame)
+            rows += len(frame)
+            frame.to_parquet(tmp / path.name, index=False)
+    counts = pd.Series(assignment).value_counts().to_dict()
+    write_json({"modules": assignment, "counts": counts,
+                "features": features.feature_names(section)}, paths.split)
+    log.info("featurized %d rows; modules per split %s", rows, counts)
+
+
+if __name__ == "__main__":
+    run("featurize", main)

@@ -1,0 +1,47 @@
+"""DVC stage ``validate``: run the Great Expectations suite on the canonical telemetry."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from batteryops import validation
+from batteryops.config import Params
+from batteryops.io import atomic_path, partition_files, write_json
+from stages._common import StageFailure, run
+
+log = logging.getLogger("stages.validate")
+
+
+def main(params: Params) -> None:
+    """Validate each telemetry partition; write the report and metrics; stop on critical failure."""
+    paths, section = params.paths, params.validate_
+    suite_path = Path(paths.expectations_dir) / f"{section.suite}.json"
+    suite = validation.load_suite(suite_path)
+    batches = {}
+    for path in partition_files(paths.telemetry_dir):
+        frame = pd.read_parquet(path)
+        if len(frame) > section.sample_rows:
+            frame = frame.sample(section.sample_rows, random_state=0).sort_index()
+        batches[path.name] = frame
+    findings = validation.validate_frames(suite, batches)
+    summary = validation.summarise(suite["name"], findings)
+    summary["rows_validated"] = int(sum(len(frame) for frame in batches.values()))
+    with atomic_path(paths.validation_report) as tmp:
+        tmp.write_text(validation.render_html(suite["name"], findings))
+    write_json(summary, paths.metrics.validation)
+    for warning in summary["warnings"]:
+        log.warning("expectation warning: %s", warning)
+    if not summary["success"]:
+        raise StageFailure(
+            "critical expectations failed (see " + paths.validation_report + "):\n  "
+            + "\n  ".join(summary["critical_failures"])
+        )
+    log.info("validation passed: %d expectation runs on %d rows",
+             summary["evaluated_expectations"], summary["rows_validated"])
+
+
+if __name__ == "__main__":
+    run("validate", main)
