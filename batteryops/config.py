@@ -51,6 +51,7 @@ class PathsParams(_Section):
     expectations_dir: str
     validation_report: str
     drift_report: str
+    drift_columns: str
     plots_dir: str
     model_card: str
     audit_log: str

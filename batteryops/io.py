@@ -39,6 +39,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        tmp.chmod(0o644)  # mkstemp makes files private; outputs are ordinary project files
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -59,6 +60,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        tmp.chmod(0o755)
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)

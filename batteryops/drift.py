@@ -1,0 +1,76 @@
+"""Feature drift with Evidently 0.7: training features as reference against the newest data.
+
+Evidently is imported inside :func:`drift_report` (its import costs several seconds).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from batteryops import schema, timegrid
+
+
+def reference_and_current(
+    frame: pd.DataFrame,
+    features: list[str],
+    current_window_s: int,
+    reference_rows: int,
+    current_rows: int,
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sample the reference (training split) and the current (newest window, all modules).
+
+    Args:
+        frame: Featurized rows with ``split`` and ``timestamp``.
+        features: Columns to compare.
+        current_window_s: The newest data: rows within this many seconds of the latest timestamp.
+        reference_rows: Rows sampled from the reference.
+        current_rows: Rows sampled from the current window.
+        seed: Sampling seed.
+
+    Returns:
+        ``(reference, current)`` frames holding only ``features``.
+    """
+    seconds = timegrid.epoch_seconds(frame[schema.TIMESTAMP])
+    newest = seconds >= np.nanmax(seconds) - current_window_s
+    reference = frame.loc[(frame[schema.SPLIT] == "train").to_numpy(), features]
+    current = frame.loc[newest, features]
+    reference = reference.sample(min(reference_rows, len(reference)), random_state=seed)
+    current = current.sample(min(current_rows, len(current)), random_state=seed)
+    return reference.reset_index(drop=True), current.reset_index(drop=True)
+
+
+def drift_report(
+    reference: pd.DataFrame, current: pd.DataFrame, html_path: str | Path
+) -> dict[str, Any]:
+    """Run Evidently's data-drift preset, save its HTML, return the drift summary.
+
+    Returns:
+        ``share_of_drifted_columns``, ``number_of_drifted_columns``, ``number_of_columns`` and
+        ``drift_by_column`` (Evidently's per-column drift score).
+    """
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    snapshot = Report([DataDriftPreset()]).run(current_data=current, reference_data=reference)
+    snapshot.save_html(str(html_path))
+    summary: dict[str, Any] = {"number_of_columns": int(reference.shape[1]), "drift_by_column": {}}
+    for metric in snapshot.dict()["metrics"]:
+        config = metric.get("config", {})
+        kind = config.get("type", "")
+        if kind.endswith("DriftedColumnsCount"):
+            summary["share_of_drifted_columns"] = float(metric["value"]["share"])
+            summary["number_of_drifted_columns"] = int(metric["value"]["count"])
+        elif kind.endswith("ValueDrift"):
+            summary["drift_by_column"][config["column"]] = {
+                "score": float(metric["value"]),
+                "method": config.get("method"),
+                "threshold": config.get("threshold"),
+            }
+    if "share_of_drifted_columns" not in summary:
+        raise RuntimeError("Evidently report has no DriftedColumnsCount metric")
+    return summary
