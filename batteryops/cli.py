@@ -1,0 +1,197 @@
+"""The ``batteryops`` command line: what users do by hand beside ``dvc repro``.
+
+Commands:
+    gate            CI metric-threshold check (exit 1 on any failed gate).
+    status          What is champion (and challenger), its metrics and lineage.
+    promote         Move ``champion`` to a version (a recorded, human decision).
+    rollback        Move ``champion`` back to the previous champion from the audit log.
+    simulate-oven   One 18650 cell with the Kim 2007 kinetics in an oven.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from batteryops.config import PARAMS_FILE, Params, ParamsError, load_params
+
+EXIT_GATE_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _read_metrics(path: str, base: str | None = None) -> dict[str, Any] | None:
+    """A metrics JSON from the work tree, or from a git ref when ``base`` is given."""
+    if base is None:
+        file = Path(path)
+        return json.loads(file.read_text()) if file.is_file() else None
+    shown = subprocess.run(["git", "show", f"{base}:{path}"], capture_output=True, text=True)
+    if shown.returncode != 0:
+        return None
+    return json.loads(shown.stdout)
+
+
+def cmd_gate(params: Params, args: argparse.Namespace) -> int:
+    """Check the metrics files against ``params.gates``; optionally against a base ref."""
+    from batteryops import gates
+
+    paths = params.paths.metrics
+    hazard = _read_metrics(args.metrics or paths.hazard)
+    if hazard is None:
+        print(f"error: {args.metrics or paths.hazard} not found (run `dvc repro` first)", file=sys.stderr)
+        return EXIT_USAGE
+    base = None
+    if args.base:
+        base = _read_metrics(args.metrics or paths.hazard, args.base)
+        if base is None:
+            print(f"note: no {paths.hazard} at {args.base}; no-regression gates skipped")
+    results = gates.evaluate_gates(
+        hazard, params.gates, drift=_read_metrics(paths.drift),
+        validation=_read_metrics(paths.validation), champion=base,
+    )
+    print(gates.format_table(results))
+    failed = [r for r in results if not r.passed]
+    if failed:
+        print(f"\n{len(failed)} gate(s) failed: " + "; ".join(r.reason for r in failed))
+        return EXIT_GATE_FAILED
+    print("\nevery gate holds")
+    return 0
+
+
+def cmd_status(params: Params, args: argparse.Namespace) -> int:
+    """Print the champion and challenger with metrics and lineage."""
+    from batteryops import registry, tracking
+
+    tracking.configure(params.tracking)
+    name = params.tracking.model_name
+    report: dict[str, Any] = {"model": name}
+    for alias in (registry.CHAMPION, registry.CHALLENGER):
+        version = registry.alias_version(name, alias)
+        if version is None:
+            report[alias] = None
+            continue
+        tags = registry.version_tags(name, version)
+        report[alias] = {
+            "version": int(version),
+            "uri": f"models:/{name}@{alias}",
+            "metrics": registry.metrics_from_tags(tags),
+            "run_id": tags.get("run_id"),
+            "git_commit": tags.get("git_commit"),
+        }
+    history = [e for e in registry.read_audit(params.paths.audit_log) if e.get("model") == name]
+    report["recent_decisions"] = [
+        {k: e.get(k) for k in ("time", "action", "candidate_version", "champion_before",
+                               "champion_after", "decision", "reasons")}
+        for e in history[-args.history:]
+    ]
+    print(json.dumps(report, indent=2, default=str))
+    return 0
+
+
+def cmd_promote(params: Params, args: argparse.Namespace) -> int:
+    """Promote a version by hand: its recorded metrics must clear the absolute gates unless forced."""
+    from batteryops import gates, registry, tracking
+
+    tracking.configure(params.tracking)
+    name = params.tracking.model_name
+    try:
+        recorded = registry.metrics_from_tags(registry.version_tags(name, args.version))
+    except Exception as error:  # noqa: BLE001 - MLflow raises its own exception types
+        print(f"error: model '{name}' has no version {args.version} ({error})", file=sys.stderr)
+        return EXIT_USAGE
+    results = gates.evaluate_gates(recorded, params.gates)
+    print(gates.format_table(results))
+    if not all(r.passed for r in results) and not args.force:
+        print(f"\nrefused: version {args.version} fails a gate on its recorded metrics "
+              "(use --force to override; the override is recorded)")
+        return EXIT_GATE_FAILED
+    entry = registry.move_champion(
+        name, args.version, params.paths.audit_log, "promote",
+        args.reason or "manual promotion", {"forced": bool(args.force), "metrics": recorded},
+    )
+    print(f"\nchampion of {name}: {entry['champion_before']} -> {entry['champion_after']}")
+    return 0
+
+
+def cmd_rollback(params: Params, args: argparse.Namespace) -> int:
+    """Move champion back to the previous champion recorded in the audit log (or ``--to``)."""
+    from batteryops import registry, tracking
+
+    tracking.configure(params.tracking)
+    name = params.tracking.model_name
+    current = registry.alias_version(name, registry.CHAMPION)
+    try:
+        target = args.to or registry.rollback_target(
+            registry.read_audit(params.paths.audit_log), name, current
+        )
+        entry = registry.move_champion(
+            name, target, params.paths.audit_log, "rollback", args.reason or "rollback", {}
+        )
+    except registry.RegistryError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"champion of {name}: {entry['champion_before']} -> {entry['champion_after']}")
+    return 0
+
+
+def cmd_simulate_oven(args: argparse.Namespace) -> int:
+    """Print the oven test outcome as JSON."""
+    from batteryops.physics.oven import simulate_oven
+
+    result = simulate_oven(args.oven_c, hours=args.hours)
+    print(json.dumps({"oven_c": args.oven_c, "hours": args.hours} | result.as_dict()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(prog="batteryops", description=__doc__.split("\n")[0])
+    parser.add_argument("--params", default=PARAMS_FILE, help="params file (default: params.yaml)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    gate = commands.add_parser("gate", help="check metrics against the gates in params (CI)")
+    gate.add_argument("--metrics", help="hazard metrics JSON (default from params)")
+    gate.add_argument("--base", help="git ref whose metrics the candidate must not regress from")
+
+    status = commands.add_parser("status", help="champion, challenger, metrics and lineage")
+    status.add_argument("--history", type=int, default=5, help="audit entries to show")
+
+    promote = commands.add_parser("promote", help="move champion to a version")
+    promote.add_argument("version", help="model version number")
+    promote.add_argument("--reason", help="why (recorded in the audit log)")
+    promote.add_argument("--force", action="store_true", help="promote even if a gate fails")
+
+    rollback = commands.add_parser("rollback", help="move champion back to the previous one")
+    rollback.add_argument("--to", help="version to roll back to (default: from the audit log)")
+    rollback.add_argument("--reason", help="why (recorded in the audit log)")
+
+    oven = commands.add_parser("simulate-oven", help="single-cell oven test of the kinetics")
+    oven.add_argument("--oven-c", type=float, required=True, help="oven temperature in C")
+    oven.add_argument("--hours", type=float, default=3.0, help="longest time simulated")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``batteryops`` command."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    if args.command == "simulate-oven":
+        return cmd_simulate_oven(args)
+    try:
+        params = load_params(args.params)
+    except ParamsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    handlers = {"gate": cmd_gate, "status": cmd_status, "promote": cmd_promote,
+                "rollback": cmd_rollback}
+    return handlers[args.command](params, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Prefect flows that run the DVC stages (DVC stays the one DAG and the cache)."""

@@ -1,0 +1,140 @@
+"""The batteryops pipeline as a Prefect 3 flow: one task per DVC stage, in DVC's own order.
+
+The stage graph comes from DVC itself (``Repo(root).index.graph``, whose edges point from a stage
+to the stages it depends on), so there is no second DAG in Python. Each task runs
+``dvc repro --single-item STAGE``: DVC still decides whether the stage is up to date, and still
+writes ``dvc.lock``. Stages whose dependencies are done are submitted together; DVC holds a
+repository-wide lock while it reproduces, so ``--wait-for-lock`` makes concurrent stages queue
+for it rather than fail. A lock that cannot be had, or any other transient failure of the
+``dvc`` process, is retried.
+
+Run once:            python -m flows.pipeline
+Serve on a schedule: python -m flows.pipeline --serve [--cron "0 */6 * * *"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PREFECT_DEFAULTS = {
+    "PREFECT_HOME": str(ROOT / ".prefect"),
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "DVC_NO_ANALYTICS": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "GX_ANALYTICS_ENABLED": "False",
+}
+LOCK_MARKERS = ("Unable to acquire lock", "lock", "is busy")
+
+
+def stage_graph(root: str | Path = ROOT) -> dict[str, list[str]]:
+    """Every DVC stage of ``dvc.yaml`` with the stages it depends on, in dependency order.
+
+    Args:
+        root: Project root holding ``dvc.yaml``.
+
+    Returns:
+        ``{stage: [upstream stages]}``, ordered so that each stage follows its upstreams.
+    """
+    import networkx as nx
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        graph = repo.index.graph
+        names = {node: node.addressing for node in graph.nodes}
+        order = list(reversed(list(nx.topological_sort(graph))))
+        return {names[node]: sorted(names[dep] for dep in graph.successors(node)) for node in order}
+
+
+def run_stage(stage: str, root: str | Path = ROOT) -> dict[str, Any]:
+    """Reproduce one stage with DVC; raise with DVC's output if it fails.
+
+    Returns:
+        ``{"stage", "ran"}``: whether DVC ran the command or found the stage up to date.
+    """
+    command = [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", "--single-item", stage]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env)
+    output = done.stdout + done.stderr
+    if done.returncode != 0:
+        raise StageError(stage, done.returncode, output)
+    return {"stage": stage, "ran": f"Running stage '{stage}'" in output}
+
+
+class StageError(RuntimeError):
+    """A DVC stage failed; carries DVC's exit code and the tail of its output."""
+
+    def __init__(self, stage: str, returncode: int, output: str):
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        super().__init__(f"stage '{stage}' failed (dvc exit {returncode}):\n{tail}")
+        self.stage, self.returncode, self.output = stage, returncode, output
+
+    @property
+    def transient(self) -> bool:
+        """A lock held elsewhere or a killed process: worth another try."""
+        return self.returncode in (255, -9, 137) or any(m in self.output for m in LOCK_MARKERS[:1])
+
+
+def build_flow(max_parallel: int, retries: int, retry_delay_s: int):
+    """Build the Prefect flow (Prefect is imported here so importing this module is cheap)."""
+    from prefect import flow, task
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    def _retry_transient(_task, _task_run, state) -> bool:
+        try:
+            state.result()
+        except StageError as error:
+            return error.transient
+        except Exception:  # noqa: BLE001 - anything not from dvc is not known to be transient
+            return False
+        return False
+
+    stage_task = task(
+        run_stage, retries=retries, retry_delay_seconds=retry_delay_s,
+        retry_condition_fn=_retry_transient, task_run_name="dvc:{stage}",
+    )
+
+    @flow(name="batteryops-pipeline", task_runner=ThreadPoolTaskRunner(max_workers=max_parallel),
+          log_prints=True)
+    def pipeline(root: str = str(ROOT)) -> list[dict[str, Any]]:
+        """Run every DVC stage in dependency order, independent stages side by side."""
+        futures = {}
+        for stage, upstream in stage_graph(root).items():
+            futures[stage] = stage_task.submit(
+                stage, root, wait_for=[futures[name] for name in upstream if name in futures]
+            )
+        results = [future.result() for future in futures.values()]
+        ran = [r["stage"] for r in results if r["ran"]]
+        print(f"stages run: {', '.join(ran) or 'none (all up to date)'}")
+        return results
+
+    return pipeline
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the flow once, or serve it as a scheduled deployment."""
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    sys.path.insert(0, str(ROOT))
+    from batteryops.config import load_params
+
+    settings = load_params(ROOT / "params.yaml").flow
+    parser = argparse.ArgumentParser(prog="python -m flows.pipeline", description=__doc__.split("\n")[0])
+    parser.add_argument("--serve", action="store_true", help="serve as a deployment on a cron schedule")
+    parser.add_argument("--cron", default=settings.cron, help=f"schedule (default from params: {settings.cron!r})")
+    args = parser.parse_args(argv)
+    pipeline = build_flow(settings.max_parallel_stages, settings.retries, settings.retry_delay_s)
+    if args.serve:
+        pipeline.serve(name=settings.deployment_name, cron=args.cron)
+    else:
+        pipeline()
+
+
+if __name__ == "__main__":
+    main()
