@@ -257,6 +257,7 @@ class DriftParams(_Section):
     reference_rows: int = Field(gt=0)
     current_rows: int = Field(gt=0)
     current_window_s: int = Field(gt=0)
+    method: str
     seed: int
 
 

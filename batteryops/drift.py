@@ -24,6 +24,10 @@ def reference_and_current(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Sample the reference (training split) and the current (newest window, all modules).
 
+    Rows of incidents (a module past its guard before PNR, or after a neighbour vented; the
+    ``trainable`` flag is false there) are left out of both: drift is about the data of normal
+    operation that the model is trained on, not about a fire that the labels already cover.
+
     Args:
         frame: Featurized rows with ``split`` and ``timestamp``.
         features: Columns to compare.
@@ -36,18 +40,25 @@ def reference_and_current(
         ``(reference, current)`` frames holding only ``features``.
     """
     seconds = timegrid.epoch_seconds(frame[schema.TIMESTAMP])
+    normal = frame[schema.TRAINABLE].to_numpy(dtype=bool)
     newest = seconds >= np.nanmax(seconds) - current_window_s
-    reference = frame.loc[(frame[schema.SPLIT] == "train").to_numpy(), features]
-    current = frame.loc[newest, features]
+    reference = frame.loc[(frame[schema.SPLIT] == "train").to_numpy() & normal, features]
+    current = frame.loc[newest & normal, features]
     reference = reference.sample(min(reference_rows, len(reference)), random_state=seed)
     current = current.sample(min(current_rows, len(current)), random_state=seed)
     return reference.reset_index(drop=True), current.reset_index(drop=True)
 
 
 def drift_report(
-    reference: pd.DataFrame, current: pd.DataFrame, html_path: str | Path
+    reference: pd.DataFrame, current: pd.DataFrame, html_path: str | Path, method: str
 ) -> dict[str, Any]:
     """Run Evidently's data-drift preset, save its HTML, return the drift summary.
+
+    Args:
+        reference: Reference feature rows.
+        current: Current feature rows.
+        html_path: Where the HTML report goes.
+        method: Evidently's per-column drift method (e.g. ``psi``, ``wasserstein``, ``ks``).
 
     Returns:
         ``share_of_drifted_columns``, ``number_of_drifted_columns``, ``number_of_columns`` and
@@ -56,7 +67,7 @@ def drift_report(
     from evidently import Report
     from evidently.presets import DataDriftPreset
 
-    snapshot = Report([DataDriftPreset()]).run(current_data=current, reference_data=reference)
+    snapshot = Report([DataDriftPreset(method=method)]).run(current_data=current, reference_data=reference)
     snapshot.save_html(str(html_path))
     summary: dict[str, Any] = {"number_of_columns": int(reference.shape[1]), "drift_by_column": {}}
     for metric in snapshot.dict()["metrics"]:

@@ -8,7 +8,7 @@
   detected at least ``min_lead_s`` before PNR.
 * False alarms: episodes starting on modules that never run away (and episodes that start
   before the fault on modules that do), per module-day of that exposure, excluding a module's
-  time after another module in its rack has vented.
+  time after an adjacent module in its rack has vented.
 """
 
 from __future__ import annotations

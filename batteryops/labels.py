@@ -3,8 +3,8 @@
 * ``hazard`` = 1 over the ``prediction_window_s`` seconds that end ``guard_s`` before PNR:
   ``[PNR - guard - window, PNR - guard)``.
 * ``trainable`` is false where a label would mislead a model: the guard and everything after PNR
-  on a module that runs away, and a module's time after another module in its rack has vented
-  (its readings then carry a neighbour's fire, not its own state).
+  on a module that runs away, and a module's time after an adjacent module in its rack (position
+  one either side) has vented: its readings then carry a neighbour's fire, not its own state.
 * ``overheat`` = the hottest sensor exceeds ``overheat_threshold_c`` within the next
   ``overheat_horizon_s`` seconds.
 * ``delta_t_30s`` = ``temp_max_c`` ``delta_t_horizon_s`` seconds ahead minus now (NaN if unknown).
@@ -46,17 +46,17 @@ def label_rack(telemetry: pd.DataFrame, truth: pd.DataFrame, params: LabelParams
     window_end = pnr_s - params.guard_s
     hazard = (now_s >= window_end - params.prediction_window_s) & (now_s < window_end)
 
-    rack_vents = truth.groupby(schema.RACK_ID)["vent_time"].apply(lambda s: list(timegrid.epoch_seconds(s)))
-    first_other_vent = np.full(len(frame), np.inf)
+    first_neighbour_vent = np.full(len(frame), np.inf)
+    vent_s = timegrid.epoch_seconds(truth["vent_time"])
     for module_id, rows in timegrid.module_groups(frame):
-        rack = truth.at[module_id, schema.RACK_ID]
-        own = timegrid.epoch_seconds(pd.Series([truth.at[module_id, "vent_time"]]))[0]
-        others = [v for v in rack_vents[rack] if not np.isnan(v)]
-        if not np.isnan(own) and own in others:
-            others.remove(own)
-        if others:
-            first_other_vent[rows] = min(others)
-    neighbour_vented = now_s >= first_other_vent
+        rack, position = truth.at[module_id, schema.RACK_ID], truth.at[module_id, "position"]
+        adjacent = (truth[schema.RACK_ID] == rack).to_numpy() & (
+            np.abs(truth["position"].to_numpy() - position) == 1
+        )
+        vents = vent_s[adjacent & ~np.isnan(vent_s)]
+        if len(vents):
+            first_neighbour_vent[rows] = vents.min()
+    neighbour_vented = now_s >= first_neighbour_vent
     after_guard = now_s >= np.where(np.isnan(window_end), np.inf, window_end)
 
     overheat = np.zeros(len(frame), dtype=bool)

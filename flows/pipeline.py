@@ -47,7 +47,7 @@ def stage_graph(root: str | Path = ROOT) -> dict[str, list[str]]:
 
     with Repo(str(root)) as repo:
         graph = repo.index.graph
-        names = {node: node.addressing for node in graph.nodes}
+        names = {node: getattr(node, "name", None) or node.addressing for node in graph.nodes}
         order = list(reversed(list(nx.topological_sort(graph))))
         return {names[node]: sorted(names[dep] for dep in graph.successors(node)) for node in order}
 

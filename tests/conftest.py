@@ -1,0 +1,59 @@
+"""Shared fixtures: the project's params, and a tiny fleet for fast tests."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from batteryops.config import Params, parse_params
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A tiny fleet: 3 racks x 4 modules x 2.5 h; six modules run away, so that every split holds a
+# runaway and training sees both fault types.
+TINY_OVERRIDES: dict[str, Any] = {
+    "simulate": {
+        "racks": 3,
+        "modules_per_rack": 4,
+        "duration_s": 9000,
+        "faults": {"internal_short": 3, "external_heating": 3, "cooling_failure": 0},
+        "nuisances": {"stuck_sensor": 1, "drifting_sensor": 1, "gas_spikes": 0,
+                      "hot_ambient_racks": 0, "high_load_racks": 0},
+        "fault_earliest_s": 600,
+        "fault_latest_fraction": 0.3,
+    },
+    "featurize": {"split": {"validation_fraction": 0.2, "test_fraction": 0.2}},
+    # The newest 2 h of a 2.5 h run: a shorter window of so few modules is mostly sampling noise.
+    "drift": {"reference_rows": 3000, "current_rows": 3000, "current_window_s": 7200},
+    "train": {"xgboost": {"n_estimators": 60}},
+}
+
+
+def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``base`` with ``overrides`` merged in, section by section."""
+    merged = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+@pytest.fixture(scope="session")
+def raw_params() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+@pytest.fixture(scope="session")
+def params(raw_params: dict[str, Any]) -> Params:
+    return parse_params(raw_params)
+
+
+@pytest.fixture(scope="session")
+def tiny_params(raw_params: dict[str, Any]) -> Params:
+    return parse_params(deep_merge(raw_params, TINY_OVERRIDES))

@@ -1,0 +1,162 @@
+"""End to end on the real tools: DVC, Great Expectations, XGBoost, MLflow registry, Evidently, Prefect.
+
+The project is copied (its git-tracked files, as a clone has them) into a temporary folder and run
+on a tiny fleet. The tests in this module share that copy and run in order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import ROOT, TINY_OVERRIDES, deep_merge
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+
+
+def _env(project: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        "DVC_NO_ANALYTICS": "1", "DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true",
+        "GX_ANALYTICS_ENABLED": "False", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_HOME": str(project / ".prefect"), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+    })
+    return env
+
+
+def _run(project: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(command, cwd=project, env=_env(project), capture_output=True, text=True)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def _tracked_files() -> list[str]:
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, capture_output=True, text=True, check=True)
+    return [line for line in listed.stdout.splitlines() if (ROOT / line).is_file()]
+
+
+def _write_params(project: Path, overrides: dict) -> None:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    (project / "params.yaml").write_text(yaml.safe_dump(deep_merge(raw, overrides), sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh copy of the project on the tiny fleet, after one full ``dvc repro``."""
+    copy = tmp_path_factory.mktemp("batteryops")
+    for relative in _tracked_files():
+        target = copy / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / relative, target)
+    shutil.rmtree(copy / "metrics", ignore_errors=True)
+    (copy / "dvc.lock").unlink(missing_ok=True)
+    _write_params(copy, TINY_OVERRIDES)
+    _run(copy, "git", "init", "-q")
+    _run(copy, "git", "add", "-A")
+    _run(copy, "git", "commit", "-qm", "tiny fleet")
+    _run(copy, str(BIN / "dvc"), "repro")
+    return copy
+
+
+def test_repro_writes_contract_metrics(project: Path) -> None:
+    hazard = json.loads((project / "metrics/hazard.json").read_text())
+    for key in ("pr_auc", "roc_auc", "event_recall", "event_recall_at_min_lead", "lead_time_min_p10",
+                "lead_time_min_median", "false_alarms_per_module_day", "threshold"):
+        assert key in hazard, key
+    assert "rule" in hazard["baselines"]
+    assert hazard["events"] >= 1
+    registry = json.loads((project / "metrics/registry.json").read_text())
+    assert registry["decision"] == "promoted", registry["reasons"]
+    assert registry["champion_version"] == 1
+    assert json.loads((project / "metrics/validation.json").read_text())["success"] is True
+    assert 0.0 <= json.loads((project / "metrics/drift.json").read_text())["share_of_drifted_columns"] <= 1.0
+    assert (project / "reports/validation.html").stat().st_size > 0
+    assert (project / "reports/drift.html").stat().st_size > 0
+    assert (project / "reports/plots/pr_curve.png").stat().st_size > 0
+
+
+def test_second_repro_runs_nothing(project: Path) -> None:
+    done = _run(project, str(BIN / "dvc"), "repro")
+    assert "Running stage" not in done.stdout
+    assert "up to date" in done.stdout
+
+
+def test_metrics_and_plots_show(project: Path) -> None:
+    shown = _run(project, str(BIN / "dvc"), "metrics", "show", "--json").stdout
+    files = set(json.loads(shown)[""]["data"].keys()) if shown.strip().startswith("{") else set()
+    for name in ("hazard", "validation", "drift", "registry"):
+        assert f"metrics/{name}.json" in files, files
+    _run(project, str(BIN / "dvc"), "plots", "show", "-o", "plots_out")
+    assert (project / "plots_out" / "index.html").is_file()
+
+
+def test_champion_loads_and_predicts(project: Path) -> None:
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    model = mlflow.pyfunc.load_model("models:/battery-hazard@champion")
+    features = json.loads((project / "data/processed/split.json").read_text())["features"]
+    sample = pd.read_parquet(next((project / "data/processed/features").glob("*.parquet")),
+                             columns=features).head(50)
+    probabilities = model.predict(sample)
+    assert len(probabilities) == 50
+    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+
+
+def test_impossible_gate_keeps_champion(project: Path) -> None:
+    done = _run(project, str(BIN / "dvc"), "exp", "run", "-S", "gates.min_event_recall_at_min_lead=1.01")
+    assert "event_recall_at_min_lead" in done.stdout + done.stderr
+    audit = [json.loads(line) for line in (project / "registry/audit.jsonl").read_text().splitlines()]
+    last = audit[-1]
+    assert last["decision"] == "rejected"
+    assert last["champion_after"] == last["champion_before"] == "1"
+    assert any("event_recall_at_min_lead" in reason for reason in last["reasons"])
+    status = json.loads(_run(project, str(BIN / "batteryops"), "status").stdout)
+    assert status["champion"]["version"] == 1
+    assert status["challenger"]["version"] == 2
+
+    # `dvc exp run` leaves the experiment's params in the workspace: the CI gate sees them.
+    gate = _run(project, str(BIN / "batteryops"), "gate", check=False)
+    assert gate.returncode == 1
+    assert "event_recall_at_min_lead" in gate.stdout and "FAIL" in gate.stdout
+    _run(project, "git", "checkout", "--", "params.yaml")
+    assert _run(project, str(BIN / "batteryops"), "gate", check=False).returncode == 0
+
+
+def test_rollback_uses_audit_log(project: Path) -> None:
+    _run(project, str(BIN / "batteryops"), "promote", "2", "--reason", "e2e")
+    assert json.loads(_run(project, str(BIN / "batteryops"), "status").stdout)["champion"]["version"] == 2
+    _run(project, str(BIN / "batteryops"), "rollback", "--reason", "e2e")
+    assert json.loads(_run(project, str(BIN / "batteryops"), "status").stdout)["champion"]["version"] == 1
+
+
+def test_prefect_flow_runs_every_stage_task(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in _env(project).items():
+        monkeypatch.setenv(key, value)
+    _write_params(project, deep_merge(TINY_OVERRIDES, {"drift": {"seed": 6}, "gates": {"max_regression": 0.06}}))
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.pipeline import build_flow, stage_graph
+
+    with prefect_test_harness():
+        pipeline = build_flow(max_parallel=2, retries=1, retry_delay_s=1)
+        state = pipeline(root=str(project), return_state=True)
+        assert state.is_completed(), state
+        results = state.result()
+    assert [r["stage"] for r in results] == list(stage_graph(project))
+    ran = {r["stage"] for r in results if r["ran"]}
+    assert {"drift_report", "register"} <= ran
+    assert "train" not in ran
