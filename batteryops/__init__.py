@@ -1,0 +1,1 @@
+"""batteryops: an orchestrated MLOps pipeline for battery fleets."""

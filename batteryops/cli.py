@@ -43,7 +43,10 @@ def cmd_gate(params: Params, args: argparse.Namespace) -> int:
     paths = params.paths.metrics
     hazard = _read_metrics(args.metrics or paths.hazard)
     if hazard is None:
-        print(f"error: {args.metrics or paths.hazard} not found (run `dvc repro` first)", file=sys.stderr)
+        print(
+            f"error: {args.metrics or paths.hazard} not found (run `dvc repro` first)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     base = None
     if args.base:
@@ -51,8 +54,11 @@ def cmd_gate(params: Params, args: argparse.Namespace) -> int:
         if base is None:
             print(f"note: no {paths.hazard} at {args.base}; no-regression gates skipped")
     results = gates.evaluate_gates(
-        hazard, params.gates, drift=_read_metrics(paths.drift),
-        validation=_read_metrics(paths.validation), champion=base,
+        hazard,
+        params.gates,
+        drift=_read_metrics(paths.drift),
+        validation=_read_metrics(paths.validation),
+        champion=base,
     )
     print(gates.format_table(results))
     failed = [r for r in results if not r.passed]
@@ -85,16 +91,26 @@ def cmd_status(params: Params, args: argparse.Namespace) -> int:
         }
     history = [e for e in registry.read_audit(params.paths.audit_log) if e.get("model") == name]
     report["recent_decisions"] = [
-        {k: e.get(k) for k in ("time", "action", "candidate_version", "champion_before",
-                               "champion_after", "decision", "reasons")}
-        for e in history[-args.history:]
+        {
+            k: e.get(k)
+            for k in (
+                "time",
+                "action",
+                "candidate_version",
+                "champion_before",
+                "champion_after",
+                "decision",
+                "reasons",
+            )
+        }
+        for e in history[-args.history :]
     ]
     print(json.dumps(report, indent=2, default=str))
     return 0
 
 
 def cmd_promote(params: Params, args: argparse.Namespace) -> int:
-    """Promote a version by hand: its recorded metrics must clear the absolute gates unless forced."""
+    """Promote a version by hand; its recorded metrics must clear the absolute gates, or --force."""
     from batteryops import gates, registry, tracking
 
     tracking.configure(params.tracking)
@@ -107,12 +123,18 @@ def cmd_promote(params: Params, args: argparse.Namespace) -> int:
     results = gates.evaluate_gates(recorded, params.gates)
     print(gates.format_table(results))
     if not all(r.passed for r in results) and not args.force:
-        print(f"\nrefused: version {args.version} fails a gate on its recorded metrics "
-              "(use --force to override; the override is recorded)")
+        print(
+            f"\nrefused: version {args.version} fails a gate on its recorded metrics "
+            "(use --force to override; the override is recorded)"
+        )
         return EXIT_GATE_FAILED
     entry = registry.move_champion(
-        name, args.version, params.paths.audit_log, "promote",
-        args.reason or "manual promotion", {"forced": bool(args.force), "metrics": recorded},
+        name,
+        args.version,
+        params.paths.audit_log,
+        "promote",
+        args.reason or "manual promotion",
+        {"forced": bool(args.force), "metrics": recorded},
     )
     print(f"\nchampion of {name}: {entry['champion_before']} -> {entry['champion_after']}")
     return 0
@@ -188,8 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     except ParamsError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    handlers = {"gate": cmd_gate, "status": cmd_status, "promote": cmd_promote,
-                "rollback": cmd_rollback}
+    handlers = {
+        "gate": cmd_gate,
+        "status": cmd_status,
+        "promote": cmd_promote,
+        "rollback": cmd_rollback,
+    }
     return handlers[args.command](params, args)
 
 

@@ -67,7 +67,9 @@ def drift_report(
     from evidently import Report
     from evidently.presets import DataDriftPreset
 
-    snapshot = Report([DataDriftPreset(method=method)]).run(current_data=current, reference_data=reference)
+    snapshot = Report([DataDriftPreset(method=method)]).run(
+        current_data=current, reference_data=reference
+    )
     snapshot.save_html(str(html_path))
     summary: dict[str, Any] = {"number_of_columns": int(reference.shape[1]), "drift_by_column": {}}
     for metric in snapshot.dict()["metrics"]:

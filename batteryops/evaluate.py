@@ -34,7 +34,9 @@ def row_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     }
 
 
-def pr_curve(labels: np.ndarray, scores: np.ndarray, points: int = 200) -> tuple[np.ndarray, np.ndarray]:
+def pr_curve(
+    labels: np.ndarray, scores: np.ndarray, points: int = 200
+) -> tuple[np.ndarray, np.ndarray]:
     """Precision-recall curve thinned to about ``points`` points (recall, precision)."""
     from sklearn.metrics import precision_recall_curve
 
@@ -61,7 +63,8 @@ def evaluate_split(
     """Row and event metrics of one score column on one split's rows at one threshold."""
     labelled = scored[schema.TRAINABLE].to_numpy()
     rows = row_metrics(
-        scored[schema.HAZARD].to_numpy()[labelled], scored[score_column].to_numpy(dtype=float)[labelled]
+        scored[schema.HAZARD].to_numpy()[labelled],
+        scored[score_column].to_numpy(dtype=float)[labelled],
     )
     tracks = events.module_tracks(scored, truth, score_column)
     return rows | events.event_metrics(tracks, threshold, alarm) | {"threshold": threshold}

@@ -40,7 +40,10 @@ def episodes(alarm_seconds: np.ndarray, merge_gap_s: int) -> list[tuple[float, f
     breaks = np.flatnonzero(np.diff(alarm_seconds) > merge_gap_s)
     starts = np.concatenate([[0], breaks + 1])
     ends = np.concatenate([breaks, [len(alarm_seconds) - 1]])
-    return [(float(alarm_seconds[s]), float(alarm_seconds[e])) for s, e in zip(starts, ends, strict=True)]
+    return [
+        (float(alarm_seconds[s]), float(alarm_seconds[e]))
+        for s, e in zip(starts, ends, strict=True)
+    ]
 
 
 @dataclass
@@ -55,7 +58,9 @@ class ModuleTrack:
     pnr_s: float
 
 
-def module_tracks(scored: pd.DataFrame, truth: pd.DataFrame, score_column: str) -> list[ModuleTrack]:
+def module_tracks(
+    scored: pd.DataFrame, truth: pd.DataFrame, score_column: str
+) -> list[ModuleTrack]:
     """Build per-module tracks from scored rows sorted by module then timestamp."""
     truth = truth.set_index(schema.MODULE_ID)
     tracks = []
@@ -63,13 +68,19 @@ def module_tracks(scored: pd.DataFrame, truth: pd.DataFrame, score_column: str) 
         stamps = scored[schema.TIMESTAMP].iloc[rows]
         positions, length = timegrid.grid_positions(stamps)
         first = np.floor(timegrid.epoch_seconds(stamps.iloc[:1]))[0]
-        excluded = timegrid.to_grid(scored[NEIGHBOUR_VENTED].to_numpy()[rows].astype(float), positions, length)
-        fault, pnr = timegrid.epoch_seconds(truth.loc[[module_id], ["fault_start", "pnr_time"]].iloc[0])
+        excluded = timegrid.to_grid(
+            scored[NEIGHBOUR_VENTED].to_numpy()[rows].astype(float), positions, length
+        )
+        fault, pnr = timegrid.epoch_seconds(
+            truth.loc[[module_id], ["fault_start", "pnr_time"]].iloc[0]
+        )
         tracks.append(
             ModuleTrack(
                 module_id=module_id,
                 seconds=first + np.arange(length),
-                score=timegrid.to_grid(scored[score_column].to_numpy(dtype=float)[rows], positions, length),
+                score=timegrid.to_grid(
+                    scored[score_column].to_numpy(dtype=float)[rows], positions, length
+                ),
                 excluded=np.nan_to_num(excluded, nan=0.0) > 0,
                 fault_start_s=fault,
                 pnr_s=pnr,
@@ -78,7 +89,9 @@ def module_tracks(scored: pd.DataFrame, truth: pd.DataFrame, score_column: str) 
     return tracks
 
 
-def event_metrics(tracks: list[ModuleTrack], threshold: float, alarm: AlarmParams) -> dict[str, object]:
+def event_metrics(
+    tracks: list[ModuleTrack], threshold: float, alarm: AlarmParams
+) -> dict[str, object]:
     """Event recall, lead times and false alarms at one threshold.
 
     Args:
@@ -100,7 +113,9 @@ def event_metrics(tracks: list[ModuleTrack], threshold: float, alarm: AlarmParam
         runaway = not np.isnan(track.pnr_s)
         if runaway:
             events += 1
-            in_window = alarm_seconds[(alarm_seconds >= track.fault_start_s) & (alarm_seconds < track.pnr_s)]
+            in_window = alarm_seconds[
+                (alarm_seconds >= track.fault_start_s) & (alarm_seconds < track.pnr_s)
+            ]
             if len(in_window):
                 leads_min.append((track.pnr_s - in_window[0]) / 60.0)
             quiet_end = track.fault_start_s

@@ -76,8 +76,12 @@ def featurize_rack(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.DataF
         columns["sensor_temp_max_stuck"][rows] = stuck[positions].astype(float)
         missing = timegrid.rolling_mean(np.isnan(temp).astype(float), 60)
         columns["sensor_temp_max_missing_share_60s"][rows] = missing[positions]
-        abs_current = timegrid.rolling_mean(np.abs(timegrid.to_grid(
-            frame["current_a"].to_numpy(dtype=float)[rows], positions, length)), 300)
+        abs_current = timegrid.rolling_mean(
+            np.abs(
+                timegrid.to_grid(frame["current_a"].to_numpy(dtype=float)[rows], positions, length)
+            ),
+            300,
+        )
         columns["abs_current_mean_300s_a"][rows] = abs_current[positions]
     added = [name for name in feature_names(params) if name not in frame.columns]
     features = pd.DataFrame({name: columns[name].astype(np.float32) for name in added})
@@ -98,5 +102,9 @@ def feature_names(params: FeaturizeParams) -> list[str]:
     for name in ROLLING_SIGNALS:
         for window in params.rolling_windows_s:
             names += [f"{name}_mean_{window}s", f"{name}_std_{window}s"]
-    names += ["sensor_temp_max_stuck", "sensor_temp_max_missing_share_60s", "abs_current_mean_300s_a"]
+    names += [
+        "sensor_temp_max_stuck",
+        "sensor_temp_max_missing_share_60s",
+        "abs_current_mean_300s_a",
+    ]
     return names

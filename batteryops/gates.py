@@ -31,12 +31,20 @@ class GateResult:
 
 def _check(gate: str, value: Any, comparison: str, threshold: float) -> GateResult:
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return GateResult(gate, None, threshold, comparison, False, f"{gate}: no value in the metrics")
+        return GateResult(
+            gate, None, threshold, comparison, False, f"{gate}: no value in the metrics"
+        )
     value = float(value)
     passed = value >= threshold if comparison == ">=" else value <= threshold
     verdict = "holds" if passed else "fails"
-    return GateResult(gate, value, threshold, comparison, passed,
-                      f"{gate} = {value:.4g} {verdict} ({comparison} {threshold:.4g})")
+    return GateResult(
+        gate,
+        value,
+        threshold,
+        comparison,
+        passed,
+        f"{gate} = {value:.4g} {verdict} ({comparison} {threshold:.4g})",
+    )
 
 
 def evaluate_gates(
@@ -60,32 +68,69 @@ def evaluate_gates(
         One result per gate, in a fixed order.
     """
     results = [
-        _check("event_recall_at_min_lead", hazard.get("event_recall_at_min_lead"), ">=",
-               gates.min_event_recall_at_min_lead),
+        _check(
+            "event_recall_at_min_lead",
+            hazard.get("event_recall_at_min_lead"),
+            ">=",
+            gates.min_event_recall_at_min_lead,
+        ),
         _check("pr_auc", hazard.get("pr_auc"), ">=", gates.min_pr_auc),
-        _check("false_alarms_per_module_day", hazard.get("false_alarms_per_module_day"), "<=",
-               gates.max_false_alarms_per_module_day),
-        _check("lead_time_min_median", hazard.get("lead_time_min_median"), ">=",
-               gates.min_lead_time_min_median),
+        _check(
+            "false_alarms_per_module_day",
+            hazard.get("false_alarms_per_module_day"),
+            "<=",
+            gates.max_false_alarms_per_module_day,
+        ),
+        _check(
+            "lead_time_min_median",
+            hazard.get("lead_time_min_median"),
+            ">=",
+            gates.min_lead_time_min_median,
+        ),
     ]
     if drift is not None:
-        results.append(_check("share_of_drifted_columns", drift.get("share_of_drifted_columns"),
-                              "<=", gates.max_drift_share))
+        results.append(
+            _check(
+                "share_of_drifted_columns",
+                drift.get("share_of_drifted_columns"),
+                "<=",
+                gates.max_drift_share,
+            )
+        )
     if validation is not None and gates.require_validation:
         ok = bool(validation.get("success", False))
-        results.append(GateResult("validation_success", float(ok), 1.0, ">=", ok,
-                                  "validation passed" if ok else "validation failed"))
+        results.append(
+            GateResult(
+                "validation_success",
+                float(ok),
+                1.0,
+                ">=",
+                ok,
+                "validation passed" if ok else "validation failed",
+            )
+        )
     if champion is not None:
         for key in ("event_recall_at_min_lead", "pr_auc"):
             base = champion.get(key)
             if base is not None and not math.isnan(float(base)):
-                results.append(_check(f"no_regression.{key}", hazard.get(key), ">=",
-                                      float(base) - gates.max_regression))
+                results.append(
+                    _check(
+                        f"no_regression.{key}",
+                        hazard.get(key),
+                        ">=",
+                        float(base) - gates.max_regression,
+                    )
+                )
         base_fa = champion.get("false_alarms_per_module_day")
         if base_fa is not None and not math.isnan(float(base_fa)):
-            results.append(_check("no_regression.false_alarms_per_module_day",
-                                  hazard.get("false_alarms_per_module_day"), "<=",
-                                  float(base_fa) + gates.max_regression))
+            results.append(
+                _check(
+                    "no_regression.false_alarms_per_module_day",
+                    hazard.get("false_alarms_per_module_day"),
+                    "<=",
+                    float(base_fa) + gates.max_regression,
+                )
+            )
     return results
 
 
@@ -95,6 +140,10 @@ def format_table(results: list[GateResult]) -> str:
     lines = [header, "-" * len(header)]
     for result in results:
         value = "-" if result.value is None else f"{result.value:.4g}"
-        threshold = "-" if result.threshold is None else f"{result.comparison} {result.threshold:.4g}"
-        lines.append(f"{result.gate:45} {value:>10} {threshold:>13}  {'PASS' if result.passed else 'FAIL'}")
+        threshold = (
+            "-" if result.threshold is None else f"{result.comparison} {result.threshold:.4g}"
+        )
+        lines.append(
+            f"{result.gate:45} {value:>10} {threshold:>13}  {'PASS' if result.passed else 'FAIL'}"
+        )
     return "\n".join(lines)

@@ -68,7 +68,9 @@ def label_rack(telemetry: pd.DataFrame, truth: pd.DataFrame, params: LabelParams
         # Count of exceedances over the grid seconds t + 1 .. t + horizon.
         counts = np.concatenate([[0], np.cumsum(over)])
         index = np.arange(length)
-        ahead = counts[np.minimum(index + params.overheat_horizon_s + 1, length)] - counts[index + 1]
+        ahead = (
+            counts[np.minimum(index + params.overheat_horizon_s + 1, length)] - counts[index + 1]
+        )
         overheat[rows] = ahead[positions] > 0
         delta_t[rows] = (timegrid.lagged(temp, -params.delta_t_horizon_s) - temp)[positions]
 

@@ -81,7 +81,9 @@ def train_hazard(
         "seed": params.seed,
     }
     dtrain = xgb.DMatrix(train[features], label=labels, feature_names=features)
-    dvalid = xgb.DMatrix(validation[features], label=validation[schema.HAZARD], feature_names=features)
+    dvalid = xgb.DMatrix(
+        validation[features], label=validation[schema.HAZARD], feature_names=features
+    )
     booster = xgb.train(
         booster_params,
         dtrain,
@@ -94,7 +96,11 @@ def train_hazard(
     booster = booster[: best + 1]
     predicted = booster.predict(dvalid)
     valid_labels = validation[schema.HAZARD].to_numpy()
-    pr_auc = float(average_precision_score(valid_labels, predicted)) if valid_labels.any() else float("nan")
+    pr_auc = (
+        float(average_precision_score(valid_labels, predicted))
+        if valid_labels.any()
+        else float("nan")
+    )
     return TrainedModel(booster, features, best, len(labels), positives, pr_auc)
 
 

@@ -46,7 +46,9 @@ def pr_curve_png(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | P
     plt.close(fig)
 
 
-def lead_time_png(lead_times_min: dict[str, list[float]], min_lead_min: float, path: str | Path) -> None:
+def lead_time_png(
+    lead_times_min: dict[str, list[float]], min_lead_min: float, path: str | Path
+) -> None:
     """Histogram of alarm lead times before the point of no return."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.0))

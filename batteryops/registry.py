@@ -81,8 +81,7 @@ def append_audit(path: str | Path, entry: dict[str, Any]) -> dict[str, Any]:
     """Append one decision to the audit log (JSON lines), stamped with time and user."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    stamped = {"time": datetime.now(UTC).isoformat(timespec="seconds"),
-               "user": _user()} | entry
+    stamped = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "user": _user()} | entry
     line = json.dumps(stamped, sort_keys=True, default=str) + "\n"
     with path.open("a", encoding="utf-8") as handle:
         handle.write(line)
@@ -125,8 +124,11 @@ def rollback_target(entries: list[dict[str, Any]], name: str, current: str | Non
     for entry in reversed(entries):
         if entry.get("model") != name:
             continue
-        if str(entry.get("champion_after")) == str(current) and entry.get("champion_before") not in (
-            None, str(current),
+        if str(entry.get("champion_after")) == str(current) and entry.get(
+            "champion_before"
+        ) not in (
+            None,
+            str(current),
         ):
             return str(entry["champion_before"])
     raise RegistryError(
@@ -151,7 +153,14 @@ def move_champion(
         raise RegistryError(f"model '{name}' has no version {version}") from None
     before = alias_version(name, CHAMPION)
     set_alias(name, CHAMPION, version)
-    return append_audit(audit_log, {
-        "model": name, "action": action, "champion_before": before, "champion_after": version,
-        "reasons": [reason],
-    } | extra)
+    return append_audit(
+        audit_log,
+        {
+            "model": name,
+            "action": action,
+            "champion_before": before,
+            "champion_after": version,
+            "reasons": [reason],
+        }
+        | extra,
+    )

@@ -167,7 +167,9 @@ def _rack_currents(params: SimulateParams, plan: FleetPlan, rng: np.random.Gener
     for t in range(1, params.duration_s):
         regulation[t] = decay * regulation[t - 1] + np.sqrt(1 - decay**2) * noise[t]
     c_rate = params.duty_c_rate * duty + params.regulation_noise_c_rate * regulation
-    heavy = np.sign(np.sin(2 * np.pi * seconds[:, None] / params.high_load_period_s + plan.rack_phase[None, :]))
+    heavy = np.sign(
+        np.sin(2 * np.pi * seconds[:, None] / params.high_load_period_s + plan.rack_phase[None, :])
+    )
     heavy_start = plan.high_load_rack_start_s.copy()
     for m in np.flatnonzero(plan.fault_type == "cooling_failure"):
         r = plan.rack_index[m]
@@ -177,7 +179,9 @@ def _rack_currents(params: SimulateParams, plan: FleetPlan, rng: np.random.Gener
     return c_rate * module_capacity_ah
 
 
-def simulate_fleet(params: SimulateParams, plan: FleetPlan) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+def simulate_fleet(
+    params: SimulateParams, plan: FleetPlan
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Integrate the fleet second by second.
 
     Args:
@@ -245,7 +249,9 @@ def simulate_fleet(params: SimulateParams, plan: FleetPlan) -> tuple[dict[str, n
         elapsed = t - fault_start
         isc_w = np.where(
             is_isc & (elapsed >= 0),
-            np.minimum(params.isc_initial_w * 2.0 ** (elapsed / params.isc_doubling_s), params.isc_max_w),
+            np.minimum(
+                params.isc_initial_w * 2.0 ** (elapsed / params.isc_doubling_s), params.isc_max_w
+            ),
             0.0,
         )
         ext_w = np.where(
@@ -280,9 +286,17 @@ def simulate_fleet(params: SimulateParams, plan: FleetPlan) -> tuple[dict[str, n
         pnr_time[newly_pnr] = t
 
         since_vent = np.where(np.isnan(vent_time), 0.0, t - np.nan_to_num(vent_time))
-        gas = params.vent_gas_ppm_per_s * since_vent * (1.0 + np.clip(t_cell - params.vent_temp_c, 0, None) / 20.0)
+        gas = (
+            params.vent_gas_ppm_per_s
+            * since_vent
+            * (1.0 + np.clip(t_cell - params.vent_temp_c, 0, None) / 20.0)
+        )
         row = out
-        row["t_cell"][t], row["t_mod"][t], row["ambient"][t] = t_cell, t_mod, ambient[plan.rack_index]
+        row["t_cell"][t], row["t_mod"][t], row["ambient"][t] = (
+            t_cell,
+            t_mod,
+            ambient[plan.rack_index],
+        )
         row["coolant"][t], row["current"][t] = t_air[plan.rack_index], i_rack[plan.rack_index]
         row["v_cell"][t], row["soc"][t], row["isc_w"][t], row["gas"][t] = v_cell, soc, isc_w, gas
 
@@ -366,13 +380,16 @@ def sensor_readings(
         values = np.minimum(signals[name], params.sensor_max_c)
         signals[name] = np.where(seconds >= dropout_at[None, :], np.nan, values)
     if params.dropout_fraction > 0:
-        for name, values in signals.items():
+        for values in signals.values():
             values[rng.random(values.shape) < params.dropout_fraction] = np.nan
     return signals
 
 
 def _apply_nuisances(
-    params: SimulateParams, plan: FleetPlan, signals: dict[str, np.ndarray], rng: np.random.Generator
+    params: SimulateParams,
+    plan: FleetPlan,
+    signals: dict[str, np.ndarray],
+    rng: np.random.Generator,
 ) -> None:
     """Sensor nuisances: stuck and drifting temperature sensors, gas spikes (in place)."""
     steps = signals["temp_max_c"].shape[0]

@@ -36,7 +36,9 @@ def configure(tracking: TrackingParams, root: str | Path = ".") -> str:
     if experiment is None:
         artifact_dir = (root / tracking.artifact_dir).resolve()
         artifact_dir.mkdir(parents=True, exist_ok=True)
-        return mlflow.create_experiment(tracking.experiment, artifact_location=artifact_dir.as_uri())
+        return mlflow.create_experiment(
+            tracking.experiment, artifact_location=artifact_dir.as_uri()
+        )
     return experiment.experiment_id
 
 
@@ -48,7 +50,10 @@ def git_commit(root: str | Path = ".") -> str:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root, capture_output=True, text=True, check=True,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

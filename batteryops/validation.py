@@ -73,7 +73,6 @@ def validate_frames(suite: dict[str, Any], batches: dict[str, pd.DataFrame]) -> 
     """
     import great_expectations as gx
     from great_expectations.core.expectation_suite import ExpectationSuite
-
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
@@ -144,8 +143,12 @@ def render_html(suite_name: str, findings: list[Finding]) -> str:
         rows.append(
             "<tr class='{}'><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
             "<td>{}</td><td>{}</td></tr>".format(
-                verdict.lower(), verdict, html.escape(f.batch), html.escape(f.expectation),
-                html.escape(f.column), "critical" if f.critical else "warning",
+                verdict.lower(),
+                verdict,
+                html.escape(f.batch),
+                html.escape(f.expectation),
+                html.escape(f.column),
+                "critical" if f.critical else "warning",
                 "" if f.unexpected_count is None else f.unexpected_count,
                 html.escape(", ".join(repr(v) for v in f.examples[:5])),
             )
@@ -162,7 +165,9 @@ def render_html(suite_name: str, findings: list[Finding]) -> str:
         "<th>severity</th><th>unexpected rows</th><th>example values</th></tr>{rows}</table>"
         "</body></html>"
     ).format(
-        name=html.escape(suite_name), ok=summary["successful_expectations"],
-        n=summary["evaluated_expectations"], verdict="passed" if summary["success"] else "FAILED",
+        name=html.escape(suite_name),
+        ok=summary["successful_expectations"],
+        n=summary["evaluated_expectations"],
+        verdict="passed" if summary["success"] else "FAILED",
         rows="".join(rows),
     )

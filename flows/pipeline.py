@@ -9,6 +9,7 @@ for it rather than fail. A lock that cannot be had, or any other transient failu
 ``dvc`` process, is retried.
 
 Run once:            python -m flows.pipeline
+Run every stage:     python -m flows.pipeline --force
 Serve on a schedule: python -m flows.pipeline --serve [--cron "0 */6 * * *"]
 """
 
@@ -52,14 +53,24 @@ def stage_graph(root: str | Path = ROOT) -> dict[str, list[str]]:
         return {names[node]: sorted(names[dep] for dep in graph.successors(node)) for node in order}
 
 
-def run_stage(stage: str, root: str | Path = ROOT) -> dict[str, Any]:
+def run_stage(stage: str, root: str | Path = ROOT, force: bool = False) -> dict[str, Any]:
     """Reproduce one stage with DVC; raise with DVC's output if it fails.
+
+    Args:
+        stage: Stage name in ``dvc.yaml``.
+        root: Project root.
+        force: Run the stage even if DVC finds it up to date.
 
     Returns:
         ``{"stage", "ran"}``: whether DVC ran the command or found the stage up to date.
     """
     command = [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", "--single-item", stage]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    if force:
+        command.append("--force")
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env)
     output = done.stdout + done.stderr
     if done.returncode != 0:
@@ -96,18 +107,24 @@ def build_flow(max_parallel: int, retries: int, retry_delay_s: int):
         return False
 
     stage_task = task(
-        run_stage, retries=retries, retry_delay_seconds=retry_delay_s,
-        retry_condition_fn=_retry_transient, task_run_name="dvc:{stage}",
+        run_stage,
+        retries=retries,
+        retry_delay_seconds=retry_delay_s,
+        retry_condition_fn=_retry_transient,
+        task_run_name="dvc:{stage}",
     )
 
-    @flow(name="batteryops-pipeline", task_runner=ThreadPoolTaskRunner(max_workers=max_parallel),
-          log_prints=True)
-    def pipeline(root: str = str(ROOT)) -> list[dict[str, Any]]:
+    @flow(
+        name="batteryops-pipeline",
+        task_runner=ThreadPoolTaskRunner(max_workers=max_parallel),
+        log_prints=True,
+    )
+    def pipeline(root: str = str(ROOT), force: bool = False) -> list[dict[str, Any]]:
         """Run every DVC stage in dependency order, independent stages side by side."""
         futures = {}
         for stage, upstream in stage_graph(root).items():
             futures[stage] = stage_task.submit(
-                stage, root, wait_for=[futures[name] for name in upstream if name in futures]
+                stage, root, force, wait_for=[futures[name] for name in upstream if name in futures]
             )
         results = [future.result() for future in futures.values()]
         ran = [r["stage"] for r in results if r["ran"]]
@@ -125,15 +142,26 @@ def main(argv: list[str] | None = None) -> None:
     from batteryops.config import load_params
 
     settings = load_params(ROOT / "params.yaml").flow
-    parser = argparse.ArgumentParser(prog="python -m flows.pipeline", description=__doc__.split("\n")[0])
-    parser.add_argument("--serve", action="store_true", help="serve as a deployment on a cron schedule")
-    parser.add_argument("--cron", default=settings.cron, help=f"schedule (default from params: {settings.cron!r})")
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.pipeline", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--serve", action="store_true", help="serve as a deployment on a cron schedule"
+    )
+    parser.add_argument(
+        "--cron", default=settings.cron, help=f"schedule (default from params: {settings.cron!r})"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="run every stage even if DVC finds it up to date"
+    )
     args = parser.parse_args(argv)
     pipeline = build_flow(settings.max_parallel_stages, settings.retries, settings.retry_delay_s)
     if args.serve:
-        pipeline.serve(name=settings.deployment_name, cron=args.cron)
+        pipeline.serve(
+            name=settings.deployment_name, cron=args.cron, parameters={"force": args.force}
+        )
     else:
-        pipeline()
+        pipeline(force=args.force)
 
 
 if __name__ == "__main__":

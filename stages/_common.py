@@ -19,7 +19,7 @@ QUIET_TOOLS = {
 }
 
 
-class StageFailure(RuntimeError):
+class StageFailure(RuntimeError):  # noqa: N818 - a verdict, not a programming error
     """A stage's own verdict that the pipeline must stop (e.g. a critical expectation failed)."""
 
 

@@ -29,8 +29,10 @@ def main(params: Params) -> None:
             rows += len(frame)
             frame.to_parquet(tmp / path.name, index=False)
     counts = pd.Series(assignment).value_counts().to_dict()
-    write_json({"modules": assignment, "counts": counts,
-                "features": features.feature_names(section)}, paths.split)
+    write_json(
+        {"modules": assignment, "counts": counts, "features": features.feature_names(section)},
+        paths.split,
+    )
     log.info("featurized %d rows; modules per split %s", rows, counts)
 
 

@@ -19,7 +19,9 @@ def main(params: Params) -> None:
     started = time.perf_counter()
     plan = simulate.plan_fleet(sim)
     log.info(
-        "simulating %d modules x %d s (%s)", plan.modules, sim.duration_s,
+        "simulating %d modules x %d s (%s)",
+        plan.modules,
+        sim.duration_s,
         ", ".join(f"{k}={v}" for k, v in sim.faults.model_dump().items()),
     )
     physics, truth = simulate.simulate_fleet(sim, plan)
@@ -30,8 +32,12 @@ def main(params: Params) -> None:
             frame.to_parquet(tmp / f"{rack_id}.parquet", index=False)
     write_parquet(simulate.truth_with_times(sim, truth), paths.truth)
     runaways = int(truth["pnr_time"].notna().sum())
-    log.info("wrote %s (%d runaways) in %.1f s", paths.telemetry_dir, runaways,
-             time.perf_counter() - started)
+    log.info(
+        "wrote %s (%d runaways) in %.1f s",
+        paths.telemetry_dir,
+        runaways,
+        time.perf_counter() - started,
+    )
 
 
 if __name__ == "__main__":

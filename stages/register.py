@@ -1,4 +1,4 @@
-"""DVC stage ``register``: gate the candidate, register it, move ``champion`` only if every gate holds."""
+"""DVC stage ``register``: gate the candidate; move ``champion`` only if every gate holds."""
 
 from __future__ import annotations
 
@@ -30,44 +30,76 @@ def main(params: Params) -> None:
     if champion_before is not None:
         champion_metrics, champion_note = _champion_on_same_data(params, champion_before)
     results = gates.evaluate_gates(
-        hazard, params.gates, drift=read_json(metric_paths.drift),
-        validation=read_json(metric_paths.validation), champion=champion_metrics,
+        hazard,
+        params.gates,
+        drift=read_json(metric_paths.drift),
+        validation=read_json(metric_paths.validation),
+        champion=champion_metrics,
     )
     promoted = all(result.passed for result in results)
     commit, data = tracking.git_commit(), tracking.data_versions()
     version = registry.register_version(
-        name, info["model_uri"],
-        tags={"run_id": info["run_id"], "git_commit": commit, "features": json.dumps(info["features"]),
-              "alarm": json.dumps(params.alarm.model_dump()),
-              "decision": "champion" if promoted else "challenger"},
+        name,
+        info["model_uri"],
+        tags={
+            "run_id": info["run_id"],
+            "git_commit": commit,
+            "features": json.dumps(info["features"]),
+            "alarm": json.dumps(params.alarm.model_dump()),
+            "decision": "champion" if promoted else "challenger",
+        },
         metrics={key: value for key, value in hazard.items() if not isinstance(value, dict)},
     )
     registry.set_alias(name, registry.CHAMPION if promoted else registry.CHALLENGER, version)
     champion_after = version if promoted else champion_before
     reasons = [result.reason for result in results if not result.passed] or ["every gate holds"]
-    registry.append_audit(paths.audit_log, {
-        "model": name, "action": "register", "candidate_version": version,
-        "champion_before": champion_before, "champion_after": champion_after,
-        "decision": "promoted" if promoted else "rejected", "reasons": reasons,
-        "metrics": {k: v for k, v in hazard.items() if not isinstance(v, dict)},
-        "champion_metrics": champion_metrics, "champion_comparison": champion_note,
-        "git_commit": commit, "data_versions": data, "run_id": info["run_id"],
-    })
-    write_json({
-        "model": name, "decision": "promoted" if promoted else "rejected",
-        "candidate_version": int(version), "champion_version": int(champion_after) if champion_after else None,
-        "promoted": int(promoted), "gates_passed": sum(r.passed for r in results),
-        "gates_total": len(results),
-        "gates": {r.gate: {"value": r.value, "threshold": r.threshold, "passed": r.passed}
-                  for r in results},
-        "reasons": reasons, "champion_comparison": champion_note,
-    }, metric_paths.registry)
+    registry.append_audit(
+        paths.audit_log,
+        {
+            "model": name,
+            "action": "register",
+            "candidate_version": version,
+            "champion_before": champion_before,
+            "champion_after": champion_after,
+            "decision": "promoted" if promoted else "rejected",
+            "reasons": reasons,
+            "metrics": {k: v for k, v in hazard.items() if not isinstance(v, dict)},
+            "champion_metrics": champion_metrics,
+            "champion_comparison": champion_note,
+            "git_commit": commit,
+            "data_versions": data,
+            "run_id": info["run_id"],
+        },
+    )
+    write_json(
+        {
+            "model": name,
+            "decision": "promoted" if promoted else "rejected",
+            "candidate_version": int(version),
+            "champion_version": int(champion_after) if champion_after else None,
+            "promoted": int(promoted),
+            "gates_passed": sum(r.passed for r in results),
+            "gates_total": len(results),
+            "gates": {
+                r.gate: {"value": r.value, "threshold": r.threshold, "passed": r.passed}
+                for r in results
+            },
+            "reasons": reasons,
+            "champion_comparison": champion_note,
+        },
+        metric_paths.registry,
+    )
     print(gates.format_table(results))
     if promoted:
         log.info("version %s of %s is now champion (was %s)", version, name, champion_before)
     else:
-        log.warning("version %s of %s marked challenger; champion stays %s: %s",
-                    version, name, champion_before, "; ".join(reasons))
+        log.warning(
+            "version %s of %s marked challenger; champion stays %s: %s",
+            version,
+            name,
+            champion_before,
+            "; ".join(reasons),
+        )
 
 
 def _champion_on_same_data(params: Params, version: str) -> tuple[dict[str, Any] | None, str]:
@@ -85,8 +117,14 @@ def _champion_on_same_data(params: Params, version: str) -> tuple[dict[str, Any]
             f"champion v{version} cannot be re-scored on this data (features differ); "
             "compared with its recorded metrics"
         )
-    meta = [schema.TIMESTAMP, schema.MODULE_ID, schema.SPLIT, schema.TRAINABLE, schema.HAZARD,
-            NEIGHBOUR_VENTED]
+    meta = [
+        schema.TIMESTAMP,
+        schema.MODULE_ID,
+        schema.SPLIT,
+        schema.TRAINABLE,
+        schema.HAZARD,
+        NEIGHBOUR_VENTED,
+    ]
     frame = read_partitions(params.paths.features_dir, columns=meta + features)
     test = frame[frame[schema.SPLIT] == "test"].reset_index(drop=True)
     booster = mlflow.xgboost.load_model(f"models:/{name}@{registry.CHAMPION}")
@@ -96,7 +134,10 @@ def _champion_on_same_data(params: Params, version: str) -> tuple[dict[str, Any]
     truth = pd.read_parquet(params.paths.truth)
     result = evaluate.evaluate_split(test, truth, events.PROBABILITY, threshold, params.alarm)
     result.pop("lead_times_min", None)
-    return result, f"champion v{version} re-scored on this run's test modules at threshold {threshold:.4g}"
+    return (
+        result,
+        f"champion v{version} re-scored on this run's test modules at threshold {threshold:.4g}",
+    )
 
 
 if __name__ == "__main__":

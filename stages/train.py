@@ -28,9 +28,13 @@ def main(params: Params) -> None:
     validation = models.training_rows(frame, "validation", section.row_stride_s)
     del frame
     fitted = models.train_hazard(train, validation, features, section)
-    log.info("trained on %d rows (%d hazard), best iteration %d, validation PR AUC %.3f",
-             fitted.train_rows, fitted.train_positives, fitted.best_iteration,
-             fitted.validation_pr_auc)
+    log.info(
+        "trained on %d rows (%d hazard), best iteration %d, validation PR AUC %.3f",
+        fitted.train_rows,
+        fitted.train_positives,
+        fitted.best_iteration,
+        fitted.validation_pr_auc,
+    )
 
     with atomic_path(paths.model) as tmp:
         fitted.booster.save_model(str(tmp.with_suffix(".ubj")))
@@ -38,13 +42,20 @@ def main(params: Params) -> None:
     importance = fitted.booster.get_score(importance_type="gain")
     info = _log_to_mlflow(params, fitted, train, importance)
     write_json(info, paths.model_info)
-    write_json({"train_rows": fitted.train_rows, "train_positives": fitted.train_positives,
-                "best_iteration": fitted.best_iteration,
-                "validation_pr_auc": fitted.validation_pr_auc}, paths.metrics.train)
+    write_json(
+        {
+            "train_rows": fitted.train_rows,
+            "train_positives": fitted.train_positives,
+            "best_iteration": fitted.best_iteration,
+            "validation_pr_auc": fitted.validation_pr_auc,
+        },
+        paths.metrics.train,
+    )
 
 
-def _log_to_mlflow(params: Params, fitted: models.TrainedModel, train: pd.DataFrame,
-                   importance: dict[str, float]) -> dict[str, object]:
+def _log_to_mlflow(
+    params: Params, fitted: models.TrainedModel, train: pd.DataFrame, importance: dict[str, float]
+) -> dict[str, object]:
     import mlflow
     from mlflow.models import infer_signature
 
@@ -54,11 +65,16 @@ def _log_to_mlflow(params: Params, fitted: models.TrainedModel, train: pd.DataFr
     with mlflow.start_run(experiment_id=experiment_id) as active:
         mlflow.log_params({f"xgboost.{k}": v for k, v in params.train.xgboost.model_dump().items()})
         mlflow.log_params({f"label.{k}": v for k, v in params.label.model_dump().items()})
-        mlflow.log_params({"train.row_stride_s": params.train.row_stride_s,
-                           "features": len(fitted.features)})
-        mlflow.log_metrics({"validation_pr_auc": fitted.validation_pr_auc,
-                            "best_iteration": fitted.best_iteration,
-                            "train_rows": fitted.train_rows})
+        mlflow.log_params(
+            {"train.row_stride_s": params.train.row_stride_s, "features": len(fitted.features)}
+        )
+        mlflow.log_metrics(
+            {
+                "validation_pr_auc": fitted.validation_pr_auc,
+                "best_iteration": fitted.best_iteration,
+                "train_rows": fitted.train_rows,
+            }
+        )
         mlflow.set_tags({"git_commit": tracking.git_commit(), "stage": "train"})
         mlflow.log_dict(importance, "feature_importance_gain.json")
         with tempfile.TemporaryDirectory() as tmp:
@@ -66,12 +82,20 @@ def _log_to_mlflow(params: Params, fitted: models.TrainedModel, train: pd.DataFr
             plots.importance_png(importance, png)
             mlflow.log_artifact(str(png))
         model_info = mlflow.xgboost.log_model(
-            fitted.booster, name="model", signature=signature, input_example=example,
-            pip_requirements=PIP_REQUIREMENTS, model_format="ubj",
+            fitted.booster,
+            name="model",
+            signature=signature,
+            input_example=example,
+            pip_requirements=PIP_REQUIREMENTS,
+            model_format="ubj",
         )
-    return {"run_id": active.info.run_id, "model_uri": model_info.model_uri,
-            "experiment_id": experiment_id, "features": fitted.features,
-            "importance_gain": json.loads(json.dumps(importance))}
+    return {
+        "run_id": active.info.run_id,
+        "model_uri": model_info.model_uri,
+        "experiment_id": experiment_id,
+        "features": fitted.features,
+        "importance_gain": json.loads(json.dumps(importance)),
+    }
 
 
 if __name__ == "__main__":

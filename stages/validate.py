@@ -36,11 +36,16 @@ def main(params: Params) -> None:
         log.warning("expectation warning: %s", warning)
     if not summary["success"]:
         raise StageFailure(
-            "critical expectations failed (see " + paths.validation_report + "):\n  "
+            "critical expectations failed (see "
+            + paths.validation_report
+            + "):\n  "
             + "\n  ".join(summary["critical_failures"])
         )
-    log.info("validation passed: %d expectation runs on %d rows",
-             summary["evaluated_expectations"], summary["rows_validated"])
+    log.info(
+        "validation passed: %d expectation runs on %d rows",
+        summary["evaluated_expectations"],
+        summary["rows_validated"],
+    )
 
 
 if __name__ == "__main__":

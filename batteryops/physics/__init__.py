@@ -1,0 +1,1 @@
+"""Cell physics: thermal-abuse kinetics and the oven test."""

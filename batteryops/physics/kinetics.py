@@ -65,7 +65,9 @@ class ReactionState:
         )
 
 
-def _arrhenius(pre_exponential: float, activation_j_per_mol: float, temp_k: np.ndarray) -> np.ndarray:
+def _arrhenius(
+    pre_exponential: float, activation_j_per_mol: float, temp_k: np.ndarray
+) -> np.ndarray:
     return pre_exponential * np.exp(-activation_j_per_mol / (GAS_CONSTANT_J_PER_MOL_K * temp_k))
 
 
