@@ -31,7 +31,8 @@ init: install
 
 run: init
 	$(BIN)/dvc repro
-	$(BIN)/dvc metrics show
+	@echo; echo "Registration gates on this run's metrics (details: metrics/*.json, reports/):"
+	-@$(BIN)/batteryops gate
 
 test: install
 	$(BIN)/python -m pytest -q
