@@ -29,11 +29,22 @@ def _read_metrics(path: str, base: str | None = None) -> dict[str, Any] | None:
     """A metrics JSON from the work tree, or from a git ref when ``base`` is given."""
     if base is None:
         file = Path(path)
-        return json.loads(file.read_text()) if file.is_file() else None
-    shown = subprocess.run(["git", "show", f"{base}:{path}"], capture_output=True, text=True)
-    if shown.returncode != 0:
-        return None
-    return json.loads(shown.stdout)
+        if not file.is_file():
+            return None
+        text, where = file.read_text(), str(file)
+    else:
+        shown = subprocess.run(["git", "show", f"{base}:{path}"], capture_output=True, text=True)
+        if shown.returncode != 0:
+            return None
+        text, where = shown.stdout, f"{base}:{path}"
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise MetricsFileError(f"{where}: not valid JSON ({error})") from None
+
+
+class MetricsFileError(ValueError):
+    """A metrics file exists but cannot be read."""
 
 
 def cmd_gate(params: Params, args: argparse.Namespace) -> int:
@@ -216,7 +227,11 @@ def main(argv: list[str] | None = None) -> int:
         "promote": cmd_promote,
         "rollback": cmd_rollback,
     }
-    return handlers[args.command](params, args)
+    try:
+        return handlers[args.command](params, args)
+    except MetricsFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def featurize_rack(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.DataF
                 columns[f"{name}_mean_{window}s"][rows] = mean[positions]
                 columns[f"{name}_std_{window}s"][rows] = std[positions]
         temp = grids["temp_max_c"]
-        stuck = timegrid.rolling_std(temp, STUCK_WINDOW_S) < 1e-6
+        stuck = timegrid.unchanged_for(temp, STUCK_WINDOW_S)
         columns["sensor_temp_max_stuck"][rows] = stuck[positions].astype(float)
         missing = timegrid.rolling_mean(np.isnan(temp).astype(float), 60)
         columns["sensor_temp_max_missing_share_60s"][rows] = missing[positions]

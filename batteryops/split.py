@@ -41,6 +41,11 @@ def assign_splits(truth: pd.DataFrame, params: SplitParams) -> dict[str, str]:
         n_validation = int(round(n * params.validation_fraction))
         if n >= 3:  # every split gets at least one module of each stratum
             n_test, n_validation = max(n_test, 1), max(n_validation, 1)
+            while n_test + n_validation > n - 1:  # and training keeps at least one
+                if n_validation >= n_test:
+                    n_validation -= 1
+                else:
+                    n_test -= 1
         for i, module in enumerate(shuffled):
             split = "test" if i < n_test else "validation" if i < n_test + n_validation else "train"
             assignment[str(module)] = split

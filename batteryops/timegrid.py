@@ -55,10 +55,38 @@ def rolling_mean(grid: np.ndarray, window_s: int) -> np.ndarray:
 
 
 def rolling_std(grid: np.ndarray, window_s: int) -> np.ndarray:
-    """Population standard deviation of the valid values in the trailing window."""
-    mean = rolling_mean(grid, window_s)
-    mean_sq = rolling_mean(grid * grid, window_s)
-    return np.sqrt(np.clip(mean_sq - mean * mean, 0.0, None))
+    """Population standard deviation of the valid values in the trailing window.
+
+    Computed as E[x^2] - E[x]^2 from cumulative sums, on values centred on the grid's mean so
+    that the sums stay small; variances below the float64 noise floor of those sums are zero.
+    """
+    centred = grid - np.nanmean(grid) if np.isfinite(grid).any() else grid
+    mean = rolling_mean(centred, window_s)
+    mean_sq = rolling_mean(centred * centred, window_s)
+    variance = mean_sq - mean * mean
+    noise_floor = (
+        1e-12 * (1.0 + np.nanmax(np.abs(centred)) ** 2) if np.isfinite(centred).any() else 0
+    )
+    return np.sqrt(
+        np.where(variance > noise_floor, variance, np.where(np.isnan(variance), np.nan, 0.0))
+    )
+
+
+def unchanged_for(grid: np.ndarray, window_s: int) -> np.ndarray:
+    """True where the last ``window_s`` seconds all hold one same reading (a stuck sensor).
+
+    Missing readings (dropouts) neither break nor make a run: the last valid reading carries
+    through them. The first ``window_s - 1`` seconds of a grid are never flagged.
+    """
+    filled = pd.Series(grid).ffill().to_numpy()
+    known = ~np.isnan(filled)
+    changed = np.concatenate([[True], (filled[1:] != filled[:-1]) | ~known[1:] | ~known[:-1]])
+    counts = np.concatenate([[0], np.cumsum(changed)])
+    end = np.arange(1, len(grid) + 1)
+    start = end - window_s + 1  # changes inside the window, not at its first reading
+    enough = start >= 1
+    start = np.clip(start, 0, len(grid))
+    return enough & known & (counts[end] - counts[start] == 0)
 
 
 def lagged(grid: np.ndarray, lag_s: int) -> np.ndarray:

@@ -31,10 +31,17 @@ BIN = Path(sys.executable).parent
 def _copy_project(target: Path) -> None:
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.splitlines()
     for relative in listed:
-        if (ROOT / relative).is_file() and not relative.startswith("metrics/") and relative != "dvc.lock":
+        if (
+            (ROOT / relative).is_file()
+            and not relative.startswith("metrics/")
+            and relative != "dvc.lock"
+        ):
             (target / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / relative, target / relative)
     env = _env(target)
@@ -45,11 +52,16 @@ def _copy_project(target: Path) -> None:
 def _env(project: Path) -> dict[str, str]:
     return os.environ | {
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "DVC_NO_ANALYTICS": "1", "DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true",
-        "GX_ANALYTICS_ENABLED": "False", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DVC_NO_ANALYTICS": "1",
+        "DO_NOT_TRACK": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "GX_ANALYTICS_ENABLED": "False",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_HOME": str(project / ".prefect"),
-        "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@localhost",
-        "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@localhost",
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "bench@localhost",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "bench@localhost",
     }
 
 

@@ -1,4 +1,4 @@
-"""End to end on the real tools: DVC, Great Expectations, XGBoost, MLflow registry, Evidently, Prefect.
+"""End to end on the real tools: DVC, GE, XGBoost, MLflow registry, Evidently and Prefect.
 
 The project is copied (its git-tracked files, as a clone has them) into a temporary folder and run
 on a tiny fleet. The tests in this module share that copy and run in order.
@@ -25,32 +25,49 @@ BIN = Path(sys.executable).parent
 
 def _env(project: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        "DVC_NO_ANALYTICS": "1", "DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true",
-        "GX_ANALYTICS_ENABLED": "False", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_HOME": str(project / ".prefect"), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
-    })
+    env.update(
+        {
+            "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+            "DVC_NO_ANALYTICS": "1",
+            "DO_NOT_TRACK": "1",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "GX_ANALYTICS_ENABLED": "False",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_HOME": str(project / ".prefect"),
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+        }
+    )
     return env
 
 
 def _run(project: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(command, cwd=project, env=_env(project), capture_output=True, text=True)
     if check and done.returncode != 0:
-        raise AssertionError(f"{' '.join(command)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+        raise AssertionError(
+            f"{' '.join(command)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+        )
     return done
 
 
 def _tracked_files() -> list[str]:
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                            cwd=ROOT, capture_output=True, text=True, check=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return [line for line in listed.stdout.splitlines() if (ROOT / line).is_file()]
 
 
 def _write_params(project: Path, overrides: dict) -> None:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    (project / "params.yaml").write_text(yaml.safe_dump(deep_merge(raw, overrides), sort_keys=False))
+    (project / "params.yaml").write_text(
+        yaml.safe_dump(deep_merge(raw, overrides), sort_keys=False)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +90,16 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_repro_writes_contract_metrics(project: Path) -> None:
     hazard = json.loads((project / "metrics/hazard.json").read_text())
-    for key in ("pr_auc", "roc_auc", "event_recall", "event_recall_at_min_lead", "lead_time_min_p10",
-                "lead_time_min_median", "false_alarms_per_module_day", "threshold"):
+    for key in (
+        "pr_auc",
+        "roc_auc",
+        "event_recall",
+        "event_recall_at_min_lead",
+        "lead_time_min_p10",
+        "lead_time_min_median",
+        "false_alarms_per_module_day",
+        "threshold",
+    ):
         assert key in hazard, key
     assert "rule" in hazard["baselines"]
     assert hazard["events"] >= 1
@@ -82,7 +107,11 @@ def test_repro_writes_contract_metrics(project: Path) -> None:
     assert registry["decision"] == "promoted", registry["reasons"]
     assert registry["champion_version"] == 1
     assert json.loads((project / "metrics/validation.json").read_text())["success"] is True
-    assert 0.0 <= json.loads((project / "metrics/drift.json").read_text())["share_of_drifted_columns"] <= 1.0
+    assert (
+        0.0
+        <= json.loads((project / "metrics/drift.json").read_text())["share_of_drifted_columns"]
+        <= 1.0
+    )
     assert (project / "reports/validation.html").stat().st_size > 0
     assert (project / "reports/drift.html").stat().st_size > 0
     assert (project / "reports/plots/pr_curve.png").stat().st_size > 0
@@ -109,17 +138,22 @@ def test_champion_loads_and_predicts(project: Path) -> None:
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     model = mlflow.pyfunc.load_model("models:/battery-hazard@champion")
     features = json.loads((project / "data/processed/split.json").read_text())["features"]
-    sample = pd.read_parquet(next((project / "data/processed/features").glob("*.parquet")),
-                             columns=features).head(50)
+    sample = pd.read_parquet(
+        next((project / "data/processed/features").glob("*.parquet")), columns=features
+    ).head(50)
     probabilities = model.predict(sample)
     assert len(probabilities) == 50
     assert ((probabilities >= 0) & (probabilities <= 1)).all()
 
 
 def test_impossible_gate_keeps_champion(project: Path) -> None:
-    done = _run(project, str(BIN / "dvc"), "exp", "run", "-S", "gates.min_event_recall_at_min_lead=1.01")
+    done = _run(
+        project, str(BIN / "dvc"), "exp", "run", "-S", "gates.min_event_recall_at_min_lead=1.01"
+    )
     assert "event_recall_at_min_lead" in done.stdout + done.stderr
-    audit = [json.loads(line) for line in (project / "registry/audit.jsonl").read_text().splitlines()]
+    audit = [
+        json.loads(line) for line in (project / "registry/audit.jsonl").read_text().splitlines()
+    ]
     last = audit[-1]
     assert last["decision"] == "rejected"
     assert last["champion_after"] == last["champion_before"] == "1"
@@ -138,15 +172,24 @@ def test_impossible_gate_keeps_champion(project: Path) -> None:
 
 def test_rollback_uses_audit_log(project: Path) -> None:
     _run(project, str(BIN / "batteryops"), "promote", "2", "--reason", "e2e")
-    assert json.loads(_run(project, str(BIN / "batteryops"), "status").stdout)["champion"]["version"] == 2
+    assert (
+        json.loads(_run(project, str(BIN / "batteryops"), "status").stdout)["champion"]["version"]
+        == 2
+    )
     _run(project, str(BIN / "batteryops"), "rollback", "--reason", "e2e")
-    assert json.loads(_run(project, str(BIN / "batteryops"), "status").stdout)["champion"]["version"] == 1
+    assert (
+        json.loads(_run(project, str(BIN / "batteryops"), "status").stdout)["champion"]["version"]
+        == 1
+    )
 
 
 def test_prefect_flow_runs_every_stage_task(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in _env(project).items():
         monkeypatch.setenv(key, value)
-    _write_params(project, deep_merge(TINY_OVERRIDES, {"drift": {"seed": 6}, "gates": {"max_regression": 0.06}}))
+    _write_params(
+        project,
+        deep_merge(TINY_OVERRIDES, {"drift": {"seed": 6}, "gates": {"max_regression": 0.06}}),
+    )
     from prefect.testing.utilities import prefect_test_harness
 
     from flows.pipeline import build_flow, stage_graph

@@ -1,0 +1,152 @@
+"""batteryops.cli: the simulate-oven and gate commands, and usage errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batteryops.cli import EXIT_GATE_FAILED, EXIT_USAGE, main
+from tests.conftest import ROOT
+
+GOOD_HAZARD: dict[str, Any] = {
+    "event_recall_at_min_lead": 0.9,
+    "pr_auc": 0.7,
+    "false_alarms_per_module_day": 0.1,
+    "lead_time_min_median": 12.0,
+}
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A tmp project root holding params.yaml and passing metrics files."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    _write(tmp_path / "metrics/hazard.json", GOOD_HAZARD)
+    _write(tmp_path / "metrics/drift.json", {"share_of_drifted_columns": 0.1})
+    _write(tmp_path / "metrics/validation.json", {"success": True})
+    return tmp_path
+
+
+def test_simulate_oven_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate-oven", "--oven-c", "155", "--hours", "1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["oven_c"] == 155.0 and out["hours"] == 1.0
+    assert out["runaway"] is True
+    assert 20.0 <= out["time_to_runaway_min"] <= 45.0
+
+
+def test_simulate_oven_needs_no_params_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no params.yaml here
+    assert main(["simulate-oven", "--oven-c", "25", "--hours", "0.05"]) == 0
+    assert json.loads(capsys.readouterr().out)["runaway"] is False
+
+
+def test_gate_passes_with_good_metrics(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["gate"]) == 0
+    out = capsys.readouterr().out
+    assert "every gate holds" in out
+    assert "FAIL" not in out
+    for gate in ("pr_auc", "share_of_drifted_columns", "validation_success"):
+        assert gate in out
+
+
+def test_gate_fails_on_low_pr_auc(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write(project / "metrics/hazard.json", GOOD_HAZARD | {"pr_auc": 0.2})
+    assert main(["gate"]) == EXIT_GATE_FAILED == 1
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if line.startswith("pr_auc ")]
+    assert row.endswith("FAIL")
+    assert "1 gate(s) failed: pr_auc = 0.2 fails (>= 0.5)" in out
+
+
+def test_gate_fails_on_failed_validation(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write(project / "metrics/validation.json", {"success": False})
+    assert main(["gate"]) == 1
+    assert "validation failed" in capsys.readouterr().out
+
+
+def test_gate_without_drift_and_validation_files(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "metrics/drift.json").unlink()
+    (project / "metrics/validation.json").unlink()
+    assert main(["gate"]) == 0
+    out = capsys.readouterr().out
+    assert "share_of_drifted_columns" not in out and "validation_success" not in out
+
+
+def test_gate_reads_metrics_option(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write(project / "other/hazard.json", GOOD_HAZARD | {"lead_time_min_median": 1.0})
+    assert main(["gate", "--metrics", "other/hazard.json"]) == 1
+    assert "lead_time_min_median = 1 fails" in capsys.readouterr().out
+
+
+def test_gate_missing_metrics_file_exits_2(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "metrics/hazard.json").unlink()
+    assert main(["gate"]) == EXIT_USAGE == 2
+    assert "metrics/hazard.json not found" in capsys.readouterr().err
+
+
+def test_missing_params_file_exits_2(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--params", "missing.yaml", "gate"]) == 2
+    err = capsys.readouterr().err
+    assert "missing.yaml: params file not found" in err
+
+
+def test_invalid_params_exit_2_with_suggestion(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (project / "params.yaml").read_text().replace("min_pr_auc:", "min_pr_auk:")
+    (project / "params.yaml").write_text(text)
+    assert main(["gate"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'gates.min_pr_auk'; did you mean 'min_pr_auc'" in err
+
+
+def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["frobnicate"])
+    assert caught.value.code == 2
+    assert "invalid choice: 'frobnicate'" in capsys.readouterr().err
+
+
+def test_gate_base_ref_regression(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for key in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{key}_NAME", "t")
+        monkeypatch.setenv(f"GIT_{key}_EMAIL", "t@t")
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(project.parent))
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
+
+    git("init", "-q")
+    _write(project / "metrics/hazard.json", GOOD_HAZARD | {"pr_auc": 0.9})
+    git("add", "-A")
+    git("commit", "-qm", "champion")
+    _write(project / "metrics/hazard.json", GOOD_HAZARD | {"pr_auc": 0.7})
+    assert main(["gate", "--base", "HEAD"]) == 1
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if line.startswith("no_regression.pr_auc")]
+    assert row.endswith("FAIL")
+
+    # A ref without the metrics file: the no-regression gates are skipped with a note.
+    assert main(["gate", "--base", "no-such-ref"]) == 0
+    out = capsys.readouterr().out
+    assert "no metrics/hazard.json at no-such-ref; no-regression gates skipped" in out
+    assert "no_regression" not in out
