@@ -84,6 +84,7 @@ class SimulateParams(_Section):
     racks: int = Field(gt=0)
     modules_per_rack: int = Field(gt=0)
     duration_s: int = Field(gt=0)
+    chunk_s: int = Field(gt=0)
     faults: FaultCounts
     nuisances: NuisanceCounts
     fault_earliest_s: int = Field(ge=0)

@@ -26,6 +26,8 @@ class MissingInputError(FileNotFoundError):
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` if the block succeeds.
 
+    The temporary name keeps ``path``'s suffix, for writers that infer the format from it.
+
     Args:
         path: The final file.
 
@@ -34,7 +36,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    handle, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent
+    )
     os.close(handle)
     tmp = Path(tmp_name)
     try:

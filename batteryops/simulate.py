@@ -179,10 +179,192 @@ def _rack_currents(params: SimulateParams, plan: FleetPlan, rng: np.random.Gener
     return c_rate * module_capacity_ah
 
 
+PHYSICS_TRACES = [
+    "t_cell",
+    "t_mod",
+    "ambient",
+    "coolant",
+    "current",
+    "v_cell",
+    "soc",
+    "isc_w",
+    "gas",
+]
+
+
+class FleetSimulator:
+    """Integrates the fleet second by second, one chunk at a time, carrying state between chunks.
+
+    Memory is bounded by the chunk: :meth:`advance` returns that chunk's physical traces only.
+    """
+
+    def __init__(self, params: SimulateParams, plan: FleetPlan):
+        self.params, self.plan = params, plan
+        n_mod = plan.modules
+        self._rack_current = _rack_currents(params, plan, np.random.default_rng(params.seed + 1))
+        self._n_cells = params.cells_series * params.cells_parallel
+        self._cap_ah = params.cell_capacity_ah * plan.capacity_scale
+        r0 = params.cell_r0_ohm * plan.resistance_scale
+        self._r0 = np.where(
+            plan.fault_type == "cooling_failure", r0 * params.cooling_failure_resistance_factor, r0
+        )
+        self._module_heat_capacity = (self._n_cells - 1) * CELL_HEAT_CAPACITY_J_PER_K + (
+            params.housing_heat_capacity_j_per_k
+        )
+        self._fault_start = np.nan_to_num(plan.fault_start_s, nan=np.inf)
+        self._hot_rack_start = np.nan_to_num(plan.hot_rack_start_s, nan=np.inf)[plan.rack_index]
+        self.t = 0
+        self.soc = np.full(n_mod, 0.5)
+        self.v_rc = np.zeros(n_mod)
+        t_air0 = params.ambient_mean_c + params.coolant_offset_c
+        self.t_cell = np.full(n_mod, t_air0 + 2.0)
+        self.t_mod = self.t_cell.copy()
+        self.reactions = ReactionState.fresh(n_mod)
+        self.vent_time = np.full(n_mod, np.nan)
+        self.pnr_time = np.full(n_mod, np.nan)
+
+    @property
+    def done(self) -> bool:
+        """Whether the whole duration has been simulated."""
+        return self.t >= self.params.duration_s
+
+    def advance(self, seconds: int) -> dict[str, np.ndarray]:
+        """Simulate the next ``seconds`` (fewer at the end of the run).
+
+        Returns:
+            Physical traces of the chunk, arrays of shape (chunk seconds, modules).
+        """
+        params, plan = self.params, self.plan
+        n_mod, racks, per_rack = plan.modules, params.racks, params.modules_per_rack
+        steps = min(seconds, params.duration_s - self.t)
+        rack_current, n_cells, cap_ah, r0 = (
+            self._rack_current,
+            self._n_cells,
+            self._cap_ah,
+            self._r0,
+        )
+        module_heat_capacity = self._module_heat_capacity
+        fault_start, hot_rack_start = self._fault_start, self._hot_rack_start
+        is_isc = plan.fault_type == "internal_short"
+        is_ext = plan.fault_type == "external_heating"
+        is_cool = plan.fault_type == "cooling_failure"
+        soc, v_rc, t_cell, t_mod = self.soc, self.v_rc, self.t_cell, self.t_mod
+        reactions, vent_time, pnr_time = self.reactions, self.vent_time, self.pnr_time
+        rc_decay = np.exp(-1.0 / params.cell_tau1_s)
+        out = {name: np.empty((steps, n_mod), dtype=np.float32) for name in PHYSICS_TRACES}
+        for step in range(steps):
+            t = self.t + step
+            ambient = (
+                params.ambient_mean_c
+                + params.ambient_daily_amplitude_c * np.sin(2 * np.pi * (t / 86400.0 - 0.375))
+                + np.where(t >= hot_rack_start, params.hot_ambient_delta_c, 0.0)
+            )
+            t_air = ambient + params.coolant_offset_c
+            rack_mean_soc = soc.reshape(racks, per_rack).mean(axis=1)
+            i_rack = rack_current[t].copy()
+            i_rack[(rack_mean_soc < 0.1) & (i_rack > 0)] = 0.0
+            i_rack[(rack_mean_soc > 0.95) & (i_rack < 0)] = 0.0
+            i_cell = i_rack[plan.rack_index] / params.cells_parallel
+            burning = ~np.isnan(pnr_time)
+
+            temp_factor = np.exp(3000.0 * (1.0 / (t_cell + 273.15) - 1.0 / 298.15))
+            soc_factor = 1.0 + 2.0 * np.clip(0.2 - soc, 0.0, 0.2)
+            r0_now = r0 * temp_factor * soc_factor
+            v_rc = rc_decay * v_rc + (1 - rc_decay) * i_cell * params.cell_r1_ohm * temp_factor
+            ocv = np.interp(soc, OCV_SOC, OCV_V)
+            v_cell = ocv - i_cell * r0_now - v_rc
+            joule_w = i_cell**2 * r0_now + i_cell * v_rc
+            soc = np.clip(soc - i_cell / (3600.0 * cap_ah), 0.0, 1.0)
+
+            elapsed = t - fault_start
+            isc_w = np.where(
+                is_isc & (elapsed >= 0),
+                np.minimum(
+                    params.isc_initial_w * 2.0 ** (elapsed / params.isc_doubling_s),
+                    params.isc_max_w,
+                ),
+                0.0,
+            )
+            ext_w = np.where(
+                is_ext & (elapsed >= 0),
+                params.external_heating_w * np.clip(elapsed / params.external_heating_ramp_s, 0, 1),
+                0.0,
+            )
+            to_air = params.module_to_air_w_per_k * np.where(
+                is_cool & (elapsed >= 0), params.cooling_failure_factor, 1.0
+            )
+            body = t_mod.reshape(racks, per_rack)
+            padded = np.pad(body, ((0, 0), (1, 1)), mode="edge")
+            neighbour_w = params.neighbour_w_per_k * (padded[:, :-2] + padded[:, 2:] - 2 * body)
+
+            reaction_w = react(reactions, t_cell, 1.0) * CELL_VOLUME_M3
+            exchange_w = params.cell_to_module_w_per_k * (t_cell - t_mod)
+            cell_rate = (joule_w + isc_w + reaction_w - exchange_w) / CELL_HEAT_CAPACITY_J_PER_K
+            module_rate = (
+                (n_cells - 1) * joule_w
+                + exchange_w
+                + ext_w
+                + neighbour_w.ravel()
+                - to_air * (t_mod - t_air)
+                + np.where(burning, params.post_pnr_fire_w, 0.0)
+            ) / module_heat_capacity
+            t_cell = t_cell + cell_rate
+            t_mod = t_mod + module_rate
+
+            newly_vented = np.isnan(vent_time) & (t_cell >= params.vent_temp_c)
+            vent_time[newly_vented] = t
+            newly_pnr = np.isnan(pnr_time) & (cell_rate >= params.pnr_rate_c_per_s)
+            pnr_time[newly_pnr] = t
+
+            since_vent = np.where(np.isnan(vent_time), 0.0, t - np.nan_to_num(vent_time))
+            gas = (
+                params.vent_gas_ppm_per_s
+                * since_vent
+                * (1.0 + np.clip(t_cell - params.vent_temp_c, 0, None) / 20.0)
+            )
+            row = out
+            row["t_cell"][step], row["t_mod"][step], row["ambient"][step] = (
+                t_cell,
+                t_mod,
+                ambient[plan.rack_index],
+            )
+            row["coolant"][step], row["current"][step] = (
+                t_air[plan.rack_index],
+                i_rack[plan.rack_index],
+            )
+            row["v_cell"][step], row["soc"][step], row["isc_w"][step], row["gas"][step] = (
+                v_cell,
+                soc,
+                isc_w,
+                gas,
+            )
+
+        self.soc, self.v_rc, self.t_cell, self.t_mod = soc, v_rc, t_cell, t_mod
+        self.t += steps
+        return out
+
+    def truth(self) -> pd.DataFrame:
+        """Ground truth per module so far (see :data:`batteryops.schema.TRUTH_COLUMNS`, seconds)."""
+        plan = self.plan
+        return pd.DataFrame(
+            {
+                schema.RACK_ID: [plan.rack_ids[r] for r in plan.rack_index],
+                schema.MODULE_ID: plan.module_ids,
+                "position": plan.position,
+                "fault_type": plan.fault_type.astype(str),
+                "fault_start": plan.fault_start_s,
+                "nuisance_type": plan.nuisance_type.astype(str),
+                "nuisance_start": plan.nuisance_start_s,
+                "vent_time": self.vent_time.copy(),
+                "pnr_time": self.pnr_time.copy(),
+            }
+        )
+
+
 def simulate_fleet(
     params: SimulateParams, plan: FleetPlan
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """Integrate the fleet second by second.
+    """Integrate the whole run in one chunk (see :class:`FleetSimulator` to stream).
 
     Args:
         params: The ``simulate`` section.
@@ -192,153 +374,41 @@ def simulate_fleet(
         Physical traces as arrays of shape (duration_s, modules) keyed by name, and the ground
         truth per module (see :data:`batteryops.schema.TRUTH_COLUMNS`, times in seconds).
     """
-    rng = np.random.default_rng(params.seed + 1)
-    n_mod, steps = plan.modules, params.duration_s
-    racks, per_rack = params.racks, params.modules_per_rack
-    rack_current = _rack_currents(params, plan, rng)
-    n_cells = params.cells_series * params.cells_parallel
-    cap_ah = params.cell_capacity_ah * plan.capacity_scale
-    r0 = params.cell_r0_ohm * plan.resistance_scale
-    r0 = np.where(
-        plan.fault_type == "cooling_failure", r0 * params.cooling_failure_resistance_factor, r0
-    )
-    module_heat_capacity = (n_cells - 1) * CELL_HEAT_CAPACITY_J_PER_K + (
-        params.housing_heat_capacity_j_per_k
-    )
-    is_isc = plan.fault_type == "internal_short"
-    is_ext = plan.fault_type == "external_heating"
-    is_cool = plan.fault_type == "cooling_failure"
-    fault_start = np.nan_to_num(plan.fault_start_s, nan=np.inf)
-    hot_rack_start = np.nan_to_num(plan.hot_rack_start_s, nan=np.inf)[plan.rack_index]
-
-    soc = np.full(n_mod, 0.5)
-    v_rc = np.zeros(n_mod)
-    t_air0 = params.ambient_mean_c + params.coolant_offset_c
-    t_cell = np.full(n_mod, t_air0 + 2.0)
-    t_mod = t_cell.copy()
-    reactions = ReactionState.fresh(n_mod)
-    vent_time = np.full(n_mod, np.nan)
-    pnr_time = np.full(n_mod, np.nan)
-
-    names = ["t_cell", "t_mod", "ambient", "coolant", "current", "v_cell", "soc", "isc_w", "gas"]
-    out = {name: np.empty((steps, n_mod), dtype=np.float32) for name in names}
-    rc_decay = np.exp(-1.0 / params.cell_tau1_s)
-    for t in range(steps):
-        ambient = (
-            params.ambient_mean_c
-            + params.ambient_daily_amplitude_c * np.sin(2 * np.pi * (t / 86400.0 - 0.375))
-            + np.where(t >= hot_rack_start, params.hot_ambient_delta_c, 0.0)
-        )
-        t_air = ambient + params.coolant_offset_c
-        rack_mean_soc = soc.reshape(racks, per_rack).mean(axis=1)
-        i_rack = rack_current[t].copy()
-        i_rack[(rack_mean_soc < 0.1) & (i_rack > 0)] = 0.0
-        i_rack[(rack_mean_soc > 0.95) & (i_rack < 0)] = 0.0
-        i_cell = i_rack[plan.rack_index] / params.cells_parallel
-        burning = ~np.isnan(pnr_time)
-
-        temp_factor = np.exp(3000.0 * (1.0 / (t_cell + 273.15) - 1.0 / 298.15))
-        soc_factor = 1.0 + 2.0 * np.clip(0.2 - soc, 0.0, 0.2)
-        r0_now = r0 * temp_factor * soc_factor
-        v_rc = rc_decay * v_rc + (1 - rc_decay) * i_cell * params.cell_r1_ohm * temp_factor
-        ocv = np.interp(soc, OCV_SOC, OCV_V)
-        v_cell = ocv - i_cell * r0_now - v_rc
-        joule_w = i_cell**2 * r0_now + i_cell * v_rc
-        soc = np.clip(soc - i_cell / (3600.0 * cap_ah), 0.0, 1.0)
-
-        elapsed = t - fault_start
-        isc_w = np.where(
-            is_isc & (elapsed >= 0),
-            np.minimum(
-                params.isc_initial_w * 2.0 ** (elapsed / params.isc_doubling_s), params.isc_max_w
-            ),
-            0.0,
-        )
-        ext_w = np.where(
-            is_ext & (elapsed >= 0),
-            params.external_heating_w * np.clip(elapsed / params.external_heating_ramp_s, 0, 1),
-            0.0,
-        )
-        to_air = params.module_to_air_w_per_k * np.where(
-            is_cool & (elapsed >= 0), params.cooling_failure_factor, 1.0
-        )
-        body = t_mod.reshape(racks, per_rack)
-        padded = np.pad(body, ((0, 0), (1, 1)), mode="edge")
-        neighbour_w = params.neighbour_w_per_k * (padded[:, :-2] + padded[:, 2:] - 2 * body)
-
-        reaction_w = react(reactions, t_cell, 1.0) * CELL_VOLUME_M3
-        exchange_w = params.cell_to_module_w_per_k * (t_cell - t_mod)
-        cell_rate = (joule_w + isc_w + reaction_w - exchange_w) / CELL_HEAT_CAPACITY_J_PER_K
-        module_rate = (
-            (n_cells - 1) * joule_w
-            + exchange_w
-            + ext_w
-            + neighbour_w.ravel()
-            - to_air * (t_mod - t_air)
-            + np.where(burning, params.post_pnr_fire_w, 0.0)
-        ) / module_heat_capacity
-        t_cell = t_cell + cell_rate
-        t_mod = t_mod + module_rate
-
-        newly_vented = np.isnan(vent_time) & (t_cell >= params.vent_temp_c)
-        vent_time[newly_vented] = t
-        newly_pnr = np.isnan(pnr_time) & (cell_rate >= params.pnr_rate_c_per_s)
-        pnr_time[newly_pnr] = t
-
-        since_vent = np.where(np.isnan(vent_time), 0.0, t - np.nan_to_num(vent_time))
-        gas = (
-            params.vent_gas_ppm_per_s
-            * since_vent
-            * (1.0 + np.clip(t_cell - params.vent_temp_c, 0, None) / 20.0)
-        )
-        row = out
-        row["t_cell"][t], row["t_mod"][t], row["ambient"][t] = (
-            t_cell,
-            t_mod,
-            ambient[plan.rack_index],
-        )
-        row["coolant"][t], row["current"][t] = t_air[plan.rack_index], i_rack[plan.rack_index]
-        row["v_cell"][t], row["soc"][t], row["isc_w"][t], row["gas"][t] = v_cell, soc, isc_w, gas
-
-    truth = pd.DataFrame(
-        {
-            schema.RACK_ID: [plan.rack_ids[r] for r in plan.rack_index],
-            schema.MODULE_ID: plan.module_ids,
-            "position": plan.position,
-            "fault_type": plan.fault_type.astype(str),
-            "fault_start": plan.fault_start_s,
-            "nuisance_type": plan.nuisance_type.astype(str),
-            "nuisance_start": plan.nuisance_start_s,
-            "vent_time": vent_time,
-            "pnr_time": pnr_time,
-        }
-    )
-    return out, truth
+    simulator = FleetSimulator(params, plan)
+    physics = simulator.advance(params.duration_s)
+    return physics, simulator.truth()
 
 
 def sensor_readings(
-    params: SimulateParams, plan: FleetPlan, physics: dict[str, np.ndarray], truth: pd.DataFrame
+    params: SimulateParams,
+    plan: FleetPlan,
+    physics: dict[str, np.ndarray],
+    truth: pd.DataFrame,
+    start_s: int = 0,
+    stuck_values: dict[int, float] | None = None,
 ) -> dict[str, np.ndarray]:
     """Turn physical traces into what a BMS logs: sensor placement, noise, nuisances, dropouts.
 
     Args:
         params: The ``simulate`` section.
         plan: The fleet plan.
-        physics: Traces from :func:`simulate_fleet`.
-        truth: Ground truth from :func:`simulate_fleet`.
+        physics: Traces of one chunk (from :class:`FleetSimulator` or :func:`simulate_fleet`).
+        truth: Ground truth so far.
+        start_s: Second of the run at which the chunk starts.
+        stuck_values: Readings of stuck sensors, carried from chunk to chunk (updated in place).
 
     Returns:
         Canonical signals as arrays of shape (duration_s, modules).
     """
-    rng = np.random.default_rng(params.seed + 2)
+    rng = np.random.default_rng([params.seed, 2, start_s])
     steps, n_mod = physics["t_cell"].shape
-    seconds = np.arange(steps)[:, None]
+    seconds = start_s + np.arange(steps)[:, None]
     t_cell, t_mod = physics["t_cell"].astype(float), physics["t_mod"].astype(float)
 
     def noisy(values: np.ndarray, sigma: float) -> np.ndarray:
         return values + rng.normal(0.0, sigma, values.shape) if sigma > 0 else values
 
-    offset = rng.uniform(0.3, 1.5, n_mod)
+    offset = np.random.default_rng([params.seed, 3]).uniform(0.3, 1.5, n_mod)
     hot_share = plan.sensor_coupling[None, :] * (t_cell - t_mod)
     temp_max = noisy(t_mod + offset + hot_share, params.temp_noise_c)
     temp_avg = noisy(t_mod + hot_share / TEMP_SENSORS_PER_MODULE, params.temp_noise_c)
@@ -373,7 +443,9 @@ def sensor_readings(
         level = GAS_BASELINE_PPM[name] + ratio * gas
         signals[name] = np.clip(noisy(level, params.gas_noise_ppm), 0.0, GAS_SENSOR_MAX_PPM)
 
-    _apply_nuisances(params, plan, signals, rng)
+    _apply_nuisances(
+        params, plan, signals, rng, start_s, {} if stuck_values is None else stuck_values
+    )
 
     dropout_at = np.nan_to_num(pnr, nan=np.inf) + params.sensor_dropout_after_pnr_s
     for name in ("temp_avg_c", "temp_max_c", "temp_min_c"):
@@ -390,13 +462,18 @@ def _apply_nuisances(
     plan: FleetPlan,
     signals: dict[str, np.ndarray],
     rng: np.random.Generator,
+    start_s: int,
+    stuck_values: dict[int, float],
 ) -> None:
     """Sensor nuisances: stuck and drifting temperature sensors, gas spikes (in place)."""
     steps = signals["temp_max_c"].shape[0]
-    seconds = np.arange(steps)
+    seconds = start_s + np.arange(steps)
     for m in np.flatnonzero(plan.nuisance_type == "stuck_sensor"):
-        start = int(plan.nuisance_start_s[m])
-        signals["temp_max_c"][start:, m] = signals["temp_max_c"][start, m]
+        start = max(int(plan.nuisance_start_s[m]) - start_s, 0)
+        if start >= steps:
+            continue
+        stuck_values.setdefault(int(m), float(signals["temp_max_c"][start, m]))
+        signals["temp_max_c"][start:, m] = stuck_values[int(m)]
     for m in np.flatnonzero(plan.nuisance_type == "drifting_sensor"):
         start = int(plan.nuisance_start_s[m])
         drift = params.drift_c_per_h * np.clip(seconds - start, 0, None) / 3600.0
@@ -410,7 +487,7 @@ def _apply_nuisances(
 
 
 def telemetry_frames(
-    params: SimulateParams, plan: FleetPlan, signals: dict[str, np.ndarray]
+    params: SimulateParams, plan: FleetPlan, signals: dict[str, np.ndarray], start_s: int = 0
 ) -> Iterator[tuple[str, pd.DataFrame]]:
     """Yield canonical telemetry one rack at a time, sorted by module then timestamp.
 
@@ -418,14 +495,15 @@ def telemetry_frames(
         params: The ``simulate`` section.
         plan: The fleet plan.
         signals: Canonical signals from :func:`sensor_readings`.
+        start_s: Second of the run at which these signals start.
 
     Yields:
         ``(rack_id, frame)`` pairs in the canonical schema.
     """
-    steps = params.duration_s
-    start = pd.Timestamp(params.start_time)
-    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
-    times = pd.date_range(start, periods=steps, freq="s")
+    steps = signals["temp_max_c"].shape[0]
+    times = pd.date_range(
+        _start_time(params) + pd.Timedelta(seconds=start_s), periods=steps, freq="s"
+    )
     for r, rack_id in enumerate(plan.rack_ids):
         members = np.flatnonzero(plan.rack_index == r)
         frame = {
@@ -442,9 +520,13 @@ def telemetry_frames(
 
 def truth_with_times(params: SimulateParams, truth: pd.DataFrame) -> pd.DataFrame:
     """Convert the truth's second offsets into UTC timestamps."""
-    start = pd.Timestamp(params.start_time)
-    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+    start = _start_time(params)
     converted = truth.copy()
     for column in ("fault_start", "nuisance_start", "vent_time", "pnr_time"):
         converted[column] = start + pd.to_timedelta(converted[column], unit="s")
     return converted
+
+
+def _start_time(params: SimulateParams) -> pd.Timestamp:
+    start = pd.Timestamp(params.start_time)
+    return start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")

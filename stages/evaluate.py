@@ -114,11 +114,9 @@ def _plots(params: Params, test: pd.DataFrame, results: dict[str, dict[str, obje
             tmp, index=False
         )
     with atomic_path(plots_dir / "pr_curve.png") as tmp:
-        plots.pr_curve_png(curves, tmp.with_suffix(".png"))
-        tmp.with_suffix(".png").replace(tmp)
+        plots.pr_curve_png(curves, tmp)
     with atomic_path(plots_dir / "lead_time_hist.png") as tmp:
-        plots.lead_time_png(leads, params.alarm.min_lead_s / 60.0, tmp.with_suffix(".png"))
-        tmp.with_suffix(".png").replace(tmp)
+        plots.lead_time_png(leads, params.alarm.min_lead_s / 60.0, tmp)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,13 @@
-"""DVC stage ``generate``: simulate the fleet; write canonical telemetry and ground truth."""
+"""DVC stage ``generate``: simulate the fleet; stream canonical telemetry and ground truth."""
 
 from __future__ import annotations
 
 import logging
 import time
+from contextlib import ExitStack
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from batteryops import simulate
 from batteryops.config import Params
@@ -14,22 +18,38 @@ log = logging.getLogger("stages.generate")
 
 
 def main(params: Params) -> None:
-    """Simulate ``params.simulate`` and write one Parquet file per rack plus the truth table."""
+    """Simulate chunk by chunk into one Parquet file per rack, then write the ground truth."""
     sim, paths = params.simulate, params.paths
     started = time.perf_counter()
     plan = simulate.plan_fleet(sim)
-    log.info(
-        "simulating %d modules x %d s (%s)",
-        plan.modules,
-        sim.duration_s,
-        ", ".join(f"{k}={v}" for k, v in sim.faults.model_dump().items()),
-    )
-    physics, truth = simulate.simulate_fleet(sim, plan)
-    signals = simulate.sensor_readings(sim, plan, physics, truth)
-    del physics
-    with atomic_dir(paths.telemetry_dir) as tmp:
-        for rack_id, frame in simulate.telemetry_frames(sim, plan, signals):
-            frame.to_parquet(tmp / f"{rack_id}.parquet", index=False)
+    faults = ", ".join(f"{k}={v}" for k, v in sim.faults.model_dump().items())
+    log.info("simulating %d modules x %d s (%s)", plan.modules, sim.duration_s, faults)
+    simulator = simulate.FleetSimulator(sim, plan)
+    stuck_values: dict[int, float] = {}
+    with atomic_dir(paths.telemetry_dir) as tmp, ExitStack() as writers:
+        open_writers: dict[str, pq.ParquetWriter] = {}
+        while not simulator.done:
+            start_s = simulator.t
+            physics = simulator.advance(sim.chunk_s)
+            signals = simulate.sensor_readings(
+                sim, plan, physics, simulator.truth(), start_s, stuck_values
+            )
+            del physics
+            for rack_id, frame in simulate.telemetry_frames(sim, plan, signals, start_s):
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if rack_id not in open_writers:
+                    writer = pq.ParquetWriter(tmp / f"{rack_id}.parquet", table.schema)
+                    open_writers[rack_id] = writers.enter_context(writer)
+                open_writers[rack_id].write_table(table)
+            log.info(
+                "simulated %d of %d s (%.0f%%) in %.1f s",
+                simulator.t,
+                sim.duration_s,
+                100.0 * simulator.t / sim.duration_s,
+                time.perf_counter() - started,
+            )
+        writers.close()
+    truth = simulator.truth()
     write_parquet(simulate.truth_with_times(sim, truth), paths.truth)
     runaways = int(truth["pnr_time"].notna().sum())
     log.info(

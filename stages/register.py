@@ -105,6 +105,7 @@ def main(params: Params) -> None:
 def _champion_on_same_data(params: Params, version: str) -> tuple[dict[str, Any] | None, str]:
     """Score the champion on this run's test modules at the champion's own operating point."""
     import mlflow
+    import xgboost as xgb
 
     name = params.tracking.model_name
     tags = registry.version_tags(name, version)
@@ -128,9 +129,7 @@ def _champion_on_same_data(params: Params, version: str) -> tuple[dict[str, Any]
     frame = read_partitions(params.paths.features_dir, columns=meta + features)
     test = frame[frame[schema.SPLIT] == "test"].reset_index(drop=True)
     booster = mlflow.xgboost.load_model(f"models:/{name}@{registry.CHAMPION}")
-    test[events.PROBABILITY] = booster.predict(
-        __import__("xgboost").DMatrix(test[features], feature_names=features)
-    )
+    test[events.PROBABILITY] = booster.predict(xgb.DMatrix(test[features], feature_names=features))
     truth = pd.read_parquet(params.paths.truth)
     result = evaluate.evaluate_split(test, truth, events.PROBABILITY, threshold, params.alarm)
     result.pop("lead_times_min", None)

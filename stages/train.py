@@ -37,8 +37,7 @@ def main(params: Params) -> None:
     )
 
     with atomic_path(paths.model) as tmp:
-        fitted.booster.save_model(str(tmp.with_suffix(".ubj")))
-        tmp.with_suffix(".ubj").replace(tmp)
+        fitted.booster.save_model(str(tmp))
     importance = fitted.booster.get_score(importance_type="gain")
     info = _log_to_mlflow(params, fitted, train, importance)
     write_json(info, paths.model_info)

@@ -234,3 +234,38 @@ def test_truth_with_times_converts_offsets(tiny_fleet: TinyFleet, sim: SimulateP
         assert converted[column].isna().equals(seconds.isna())
     # The input is left as it was.
     assert tiny_fleet.truth["pnr_time"].dtype == float
+
+
+def test_chunked_simulation_matches_one_run(tiny_params) -> None:
+    params = tiny_params.simulate.model_copy(update={"duration_s": 2500})
+    plan = simulate.plan_fleet(params)
+    whole, whole_truth = simulate.simulate_fleet(params, plan)
+    simulator = simulate.FleetSimulator(params, plan)
+    chunks = []
+    while not simulator.done:
+        chunks.append(simulator.advance(1000))
+    assert [len(chunk["t_cell"]) for chunk in chunks] == [1000, 1000, 500]
+    for name in simulate.PHYSICS_TRACES:
+        np.testing.assert_array_equal(np.concatenate([c[name] for c in chunks]), whole[name])
+    pd.testing.assert_frame_equal(simulator.truth(), whole_truth)
+
+
+def test_stuck_sensor_stays_stuck_across_chunks(tiny_params) -> None:
+    params = tiny_params.simulate
+    plan = simulate.plan_fleet(params)
+    (module,) = np.flatnonzero(plan.nuisance_type == "stuck_sensor")
+    stuck_at = int(plan.nuisance_start_s[module])
+    simulator = simulate.FleetSimulator(params, plan)
+    stuck_values: dict[int, float] = {}
+    readings = []
+    while not simulator.done:
+        start_s = simulator.t
+        physics = simulator.advance(1000)
+        signals = simulate.sensor_readings(
+            params, plan, physics, simulator.truth(), start_s, stuck_values
+        )
+        readings.append(signals["temp_max_c"][:, module])
+    trace = np.concatenate(readings)[stuck_at:]
+    trace = trace[~np.isnan(trace)]
+    assert len(trace) > 1000
+    assert np.all(trace == trace[0])
