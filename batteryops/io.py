@@ -103,6 +103,19 @@ def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
         frame.to_parquet(tmp, index=False)
 
 
+def parquet_writer(path: str | Path, schema: Any, dictionary_columns: list[str]) -> Any:
+    """A streaming Parquet writer (one row group per ``write_table``).
+
+    Dictionary encoding is kept to the given (low-cardinality) columns: tried on float signals
+    it costs time and saves nothing.
+    """
+    import pyarrow.parquet as pq
+
+    return pq.ParquetWriter(
+        str(path), schema, use_dictionary=dictionary_columns, compression="snappy"
+    )
+
+
 def partition_files(directory: str | Path) -> list[Path]:
     """The Parquet files of a partitioned dataset, in name order.
 

@@ -16,14 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import yaml
 
-from batteryops import simulate
+from batteryops import schema, simulate
 from batteryops.config import parse_params
+from batteryops.io import parquet_writer
 
 ROOT = Path(__file__).resolve().parent.parent
+ID_COLUMNS = [schema.RACK_ID, schema.MODULE_ID]
 
 
 def main() -> None:
@@ -48,7 +48,7 @@ def main() -> None:
     plan = simulate.plan_fleet(params)
     simulator = simulate.FleetSimulator(params, plan)
     stuck: dict[int, float] = {}
-    writers: dict[str, pq.ParquetWriter] = {}
+    writers: dict[str, object] = {}
     rows = 0
     while not simulator.done:
         start_s = simulator.t
@@ -57,12 +57,13 @@ def main() -> None:
         t1 = time.perf_counter()
         signals = simulate.sensor_readings(params, plan, physics, simulator.truth(), start_s, stuck)
         t2 = time.perf_counter()
-        for rack_id, frame in simulate.telemetry_frames(params, plan, signals, start_s):
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+        for rack_id, table in simulate.telemetry_tables(params, plan, signals, start_s):
             if rack_id not in writers:
-                writers[rack_id] = pq.ParquetWriter(out / f"{rack_id}.parquet", table.schema)
+                writers[rack_id] = parquet_writer(
+                    out / f"{rack_id}.parquet", table.schema, ID_COLUMNS
+                )
             writers[rack_id].write_table(table)
-            rows += len(frame)
+            rows += table.num_rows
         t3 = time.perf_counter()
         timings["simulate"] += t1 - t0
         timings["sensors"] += t2 - t1

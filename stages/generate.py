@@ -6,15 +6,13 @@ import logging
 import time
 from contextlib import ExitStack
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from batteryops import simulate
+from batteryops import schema, simulate
 from batteryops.config import Params
-from batteryops.io import atomic_dir, write_parquet
+from batteryops.io import atomic_dir, parquet_writer, write_parquet
 from stages._common import run
 
 log = logging.getLogger("stages.generate")
+ID_COLUMNS = [schema.RACK_ID, schema.MODULE_ID]
 
 
 def main(params: Params) -> None:
@@ -27,7 +25,7 @@ def main(params: Params) -> None:
     simulator = simulate.FleetSimulator(sim, plan)
     stuck_values: dict[int, float] = {}
     with atomic_dir(paths.telemetry_dir) as tmp, ExitStack() as writers:
-        open_writers: dict[str, pq.ParquetWriter] = {}
+        open_writers: dict[str, object] = {}
         while not simulator.done:
             start_s = simulator.t
             physics = simulator.advance(sim.chunk_s)
@@ -35,10 +33,9 @@ def main(params: Params) -> None:
                 sim, plan, physics, simulator.truth(), start_s, stuck_values
             )
             del physics
-            for rack_id, frame in simulate.telemetry_frames(sim, plan, signals, start_s):
-                table = pa.Table.from_pandas(frame, preserve_index=False)
+            for rack_id, table in simulate.telemetry_tables(sim, plan, signals, start_s):
                 if rack_id not in open_writers:
-                    writer = pq.ParquetWriter(tmp / f"{rack_id}.parquet", table.schema)
+                    writer = parquet_writer(tmp / f"{rack_id}.parquet", table.schema, ID_COLUMNS)
                     open_writers[rack_id] = writers.enter_context(writer)
                 open_writers[rack_id].write_table(table)
             log.info(
