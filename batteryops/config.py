@@ -100,6 +100,12 @@ class SimulateParams(_Section):
     duty_period_s: float = Field(gt=0)
     regulation_noise_c_rate: float = Field(ge=0)
     high_load_c_rate: float = Field(gt=0)
+    ev_profile_racks: int = Field(ge=0)
+    ev_cycle_s: float = Field(gt=0)
+    ev_drive_mean_c_rate: float
+    ev_drive_std_c_rate: float = Field(ge=0)
+    ev_peak_c_rate: float = Field(gt=0)
+    ev_charge_c_rate: float = Field(gt=0)
     high_load_period_s: float = Field(gt=0)
     hot_ambient_delta_c: float
     ambient_mean_c: float

@@ -74,6 +74,7 @@ class FleetPlan:
     rack_phase: np.ndarray
     hot_rack_start_s: np.ndarray
     high_load_rack_start_s: np.ndarray
+    ev_rack: np.ndarray
 
     @property
     def modules(self) -> int:
@@ -104,6 +105,8 @@ def plan_fleet(params: SimulateParams) -> FleetPlan:
             f"simulate: {wanted} faulty and nuisance modules asked for, but the fleet has only "
             f"{count} modules (racks x modules_per_rack)"
         )
+    if params.ev_profile_racks > racks:
+        raise ValueError(f"simulate.ev_profile_racks exceeds simulate.racks ({racks})")
     for key in RACK_NUISANCES:
         if getattr(params.nuisances, f"{key}_racks") > racks:
             raise ValueError(f"simulate.nuisances.{key}_racks exceeds simulate.racks ({racks})")
@@ -152,7 +155,16 @@ def plan_fleet(params: SimulateParams) -> FleetPlan:
         rack_phase=rng.uniform(0, 2 * np.pi, racks),
         hot_rack_start_s=rack_starts["hot_ambient"],
         high_load_rack_start_s=rack_starts["high_load"],
+        ev_rack=np.isin(np.arange(racks), rng.permutation(racks)[: params.ev_profile_racks]),
     )
+
+
+def _ar1(noise: np.ndarray, memory_s: float) -> np.ndarray:
+    """Unit-variance AR(1) process along axis 0 with a correlation time of ``memory_s``."""
+    from scipy.signal import lfilter
+
+    decay = np.exp(-1.0 / memory_s)
+    return lfilter([np.sqrt(1 - decay**2)], [1.0, -decay], noise, axis=0)
 
 
 def _rack_currents(params: SimulateParams, plan: FleetPlan, rng: np.random.Generator) -> np.ndarray:
@@ -160,14 +172,23 @@ def _rack_currents(params: SimulateParams, plan: FleetPlan, rng: np.random.Gener
     seconds = np.arange(params.duration_s)
     module_capacity_ah = params.cell_capacity_ah * params.cells_parallel
     duty = np.sin(2 * np.pi * seconds[:, None] / params.duty_period_s + plan.rack_phase[None, :])
-    noise = rng.normal(0.0, 1.0, (params.duration_s, params.racks))
     # Frequency-regulation noise: an AR(1) process with a ~60 s memory.
-    regulation = np.empty_like(noise)
-    regulation[0] = noise[0]
-    decay = np.exp(-1.0 / 60.0)
-    for t in range(1, params.duration_s):
-        regulation[t] = decay * regulation[t - 1] + np.sqrt(1 - decay**2) * noise[t]
+    regulation = _ar1(rng.standard_normal((params.duration_s, params.racks)), 60.0)
     c_rate = params.duty_c_rate * duty + params.regulation_noise_c_rate * regulation
+    if plan.ev_rack.any():
+        # EV-like: drive (speed changes with ~20 s memory, regen braking), park, fast charge.
+        drive = np.clip(
+            params.ev_drive_mean_c_rate
+            + params.ev_drive_std_c_rate * _ar1(rng.standard_normal(c_rate.shape), 20.0),
+            -params.ev_charge_c_rate,
+            params.ev_peak_c_rate,
+        )
+        cycle = (seconds[:, None] + plan.rack_phase[None, :] / (2 * np.pi) * params.ev_cycle_s) % (
+            params.ev_cycle_s
+        )
+        ev = np.where(cycle < 0.5 * params.ev_cycle_s, drive, 0.0)
+        ev = np.where(cycle >= 0.67 * params.ev_cycle_s, -params.ev_charge_c_rate, ev)
+        c_rate = np.where(plan.ev_rack[None, :], ev, c_rate)
     heavy = np.sign(
         np.sin(2 * np.pi * seconds[:, None] / params.high_load_period_s + plan.rack_phase[None, :])
     )

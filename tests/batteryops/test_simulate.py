@@ -269,3 +269,26 @@ def test_stuck_sensor_stays_stuck_across_chunks(tiny_params) -> None:
     trace = trace[~np.isnan(trace)]
     assert len(trace) > 1000
     assert np.all(trace == trace[0])
+
+
+def test_ev_profile_rack_drives_parks_and_charges(tiny_params) -> None:
+    params = tiny_params.simulate.model_copy(update={"ev_profile_racks": 1, "duration_s": 7200})
+    plan = simulate.plan_fleet(params)
+    assert plan.ev_rack.sum() == 1
+    physics, truth = simulate.simulate_fleet(params, plan)
+    module_capacity_ah = params.cell_capacity_ah * params.cells_parallel
+    c_rate = physics["current"] / module_capacity_ah
+    ev_modules = plan.ev_rack[plan.rack_index]
+    ev, grid = c_rate[:, ev_modules], c_rate[:, ~ev_modules]
+    assert ev.max() > 1.5  # acceleration pulses
+    assert np.isclose(ev.min(), -params.ev_charge_c_rate, atol=1e-3)  # fast charge
+    assert (np.abs(ev) < 1e-9).mean() > 0.1  # parked
+    assert np.abs(grid).max() < 1.0  # grid racks keep their gentle schedule
+    runaway = truth["fault_type"] != "none"
+    assert truth.loc[runaway, "pnr_time"].notna().all()
+
+
+def test_too_many_ev_racks_is_refused(tiny_params) -> None:
+    params = tiny_params.simulate.model_copy(update={"ev_profile_racks": 99})
+    with pytest.raises(ValueError, match="ev_profile_racks exceeds simulate.racks"):
+        simulate.plan_fleet(params)
