@@ -425,20 +425,24 @@ def sensor_readings(
     rng = np.random.default_rng([params.seed, 2, start_s])
     steps, n_mod = physics["t_cell"].shape
     seconds = start_s + np.arange(steps)[:, None]
-    t_cell, t_mod = physics["t_cell"].astype(float), physics["t_mod"].astype(float)
+    t_cell, t_mod = (
+        physics["t_cell"].astype(np.float32, copy=False),
+        physics["t_mod"].astype(np.float32, copy=False),
+    )
 
     def noisy(values: np.ndarray, sigma: float) -> np.ndarray:
         if sigma <= 0:
             return values
         return values + sigma * rng.standard_normal(values.shape, dtype=np.float32)
 
-    offset = np.random.default_rng([params.seed, 3]).uniform(0.3, 1.5, n_mod)
-    hot_share = plan.sensor_coupling[None, :] * (t_cell - t_mod)
+    # float32 throughout: what the telemetry stores, and half the memory traffic of float64.
+    offset = np.random.default_rng([params.seed, 3]).uniform(0.3, 1.5, n_mod).astype(np.float32)
+    hot_share = plan.sensor_coupling.astype(np.float32)[None, :] * (t_cell - t_mod)
     temp_max = noisy(t_mod + offset + hot_share, params.temp_noise_c)
     temp_avg = noisy(t_mod + hot_share / TEMP_SENSORS_PER_MODULE, params.temp_noise_c)
     temp_min = noisy(t_mod - offset, params.temp_noise_c)
 
-    v_cell = physics["v_cell"].astype(float)
+    v_cell = physics["v_cell"].astype(np.float32, copy=False)
     pnr = truth["pnr_time"].to_numpy()
     after_pnr = seconds >= np.nan_to_num(pnr, nan=np.inf)[None, :]
     weak_v = v_cell - params.isc_cell_voltage_drop_v_per_w * physics["isc_w"]
@@ -452,17 +456,19 @@ def sensor_readings(
 
     signals = {
         "voltage_v": voltage,
-        "current_a": noisy(physics["current"].astype(float), 0.05),
-        "soc_pct": 100.0 * physics["soc"].astype(float),
+        "current_a": noisy(physics["current"].astype(np.float32, copy=False), 0.05),
+        "soc_pct": 100.0 * physics["soc"].astype(np.float32, copy=False),
         "temp_avg_c": temp_avg,
         "temp_max_c": temp_max,
         "temp_min_c": temp_min,
-        "ambient_c": noisy(physics["ambient"].astype(float), 0.1),
-        "coolant_c": noisy(physics["coolant"].astype(float), 0.1),
+        "ambient_c": noisy(physics["ambient"].astype(np.float32, copy=False), 0.1),
+        "coolant_c": noisy(physics["coolant"].astype(np.float32, copy=False), 0.1),
         "cell_v_max": cell_v_max,
         "cell_v_min": cell_v_min,
     }
-    gas = physics["gas"].astype(float) * np.where(after_pnr, 10.0, 1.0)
+    gas = physics["gas"].astype(np.float32, copy=False) * np.where(
+        after_pnr, np.float32(10.0), np.float32(1.0)
+    )
     for name, ratio in GAS_RATIOS.items():
         level = GAS_BASELINE_PPM[name] + ratio * gas
         signals[name] = np.clip(noisy(level, params.gas_noise_ppm), 0.0, GAS_SENSOR_MAX_PPM)
@@ -477,7 +483,7 @@ def sensor_readings(
         signals[name] = np.where(seconds >= dropout_at[None, :], np.nan, values)
     if params.dropout_fraction > 0:
         for values in signals.values():
-            values[rng.random(values.shape) < params.dropout_fraction] = np.nan
+            values[rng.random(values.shape, dtype=np.float32) < params.dropout_fraction] = np.nan
     return signals
 
 
