@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,8 @@ from batteryops.io import atomic_path, read_json, read_partitions, write_json
 from stages._common import run
 
 log = logging.getLogger("stages.train")
-PIP_REQUIREMENTS = ["xgboost-cpu==3.2.0", "mlflow==3.17.2", "pandas==2.3.3", "numpy==2.4.6"]
+# The model is served with the versions it was trained with (pinned in pyproject.toml).
+SERVING_PACKAGES = ["xgboost-cpu", "mlflow", "pandas", "numpy"]
 
 
 def main(params: Params) -> None:
@@ -85,7 +87,7 @@ def _log_to_mlflow(
             name="model",
             signature=signature,
             input_example=example,
-            pip_requirements=PIP_REQUIREMENTS,
+            pip_requirements=[f"{name}=={version(name)}" for name in SERVING_PACKAGES],
             model_format="ubj",
         )
     return {
