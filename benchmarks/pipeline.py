@@ -14,7 +14,6 @@ Usage: .venv/bin/python benchmarks/pipeline.py [--keep]
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import statistics
@@ -24,45 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from batteryops import workspace
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
-def _copy_project(target: Path) -> None:
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    for relative in listed:
-        if (
-            (ROOT / relative).is_file()
-            and not relative.startswith("metrics/")
-            and relative != "dvc.lock"
-        ):
-            (target / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / relative, target / relative)
-    env = _env(target)
-    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "bench"]):
-        subprocess.run(command, cwd=target, env=env, check=True, capture_output=True)
-
-
 def _env(project: Path) -> dict[str, str]:
-    return os.environ | {
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "DVC_NO_ANALYTICS": "1",
-        "DO_NOT_TRACK": "1",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "GX_ANALYTICS_ENABLED": "False",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_HOME": str(project / ".prefect"),
-        "GIT_AUTHOR_NAME": "bench",
-        "GIT_AUTHOR_EMAIL": "bench@localhost",
-        "GIT_COMMITTER_NAME": "bench",
-        "GIT_COMMITTER_EMAIL": "bench@localhost",
-    }
+    return workspace.tool_environment(project, BIN)
 
 
 def _timed(project: Path, *command: str) -> float:
@@ -79,7 +47,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary project")
     args = parser.parse_args()
     project = Path(tempfile.mkdtemp(prefix="batteryops-bench-"))
-    _copy_project(project)
+    workspace.copy_checkout(ROOT, project)
+    workspace.commit_all(project, "bench", _env(project))
     dvc = str(BIN / "dvc")
     full = _timed(project, dvc, "repro")
     noop = statistics.median(_timed(project, dvc, "repro") for _ in range(3))

@@ -23,14 +23,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-PREFECT_DEFAULTS = {
-    "PREFECT_HOME": str(ROOT / ".prefect"),
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
-    "DVC_NO_ANALYTICS": "1",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "GX_ANALYTICS_ENABLED": "False",
-}
 LOCK_MARKERS = ("Unable to acquire lock", "lock", "is busy")
 
 
@@ -136,9 +128,11 @@ def build_flow(max_parallel: int, retries: int, retry_delay_s: int):
 
 def main(argv: list[str] | None = None) -> None:
     """Run the flow once, or serve it as a scheduled deployment."""
-    for key, value in PREFECT_DEFAULTS.items():
-        os.environ.setdefault(key, value)
     sys.path.insert(0, str(ROOT))
+    from batteryops.workspace import QUIET_TOOLS
+
+    for key, value in (QUIET_TOOLS | {"PREFECT_HOME": str(ROOT / ".prefect")}).items():
+        os.environ.setdefault(key, value)
     from batteryops.config import load_params
 
     settings = load_params(ROOT / "params.yaml").flow

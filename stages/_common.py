@@ -9,14 +9,7 @@ from collections.abc import Callable
 
 from batteryops.config import Params, ParamsError, load_params
 from batteryops.io import MissingInputError
-
-QUIET_TOOLS = {
-    "DVC_NO_ANALYTICS": "1",
-    "DO_NOT_TRACK": "1",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "GX_ANALYTICS_ENABLED": "False",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-}
+from batteryops.workspace import QUIET_TOOLS
 
 
 class StageFailure(RuntimeError):  # noqa: N818 - a verdict, not a programming error

@@ -7,8 +7,6 @@ on a tiny fleet. The tests in this module share that copy and run in order.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from batteryops import workspace
 from tests.conftest import ROOT, TINY_OVERRIDES, deep_merge
 
 pytestmark = pytest.mark.e2e
@@ -24,23 +23,7 @@ BIN = Path(sys.executable).parent
 
 
 def _env(project: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-            "DVC_NO_ANALYTICS": "1",
-            "DO_NOT_TRACK": "1",
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            "GX_ANALYTICS_ENABLED": "False",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_HOME": str(project / ".prefect"),
-            "GIT_AUTHOR_NAME": "t",
-            "GIT_AUTHOR_EMAIL": "t@t",
-            "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@t",
-        }
-    )
-    return env
+    return workspace.tool_environment(project, BIN)
 
 
 def _run(project: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -50,17 +33,6 @@ def _run(project: Path, *command: str, check: bool = True) -> subprocess.Complet
             f"{' '.join(command)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
         )
     return done
-
-
-def _tracked_files() -> list[str]:
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return [line for line in listed.stdout.splitlines() if (ROOT / line).is_file()]
 
 
 def _write_params(project: Path, overrides: dict) -> None:
@@ -74,16 +46,9 @@ def _write_params(project: Path, overrides: dict) -> None:
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh copy of the project on the tiny fleet, after one full ``dvc repro``."""
     copy = tmp_path_factory.mktemp("batteryops")
-    for relative in _tracked_files():
-        target = copy / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / relative, target)
-    shutil.rmtree(copy / "metrics", ignore_errors=True)
-    (copy / "dvc.lock").unlink(missing_ok=True)
+    workspace.copy_checkout(ROOT, copy)
     _write_params(copy, TINY_OVERRIDES)
-    _run(copy, "git", "init", "-q")
-    _run(copy, "git", "add", "-A")
-    _run(copy, "git", "commit", "-qm", "tiny fleet")
+    workspace.commit_all(copy, "tiny fleet", _env(copy))
     _run(copy, str(BIN / "dvc"), "repro")
     return copy
 
