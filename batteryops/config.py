@@ -64,6 +64,7 @@ class FaultCounts(_Section):
     internal_short: int = Field(ge=0)
     external_heating: int = Field(ge=0)
     cooling_failure: int = Field(ge=0)
+    overcharge: int = Field(ge=0)
 
 
 class NuisanceCounts(_Section):
@@ -74,6 +75,20 @@ class NuisanceCounts(_Section):
     gas_spikes: int = Field(ge=0)
     hot_ambient_racks: int = Field(ge=0)
     high_load_racks: int = Field(ge=0)
+
+
+class CellParams(_Section):
+    """Equivalent circuit of one cell, fitted to PyBaMM's SPMe with Chen2020 (see physics.cell)."""
+
+    capacity_ah: float = Field(gt=0)
+    r0_ohm: float = Field(gt=0)
+    r1_ohm: float = Field(ge=0)
+    tau1_s: float = Field(gt=0)
+    r2_ohm: float = Field(ge=0)
+    tau2_s: float = Field(gt=0)
+    activation_k: float = Field(ge=0)
+    low_soc_factor: float = Field(ge=0)
+    heat_share: float = Field(ge=0, le=1)
 
 
 class SimulateParams(_Section):
@@ -91,10 +106,7 @@ class SimulateParams(_Section):
     fault_latest_fraction: float = Field(gt=0, le=1)
     cells_series: int = Field(gt=0)
     cells_parallel: int = Field(gt=0)
-    cell_capacity_ah: float = Field(gt=0)
-    cell_r0_ohm: float = Field(gt=0)
-    cell_r1_ohm: float = Field(gt=0)
-    cell_tau1_s: float = Field(gt=0)
+    cell: CellParams
     cell_spread_fraction: float = Field(ge=0, lt=1)
     duty_c_rate: float = Field(gt=0)
     duty_period_s: float = Field(gt=0)
@@ -106,7 +118,6 @@ class SimulateParams(_Section):
     ev_drive_std_c_rate: float = Field(ge=0)
     ev_peak_c_rate: float = Field(gt=0)
     ev_charge_c_rate: float = Field(gt=0)
-    high_load_period_s: float = Field(gt=0)
     hot_ambient_delta_c: float
     ambient_mean_c: float
     ambient_daily_amplitude_c: float = Field(ge=0)
@@ -120,14 +131,18 @@ class SimulateParams(_Section):
     isc_initial_w: float = Field(gt=0)
     isc_doubling_s: float = Field(gt=0)
     isc_max_w: float = Field(gt=0)
+    separator_short_c: float
     external_heating_w: float = Field(gt=0)
     external_heating_ramp_s: float = Field(gt=0)
     cooling_failure_factor: float = Field(gt=0, le=1)
     cooling_failure_resistance_factor: float = Field(ge=1)
+    overcharge_c_rate: float = Field(gt=0)
+    overcharge_side_reaction_soc: float = Field(gt=0)
     vent_temp_c: float
     vent_gas_ppm_per_s: float = Field(gt=0)
     isc_cell_voltage_drop_v_per_w: float = Field(ge=0)
     post_pnr_fire_w: float = Field(ge=0)
+    post_pnr_fire_s: float = Field(ge=0)
     pnr_rate_c_per_s: float = Field(gt=0)
     sensor_max_c: float
     sensor_dropout_after_pnr_s: int = Field(ge=0)

@@ -19,8 +19,9 @@ rises from venting (weakest cell above ``vent_temp_c``) onward. After PNR the mo
 heat spreads to its neighbours, temperature sensors saturate at ``sensor_max_c`` and then drop out.
 
 Faults that reach runaway: internal short with exponentially ramping heat, external heating,
-cooling failure under a heavy duty. Nuisances that must not: stuck or drifting temperature sensor,
-spike-prone gas sensor, hot ambient day (whole rack), sustained high load (whole rack).
+cooling failure under a heavy duty, overcharge. Nuisances that must not: stuck or drifting
+temperature sensor, spike-prone gas sensor, hot ambient day (whole rack), sustained high load
+(whole rack).
 """
 
 from __future__ import annotations
@@ -35,22 +36,21 @@ import pyarrow as pa
 
 from batteryops import schema
 from batteryops.config import SimulateParams
-from batteryops.physics.kinetics import RHO_CP_J_PER_M3_K, ReactionState, react
+from batteryops.physics.cell import UPPER_CUT_OFF_V, CellModel, CellState
+from batteryops.physics.kinetics import RHO_CP_J_PER_M3_K, ReactionState, react_above
 
 logger = logging.getLogger(__name__)
 
-# 21700 cell (LG M50): 21 mm x 70 mm.
+# 21700 cell (LG M50): 21 mm x 70 mm; rho*cp of Kim 2007, the value its kinetics were fitted with.
 CELL_VOLUME_M3 = np.pi * 0.0105**2 * 0.070
 CELL_HEAT_CAPACITY_J_PER_K = RHO_CP_J_PER_M3_K * CELL_VOLUME_M3
-# Approximate open-circuit voltage of the LG M50 (NMC811 / graphite-SiOx) cell against SoC.
-OCV_SOC = np.array([0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
-OCV_V = np.array([2.90, 3.30, 3.43, 3.52, 3.58, 3.64, 3.71, 3.80, 3.89, 3.98, 4.07, 4.19])
 TEMP_SENSORS_PER_MODULE = 8
 GAS_RATIOS = {"gas_co_ppm": 1.0, "gas_h2_ppm": 0.6, "gas_voc_ppm": 2.0}
 GAS_BASELINE_PPM = {"gas_co_ppm": 1.0, "gas_h2_ppm": 0.5, "gas_voc_ppm": 3.0}
 GAS_SENSOR_MAX_PPM = 2000.0
+CELL_V_SENSOR_MAX = 5.0
 
-FAULTS = ["internal_short", "external_heating", "cooling_failure"]
+FAULTS = ["internal_short", "external_heating", "cooling_failure", "overcharge"]
 NUISANCES = ["stuck_sensor", "drifting_sensor", "gas_spikes"]
 RACK_NUISANCES = ["hot_ambient", "high_load"]
 NONE = "none"
@@ -126,10 +126,15 @@ def plan_fleet(params: SimulateParams) -> FleetPlan:
     nuisance_start = np.where(
         nuisance_type != NONE, rng.uniform(0.1, 0.6, count) * params.duration_s, np.nan
     )
+    # Each rack carries at most one rack-wide nuisance while there are racks enough, so that
+    # neither hides the other.
     rack_starts = {}
+    rack_order, rack_cursor = rng.permutation(racks), 0
     for key in RACK_NUISANCES:
         starts = np.full(racks, np.nan)
-        chosen = rng.permutation(racks)[: getattr(params.nuisances, f"{key}_racks")]
+        n = getattr(params.nuisances, f"{key}_racks")
+        chosen = np.roll(rack_order, -rack_cursor)[:n]
+        rack_cursor += n
         starts[chosen] = rng.uniform(0.1, 0.5, len(chosen)) * params.duration_s
         rack_starts[key] = starts
     rack_index = np.repeat(np.arange(racks), per_rack)
@@ -170,7 +175,7 @@ def _ar1(noise: np.ndarray, memory_s: float) -> np.ndarray:
 def _rack_currents(params: SimulateParams, plan: FleetPlan, rng: np.random.Generator) -> np.ndarray:
     """Rack currents in A (+ = discharge), shape (duration_s, racks), before SoC limits."""
     seconds = np.arange(params.duration_s)
-    module_capacity_ah = params.cell_capacity_ah * params.cells_parallel
+    module_capacity_ah = params.cell.capacity_ah * params.cells_parallel
     duty = np.sin(2 * np.pi * seconds[:, None] / params.duty_period_s + plan.rack_phase[None, :])
     # Frequency-regulation noise: an AR(1) process with a ~60 s memory.
     regulation = _ar1(rng.standard_normal((params.duration_s, params.racks)), 60.0)
@@ -189,16 +194,19 @@ def _rack_currents(params: SimulateParams, plan: FleetPlan, rng: np.random.Gener
         ev = np.where(cycle < 0.5 * params.ev_cycle_s, drive, 0.0)
         ev = np.where(cycle >= 0.67 * params.ev_cycle_s, -params.ev_charge_c_rate, ev)
         c_rate = np.where(plan.ev_rack[None, :], ev, c_rate)
-    heavy = np.sign(
-        np.sin(2 * np.pi * seconds[:, None] / params.high_load_period_s + plan.rack_phase[None, :])
-    )
-    heavy_start = plan.high_load_rack_start_s.copy()
+    return c_rate * module_capacity_ah
+
+
+def _heavy_duty_start(plan: FleetPlan) -> np.ndarray:
+    """Per rack, the second from which it runs the heavy duty, inf if never.
+
+    Heavy duty is the high-load nuisance, and the load under which a module's cooling fails.
+    """
+    start = plan.high_load_rack_start_s.copy()
     for m in np.flatnonzero(plan.fault_type == "cooling_failure"):
         r = plan.rack_index[m]
-        heavy_start[r] = np.fmin(heavy_start[r], plan.fault_start_s[m])
-    is_heavy = seconds[:, None] >= np.nan_to_num(heavy_start, nan=np.inf)[None, :]
-    c_rate = np.where(is_heavy, params.high_load_c_rate * heavy, c_rate)
-    return c_rate * module_capacity_ah
+        start[r] = np.fmin(start[r], plan.fault_start_s[m])
+    return np.nan_to_num(start, nan=np.inf)
 
 
 PHYSICS_TRACES = [
@@ -214,6 +222,25 @@ PHYSICS_TRACES = [
 ]
 
 
+def cell_model(params: SimulateParams) -> CellModel:
+    """The cell's equivalent circuit from the ``simulate.cell`` params."""
+    return CellModel(**params.cell.model_dump())
+
+
+def overcharge_heat_w(
+    current_a: np.ndarray, voltage_v: np.ndarray, soc: np.ndarray, span_soc: float
+) -> np.ndarray:
+    """Heat of the side reactions of a cell charged past 100 % SoC, in W.
+
+    Beyond full charge the cathode is over-delithiated and lithium plates on the anode; a rising
+    share of the charge current feeds electrolyte oxidation and plated lithium reacting with the
+    electrolyte instead of being stored. That share grows linearly from 0 at 100 % SoC to 1 at
+    ``1 + span_soc``, and its electrical power (current times terminal voltage) becomes heat.
+    """
+    share = np.clip((soc - 1.0) / span_soc, 0.0, 1.0)
+    return share * np.maximum(-current_a, 0.0) * voltage_v
+
+
 class FleetSimulator:
     """Integrates the fleet second by second, one chunk at a time, carrying state between chunks.
 
@@ -223,25 +250,30 @@ class FleetSimulator:
     def __init__(self, params: SimulateParams, plan: FleetPlan):
         self.params, self.plan = params, plan
         n_mod = plan.modules
+        self.cell = cell_model(params)
         self._rack_current = _rack_currents(params, plan, np.random.default_rng(params.seed + 1))
         self._n_cells = params.cells_series * params.cells_parallel
-        self._cap_ah = params.cell_capacity_ah * plan.capacity_scale
-        r0 = params.cell_r0_ohm * plan.resistance_scale
-        self._r0 = np.where(
-            plan.fault_type == "cooling_failure", r0 * params.cooling_failure_resistance_factor, r0
-        )
         self._module_heat_capacity = (self._n_cells - 1) * CELL_HEAT_CAPACITY_J_PER_K + (
             params.housing_heat_capacity_j_per_k
         )
         self._fault_start = np.nan_to_num(plan.fault_start_s, nan=np.inf)
+        # When each module's weakest cell starts shorting: at fault start for an internal short,
+        # or once it overheats past the separator's limit (set as it happens).
+        self.short_start = np.where(plan.fault_type == "internal_short", self._fault_start, np.inf)
         self._hot_rack_start = np.nan_to_num(plan.hot_rack_start_s, nan=np.inf)[plan.rack_index]
+        self._faults = {name: plan.fault_type == name for name in FAULTS}
+        self._heavy_start = _heavy_duty_start(plan)
+        self._heavy_direction = np.ones(params.racks)  # +1 discharging, -1 charging
+        self._resistance_scale = plan.resistance_scale * np.where(
+            self._faults["cooling_failure"], params.cooling_failure_resistance_factor, 1.0
+        )
         self.t = 0
-        self.soc = np.full(n_mod, 0.5)
-        self.v_rc = np.zeros(n_mod)
+        self.cells = CellState(soc=np.full(n_mod, 0.5))
         t_air0 = params.ambient_mean_c + params.coolant_offset_c
         self.t_cell = np.full(n_mod, t_air0 + 2.0)
         self.t_mod = self.t_cell.copy()
         self.reactions = ReactionState.fresh(n_mod)
+        self.body_reactions = ReactionState.fresh(n_mod)
         self.vent_time = np.full(n_mod, np.nan)
         self.pnr_time = np.full(n_mod, np.nan)
 
@@ -256,114 +288,145 @@ class FleetSimulator:
         Returns:
             Physical traces of the chunk, arrays of shape (chunk seconds, modules).
         """
-        params, plan = self.params, self.plan
-        n_mod, racks, per_rack = plan.modules, params.racks, params.modules_per_rack
-        steps = min(seconds, params.duration_s - self.t)
-        rack_current, n_cells, cap_ah, r0 = (
-            self._rack_current,
-            self._n_cells,
-            self._cap_ah,
-            self._r0,
-        )
-        module_heat_capacity = self._module_heat_capacity
-        fault_start, hot_rack_start = self._fault_start, self._hot_rack_start
-        is_isc = plan.fault_type == "internal_short"
-        is_ext = plan.fault_type == "external_heating"
-        is_cool = plan.fault_type == "cooling_failure"
-        soc, v_rc, t_cell, t_mod = self.soc, self.v_rc, self.t_cell, self.t_mod
-        reactions, vent_time, pnr_time = self.reactions, self.vent_time, self.pnr_time
-        rc_decay = np.exp(-1.0 / params.cell_tau1_s)
-        out = {name: np.empty((steps, n_mod), dtype=np.float32) for name in PHYSICS_TRACES}
+        steps = min(seconds, self.params.duration_s - self.t)
+        out = {
+            name: np.empty((steps, self.plan.modules), dtype=np.float32) for name in PHYSICS_TRACES
+        }
         for step in range(steps):
-            t = self.t + step
-            ambient = (
-                params.ambient_mean_c
-                + params.ambient_daily_amplitude_c * np.sin(2 * np.pi * (t / 86400.0 - 0.375))
-                + np.where(t >= hot_rack_start, params.hot_ambient_delta_c, 0.0)
-            )
-            t_air = ambient + params.coolant_offset_c
-            rack_mean_soc = soc.reshape(racks, per_rack).mean(axis=1)
-            i_rack = rack_current[t].copy()
-            i_rack[(rack_mean_soc < 0.1) & (i_rack > 0)] = 0.0
-            i_rack[(rack_mean_soc > 0.95) & (i_rack < 0)] = 0.0
-            i_cell = i_rack[plan.rack_index] / params.cells_parallel
-            burning = ~np.isnan(pnr_time)
-
-            temp_factor = np.exp(3000.0 * (1.0 / (t_cell + 273.15) - 1.0 / 298.15))
-            soc_factor = 1.0 + 2.0 * np.clip(0.2 - soc, 0.0, 0.2)
-            r0_now = r0 * temp_factor * soc_factor
-            v_rc = rc_decay * v_rc + (1 - rc_decay) * i_cell * params.cell_r1_ohm * temp_factor
-            ocv = np.interp(soc, OCV_SOC, OCV_V)
-            v_cell = ocv - i_cell * r0_now - v_rc
-            joule_w = i_cell**2 * r0_now + i_cell * v_rc
-            soc = np.clip(soc - i_cell / (3600.0 * cap_ah), 0.0, 1.0)
-
-            elapsed = t - fault_start
-            isc_w = np.where(
-                is_isc & (elapsed >= 0),
-                np.minimum(
-                    params.isc_initial_w * 2.0 ** (elapsed / params.isc_doubling_s),
-                    params.isc_max_w,
-                ),
-                0.0,
-            )
-            ext_w = np.where(
-                is_ext & (elapsed >= 0),
-                params.external_heating_w * np.clip(elapsed / params.external_heating_ramp_s, 0, 1),
-                0.0,
-            )
-            to_air = params.module_to_air_w_per_k * np.where(
-                is_cool & (elapsed >= 0), params.cooling_failure_factor, 1.0
-            )
-            body = t_mod.reshape(racks, per_rack)
-            padded = np.pad(body, ((0, 0), (1, 1)), mode="edge")
-            neighbour_w = params.neighbour_w_per_k * (padded[:, :-2] + padded[:, 2:] - 2 * body)
-
-            reaction_w = react(reactions, t_cell, 1.0) * CELL_VOLUME_M3
-            exchange_w = params.cell_to_module_w_per_k * (t_cell - t_mod)
-            cell_rate = (joule_w + isc_w + reaction_w - exchange_w) / CELL_HEAT_CAPACITY_J_PER_K
-            module_rate = (
-                (n_cells - 1) * joule_w
-                + exchange_w
-                + ext_w
-                + neighbour_w.ravel()
-                - to_air * (t_mod - t_air)
-                + np.where(burning, params.post_pnr_fire_w, 0.0)
-            ) / module_heat_capacity
-            t_cell = t_cell + cell_rate
-            t_mod = t_mod + module_rate
-
-            newly_vented = np.isnan(vent_time) & (t_cell >= params.vent_temp_c)
-            vent_time[newly_vented] = t
-            newly_pnr = np.isnan(pnr_time) & (cell_rate >= params.pnr_rate_c_per_s)
-            pnr_time[newly_pnr] = t
-
-            since_vent = np.where(np.isnan(vent_time), 0.0, t - np.nan_to_num(vent_time))
-            gas = (
-                params.vent_gas_ppm_per_s
-                * since_vent
-                * (1.0 + np.clip(t_cell - params.vent_temp_c, 0, None) / 20.0)
-            )
-            row = out
-            row["t_cell"][step], row["t_mod"][step], row["ambient"][step] = (
-                t_cell,
-                t_mod,
-                ambient[plan.rack_index],
-            )
-            row["coolant"][step], row["current"][step] = (
-                t_air[plan.rack_index],
-                i_rack[plan.rack_index],
-            )
-            row["v_cell"][step], row["soc"][step], row["isc_w"][step], row["gas"][step] = (
-                v_cell,
-                soc,
-                isc_w,
-                gas,
-            )
-
-        self.soc, self.v_rc, self.t_cell, self.t_mod = soc, v_rc, t_cell, t_mod
+            for name, values in self._step(self.t + step).items():
+                out[name][step] = values
         self.t += steps
         return out
+
+    def _air(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Room ambient and cooling-air temperature per module at second ``t``."""
+        params = self.params
+        ambient = (
+            params.ambient_mean_c
+            + params.ambient_daily_amplitude_c * np.sin(2 * np.pi * (t / 86400.0 - 0.375))
+            + np.where(t >= self._hot_rack_start, params.hot_ambient_delta_c, 0.0)
+        )
+        return ambient, ambient + params.coolant_offset_c
+
+    def _cell_current(self, t: int, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rack current (after the racks' SoC limits) and cell current, per module, + = discharge.
+
+        An overcharge-faulted module also takes ``overcharge_c_rate`` of charge until it burns.
+        """
+        params, plan = self.params, self.plan
+        shape = (params.racks, params.modules_per_rack)
+        rack_mean_soc = self.cells.soc.reshape(shape).mean(axis=1)
+        i_rack = self._rack_current[t].copy()
+        # Heavy duty: full cycles at high_load_c_rate, discharging down to 15 % SoC, then
+        # charging up to 85 %.
+        self._heavy_direction[rack_mean_soc < 0.15] = -1.0
+        self._heavy_direction[rack_mean_soc > 0.85] = 1.0
+        heavy = t >= self._heavy_start
+        module_capacity_ah = params.cell.capacity_ah * params.cells_parallel
+        i_rack[heavy] = params.high_load_c_rate * module_capacity_ah * self._heavy_direction[heavy]
+        i_rack[(rack_mean_soc < 0.1) & (i_rack > 0)] = 0.0
+        i_rack[(rack_mean_soc > 0.95) & (i_rack < 0)] = 0.0
+        # CC-CV: the BMS tapers the rack's charge so no cell it sees passes 4.2 V. It does not see
+        # an overcharge-faulted module (that is the fault), nor a burning one (sensors lost).
+        burning = ~np.isnan(self.pnr_time)
+        overcharging = active & self._faults["overcharge"] & ~burning
+        allowed = self.cell.max_charge_current(
+            self.cells.soc, self.t_cell, self._resistance_scale, UPPER_CUT_OFF_V
+        )
+        allowed = np.where(overcharging | burning, np.inf, allowed).reshape(shape).min(axis=1)
+        i_rack = np.maximum(i_rack, -allowed * params.cells_parallel)[plan.rack_index]
+        i_cell = i_rack / params.cells_parallel - np.where(
+            overcharging, params.overcharge_c_rate * params.cell.capacity_ah, 0.0
+        )
+        return i_rack, i_cell
+
+    def _fault_heat(self, t: int, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Internal-short heat (weakest cell), external heat (module) and cooling conductance."""
+        params = self.params
+        overheated = np.isinf(self.short_start) & (self.t_cell > params.separator_short_c)
+        self.short_start[overheated] = t
+        shorted = t - self.short_start
+        isc_w = np.where(
+            shorted >= 0,
+            np.minimum(
+                params.isc_initial_w * 2.0 ** (np.fmax(shorted, 0) / params.isc_doubling_s),
+                params.isc_max_w,
+            ),
+            0.0,
+        )
+        elapsed = t - self._fault_start
+        ext_w = np.where(
+            active & self._faults["external_heating"],
+            params.external_heating_w * np.clip(elapsed / params.external_heating_ramp_s, 0, 1),
+            0.0,
+        )
+        to_air_w_per_k = params.module_to_air_w_per_k * np.where(
+            active & self._faults["cooling_failure"], params.cooling_failure_factor, 1.0
+        )
+        return isc_w, ext_w, to_air_w_per_k
+
+    def _step(self, t: int) -> dict[str, np.ndarray]:
+        """Advance every module by one second; returns the traces of that second."""
+        params, plan = self.params, self.plan
+        n_cells, t_cell, t_mod = self._n_cells, self.t_cell, self.t_mod
+        active = t >= self._fault_start
+        ambient, t_air = self._air(t)
+        i_rack, i_cell = self._cell_current(t, active)
+        v_cell, joule_w = self.cell.step(
+            self.cells, i_cell, t_cell, plan.capacity_scale, self._resistance_scale
+        )
+        overcharge_w = overcharge_heat_w(
+            i_cell, v_cell, self.cells.soc, params.overcharge_side_reaction_soc
+        )
+        # Past 1 + span every coulomb feeds side reactions: the cell stores no more charge.
+        np.minimum(self.cells.soc, 1.0 + params.overcharge_side_reaction_soc, out=self.cells.soc)
+        isc_w, ext_w, to_air_w_per_k = self._fault_heat(t, active)
+        body = t_mod.reshape(params.racks, params.modules_per_rack)
+        padded = np.pad(body, ((0, 0), (1, 1)), mode="edge")
+        neighbour_w = params.neighbour_w_per_k * (padded[:, :-2] + padded[:, 2:] - 2 * body)
+        # The weakest cell and the other cells of the module decompose at their own temperatures.
+        cell_reaction_w = react_above(self.reactions, t_cell, 1.0) * CELL_VOLUME_M3
+        body_reaction_w = (
+            react_above(self.body_reactions, t_mod, 1.0) * CELL_VOLUME_M3 * (n_cells - 1)
+        )
+        exchange_w = params.cell_to_module_w_per_k * (t_cell - t_mod)
+        burning = ~np.isnan(self.pnr_time)
+        cell_rate = (
+            joule_w + overcharge_w + isc_w + cell_reaction_w - exchange_w
+        ) / CELL_HEAT_CAPACITY_J_PER_K
+        module_rate = (
+            (n_cells - 1) * (joule_w + overcharge_w)
+            + body_reaction_w
+            + exchange_w
+            + ext_w
+            + neighbour_w.ravel()
+            - to_air_w_per_k * (t_mod - t_air)
+            + np.where(t - self.pnr_time < params.post_pnr_fire_s, params.post_pnr_fire_w, 0.0)
+        ) / self._module_heat_capacity
+        self.t_cell = t_cell = t_cell + cell_rate
+        self.t_mod = t_mod + module_rate
+
+        newly_vented = np.isnan(self.vent_time) & (t_cell >= params.vent_temp_c)
+        self.vent_time[newly_vented] = t
+        newly_pnr = ~burning & (np.maximum(cell_rate, module_rate) >= params.pnr_rate_c_per_s)
+        self.pnr_time[newly_pnr] = t
+        since_vent = np.where(np.isnan(self.vent_time), 0.0, t - np.nan_to_num(self.vent_time))
+        gas = (
+            params.vent_gas_ppm_per_s
+            * since_vent
+            * (1.0 + np.clip(t_cell - params.vent_temp_c, 0, None) / 20.0)
+        )
+        return {
+            "t_cell": t_cell,
+            "t_mod": self.t_mod,
+            "ambient": ambient[plan.rack_index],
+            "coolant": t_air[plan.rack_index],
+            "current": i_cell * params.cells_parallel,
+            "v_cell": v_cell,
+            "soc": self.cells.soc,
+            "isc_w": isc_w,
+            "gas": gas,
+        }
 
     def truth(self) -> pd.DataFrame:
         """Ground truth per module so far (see :data:`batteryops.schema.TRUTH_COLUMNS`, seconds)."""
@@ -447,8 +510,12 @@ def sensor_readings(
     after_pnr = seconds >= np.nan_to_num(pnr, nan=np.inf)[None, :]
     weak_v = v_cell - params.isc_cell_voltage_drop_v_per_w * physics["isc_w"]
     weak_v = np.where(after_pnr, 0.0, weak_v)
-    cell_v_max = noisy(v_cell + 0.01, params.voltage_noise_v)
-    cell_v_min = np.clip(noisy(np.minimum(weak_v, v_cell - 0.01), params.voltage_noise_v), 0, None)
+    # Cell-voltage channels read 0-5 V (the range of common BMS front ends): an overcharged cell
+    # pins at full scale.
+    cell_v_max = np.clip(noisy(v_cell + 0.01, params.voltage_noise_v), 0, CELL_V_SENSOR_MAX)
+    cell_v_min = np.clip(
+        noisy(np.minimum(weak_v, v_cell - 0.01), params.voltage_noise_v), 0, CELL_V_SENSOR_MAX
+    )
     cells_series = params.cells_series
     voltage = np.clip(
         noisy(v_cell * (cells_series - 1) + weak_v, params.voltage_noise_v * 4), 0, None
@@ -457,7 +524,8 @@ def sensor_readings(
     signals = {
         "voltage_v": voltage,
         "current_a": noisy(physics["current"].astype(np.float32, copy=False), 0.05),
-        "soc_pct": 100.0 * physics["soc"].astype(np.float32, copy=False),
+        # The BMS's SoC estimate is bounded to 0-100 % (it cannot see charge past full).
+        "soc_pct": np.clip(100.0 * physics["soc"].astype(np.float32, copy=False), 0, 100),
         "temp_avg_c": temp_avg,
         "temp_max_c": temp_max,
         "temp_min_c": temp_min,

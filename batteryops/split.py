@@ -1,11 +1,14 @@
 """Grouped split of modules into train / validation / test: no module in two splits.
 
 Rows of one module are strongly correlated second to second, so a row-level split would leak a
-module's future into its past. Modules are split whole, stratified so that modules that run away
-are spread over every split.
+module's future into its past. Modules are split whole, stratified by scenario (fault type for
+modules that carry a fault, else nuisance type, else healthy) so that every kind of runaway and
+every nuisance the model must not alarm on is spread over the splits, training first.
 """
 
 from __future__ import annotations
+
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -24,18 +27,21 @@ def assign_splits(truth: pd.DataFrame, params: SplitParams) -> dict[str, str]:
     """Assign every module to one split.
 
     Args:
-        truth: Ground truth per module (``module_id``, ``pnr_time``).
+        truth: Ground truth per module (``module_id``, ``pnr_time``; ``fault_type`` and
+            ``nuisance_type`` when present).
         params: The ``featurize.split`` section.
 
     Returns:
         ``{module_id: split}``.
     """
-    rng = np.random.default_rng(params.seed)
     assignment: dict[str, str] = {}
-    runaway = truth["pnr_time"].notna().to_numpy()
     modules = truth[schema.MODULE_ID].to_numpy()
-    for stratum in (modules[runaway], modules[~runaway]):
-        shuffled = list(rng.permutation(stratum))
+    kinds = _scenario(truth)
+    pairs = 0
+    for kind in sorted(set(kinds)):
+        # Each stratum has its own stream, so adding modules of one kind moves no other.
+        rng = np.random.default_rng([params.seed, zlib.crc32(kind.encode())])
+        shuffled = list(rng.permutation(modules[kinds == kind]))
         n = len(shuffled)
         n_test = int(round(n * params.test_fraction))
         n_validation = int(round(n * params.validation_fraction))
@@ -46,11 +52,26 @@ def assign_splits(truth: pd.DataFrame, params: SplitParams) -> dict[str, str]:
                     n_validation -= 1
                 else:
                     n_test -= 1
+        elif n == 2:  # one to train, the other to test and validation in turn
+            n_test, n_validation = (1, 0) if pairs % 2 == 0 else (0, 1)
+            pairs += 1
         for i, module in enumerate(shuffled):
             split = "test" if i < n_test else "validation" if i < n_test + n_validation else "train"
             assignment[str(module)] = split
     check_no_leak(assignment)
     return assignment
+
+
+def _scenario(truth: pd.DataFrame) -> np.ndarray:
+    """Stratum of each module: its fault type, else its nuisance type, else healthy."""
+    runaway = truth["pnr_time"].notna().to_numpy()
+    fault = truth.get("fault_type", pd.Series("none", index=truth.index)).astype(str).to_numpy()
+    nuisance = (
+        truth.get("nuisance_type", pd.Series("none", index=truth.index)).astype(str).to_numpy()
+    )
+    kind = np.where(fault != "none", "fault:" + fault, "nuisance:" + nuisance)
+    # A faulty module that did not reach PNR in the run is its own stratum, as is the reverse.
+    return np.where(runaway, "runaway/" + kind, "none/" + kind)
 
 
 def check_no_leak(assignment: dict[str, str] | pd.DataFrame) -> None:

@@ -21,7 +21,12 @@ TINY_OVERRIDES: dict[str, Any] = {
         "modules_per_rack": 4,
         "duration_s": 9000,
         "chunk_s": 3600,  # three chunks: exercises streaming and state carried across chunks
-        "faults": {"internal_short": 3, "external_heating": 3, "cooling_failure": 0},
+        "faults": {
+            "internal_short": 3,
+            "external_heating": 3,
+            "cooling_failure": 0,
+            "overcharge": 0,
+        },
         "nuisances": {
             "stuck_sensor": 1,
             "drifting_sensor": 1,

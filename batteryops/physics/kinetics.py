@@ -64,6 +64,39 @@ class ReactionState:
             c_e=np.full(shape, 1.0),
         )
 
+    def take(self, index: np.ndarray) -> ReactionState:
+        """The state of the cells at ``index`` (a copy)."""
+        return ReactionState(
+            c_sei=self.c_sei[index],
+            c_neg=self.c_neg[index],
+            t_sei=self.t_sei[index],
+            alpha=self.alpha[index],
+            c_e=self.c_e[index],
+        )
+
+    def put(self, index: np.ndarray, part: ReactionState) -> None:
+        """Write ``part`` (from :meth:`take`) back at ``index``."""
+        self.c_sei[index], self.c_neg[index], self.t_sei[index] = part.c_sei, part.c_neg, part.t_sei
+        self.alpha[index], self.c_e[index] = part.alpha, part.c_e
+
+
+def react_above(
+    state: ReactionState, temp_c: np.ndarray, dt_s: float, floor_c: float = 50.0
+) -> np.ndarray:
+    """Like :func:`react`, for 1-D arrays, skipping cells at or below ``floor_c``.
+
+    At 50 C the four reactions release 0.2 mW per 21700 cell and consume 2 % of its SEI per day
+    (Kim 2007 rates; 0.03 mW and 0.4 % at 40 C), nothing against the 0.1-1 W of ohmic heat
+    in service: skipping them keeps the fleet's per-second cost where the physics happens.
+    """
+    heat = np.zeros(np.shape(temp_c))
+    hot = np.flatnonzero(np.asarray(temp_c) > floor_c)
+    if hot.size:
+        part = state.take(hot)
+        heat[hot] = react(part, np.asarray(temp_c)[hot], dt_s)
+        state.put(hot, part)
+    return heat
+
 
 def _arrhenius(
     pre_exponential: float, activation_j_per_mol: float, temp_k: np.ndarray

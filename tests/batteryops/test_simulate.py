@@ -71,7 +71,11 @@ def test_plan_counts_and_identities(sim: SimulateParams) -> None:
 
 def test_plan_rejects_more_faults_than_modules(sim: SimulateParams) -> None:
     crowded = sim.model_copy(
-        update={"faults": FaultCounts(internal_short=8, external_heating=3, cooling_failure=0)}
+        update={
+            "faults": FaultCounts(
+                internal_short=8, external_heating=3, cooling_failure=0, overcharge=0
+            )
+        }
     )
     # 11 faults + 2 nuisances on 3 x 4 = 12 modules.
     with pytest.raises(
@@ -82,7 +86,11 @@ def test_plan_rejects_more_faults_than_modules(sim: SimulateParams) -> None:
 
 def test_plan_accepts_a_fleet_exactly_full(sim: SimulateParams) -> None:
     full = sim.model_copy(
-        update={"faults": FaultCounts(internal_short=7, external_heating=3, cooling_failure=0)}
+        update={
+            "faults": FaultCounts(
+                internal_short=7, external_heating=3, cooling_failure=0, overcharge=0
+            )
+        }
     )
     plan = simulate.plan_fleet(full)
     assert np.all((plan.fault_type != simulate.NONE) | (plan.nuisance_type != simulate.NONE))
@@ -276,7 +284,7 @@ def test_ev_profile_rack_drives_parks_and_charges(tiny_params) -> None:
     plan = simulate.plan_fleet(params)
     assert plan.ev_rack.sum() == 1
     physics, truth = simulate.simulate_fleet(params, plan)
-    module_capacity_ah = params.cell_capacity_ah * params.cells_parallel
+    module_capacity_ah = params.cell.capacity_ah * params.cells_parallel
     c_rate = physics["current"] / module_capacity_ah
     ev_modules = plan.ev_rack[plan.rack_index]
     ev, grid = c_rate[:, ev_modules], c_rate[:, ~ev_modules]
@@ -292,3 +300,69 @@ def test_too_many_ev_racks_is_refused(tiny_params) -> None:
     params = tiny_params.simulate.model_copy(update={"ev_profile_racks": 99})
     with pytest.raises(ValueError, match="ev_profile_racks exceeds simulate.racks"):
         simulate.plan_fleet(params)
+
+
+# --- fault mechanisms ---------------------------------------------------------------------------
+
+
+def _one_rack(sim: SimulateParams, fault: str, **updates) -> SimulateParams:
+    faults = {name: 0 for name in simulate.FAULTS} | {fault: 1}
+    nuisances = {name: 0 for name in NuisanceCounts.model_fields}
+    return sim.model_copy(
+        update={
+            "racks": 1,
+            "modules_per_rack": 4,
+            "faults": FaultCounts(**faults),
+            "nuisances": NuisanceCounts(**nuisances),
+            "dropout_fraction": 0.0,
+            **updates,
+        }
+    )
+
+
+def test_overheated_cell_starts_an_internal_short(sim: SimulateParams) -> None:
+    params = _one_rack(sim, "external_heating", duration_s=7200, fault_earliest_s=60)
+    simulator = simulate.FleetSimulator(params, simulate.plan_fleet(params))
+    physics = simulator.advance(params.duration_s)
+    m = int(np.flatnonzero(simulator.plan.fault_type == "external_heating")[0])
+    crossed = int(np.argmax(physics["t_cell"][:, m] > params.separator_short_c))
+    assert crossed > 0
+    assert simulator.short_start[m] == pytest.approx(crossed + 1, abs=1)
+    assert physics["isc_w"][crossed - 1, m] == 0.0
+    assert physics["isc_w"][crossed + 60, m] > 0.0
+    others = simulator.plan.fault_type == simulate.NONE
+    assert np.isinf(simulator.short_start[others]).all()
+
+
+def test_overcharged_module_charges_past_full_and_runs_away(sim: SimulateParams) -> None:
+    params = _one_rack(sim, "overcharge", duration_s=3 * 3600, fault_earliest_s=60)
+    plan = simulate.plan_fleet(params)
+    physics, truth = simulate.simulate_fleet(params, plan)
+    m = int(np.flatnonzero(plan.fault_type == "overcharge")[0])
+    assert physics["soc"][:, m].max() > 1.1
+    assert physics["v_cell"][:, m].max() > 4.5
+    assert not np.isnan(truth["pnr_time"][m])
+    # The BMS keeps every cell it can see at or below 4.2 V (CC-CV), the others never overcharge.
+    healthy = plan.fault_type == simulate.NONE
+    before = int(truth["pnr_time"][m])
+    assert physics["v_cell"][:before, healthy].max() <= 4.2 + 0.01
+    assert physics["soc"][:, healthy].max() <= 1.0
+    readings = simulate.sensor_readings(params, plan, physics, truth)
+    assert readings["soc_pct"].max() <= 100.0
+    assert np.nanmax(readings["cell_v_max"]) <= simulate.CELL_V_SENSOR_MAX
+
+
+def test_cooling_failure_under_heavy_duty_runs_away(sim: SimulateParams) -> None:
+    params = _one_rack(sim, "cooling_failure", duration_s=6 * 3600, fault_earliest_s=60)
+    params = params.model_copy(update={"fault_latest_fraction": 0.01})
+    plan = simulate.plan_fleet(params)
+    physics, truth = simulate.simulate_fleet(params, plan)
+    m = int(np.flatnonzero(plan.fault_type == "cooling_failure")[0])
+    assert not np.isnan(truth["pnr_time"][m])
+    # Heavy duty from the fault on: the rack cycles at high_load_c_rate.
+    start = int(plan.fault_start_s[m])
+    module_capacity_ah = params.cell.capacity_ah * params.cells_parallel
+    c_rate = np.abs(physics["current"][start + 10 : start + 600, m]) / module_capacity_ah
+    assert np.median(c_rate) == pytest.approx(params.high_load_c_rate, rel=0.05)
+    healthy = plan.fault_type == simulate.NONE
+    assert np.isnan(truth["pnr_time"][healthy]).all()

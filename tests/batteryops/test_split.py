@@ -66,7 +66,7 @@ def test_other_seed_gives_another_split() -> None:
 
 
 def test_runaway_split_does_not_depend_on_the_healthy_modules() -> None:
-    # The runaway stratum is drawn first, so its split depends only on the runaway modules.
+    # Each stratum is drawn from its own stream, so its split depends only on its own modules.
     truth = _truth(modules=20, runaways=6)
     more = _truth(modules=26, runaways=6)
     first, second = assign_splits(truth, PARAMS), assign_splits(more, PARAMS)
@@ -107,3 +107,23 @@ def test_runaways_reach_train_with_large_holdout_fractions() -> None:
     assignment = assign_splits(truth, params)
     runaway_ids = truth.loc[truth["pnr_time"].notna(), schema.MODULE_ID]
     assert {assignment[m] for m in runaway_ids} == set(SPLITS)
+
+
+def test_every_scenario_with_two_or_more_modules_trains_and_is_judged() -> None:
+    kinds = ["internal_short"] * 6 + ["overcharge"] * 2 + ["cooling_failure"] * 2
+    nuisances = ["drifting_sensor"] * 2 + ["stuck_sensor"] * 2 + ["gas_spikes"] * 3
+    n = len(kinds) + len(nuisances) + 20
+    truth = pd.DataFrame(
+        {
+            schema.MODULE_ID: [f"M{i:02d}" for i in range(n)],
+            "pnr_time": [1000.0] * len(kinds) + [np.nan] * (n - len(kinds)),
+            "fault_type": kinds + ["none"] * (n - len(kinds)),
+            "nuisance_type": ["none"] * len(kinds) + nuisances + ["none"] * 20,
+        }
+    )
+    assignment = pd.Series(assign_splits(truth, PARAMS))
+    scenario = np.where(truth["fault_type"] != "none", truth["fault_type"], truth["nuisance_type"])
+    for kind in set(scenario):
+        splits = set(assignment[truth[schema.MODULE_ID][scenario == kind]])
+        assert "train" in splits, kind
+        assert splits & {"validation", "test"}, kind
