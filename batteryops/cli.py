@@ -5,6 +5,7 @@ Commands:
     status          What is champion (and challenger), its metrics and lineage.
     promote         Move ``champion`` to a version (a recorded, human decision).
     rollback        Move ``champion`` back to the previous champion from the audit log.
+    simulate        Simulate the fleet of params into a directory (Parquet or a raw logger CSV).
     simulate-oven   One 18650 cell with the Kim 2007 kinetics in an oven.
 """
 
@@ -172,6 +173,34 @@ def cmd_rollback(params: Params, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(params: Params, args: argparse.Namespace) -> int:
+    """Simulate the fleet into ``--out`` (one file per rack) with ``truth.parquet`` beside it."""
+    from batteryops import fleet_writer, simulate
+    from batteryops.io import atomic_dir, write_parquet
+
+    sim = params.simulate
+    if args.seed is not None:
+        sim = sim.model_copy(update={"seed": args.seed})
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        print(f"error: {out} exists and is not empty", file=sys.stderr)
+        return EXIT_USAGE
+
+    def progress(done_s: int, total_s: int) -> None:
+        print(f"simulated {done_s} of {total_s} s", file=sys.stderr, flush=True)
+
+    with atomic_dir(out) as tmp:
+        truth = fleet_writer.write_fleet(sim, tmp, progress, file_format=args.format)
+        write_parquet(simulate.truth_with_times(sim, truth), Path(tmp) / "truth.parquet")
+    runaways = int(truth["pnr_time"].notna().sum())
+    print(
+        json.dumps(
+            {"out": str(out), "format": args.format, "modules": len(truth), "runaways": runaways}
+        )
+    )
+    return 0
+
+
 def cmd_simulate_oven(args: argparse.Namespace) -> int:
     """Print the oven test outcome as JSON."""
     from batteryops.physics.oven import simulate_oven
@@ -203,6 +232,16 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", help="version to roll back to (default: from the audit log)")
     rollback.add_argument("--reason", help="why (recorded in the audit log)")
 
+    sim = commands.add_parser("simulate", help="simulate the fleet of params into a directory")
+    sim.add_argument("--out", required=True, help="directory to create (must be new or empty)")
+    sim.add_argument(
+        "--format",
+        choices=["parquet", "logger-csv"],
+        default="parquet",
+        help="canonical Parquet, or a raw logger CSV with duplicates and clock jitter",
+    )
+    sim.add_argument("--seed", type=int, help="override simulate.seed")
+
     oven = commands.add_parser("simulate-oven", help="single-cell oven test of the kinetics")
     oven.add_argument("--oven-c", type=float, required=True, help="oven temperature in C")
     oven.add_argument("--hours", type=float, default=3.0, help="longest time simulated")
@@ -226,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         "status": cmd_status,
         "promote": cmd_promote,
         "rollback": cmd_rollback,
+        "simulate": cmd_simulate,
     }
     try:
         return handlers[args.command](params, args)

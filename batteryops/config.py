@@ -91,6 +91,28 @@ class CellParams(_Section):
     heat_share: float = Field(ge=0, le=1)
 
 
+class ImperfectionParams(_Section):
+    """What loggers do to data: outliers, gaps (canonical); duplicates, jitter (raw export)."""
+
+    outlier_fraction: float = Field(ge=0, lt=1)
+    outlier_temp_c: float = Field(ge=0)
+    outlier_cell_v: float = Field(ge=0)
+    logger_gaps_per_module_day: float = Field(ge=0)
+    logger_gap_s_min: int = Field(gt=0)
+    logger_gap_s_max: int = Field(gt=0)
+    duplicate_fraction: float = Field(ge=0, lt=1)
+    clock_jitter_ms: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _gap_range(self) -> ImperfectionParams:
+        if self.logger_gap_s_min > self.logger_gap_s_max:
+            raise ValueError(
+                f"simulate.imperfections.logger_gap_s_min ({self.logger_gap_s_min}) exceeds "
+                f"logger_gap_s_max ({self.logger_gap_s_max})"
+            )
+        return self
+
+
 class SimulateParams(_Section):
     """The simulated fleet (``generate`` stage)."""
 
@@ -153,6 +175,7 @@ class SimulateParams(_Section):
     drift_c_per_h: float
     gas_spike_rate_per_h: float = Field(ge=0)
     gas_spike_ppm: float = Field(ge=0)
+    imperfections: ImperfectionParams
 
 
 class ValidateParams(_Section):

@@ -150,25 +150,38 @@ def choose_threshold(
 ) -> tuple[float, dict[str, object]]:
     """Pick the operating threshold on validation tracks under the false-alarm budget.
 
-    Among thresholds whose false alarms per module-day stay within the budget, take the one
-    with the highest recall at the minimum lead, then the longest median lead, then the highest
-    threshold. If none meets the budget, take the one with the fewest false alarms.
+    The feasible thresholds are those whose false alarms per module-day stay within the budget
+    and that keep the best recall at the minimum lead. Of them, take the one nearest the middle
+    of their range in log-odds: the operating point farthest from both ways of failing, false
+    alarms below it and missed or late events above it. A validation split holds few module-days,
+    so its edges are weak evidence; the lowest feasible threshold (the longest lead) is where
+    unseen healthy modules start to alarm, the highest where unseen events are missed.
+    If no threshold meets the budget, take the one with the fewest false alarms (then the best
+    recall, then the highest threshold).
 
     Returns:
         The threshold and its validation event metrics.
     """
-    best: tuple[tuple[float, ...], float, dict[str, object]] | None = None
+    scored = []
     for threshold in np.unique(candidates):
         metrics = event_metrics(tracks, float(threshold), alarm)
         fa = metrics["false_alarms_per_module_day"]
         within = not (fa > alarm.false_alarm_budget_per_module_day)
-        recall = np.nan_to_num(metrics["event_recall_at_min_lead"])
-        key = (
-            (1.0, recall, metrics["lead_time_min_median"], threshold)
-            if within
-            else (0.0, -np.nan_to_num(fa, nan=np.inf), recall, threshold)
-        )
-        if best is None or key > best[0]:
-            best = (key, float(threshold), metrics)
-    assert best is not None, "no candidate thresholds"
-    return best[1], best[2]
+        recall = float(np.nan_to_num(metrics["event_recall_at_min_lead"]))
+        scored.append((float(threshold), within, recall, fa, metrics))
+    assert scored, "no candidate thresholds"
+    feasible = [row for row in scored if row[1]]
+    if not feasible:
+        fewest = min(scored, key=lambda row: (np.nan_to_num(row[3], nan=np.inf), -row[2], -row[0]))
+        return fewest[0], fewest[4]
+    best_recall = max(row[2] for row in feasible)
+    kept = [row for row in feasible if row[2] == best_recall]
+    low, high = _logit(kept[0][0]), _logit(kept[-1][0])
+    middle = (low + high) / 2.0
+    chosen = min(kept, key=lambda row: (abs(_logit(row[0]) - middle), -row[0]))
+    return chosen[0], chosen[4]
+
+
+def _logit(p: float) -> float:
+    clipped = min(max(p, 1e-6), 1.0 - 1e-6)
+    return float(np.log(clipped / (1.0 - clipped)))

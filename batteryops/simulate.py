@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from batteryops import schema
 from batteryops.config import SimulateParams
-from batteryops.physics.cell import UPPER_CUT_OFF_V, CellModel, CellState
+from batteryops.physics.cell import CellModel, CellState
 from batteryops.physics.kinetics import RHO_CP_J_PER_M3_K, ReactionState, react_above
 
 logger = logging.getLogger(__name__)
@@ -75,6 +75,9 @@ class FleetPlan:
     hot_rack_start_s: np.ndarray
     high_load_rack_start_s: np.ndarray
     ev_rack: np.ndarray
+    gap_module: np.ndarray
+    gap_start_s: np.ndarray
+    gap_end_s: np.ndarray
 
     @property
     def modules(self) -> int:
@@ -145,6 +148,7 @@ def plan_fleet(params: SimulateParams) -> FleetPlan:
         nuisance_start[affected] = rack_starts[key][rack_index][affected]
     spread = params.cell_spread_fraction
     rack_ids = [f"R{r + 1:02d}" for r in range(racks)]
+    gap_module, gap_start, gap_end = _logger_gaps(params, count, rng)
     return FleetPlan(
         rack_ids=rack_ids,
         module_ids=[f"{rack_ids[r]}-M{p + 1:02d}" for r in range(racks) for p in range(per_rack)],
@@ -161,7 +165,23 @@ def plan_fleet(params: SimulateParams) -> FleetPlan:
         hot_rack_start_s=rack_starts["hot_ambient"],
         high_load_rack_start_s=rack_starts["high_load"],
         ev_rack=np.isin(np.arange(racks), rng.permutation(racks)[: params.ev_profile_racks]),
+        gap_module=gap_module,
+        gap_start_s=gap_start,
+        gap_end_s=gap_end,
     )
+
+
+def _logger_gaps(
+    params: SimulateParams, modules: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Logger gaps (spans with no rows): module index, first and past-last second of each."""
+    imperfect = params.imperfections
+    expected = imperfect.logger_gaps_per_module_day * params.duration_s / 86400.0
+    counts = rng.poisson(expected, modules)
+    module = np.repeat(np.arange(modules), counts)
+    start = rng.integers(0, params.duration_s, len(module))
+    length = rng.integers(imperfect.logger_gap_s_min, imperfect.logger_gap_s_max + 1, len(module))
+    return module, start, np.minimum(start + length, params.duration_s)
 
 
 def _ar1(noise: np.ndarray, memory_s: float) -> np.ndarray:
@@ -326,15 +346,18 @@ class FleetSimulator:
         i_rack[heavy] = params.high_load_c_rate * module_capacity_ah * self._heavy_direction[heavy]
         i_rack[(rack_mean_soc < 0.1) & (i_rack > 0)] = 0.0
         i_rack[(rack_mean_soc > 0.95) & (i_rack < 0)] = 0.0
-        # CC-CV: the BMS tapers the rack's charge so no cell it sees passes 4.2 V. It does not see
-        # an overcharge-faulted module (that is the fault), nor a burning one (sensors lost).
+        # The BMS keeps every cell it sees between 2.5 and 4.2 V (CC-CV charge, derating near
+        # empty). It does not see an overcharge-faulted module (that is the fault), nor a burning
+        # one (its sensors are lost).
         burning = ~np.isnan(self.pnr_time)
         overcharging = active & self._faults["overcharge"] & ~burning
-        allowed = self.cell.max_charge_current(
-            self.cells.soc, self.t_cell, self._resistance_scale, UPPER_CUT_OFF_V
+        blind = overcharging | burning
+        limits = self.cell.current_limits(self.cells.soc, self.t_cell, self._resistance_scale)
+        discharge, charge = (
+            np.where(blind, np.inf, limit).reshape(shape).min(axis=1) * params.cells_parallel
+            for limit in limits
         )
-        allowed = np.where(overcharging | burning, np.inf, allowed).reshape(shape).min(axis=1)
-        i_rack = np.maximum(i_rack, -allowed * params.cells_parallel)[plan.rack_index]
+        i_rack = np.clip(i_rack, -charge, discharge)[plan.rack_index]
         i_cell = i_rack / params.cells_parallel - np.where(
             overcharging, params.overcharge_c_rate * params.cell.capacity_ah, 0.0
         )
@@ -541,6 +564,7 @@ def sensor_readings(
         level = GAS_BASELINE_PPM[name] + ratio * gas
         signals[name] = np.clip(noisy(level, params.gas_noise_ppm), 0.0, GAS_SENSOR_MAX_PPM)
 
+    _apply_outliers(params, signals, rng)  # before the nuisances: a stuck sensor stays stuck
     _apply_nuisances(
         params, plan, signals, rng, start_s, {} if stuck_values is None else stuck_values
     )
@@ -553,6 +577,30 @@ def sensor_readings(
         for values in signals.values():
             values[rng.random(values.shape, dtype=np.float32) < params.dropout_fraction] = np.nan
     return signals
+
+
+def _apply_outliers(
+    params: SimulateParams, signals: dict[str, np.ndarray], rng: np.random.Generator
+) -> None:
+    """Single-sample spikes of either sign on temperature and cell-voltage channels (in place)."""
+    imperfect = params.imperfections
+    if imperfect.outlier_fraction <= 0:
+        return
+    sizes = {
+        "temp_max_c": imperfect.outlier_temp_c,
+        "temp_avg_c": imperfect.outlier_temp_c,
+        "temp_min_c": imperfect.outlier_temp_c,
+        "cell_v_max": imperfect.outlier_cell_v,
+        "cell_v_min": imperfect.outlier_cell_v,
+    }
+    for name, size in sizes.items():
+        values = signals[name]
+        hit = np.flatnonzero(rng.random(values.size, dtype=np.float32) < imperfect.outlier_fraction)
+        sign = np.where(rng.random(hit.size) < 0.5, -1.0, 1.0).astype(np.float32)
+        flat = values.reshape(-1)
+        flat[hit] += sign * np.float32(size)
+    np.clip(signals["cell_v_max"], 0, CELL_V_SENSOR_MAX, out=signals["cell_v_max"])
+    np.clip(signals["cell_v_min"], 0, CELL_V_SENSOR_MAX, out=signals["cell_v_min"])
 
 
 def _apply_nuisances(
@@ -605,6 +653,7 @@ def telemetry_tables(
     first = _start_time(params) + pd.Timedelta(seconds=start_s)
     times_ns = first.value + np.arange(steps, dtype=np.int64) * 1_000_000_000
     module_ids = np.array(plan.module_ids)
+    present = _rows_present(plan, start_s, steps)
     for r, rack_id in enumerate(plan.rack_ids):
         members = np.flatnonzero(plan.rack_index == r)
         rows = steps * len(members)
@@ -620,7 +669,19 @@ def telemetry_tables(
         }
         for name in schema.SIGNALS:
             columns[name] = pa.array(signals[name][:, members].T.ravel().astype(np.float32))
-        yield rack_id, pa.table(columns)
+        table = pa.table(columns)
+        keep = present[:, members].T.ravel()
+        yield rack_id, table if keep.all() else table.filter(pa.array(keep))
+
+
+def _rows_present(plan: FleetPlan, start_s: int, steps: int) -> np.ndarray:
+    """(steps, modules) mask of the rows the loggers kept: False inside a logger gap."""
+    present = np.ones((steps, plan.modules), dtype=bool)
+    for module, first, end in zip(plan.gap_module, plan.gap_start_s, plan.gap_end_s, strict=True):
+        lo, hi = max(first - start_s, 0), min(end - start_s, steps)
+        if lo < hi:
+            present[lo:hi, module] = False
+    return present
 
 
 def telemetry_frames(

@@ -13,8 +13,9 @@ from batteryops.config import Params, parse_params
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# A tiny fleet: 3 racks x 4 modules x 2.5 h; six modules run away, so that every split holds a
-# runaway and training sees both fault types.
+# A tiny fleet: 3 racks x 4 modules x 2.5 h; eight modules run away, four of each fault type, so
+# that the split (stratified by scenario) puts one of each type in validation and in test and two
+# of each in training.
 TINY_OVERRIDES: dict[str, Any] = {
     "simulate": {
         "racks": 3,
@@ -22,8 +23,8 @@ TINY_OVERRIDES: dict[str, Any] = {
         "duration_s": 9000,
         "chunk_s": 3600,  # three chunks: exercises streaming and state carried across chunks
         "faults": {
-            "internal_short": 3,
-            "external_heating": 3,
+            "internal_short": 4,
+            "external_heating": 4,
             "cooling_failure": 0,
             "overcharge": 0,
         },

@@ -34,6 +34,7 @@ OVERCHARGE_SLOPE_V = 2.0
 LOW_SOC_SCALE = 0.1
 REFERENCE_K = 298.15
 UPPER_CUT_OFF_V = 4.2
+LOWER_CUT_OFF_V = 2.5
 
 
 def ocv(soc: np.ndarray) -> np.ndarray:
@@ -86,21 +87,24 @@ class CellModel:
         arrhenius = np.exp(self.activation_k * (1.0 / temp_k - 1.0 / REFERENCE_K))
         return arrhenius * (1.0 + self.low_soc_factor * np.exp(-np.asarray(soc) / LOW_SOC_SCALE))
 
-    def max_charge_current(
+    def current_limits(
         self,
         soc: np.ndarray,
         temp_c: np.ndarray,
         resistance_scale: np.ndarray | float,
-        voltage_limit_v: float,
-    ) -> np.ndarray:
-        """Largest charge current (A, >= 0) that keeps the cell at or below ``voltage_limit_v``.
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Largest discharge and charge currents (A, both >= 0) within the cut-off voltages.
 
-        Uses the DC resistance (R0 + R1 + R2), so it tapers a little before the voltage is
-        actually reached: the constant-voltage phase of a CC-CV charge, seen one second at a time.
+        Uses the DC resistance (R0 + R1 + R2), so the current tapers a little before a cut-off is
+        actually reached: the constant-voltage phase of a CC-CV charge, and the power derating
+        near empty, seen one second at a time.
         """
         dc_ohm = (self.r0_ohm + self.r1_ohm + self.r2_ohm) * resistance_scale
         dc_ohm = dc_ohm * self.resistance_factor(temp_c, soc)
-        return np.maximum((voltage_limit_v - ocv(soc)) / dc_ohm, 0.0)
+        open_circuit = ocv(soc)
+        discharge = np.maximum((open_circuit - LOWER_CUT_OFF_V) / dc_ohm, 0.0)
+        charge = np.maximum((UPPER_CUT_OFF_V - open_circuit) / dc_ohm, 0.0)
+        return discharge, charge
 
     def step(
         self,

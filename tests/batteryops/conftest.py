@@ -32,3 +32,14 @@ def tiny_fleet(tiny_params: Params) -> TinyFleet:
     signals = simulate.sensor_readings(sim, plan, physics, truth)
     frames = dict(simulate.telemetry_frames(sim, plan, signals))
     return TinyFleet(plan, physics, truth, signals, frames)
+
+
+def gap_seconds(plan: simulate.FleetPlan, rack: int) -> int:
+    """Module-seconds of a rack inside logger gaps (overlapping gaps counted once)."""
+    in_rack = plan.rack_index[plan.gap_module] == rack
+    covered: set[tuple[int, int]] = set()
+    for m, start, end in zip(
+        plan.gap_module[in_rack], plan.gap_start_s[in_rack], plan.gap_end_s[in_rack], strict=True
+    ):
+        covered |= {(int(m), s) for s in range(int(start), int(end))}
+    return len(covered)

@@ -1,4 +1,4 @@
-"""batteryops.cli: the simulate-oven and gate commands, and usage errors."""
+"""batteryops.cli: the simulate, simulate-oven and gate commands, and usage errors."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from batteryops.cli import EXIT_GATE_FAILED, EXIT_USAGE, main
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TINY_OVERRIDES, deep_merge
 
 GOOD_HAZARD: dict[str, Any] = {
     "event_recall_at_min_lead": 0.9,
@@ -150,3 +151,20 @@ def test_gate_base_ref_regression(
     out = capsys.readouterr().out
     assert "no metrics/hazard.json at no-such-ref; no-regression gates skipped" in out
     assert "no_regression" not in out
+
+
+def test_simulate_writes_a_fleet_and_its_truth(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = deep_merge(yaml.safe_load((project / "params.yaml").read_text()), TINY_OVERRIDES)
+    (project / "params.yaml").write_text(yaml.safe_dump(raw))
+    out = tmp_path / "fleet"
+    code = main(["--params", str(project / "params.yaml"), "simulate", "--out", str(out)])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["format"] == "parquet" and summary["runaways"] >= 1
+    assert (out / "truth.parquet").is_file()
+    assert sorted(p.name for p in out.glob("R*.parquet"))
+    code = main(["--params", str(project / "params.yaml"), "simulate", "--out", str(out)])
+    assert code == 2
+    assert "not empty" in capsys.readouterr().err

@@ -233,16 +233,24 @@ def test_choose_threshold_respects_the_budget() -> None:
     assert metrics["event_recall_at_min_lead"] == 1.0
 
 
-def test_choose_threshold_prefers_recall_then_lead_then_higher_threshold() -> None:
+def test_choose_threshold_takes_the_middle_of_the_feasible_range() -> None:
     generous = ALARM.model_copy(update={"false_alarm_budget_per_module_day": 100.0})
-    # 0.3 alarms from 1502 (longest lead), 0.6 and 0.8 from 2002, 0.95 never.
+    # 0.3, 0.6 and 0.8 all catch the event in time; 0.95 never alarms. The middle in log-odds of
+    # [0.3, 0.8] is 0.56: 0.6 is the nearest candidate.
     threshold, metrics = choose_threshold(
         _threshold_tracks(), np.array([0.95, 0.8, 0.6, 0.3]), generous
     )
+    assert threshold == 0.6
+    assert metrics["event_recall_at_min_lead"] == 1.0
+    # Recall first: a threshold that misses the event is never feasible when another catches it.
+    threshold, _ = choose_threshold(_threshold_tracks(), np.array([0.95, 0.99, 0.3]), generous)
     assert threshold == 0.3
-    assert metrics["lead_time_min_median"] == pytest.approx((PNR_S - 1502) / 60.0)
-    threshold, _ = choose_threshold(_threshold_tracks(), np.array([0.95, 0.8, 0.6]), generous)
-    assert threshold == 0.8  # equal recall and lead: the higher threshold
+
+
+def test_choose_threshold_breaks_ties_towards_the_higher_threshold() -> None:
+    generous = ALARM.model_copy(update={"false_alarm_budget_per_module_day": 100.0})
+    threshold, _ = choose_threshold(_threshold_tracks(), np.array([0.3, 0.7]), generous)
+    assert threshold == 0.7
 
 
 def test_choose_threshold_with_no_candidate_in_budget_takes_fewest_false_alarms() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from batteryops import schema, simulate
 from batteryops.config import FaultCounts, NuisanceCounts, Params, SimulateParams
-from tests.batteryops.conftest import TinyFleet
+from tests.batteryops.conftest import TinyFleet, gap_seconds
 
 
 @pytest.fixture(scope="module")
@@ -122,20 +122,24 @@ def test_truth_table_shape(tiny_fleet: TinyFleet, sim: SimulateParams) -> None:
     assert tiny_fleet.physics["t_cell"].shape == (sim.duration_s, len(truth))
 
 
-def test_every_runaway_fault_reaches_pnr_after_venting(tiny_fleet: TinyFleet) -> None:
+def test_every_runaway_fault_reaches_pnr_after_venting(
+    tiny_fleet: TinyFleet, sim: SimulateParams
+) -> None:
     truth = tiny_fleet.truth
     faulty = truth[truth["fault_type"] != simulate.NONE]
-    assert len(faulty) == 6
+    assert len(faulty) == sum(sim.faults.model_dump().values())
     assert faulty["pnr_time"].notna().all(), faulty[["module_id", "fault_type", "pnr_time"]]
     assert faulty["vent_time"].notna().all()
     assert (faulty["fault_start"] < faulty["vent_time"]).all()
     assert (faulty["vent_time"] < faulty["pnr_time"]).all()
 
 
-def test_no_healthy_or_nuisance_module_reaches_pnr(tiny_fleet: TinyFleet) -> None:
+def test_no_healthy_or_nuisance_module_reaches_pnr(
+    tiny_fleet: TinyFleet, sim: SimulateParams
+) -> None:
     truth = tiny_fleet.truth
     calm = truth[truth["fault_type"] == simulate.NONE]
-    assert len(calm) == 6
+    assert len(calm) == len(truth) - sum(sim.faults.model_dump().values())
     assert calm["pnr_time"].isna().all()
     assert calm["vent_time"].isna().all()
 
@@ -151,8 +155,15 @@ def test_healthy_modules_stay_below_60c_until_a_neighbour_vents(tiny_fleet: Tiny
         assert hottest < 60.0, (truth.at[index, "module_id"], hottest)
 
 
-def test_healthy_modules_without_faulty_neighbours_stay_below_60c(tiny_fleet: TinyFleet) -> None:
-    truth, physics = tiny_fleet.truth, tiny_fleet.physics
+def test_healthy_modules_without_faulty_neighbours_stay_below_60c(sim: SimulateParams) -> None:
+    params = sim.model_copy(
+        update={
+            "faults": FaultCounts(
+                internal_short=2, external_heating=1, cooling_failure=0, overcharge=0
+            )
+        }
+    )
+    physics, truth = simulate.simulate_fleet(params, simulate.plan_fleet(params))
     faulty = truth["fault_type"].to_numpy() != simulate.NONE
     checked = 0
     for index in np.flatnonzero(~faulty):
@@ -194,9 +205,10 @@ def test_stuck_sensor_holds_its_value(tiny_fleet: TinyFleet) -> None:
 
 def test_telemetry_frames_are_canonical(tiny_fleet: TinyFleet, sim: SimulateParams) -> None:
     assert list(tiny_fleet.frames) == tiny_fleet.plan.rack_ids
-    for rack_id, frame in tiny_fleet.frames.items():
+    for rack, (rack_id, frame) in enumerate(tiny_fleet.frames.items()):
         assert list(frame.columns) == schema.CANONICAL_COLUMNS
-        assert len(frame) == sim.modules_per_rack * sim.duration_s
+        missing = gap_seconds(tiny_fleet.plan, rack)
+        assert len(frame) == sim.modules_per_rack * sim.duration_s - missing
         assert (frame[schema.RACK_ID] == rack_id).all()
         assert frame[schema.MODULE_ID].str.startswith(f"{rack_id}-").all()
         for name in schema.SIGNALS:
@@ -366,3 +378,46 @@ def test_cooling_failure_under_heavy_duty_runs_away(sim: SimulateParams) -> None
     assert np.median(c_rate) == pytest.approx(params.high_load_c_rate, rel=0.05)
     healthy = plan.fault_type == simulate.NONE
     assert np.isnan(truth["pnr_time"][healthy]).all()
+
+
+# --- imperfections -------------------------------------------------------------------------------
+
+
+def test_logger_gaps_remove_rows_and_nothing_else(
+    tiny_fleet: TinyFleet, sim: SimulateParams
+) -> None:
+    plan = tiny_fleet.plan
+    assert len(plan.gap_module) > 0
+    frames = pd.concat(tiny_fleet.frames.values())
+    for m, start, end in zip(plan.gap_module, plan.gap_start_s, plan.gap_end_s, strict=True):
+        rows = frames[frames[schema.MODULE_ID] == plan.module_ids[m]]
+        seconds = (rows[schema.TIMESTAMP] - rows[schema.TIMESTAMP].iloc[0]).dt.total_seconds()
+        inside = (seconds >= start) & (seconds < end)
+        assert not inside.any()
+        assert ((seconds == start - 1) | (start == 0)).any() or (seconds < start).any()
+
+
+def test_outliers_are_single_samples_of_the_configured_size(sim: SimulateParams) -> None:
+    params = sim.model_copy(
+        update={
+            "imperfections": sim.imperfections.model_copy(update={"outlier_fraction": 0.01}),
+            "temp_noise_c": 0.0,
+            "dropout_fraction": 0.0,
+            "duration_s": 600,
+        }
+    )
+    plan = simulate.plan_fleet(params)
+    physics, truth = simulate.simulate_fleet(params, plan)
+    clean = simulate.sensor_readings(
+        params.model_copy(
+            update={"imperfections": sim.imperfections.model_copy(update={"outlier_fraction": 0.0})}
+        ),
+        plan,
+        physics,
+        truth,
+    )
+    noisy = simulate.sensor_readings(params, plan, physics, truth)
+    jumps = np.abs(noisy["temp_min_c"] - clean["temp_min_c"])
+    hits = jumps > 1.0
+    assert 0.005 < hits.mean() < 0.02
+    np.testing.assert_allclose(jumps[hits], params.imperfections.outlier_temp_c, rtol=1e-4)
