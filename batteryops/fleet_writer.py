@@ -4,9 +4,9 @@ Two formats: canonical Parquet (one row group per chunk; what the ``generate`` s
 raw logger export as CSV, which also carries the imperfections canonical telemetry may not:
 duplicated rows and clock jitter (``simulate.imperfections``), for the ingest path.
 
-Arrow writes outside the GIL, so each chunk is written on a background thread while the next
-chunk is simulated; at most one chunk waits to be written, which bounds memory to about two
-chunks of the fleet.
+Sensor readings, Arrow tables and files of a chunk are made on a background thread while the next
+chunk is simulated (numpy and Arrow release the GIL on large arrays); at most one chunk waits,
+which bounds memory to about two chunks of the fleet.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,22 +63,59 @@ def write_fleet(
         while not simulator.done:
             start_s = simulator.t
             physics = simulator.advance(params.chunk_s)
-            signals = simulate.sensor_readings(
-                params, plan, physics, simulator.truth(), start_s, stuck_values
-            )
-            tables = list(simulate.telemetry_tables(params, plan, signals, start_s))
-            if file_format == "logger-csv":
-                rng = np.random.default_rng([params.seed, 4, start_s])
-                tables = [(rack, logger_rows(params, table, rng)) for rack, table in tables]
-            del physics, signals
+            chunk = _Chunk(physics, simulator.truth(), start_s)
+            del physics
             if pending is not None:
                 pending.result()
-            pending = pool.submit(_write_chunk, tables, directory, writers, stack)
+            pending = pool.submit(
+                _sense_and_write,
+                params,
+                plan,
+                chunk,
+                stuck_values,
+                file_format,
+                directory,
+                writers,
+                stack,
+            )
             if progress is not None:
                 progress(simulator.t, params.duration_s)
         if pending is not None:
             pending.result()
     return simulator.truth()
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    physics: dict[str, np.ndarray]
+    truth: pd.DataFrame
+    start_s: int
+
+
+def _sense_and_write(
+    params: SimulateParams,
+    plan: simulate.FleetPlan,
+    chunk: _Chunk,
+    stuck_values: dict[int, float],
+    file_format: str,
+    directory: Path,
+    writers: dict[str, Any],
+    stack: ExitStack,
+) -> None:
+    """Sensor readings, tables and files of one chunk (on the writer thread, in chunk order).
+
+    Large numpy and Arrow operations release the GIL, so this overlaps with the simulation of
+    the next chunk, whose per-second loop is mostly Python overhead on small arrays.
+    """
+    signals = simulate.sensor_readings(
+        params, plan, chunk.physics, chunk.truth, chunk.start_s, stuck_values
+    )
+    tables = list(simulate.telemetry_tables(params, plan, signals, chunk.start_s))
+    del signals
+    if file_format == "logger-csv":
+        rng = np.random.default_rng([params.seed, 4, chunk.start_s])
+        tables = [(rack, logger_rows(params, table, rng)) for rack, table in tables]
+    _write_chunk(tables, directory, writers, stack)
 
 
 def logger_rows(params: SimulateParams, table: pa.Table, rng: np.random.Generator) -> pa.Table:

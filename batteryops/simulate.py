@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from batteryops import schema
 from batteryops.config import SimulateParams
-from batteryops.physics.cell import CellModel, CellState
+from batteryops.physics.cell import CellModel, CellState, OperatingPoint
 from batteryops.physics.kinetics import RHO_CP_J_PER_M3_K, ReactionState, react_above
 
 logger = logging.getLogger(__name__)
@@ -313,8 +313,7 @@ class FleetSimulator:
             name: np.empty((steps, self.plan.modules), dtype=np.float32) for name in PHYSICS_TRACES
         }
         for step in range(steps):
-            for name, values in self._step(self.t + step).items():
-                out[name][step] = values
+            self._step(self.t + step, {name: trace[step] for name, trace in out.items()})
         self.t += steps
         return out
 
@@ -328,7 +327,9 @@ class FleetSimulator:
         )
         return ambient, ambient + params.coolant_offset_c
 
-    def _cell_current(self, t: int, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _cell_current(
+        self, t: int, active: np.ndarray, point: OperatingPoint
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Rack current (after the racks' SoC limits) and cell current, per module, + = discharge.
 
         An overcharge-faulted module also takes ``overcharge_c_rate`` of charge until it burns.
@@ -352,15 +353,14 @@ class FleetSimulator:
         burning = ~np.isnan(self.pnr_time)
         overcharging = active & self._faults["overcharge"] & ~burning
         blind = overcharging | burning
-        limits = self.cell.current_limits(self.cells.soc, self.t_cell, self._resistance_scale)
         discharge, charge = (
             np.where(blind, np.inf, limit).reshape(shape).min(axis=1) * params.cells_parallel
-            for limit in limits
+            for limit in self.cell.current_limits(point)
         )
         i_rack = np.clip(i_rack, -charge, discharge)[plan.rack_index]
-        i_cell = i_rack / params.cells_parallel - np.where(
-            overcharging, params.overcharge_c_rate * params.cell.capacity_ah, 0.0
-        )
+        i_cell = i_rack / params.cells_parallel
+        if overcharging.any():
+            i_cell -= np.where(overcharging, params.overcharge_c_rate * params.cell.capacity_ah, 0)
         return i_rack, i_cell
 
     def _fault_heat(self, t: int, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -368,36 +368,30 @@ class FleetSimulator:
         params = self.params
         overheated = np.isinf(self.short_start) & (self.t_cell > params.separator_short_c)
         self.short_start[overheated] = t
-        shorted = t - self.short_start
-        isc_w = np.where(
-            shorted >= 0,
-            np.minimum(
-                params.isc_initial_w * 2.0 ** (np.fmax(shorted, 0) / params.isc_doubling_s),
-                params.isc_max_w,
-            ),
-            0.0,
-        )
-        elapsed = t - self._fault_start
-        ext_w = np.where(
-            active & self._faults["external_heating"],
-            params.external_heating_w * np.clip(elapsed / params.external_heating_ramp_s, 0, 1),
-            0.0,
-        )
+        isc_w = np.zeros(self.plan.modules)
+        shorted = np.flatnonzero(t >= self.short_start)
+        if shorted.size:
+            doublings = (t - self.short_start[shorted]) / params.isc_doubling_s
+            isc_w[shorted] = np.minimum(params.isc_initial_w * 2.0**doublings, params.isc_max_w)
+        ext_w = np.zeros(self.plan.modules)
+        heated = np.flatnonzero(active & self._faults["external_heating"])
+        if heated.size:
+            ramp = (t - self._fault_start[heated]) / params.external_heating_ramp_s
+            ext_w[heated] = params.external_heating_w * np.clip(ramp, 0, 1)
         to_air_w_per_k = params.module_to_air_w_per_k * np.where(
             active & self._faults["cooling_failure"], params.cooling_failure_factor, 1.0
         )
         return isc_w, ext_w, to_air_w_per_k
 
-    def _step(self, t: int) -> dict[str, np.ndarray]:
-        """Advance every module by one second; returns the traces of that second."""
+    def _step(self, t: int, out: dict[str, np.ndarray]) -> None:
+        """Advance every module by one second, writing that second's traces into ``out``."""
         params, plan = self.params, self.plan
         n_cells, t_cell, t_mod = self._n_cells, self.t_cell, self.t_mod
         active = t >= self._fault_start
         ambient, t_air = self._air(t)
-        i_rack, i_cell = self._cell_current(t, active)
-        v_cell, joule_w = self.cell.step(
-            self.cells, i_cell, t_cell, plan.capacity_scale, self._resistance_scale
-        )
+        point = self.cell.operating_point(self.cells, t_cell, self._resistance_scale)
+        i_rack, i_cell = self._cell_current(t, active, point)
+        v_cell, joule_w = self.cell.step(self.cells, i_cell, point, plan.capacity_scale)
         overcharge_w = overcharge_heat_w(
             i_cell, v_cell, self.cells.soc, params.overcharge_side_reaction_soc
         )
@@ -405,8 +399,11 @@ class FleetSimulator:
         np.minimum(self.cells.soc, 1.0 + params.overcharge_side_reaction_soc, out=self.cells.soc)
         isc_w, ext_w, to_air_w_per_k = self._fault_heat(t, active)
         body = t_mod.reshape(params.racks, params.modules_per_rack)
-        padded = np.pad(body, ((0, 0), (1, 1)), mode="edge")
-        neighbour_w = params.neighbour_w_per_k * (padded[:, :-2] + padded[:, 2:] - 2 * body)
+        step_to_next = body[:, 1:] - body[:, :-1]
+        neighbour_w = np.zeros_like(body)
+        neighbour_w[:, :-1] += step_to_next
+        neighbour_w[:, 1:] -= step_to_next
+        neighbour_w *= params.neighbour_w_per_k
         # The weakest cell and the other cells of the module decompose at their own temperatures.
         cell_reaction_w = react_above(self.reactions, t_cell, 1.0) * CELL_VOLUME_M3
         body_reaction_w = (
@@ -417,15 +414,18 @@ class FleetSimulator:
         cell_rate = (
             joule_w + overcharge_w + isc_w + cell_reaction_w - exchange_w
         ) / CELL_HEAT_CAPACITY_J_PER_K
-        module_rate = (
+        module_w = (
             (n_cells - 1) * (joule_w + overcharge_w)
             + body_reaction_w
             + exchange_w
             + ext_w
             + neighbour_w.ravel()
             - to_air_w_per_k * (t_mod - t_air)
-            + np.where(t - self.pnr_time < params.post_pnr_fire_s, params.post_pnr_fire_w, 0.0)
-        ) / self._module_heat_capacity
+        )
+        if burning.any():
+            fire = t - self.pnr_time < params.post_pnr_fire_s
+            module_w += np.where(fire, params.post_pnr_fire_w, 0.0)
+        module_rate = module_w / self._module_heat_capacity
         self.t_cell = t_cell = t_cell + cell_rate
         self.t_mod = t_mod + module_rate
 
@@ -433,23 +433,21 @@ class FleetSimulator:
         self.vent_time[newly_vented] = t
         newly_pnr = ~burning & (np.maximum(cell_rate, module_rate) >= params.pnr_rate_c_per_s)
         self.pnr_time[newly_pnr] = t
-        since_vent = np.where(np.isnan(self.vent_time), 0.0, t - np.nan_to_num(self.vent_time))
-        gas = (
-            params.vent_gas_ppm_per_s
-            * since_vent
-            * (1.0 + np.clip(t_cell - params.vent_temp_c, 0, None) / 20.0)
-        )
-        return {
-            "t_cell": t_cell,
-            "t_mod": self.t_mod,
-            "ambient": ambient[plan.rack_index],
-            "coolant": t_air[plan.rack_index],
-            "current": i_cell * params.cells_parallel,
-            "v_cell": v_cell,
-            "soc": self.cells.soc,
-            "isc_w": isc_w,
-            "gas": gas,
-        }
+        gas = out["gas"]
+        gas[:] = 0.0
+        vented = np.flatnonzero(~np.isnan(self.vent_time))
+        if vented.size:
+            since_vent = t - self.vent_time[vented]
+            above = np.clip(t_cell[vented] - params.vent_temp_c, 0, None)
+            gas[vented] = params.vent_gas_ppm_per_s * since_vent * (1.0 + above / 20.0)
+        out["t_cell"][:] = t_cell
+        out["t_mod"][:] = self.t_mod
+        out["ambient"][:] = ambient[plan.rack_index]
+        out["coolant"][:] = t_air[plan.rack_index]
+        out["current"][:] = i_cell * params.cells_parallel
+        out["v_cell"][:] = v_cell
+        out["soc"][:] = self.cells.soc
+        out["isc_w"][:] = isc_w
 
     def truth(self) -> pd.DataFrame:
         """Ground truth per module so far (see :data:`batteryops.schema.TRUTH_COLUMNS`, seconds)."""
@@ -575,8 +573,17 @@ def sensor_readings(
         signals[name] = np.where(seconds >= dropout_at[None, :], np.nan, values)
     if params.dropout_fraction > 0:
         for values in signals.values():
-            values[rng.random(values.shape, dtype=np.float32) < params.dropout_fraction] = np.nan
+            values.reshape(-1)[_sparse_hits(rng, values.size, params.dropout_fraction)] = np.nan
     return signals
+
+
+def _sparse_hits(rng: np.random.Generator, size: int, fraction: float) -> np.ndarray:
+    """Flat indices hit with probability ``fraction`` each (drawn as a count, then positions).
+
+    For small fractions this costs a few random numbers per hit instead of one per element.
+    Positions drawn twice count once, a negligible shortfall at the rates used here.
+    """
+    return rng.integers(0, size, rng.binomial(size, fraction))
 
 
 def _apply_outliers(
@@ -595,10 +602,9 @@ def _apply_outliers(
     }
     for name, size in sizes.items():
         values = signals[name]
-        hit = np.flatnonzero(rng.random(values.size, dtype=np.float32) < imperfect.outlier_fraction)
+        hit = np.unique(_sparse_hits(rng, values.size, imperfect.outlier_fraction))
         sign = np.where(rng.random(hit.size) < 0.5, -1.0, 1.0).astype(np.float32)
-        flat = values.reshape(-1)
-        flat[hit] += sign * np.float32(size)
+        values.reshape(-1)[hit] += sign * np.float32(size)
     np.clip(signals["cell_v_max"], 0, CELL_V_SENSOR_MAX, out=signals["cell_v_max"])
     np.clip(signals["cell_v_min"], 0, CELL_V_SENSOR_MAX, out=signals["cell_v_min"])
 
@@ -652,26 +658,40 @@ def telemetry_tables(
     steps = signals["temp_max_c"].shape[0]
     first = _start_time(params) + pd.Timedelta(seconds=start_s)
     times_ns = first.value + np.arange(steps, dtype=np.int64) * 1_000_000_000
-    module_ids = np.array(plan.module_ids)
-    present = _rows_present(plan, start_s, steps)
+    present = _rows_present(plan, start_s, steps).T
+    # Module-major once per signal; a rack's modules are contiguous, so each rack is a view.
+    by_module = {
+        name: np.ascontiguousarray(signals[name].T, dtype=np.float32) for name in schema.SIGNALS
+    }
     for r, rack_id in enumerate(plan.rack_ids):
         members = np.flatnonzero(plan.rack_index == r)
-        rows = steps * len(members)
-        which = np.repeat(np.arange(len(members), dtype=np.int32), steps)
+        first_m, end_m = int(members[0]), int(members[-1]) + 1
         columns = {
             schema.TIMESTAMP: pa.array(np.tile(times_ns, len(members)), pa.timestamp("ns", "UTC")),
-            schema.RACK_ID: pa.DictionaryArray.from_arrays(
-                np.zeros(rows, dtype=np.int32), pa.array([rack_id])
-            ).cast(pa.string()),
-            schema.MODULE_ID: pa.DictionaryArray.from_arrays(
-                which, pa.array(module_ids[members].tolist())
-            ).cast(pa.string()),
+            schema.RACK_ID: _repeated_strings([rack_id] * len(members), steps),
+            schema.MODULE_ID: _repeated_strings(plan.module_ids[first_m:end_m], steps),
         }
         for name in schema.SIGNALS:
-            columns[name] = pa.array(signals[name][:, members].T.ravel().astype(np.float32))
+            columns[name] = pa.array(by_module[name][first_m:end_m].ravel())
         table = pa.table(columns)
-        keep = present[:, members].T.ravel()
+        keep = present[first_m:end_m].ravel()
         yield rack_id, table if keep.all() else table.filter(pa.array(keep))
+
+
+def _repeated_strings(values: list[str], times: int) -> pa.Array:
+    """A string array holding each value ``times`` times in a row, built from raw buffers."""
+    encoded = [value.encode() for value in values]
+    lengths = np.repeat(np.array([len(e) for e in encoded], dtype=np.int64), times)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    data = np.concatenate([np.tile(np.frombuffer(e, dtype=np.uint8), times) for e in encoded])
+    if offsets[-1] < 2**31:
+        array_type, offsets = pa.string(), offsets.astype(np.int32)
+    else:
+        array_type = pa.large_string()
+    array = pa.Array.from_buffers(
+        array_type, len(lengths), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+    return array.cast(pa.string()) if array_type != pa.string() else array
 
 
 def _rows_present(plan: FleetPlan, start_s: int, steps: int) -> np.ndarray:

@@ -23,6 +23,7 @@ Thermal: a lumped node with a heat capacity and a conductance to its surrounding
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,14 @@ class CellState:
 
 
 @dataclass(frozen=True)
+class OperatingPoint:
+    """What a step needs from the state: resistance multiplier and open-circuit voltage."""
+
+    factor: np.ndarray
+    open_circuit_v: np.ndarray
+
+
+@dataclass(frozen=True)
 class CellModel:
     """Fitted equivalent circuit of one cell (resistances at 25 C and mid SoC)."""
 
@@ -87,56 +96,72 @@ class CellModel:
         arrhenius = np.exp(self.activation_k * (1.0 / temp_k - 1.0 / REFERENCE_K))
         return arrhenius * (1.0 + self.low_soc_factor * np.exp(-np.asarray(soc) / LOW_SOC_SCALE))
 
-    def current_limits(
+    def operating_point(
         self,
-        soc: np.ndarray,
+        state: CellState,
         temp_c: np.ndarray,
-        resistance_scale: np.ndarray | float,
-    ) -> tuple[np.ndarray, np.ndarray]:
+        resistance_scale: np.ndarray | float = 1.0,
+    ) -> OperatingPoint:
+        """Resistance multiplier and open-circuit voltage at the start of a step."""
+        factor = self.resistance_factor(temp_c, state.soc) * resistance_scale
+        return OperatingPoint(factor=factor, open_circuit_v=ocv(state.soc))
+
+    def current_limits(self, point: OperatingPoint) -> tuple[np.ndarray, np.ndarray]:
         """Largest discharge and charge currents (A, both >= 0) within the cut-off voltages.
 
         Uses the DC resistance (R0 + R1 + R2), so the current tapers a little before a cut-off is
         actually reached: the constant-voltage phase of a CC-CV charge, and the power derating
         near empty, seen one second at a time.
         """
-        dc_ohm = (self.r0_ohm + self.r1_ohm + self.r2_ohm) * resistance_scale
-        dc_ohm = dc_ohm * self.resistance_factor(temp_c, soc)
-        open_circuit = ocv(soc)
-        discharge = np.maximum((open_circuit - LOWER_CUT_OFF_V) / dc_ohm, 0.0)
-        charge = np.maximum((UPPER_CUT_OFF_V - open_circuit) / dc_ohm, 0.0)
+        dc_ohm = (self.r0_ohm + self.r1_ohm + self.r2_ohm) * point.factor
+        discharge = np.maximum((point.open_circuit_v - LOWER_CUT_OFF_V) / dc_ohm, 0.0)
+        charge = np.maximum((UPPER_CUT_OFF_V - point.open_circuit_v) / dc_ohm, 0.0)
         return discharge, charge
 
     def step(
         self,
         state: CellState,
         current_a: np.ndarray,
-        temp_c: np.ndarray,
+        point: OperatingPoint,
         capacity_scale: np.ndarray | float = 1.0,
-        resistance_scale: np.ndarray | float = 1.0,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Advance one second at ``current_a`` (+ = discharge), in place.
 
         Args:
             state: Cell state; updated in place.
             current_a: Cell current over the step.
-            temp_c: Cell temperature over the step.
+            point: :meth:`operating_point` of this state at the step's temperature.
             capacity_scale: Per-cell capacity multiplier (cell-to-cell spread).
-            resistance_scale: Per-cell resistance multiplier (spread, ageing).
 
         Returns:
             Terminal voltage and heat generated (W) over the step.
         """
-        factor = self.resistance_factor(temp_c, state.soc) * resistance_scale
-        decay1, decay2 = np.exp(-1.0 / self.tau1_s), np.exp(-1.0 / self.tau2_s)
-        state.v1 = decay1 * state.v1 + (1 - decay1) * current_a * self.r1_ohm * factor
-        state.v2 = decay2 * state.v2 + (1 - decay2) * current_a * self.r2_ohm * factor
-        open_circuit = ocv(state.soc)
-        voltage = open_circuit - current_a * self.r0_ohm * factor - state.v1 - state.v2
-        heat_w = self.heat_share * current_a * (current_a * self.r0_ohm * factor + state.v1)
+        factor = point.factor
+        state.v1 = self._decay1 * state.v1 + self._gain1 * current_a * factor
+        state.v2 = self._decay2 * state.v2 + self._gain2 * current_a * factor
+        drop_r0 = current_a * self.r0_ohm * factor
+        voltage = point.open_circuit_v - drop_r0 - state.v1 - state.v2
+        heat_w = self.heat_share * current_a * (drop_r0 + state.v1)
         state.soc = np.maximum(
             state.soc - current_a / (3600.0 * self.capacity_ah * capacity_scale), 0.0
         )
         return voltage, heat_w
+
+    @cached_property
+    def _decay1(self) -> float:
+        return float(np.exp(-1.0 / self.tau1_s))
+
+    @cached_property
+    def _decay2(self) -> float:
+        return float(np.exp(-1.0 / self.tau2_s))
+
+    @cached_property
+    def _gain1(self) -> float:
+        return (1.0 - self._decay1) * self.r1_ohm
+
+    @cached_property
+    def _gain2(self) -> float:
+        return (1.0 - self._decay2) * self.r2_ohm
 
     def voltage_with_temperature(
         self, current_a: np.ndarray, initial_soc: float, temp_c: np.ndarray
@@ -145,7 +170,7 @@ class CellModel:
         state = CellState(soc=np.array(initial_soc))
         voltage, heat = np.empty(len(current_a)), np.empty(len(current_a))
         for k, (current, temp) in enumerate(zip(current_a, temp_c, strict=False)):
-            voltage[k], heat[k] = self.step(state, current, temp)
+            voltage[k], heat[k] = self.step(state, current, self.operating_point(state, temp))
         return voltage, heat
 
     def simulate(
@@ -167,7 +192,7 @@ class CellModel:
         temperature = np.empty(len(current_a))
         for k, current in enumerate(current_a):
             temperature[k] = temp
-            voltage[k], heat_w = self.step(state, current, temp)
+            voltage[k], heat_w = self.step(state, current, self.operating_point(state, temp))
             temp += (
                 heat_w - thermal.to_ambient_w_per_k * (temp - ambient_c)
             ) / thermal.heat_capacity_j_per_k

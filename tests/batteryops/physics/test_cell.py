@@ -40,17 +40,17 @@ def test_resistance_rises_at_low_temperature_and_low_soc(model: cellmod.CellMode
 def test_coulomb_counting(model: cellmod.CellModel) -> None:
     state = cellmod.CellState(soc=np.array([0.5]))
     for _ in range(360):
-        model.step(state, np.array([model.capacity_ah]), np.array([25.0]))
+        model.step(state, np.array([model.capacity_ah]), model.operating_point(state, 25.0))
     assert state.soc[0] == pytest.approx(0.4, abs=1e-9)
 
 
 def test_rest_voltage_is_ocv_and_discharge_heats(model: cellmod.CellModel) -> None:
     state = cellmod.CellState(soc=np.array([0.5]))
-    voltage, heat = model.step(state, np.array([0.0]), np.array([25.0]))
+    voltage, heat = model.step(state, np.array([0.0]), model.operating_point(state, 25.0))
     assert voltage[0] == pytest.approx(float(cellmod.ocv(0.5)))
     assert heat[0] == 0.0
     for _ in range(600):
-        voltage, heat = model.step(state, np.array([5.0]), np.array([25.0]))
+        voltage, heat = model.step(state, np.array([5.0]), model.operating_point(state, 25.0))
     assert voltage[0] < cellmod.ocv(state.soc)[0] - 0.1
     assert heat[0] > 0
 
