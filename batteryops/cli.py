@@ -5,6 +5,7 @@ Commands:
     status          What is champion (and challenger), its metrics and lineage.
     promote         Move ``champion`` to a version (a recorded, human decision).
     rollback        Move ``champion`` back to the previous champion from the audit log.
+    ingest          Logger/BMS exports -> canonical telemetry (Parquet per rack) + summary JSON.
     simulate        Simulate the fleet of params into a directory (Parquet or a raw logger CSV).
     simulate-oven   One 18650 cell with the Kim 2007 kinetics in an oven.
 """
@@ -15,6 +16,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -173,6 +175,30 @@ def cmd_rollback(params: Params, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest(params: Params, args: argparse.Namespace) -> int:
+    """Ingest files or folders into ``--out`` (one Parquet file per rack, ``ingest.json``)."""
+    from batteryops import ingest, schema
+    from batteryops.io import atomic_dir, write_json, write_parquet
+
+    out = Path(args.out)
+    quarantine_dir = Path(args.quarantine or out / "quarantine")
+    try:
+        telemetry, summary = ingest.ingest(args.inputs, params.ingest, quarantine_dir)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    with atomic_dir(out) as tmp:
+        for rack_id, rows in telemetry.groupby(schema.RACK_ID, sort=True):
+            safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in str(rack_id))
+            write_parquet(rows.reset_index(drop=True), Path(tmp) / f"{safe}.parquet")
+        write_json(summary, Path(tmp) / "ingest.json")
+        if quarantine_dir.parent == out and quarantine_dir.is_dir():
+            shutil.move(str(quarantine_dir), Path(tmp) / quarantine_dir.name)
+    brief = {k: v for k, v in summary.items() if k != "files"}
+    print(json.dumps(brief | {"out": str(out), "quarantine": str(quarantine_dir)}, indent=2))
+    return 0 if summary["rows_out"] else EXIT_GATE_FAILED
+
+
 def cmd_simulate(params: Params, args: argparse.Namespace) -> int:
     """Simulate the fleet into ``--out`` (one file per rack) with ``truth.parquet`` beside it."""
     from batteryops import fleet_writer, simulate
@@ -232,6 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", help="version to roll back to (default: from the audit log)")
     rollback.add_argument("--reason", help="why (recorded in the audit log)")
 
+    ing = commands.add_parser("ingest", help="logger/BMS exports -> canonical telemetry")
+    ing.add_argument("inputs", nargs="+", help="files or folders (CSV, TSV, gzip, Parquet)")
+    ing.add_argument("--out", required=True, help="output folder (replaced whole)")
+    ing.add_argument("--quarantine", help="where unusable files go (default: OUT/quarantine)")
+
     sim = commands.add_parser("simulate", help="simulate the fleet of params into a directory")
     sim.add_argument("--out", required=True, help="directory to create (must be new or empty)")
     sim.add_argument(
@@ -266,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         "promote": cmd_promote,
         "rollback": cmd_rollback,
         "simulate": cmd_simulate,
+        "ingest": cmd_ingest,
     }
     try:
         return handlers[args.command](params, args)

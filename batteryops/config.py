@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from batteryops import schema
+
 PARAMS_FILE = "params.yaml"
 
 
@@ -34,12 +36,16 @@ class MetricsPaths(_Section):
     drift: str
     registry: str
     train: str
+    ingest: str
 
 
 class PathsParams(_Section):
     """Every path the pipeline reads or writes (relative to the project root)."""
 
     raw_dir: str
+    quarantine_dir: str
+    simulated_dir: str
+    simulated_truth: str
     telemetry_dir: str
     truth: str
     labelled_dir: str
@@ -328,12 +334,44 @@ class FlowParams(_Section):
     deployment_name: str
 
 
+class IngestParams(_Section):
+    """Logger and BMS exports to canonical telemetry (``ingest`` stage, ``batteryops ingest``)."""
+
+    timezone: str
+    dayfirst: bool
+    block_size_mb: float = Field(gt=0, le=1024)
+    aliases: dict[str, list[str]]
+    limits: dict[str, tuple[float, float]]
+
+    @model_validator(mode="after")
+    def _known_names(self) -> IngestParams:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"ingest.timezone: unknown time zone {self.timezone!r}") from None
+        canonical = [schema.TIMESTAMP, schema.RACK_ID, schema.MODULE_ID, *schema.SIGNALS]
+        for section, names in (("aliases", self.aliases), ("limits", self.limits)):
+            for name in names:
+                if name not in canonical:
+                    raise ValueError(
+                        f"ingest.{section}: {name!r} is not a canonical column"
+                        f"{_nearest(name, canonical)}"
+                    )
+        for name, (low, high) in self.limits.items():
+            if low >= high:
+                raise ValueError(f"ingest.limits.{name}: low {low} must be below high {high}")
+        return self
+
+
 class Params(_Section):
     """All of ``params.yaml``."""
 
-    source: Literal["simulated"]
+    source: Literal["simulated", "files", "both"]
     paths: PathsParams
     simulate: SimulateParams
+    ingest: IngestParams
     validate_: ValidateParams = Field(alias="validate")
     label: LabelParams
     featurize: FeaturizeParams

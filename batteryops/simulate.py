@@ -721,6 +721,24 @@ def truth_with_times(params: SimulateParams, truth: pd.DataFrame) -> pd.DataFram
     return converted
 
 
+def empty_truth() -> pd.DataFrame:
+    """A truth table with no module (the columns and types of :func:`truth_with_times`)."""
+    times = pd.Series(pd.to_datetime([], utc=True))
+    return pd.DataFrame(
+        {
+            schema.RACK_ID: pd.Series([], dtype=object),
+            schema.MODULE_ID: pd.Series([], dtype=object),
+            "position": pd.Series([], dtype=np.int64),
+            "fault_type": pd.Series([], dtype=object),
+            "fault_start": times,
+            "nuisance_type": pd.Series([], dtype=object),
+            "nuisance_start": times,
+            "vent_time": times,
+            "pnr_time": times,
+        }
+    )
+
+
 def _start_time(params: SimulateParams) -> pd.Timestamp:
     start = pd.Timestamp(params.start_time)
     return start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")

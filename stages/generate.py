@@ -1,4 +1,8 @@
-"""DVC stage ``generate``: simulate the fleet; stream canonical telemetry and ground truth."""
+"""DVC stage ``generate``: simulate the fleet; stream canonical telemetry and ground truth.
+
+With ``source: files`` there is nothing to simulate: the stage writes an empty telemetry folder
+and truth, so that the DAG stays the same whatever the source.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,12 @@ def main(params: Params) -> None:
     """Simulate chunk by chunk into one Parquet file per rack, then write the ground truth."""
     sim, paths = params.simulate, params.paths
     started = time.perf_counter()
+    if params.source == "files":
+        with atomic_dir(paths.simulated_dir):
+            pass
+        write_parquet(simulate.empty_truth(), paths.simulated_truth)
+        log.info("source is 'files': nothing simulated")
+        return
     faults = ", ".join(f"{k}={v}" for k, v in sim.faults.model_dump().items())
     log.info(
         "simulating %d modules x %d s (%s)",
@@ -34,13 +44,13 @@ def main(params: Params) -> None:
             time.perf_counter() - started,
         )
 
-    with atomic_dir(paths.telemetry_dir) as tmp:
+    with atomic_dir(paths.simulated_dir) as tmp:
         truth = fleet_writer.write_fleet(sim, tmp, progress)
-    write_parquet(simulate.truth_with_times(sim, truth), paths.truth)
+    write_parquet(simulate.truth_with_times(sim, truth), paths.simulated_truth)
     runaways = int(truth["pnr_time"].notna().sum())
     log.info(
         "wrote %s (%d runaways) in %.1f s",
-        paths.telemetry_dir,
+        paths.simulated_dir,
         runaways,
         time.perf_counter() - started,
     )

@@ -168,9 +168,23 @@ def test_split_fractions_must_leave_training(raw_params: dict[str, Any]) -> None
 
 
 def test_unknown_source_fails(raw_params: dict[str, Any]) -> None:
-    raw = deep_merge(raw_params, {"source": "files"})
+    raw = deep_merge(raw_params, {"source": "ftp"})
     with pytest.raises(ParamsError, match=r"'source'"):
         parse_params(raw)
+
+
+@pytest.mark.parametrize("source", ["simulated", "files", "both"])
+def test_sources(raw_params: dict[str, Any], source: str) -> None:
+    assert parse_params(deep_merge(raw_params, {"source": source})).source == source
+
+
+def test_ingest_timezone_and_names_are_checked(raw_params: dict[str, Any]) -> None:
+    with pytest.raises(ParamsError, match="unknown time zone 'Mars/Olympus'"):
+        parse_params(deep_merge(raw_params, {"ingest": {"timezone": "Mars/Olympus"}}))
+    with pytest.raises(ParamsError, match="did you mean 'temp_max_c'"):
+        parse_params(deep_merge(raw_params, {"ingest": {"aliases": {"temp_maxc": ["T"]}}}))
+    with pytest.raises(ParamsError, match="low 5.0 must be below high 1.0"):
+        parse_params(deep_merge(raw_params, {"ingest": {"limits": {"soc_pct": [5.0, 1.0]}}}))
 
 
 def test_load_params_missing_file_names_path(tmp_path: Path) -> None:
