@@ -38,6 +38,7 @@ import re
 import shutil
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -335,6 +336,7 @@ class Sniffed:
     skip_rows: int = 0
     decimal_comma: bool = False
     header: tuple[str, ...] = ()
+    first_row: tuple[str, ...] = ()
 
 
 def sniff(path: Path) -> Sniffed:
@@ -377,6 +379,7 @@ def sniff(path: Path) -> Sniffed:
     import csv
 
     header = next(csv.reader([header_line], delimiter=delimiter))
+    first_row = next(csv.reader(lines[skip + 1 : skip + 2], delimiter=delimiter), [])
     body = "\n".join(lines[skip + 1 : skip + 200])
     decimal_comma = delimiter != "," and bool(
         re.search(
@@ -397,6 +400,7 @@ def sniff(path: Path) -> Sniffed:
         skip_rows=skip,
         decimal_comma=decimal_comma,
         header=tuple(h.strip() for h in header),
+        first_row=tuple(first_row),
     )
 
 
@@ -404,14 +408,39 @@ def _count_outside_quotes(line: str, char: str) -> int:
     return sum(part.count(char) for i, part in enumerate(line.split('"')) if i % 2 == 0)
 
 
-def read_text_table(path: Path, sniffed: Sniffed, block_size: int) -> tuple[pa.Table, list[str]]:
-    """Every column of a text export as strings, and the malformed rows skipped (their text)."""
+def read_text_table(
+    path: Path,
+    sniffed: Sniffed,
+    block_size: int,
+    typed: dict[str, pa.DataType] | None = None,
+) -> tuple[pa.Table, list[str]]:
+    """Read a text export; returns the table and the malformed rows skipped (their text).
+
+    With ``typed`` (header -> Arrow type), only those columns are read and Arrow parses them
+    itself (numbers with the file's decimal mark, ISO timestamps): the fast path for clean
+    exports. Any value that does not fit raises ``pa.ArrowInvalid``, and the caller reads the
+    file again with every column as text, the robust path. Without ``typed`` every column is text.
+    """
     names = _unique(list(sniffed.header))
     malformed: list[str] = []
 
     def skip_row(row: Any) -> str:
         malformed.append(str(row.text)[:200])
         return "skip"
+
+    if typed is None:
+        convert = pa_csv.ConvertOptions(
+            column_types={name: pa.string() for name in names},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        )
+    else:
+        convert = pa_csv.ConvertOptions(
+            column_types=typed,
+            include_columns=list(typed),
+            decimal_point="," if sniffed.decimal_comma else ".",
+            timestamp_parsers=[pa_csv.ISO8601],
+        )
 
     def read(encoding: str) -> pa.Table:
         stream = pa.input_stream(str(path), compression=sniffed.compression)
@@ -426,11 +455,7 @@ def read_text_table(path: Path, sniffed: Sniffed, block_size: int) -> tuple[pa.T
             parse_options=pa_csv.ParseOptions(
                 delimiter=sniffed.delimiter, invalid_row_handler=skip_row
             ),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={name: pa.string() for name in names},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
+            convert_options=convert,
         )
 
     try:
@@ -448,6 +473,8 @@ def read_text_table(path: Path, sniffed: Sniffed, block_size: int) -> tuple[pa.T
                 f"a line longer than the read block ({block_size} bytes)",
                 expected="lines shorter than ingest.block_size_mb",
             ) from error
+        if typed is not None:
+            raise
         raise UnusableFile(f"cannot parse as delimited text: {message}") from error
     return table, malformed
 
@@ -467,6 +494,8 @@ def _unique(names: list[str]) -> list[str]:
 def parse_numbers(column: pa.Array, decimal_comma: bool) -> tuple[np.ndarray, int]:
     """Text or numbers to float64, and how many non-empty texts were not a number."""
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        if pa.types.is_floating(column.type):  # float32 stays float32: what telemetry keeps
+            return pc.fill_null(column, np.nan).to_numpy(zero_copy_only=False), 0
         return column.cast(pa.float64()).to_numpy(zero_copy_only=False), 0
     if pa.types.is_dictionary(column.type):
         column = column.cast(pa.string())
@@ -496,10 +525,12 @@ def parse_timestamps(column: pa.Array, timezone: str, dayfirst: bool) -> np.ndar
     """
     nat = np.iinfo(np.int64).min
     if pa.types.is_timestamp(column.type):
-        series = pd.Series(column.to_pandas())
-        if series.dt.tz is None:
+        if column.type.tz is None:
+            series = pd.Series(column.to_pandas())
             series = series.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
-        return series.dt.tz_convert("UTC").array.asi8.copy()
+            return series.dt.tz_convert("UTC").array.asi8.copy()
+        nanoseconds = column.cast(pa.timestamp("ns", column.type.tz)).cast(pa.int64())
+        return pc.fill_null(nanoseconds, nat).to_numpy(zero_copy_only=False)
     if pa.types.is_dictionary(column.type):
         column = column.cast(pa.string())
     numbers, _ = parse_numbers(column, decimal_comma=False)
@@ -574,7 +605,18 @@ def _pandas_times(strings: pd.Series, offset: bool, timezone: str, dayfirst: boo
 # --- files to canonical rows ---------------------------------------------------------------------
 
 
-def file_rows(path: Path, params: IngestParams, report: FileReport) -> pd.DataFrame:
+@dataclass
+class FileRows:
+    """One file's valid rows: UTC nanoseconds, asset codes into ``modules``, signals."""
+
+    nanoseconds: np.ndarray
+    codes: np.ndarray
+    modules: list[str]
+    racks: list[str]
+    signals: dict[str, np.ndarray]
+
+
+def file_rows(path: Path, params: IngestParams, report: FileReport) -> FileRows:
     """One file's rows in canonical names and units (not yet deduplicated or resampled).
 
     Raises:
@@ -582,33 +624,39 @@ def file_rows(path: Path, params: IngestParams, report: FileReport) -> pd.DataFr
     """
     sniffed = sniff(path)
     block_size = int(params.block_size_mb * 1024 * 1024)
+    aliases = alias_table(params.aliases)
     if sniffed.kind == "parquet":
         try:
             table = pq.read_table(path)
         except (pa.ArrowInvalid, OSError) as error:
             raise UnusableFile(f"unreadable Parquet: {error}", expected="a Parquet file") from error
         malformed: list[str] = []
-        headers = table.column_names
     else:
-        table, malformed = read_text_table(path, sniffed, block_size)
-        headers = list(table.column_names)
+        mapped, _, _ = map_columns(_unique(list(sniffed.header)), aliases)
+        try:
+            table, malformed = read_text_table(
+                path, sniffed, block_size, _fast_types(sniffed, mapped)
+            )
+        except pa.ArrowInvalid:
+            table, malformed = read_text_table(path, sniffed, block_size)
+    headers = list(table.column_names)
     report.rows_in = table.num_rows + len(malformed)
     if malformed:
         report.dropped["malformed_row"] += len(malformed)
         report.examples.extend(malformed)
-    mapped, unmapped, problems = map_columns(headers, alias_table(params.aliases))
-    report.unmapped = unmapped
+    mapped, unmapped, problems = map_columns(headers, aliases)
+    report.unmapped = [h for h in unmapped if h in headers]
     report.columns = {header: canonical for header, (canonical, _) in mapped.items()}
     by_canonical = {canonical: header for header, (canonical, _) in mapped.items()}
     if schema.TIMESTAMP not in by_canonical:
         raise UnusableFile(
-            f"no timestamp column among {headers[:20]}",
+            f"no timestamp column among {list(sniffed.header or headers)[:20]}",
             line=sniffed.skip_rows + 1,
             expected="a column named like 'timestamp' or 'time' (or add one to ingest.aliases)",
         )
     if schema.MODULE_ID not in by_canonical:
         raise UnusableFile(
-            f"no asset column among {headers[:20]}",
+            f"no asset column among {list(sniffed.header or headers)[:20]}",
             line=sniffed.skip_rows + 1,
             expected="a 'module_id' column, or rack + module columns (or ingest.aliases)",
         )
@@ -631,18 +679,11 @@ def file_rows(path: Path, params: IngestParams, report: FileReport) -> pd.DataFr
     report.dropped["unparseable_timestamp"] += int(bad_time.sum())
     keep &= ~bad_time
 
-    module = _text(table.column(by_canonical[schema.MODULE_ID]))
-    if schema.RACK_ID in by_canonical:
-        rack = _text(table.column(by_canonical[schema.RACK_ID]))
-        prefixed = np.char.startswith(module.astype(str), rack.astype(str))
-        module = np.where(
-            prefixed | (rack == ""),
-            module,
-            np.char.add(np.char.add(rack.astype(str), "-"), module.astype(str)),
-        )
-    else:
-        rack = _rack_of(module)
-    no_asset = (module == "") & keep
+    rack_column = (
+        table.column(by_canonical[schema.RACK_ID]) if schema.RACK_ID in by_canonical else None
+    )
+    codes, modules, racks = _assets(table.column(by_canonical[schema.MODULE_ID]), rack_column)
+    no_asset = (codes < 0) & keep
     report.dropped["missing_asset"] += int(no_asset.sum())
     keep &= ~no_asset
     if not keep.any():
@@ -651,78 +692,210 @@ def file_rows(path: Path, params: IngestParams, report: FileReport) -> pd.DataFr
             column=ts_header,
             expected="ISO 8601, epoch s/ms/us/ns or Excel serial timestamps",
         )
-
-    frame = pd.DataFrame(
-        {
-            "_ns": stamps[keep],
-            schema.RACK_ID: np.asarray(rack)[keep],
-            schema.MODULE_ID: np.asarray(module)[keep],
-        }
-    )
+    everything = bool(keep.all())
+    signals: dict[str, np.ndarray] = {}
     for canonical in schema.SIGNALS:
         header = by_canonical.get(canonical)
         if header is None:
-            frame[canonical] = np.nan
             continue
         values, bad = parse_numbers(table.column(header).combine_chunks(), sniffed.decimal_comma)
-        values = values[keep]
+        if not everything:
+            values = values[keep]
         report.masked[f"not_a_number:{canonical}"] += bad
         scale, offset = mapped[header][1]
         if (scale, offset) != (1.0, 0.0):
             values = values * scale + offset
         low, high = params.limits.get(canonical, (-np.inf, np.inf))
-        impossible = (values < low) | (values > high)
+        with np.errstate(invalid="ignore"):
+            impossible = (values < low) | (values > high)
         if impossible.any():
             report.masked[f"impossible:{canonical}"] += int(impossible.sum())
             values = np.where(impossible, np.nan, values)
-        frame[canonical] = values
+        signals[canonical] = values
     report.masked = Counter({k: v for k, v in report.masked.items() if v})
-    return frame
+    return FileRows(
+        nanoseconds=stamps if everything else stamps[keep],
+        codes=codes if everything else codes[keep],
+        modules=modules,
+        racks=racks,
+        signals=signals,
+    )
 
 
-def _text(column: pa.ChunkedArray) -> np.ndarray:
-    text = pc.utf8_trim_whitespace(column.cast(pa.string()))
-    return np.asarray(pc.fill_null(text, "").to_numpy(zero_copy_only=False), dtype=object)
+def _fast_types(
+    sniffed: Sniffed, mapped: dict[str, tuple[str, tuple[float, float]]]
+) -> dict[str, pa.DataType] | None:
+    """Arrow types for the mapped columns of a clean export (None if there is no timestamp)."""
+    index = {header: i for i, header in enumerate(_unique(list(sniffed.header)))}
+    types: dict[str, pa.DataType] = {}
+    for header, (canonical, _) in mapped.items():
+        if canonical in (schema.MODULE_ID, schema.RACK_ID):
+            types[header] = pa.dictionary(pa.int32(), pa.string())
+        elif canonical == schema.TIMESTAMP:
+            i = index.get(header)
+            sample = (
+                sniffed.first_row[i].strip() if i is not None and i < len(sniffed.first_row) else ""
+            )
+            if re.match(_NUMBER, sample):
+                types[header] = pa.float64()
+            elif re.search(_OFFSET, sample) and re.match(r"^\d{4}-\d\d-\d\d[T ]\d", sample):
+                types[header] = pa.timestamp("ns", "UTC")
+            else:
+                types[header] = pa.string()
+        else:
+            types[header] = pa.float32()
+    return types if any(c == schema.TIMESTAMP for c, _ in mapped.values()) else None
 
 
-def _rack_of(module: np.ndarray) -> np.ndarray:
-    """Rack from a module id 'R01-M03' -> 'R01'; 'unassigned' when the id has no rack part."""
-    series = pd.Series(module, dtype=object)
-    parts = series.str.split("-", n=1)
-    return np.where(parts.str.len() > 1, parts.str[0], "unassigned").astype(object)
+def _assets(
+    module_column: pa.ChunkedArray, rack_column: pa.ChunkedArray | None
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """Per row an asset code (-1 if none), and per code its module id and rack id.
+
+    Work on distinct values only: ids are trimmed, rack + module combined (``R01`` + ``M03`` ->
+    ``R01-M03`` unless the module id already starts with the rack), and the rack taken from the
+    module id before its first ``-`` when there is no rack column.
+    """
+    module_codes, module_names = _encode(module_column)
+    if rack_column is None:
+        names = module_names
+        codes = module_codes
+        racks = [name.split("-", 1)[0] if "-" in name else "unassigned" for name in names]
+    else:
+        rack_codes, rack_names = _encode(rack_column)
+        width = max(len(module_names), 1)
+        pair = np.where(
+            module_codes < 0, -1, np.maximum(rack_codes, -1) * width + module_codes + width
+        )
+        unique_pairs, inverse = np.unique(pair, return_inverse=True)
+        names, racks = [], []
+        for value in unique_pairs:
+            if value < 0:
+                names.append("")
+                racks.append("")
+                continue
+            rack_code, module_code = divmod(int(value) - width, width)
+            module = module_names[module_code]
+            rack = rack_names[rack_code] if rack_code >= 0 else ""
+            if rack and not module.startswith(rack):
+                module = f"{rack}-{module}"
+            names.append(module)
+            racks.append(rack or (module.split("-", 1)[0] if "-" in module else "unassigned"))
+        codes = inverse.astype(np.int64)
+        codes[pair < 0] = -1
+    empty = [i for i, name in enumerate(names) if not name]
+    if empty:
+        codes = np.where(np.isin(codes, empty), -1, codes)
+    return codes, list(names), list(racks)
 
 
-def clean(frame: pd.DataFrame, counts: Counter) -> pd.DataFrame:
+def _encode(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """Dictionary codes (-1 for null or blank) and trimmed distinct values of a text column."""
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column.cast(pa.string()))
+    array = (
+        column.unify_dictionaries().combine_chunks()
+        if isinstance(column, pa.ChunkedArray)
+        else column
+    )
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    values = [str(v).strip() if v is not None else "" for v in array.dictionary.to_pylist()]
+    codes = pc.fill_null(array.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    blank = [i for i, value in enumerate(values) if not value]
+    if blank:
+        codes = np.where(np.isin(codes, blank), -1, codes)
+    return codes, values
+
+
+def clean(parts: list[FileRows], counts: Counter) -> pd.DataFrame:
     """Sort per asset, round to the second, drop exact duplicates, merge rows sharing a second.
 
     Returns canonical telemetry: one row per asset and second, sorted by module then time.
     """
-    frame = frame.sort_values([schema.MODULE_ID, "_ns"], kind="stable", ignore_index=True)
-    second = (frame["_ns"].to_numpy() + 500_000_000) // 1_000_000_000
-    frame["_s"] = second
-    module = frame[schema.MODULE_ID].to_numpy()
-    same = np.zeros(len(frame), dtype=bool)
-    same[1:] = (module[1:] == module[:-1]) & (second[1:] == second[:-1])
+    names: dict[str, int] = {}
+    racks: list[str] = []
+    code_parts = []
+    for part in parts:
+        mapping = np.empty(len(part.modules), dtype=np.int64)
+        for i, (module, rack) in enumerate(zip(part.modules, part.racks, strict=True)):
+            if module not in names:
+                names[module] = len(names)
+                racks.append(rack)
+            mapping[i] = names[module]
+        code_parts.append(mapping[part.codes] if len(mapping) else part.codes)
+    codes = np.concatenate(code_parts)
+    nanoseconds = np.concatenate([part.nanoseconds for part in parts])
+    signals = {
+        name: np.concatenate(
+            [
+                part.signals.get(name, np.full(len(part.codes), np.nan, dtype=np.float32))
+                for part in parts
+            ]
+        )
+        for name in schema.SIGNALS
+    }
+    order_by_name = np.argsort(np.array(list(names), dtype=object))
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[order_by_name] = np.arange(len(names))
+    key = rank[codes]
+    second = (nanoseconds + 500_000_000) // 1_000_000_000
+    # One int64 sort key (asset rank, second); exports are nearly sorted, which a stable sort
+    # (timsort) handles in close to linear time, and an already sorted one costs a single pass.
+    combined = key * (int(second.max() - second.min()) + 1) + (second - second.min())
+    if np.any(combined[1:] < combined[:-1]):
+        order = np.argsort(combined, kind="stable")
+        key, second, nanoseconds, codes = (
+            key[order],
+            second[order],
+            nanoseconds[order],
+            codes[order],
+        )
+        signals = {name: values[order] for name, values in signals.items()}
+    same = np.zeros(len(key), dtype=bool)
+    same[1:] = (key[1:] == key[:-1]) & (second[1:] == second[:-1])
     if same.any():
-        # Only the groups holding more than one row need work.
+        # Only the seconds holding more than one row need work; the rest pass through as arrays.
         clash = same.copy()
         clash[:-1] |= same[1:]
-        simple, crowded = frame[~clash], frame[clash]
-        exact = crowded.duplicated([schema.MODULE_ID, "_ns", *schema.SIGNALS], keep="first")
+        crowded = pd.DataFrame(
+            {
+                "_code": codes[clash],
+                "_key": key[clash],
+                "_s": second[clash],
+                "_ns": nanoseconds[clash],
+                **{name: values[clash] for name, values in signals.items()},
+            }
+        )
+        crowded = crowded.sort_values(["_key", "_s", "_ns"], kind="stable")  # "last" is latest
+        exact = crowded.duplicated(["_code", "_ns", *schema.SIGNALS], keep="first")
         counts["duplicate_rows"] += int(exact.sum())
         crowded = crowded[~exact]
-        rules = {name: RESAMPLE_RULES[name] for name in schema.SIGNALS}
-        rules[schema.RACK_ID] = "last"
-        merged = crowded.groupby([schema.MODULE_ID, "_s"], sort=False).agg(rules).reset_index()
+        rules = {name: RESAMPLE_RULES[name] for name in schema.SIGNALS} | {"_key": "first"}
+        merged = crowded.groupby(["_code", "_s"], sort=False).agg(rules).reset_index()
         counts["merged_rows"] += len(crowded) - len(merged)
-        frame = pd.concat([simple.drop(columns="_ns"), merged], ignore_index=True)
-        frame = frame.sort_values([schema.MODULE_ID, "_s"], kind="stable", ignore_index=True)
-    else:
-        frame = frame.drop(columns="_ns")
-    frame[schema.TIMESTAMP] = pd.to_datetime(frame.pop("_s") * 1_000_000_000, utc=True)
+        simple = ~clash
+        key = np.concatenate([key[simple], merged["_key"].to_numpy()])
+        second = np.concatenate([second[simple], merged["_s"].to_numpy()])
+        codes = np.concatenate([codes[simple], merged["_code"].to_numpy()])
+        signals = {
+            name: np.concatenate([values[simple], merged[name].to_numpy()])
+            for name, values in signals.items()
+        }
+        order = np.lexsort((second, key))
+        second, codes = second[order], codes[order]
+        signals = {name: values[order] for name, values in signals.items()}
+    stamps = pd.DatetimeIndex((second * 1_000_000_000).astype("datetime64[ns]")).tz_localize("UTC")
+    out = pd.DataFrame(
+        {
+            schema.TIMESTAMP: stamps,
+            schema.RACK_ID: np.array(racks, dtype=object)[codes],
+            schema.MODULE_ID: np.array(list(names), dtype=object)[codes],
+        }
+    )
     for name in schema.SIGNALS:
-        frame[name] = frame[name].astype(np.float32)
-    return frame[schema.CANONICAL_COLUMNS]
+        out[name] = signals[name].astype(np.float32)
+    return out[schema.CANONICAL_COLUMNS]
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -775,12 +948,24 @@ def ingest(
         summary: files accepted and rejected, rows in, out and dropped per reason, values masked.
     """
     reports: list[FileReport] = []
-    frames: list[pd.DataFrame] = []
-    for index, path in enumerate(discover(inputs)):
+    frames: list[FileRows] = []
+    paths = discover(inputs)
+
+    def read_one(path: Path) -> tuple[FileReport, FileRows | UnusableFile]:
         report = FileReport(path=str(path))
         try:
-            frames.append(file_rows(path, params, report))
+            return report, file_rows(path, params, report)
         except UnusableFile as error:
+            return report, error
+
+    # Two files at a time: Arrow's reader and numpy release the GIL for most of the work.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(read_one, paths))
+    for index, (path, (report, result)) in enumerate(zip(paths, results, strict=True)):
+        if isinstance(result, FileRows):
+            frames.append(result)
+        else:
+            error = result
             report.accepted = False
             report.reason = {
                 "file": str(path),
@@ -794,7 +979,7 @@ def ingest(
         reports.append(report)
     counts: Counter = Counter()
     if frames:
-        telemetry = clean(pd.concat(frames, ignore_index=True), counts)
+        telemetry = clean(frames, counts)
     else:
         telemetry = pd.DataFrame(
             {name: pd.Series(dtype=float) for name in schema.CANONICAL_COLUMNS}
