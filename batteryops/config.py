@@ -188,6 +188,7 @@ class ValidateParams(_Section):
     """Great Expectations validation (``validate`` stage)."""
 
     suite: str
+    raw_suite: str
     sample_rows: int = Field(gt=0)
 
 

@@ -234,7 +234,7 @@ class FileReport:
             "path": self.path,
             "accepted": self.accepted,
             "rows_in": self.rows_in,
-            "rows_out": self.rows_out,
+            "rows_out": self.rows_out,  # rows kept from this file, before merging across files
             "rows_dropped": dict(self.dropped),
             "values_masked": dict(self.masked),
             "columns": self.columns,
@@ -491,11 +491,15 @@ def _unique(names: list[str]) -> list[str]:
 # --- values ------------------------------------------------------------------------------------
 
 
-def parse_numbers(column: pa.Array, decimal_comma: bool) -> tuple[np.ndarray, int]:
+def parse_numbers(
+    column: pa.Array | pa.ChunkedArray, decimal_comma: bool
+) -> tuple[np.ndarray, int]:
     """Text or numbers to float64, and how many non-empty texts were not a number."""
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
         if pa.types.is_floating(column.type):  # float32 stays float32: what telemetry keeps
-            return pc.fill_null(column, np.nan).to_numpy(zero_copy_only=False), 0
+            if column.null_count:
+                column = pc.fill_null(column, np.nan)
+            return column.to_numpy(), 0
         return column.cast(pa.float64()).to_numpy(zero_copy_only=False), 0
     if pa.types.is_dictionary(column.type):
         column = column.cast(pa.string())
@@ -512,7 +516,7 @@ def parse_numbers(column: pa.Array, decimal_comma: bool) -> tuple[np.ndarray, in
         numeric = pc.fill_null(numeric, False)
         values = pc.cast(pc.if_else(numeric, text, pa.scalar(None, pa.string())), pa.float64())
         bad = int(pc.sum(pc.and_(pc.invert(numeric), pc.is_valid(text))).as_py() or 0)
-    return values.to_numpy(zero_copy_only=False).astype(np.float64), bad
+    return values.to_numpy(zero_copy_only=False), bad
 
 
 def parse_timestamps(column: pa.Array, timezone: str, dayfirst: bool) -> np.ndarray:
@@ -693,12 +697,13 @@ def file_rows(path: Path, params: IngestParams, report: FileReport) -> FileRows:
             expected="ISO 8601, epoch s/ms/us/ns or Excel serial timestamps",
         )
     everything = bool(keep.all())
+    report.rows_out = int(keep.sum())
     signals: dict[str, np.ndarray] = {}
     for canonical in schema.SIGNALS:
         header = by_canonical.get(canonical)
         if header is None:
             continue
-        values, bad = parse_numbers(table.column(header).combine_chunks(), sniffed.decimal_comma)
+        values, bad = parse_numbers(table.column(header), sniffed.decimal_comma)
         if not everything:
             values = values[keep]
         report.masked[f"not_a_number:{canonical}"] += bad
@@ -823,7 +828,7 @@ def clean(parts: list[FileRows], counts: Counter) -> pd.DataFrame:
                 names[module] = len(names)
                 racks.append(rack)
             mapping[i] = names[module]
-        code_parts.append(mapping[part.codes] if len(mapping) else part.codes)
+        code_parts.append(np.take(mapping, part.codes) if len(mapping) else part.codes)
     codes = np.concatenate(code_parts)
     nanoseconds = np.concatenate([part.nanoseconds for part in parts])
     signals = {
@@ -838,64 +843,56 @@ def clean(parts: list[FileRows], counts: Counter) -> pd.DataFrame:
     order_by_name = np.argsort(np.array(list(names), dtype=object))
     rank = np.empty(len(names), dtype=np.int64)
     rank[order_by_name] = np.arange(len(names))
-    key = rank[codes]
+    key = np.take(rank, codes)
     second = (nanoseconds + 500_000_000) // 1_000_000_000
     # One int64 sort key (asset rank, second); exports are nearly sorted, which a stable sort
     # (timsort) handles in close to linear time, and an already sorted one costs a single pass.
     combined = key * (int(second.max() - second.min()) + 1) + (second - second.min())
     if np.any(combined[1:] < combined[:-1]):
         order = np.argsort(combined, kind="stable")
-        key, second, nanoseconds, codes = (
-            key[order],
-            second[order],
-            nanoseconds[order],
-            codes[order],
-        )
-        signals = {name: values[order] for name, values in signals.items()}
+        # Jitter moves few rows: move only those, in place (the arrays are this call's own).
+        moved = np.flatnonzero(order != np.arange(len(order)))
+        source = np.take(order, moved)
+        for values in (key, second, nanoseconds, codes, *signals.values()):
+            values[moved] = np.take(values, source)
     same = np.zeros(len(key), dtype=bool)
     same[1:] = (key[1:] == key[:-1]) & (second[1:] == second[:-1])
     if same.any():
-        # Only the seconds holding more than one row need work; the rest pass through as arrays.
+        # Only the seconds holding more than one row need work. Each such second's merged values
+        # go to its first row; its other rows are then dropped in one pass per column.
         clash = same.copy()
         clash[:-1] |= same[1:]
+        rows = np.flatnonzero(clash)  # np.take with indices: far faster than a boolean mask
         crowded = pd.DataFrame(
             {
-                "_code": codes[clash],
-                "_key": key[clash],
-                "_s": second[clash],
-                "_ns": nanoseconds[clash],
-                **{name: values[clash] for name, values in signals.items()},
+                "_code": np.take(codes, rows),
+                "_key": np.take(key, rows),
+                "_s": np.take(second, rows),
+                "_ns": np.take(nanoseconds, rows),
+                **{name: np.take(values, rows) for name, values in signals.items()},
             }
         )
         crowded = crowded.sort_values(["_key", "_s", "_ns"], kind="stable")  # "last" is latest
         exact = crowded.duplicated(["_code", "_ns", *schema.SIGNALS], keep="first")
         counts["duplicate_rows"] += int(exact.sum())
         crowded = crowded[~exact]
-        rules = {name: RESAMPLE_RULES[name] for name in schema.SIGNALS} | {"_key": "first"}
-        merged = crowded.groupby(["_code", "_s"], sort=False).agg(rules).reset_index()
+        rules = {name: RESAMPLE_RULES[name] for name in schema.SIGNALS}
+        merged = crowded.groupby(["_key", "_s"], sort=False).agg(rules)
         counts["merged_rows"] += len(crowded) - len(merged)
-        simple = ~clash
-        key = np.concatenate([key[simple], merged["_key"].to_numpy()])
-        second = np.concatenate([second[simple], merged["_s"].to_numpy()])
-        codes = np.concatenate([codes[simple], merged["_code"].to_numpy()])
-        signals = {
-            name: np.concatenate([values[simple], merged[name].to_numpy()])
-            for name, values in signals.items()
-        }
-        order = np.lexsort((second, key))
-        second, codes = second[order], codes[order]
-        signals = {name: values[order] for name, values in signals.items()}
+        starts = np.flatnonzero(clash & ~same)  # first row of each crowded second, in order
+        for name, values in signals.items():
+            values[starts] = merged[name].to_numpy()
+        keep = np.flatnonzero(~same)
+        second, codes = np.take(second, keep), np.take(codes, keep)
+        signals = {name: np.take(values, keep) for name, values in signals.items()}
     stamps = pd.DatetimeIndex((second * 1_000_000_000).astype("datetime64[ns]")).tz_localize("UTC")
-    out = pd.DataFrame(
-        {
-            schema.TIMESTAMP: stamps,
-            schema.RACK_ID: np.array(racks, dtype=object)[codes],
-            schema.MODULE_ID: np.array(list(names), dtype=object)[codes],
-        }
-    )
-    for name in schema.SIGNALS:
-        out[name] = signals[name].astype(np.float32)
-    return out[schema.CANONICAL_COLUMNS]
+    columns = {
+        schema.TIMESTAMP: stamps,
+        schema.RACK_ID: np.take(np.array(racks, dtype=object), codes),
+        schema.MODULE_ID: np.take(np.array(list(names), dtype=object), codes),
+    } | {name: signals[name].astype(np.float32, copy=False) for name in schema.SIGNALS}
+    # Built in canonical order, so pandas does not copy the columns once more to reorder them.
+    return pd.DataFrame({name: columns[name] for name in schema.CANONICAL_COLUMNS}, copy=False)
 
 
 # --- the run -----------------------------------------------------------------------------------

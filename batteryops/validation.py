@@ -171,3 +171,23 @@ def render_html(suite_name: str, findings: list[Finding]) -> str:
         verdict="passed" if summary["success"] else "FAILED",
         rows="".join(rows),
     )
+
+
+def ingest_files_frame(summary: dict[str, Any]) -> pd.DataFrame:
+    """One row per input file from the ingest summary, for the ``raw_telemetry`` suite."""
+    rows = []
+    for item in summary.get("files", []):
+        rows_in = max(int(item.get("rows_in", 0)), 1)
+        masked = sum(int(v) for v in item.get("values_masked", {}).values())
+        rows.append(
+            {
+                "file": item["path"],
+                "accepted": bool(item["accepted"]),
+                "rows_in": int(item.get("rows_in", 0)),
+                "rows_valid": int(item.get("rows_out", 0)),
+                "dropped_share": sum(item.get("rows_dropped", {}).values()) / rows_in,
+                "masked_share": masked / (rows_in * max(len(item.get("columns", {})), 1)),
+            }
+        )
+    columns = ["file", "accepted", "rows_in", "rows_valid", "dropped_share", "masked_share"]
+    return pd.DataFrame(rows, columns=columns)

@@ -1,7 +1,13 @@
-"""DVC stage ``validate``: run the Great Expectations suite on the canonical telemetry."""
+"""DVC stage ``validate``: Great Expectations on canonical telemetry and raw input files.
+
+The canonical suite runs on every telemetry partition. When the source includes files, the raw
+suite runs on the per-file table of the ingest summary (rows in, valid, dropped and masked
+shares, quarantine). Both go into one report and one metrics file.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -9,7 +15,7 @@ import pandas as pd
 
 from batteryops import validation
 from batteryops.config import Params
-from batteryops.io import atomic_path, partition_files, write_json
+from batteryops.io import atomic_path, partition_files, require, write_json
 from stages._common import StageFailure, run
 
 log = logging.getLogger("stages.validate")
@@ -27,10 +33,19 @@ def main(params: Params) -> None:
             frame = frame.sample(section.sample_rows, random_state=0).sort_index()
         batches[path.name] = frame
     findings = validation.validate_frames(suite, batches)
-    summary = validation.summarise(suite["name"], findings)
+    names = [suite["name"]]
+    if params.source != "simulated":
+        require(paths.metrics.ingest)
+        raw_suite = validation.load_suite(
+            Path(paths.expectations_dir) / f"{section.raw_suite}.json"
+        )
+        files = validation.ingest_files_frame(json.loads(Path(paths.metrics.ingest).read_text()))
+        findings += validation.validate_frames(raw_suite, {"raw files": files})
+        names.append(raw_suite["name"])
+    summary = validation.summarise(" + ".join(names), findings)
     summary["rows_validated"] = int(sum(len(frame) for frame in batches.values()))
     with atomic_path(paths.validation_report) as tmp:
-        tmp.write_text(validation.render_html(suite["name"], findings))
+        tmp.write_text(validation.render_html(" + ".join(names), findings))
     write_json(summary, paths.metrics.validation)
     for warning in summary["warnings"]:
         log.warning("expectation warning: %s", warning)

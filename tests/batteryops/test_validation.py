@@ -193,3 +193,40 @@ def test_summarise_empty() -> None:
     summary = validation.summarise("s", [])
     assert summary["success"] is True
     assert summary["evaluated_expectations"] == 0
+
+
+def test_raw_suite_on_the_ingest_summary_warns_on_quarantine_and_fails_on_empty_files() -> None:
+    suite = validation.load_suite(ROOT / "expectations" / "raw_telemetry.json")
+    summary = {
+        "files": [
+            {
+                "path": "a.csv",
+                "accepted": True,
+                "rows_in": 100,
+                "rows_out": 99,
+                "rows_dropped": {"malformed_row": 1},
+                "values_masked": {},
+                "columns": {"t": "x"},
+            },
+            {
+                "path": "b.csv",
+                "accepted": False,
+                "rows_in": 0,
+                "rows_out": 0,
+                "rows_dropped": {},
+                "values_masked": {},
+                "columns": {},
+            },
+        ]
+    }
+    frame = validation.ingest_files_frame(summary)
+    assert frame["dropped_share"].tolist() == [0.01, 0.0]
+    findings = validation.validate_frames(suite, {"raw files": frame})
+    result = validation.summarise(suite["name"], findings)
+    assert result["success"] is True
+    assert any("accepted" in warning for warning in result["warnings"])
+    summary["files"][0]["rows_out"] = 0  # an accepted file that gave nothing: critical
+    findings = validation.validate_frames(
+        suite, {"raw files": validation.ingest_files_frame(summary)}
+    )
+    assert validation.summarise(suite["name"], findings)["success"] is False

@@ -56,7 +56,10 @@ def test_pipeline_runs_end_to_end_from_files(project: Path) -> None:
     hazard = json.loads((project / "metrics/hazard.json").read_text())
     assert hazard["events"] >= 1
     assert hazard["event_recall"] > 0
-    assert json.loads((project / "metrics/validation.json").read_text())["success"] is True
+    checked = json.loads((project / "metrics/validation.json").read_text())
+    assert checked["success"] is True
+    assert checked["suite"] == "canonical_telemetry + raw_telemetry"
+    assert any("'accepted'" in warning for warning in checked["warnings"])  # the quarantined file
     registry = json.loads((project / "metrics/registry.json").read_text())
     assert registry["decision"] in ("promoted", "rejected")
     truth = pd.read_parquet(project / "data/interim/truth.parquet")
