@@ -829,10 +829,17 @@ def clean(parts: list[FileRows], counts: Counter) -> pd.DataFrame:
                 racks.append(rack)
             mapping[i] = names[module]
         code_parts.append(np.take(mapping, part.codes) if len(mapping) else part.codes)
-    codes = np.concatenate(code_parts)
-    nanoseconds = np.concatenate([part.nanoseconds for part in parts])
+
+    def joined(arrays: list[np.ndarray]) -> np.ndarray:
+        # One part's arrays are its own (the part is consumed): no copy needed.
+        if len(arrays) > 1:
+            return np.concatenate(arrays)
+        return arrays[0] if arrays[0].flags.writeable else arrays[0].copy()  # Arrow's are not
+
+    codes = joined(code_parts)
+    nanoseconds = joined([part.nanoseconds for part in parts])
     signals = {
-        name: np.concatenate(
+        name: joined(
             [
                 part.signals.get(name, np.full(len(part.codes), np.nan, dtype=np.float32))
                 for part in parts
@@ -933,6 +940,45 @@ def quarantine(path: Path, report: FileReport, directory: Path, index: int) -> P
     return target
 
 
+@dataclass
+class _Cleaned:
+    frame: pd.DataFrame
+    counts: Counter
+    modules: set[str]
+
+
+def _combine(parts: list[_Cleaned], counts: Counter) -> pd.DataFrame:
+    """Join files cleaned one by one; clean again across files only where they share a module.
+
+    Files with separate modules (the usual case: one file per rack or logger) are joined in
+    module order as they are. Files sharing a module are cleaned again together; their rows are
+    then at whole seconds, so a row repeated across files counts as a duplicate when its second
+    and values match.
+    """
+    parts = sorted(parts, key=lambda part: min(part.modules) if part.modules else "")
+    frames = [part.frame for part in parts if len(part.frame)]
+    separate = all(
+        max(a.modules) < min(b.modules)
+        for a, b in zip(parts, parts[1:], strict=False)
+        if a.modules and b.modules
+    )
+    if len(frames) == 1:
+        return frames[0]
+    joined = pd.concat(frames, ignore_index=True)
+    if separate:
+        return joined
+    codes, modules = pd.factorize(joined[schema.MODULE_ID], sort=False)
+    racks = joined.groupby(codes, sort=True)[schema.RACK_ID].first().tolist()
+    rows = FileRows(
+        nanoseconds=joined[schema.TIMESTAMP].array.asi8.copy(),
+        codes=codes.astype(np.int64),
+        modules=list(modules),
+        racks=racks,
+        signals={name: joined[name].to_numpy(copy=True) for name in schema.SIGNALS},
+    )
+    return clean([rows], counts)
+
+
 def ingest(
     inputs: Iterable[str | Path],
     params: IngestParams,
@@ -945,22 +991,26 @@ def ingest(
         summary: files accepted and rejected, rows in, out and dropped per reason, values masked.
     """
     reports: list[FileReport] = []
-    frames: list[FileRows] = []
     paths = discover(inputs)
 
-    def read_one(path: Path) -> tuple[FileReport, FileRows | UnusableFile]:
+    def read_one(path: Path) -> tuple[FileReport, _Cleaned | UnusableFile]:
         report = FileReport(path=str(path))
         try:
-            return report, file_rows(path, params, report)
+            rows = file_rows(path, params, report)
         except UnusableFile as error:
             return report, error
+        modules = {m for m in rows.modules if m}
+        counts: Counter = Counter()
+        return report, _Cleaned(clean([rows], counts), counts, modules)
 
-    # Two files at a time: Arrow's reader and numpy release the GIL for most of the work.
+    # Two files at a time, each read and cleaned on its own (Arrow and numpy release the GIL for
+    # most of the work); files that share a module are merged again below.
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(read_one, paths))
+    cleaned: list[_Cleaned] = []
     for index, (path, (report, result)) in enumerate(zip(paths, results, strict=True)):
-        if isinstance(result, FileRows):
-            frames.append(result)
+        if isinstance(result, _Cleaned):
+            cleaned.append(result)
         else:
             error = result
             report.accepted = False
@@ -975,8 +1025,10 @@ def ingest(
             logger.warning("quarantined %s: %s", path, error.reason)
         reports.append(report)
     counts: Counter = Counter()
-    if frames:
-        telemetry = clean(frames, counts)
+    for part in cleaned:
+        counts.update(part.counts)
+    if cleaned:
+        telemetry = _combine(cleaned, counts)
     else:
         telemetry = pd.DataFrame(
             {name: pd.Series(dtype=float) for name in schema.CANONICAL_COLUMNS}

@@ -405,3 +405,37 @@ def test_never_crashes_on_junk(ingest_params, tmp_path_factory, junk) -> None:
     assert summary["files_accepted"] + summary["files_rejected"] == 1
     if summary["files_accepted"]:
         assert len(telemetry) >= 1  # the valid first row survives whatever follows it
+
+
+def test_files_sharing_a_module_are_merged_across_files(ingest_params, tmp_path) -> None:
+    header = "timestamp,module_id,voltage_v,temp_max_c\n"
+    first = _write(
+        tmp_path / "day1.csv",
+        header
+        + "2026-07-01T08:00:00Z,R01-M02,50,30\n"
+        + "2026-07-01T08:00:01Z,R01-M02,51,30\n"
+        + "2026-07-01T08:00:00Z,R01-M01,40,20\n",
+    )
+    second = _write(
+        tmp_path / "day1_again.csv",
+        header
+        + "2026-07-01T08:00:01Z,R01-M02,51,30\n"  # exact duplicate of a row in day1.csv
+        + "2026-07-01T08:00:02Z,R01-M02,53,31\n"
+        + "2026-07-01T08:00:00.2Z,R01-M01,42,25\n",  # same second as day1's: merged
+    )
+    telemetry, summary = _run(ingest_params, tmp_path, first, second)
+    assert telemetry["module_id"].tolist() == ["R01-M01", "R01-M02", "R01-M02", "R01-M02"]
+    assert (telemetry["timestamp"] - START).dt.total_seconds().tolist() == [0, 0, 1, 2]
+    assert summary["rows_dropped"]["duplicate_rows"] == 1
+    assert summary["rows_dropped"]["merged_rows"] == 1
+    assert telemetry.iloc[0]["voltage_v"] == pytest.approx(41.0)
+    assert telemetry.iloc[0]["temp_max_c"] == pytest.approx(25.0)
+
+
+def test_files_with_separate_modules_are_joined_in_module_order(ingest_params, tmp_path) -> None:
+    header = "timestamp,module_id,voltage_v\n"
+    b = _write(tmp_path / "a.csv", header + "2026-07-01T08:00:00Z,R02-M01,50\n")
+    a = _write(tmp_path / "b.csv", header + "2026-07-01T08:00:00Z,R01-M01,40\n")
+    telemetry, _ = _run(ingest_params, tmp_path, b, a)
+    assert telemetry["module_id"].tolist() == ["R01-M01", "R02-M01"]
+    assert telemetry["rack_id"].tolist() == ["R01", "R02"]
