@@ -177,8 +177,8 @@ def cmd_rollback(params: Params, args: argparse.Namespace) -> int:
 
 def cmd_ingest(params: Params, args: argparse.Namespace) -> int:
     """Ingest files or folders into ``--out`` (one Parquet file per rack, ``ingest.json``)."""
-    from batteryops import ingest, schema
-    from batteryops.io import atomic_dir, write_json, write_parquet
+    from batteryops import ingest
+    from batteryops.io import atomic_dir, write_json
 
     out = Path(args.out)
     quarantine_dir = Path(args.quarantine or out / "quarantine")
@@ -188,9 +188,7 @@ def cmd_ingest(params: Params, args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     with atomic_dir(out) as tmp:
-        for rack_id, rows in telemetry.groupby(schema.RACK_ID, sort=True):
-            safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in str(rack_id))
-            write_parquet(rows.reset_index(drop=True), Path(tmp) / f"{safe}.parquet")
+        ingest.write_racks(telemetry, tmp)
         write_json(summary, Path(tmp) / "ingest.json")
         if quarantine_dir.parent == out and quarantine_dir.is_dir():
             shutil.move(str(quarantine_dir), Path(tmp) / quarantine_dir.name)

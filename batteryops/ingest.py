@@ -31,6 +31,7 @@ the run goes on with the other files.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import logging
@@ -52,6 +53,7 @@ import pyarrow.parquet as pq
 
 from batteryops import schema
 from batteryops.config import IngestParams
+from batteryops.io import write_parquet
 
 logger = logging.getLogger(__name__)
 
@@ -257,10 +259,10 @@ def split_unit(header: str) -> tuple[str, str | None]:
     text = header.strip()
     bracket = re.match(r"^(.*?)[\s_]*[\(\[]\s*([^\)\]]*?)\s*[\)\]]\s*$", text)
     if bracket:
-        unit = bracket.group(2).lower().replace(" ", "").replace("deg", "deg")
-        return bracket.group(1), unit.replace("º", "°") or None
+        unit = bracket.group(2).lower().replace(" ", "")
+        return bracket.group(1), unit.replace("º", "°") or None  # ordinal sign typed for degree
     parts = re.split(r"[_\s]+", text)
-    if len(parts) > 1 and parts[-1].lower() in KNOWN_UNITS | {"degc", "degf"}:
+    if len(parts) > 1 and parts[-1].lower() in KNOWN_UNITS:
         return " ".join(parts[:-1]), parts[-1].lower()
     return text, None
 
@@ -308,15 +310,14 @@ def map_columns(
         conversion = (1.0, 0.0)
         if canonical in UNITS and unit is not None:
             units = UNITS[canonical]
-            key = unit.replace("°", "°")
-            if key not in units:
+            if unit not in units:
                 problems.append(
                     f"column '{header}': unit '{unit}' does not fit {canonical} "
                     f"(expected one of {sorted(units)})"
                 )
                 unmapped.append(header)
                 continue
-            conversion = units[key]
+            conversion = units[unit]
         taken[canonical] = header
         mapped[header] = (canonical, conversion)
     return mapped, unmapped, problems
@@ -376,8 +377,6 @@ def sniff(path: Path) -> Sniffed:
     if delimiter is None:
         counts = {d: _count_outside_quotes(header_line, d) for d in (",", ";", "\t", "|")}
         delimiter = max(counts, key=counts.get) if max(counts.values()) > 0 else ","
-    import csv
-
     header = next(csv.reader([header_line], delimiter=delimiter))
     first_row = next(csv.reader(lines[skip + 1 : skip + 2], delimiter=delimiter), [])
     body = "\n".join(lines[skip + 1 : skip + 200])
@@ -927,6 +926,13 @@ def discover(inputs: Iterable[str | Path]) -> list[Path]:
         else:
             raise FileNotFoundError(f"ingest input not found: {path}")
     return found
+
+
+def write_racks(telemetry: pd.DataFrame, directory: str | Path, prefix: str = "") -> None:
+    """Write canonical telemetry as one Parquet file per rack (``PREFIXrack.parquet``)."""
+    for rack_id, rows in telemetry.groupby(schema.RACK_ID, sort=True):
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", f"{prefix}{rack_id}")
+        write_parquet(rows.reset_index(drop=True), Path(directory) / f"{safe}.parquet")
 
 
 def quarantine(path: Path, report: FileReport, directory: Path, index: int) -> Path:

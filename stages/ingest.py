@@ -59,11 +59,7 @@ def main(params: Params) -> None:
                     f"{paths.raw_dir}: no usable telemetry ({report['files_rejected']} files "
                     f"quarantined in {paths.quarantine_dir}, see their .reason.json)"
                 )
-            for rack_id, rows in telemetry.groupby(schema.RACK_ID, sort=True):
-                name = (
-                    f"{rack_id}.parquet" if params.source == "files" else f"files-{rack_id}.parquet"
-                )
-                write_parquet(rows.reset_index(drop=True), out / _safe(name))
+            ingest.write_racks(telemetry, out, "" if params.source == "files" else "files-")
             truths.append(_file_truth(Path(paths.raw_dir), telemetry))
             summary |= report
             log.info(
@@ -90,10 +86,6 @@ def _link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copy2(source, target)
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
 
 
 def _file_truth(raw_dir: Path, telemetry: pd.DataFrame) -> pd.DataFrame:

@@ -25,7 +25,6 @@ import numpy as np
 from batteryops.physics.cell import OCV_TABLE_PATH, CellModel, CellThermal
 
 FARADAY_C_PER_MOL = 96485.33212
-CUT_OFF_V = (2.5, 4.2)
 
 
 def _pybamm():
