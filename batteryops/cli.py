@@ -197,6 +197,58 @@ def cmd_ingest(params: Params, args: argparse.Namespace) -> int:
     return 0 if summary["rows_out"] else EXIT_GATE_FAILED
 
 
+def cmd_score(params: Params, args: argparse.Namespace) -> int:
+    """Score files with the champion (or ``--model``); write per module and second to ``--out``."""
+    import time
+
+    from batteryops import ingest, scoring, tracking
+    from batteryops.io import atomic_path
+
+    started = time.perf_counter()
+    out = Path(args.out)
+    if out.suffix not in (".parquet", ".csv"):
+        print(f"error: {out}: the output must end in .parquet or .csv", file=sys.stderr)
+        return EXIT_USAGE
+    tracking.configure(params.tracking)
+    uri = args.model or f"models:/{params.tracking.model_name}@champion"
+    try:
+        scorer = scoring.load_scorer(uri)
+    except Exception as error:  # MLflow raises many types for a missing model or alias
+        print(f"error: cannot load model {uri}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    quarantine_dir = Path(args.quarantine or out.parent / f"{out.stem}_quarantine")
+    try:
+        telemetry, summary = ingest.ingest(args.inputs, params.ingest, quarantine_dir)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if telemetry.empty:
+        print(
+            f"error: no usable telemetry in {args.inputs} (see {quarantine_dir})", file=sys.stderr
+        )
+        return EXIT_GATE_FAILED
+    scored = scorer.score(telemetry)
+    with atomic_path(out) as tmp:
+        if out.suffix == ".csv":
+            scored.to_csv(tmp, index=False)
+        else:
+            scored.to_parquet(tmp, index=False)
+    alarms = scoring.alarm_summary(scored)
+    report = {
+        "model": uri,
+        "threshold": scorer.threshold,
+        "rows": int(len(scored)),
+        "modules": int(scored["module_id"].nunique()),
+        "files_rejected": summary.get("files_rejected", 0),
+        "alarmed_modules": len(alarms),
+        "alarms": alarms,
+        "out": str(out),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    print(json.dumps(report, indent=2, default=str))
+    return 0
+
+
 def cmd_simulate(params: Params, args: argparse.Namespace) -> int:
     """Simulate the fleet into ``--out`` (one file per rack) with ``truth.parquet`` beside it."""
     from batteryops import fleet_writer, simulate
@@ -261,6 +313,16 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--out", required=True, help="output folder (replaced whole)")
     ing.add_argument("--quarantine", help="where unusable files go (default: OUT/quarantine)")
 
+    score = commands.add_parser(
+        "score", help="hazard, alarm, current limit and explanation per module and second"
+    )
+    score.add_argument("inputs", nargs="+", help="logger exports or canonical Parquet (or folders)")
+    score.add_argument("--out", required=True, help="output file (.parquet or .csv)")
+    score.add_argument(
+        "--model", help="model URI (default: models:/<tracking.model_name>@champion)"
+    )
+    score.add_argument("--quarantine", help="where unusable files go (default: beside --out)")
+
     sim = commands.add_parser("simulate", help="simulate the fleet of params into a directory")
     sim.add_argument("--out", required=True, help="directory to create (must be new or empty)")
     sim.add_argument(
@@ -296,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         "rollback": cmd_rollback,
         "simulate": cmd_simulate,
         "ingest": cmd_ingest,
+        "score": cmd_score,
     }
     try:
         return handlers[args.command](params, args)

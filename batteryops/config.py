@@ -37,6 +37,8 @@ class MetricsPaths(_Section):
     registry: str
     train: str
     ingest: str
+    delta_t: str
+    generalization: str
 
 
 class PathsParams(_Section):
@@ -53,6 +55,9 @@ class PathsParams(_Section):
     split: str
     model: str
     model_info: str
+    delta_t_model: str
+    baseline_models: str
+    operating_point: str
     scores: str
     expectations_dir: str
     validation_report: str
@@ -60,6 +65,7 @@ class PathsParams(_Section):
     drift_columns: str
     plots_dir: str
     model_card: str
+    shap_summary: str
     audit_log: str
     metrics: MetricsPaths
 
@@ -179,6 +185,7 @@ class SimulateParams(_Section):
     gas_noise_ppm: float = Field(ge=0)
     dropout_fraction: float = Field(ge=0, lt=1)
     drift_c_per_h: float
+    drift_max_c: float = Field(ge=0)
     gas_spike_rate_per_h: float = Field(ge=0)
     gas_spike_ppm: float = Field(ge=0)
     imperfections: ImperfectionParams
@@ -200,6 +207,7 @@ class LabelParams(_Section):
     overheat_threshold_c: float
     overheat_horizon_s: int = Field(gt=0)
     delta_t_horizon_s: int = Field(gt=0)
+    delta_t_median_s: int = Field(gt=0)
 
     @model_validator(mode="after")
     def _guard_inside_window(self) -> LabelParams:
@@ -212,16 +220,30 @@ class LabelParams(_Section):
 
 
 class SplitParams(_Section):
-    """Grouped split of modules into train / validation / test."""
+    """Grouped split of modules into train / validation / test.
+
+    ``validation_fraction`` and ``test_fraction`` apply to modules that run away;
+    ``healthy_*`` to modules that never do (healthy and nuisance), which are plentiful and whose
+    held-out module-days are what a false-alarm rate is measured on.
+    """
 
     seed: int
     validation_fraction: float = Field(gt=0, lt=1)
     test_fraction: float = Field(gt=0, lt=1)
+    healthy_validation_fraction: float = Field(gt=0, lt=1)
+    healthy_test_fraction: float = Field(gt=0, lt=1)
 
     @model_validator(mode="after")
     def _fractions_leave_training(self) -> SplitParams:
-        if self.validation_fraction + self.test_fraction >= 0.9:
-            raise ValueError("split.validation_fraction + split.test_fraction must stay below 0.9")
+        for prefix in ("", "healthy_"):
+            held_out = getattr(self, f"{prefix}validation_fraction") + getattr(
+                self, f"{prefix}test_fraction"
+            )
+            if held_out >= 0.9:
+                raise ValueError(
+                    f"split.{prefix}validation_fraction + split.{prefix}test_fraction "
+                    "must stay below 0.9"
+                )
         return self
 
 
@@ -262,12 +284,30 @@ class XGBoostParams(_Section):
     n_jobs: int = Field(gt=0)
 
 
+class IsolationForestParams(_Section):
+    """The IsolationForest anomaly baseline, fitted on healthy training rows."""
+
+    n_estimators: int = Field(gt=0)
+    max_samples: int = Field(gt=1)
+    as_feature: bool  # also feed its anomaly score to the XGBoost classifier
+
+
+class BaselineParams(_Section):
+    """Learned baselines judged beside the XGBoost classifier."""
+
+    logistic_c: float = Field(gt=0)
+    isolation_forest: IsolationForestParams
+
+
 class TrainParams(_Section):
     """Training (``train`` stage)."""
 
     seed: int
     row_stride_s: int = Field(gt=0)
+    negative_stride_s: int = Field(gt=0)
     xgboost: XGBoostParams
+    delta_t_xgboost: XGBoostParams
+    baselines: BaselineParams
 
 
 class AlarmParams(_Section):
@@ -301,6 +341,38 @@ class EvaluateParams(_Section):
 
     rule_baseline: RuleBaselineParams
     threshold_grid_size: int = Field(gt=1)
+    shap_sample_rows: int = Field(gt=0)
+
+
+class ExplainParams(_Section):
+    """TreeSHAP explanations of alarms in scoring output."""
+
+    top_features: int = Field(gt=0)
+
+
+class DeratingParams(_Section):
+    """Recommended current limit per module (see ``batteryops.derating``)."""
+
+    rated_current_a: float = Field(gt=0)
+    derate_start_c: float
+    stop_c: float
+    watch_probability: float = Field(gt=0, lt=1)
+    watch_current_fraction: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DeratingParams:
+        if self.derate_start_c >= self.stop_c:
+            raise ValueError(
+                f"derating.derate_start_c ({self.derate_start_c}) must be below "
+                f"derating.stop_c ({self.stop_c})"
+            )
+        return self
+
+
+class GeneralizeParams(_Section):
+    """A second fleet, unlike the training one, that the trained model is scored on."""
+
+    simulate: dict[str, Any]  # overrides of the ``simulate`` section (validated when merged)
 
 
 class DriftParams(_Section):
@@ -323,6 +395,8 @@ class GateParams(_Section):
     max_regression: float = Field(ge=0)
     max_drift_share: float = Field(ge=0, le=1)
     require_validation: bool
+    min_generalization_event_recall: float
+    min_delta_t_skill: float  # persistence RMSE / model RMSE of the 30 s temperature change
 
 
 class FlowParams(_Section):
@@ -380,9 +454,44 @@ class Params(_Section):
     train: TrainParams
     alarm: AlarmParams
     evaluate: EvaluateParams
+    explain: ExplainParams
+    derating: DeratingParams
+    generalize: GeneralizeParams
     drift: DriftParams
     gates: GateParams
     flow: FlowParams
+
+    @model_validator(mode="after")
+    def _generalization_fleet(self) -> Params:
+        try:
+            merged_simulate(self.simulate, self.generalize.simulate)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
+            )
+            raise ValueError(
+                f"generalize.simulate overrides give an invalid fleet: {problems}"
+            ) from None
+        return self
+
+
+def merged_simulate(base: SimulateParams, overrides: dict[str, Any]) -> SimulateParams:
+    """The ``simulate`` section with ``overrides`` merged in (nested sections key by key).
+
+    Raises:
+        pydantic.ValidationError: If the merged section is invalid (e.g. a misspelled key).
+    """
+
+    def merge(into: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+        merged = dict(into)
+        for key, value in update.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = merge(merged[key], value)
+            else:
+                merged[key] = value
+        return merged
+
+    return SimulateParams.model_validate(merge(base.model_dump(), overrides))
 
 
 def _nearest(key: str, valid: list[str]) -> str:

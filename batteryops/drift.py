@@ -39,14 +39,32 @@ def reference_and_current(
     Returns:
         ``(reference, current)`` frames holding only ``features``.
     """
-    seconds = timegrid.epoch_seconds(frame[schema.TIMESTAMP])
-    normal = frame[schema.TRAINABLE].to_numpy(dtype=bool)
+    reference, current = sample_positions(
+        frame, current_window_s, reference_rows, current_rows, seed
+    )
+    return (
+        frame[features].iloc[reference].reset_index(drop=True),
+        frame[features].iloc[current].reset_index(drop=True),
+    )
+
+
+def sample_positions(
+    meta: pd.DataFrame, current_window_s: int, reference_rows: int, current_rows: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of the reference and current samples of :func:`reference_and_current`.
+
+    Needs only ``timestamp``, ``split`` and ``trainable``, so a large table can be sampled on
+    those columns and its features read afterwards, partition by partition.
+    """
+    seconds = timegrid.epoch_seconds(meta[schema.TIMESTAMP])
+    normal = meta[schema.TRAINABLE].to_numpy(dtype=bool)
     newest = seconds >= np.nanmax(seconds) - current_window_s
-    reference = frame.loc[(frame[schema.SPLIT] == "train").to_numpy() & normal, features]
-    current = frame.loc[newest & normal, features]
+    positions = pd.Series(np.arange(len(meta)))
+    reference = positions[(meta[schema.SPLIT] == "train").to_numpy() & normal]
+    current = positions[newest & normal]
     reference = reference.sample(min(reference_rows, len(reference)), random_state=seed)
     current = current.sample(min(current_rows, len(current)), random_state=seed)
-    return reference.reset_index(drop=True), current.reset_index(drop=True)
+    return reference.to_numpy(), current.to_numpy()
 
 
 def drift_report(

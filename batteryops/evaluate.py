@@ -68,3 +68,56 @@ def evaluate_split(
     )
     tracks = events.module_tracks(scored, truth, score_column)
     return rows | events.event_metrics(tracks, threshold, alarm) | {"threshold": threshold}
+
+
+def delta_t_sums(
+    target: np.ndarray, forecasts: dict[str, np.ndarray], subsets: dict[str, np.ndarray]
+) -> dict[str, dict[str, float]]:
+    """Sums of squared and absolute errors per forecast and per subset of rows.
+
+    Rows whose target is unknown are skipped; a NaN forecast counts as 0 (no change). Sums add
+    up across partitions; :func:`delta_t_metrics` turns them into RMSE and MAE.
+    """
+    known = np.isfinite(target)
+    sums: dict[str, dict[str, float]] = {}
+    for subset, rows in subsets.items():
+        mask = known & rows
+        for name, forecast in forecasts.items():
+            error = np.nan_to_num(forecast[mask].astype(float)) - target[mask]
+            sums[f"{subset}.{name}"] = {
+                "n": float(mask.sum()),
+                "se": float(np.square(error).sum()),
+                "ae": float(np.abs(error).sum()),
+            }
+    return sums
+
+
+def add_sums(total: dict[str, dict[str, float]], more: dict[str, dict[str, float]]) -> None:
+    """Add one partition's :func:`delta_t_sums` into a running total (in place)."""
+    for key, values in more.items():
+        into = total.setdefault(key, {"n": 0.0, "se": 0.0, "ae": 0.0})
+        for name, value in values.items():
+            into[name] += value
+
+
+def delta_t_metrics(sums: dict[str, dict[str, float]], reference: str) -> dict[str, object]:
+    """RMSE and MAE per forecast and subset, and each one's skill over ``reference``.
+
+    Skill is the reference's RMSE divided by the forecast's (3 means three times lower).
+    """
+    result: dict[str, object] = {}
+    for key, value in sums.items():
+        subset, name = key.split(".", 1)
+        n = value["n"]
+        entry = result.setdefault(subset, {"rows": int(n)})
+        entry[name] = {
+            "rmse_c": float(np.sqrt(value["se"] / n)) if n else float("nan"),
+            "mae_c": float(value["ae"] / n) if n else float("nan"),
+        }
+    for entry in result.values():
+        base = entry[reference]["rmse_c"]
+        for scores in entry.values():
+            if isinstance(scores, dict):
+                rmse = scores["rmse_c"]
+                scores[f"skill_vs_{reference}"] = float(base / rmse) if rmse else float("nan")
+    return result

@@ -13,7 +13,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,18 @@ def persistent_alarm(over: np.ndarray, k: int, n: int) -> np.ndarray:
     counts = np.concatenate([[0], np.cumsum(over.astype(np.int32))])
     end = np.arange(1, len(over) + 1)
     return counts[end] - counts[np.maximum(end - n, 0)] >= k
+
+
+def persistent_level(score: np.ndarray, k: int, n: int) -> np.ndarray:
+    """The ``k``-th highest score over the trailing ``n`` grid seconds (NaN counts as -inf).
+
+    ``persistent_level(s, k, n) >= threshold`` equals ``persistent_alarm(s >= threshold, k, n)``
+    for every threshold, so one pass serves a whole threshold search.
+    """
+    clean = np.nan_to_num(score.astype(float), nan=-np.inf)
+    padded = np.concatenate([np.full(n - 1, -np.inf), clean])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, n)
+    return np.partition(windows, n - k, axis=1)[:, n - k]
 
 
 def episodes(alarm_seconds: np.ndarray, merge_gap_s: int) -> list[tuple[float, float]]:
@@ -56,6 +69,29 @@ class ModuleTrack:
     excluded: np.ndarray  # after a neighbour vented
     fault_start_s: float
     pnr_s: float
+    _levels: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, repr=False)
+
+    def level(self, k: int, n: int) -> np.ndarray:
+        """:func:`persistent_level` of this track's score, computed once per (k, n)."""
+        if (k, n) not in self._levels:
+            self._levels[(k, n)] = persistent_level(self.score, k, n)
+        return self._levels[(k, n)]
+
+    @property
+    def runaway(self) -> bool:
+        """Whether the module reaches its point of no return."""
+        return not np.isnan(self.pnr_s)
+
+    @cached_property
+    def watched(self) -> np.ndarray:
+        """Seconds where an alarm would be false: before any fault, no neighbour vented."""
+        quiet_end = self.fault_start_s if self.runaway else np.inf
+        return (~self.excluded) & (self.seconds < quiet_end)
+
+    @cached_property
+    def watched_s(self) -> float:
+        """How many watched seconds the track holds."""
+        return float(self.watched.sum())
 
 
 def module_tracks(
@@ -106,26 +142,23 @@ def event_metrics(
     events = 0
     false_alarms = 0
     exposure_s = 0.0
+    healthy_s = 0.0
     for track in tracks:
-        over = np.nan_to_num(track.score, nan=-np.inf) >= threshold
-        alarm_on = persistent_alarm(over, alarm.persistence_k, alarm.persistence_n)
+        alarm_on = track.level(alarm.persistence_k, alarm.persistence_n) >= threshold
         alarm_seconds = track.seconds[alarm_on]
-        runaway = not np.isnan(track.pnr_s)
-        if runaway:
+        if track.runaway:
             events += 1
             in_window = alarm_seconds[
                 (alarm_seconds >= track.fault_start_s) & (alarm_seconds < track.pnr_s)
             ]
             if len(in_window):
                 leads_min.append((track.pnr_s - in_window[0]) / 60.0)
-            quiet_end = track.fault_start_s
         else:
-            quiet_end = np.inf
-        watched = (~track.excluded) & (track.seconds < quiet_end)
-        exposure_s += float(watched.sum())
+            healthy_s += track.watched_s
+        exposure_s += track.watched_s
         for start, _ in episodes(alarm_seconds, alarm.episode_merge_gap_s):
             index = int(start - track.seconds[0])
-            if watched[index]:
+            if track.watched[index]:
                 false_alarms += 1
     min_lead_min = alarm.min_lead_s / 60.0
     module_days = exposure_s / SECONDS_PER_DAY
@@ -140,6 +173,7 @@ def event_metrics(
         "lead_time_min_median": float(np.median(leads_min)) if leads_min else 0.0,
         "false_alarms": false_alarms,
         "watched_module_days": module_days,
+        "healthy_module_days": healthy_s / SECONDS_PER_DAY,
         "false_alarms_per_module_day": false_alarms / module_days if module_days else float("nan"),
         "lead_times_min": [round(lead, 3) for lead in leads_min],
     }
@@ -185,3 +219,24 @@ def choose_threshold(
 def _logit(p: float) -> float:
     clipped = min(max(p, 1e-6), 1.0 - 1e-6)
     return float(np.log(clipped / (1.0 - clipped)))
+
+
+def score_tracks(
+    scored: pd.DataFrame, truth: pd.DataFrame, columns: list[str]
+) -> dict[str, list[ModuleTrack]]:
+    """:func:`module_tracks` for several score columns, sharing each module's grid."""
+    if not columns:
+        return {}
+    first = module_tracks(scored, truth, columns[0])
+    result = {columns[0]: first}
+    groups = timegrid.module_groups(scored)
+    for column in columns[1:]:
+        values = scored[column].to_numpy(dtype=float)
+        tracks = []
+        for track, (_, rows) in zip(first, groups, strict=True):
+            positions, length = timegrid.grid_positions(scored[schema.TIMESTAMP].iloc[rows])
+            tracks.append(
+                replace(track, score=timegrid.to_grid(values[rows], positions, length), _levels={})
+            )
+        result[column] = tracks
+    return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from batteryops import schema, timegrid
+from batteryops import feature_kernels, schema, timegrid
 from batteryops.config import FeaturizeParams
 
 SLOPE_SMOOTHING_S = 10
@@ -25,13 +25,50 @@ LEVEL_SIGNALS = [
     "gas_h2_ppm",
     "gas_voc_ppm",
 ]
+# Signals read beside the level and slope signals (for the derived differences).
+INPUT_SIGNALS = ["temp_min_c", "coolant_c", "cell_v_max", "cell_v_min"]
 STUCK_WINDOW_S = 300
+MISSING_WINDOW_S = 60
+CURRENT_WINDOW_S = 300
 
 
-def _rack_median(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """Median of ``column`` across the rack's modules at each row's timestamp."""
-    median = frame.groupby(schema.TIMESTAMP)[column].median()
-    return median.reindex(frame[schema.TIMESTAMP]).to_numpy()
+def _sorted(telemetry: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The frame sorted by module then time, its whole UTC seconds and its module codes.
+
+    A frame already in order is returned as it is (not copied; it is never modified).
+    """
+    codes, uniques = pd.factorize(telemetry[schema.MODULE_ID], sort=False)
+    seconds = _seconds(telemetry[schema.TIMESTAMP])
+    ordered = len(codes) == 0 or (
+        bool(np.all(np.diff(codes) >= 0))
+        and bool(np.all(uniques[1:] > uniques[:-1]))
+        and not np.any((np.diff(codes) == 0) & (np.diff(seconds) <= 0))
+    )
+    if ordered:
+        plain = isinstance(telemetry.index, pd.RangeIndex) and telemetry.index.start == 0
+        return telemetry if plain else telemetry.reset_index(drop=True), seconds, codes
+    frame = timegrid.sort_canonical(telemetry)
+    codes, _ = pd.factorize(frame[schema.MODULE_ID], sort=False)
+    return frame, _seconds(frame[schema.TIMESTAMP]), codes
+
+
+def _seconds(timestamps: pd.Series) -> np.ndarray:
+    """Whole UTC seconds since the epoch (naive timestamps taken as UTC)."""
+    values = pd.DatetimeIndex(timestamps)
+    if values.tz is not None:
+        values = values.tz_convert("UTC").tz_localize(None)
+    return values.as_unit("s").asi8.astype(np.int64)
+
+
+def _rack_median(seconds: np.ndarray, values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Median of a signal across the rack's modules at each row's second."""
+    modules = int(codes.max()) + 1 if len(codes) else 0
+    span = int(seconds.max() - seconds.min()) + 1 if len(seconds) else 0
+    if span * modules <= 16 * len(seconds) + 1_000_000:
+        return feature_kernels.rack_median(seconds, values, codes, modules)
+    # Sparse in time (e.g. files far apart): group rows by second instead of a dense table.
+    median = pd.Series(values).groupby(seconds).median()
+    return median.reindex(seconds).to_numpy()
 
 
 def featurize_rack(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.DataFrame:
@@ -45,47 +82,72 @@ def featurize_rack(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.DataF
         A new frame sorted by module then timestamp: the input columns plus one column per
         feature (see :func:`feature_names`).
     """
-    frame = timegrid.sort_canonical(telemetry)
-    derived = {
-        "temp_max_vs_rack_c": frame["temp_max_c"].to_numpy() - _rack_median(frame, "temp_max_c"),
-        "temp_avg_vs_rack_c": frame["temp_avg_c"].to_numpy() - _rack_median(frame, "temp_avg_c"),
-        "temp_max_over_coolant_c": (frame["temp_max_c"] - frame["coolant_c"]).to_numpy(),
-        "temp_spread_c": (frame["temp_max_c"] - frame["temp_min_c"]).to_numpy(),
-        "cell_v_spread_v": (frame["cell_v_max"] - frame["cell_v_min"]).to_numpy(),
+    required = sorted({*SLOPE_SIGNALS, *LEVEL_SIGNALS, *INPUT_SIGNALS} - set(telemetry.columns))
+    if required:
+        raise ValueError(f"telemetry lacks the signal columns {required} (NaN if not measured)")
+    frame, seconds, codes = _sorted(telemetry)
+    names = feature_names(params)
+    rows = len(frame)
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(codes)) + 1, [rows]]).astype(np.int64)
+    signal = {
+        name: frame[name].to_numpy() for name in {*SLOPE_SIGNALS, *LEVEL_SIGNALS, *INPUT_SIGNALS}
     }
-    columns: dict[str, np.ndarray] = {name: np.empty(len(frame)) for name in feature_names(params)}
+    derived = {
+        "temp_max_vs_rack_c": signal["temp_max_c"]
+        - _rack_median(seconds, signal["temp_max_c"], codes),
+        "temp_avg_vs_rack_c": signal["temp_avg_c"]
+        - _rack_median(seconds, signal["temp_avg_c"], codes),
+        "temp_max_over_coolant_c": signal["temp_max_c"] - signal["coolant_c"],
+        "temp_spread_c": signal["temp_max_c"] - signal["temp_min_c"],
+        "cell_v_spread_v": signal["cell_v_max"] - signal["cell_v_min"],
+    }
+    sources = signal | derived
+    added = [name for name in names if name not in frame.columns]
+    # One float32 block, column by column: the output frame wraps it without a copy.
+    block = np.empty((len(added), rows), dtype=np.float32)
+    slots = {name: block[i] for i, name in enumerate(added)}
+
+    def slot(name: str) -> np.ndarray:
+        return slots[name] if name in slots else np.empty(rows, dtype=np.float32)
+
     for name, values in derived.items():
-        columns[name] = values.astype(float)
-    sources = {name: frame[name].to_numpy(dtype=float) for name in SLOPE_SIGNALS} | derived
-    for _, rows in timegrid.module_groups(frame):
-        positions, length = timegrid.grid_positions(frame[schema.TIMESTAMP].iloc[rows])
-        grids = {name: timegrid.to_grid(sources[name][rows], positions, length) for name in sources}
-        for name in SLOPE_SIGNALS + ["temp_max_vs_rack_c"]:
-            smooth = timegrid.rolling_mean(grids[name], SLOPE_SMOOTHING_S)
-            for window in params.slope_windows_s:
-                slope = (smooth - timegrid.lagged(smooth, window)) * (60.0 / window)
-                columns[f"{name}_slope_{window}s_per_min"][rows] = slope[positions]
-        for name in ROLLING_SIGNALS:
-            for window in params.rolling_windows_s:
-                mean = timegrid.rolling_mean(grids[name], window)
-                std = timegrid.rolling_std(grids[name], window)
-                columns[f"{name}_mean_{window}s"][rows] = mean[positions]
-                columns[f"{name}_std_{window}s"][rows] = std[positions]
-        temp = grids["temp_max_c"]
-        stuck = timegrid.unchanged_for(temp, STUCK_WINDOW_S)
-        columns["sensor_temp_max_stuck"][rows] = stuck[positions].astype(float)
-        missing = timegrid.rolling_mean(np.isnan(temp).astype(float), 60)
-        columns["sensor_temp_max_missing_share_60s"][rows] = missing[positions]
-        abs_current = timegrid.rolling_mean(
-            np.abs(
-                timegrid.to_grid(frame["current_a"].to_numpy(dtype=float)[rows], positions, length)
-            ),
-            300,
-        )
-        columns["abs_current_mean_300s_a"][rows] = abs_current[positions]
-    added = [name for name in feature_names(params) if name not in frame.columns]
-    features = pd.DataFrame({name: columns[name].astype(np.float32) for name in added})
-    return pd.concat([frame, features], axis=1)
+        if name in slots:
+            slots[name][:] = values
+    windows = np.asarray(params.slope_windows_s, dtype=np.int64)
+    slopes = np.empty((len(windows), rows), dtype=np.float32)
+    for name in SLOPE_SIGNALS + ["temp_max_vs_rack_c"]:
+        feature_kernels.slopes(seconds, sources[name], bounds, SLOPE_SMOOTHING_S, windows, slopes)
+        for k, window in enumerate(params.slope_windows_s):
+            slot(f"{name}_slope_{window}s_per_min")[:] = slopes[k]
+    for name in ROLLING_SIGNALS:
+        for window in params.rolling_windows_s:
+            feature_kernels.rolling_mean_std(
+                seconds,
+                sources[name],
+                bounds,
+                window,
+                slot(f"{name}_mean_{window}s"),
+                slot(f"{name}_std_{window}s"),
+            )
+    feature_kernels.sensor_health(
+        seconds,
+        signal["temp_max_c"],
+        bounds,
+        STUCK_WINDOW_S,
+        MISSING_WINDOW_S,
+        slot("sensor_temp_max_stuck"),
+        slot("sensor_temp_max_missing_share_60s"),
+    )
+    feature_kernels.rolling_mean_at(
+        seconds,
+        np.abs(signal["current_a"]),
+        bounds,
+        CURRENT_WINDOW_S,
+        0,
+        slot("abs_current_mean_300s_a"),
+    )
+    features = pd.DataFrame(block.T, columns=added, index=frame.index, copy=False)
+    return pd.concat([frame, features], axis=1, copy=False)
 
 
 def feature_names(params: FeaturizeParams) -> list[str]:

@@ -53,6 +53,7 @@ def evaluate_gates(
     drift: dict[str, Any] | None = None,
     validation: dict[str, Any] | None = None,
     champion: dict[str, Any] | None = None,
+    generalization: dict[str, Any] | None = None,
 ) -> list[GateResult]:
     """Check hazard metrics (and drift, validation, champion when given) against the gates.
 
@@ -63,6 +64,7 @@ def evaluate_gates(
         validation: ``metrics/validation.json``, or None to skip the validation gate.
         champion: The champion's metrics at its operating point on the same data, or None when
             there is no champion (the no-regression gates are then skipped).
+        generalization: ``metrics/generalization.json`` (the unlike fleet), or None to skip.
 
     Returns:
         One result per gate, in a fixed order.
@@ -88,6 +90,19 @@ def evaluate_gates(
             gates.min_lead_time_min_median,
         ),
     ]
+    if "delta_t_skill" in hazard:
+        results.append(
+            _check("delta_t_skill", hazard.get("delta_t_skill"), ">=", gates.min_delta_t_skill)
+        )
+    if generalization is not None:
+        results.append(
+            _check(
+                "generalization.event_recall",
+                generalization.get("event_recall"),
+                ">=",
+                gates.min_generalization_event_recall,
+            )
+        )
     if drift is not None:
         results.append(
             _check(

@@ -7,7 +7,10 @@
   one either side) has vented: its readings then carry a neighbour's fire, not its own state.
 * ``overheat`` = the hottest sensor exceeds ``overheat_threshold_c`` within the next
   ``overheat_horizon_s`` seconds.
-* ``delta_t_30s`` = ``temp_max_c`` ``delta_t_horizon_s`` seconds ahead minus now (NaN if unknown).
+* ``delta_t_30s`` = the hottest-sensor temperature ``delta_t_horizon_s`` seconds ahead minus now,
+  each a trailing median over ``delta_t_median_s`` seconds (NaN if unknown). The median keeps
+  single-sample sensor glitches (a 25 C spike for one second) out of the target: nobody can
+  forecast them, and they are not the module's temperature.
 """
 
 from __future__ import annotations
@@ -72,7 +75,8 @@ def label_rack(telemetry: pd.DataFrame, truth: pd.DataFrame, params: LabelParams
             counts[np.minimum(index + params.overheat_horizon_s + 1, length)] - counts[index + 1]
         )
         overheat[rows] = ahead[positions] > 0
-        delta_t[rows] = (timegrid.lagged(temp, -params.delta_t_horizon_s) - temp)[positions]
+        smooth = _trailing_median(temp, params.delta_t_median_s)
+        delta_t[rows] = (timegrid.lagged(smooth, -params.delta_t_horizon_s) - smooth)[positions]
 
     frame[schema.HAZARD] = hazard.astype(np.int8)
     frame[schema.OVERHEAT] = overheat.astype(np.int8)
@@ -80,3 +84,20 @@ def label_rack(telemetry: pd.DataFrame, truth: pd.DataFrame, params: LabelParams
     frame[NEIGHBOUR_VENTED] = neighbour_vented
     frame[schema.TRAINABLE] = ~(after_guard | neighbour_vented)
     return frame
+
+
+def _trailing_median(grid: np.ndarray, window_s: int) -> np.ndarray:
+    """Median of the readings over the trailing ``window_s`` grid seconds (NaN where none)."""
+    if window_s <= 1:
+        return grid
+    padded = np.concatenate([np.full(window_s - 1, np.nan), grid])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, window_s)
+    # NaN readings sort last: the median of the k present readings is at (k - 1) / 2.
+    ordered = np.sort(windows, axis=1)
+    present = window_s - np.isnan(windows).sum(axis=1)
+    low = np.take_along_axis(ordered, np.maximum((present - 1) // 2, 0)[:, None], 1)[:, 0]
+    high = np.take_along_axis(ordered, np.maximum(present // 2, 0)[:, None], 1)[:, 0]
+    # An even count averages the two middle readings; no reading leaves NaN.
+    high = np.where(present % 2 == 0, high, low)
+    # Defined only where there is a reading at that second: a gap stays unknown.
+    return np.where(np.isnan(grid), np.nan, (low + high) / 2.0)

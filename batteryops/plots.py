@@ -63,3 +63,47 @@ def lead_time_png(
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def shap_summary_png(
+    contributions: np.ndarray,
+    values: np.ndarray,
+    names: list[str],
+    path: str | Path,
+    top: int = 15,
+) -> None:
+    """TreeSHAP summary: per feature, each row's contribution, coloured by the feature's value.
+
+    Args:
+        contributions: Rows x features SHAP values (hazard log-odds), bias column removed.
+        values: The feature values of the same rows.
+        names: Feature names.
+        path: PNG to write.
+        top: How many features (largest mean absolute contribution) to show.
+    """
+    plt = _pyplot()
+    order = np.argsort(np.abs(contributions).mean(axis=0))[-top:]
+    fig, ax = plt.subplots(figsize=(8, 0.38 * len(order) + 1.5))
+    rng = np.random.default_rng(0)
+    for row, j in enumerate(order):
+        column = values[:, j]
+        finite = np.isfinite(column)
+        low, high = np.nanpercentile(column[finite], [5, 95]) if finite.any() else (0.0, 1.0)
+        shade = np.clip((column - low) / (high - low if high > low else 1.0), 0, 1)
+        jitter = rng.uniform(-0.3, 0.3, len(column))
+        ax.scatter(
+            contributions[:, j],
+            row + jitter,
+            c=np.where(finite, shade, 0.5),
+            cmap="coolwarm",
+            s=4,
+            alpha=0.6,
+            linewidths=0,
+        )
+    ax.set_yticks(range(len(order)), [names[j] for j in order])
+    ax.axvline(0.0, color="k", linewidth=0.6)
+    ax.set_xlabel("TreeSHAP contribution to hazard log-odds (blue: low value, red: high)")
+    ax.set_title("Hazard model: what drives the score (held-out rows)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -628,7 +628,9 @@ def _apply_nuisances(
         signals["temp_max_c"][start:, m] = stuck_values[int(m)]
     for m in np.flatnonzero(plan.nuisance_type == "drifting_sensor"):
         start = int(plan.nuisance_start_s[m])
-        drift = params.drift_c_per_h * np.clip(seconds - start, 0, None) / 3600.0
+        drift = np.minimum(
+            params.drift_c_per_h * np.clip(seconds - start, 0, None) / 3600.0, params.drift_max_c
+        )
         signals["temp_max_c"][:, m] += drift
         signals["temp_avg_c"][:, m] += drift / TEMP_SENSORS_PER_MODULE
     for m in np.flatnonzero(plan.nuisance_type == "gas_spikes"):

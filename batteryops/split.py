@@ -3,7 +3,9 @@
 Rows of one module are strongly correlated second to second, so a row-level split would leak a
 module's future into its past. Modules are split whole, stratified by scenario (fault type for
 modules that carry a fault, else nuisance type, else healthy) so that every kind of runaway and
-every nuisance the model must not alarm on is spread over the splits, training first.
+every nuisance the model must not alarm on is spread over the splits, training first. Modules that
+never run away are held out in larger shares (``healthy_*`` fractions): they are plentiful, and a
+false-alarm rate needs many held-out module-days.
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ def assign_splits(truth: pd.DataFrame, params: SplitParams) -> dict[str, str]:
         rng = np.random.default_rng([params.seed, zlib.crc32(kind.encode())])
         shuffled = list(rng.permutation(modules[kinds == kind]))
         n = len(shuffled)
-        n_test = int(round(n * params.test_fraction))
-        n_validation = int(round(n * params.validation_fraction))
+        prefix = "" if kind.startswith("runaway/") else "healthy_"
+        n_test = int(round(n * getattr(params, f"{prefix}test_fraction")))
+        n_validation = int(round(n * getattr(params, f"{prefix}validation_fraction")))
         if n >= 3:  # every split gets at least one module of each stratum
             n_test, n_validation = max(n_test, 1), max(n_validation, 1)
             while n_test + n_validation > n - 1:  # and training keeps at least one

@@ -14,6 +14,7 @@ QUIET_TOOLS = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "GX_ANALYTICS_ENABLED": "False",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 # Outputs of a run, not sources: a fresh copy starts without them.
 RUN_RESULTS = ("dvc.lock", "metrics/")

@@ -38,10 +38,41 @@ TINY_OVERRIDES: dict[str, Any] = {
         "fault_earliest_s": 600,
         "fault_latest_fraction": 0.3,
     },
-    "featurize": {"split": {"validation_fraction": 0.2, "test_fraction": 0.2}},
+    "featurize": {
+        "split": {
+            "validation_fraction": 0.2,
+            "test_fraction": 0.2,
+            "healthy_validation_fraction": 0.2,
+            "healthy_test_fraction": 0.2,
+        }
+    },
+    # The unlike fleet, as small: 2 racks x 4 modules x 2.5 h, four runaways.
+    "generalize": {
+        "simulate": {
+            "racks": 2,
+            "modules_per_rack": 4,
+            "duration_s": 9000,
+            "chunk_s": 9000,
+            "faults": {
+                "internal_short": 2,
+                "external_heating": 2,
+                "cooling_failure": 0,
+                "overcharge": 0,
+            },
+            "nuisances": {
+                "stuck_sensor": 1,
+                "drifting_sensor": 0,
+                "gas_spikes": 0,
+                "hot_ambient_racks": 0,
+                "high_load_racks": 0,
+            },
+            "fault_earliest_s": 600,
+            "fault_latest_fraction": 0.3,
+        }
+    },
     # The newest 2 h of a 2.5 h run: a shorter window of so few modules is mostly sampling noise.
     "drift": {"reference_rows": 3000, "current_rows": 3000, "current_window_s": 7200},
-    "train": {"xgboost": {"n_estimators": 60}},
+    "train": {"xgboost": {"n_estimators": 60}, "delta_t_xgboost": {"n_estimators": 60}},
 }
 
 

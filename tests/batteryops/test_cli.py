@@ -17,7 +17,7 @@ from tests.conftest import ROOT, TINY_OVERRIDES, deep_merge
 GOOD_HAZARD: dict[str, Any] = {
     "event_recall_at_min_lead": 0.9,
     "pr_auc": 0.7,
-    "false_alarms_per_module_day": 0.1,
+    "false_alarms_per_module_day": 0.01,
     "lead_time_min_median": 12.0,
 }
 

@@ -137,6 +137,7 @@ def test_label_params_direct_construction_checks_guard() -> None:
             overheat_threshold_c=60.0,
             overheat_horizon_s=10,
             delta_t_horizon_s=5,
+            delta_t_median_s=1,
         )
 
 

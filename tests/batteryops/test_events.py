@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from batteryops import schema
 from batteryops.config import AlarmParams
@@ -18,6 +20,7 @@ from batteryops.events import (
     event_metrics,
     module_tracks,
     persistent_alarm,
+    persistent_level,
 )
 from batteryops.labels import NEIGHBOUR_VENTED
 
@@ -294,3 +297,20 @@ def test_module_tracks_from_scored_rows() -> None:
     np.testing.assert_array_equal(track.excluded, [0, 0, 0, 0, 0, 1, 1])
     assert track.fault_start_s == start.timestamp() + 1
     assert math.isnan(track.pnr_s)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    scores=st.lists(st.one_of(st.floats(0, 1), st.just(float("nan"))), min_size=1, max_size=60),
+    k=st.integers(1, 6),
+    extra=st.integers(0, 4),
+    threshold=st.floats(0, 1),
+)
+def test_persistent_level_matches_persistent_alarm(
+    scores: list[float], k: int, extra: int, threshold: float
+) -> None:
+    score = np.array(scores)
+    n = k + extra
+    over = np.nan_to_num(score, nan=-np.inf) >= threshold
+    expected = persistent_alarm(over, k, n)
+    np.testing.assert_array_equal(persistent_level(score, k, n) >= threshold, expected)

@@ -18,6 +18,8 @@ GATES = GateParams(
     max_regression=0.05,
     max_drift_share=0.5,
     require_validation=True,
+    min_generalization_event_recall=0.95,
+    min_delta_t_skill=3.0,
 )
 GOOD: dict[str, Any] = {
     "event_recall_at_min_lead": 0.9,
@@ -184,3 +186,14 @@ def test_format_table_shows_pass_and_fail() -> None:
     assert rows["event_recall_at_min_lead"].endswith("PASS")
     assert rows["lead_time_min_median"].split()[1] == "-"
     assert rows["lead_time_min_median"].endswith("FAIL")
+
+
+def test_delta_t_skill_and_generalization_gates() -> None:
+    metrics = GOOD | {"delta_t_skill": 2.5}
+    results = _by_gate(evaluate_gates(metrics, GATES, generalization={"event_recall": 0.96}))
+    assert not results["delta_t_skill"].passed
+    assert "delta_t_skill = 2.5 fails (>= 3)" in results["delta_t_skill"].reason
+    assert results["generalization.event_recall"].passed
+    results = _by_gate(evaluate_gates(GOOD, GATES, generalization={"event_recall": 0.9}))
+    assert "delta_t_skill" not in results
+    assert not results["generalization.event_recall"].passed

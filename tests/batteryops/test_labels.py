@@ -19,6 +19,7 @@ PARAMS = LabelParams(
     overheat_threshold_c=60.0,
     overheat_horizon_s=30,
     delta_t_horizon_s=30,
+    delta_t_median_s=5,
 )
 
 
@@ -149,9 +150,21 @@ def test_delta_t_is_temperature_30s_later_minus_now(labelled: pd.DataFrame) -> N
     temp = module["temp_max_c"].to_numpy(dtype=float)
     delta = module[schema.DELTA_T_30S].to_numpy(dtype=float)
     horizon = PARAMS.delta_t_horizon_s
-    np.testing.assert_allclose(delta[:-horizon], temp[horizon:] - temp[:-horizon], atol=1e-4)
-    np.testing.assert_allclose(delta[:-horizon], 0.3, atol=1e-3)
+    first = PARAMS.delta_t_median_s  # from here the trailing median window is complete
+    ahead = (temp[horizon:] - temp[:-horizon])[first:]
+    np.testing.assert_allclose(delta[:-horizon][first:], ahead, atol=1e-4)
+    np.testing.assert_allclose(delta[first:-horizon], 0.3, atol=1e-3)
     assert np.all(np.isnan(delta[-horizon:]))
+
+
+def test_delta_t_ignores_a_one_second_sensor_glitch() -> None:
+    telemetry = _telemetry()
+    seconds = (telemetry[schema.TIMESTAMP] - START).dt.total_seconds().astype(int)
+    spike = (telemetry[schema.MODULE_ID] == "R01-M02") & (seconds == 530)
+    telemetry.loc[spike, "temp_max_c"] += 25.0
+    module = _module(label_rack(telemetry, _truth(), PARAMS), "R01-M02")
+    delta = module[schema.DELTA_T_30S].to_numpy(dtype=float)
+    np.testing.assert_allclose(delta[490:540], 0.0, atol=1e-6)
 
 
 def test_delta_t_across_a_gap_is_nan() -> None:

@@ -11,7 +11,13 @@ from batteryops.config import Params, SplitParams
 from batteryops.split import SPLITS, SplitLeakError, assign_splits, check_no_leak
 from tests.batteryops.conftest import TinyFleet
 
-PARAMS = SplitParams(seed=11, validation_fraction=0.2, test_fraction=0.2)
+PARAMS = SplitParams(
+    seed=11,
+    validation_fraction=0.2,
+    test_fraction=0.2,
+    healthy_validation_fraction=0.2,
+    healthy_test_fraction=0.2,
+)
 
 
 def _truth(modules: int = 20, runaways: int = 6) -> pd.DataFrame:
@@ -102,7 +108,13 @@ def test_split_leak_error_is_an_assertion() -> None:
 
 
 def test_runaways_reach_train_with_large_holdout_fractions() -> None:
-    params = SplitParams(seed=1, validation_fraction=0.4, test_fraction=0.4)
+    params = SplitParams(
+        seed=1,
+        validation_fraction=0.4,
+        test_fraction=0.4,
+        healthy_validation_fraction=0.4,
+        healthy_test_fraction=0.4,
+    )
     truth = _truth(modules=10, runaways=4)
     assignment = assign_splits(truth, params)
     runaway_ids = truth.loc[truth["pnr_time"].notna(), schema.MODULE_ID]
@@ -127,3 +139,21 @@ def test_every_scenario_with_two_or_more_modules_trains_and_is_judged() -> None:
         splits = set(assignment[truth[schema.MODULE_ID][scenario == kind]])
         assert "train" in splits, kind
         assert splits & {"validation", "test"}, kind
+
+
+def test_modules_that_never_run_away_follow_the_healthy_fractions() -> None:
+    params = SplitParams(
+        seed=3,
+        validation_fraction=0.25,
+        test_fraction=0.25,
+        healthy_validation_fraction=0.35,
+        healthy_test_fraction=0.4,
+    )
+    truth = _truth(modules=48, runaways=8)
+    assignment = assign_splits(truth, params)
+    healthy = truth.loc[truth["pnr_time"].isna(), schema.MODULE_ID]
+    counts = pd.Series([assignment[m] for m in healthy]).value_counts()
+    assert counts["test"] == 16 and counts["validation"] == 14 and counts["train"] == 10
+    runaway = truth.loc[truth["pnr_time"].notna(), schema.MODULE_ID]
+    counts = pd.Series([assignment[m] for m in runaway]).value_counts()
+    assert counts["test"] == 2 and counts["validation"] == 2 and counts["train"] == 4

@@ -106,9 +106,51 @@ def test_champion_loads_and_predicts(project: Path) -> None:
     sample = pd.read_parquet(
         next((project / "data/processed/features").glob("*.parquet")), columns=features
     ).head(50)
-    probabilities = model.predict(sample)
-    assert len(probabilities) == 50
-    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+    predicted = model.predict(sample)
+    assert len(predicted) == 50
+    assert predicted["hazard_probability"].between(0, 1).all()
+    assert predicted["delta_t_30s_forecast_c"].notna().all()
+    # Canonical telemetry in: the model computes the features with the featurize stage's code.
+    telemetry = pd.read_parquet(next((project / "data/interim/telemetry").glob("*.parquet")))
+    from_telemetry = model.predict(telemetry)
+    assert len(from_telemetry) == len(telemetry)
+
+
+def test_score_cli_with_the_champion(project: Path) -> None:
+    done = _run(
+        project,
+        str(BIN / "batteryops"),
+        "score",
+        "data/interim/telemetry",
+        "--out",
+        "scored/scores.parquet",
+    )
+    report = json.loads(done.stdout)
+    assert report["model"] == "models:/battery-hazard@champion"
+    scored = pd.read_parquet(project / "scored/scores.parquet")
+    telemetry = pd.concat(
+        pd.read_parquet(p) for p in (project / "data/interim/telemetry").glob("*.parquet")
+    )
+    assert len(scored) == len(telemetry)
+    for column in (
+        "module_id",
+        "timestamp",
+        "hazard_probability",
+        "alarm",
+        "recommended_current_limit_a",
+        "top_features",
+    ):
+        assert column in scored.columns
+    alarms = scored[scored["alarm"]]
+    assert not alarms.empty
+    assert (alarms["recommended_current_limit_a"] == 0).all()
+    assert (alarms["top_features"].str.count("=") >= 1).all()
+    truth = pd.read_parquet(project / "data/interim/truth.parquet").set_index("module_id")
+    first_alarm = alarms.groupby("module_id")["timestamp"].min()
+    runaway = truth["pnr_time"].dropna()
+    early = [m for m in runaway.index if m in first_alarm and first_alarm[m] < runaway[m]]
+    assert len(early) >= 0.75 * len(runaway), (first_alarm, runaway)
+    assert report["alarmed_modules"] == first_alarm.size
 
 
 def test_impossible_gate_keeps_champion(project: Path) -> None:

@@ -1,0 +1,224 @@
+"""Compiled per-module window kernels behind :mod:`batteryops.features` (numba).
+
+Rows are sorted by module then time; ``bounds[m]:bounds[m + 1]`` are module ``m``'s rows and
+``seconds`` their whole UTC seconds. Every window is trailing and in time, not in rows: the
+window of length ``w`` ending at second ``t`` holds the readings of seconds ``t - w + 1 .. t``
+that exist and are not NaN, and it never reaches before the module's first row. These are the
+semantics of a regular 1 Hz grid with gaps as NaN (:mod:`batteryops.timegrid`), computed in one
+pass over the rows with two pointers instead of on the grid, modules in parallel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+NAN = np.nan
+
+
+@njit(cache=True, parallel=True)
+def rolling_mean_at(seconds, values, bounds, window, lag, out):  # noqa: ANN001, ANN201
+    """Mean of the window of ``window`` s that ends ``lag`` s before each row (NaN if empty).
+
+    A window ending before the module's first second is NaN (outside the grid).
+    """
+    for m in prange(len(bounds) - 1):
+        lo, hi = bounds[m], bounds[m + 1]
+        first = seconds[lo]
+        start = lo
+        end = lo
+        total = 0.0
+        count = 0
+        for i in range(lo, hi):
+            t_end = seconds[i] - lag
+            if t_end < first:
+                out[i] = NAN
+                continue
+            while end < hi and seconds[end] <= t_end:
+                v = values[end]
+                if not np.isnan(v):
+                    total += v
+                    count += 1
+                end += 1
+            while start < end and seconds[start] <= t_end - window:
+                v = values[start]
+                if not np.isnan(v):
+                    total -= v
+                    count -= 1
+                start += 1
+            if count > 0:
+                out[i] = total / count
+            else:
+                total = 0.0
+                out[i] = NAN
+
+
+@njit(cache=True, parallel=True)
+def slopes(seconds, values, bounds, smoothing, windows, out):  # noqa: ANN001, ANN201
+    """Slope per minute over each of ``windows`` of the ``smoothing``-second trailing mean.
+
+    ``out[k, i] = (mean(t) - mean(t - windows[k])) * 60 / windows[k]``, each mean over the
+    ``smoothing`` seconds ending then (:func:`rolling_mean_at`); NaN where either is unknown.
+    """
+    lags = len(windows)
+    for m in prange(len(bounds) - 1):
+        lo, hi = bounds[m], bounds[m + 1]
+        first = seconds[lo]
+        # Pointer pair and running sums per lag; index ``lags`` is the window ending now.
+        start = np.full(lags + 1, lo)
+        end = np.full(lags + 1, lo)
+        total = np.zeros(lags + 1)
+        count = np.zeros(lags + 1, dtype=np.int64)
+        mean = np.empty(lags + 1)
+        for i in range(lo, hi):
+            for k in range(lags + 1):
+                t_end = seconds[i] - (windows[k] if k < lags else 0)
+                if t_end < first:
+                    mean[k] = NAN
+                    continue
+                while end[k] < hi and seconds[end[k]] <= t_end:
+                    v = values[end[k]]
+                    if not np.isnan(v):
+                        total[k] += v
+                        count[k] += 1
+                    end[k] += 1
+                while start[k] < end[k] and seconds[start[k]] <= t_end - smoothing:
+                    v = values[start[k]]
+                    if not np.isnan(v):
+                        total[k] -= v
+                        count[k] -= 1
+                    start[k] += 1
+                if count[k] > 0:
+                    mean[k] = total[k] / count[k]
+                else:
+                    total[k] = 0.0
+                    mean[k] = NAN
+            for k in range(lags):
+                out[k, i] = (mean[lags] - mean[k]) * (60.0 / windows[k])
+
+
+@njit(cache=True, parallel=True)
+def rolling_mean_std(seconds, values, bounds, window, mean_out, std_out):  # noqa: ANN001, ANN201
+    """Mean and population standard deviation over the trailing window of each row.
+
+    Sums run on values centred on the module's mean; variances below the float64 noise floor
+    of those sums are zero, as in :func:`batteryops.timegrid.rolling_std`.
+    """
+    for m in prange(len(bounds) - 1):
+        lo, hi = bounds[m], bounds[m + 1]
+        centre = 0.0
+        n_valid = 0
+        for i in range(lo, hi):
+            if not np.isnan(values[i]):
+                centre += values[i]
+                n_valid += 1
+        centre = centre / n_valid if n_valid else 0.0
+        largest = 0.0
+        for i in range(lo, hi):
+            if not np.isnan(values[i]):
+                largest = max(largest, abs(values[i] - centre))
+        floor = 1e-12 * (1.0 + largest * largest)
+        start = lo
+        total = 0.0
+        total_sq = 0.0
+        count = 0
+        for i in range(lo, hi):
+            v = values[i]
+            if not np.isnan(v):
+                total += v - centre
+                total_sq += (v - centre) * (v - centre)
+                count += 1
+            while seconds[start] <= seconds[i] - window:
+                v = values[start]
+                if not np.isnan(v):
+                    total -= v - centre
+                    total_sq -= (v - centre) * (v - centre)
+                    count -= 1
+                start += 1
+            if count > 0:
+                mean = total / count
+                variance = total_sq / count - mean * mean
+                mean_out[i] = mean + centre
+                std_out[i] = np.sqrt(variance) if variance > floor else 0.0
+            else:
+                total = 0.0
+                total_sq = 0.0
+                mean_out[i] = NAN
+                std_out[i] = NAN
+
+
+@njit(cache=True, parallel=True)
+def sensor_health(seconds, values, bounds, stuck_s, missing_s, stuck_out, missing_out):  # noqa: ANN001, ANN201
+    """Stuck flag and share of missing seconds per row.
+
+    Stuck: the last ``stuck_s`` seconds all hold one same reading; missing readings carry the
+    last one (see :func:`batteryops.timegrid.unchanged_for`). Missing share: seconds of the
+    trailing ``missing_s`` window (clipped at the module's first second) without a valid reading.
+    """
+    for m in prange(len(bounds) - 1):
+        lo, hi = bounds[m], bounds[m + 1]
+        first = seconds[lo]
+        known = False
+        previous = 0.0
+        last_change = first
+        start = lo
+        valid = 0
+        for i in range(lo, hi):
+            t = seconds[i]
+            v = values[i]
+            if not np.isnan(v):
+                if not known or v != previous:
+                    last_change = t
+                previous = v
+                known = True
+                valid += 1
+            else:
+                if not known:
+                    last_change = t
+            while seconds[start] <= t - missing_s:
+                if not np.isnan(values[start]):
+                    valid -= 1
+                start += 1
+            stuck_out[i] = (
+                1.0
+                if known and t - first >= stuck_s - 1 and last_change <= t - stuck_s + 1
+                else 0.0
+            )
+            span = min(missing_s, t - first + 1)
+            missing_out[i] = (span - valid) / span
+
+
+@njit(cache=True)
+def rack_median(seconds, values, module_of_row, modules):  # noqa: ANN001, ANN201
+    """Median over the rack's modules of the valid readings of each row's second (NaN if none)."""
+    lowest = seconds.min()
+    span = seconds.max() - lowest + 1
+    table = np.full((span, modules), NAN)
+    for i in range(len(seconds)):
+        table[seconds[i] - lowest, module_of_row[i]] = values[i]
+    medians = np.empty(span)
+    scratch = np.empty(modules)
+    for s in range(span):
+        n = 0
+        for m in range(modules):
+            v = table[s, m]
+            if not np.isnan(v):
+                scratch[n] = v
+                n += 1
+        if n == 0:
+            medians[s] = NAN
+            continue
+        for a in range(1, n):  # insertion sort: a rack holds a few dozen modules
+            v = scratch[a]
+            b = a - 1
+            while b >= 0 and scratch[b] > v:
+                scratch[b + 1] = scratch[b]
+                b -= 1
+            scratch[b + 1] = v
+        medians[s] = (
+            scratch[n // 2] if n % 2 == 1 else 0.5 * (scratch[n // 2 - 1] + scratch[n // 2])
+        )
+    out = np.empty(len(seconds))
+    for i in range(len(seconds)):
+        out[i] = medians[seconds[i] - lowest]
+    return out

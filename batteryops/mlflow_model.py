@@ -1,0 +1,130 @@
+"""The hazard model as an MLflow pyfunc: what ``models:/battery-hazard@champion`` loads.
+
+``mlflow.pyfunc.load_model(uri).predict(telemetry)`` takes canonical telemetry (or featurized
+rows) and returns, per row, ``hazard_probability`` and ``delta_t_30s_forecast_c``. The operating
+point (threshold, persistence, derating policy) is chosen after training, by ``evaluate``, and is
+logged beside the model in the same run as ``operating_point.json``;
+:func:`batteryops.scoring.load_scorer` joins the two. Loading needs the ``batteryops`` package
+installed (the pyfunc class lives in it).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+
+from batteryops.hazard_model import DELTA_T_FORECAST, PROBABILITY, HazardModel
+
+ARTIFACT_PATH = "model"
+OPERATING_POINT_ARTIFACT = "operating_point.json"
+# Served with the versions it was trained with (pinned in pyproject.toml).
+SERVING_PACKAGES = [
+    "xgboost-cpu",
+    "scikit-learn",
+    "mlflow",
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "pydantic",
+]
+
+
+class HazardPyfunc(mlflow.pyfunc.PythonModel):
+    """Pyfunc wrapper of :class:`batteryops.hazard_model.HazardModel`."""
+
+    def load_context(self, context: Any) -> None:
+        """Rebuild the model from the logged artifacts."""
+        files = context.artifacts
+        self.model = HazardModel.load(
+            files["hazard"], files["delta_t"], files["baselines"], files["config"]
+        )
+
+    # No type hints on purpose: MLflow would take them for a per-row (list) input schema.
+    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
+        """Hazard probability and 30 s temperature-change forecast per row."""
+        prepared = self.model.prepare(pd.DataFrame(model_input))
+        return pd.DataFrame(
+            {
+                PROBABILITY: self.model.hazard_probability(prepared),
+                DELTA_T_FORECAST: self.model.delta_t_forecast(prepared),
+            }
+        )
+
+
+def log_model(model: HazardModel, files: dict[str, str], example: pd.DataFrame) -> Any:
+    """Log the model to the active MLflow run under ``model``.
+
+    Args:
+        model: The fitted model.
+        files: Paths of the saved ``hazard``, ``delta_t`` and ``baselines`` files.
+        example: A few featurized rows (input example and signature).
+
+    Returns:
+        MLflow's model info (``model_uri`` among it).
+    """
+    from mlflow.models import infer_signature
+
+    wrapper = HazardPyfunc()
+    wrapper.model = model
+    inputs = example[model.features]
+    output = wrapper.predict(None, inputs)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.json"
+        config.write_text(json.dumps(model.config(), indent=2))
+        return mlflow.pyfunc.log_model(
+            name=ARTIFACT_PATH,
+            python_model=HazardPyfunc(),
+            artifacts=dict(files, config=str(config)),
+            signature=infer_signature(inputs, output),
+            input_example=inputs,
+            pip_requirements=[f"{name}=={version(name)}" for name in SERVING_PACKAGES],
+        )
+
+
+def load_model(uri: str) -> HazardModel:
+    """The :class:`HazardModel` behind a logged or registered model URI."""
+    return mlflow.pyfunc.load_model(uri).unwrap_python_model().model
+
+
+def run_id_of(uri: str) -> str:
+    """The MLflow run that logged the model at ``uri`` (``models:/`` or ``runs:/`` URIs)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    if uri.startswith("runs:/"):
+        return uri.removeprefix("runs:/").split("/", 1)[0]
+    if uri.startswith("models:/"):
+        rest = uri.removeprefix("models:/")
+        if "@" in rest:
+            name, alias = rest.split("@", 1)
+            return client.get_model_version_by_alias(name, alias).run_id
+        name, _, ref = rest.partition("/")
+        if ref.isdigit():
+            return client.get_model_version(name, ref).run_id
+        raise ValueError(f"{uri}: give a version number or an alias (models:/NAME@ALIAS)")
+    raise ValueError(f"{uri}: expected a models:/ or runs:/ URI")
+
+
+def operating_point(uri: str) -> dict[str, Any]:
+    """The operating point ``evaluate`` logged beside the model at ``uri``.
+
+    Raises:
+        FileNotFoundError: If the run holds no operating point (the model was never evaluated).
+    """
+    run_id = run_id_of(uri)
+    try:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=OPERATING_POINT_ARTIFACT
+        )
+    except Exception as error:  # MLflow raises several types for a missing artifact
+        raise FileNotFoundError(
+            f"{uri}: run {run_id} has no {OPERATING_POINT_ARTIFACT} "
+            "(was the evaluate stage run for it?)"
+        ) from error
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,130 @@
+"""Scoring new telemetry with a registered model: probability, alarm, derating, explanation.
+
+The same code serves ``batteryops score`` and (later) the live service: features from
+:mod:`batteryops.features` through :class:`batteryops.hazard_model.HazardModel`, the persistent
+alarm of :mod:`batteryops.events` at the operating point ``evaluate`` chose, the derating policy
+of :mod:`batteryops.derating`, and TreeSHAP contributions for every second over the threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from batteryops import derating, events, schema, timegrid
+from batteryops.config import AlarmParams, DeratingParams
+from batteryops.hazard_model import DELTA_T_FORECAST, PROBABILITY, TOP_FEATURES, HazardModel
+
+ALARM = "alarm"
+CURRENT_LIMIT = "recommended_current_limit_a"
+OUTPUT_COLUMNS = [
+    schema.MODULE_ID,
+    schema.TIMESTAMP,
+    schema.RACK_ID,
+    PROBABILITY,
+    ALARM,
+    CURRENT_LIMIT,
+    DELTA_T_FORECAST,
+    "temp_max_c",
+    TOP_FEATURES,
+]
+
+
+@dataclass
+class Scorer:
+    """A hazard model and its operating point."""
+
+    model: HazardModel
+    threshold: float
+    alarm: AlarmParams
+    derating: DeratingParams
+    top_features: int
+
+    @classmethod
+    def from_operating_point(cls, model: HazardModel, operating: dict[str, Any]) -> Scorer:
+        """Join a model with the operating point ``evaluate`` wrote for it."""
+        return cls(
+            model=model,
+            threshold=float(operating["threshold"]),
+            alarm=AlarmParams.model_validate(operating["alarm"]),
+            derating=DeratingParams.model_validate(operating["derating"]),
+            top_features=int(operating["top_features"]),
+        )
+
+    def score(self, telemetry: pd.DataFrame) -> pd.DataFrame:
+        """Score canonical telemetry: one output row per module and second of input.
+
+        Args:
+            telemetry: Canonical telemetry, any racks and order (or rows already featurized).
+
+        Returns:
+            :data:`OUTPUT_COLUMNS`, sorted by rack, module and time. ``top_features`` names the
+            features that pushed the hazard up most (TreeSHAP), on seconds at or over the
+            threshold; it is empty elsewhere.
+        """
+        frame = self.model.prepare(telemetry)
+        probability = self.model.hazard_probability(frame)
+        forecast = self.model.delta_t_forecast(frame)
+        alarm = self._alarm(frame, probability)
+        limit = derating.recommended_current_limit(
+            frame["temp_max_c"].to_numpy(dtype=float), forecast, probability, alarm, self.derating
+        )
+        explained = np.flatnonzero((probability >= self.threshold) | alarm)
+        top = np.full(len(frame), "", dtype=object)
+        if len(explained):
+            top[explained] = self.model.top_features(frame.iloc[explained], self.top_features)
+        keys = frame[[schema.MODULE_ID, schema.TIMESTAMP, schema.RACK_ID]].reset_index(drop=True)
+        return keys.assign(
+            **{
+                PROBABILITY: probability.astype(np.float32),
+                ALARM: alarm,
+                CURRENT_LIMIT: limit.astype(np.float32),
+                DELTA_T_FORECAST: forecast.astype(np.float32),
+                "temp_max_c": frame["temp_max_c"].to_numpy(dtype=np.float32),
+                TOP_FEATURES: top,
+            }
+        )
+
+    def _alarm(self, frame: pd.DataFrame, probability: np.ndarray) -> np.ndarray:
+        """The persistent alarm (k of the last n seconds over the threshold) per row."""
+        alarm = np.zeros(len(frame), dtype=bool)
+        for _, rows in timegrid.module_groups(frame):
+            positions, length = timegrid.grid_positions(frame[schema.TIMESTAMP].iloc[rows])
+            grid = timegrid.to_grid(probability[rows], positions, length)
+            level = events.persistent_level(
+                grid, self.alarm.persistence_k, self.alarm.persistence_n
+            )
+            alarm[rows] = (level >= self.threshold)[positions]
+        return alarm
+
+
+def load_scorer(uri: str) -> Scorer:
+    """The model at an MLflow URI with the operating point logged beside it.
+
+    URIs: ``models:/NAME@ALIAS``, ``models:/NAME/VERSION`` or ``runs:/RUN/model``. MLflow
+    must already point at the project's store (:func:`batteryops.tracking.configure`).
+    """
+    from batteryops import mlflow_model
+
+    model = mlflow_model.load_model(uri)
+    return Scorer.from_operating_point(model, mlflow_model.operating_point(uri))
+
+
+def alarm_summary(scored: pd.DataFrame) -> list[dict[str, Any]]:
+    """One entry per alarmed module: first alarm second, peak probability, top features then."""
+    summary = []
+    for module_id, rows in scored[scored[ALARM]].groupby(schema.MODULE_ID, sort=True):
+        first = rows.iloc[0]
+        summary.append(
+            {
+                schema.MODULE_ID: module_id,
+                "first_alarm": first[schema.TIMESTAMP].isoformat(),
+                "alarm_seconds": int(len(rows)),
+                "peak_probability": float(rows[PROBABILITY].max()),
+                TOP_FEATURES: first[TOP_FEATURES],
+            }
+        )
+    return summary
