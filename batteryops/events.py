@@ -40,10 +40,11 @@ def persistent_level(score: np.ndarray, k: int, n: int) -> np.ndarray:
     ``persistent_level(s, k, n) >= threshold`` equals ``persistent_alarm(s >= threshold, k, n)``
     for every threshold, so one pass serves a whole threshold search.
     """
-    clean = np.nan_to_num(score.astype(float), nan=-np.inf)
-    padded = np.concatenate([np.full(n - 1, -np.inf), clean])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, n)
-    return np.partition(windows, n - k, axis=1)[:, n - k]
+    from batteryops.feature_kernels import kth_highest_trailing
+
+    out = np.empty(len(score))
+    kth_highest_trailing(np.ascontiguousarray(score, dtype=np.float64), k, n, out)
+    return out
 
 
 def episodes(alarm_seconds: np.ndarray, merge_gap_s: int) -> list[tuple[float, float]]:
@@ -212,6 +213,14 @@ def choose_threshold(
     kept = [row for row in feasible if row[2] == best_recall]
     low, high = _logit(kept[0][0]), _logit(kept[-1][0])
     middle = (low + high) / 2.0
+    # The middle itself, when it keeps the budget and the recall (the feasible set need not be
+    # an interval: a higher threshold can split one alarm episode in two); else the nearest.
+    at_middle = float(1.0 / (1.0 + np.exp(-middle)))
+    metrics = event_metrics(tracks, at_middle, alarm)
+    fa = metrics["false_alarms_per_module_day"]
+    recall = float(np.nan_to_num(metrics["event_recall_at_min_lead"]))
+    if not (fa > alarm.false_alarm_budget_per_module_day) and recall == best_recall:
+        return at_middle, metrics
     chosen = min(kept, key=lambda row: (abs(_logit(row[0]) - middle), -row[0]))
     return chosen[0], chosen[4]
 
@@ -240,3 +249,27 @@ def score_tracks(
             )
         result[column] = tracks
     return result
+
+
+def critical_thresholds(tracks: list[ModuleTrack], alarm: AlarmParams) -> np.ndarray:
+    """Thresholds where a track's verdict changes, to add to a candidate grid.
+
+    For each track, just above the highest persistent level on its watched seconds (the lowest
+    threshold at which it raises no false alarm), and for each runaway, the highest level between
+    its fault start and ``min_lead_s`` before PNR (the highest threshold at which it is still
+    detected in time). A grid of score quantiles alone can miss the edges of the feasible range
+    when the scores crowd near 1.
+    """
+    edges = []
+    for track in tracks:
+        level = track.level(alarm.persistence_k, alarm.persistence_n)
+        if track.watched.any():
+            edges.append(np.nextafter(level[track.watched].max(), np.inf))
+        if track.runaway:
+            window = (track.seconds >= track.fault_start_s) & (
+                track.seconds <= track.pnr_s - alarm.min_lead_s
+            )
+            if window.any():
+                edges.append(level[window].max())
+    edges = np.asarray(edges, dtype=float)
+    return edges[np.isfinite(edges)]

@@ -1,4 +1,4 @@
-"""Compiled per-module window kernels behind :mod:`batteryops.features` (numba).
+"""Compiled window kernels (numba): the features of :mod:`batteryops.features`, alarm levels.
 
 Rows are sorted by module then time; ``bounds[m]:bounds[m + 1]`` are module ``m``'s rows and
 ``seconds`` their whole UTC seconds. Every window is trailing and in time, not in rows: the
@@ -222,3 +222,25 @@ def rack_median(seconds, values, module_of_row, modules):  # noqa: ANN001, ANN20
     for i in range(len(seconds)):
         out[i] = medians[seconds[i] - lowest]
     return out
+
+
+@njit(cache=True)
+def kth_highest_trailing(values, k, n, out):  # noqa: ANN001, ANN201
+    """``out[i]``: the ``k``-th highest of ``values[i - n + 1 .. i]`` (missing ones as -inf).
+
+    The persistent-alarm level of :func:`batteryops.events.persistent_level`, in one pass.
+    """
+    window = np.empty(n)
+    for i in range(len(values)):
+        for j in range(n):
+            at = i - n + 1 + j
+            v = values[at] if at >= 0 else -np.inf
+            window[j] = -np.inf if np.isnan(v) else v
+        # Partial selection sort: the k highest to the front.
+        for a in range(k):
+            best = a
+            for b in range(a + 1, n):
+                if window[b] > window[best]:
+                    best = b
+            window[a], window[best] = window[best], window[a]
+        out[i] = window[k - 1]

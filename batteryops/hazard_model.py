@@ -84,21 +84,29 @@ class HazardModel:
             frame = frame.assign(**{ANOMALY_FEATURE: self.baselines.anomaly_score(frame)})
         return frame
 
-    def _predict(self, booster: Any, frame: pd.DataFrame) -> np.ndarray:
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """The model's inputs of prepared rows as one float32 array (features in order)."""
+        return frame[self.features].to_numpy(np.float32)
+
+    def _predict(self, booster: Any, rows: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Predict a bounded number of rows at a time, straight from float32 arrays."""
-        out = np.empty(len(frame), dtype=np.float32)
-        for start in range(0, len(frame), PREDICT_CHUNK_ROWS):
-            values = frame[self.features].iloc[start : start + PREDICT_CHUNK_ROWS]
-            out[start : start + len(values)] = booster.inplace_predict(values.to_numpy(np.float32))
+        values = self.matrix(rows) if isinstance(rows, pd.DataFrame) else rows
+        out = np.empty(len(values), dtype=np.float32)
+        for start in range(0, len(values), PREDICT_CHUNK_ROWS):
+            chunk = values[start : start + PREDICT_CHUNK_ROWS]
+            out[start : start + len(chunk)] = booster.inplace_predict(chunk)
         return out
 
-    def hazard_probability(self, frame: pd.DataFrame) -> np.ndarray:
-        """Hazard probability per prepared row."""
-        return self._predict(self.hazard, frame)
+    def hazard_probability(
+        self, frame: pd.DataFrame, matrix: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Hazard probability per prepared row (``matrix``: its :meth:`matrix`, if at hand)."""
+        return self._predict(self.hazard, frame if matrix is None else matrix)
 
-    def delta_t_forecast(self, frame: pd.DataFrame) -> np.ndarray:
+    def delta_t_forecast(self, frame: pd.DataFrame, matrix: np.ndarray | None = None) -> np.ndarray:
         """Forecast change of the hottest sensor over the next 30 s (C) per prepared row."""
-        return self._predict(self.delta_t, frame) + trend_forecast(frame, self.delta_t_horizon_s)
+        learned = self._predict(self.delta_t, frame if matrix is None else matrix)
+        return learned + trend_forecast(frame, self.delta_t_horizon_s)
 
     def contributions(self, frame: pd.DataFrame) -> np.ndarray:
         """TreeSHAP contributions to the hazard log-odds: one column per feature, then the bias."""

@@ -63,26 +63,22 @@ def log_model(model: HazardModel, files: dict[str, str], example: pd.DataFrame) 
     Args:
         model: The fitted model.
         files: Paths of the saved ``hazard``, ``delta_t`` and ``baselines`` files.
-        example: A few featurized rows (input example and signature).
+        example: A few featurized rows (stored beside the model as an example of the input).
 
     Returns:
         MLflow's model info (``model_uri`` among it).
     """
-    from mlflow.models import infer_signature
-
-    wrapper = HazardPyfunc()
-    wrapper.model = model
-    inputs = example[model.features]
-    output = wrapper.predict(None, inputs)
+    # No signature: the input is canonical telemetry (tz-aware UTC timestamps, which MLflow's
+    # schema enforcement refuses) or featurized rows, and predict() checks it itself.
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "config.json"
         config.write_text(json.dumps(model.config(), indent=2))
+        example_path = Path(tmp) / "featurized_example.json"
+        example[model.features].to_json(example_path, orient="split", index=False)
         return mlflow.pyfunc.log_model(
             name=ARTIFACT_PATH,
             python_model=HazardPyfunc(),
-            artifacts=dict(files, config=str(config)),
-            signature=infer_signature(inputs, output),
-            input_example=inputs,
+            artifacts=dict(files, config=str(config), featurized_example=str(example_path)),
             pip_requirements=[f"{name}=={version(name)}" for name in SERVING_PACKAGES],
         )
 

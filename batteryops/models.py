@@ -213,22 +213,31 @@ class Baselines:
     isolation_forest: object
     features: list[str]
 
-    def logistic_probability(self, frame: pd.DataFrame) -> np.ndarray:
-        """Hazard probability of the logistic regression."""
-        return _in_chunks(frame, self.features, lambda x: self.logistic.predict_proba(x)[:, 1])
+    def logistic_probability(self, rows: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Hazard probability of the logistic regression.
 
-    def anomaly_score(self, frame: pd.DataFrame) -> np.ndarray:
+        ``rows``: a frame, or its features as an array whose first columns follow
+        :attr:`features`.
+        """
+        return _in_chunks(rows, self.features, lambda x: self.logistic.predict_proba(x)[:, 1])
+
+    def anomaly_score(self, rows: pd.DataFrame | np.ndarray) -> np.ndarray:
         """IsolationForest anomaly score in [0, 1]: higher is more unusual."""
-        return _in_chunks(frame, self.features, lambda x: -self.isolation_forest.score_samples(x))
+        return _in_chunks(rows, self.features, lambda x: -self.isolation_forest.score_samples(x))
 
 
 def _in_chunks(
-    frame: pd.DataFrame, features: list[str], score: Callable[[np.ndarray], np.ndarray]
+    rows: pd.DataFrame | np.ndarray,
+    features: list[str],
+    score: Callable[[np.ndarray], np.ndarray],
 ) -> np.ndarray:
     """Score ``PREDICT_CHUNK_ROWS`` rows at a time (the pipelines copy their input as float64)."""
-    out = np.empty(len(frame))
-    for start in range(0, len(frame), PREDICT_CHUNK_ROWS):
-        part = frame[features].iloc[start : start + PREDICT_CHUNK_ROWS].to_numpy(np.float32)
+    out = np.empty(len(rows))
+    for start in range(0, len(rows), PREDICT_CHUNK_ROWS):
+        if isinstance(rows, pd.DataFrame):
+            part = rows[features].iloc[start : start + PREDICT_CHUNK_ROWS].to_numpy(np.float32)
+        else:
+            part = rows[start : start + PREDICT_CHUNK_ROWS, : len(features)]
         out[start : start + len(part)] = score(part)
     return out
 

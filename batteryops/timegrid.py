@@ -16,9 +16,9 @@ from batteryops import schema
 
 def epoch_seconds(timestamps: pd.Series) -> np.ndarray:
     """UTC timestamps (naive ones taken as UTC) as float seconds since the epoch; NaT -> NaN."""
-    as_utc = pd.to_datetime(timestamps, utc=True).dt.tz_localize(None)
-    seconds = as_utc.to_numpy().astype("datetime64[ms]").astype(np.int64) / 1000.0
-    return np.where(as_utc.isna().to_numpy(), np.nan, seconds)
+    values = pd.DatetimeIndex(pd.to_datetime(timestamps, utc=True))
+    milliseconds = values.tz_localize(None).as_unit("ms").asi8
+    return np.where(values.isna(), np.nan, milliseconds / 1000.0)
 
 
 def grid_positions(timestamps: pd.Series) -> tuple[np.ndarray, int]:

@@ -10,6 +10,7 @@ to the training run in MLflow.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from batteryops.io import (
     write_json,
 )
 from batteryops.labels import NEIGHBOUR_VENTED
-from batteryops.models import ANOMALY_FEATURE, trend_forecast
+from batteryops.models import ANOMALY_FEATURE, TREND_FEATURE, trend_forecast
 from stages._common import run
 
 log = logging.getLogger("stages.evaluate")
@@ -75,18 +76,27 @@ def main(params: Params) -> None:
         info["model_config"],
     )
     truth = pd.read_parquet(paths.truth)
+    started = time.perf_counter()
     scored = _score_partitions(params, model, truth)
+    log.info("scored held-out partitions in %.1f s", time.perf_counter() - started)
 
     thresholds, results, on_validation = {}, {}, {}
     for column in LEARNED:
         validation = scored["tracks"]["validation"][column]
-        candidates = evaluate.threshold_candidates(
-            np.concatenate([t.score for t in validation]), params.evaluate.threshold_grid_size
+        candidates = np.concatenate(
+            [
+                evaluate.threshold_candidates(
+                    np.concatenate([t.score for t in validation]),
+                    params.evaluate.threshold_grid_size,
+                ),
+                events.critical_thresholds(validation, params.alarm),
+            ]
         )
         thresholds[column], on_validation[column] = events.choose_threshold(
             validation, candidates, params.alarm
         )
     thresholds[RULE] = 1.0
+    log.info("thresholds chosen on validation in %.1f s", time.perf_counter() - started)
     labels = np.concatenate(scored["labels"])
     for column, threshold in thresholds.items():
         rows = evaluate.row_metrics(labels, np.concatenate(scored["row_scores"][column]))
@@ -100,7 +110,9 @@ def main(params: Params) -> None:
     write_json(delta_t | {"horizon_s": params.label.delta_t_horizon_s}, paths.metrics.delta_t)
     operating = _operating_point(params, thresholds[events.PROBABILITY], info)
     write_json(operating, paths.operating_point)
+    log.info("test metrics in %.1f s", time.perf_counter() - started)
     _plots(params, scored, results, model)
+    log.info("plots in %.1f s", time.perf_counter() - started)
     _log_to_run(params, info["run_id"], metrics, delta_t, operating)
     log.info(
         "threshold %.4g: test event recall %.2f, lead p10 %.1f min, %.4f false alarms/module-day "
@@ -130,25 +142,43 @@ def _score_partitions(params: Params, model: HazardModel, truth: pd.DataFrame) -
     with atomic_path(paths.scores) as scores_tmp:
         writer = None
         for path in files:
-            frame = pd.read_parquet(path, columns=list(dict.fromkeys(META + base)))
-            frame = frame[frame[schema.SPLIT].isin(["validation", "test"])].reset_index(drop=True)
+            frame = pd.read_parquet(
+                path,
+                columns=list(dict.fromkeys(META + base)),
+                filters=[(schema.SPLIT, "in", ["validation", "test"])],
+            )
             if frame.empty:
                 continue
             frame = model.prepare(frame)
-            frame[events.PROBABILITY] = model.hazard_probability(frame)
+            # The inputs once, as one array, for every model (a frame copy per model is slow).
+            matrix = model.matrix(frame)
+            scores = {
+                events.PROBABILITY: model.hazard_probability(frame, matrix),
+                LOGISTIC: model.baselines.logistic_probability(matrix),
+                ANOMALY: model.baselines.anomaly_score(matrix),
+                RULE: evaluate.rule_score(frame, params.evaluate.rule_baseline),
+            }
             is_test = (frame[schema.SPLIT] == "test").to_numpy()
-            frame[DELTA_T_FORECAST] = np.nan  # forecast judged on test rows only
-            frame.loc[is_test, DELTA_T_FORECAST] = model.delta_t_forecast(frame[is_test])
-            frame[LOGISTIC] = model.baselines.logistic_probability(frame)
-            frame[ANOMALY] = model.baselines.anomaly_score(frame)
-            frame[RULE] = evaluate.rule_score(frame, params.evaluate.rule_baseline)
+            forecast = np.full(len(frame), np.nan, dtype=np.float32)  # judged on test rows only
+            forecast[is_test] = model.delta_t_forecast(frame[is_test], matrix[is_test])
+            shap_rows.append(
+                _shap_sample(
+                    frame[is_test & frame[schema.TRAINABLE].to_numpy()],
+                    model.features,
+                    shap_per_file,
+                    rng,
+                )
+            )
+            del matrix
+            kept = META + [c for c in ("temp_max_c", TREND_FEATURE) if c not in META]
+            frame = frame[kept].assign(**scores, **{DELTA_T_FORECAST: forecast})
             for split in ("validation", "test"):
                 part = frame[frame[schema.SPLIT] == split].reset_index(drop=True)
                 if part.empty:
                     continue
                 for column, built in events.score_tracks(part, truth, [*LEARNED, RULE]).items():
                     tracks[split][column].extend(built)
-            test = frame[(frame[schema.SPLIT] == "test") & frame[schema.TRAINABLE]]
+            test = frame[is_test & frame[schema.TRAINABLE].to_numpy()]
             labels.append(test[schema.HAZARD].to_numpy())
             for column in row_scores:
                 row_scores[column].append(test[column].to_numpy(dtype=np.float32))
@@ -170,7 +200,6 @@ def _score_partitions(params: Params, model: HazardModel, truth: pd.DataFrame) -
                     subsets,
                 ),
             )
-            shap_rows.append(_shap_sample(test, model.features, shap_per_file, rng))
             table = frame[META + SCORES]
             if writer is None:
                 import pyarrow as pa

@@ -16,6 +16,7 @@ from batteryops.events import (
     SECONDS_PER_DAY,
     ModuleTrack,
     choose_threshold,
+    critical_thresholds,
     episodes,
     event_metrics,
     module_tracks,
@@ -239,21 +240,34 @@ def test_choose_threshold_respects_the_budget() -> None:
 def test_choose_threshold_takes_the_middle_of_the_feasible_range() -> None:
     generous = ALARM.model_copy(update={"false_alarm_budget_per_module_day": 100.0})
     # 0.3, 0.6 and 0.8 all catch the event in time; 0.95 never alarms. The middle in log-odds of
-    # [0.3, 0.8] is 0.56: 0.6 is the nearest candidate.
+    # [0.3, 0.8] is 0.567, itself feasible: it is the operating point, not the nearest candidate.
     threshold, metrics = choose_threshold(
         _threshold_tracks(), np.array([0.95, 0.8, 0.6, 0.3]), generous
     )
-    assert threshold == 0.6
+    middle = 1 / (1 + np.exp(-(np.log(0.3 / 0.7) + np.log(0.8 / 0.2)) / 2))
+    assert threshold == pytest.approx(middle)
     assert metrics["event_recall_at_min_lead"] == 1.0
     # Recall first: a threshold that misses the event is never feasible when another catches it.
     threshold, _ = choose_threshold(_threshold_tracks(), np.array([0.95, 0.99, 0.3]), generous)
-    assert threshold == 0.3
+    assert threshold == pytest.approx(0.3)
 
 
-def test_choose_threshold_breaks_ties_towards_the_higher_threshold() -> None:
+def test_choose_threshold_middle_is_symmetric_in_log_odds() -> None:
     generous = ALARM.model_copy(update={"false_alarm_budget_per_module_day": 100.0})
     threshold, _ = choose_threshold(_threshold_tracks(), np.array([0.3, 0.7]), generous)
-    assert threshold == 0.7
+    assert threshold == pytest.approx(0.5)
+
+
+def test_critical_thresholds_mark_the_edges_of_each_verdict() -> None:
+    edges = critical_thresholds(_threshold_tracks(), ALARM)
+    tracks = _threshold_tracks()
+    for edge in edges:
+        assert np.isfinite(edge)
+    # Just above a track's highest watched level, that track raises no false alarm.
+    for track in tracks:
+        if track.watched.any():
+            top = track.level(ALARM.persistence_k, ALARM.persistence_n)[track.watched].max()
+            assert np.nextafter(top, np.inf) in edges
 
 
 def test_choose_threshold_with_no_candidate_in_budget_takes_fewest_false_alarms() -> None:
