@@ -59,53 +59,52 @@ def slopes(seconds, values, bounds, smoothing, windows, out):  # noqa: ANN001, A
 
     ``out[k, i] = (mean(t) - mean(t - windows[k])) * 60 / windows[k]``, each mean over the
     ``smoothing`` seconds ending then (:func:`rolling_mean_at`); NaN where either is unknown.
+    Window sums come from prefix sums, so each window edge is a pointer that only moves on.
     """
     lags = len(windows)
     for m in prange(len(bounds) - 1):
         lo, hi = bounds[m], bounds[m + 1]
+        n = hi - lo
         first = seconds[lo]
-        # Pointer pair and running sums per lag; index ``lags`` is the window ending now.
-        start = np.full(lags + 1, lo)
-        end = np.full(lags + 1, lo)
-        total = np.zeros(lags + 1)
-        count = np.zeros(lags + 1, dtype=np.int64)
+        sums = np.zeros(n + 1)
+        counts = np.zeros(n + 1, dtype=np.int64)
+        for r in range(n):
+            v = values[lo + r]
+            valid = not np.isnan(v)
+            sums[r + 1] = sums[r] + (v if valid else 0.0)
+            counts[r + 1] = counts[r] + (1 if valid else 0)
+        # Per edge (lag 0 last): rows at or before the window's end, and before its start.
+        end = np.zeros(lags + 1, dtype=np.int64)
+        start = np.zeros(lags + 1, dtype=np.int64)
         mean = np.empty(lags + 1)
-        for i in range(lo, hi):
+        for r in range(n):
             for k in range(lags + 1):
-                t_end = seconds[i] - (windows[k] if k < lags else 0)
+                t_end = seconds[lo + r] - (windows[k] if k < lags else 0)
                 if t_end < first:
                     mean[k] = NAN
                     continue
-                while end[k] < hi and seconds[end[k]] <= t_end:
-                    v = values[end[k]]
-                    if not np.isnan(v):
-                        total[k] += v
-                        count[k] += 1
+                while end[k] < n and seconds[lo + end[k]] <= t_end:
                     end[k] += 1
-                while start[k] < end[k] and seconds[start[k]] <= t_end - smoothing:
-                    v = values[start[k]]
-                    if not np.isnan(v):
-                        total[k] -= v
-                        count[k] -= 1
+                while start[k] < end[k] and seconds[lo + start[k]] <= t_end - smoothing:
                     start[k] += 1
-                if count[k] > 0:
-                    mean[k] = total[k] / count[k]
-                else:
-                    total[k] = 0.0
-                    mean[k] = NAN
+                c = counts[end[k]] - counts[start[k]]
+                mean[k] = (sums[end[k]] - sums[start[k]]) / c if c > 0 else NAN
             for k in range(lags):
-                out[k, i] = (mean[lags] - mean[k]) * (60.0 / windows[k])
+                out[k, lo + r] = (mean[lags] - mean[k]) * (60.0 / windows[k])
 
 
 @njit(cache=True, parallel=True)
-def rolling_mean_std(seconds, values, bounds, window, mean_out, std_out):  # noqa: ANN001, ANN201
-    """Mean and population standard deviation over the trailing window of each row.
+def rolling_mean_std(seconds, values, bounds, windows, mean_out, std_out):  # noqa: ANN001, ANN201
+    """Mean and population standard deviation over each trailing window of each row.
 
-    Sums run on values centred on the module's mean; variances below the float64 noise floor
-    of those sums are zero, as in :func:`batteryops.timegrid.rolling_std`.
+    ``mean_out[k, i]`` and ``std_out[k, i]`` for ``windows[k]``. Sums (from prefix sums) run on
+    values centred on the module's mean; variances below the float64 noise floor of those sums
+    are zero, as in :func:`batteryops.timegrid.rolling_std`.
     """
+    lags = len(windows)
     for m in prange(len(bounds) - 1):
         lo, hi = bounds[m], bounds[m + 1]
+        n = hi - lo
         centre = 0.0
         n_valid = 0
         for i in range(lo, hi):
@@ -114,37 +113,34 @@ def rolling_mean_std(seconds, values, bounds, window, mean_out, std_out):  # noq
                 n_valid += 1
         centre = centre / n_valid if n_valid else 0.0
         largest = 0.0
-        for i in range(lo, hi):
-            if not np.isnan(values[i]):
-                largest = max(largest, abs(values[i] - centre))
-        floor = 1e-12 * (1.0 + largest * largest)
-        start = lo
-        total = 0.0
-        total_sq = 0.0
-        count = 0
-        for i in range(lo, hi):
-            v = values[i]
-            if not np.isnan(v):
-                total += v - centre
-                total_sq += (v - centre) * (v - centre)
-                count += 1
-            while seconds[start] <= seconds[i] - window:
-                v = values[start]
-                if not np.isnan(v):
-                    total -= v - centre
-                    total_sq -= (v - centre) * (v - centre)
-                    count -= 1
-                start += 1
-            if count > 0:
-                mean = total / count
-                variance = total_sq / count - mean * mean
-                mean_out[i] = mean + centre
-                std_out[i] = np.sqrt(variance) if variance > floor else 0.0
+        sums = np.zeros(n + 1)
+        squares = np.zeros(n + 1)
+        counts = np.zeros(n + 1, dtype=np.int64)
+        for r in range(n):
+            v = values[lo + r]
+            if np.isnan(v):
+                sums[r + 1], squares[r + 1], counts[r + 1] = sums[r], squares[r], counts[r]
             else:
-                total = 0.0
-                total_sq = 0.0
-                mean_out[i] = NAN
-                std_out[i] = NAN
+                d = v - centre
+                largest = max(largest, abs(d))
+                sums[r + 1] = sums[r] + d
+                squares[r + 1] = squares[r] + d * d
+                counts[r + 1] = counts[r] + 1
+        floor = 1e-12 * (1.0 + largest * largest)
+        for k in range(lags):
+            start = 0
+            for r in range(n):
+                while seconds[lo + start] <= seconds[lo + r] - windows[k]:
+                    start += 1
+                c = counts[r + 1] - counts[start]
+                if c > 0:
+                    mean = (sums[r + 1] - sums[start]) / c
+                    variance = (squares[r + 1] - squares[start]) / c - mean * mean
+                    mean_out[k, lo + r] = mean + centre
+                    std_out[k, lo + r] = np.sqrt(variance) if variance > floor else 0.0
+                else:
+                    mean_out[k, lo + r] = NAN
+                    std_out[k, lo + r] = NAN
 
 
 @njit(cache=True, parallel=True)

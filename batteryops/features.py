@@ -79,8 +79,9 @@ def featurize_rack(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.DataF
         params: The ``featurize`` section.
 
     Returns:
-        A new frame sorted by module then timestamp: the input columns plus one column per
-        feature (see :func:`feature_names`).
+        A new frame sorted by module then timestamp: the input columns (those that are not
+        float32 first, as in canonical telemetry) and then one column per feature (see
+        :func:`feature_names`).
     """
     required = sorted({*SLOPE_SIGNALS, *LEVEL_SIGNALS, *INPUT_SIGNALS} - set(telemetry.columns))
     if required:
@@ -104,8 +105,13 @@ def featurize_rack(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.DataF
     sources = signal | derived
     added = [name for name in names if name not in frame.columns]
     # One float32 block, column by column: the output frame wraps it without a copy.
-    block = np.empty((len(added), rows), dtype=np.float32)
-    slots = {name: block[i] for i, name in enumerate(added)}
+    # The input's float32 columns and the features share one block; the output frame wraps it
+    # without a copy (pandas would copy every column to merge two float32 blocks).
+    floats = [c for c in frame.columns if frame[c].dtype == np.float32]
+    block = np.empty((len(floats) + len(added), rows), dtype=np.float32)
+    for i, column in enumerate(floats):
+        block[i] = frame[column].to_numpy()
+    slots = {name: block[len(floats) + i] for i, name in enumerate(added)}
 
     def slot(name: str) -> np.ndarray:
         return slots[name] if name in slots else np.empty(rows, dtype=np.float32)
@@ -119,16 +125,14 @@ def featurize_rack(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.DataF
         feature_kernels.slopes(seconds, sources[name], bounds, SLOPE_SMOOTHING_S, windows, slopes)
         for k, window in enumerate(params.slope_windows_s):
             slot(f"{name}_slope_{window}s_per_min")[:] = slopes[k]
+    rolling = np.asarray(params.rolling_windows_s, dtype=np.int64)
+    means = np.empty((len(rolling), rows), dtype=np.float32)
+    stds = np.empty((len(rolling), rows), dtype=np.float32)
     for name in ROLLING_SIGNALS:
-        for window in params.rolling_windows_s:
-            feature_kernels.rolling_mean_std(
-                seconds,
-                sources[name],
-                bounds,
-                window,
-                slot(f"{name}_mean_{window}s"),
-                slot(f"{name}_std_{window}s"),
-            )
+        feature_kernels.rolling_mean_std(seconds, sources[name], bounds, rolling, means, stds)
+        for k, window in enumerate(params.rolling_windows_s):
+            slot(f"{name}_mean_{window}s")[:] = means[k]
+            slot(f"{name}_std_{window}s")[:] = stds[k]
     feature_kernels.sensor_health(
         seconds,
         signal["temp_max_c"],
@@ -146,8 +150,9 @@ def featurize_rack(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.DataF
         0,
         slot("abs_current_mean_300s_a"),
     )
-    features = pd.DataFrame(block.T, columns=added, index=frame.index, copy=False)
-    return pd.concat([frame, features], axis=1, copy=False)
+    numbers = pd.DataFrame(block.T, columns=floats + added, index=frame.index, copy=False)
+    others = [c for c in frame.columns if c not in set(floats)]
+    return pd.concat([frame[others], numbers], axis=1, copy=False) if others else numbers
 
 
 def feature_names(params: FeaturizeParams) -> list[str]:
