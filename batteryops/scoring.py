@@ -3,7 +3,7 @@
 The same code serves ``batteryops score`` and (later) the live service: features from
 :mod:`batteryops.features` through :class:`batteryops.hazard_model.HazardModel`, the persistent
 alarm of :mod:`batteryops.events` at the operating point ``evaluate`` chose, the derating policy
-of :mod:`batteryops.derating`, and TreeSHAP contributions for every second over the threshold.
+of :mod:`batteryops.derating`, and TreeSHAP contributions of every alarm.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from batteryops.hazard_model import DELTA_T_FORECAST, PROBABILITY, TOP_FEATURES,
 
 ALARM = "alarm"
 CURRENT_LIMIT = "recommended_current_limit_a"
+EXPLAIN_EVERY_S = 60  # TreeSHAP refreshed once a minute during an alarm
 OUTPUT_COLUMNS = [
     schema.MODULE_ID,
     schema.TIMESTAMP,
@@ -62,8 +63,8 @@ class Scorer:
 
         Returns:
             :data:`OUTPUT_COLUMNS`, sorted by rack, module and time. ``top_features`` names the
-            features that pushed the hazard up most (TreeSHAP), on seconds at or over the
-            threshold; it is empty elsewhere.
+            features that pushed the hazard up most (TreeSHAP) on alarm seconds, refreshed each
+            minute of an alarm; it is empty elsewhere.
         """
         frame = self.model.prepare(telemetry)
         probability = self.model.hazard_probability(frame)
@@ -72,10 +73,7 @@ class Scorer:
         limit = derating.recommended_current_limit(
             frame["temp_max_c"].to_numpy(dtype=float), forecast, probability, alarm, self.derating
         )
-        explained = np.flatnonzero((probability >= self.threshold) | alarm)
-        top = np.full(len(frame), "", dtype=object)
-        if len(explained):
-            top[explained] = self.model.top_features(frame.iloc[explained], self.top_features)
+        top = self._explain(frame, alarm)
         keys = frame[[schema.MODULE_ID, schema.TIMESTAMP, schema.RACK_ID]].reset_index(drop=True)
         return keys.assign(
             **{
@@ -87,6 +85,35 @@ class Scorer:
                 TOP_FEATURES: top,
             }
         )
+
+    def _explain(self, frame: pd.DataFrame, alarm: np.ndarray) -> np.ndarray:
+        """Top TreeSHAP features on alarm seconds.
+
+        Computed at each alarm's first second and every ``EXPLAIN_EVERY_S`` seconds of it, and
+        carried over the seconds between: an alarm runs for many minutes, and TreeSHAP on each
+        of its seconds would cost more than the scoring.
+        """
+        top = np.full(len(frame), "", dtype=object)
+        if not alarm.any():
+            return top
+        rows = np.flatnonzero(alarm)
+        seconds = timegrid.epoch_seconds(frame[schema.TIMESTAMP].iloc[rows])
+        codes = pd.factorize(frame[schema.MODULE_ID].iloc[rows])[0]
+        # A new alarm starts where the module changes or the previous alarm second is not
+        # the second before.
+        starts = np.concatenate([[True], (np.diff(codes) != 0) | (np.diff(seconds) > 1)])
+        onset = np.maximum.accumulate(np.where(starts, np.arange(len(rows)), 0))
+        since = seconds - seconds[onset]
+        chosen = starts | (np.mod(since, EXPLAIN_EVERY_S) == 0)
+        explained = rows[chosen]
+        text = np.asarray(
+            self.model.top_features(frame.iloc[explained], self.top_features), dtype=object
+        )
+        # Each alarm second takes the explanation of the last explained second of its alarm.
+        last = np.maximum.accumulate(np.where(chosen, np.arange(len(rows)), 0))
+        index_of = np.cumsum(chosen) - 1
+        top[rows] = text[index_of[last]]
+        return top
 
     def _alarm(self, frame: pd.DataFrame, probability: np.ndarray) -> np.ndarray:
         """The persistent alarm (k of the last n seconds over the threshold) per row."""

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from batteryops import fleet_writer, ingest, scoring, tracking
-from batteryops.config import load_params
+from batteryops.config import load_params, merged_simulate
 
 
 def main() -> None:
@@ -30,8 +30,9 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     args = parser.parse_args()
     params = load_params()
-    sim = params.simulate.model_copy(
-        update={
+    sim = merged_simulate(
+        params.simulate,
+        {
             "racks": args.racks,
             "modules_per_rack": args.modules_per_rack,
             "duration_s": int(args.hours * 3600),
@@ -39,7 +40,21 @@ def main() -> None:
             "fault_earliest_s": 1800,
             "fault_latest_fraction": 0.5,
             "seed": 2024,
-        }
+            # A day of a plant, not of a training fleet: a few runaways and nuisances.
+            "faults": {
+                "internal_short": 2,
+                "external_heating": 1,
+                "cooling_failure": 1,
+                "overcharge": 1,
+            },
+            "nuisances": {
+                "stuck_sensor": 1,
+                "drifting_sensor": 1,
+                "gas_spikes": 1,
+                "hot_ambient_racks": 1,
+                "high_load_racks": 1,
+            },
+        },
     )
     tracking.configure(params.tracking)
     uri = args.model or f"models:/{params.tracking.model_name}@champion"

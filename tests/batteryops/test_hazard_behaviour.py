@@ -192,7 +192,8 @@ def test_scoring_output_has_the_contract_columns(trained: Trained) -> None:
     scored = trained.scorer.score(frame)
     assert list(scored.columns[:3]) == [schema.MODULE_ID, schema.TIMESTAMP, schema.RACK_ID]
     assert len(scored) == len(frame)
-    over = scored[scored[PROBABILITY] >= trained.scorer.threshold]
-    assert (over["top_features"].str.len() > 0).all()
-    under = scored[(scored[PROBABILITY] < trained.scorer.threshold) & ~scored[ALARM]]
-    assert (under["top_features"] == "").all()
+    alarmed = scored[scored[ALARM]]
+    assert not alarmed.empty
+    assert (alarmed["top_features"].str.count("=") == trained.scorer.top_features).all()
+    assert (scored.loc[~scored[ALARM], "top_features"] == "").all()
+    assert (alarmed[CURRENT_LIMIT] == 0).all()
