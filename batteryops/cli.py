@@ -73,6 +73,7 @@ def cmd_gate(params: Params, args: argparse.Namespace) -> int:
         drift=_read_metrics(paths.drift),
         validation=_read_metrics(paths.validation),
         champion=base,
+        generalization=_read_metrics(paths.generalization),
     )
     print(gates.format_table(results))
     failed = [r for r in results if not r.passed]

@@ -72,6 +72,16 @@ def test_gate_fails_on_low_pr_auc(project: Path, capsys: pytest.CaptureFixture[s
     assert "1 gate(s) failed: pr_auc = 0.2 fails (>= 0.5)" in out
 
 
+def test_gate_checks_the_unlike_fleet_when_its_metrics_exist(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(project / "metrics/generalization.json", {"event_recall": 0.9})
+    assert main(["gate"]) == 1
+    assert "generalization.event_recall = 0.9 fails (>= 0.95)" in capsys.readouterr().out
+    _write(project / "metrics/generalization.json", {"event_recall": 1.0})
+    assert main(["gate"]) == 0
+
+
 def test_gate_fails_on_failed_validation(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _write(project / "metrics/validation.json", {"success": False})
     assert main(["gate"]) == 1
