@@ -8,6 +8,7 @@ Library functions never read params themselves: entry points pass each one its o
 
 from __future__ import annotations
 
+import copy
 import difflib
 from pathlib import Path
 from typing import Any, Literal
@@ -481,17 +482,18 @@ def merged_simulate(base: SimulateParams, overrides: dict[str, Any]) -> Simulate
     Raises:
         pydantic.ValidationError: If the merged section is invalid (e.g. a misspelled key).
     """
+    return SimulateParams.model_validate(deep_merge(base.model_dump(), overrides))
 
-    def merge(into: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-        merged = dict(into)
-        for key, value in update.items():
-            if isinstance(value, dict) and isinstance(merged.get(key), dict):
-                merged[key] = merge(merged[key], value)
-            else:
-                merged[key] = value
-        return merged
 
-    return SimulateParams.model_validate(merge(base.model_dump(), overrides))
+def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``base`` with ``overrides`` merged in, nested sections key by key."""
+    merged = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _nearest(key: str, valid: list[str]) -> str:

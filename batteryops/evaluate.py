@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from batteryops import events, schema
+from batteryops import events
 from batteryops.config import AlarmParams, RuleBaselineParams
 
 
@@ -68,21 +68,27 @@ def threshold_candidates(scores: np.ndarray, size: int) -> np.ndarray:
     return np.unique(np.quantile(finite, quantiles))
 
 
-def evaluate_split(
-    scored: pd.DataFrame,
-    truth: pd.DataFrame,
-    score_column: str,
+def split_metrics(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    tracks: list[events.ModuleTrack],
     threshold: float,
     alarm: AlarmParams,
 ) -> dict[str, object]:
-    """Row and event metrics of one score column on one split's rows at one threshold."""
-    labelled = scored[schema.TRAINABLE].to_numpy()
-    rows = row_metrics(
-        scored[schema.HAZARD].to_numpy()[labelled],
-        scored[score_column].to_numpy(dtype=float)[labelled],
+    """Row and event metrics of one score on one split at one threshold.
+
+    Args:
+        labels: ``hazard`` of the split's trainable rows.
+        scores: The score of those rows.
+        tracks: The split's module tracks of that score (:func:`events.score_tracks`).
+        threshold: Operating threshold.
+        alarm: The ``alarm`` section.
+    """
+    return (
+        row_metrics(labels, scores)
+        | events.event_metrics(tracks, threshold, alarm)
+        | {"threshold": threshold}
     )
-    tracks = events.module_tracks(scored, truth, score_column)
-    return rows | events.event_metrics(tracks, threshold, alarm) | {"threshold": threshold}
 
 
 def delta_t_sums(

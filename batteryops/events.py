@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -99,31 +99,7 @@ def module_tracks(
     scored: pd.DataFrame, truth: pd.DataFrame, score_column: str
 ) -> list[ModuleTrack]:
     """Build per-module tracks from scored rows sorted by module then timestamp."""
-    truth = truth.set_index(schema.MODULE_ID)
-    tracks = []
-    for module_id, rows in timegrid.module_groups(scored):
-        stamps = scored[schema.TIMESTAMP].iloc[rows]
-        positions, length = timegrid.grid_positions(stamps)
-        first = np.floor(timegrid.epoch_seconds(stamps.iloc[:1]))[0]
-        excluded = timegrid.to_grid(
-            scored[NEIGHBOUR_VENTED].to_numpy()[rows].astype(float), positions, length
-        )
-        fault, pnr = timegrid.epoch_seconds(
-            truth.loc[[module_id], ["fault_start", "pnr_time"]].iloc[0]
-        )
-        tracks.append(
-            ModuleTrack(
-                module_id=module_id,
-                seconds=first + np.arange(length),
-                score=timegrid.to_grid(
-                    scored[score_column].to_numpy(dtype=float)[rows], positions, length
-                ),
-                excluded=np.nan_to_num(excluded, nan=0.0) > 0,
-                fault_start_s=fault,
-                pnr_s=pnr,
-            )
-        )
-    return tracks
+    return score_tracks(scored, truth, [score_column])[score_column]
 
 
 def event_metrics(
@@ -233,21 +209,32 @@ def _logit(p: float) -> float:
 def score_tracks(
     scored: pd.DataFrame, truth: pd.DataFrame, columns: list[str]
 ) -> dict[str, list[ModuleTrack]]:
-    """:func:`module_tracks` for several score columns, sharing each module's grid."""
-    if not columns:
-        return {}
-    first = module_tracks(scored, truth, columns[0])
-    result = {columns[0]: first}
-    groups = timegrid.module_groups(scored)
-    for column in columns[1:]:
-        values = scored[column].to_numpy(dtype=float)
-        tracks = []
-        for track, (_, rows) in zip(first, groups, strict=True):
-            positions, length = timegrid.grid_positions(scored[schema.TIMESTAMP].iloc[rows])
-            tracks.append(
-                replace(track, score=timegrid.to_grid(values[rows], positions, length), _levels={})
+    """Per-module tracks of several score columns, each module's grid built once for all."""
+    truth = truth.set_index(schema.MODULE_ID)
+    result: dict[str, list[ModuleTrack]] = {column: [] for column in columns}
+    values = {column: scored[column].to_numpy(dtype=float) for column in columns}
+    vented = scored[NEIGHBOUR_VENTED].to_numpy().astype(float)
+    for module_id, rows in timegrid.module_groups(scored):
+        stamps = scored[schema.TIMESTAMP].iloc[rows]
+        positions, length = timegrid.grid_positions(stamps)
+        first = np.floor(timegrid.epoch_seconds(stamps.iloc[:1]))[0]
+        excluded = timegrid.to_grid(vented[rows], positions, length)
+        fault, pnr = timegrid.epoch_seconds(
+            truth.loc[[module_id], ["fault_start", "pnr_time"]].iloc[0]
+        )
+        seconds = first + np.arange(length)
+        excluded = np.nan_to_num(excluded, nan=0.0) > 0
+        for column in columns:
+            result[column].append(
+                ModuleTrack(
+                    module_id=module_id,
+                    seconds=seconds,
+                    score=timegrid.to_grid(values[column][rows], positions, length),
+                    excluded=excluded,
+                    fault_start_s=fault,
+                    pnr_s=pnr,
+                )
             )
-        result[column] = tracks
     return result
 
 

@@ -99,10 +99,12 @@ def main(params: Params) -> None:
     log.info("thresholds chosen on validation in %.1f s", time.perf_counter() - started)
     labels = np.concatenate(scored["labels"])
     for column, threshold in thresholds.items():
-        rows = evaluate.row_metrics(labels, np.concatenate(scored["row_scores"][column]))
-        tracks = scored["tracks"]["test"][column]
-        results[column] = (
-            rows | events.event_metrics(tracks, threshold, params.alarm) | {"threshold": threshold}
+        results[column] = evaluate.split_metrics(
+            labels,
+            np.concatenate(scored["row_scores"][column]),
+            scored["tracks"]["test"][column],
+            threshold,
+            params.alarm,
         )
     delta_t = evaluate.delta_t_metrics(scored["delta_t"], reference="persistence")
     metrics = _hazard_metrics(params, results, on_validation, delta_t)
@@ -170,7 +172,7 @@ def _score_partitions(params: Params, model: HazardModel, truth: pd.DataFrame) -
                 )
             )
             del matrix
-            kept = META + [c for c in ("temp_max_c", TREND_FEATURE) if c not in META]
+            kept = META + [TREND_FEATURE]
             frame = frame[kept].assign(**scores, **{DELTA_T_FORECAST: forecast})
             for split in ("validation", "test"):
                 part = frame[frame[schema.SPLIT] == split].reset_index(drop=True)

@@ -165,8 +165,9 @@ def _champion_on_same_data(params: Params, version: str) -> tuple[dict[str, Any]
         labelled = frame[frame[schema.TRAINABLE]]
         labels.append(labelled[schema.HAZARD].to_numpy())
         scores.append(labelled[events.PROBABILITY].to_numpy())
-    result = evaluate.row_metrics(np.concatenate(labels), np.concatenate(scores))
-    result |= events.event_metrics(tracks, threshold, params.alarm) | {"threshold": threshold}
+    result = evaluate.split_metrics(
+        np.concatenate(labels), np.concatenate(scores), tracks, threshold, params.alarm
+    )
     result.pop("lead_times_min", None)
     return (
         result,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from batteryops.config import Params, parse_params
+from batteryops.config import Params, deep_merge, parse_params
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,17 +73,6 @@ TINY_OVERRIDES: dict[str, Any] = {
     "drift": {"reference_rows": 3000, "current_rows": 3000, "current_window_s": 7200},
     "train": {"xgboost": {"n_estimators": 60}, "delta_t_xgboost": {"n_estimators": 60}},
 }
-
-
-def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``base`` with ``overrides`` merged in, section by section."""
-    merged = copy.deepcopy(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 @pytest.fixture(scope="session")
