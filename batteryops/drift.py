@@ -14,47 +14,26 @@ import pandas as pd
 from batteryops import schema, timegrid
 
 
-def reference_and_current(
-    frame: pd.DataFrame,
-    features: list[str],
-    current_window_s: int,
-    reference_rows: int,
-    current_rows: int,
-    seed: int,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Sample the reference (training split) and the current (newest window, all modules).
+def sample_positions(
+    meta: pd.DataFrame, current_window_s: int, reference_rows: int, current_rows: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of the reference (training split) and current (newest window) samples.
 
     Rows of incidents (a module past its guard before PNR, or after a neighbour vented; the
     ``trainable`` flag is false there) are left out of both: drift is about the data of normal
     operation that the model is trained on, not about a fire that the labels already cover.
+    Needs only ``timestamp``, ``split`` and ``trainable``, so a large table is sampled on those
+    columns and its features read afterwards, partition by partition.
 
     Args:
-        frame: Featurized rows with ``split`` and ``timestamp``.
-        features: Columns to compare.
+        meta: Rows with ``timestamp``, ``split`` and ``trainable``.
         current_window_s: The newest data: rows within this many seconds of the latest timestamp.
         reference_rows: Rows sampled from the reference.
         current_rows: Rows sampled from the current window.
         seed: Sampling seed.
 
     Returns:
-        ``(reference, current)`` frames holding only ``features``.
-    """
-    reference, current = sample_positions(
-        frame, current_window_s, reference_rows, current_rows, seed
-    )
-    return (
-        frame[features].iloc[reference].reset_index(drop=True),
-        frame[features].iloc[current].reset_index(drop=True),
-    )
-
-
-def sample_positions(
-    meta: pd.DataFrame, current_window_s: int, reference_rows: int, current_rows: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Row positions of the reference and current samples of :func:`reference_and_current`.
-
-    Needs only ``timestamp``, ``split`` and ``trainable``, so a large table can be sampled on
-    those columns and its features read afterwards, partition by partition.
+        ``(reference, current)`` row positions into ``meta``.
     """
     seconds = timegrid.epoch_seconds(meta[schema.TIMESTAMP])
     normal = meta[schema.TRAINABLE].to_numpy(dtype=bool)
