@@ -45,3 +45,23 @@ TRAINABLE = "trainable"
 LABEL_COLUMNS = [HAZARD, OVERHEAT, DELTA_T_30S, TRAINABLE]
 
 SPLIT = "split"
+
+# Cycle data (SOH/RUL): one row per cell per cycle, sorted by (cell_id, cycle), no duplicate keys.
+CELL_ID = "cell_id"
+CYCLE = "cycle"
+CYCLE_KEYS = [CELL_ID, CYCLE]
+CYCLE_SIGNALS = [
+    "temperature_c",  # mean cell temperature over the cycle
+    "capacity_ah",  # discharge capacity of the cycle
+    "resistance_ohm",  # DC internal resistance (pulse), or what the cycler reports
+    "charge_throughput_ah",  # charge into the cell, cumulative from its first cycle
+    "discharge_throughput_ah",  # charge out of the cell, cumulative from its first cycle
+    "charge_c_rate",
+    "discharge_c_rate",
+    "depth_of_discharge",  # 0-1
+    "time_s",  # test time at the end of the cycle, seconds since the cell's first cycle
+]
+CYCLE_COLUMNS = CYCLE_KEYS + CYCLE_SIGNALS
+# Optional low-rate (C/20-like) discharge curves at checkpoint cycles: capacity discharged from
+# full (Ah) against terminal voltage (V), rows in discharge order.
+CURVE_COLUMNS = [CELL_ID, CYCLE, "voltage_v", "capacity_ah"]
