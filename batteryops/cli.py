@@ -5,6 +5,7 @@ Commands:
     status          What is champion (and challenger), its metrics and lineage.
     promote         Move ``champion`` to a version (a recorded, human decision).
     rollback        Move ``champion`` back to the previous champion from the audit log.
+    health          Cycle data -> per-cell SOH, RUL with an interval and a health class.
     ingest          Logger/BMS exports -> canonical telemetry (Parquet per rack) + summary JSON.
     simulate        Simulate the fleet of params into a directory (Parquet or a raw logger CSV).
     simulate-oven   One 18650 cell with the Kim 2007 kinetics in an oven.
@@ -89,7 +90,7 @@ def cmd_status(params: Params, args: argparse.Namespace) -> int:
     from batteryops import registry, tracking
 
     tracking.configure(params.tracking)
-    name = params.tracking.model_name
+    name = args.model or params.tracking.model_name
     report: dict[str, Any] = {"model": name}
     for alias in (registry.CHAMPION, registry.CHALLENGER):
         version = registry.alias_version(name, alias)
@@ -129,13 +130,16 @@ def cmd_promote(params: Params, args: argparse.Namespace) -> int:
     from batteryops import gates, registry, tracking
 
     tracking.configure(params.tracking)
-    name = params.tracking.model_name
+    name = args.model or params.tracking.model_name
     try:
         recorded = registry.metrics_from_tags(registry.version_tags(name, args.version))
     except Exception as error:  # noqa: BLE001 - MLflow raises its own exception types
         print(f"error: model '{name}' has no version {args.version} ({error})", file=sys.stderr)
         return EXIT_USAGE
-    results = gates.evaluate_gates(recorded, params.gates)
+    if name == params.health.model_name:
+        results = gates.evaluate_soh_gates(recorded, params.gates.soh, params.gates.max_regression)
+    else:
+        results = gates.evaluate_gates(recorded, params.gates)
     print(gates.format_table(results))
     if not all(r.passed for r in results) and not args.force:
         print(
@@ -160,7 +164,7 @@ def cmd_rollback(params: Params, args: argparse.Namespace) -> int:
     from batteryops import registry, tracking
 
     tracking.configure(params.tracking)
-    name = params.tracking.model_name
+    name = args.model or params.tracking.model_name
     current = registry.alias_version(name, registry.CHAMPION)
     try:
         target = args.to or registry.rollback_target(
@@ -174,6 +178,50 @@ def cmd_rollback(params: Params, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(f"champion of {name}: {entry['champion_before']} -> {entry['champion_after']}")
     return 0
+
+
+def cmd_health(params: Params, args: argparse.Namespace) -> int:
+    """Per-cell SOH, RUL with an interval and a health class from cycle data."""
+    import pandas as pd
+
+    from batteryops import mlflow_model, tracking
+    from batteryops.cycle_ingest import ingest_cycle_files
+
+    tracking.configure(params.tracking)
+    uri = args.model or f"models:/{params.health.model_name}@champion"
+    out = Path(args.out)
+    quarantine = Path(args.quarantine or out.with_name(out.stem + "_quarantine"))
+    files = _expand(args.inputs)
+    parquet = [f for f in files if f.suffix in (".parquet", ".pq")]
+    exports = [f for f in files if f not in parquet]
+    frames = [pd.read_parquet(f) for f in parquet]
+    if exports:
+        canonical = out.with_name(out.stem + "_cycles.parquet")
+        summary = ingest_cycle_files(exports, canonical, quarantine, params.cycle_ingest)
+        frames.append(pd.read_parquet(canonical))
+        print(json.dumps({"ingest": summary}, default=str), file=sys.stderr)
+    curves = pd.read_parquet(args.curves) if args.curves else None
+    try:
+        model = mlflow_model.load_health_model(uri)
+    except Exception as error:  # noqa: BLE001 - MLflow raises its own exception types
+        print(f"error: cannot load {uri} ({error}); run `make run` first", file=sys.stderr)
+        return EXIT_USAGE
+    result = model.predict_cells(pd.concat(frames, ignore_index=True), curves)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".csv":
+        result.to_csv(out, index=False)
+    else:
+        result.to_parquet(out, index=False)
+    print(result.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+def _expand(inputs: list[str]) -> list[Path]:
+    """Files named, and the files inside folders named, in a stable order."""
+    files: list[Path] = []
+    for item in map(Path, inputs):
+        files += sorted(p for p in item.rglob("*") if p.is_file()) if item.is_dir() else [item]
+    return files
 
 
 def cmd_ingest(params: Params, args: argparse.Namespace) -> int:
@@ -299,15 +347,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="champion, challenger, metrics and lineage")
     status.add_argument("--history", type=int, default=5, help="audit entries to show")
+    status.add_argument("--model", help="registered model (default: tracking.model_name)")
 
     promote = commands.add_parser("promote", help="move champion to a version")
     promote.add_argument("version", help="model version number")
     promote.add_argument("--reason", help="why (recorded in the audit log)")
     promote.add_argument("--force", action="store_true", help="promote even if a gate fails")
+    promote.add_argument("--model", help="registered model (default: tracking.model_name)")
 
     rollback = commands.add_parser("rollback", help="move champion back to the previous one")
     rollback.add_argument("--to", help="version to roll back to (default: from the audit log)")
     rollback.add_argument("--reason", help="why (recorded in the audit log)")
+    rollback.add_argument("--model", help="registered model (default: tracking.model_name)")
+
+    health = commands.add_parser("health", help="per-cell SOH, RUL and health class")
+    health.add_argument("inputs", nargs="+", help="cycler exports or canonical cycle Parquet")
+    health.add_argument("--out", required=True, help="output file (.parquet or .csv)")
+    health.add_argument("--curves", help="low-rate curves Parquet (cell_id, cycle, voltage_v, ...)")
+    health.add_argument("--model", help="model URI (default: models:/<health.model_name>@champion)")
+    health.add_argument("--quarantine", help="where bad rows go (default: beside --out)")
 
     ing = commands.add_parser("ingest", help="logger/BMS exports -> canonical telemetry")
     ing.add_argument("inputs", nargs="+", help="files or folders (CSV, TSV, gzip, Parquet)")
@@ -357,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         "status": cmd_status,
         "promote": cmd_promote,
         "rollback": cmd_rollback,
+        "health": cmd_health,
         "simulate": cmd_simulate,
         "ingest": cmd_ingest,
         "score": cmd_score,

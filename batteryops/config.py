@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from batteryops import schema
+from batteryops.cycle_ingest import CycleIngestParams
 
 PARAMS_FILE = "params.yaml"
 
@@ -40,6 +41,9 @@ class MetricsPaths(_Section):
     ingest: str
     delta_t: str
     generalization: str
+    soh: str
+    cycle_validation: str
+    soh_registry: str
 
 
 class PathsParams(_Section):
@@ -68,6 +72,19 @@ class PathsParams(_Section):
     model_card: str
     shap_summary: str
     audit_log: str
+    raw_cycles_dir: str
+    cycles: str
+    curves: str
+    cell_truth: str
+    cycle_truth: str
+    cycle_quarantine_dir: str
+    cycle_validation_report: str
+    health_features: str
+    health_split: str
+    soh_model: str
+    soh_model_info: str
+    soh_shap: str
+    soh_model_card: str
     metrics: MetricsPaths
 
 
@@ -398,6 +415,41 @@ class GateParams(_Section):
     require_validation: bool
     min_generalization_event_recall: float
     min_delta_t_skill: float  # persistence RMSE / model RMSE of the 30 s temperature change
+    soh: SohGateParams
+
+
+class SohGateParams(_Section):
+    """Gates of ``battery-soh`` on the temperature holdout (``metrics/soh.json``)."""
+
+    max_soh_rmse_pct: float = Field(gt=0)
+    min_soh_within_3pct: float = Field(ge=0, le=1)
+    min_soh_within_5pct: float = Field(ge=0, le=1)
+    max_rul_mape_pct: float = Field(gt=0)
+    require_validation: bool
+
+
+class HealthParams(_Section):
+    """The state-of-health task (``health``): source, labels, features, splits, models."""
+
+    source: Literal["simulated", "files"]
+    model_name: str
+    reference_cycles: int = Field(gt=0)
+    nominal_capacity_ah: float = Field(gt=0)
+    eol_soh: float = Field(gt=0, lt=1)
+    row_stride: int = Field(gt=0)
+    rul_from_cycle: int = Field(ge=0)
+    rul_every: int = Field(gt=0)
+    rul_judged_at_cycle: int = Field(ge=0)
+    max_rul_cycles: float = Field(gt=0)
+    train_temperatures_c: list[float] = Field(min_length=1)
+    test_temperatures_c: list[float] = Field(min_length=1)
+    watch_below_soh: float = Field(gt=0, le=1)
+    replace_below_soh: float = Field(gt=0, le=1)
+    interval: tuple[float, float]
+    loco: bool
+    soh_xgboost: dict[str, float | int]
+    rul_xgboost: dict[str, float | int]
+    shap_rows: int = Field(gt=0)
 
 
 class FlowParams(_Section):
@@ -441,6 +493,82 @@ class IngestParams(_Section):
         return self
 
 
+class AgeingProtocol(_Section):
+    """One cycling protocol: constant-current charge and discharge rates (full 2.5-4.2 V cycles)."""
+
+    name: str
+    charge_c_rate: float = Field(gt=0)
+    discharge_c_rate: float = Field(gt=0)
+
+
+class AgeingRates(_Section):
+    """Rates of the degradation modes (fractions of the fresh cell's charges); see ageing.py."""
+
+    sei_calendar_per_sqrt_day: float = Field(ge=0)
+    sei_cycle_per_sqrt_efc: float = Field(ge=0)
+    sei_activation_j_per_mol: float
+    plating_per_cycle: float = Field(ge=0)
+    plating_c_rate_exponent: float = Field(ge=0)
+    plating_activation_j_per_mol: float
+    lam_neg_per_cycle: float = Field(ge=0)
+    lam_pos_per_cycle: float = Field(ge=0)
+    lam_c_rate_exponent: float = Field(ge=0)
+    lam_activation_j_per_mol: float
+    knee_x: float = Field(gt=0, lt=1)
+    knee_gain: float = Field(ge=0)
+
+
+class AgeingSpread(_Section):
+    """Cell-to-cell spread (relative standard deviations)."""
+
+    rate_fraction: float = Field(ge=0)
+    mode_fraction: float = Field(ge=0)
+    capacity_fraction: float = Field(ge=0, lt=0.2)
+    resistance_fraction: float = Field(ge=0, lt=0.5)
+
+
+class AgeingNoise(_Section):
+    """Measurement noise of the cycler."""
+
+    capacity_ah: float = Field(ge=0)
+    resistance_fraction: float = Field(ge=0)
+    temperature_c: float = Field(ge=0)
+    voltage_v: float = Field(ge=0)
+
+
+class AgeingParams(_Section):
+    """The simulated ageing fleet (``ageing``): LG M50-type cells by degradation modes."""
+
+    seed: int
+    temperatures_c: list[float] = Field(min_length=1)
+    protocols: list[AgeingProtocol] = Field(min_length=1)
+    cells_per_condition: int = Field(gt=0)
+    max_cycles: int = Field(gt=0)
+    end_soh: float = Field(gt=0, lt=1)
+    eol_soh: float = Field(gt=0, lt=1)
+    checkpoint_every: int = Field(gt=0)
+    curve_points: int = Field(ge=20)
+    curve_c_rate: float = Field(gt=0)
+    nominal_capacity_ah: float = Field(gt=0)
+    rest_h: float = Field(ge=0)
+    coulombic_efficiency: float = Field(gt=0, le=1)
+    rate_capacity_loss: float = Field(ge=0, lt=0.5)
+    self_heating_c_per_c_rate: float = Field(ge=0)
+    resistance_ohm: float = Field(gt=0)
+    resistance_activation_k: float = Field(ge=0)
+    resistance_growth_per_lli: float = Field(ge=0)
+    resistance_growth_per_lam: float = Field(ge=0)
+    rates: AgeingRates
+    spread: AgeingSpread
+    noise: AgeingNoise
+
+    @model_validator(mode="after")
+    def _end_below_eol(self) -> AgeingParams:
+        if self.end_soh >= self.eol_soh:
+            raise ValueError(f"end_soh {self.end_soh} must be below eol_soh {self.eol_soh}")
+        return self
+
+
 class Params(_Section):
     """All of ``params.yaml``."""
 
@@ -461,6 +589,9 @@ class Params(_Section):
     drift: DriftParams
     gates: GateParams
     flow: FlowParams
+    ageing: AgeingParams
+    health: HealthParams
+    cycle_ingest: CycleIngestParams
 
     @model_validator(mode="after")
     def _generalization_fleet(self) -> Params:

@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from batteryops.config import GateParams
+from batteryops.config import GateParams, SohGateParams
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,36 @@ def evaluate_gates(
                     float(base_fa) + gates.max_regression,
                 )
             )
+    return results
+
+
+def evaluate_soh_gates(
+    soh: dict[str, Any],
+    gates: SohGateParams,
+    max_regression: float,
+    validation: dict[str, Any] | None = None,
+    champion: dict[str, Any] | None = None,
+) -> list[GateResult]:
+    """Check ``metrics/soh.json`` (temperature holdout, XGBoost) against ``gates.soh``.
+
+    The no-regression gates are relative for these errors: the candidate's SOH RMSE and RUL
+    MAPE may exceed the champion's (recorded on its version) by at most ``max_regression`` of it.
+    """
+    results = [
+        _check("soh_rmse_pct", soh.get("soh_rmse_pct"), "<=", gates.max_soh_rmse_pct),
+        _check("soh_within_3pct", soh.get("soh_within_3pct"), ">=", gates.min_soh_within_3pct),
+        _check("soh_within_5pct", soh.get("soh_within_5pct"), ">=", gates.min_soh_within_5pct),
+        _check("rul_mape_pct", soh.get("rul_mape_pct"), "<=", gates.max_rul_mape_pct),
+    ]
+    if validation is not None and gates.require_validation:
+        ok = bool(validation.get("success", False))
+        verdict = "cycle validation passed" if ok else "cycle validation failed"
+        results.append(GateResult("validation_success", float(ok), 1.0, ">=", ok, verdict))
+    for key in ("soh_rmse_pct", "rul_mape_pct"):
+        base = (champion or {}).get(key)
+        if base is not None and not math.isnan(float(base)):
+            limit = float(base) * (1 + max_regression)
+            results.append(_check(f"no_regression.{key}", soh.get(key), "<=", limit))
     return results
 
 

@@ -124,3 +124,43 @@ def operating_point(uri: str) -> dict[str, Any]:
             "(was the evaluate stage run for it?)"
         ) from error
     return json.loads(Path(path).read_text())
+
+
+class HealthPyfunc(mlflow.pyfunc.PythonModel):
+    """Pyfunc wrapper of :class:`batteryops.health_model.HealthModel` (``battery-soh``).
+
+    ``predict`` takes canonical cycle data (a DataFrame), or ``{"cycles": ..., "curves": ...}``
+    with low-rate curves, and returns per cell at its last cycle: SOH, RUL with an interval and
+    a health class.
+    """
+
+    def load_context(self, context: Any) -> None:
+        """Rebuild the model from the logged artifact."""
+        from batteryops.health_model import HealthModel
+
+        self.model = HealthModel.load(context.artifacts["health"])
+
+    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
+        """Per-cell SOH, RUL (with interval) and health class."""
+        if isinstance(model_input, dict):
+            cycles = pd.DataFrame(model_input["cycles"])
+            curves = model_input.get("curves")
+            curves = None if curves is None else pd.DataFrame(curves)
+        else:
+            cycles, curves = pd.DataFrame(model_input), None
+        return self.model.predict_cells(cycles, curves)
+
+
+def log_health_model(path: str) -> Any:
+    """Log the health model saved at ``path`` to the active run under ``model``."""
+    return mlflow.pyfunc.log_model(
+        name=ARTIFACT_PATH,
+        python_model=HealthPyfunc(),
+        artifacts={"health": path},
+        pip_requirements=[f"{name}=={version(name)}" for name in SERVING_PACKAGES + ["scipy"]],
+    )
+
+
+def load_health_model(uri: str) -> Any:
+    """The :class:`~batteryops.health_model.HealthModel` behind a logged or registered URI."""
+    return mlflow.pyfunc.load_model(uri).unwrap_python_model().model

@@ -146,3 +146,71 @@ def render(
         "",
     ]
     return "\n".join(lines)
+
+
+HEALTH_LIMITS = [
+    "Judged on simulated LG M50-type cells aged by degradation modes (batteryops/ageing.py): "
+    "the modes, their rates and the knee are a model, not measurements; real cycler exports go "
+    "through `health.source: files` and must be judged on their own before trusting SOH/RUL.",
+    "SOH is the low-rate capacity over the cell's first cycles; cells cycled at other "
+    "temperatures or protocols than the training chambers are extrapolations "
+    "(the temperature holdout measures one such step).",
+    "RUL counts full equivalent cycles of the cell's own protocol to SOH 0.8; a change of duty, "
+    "temperature or rest makes it stale until new cycles arrive.",
+]
+
+
+def _soh_row(name: str, metrics: dict[str, Any]) -> str:
+    return (
+        f"| {name} | {metrics['rmse_pct']:.3f} | {metrics['mae_pct']:.3f} | "
+        f"{metrics['r2']:.4f} | {metrics['within_3pct']:.3f} | {metrics['within_5pct']:.3f} |"
+    )
+
+
+def render_health(
+    name: str, version: str, decision: dict[str, Any], soh: dict[str, Any], lineage: dict
+) -> str:
+    """The model card of the health model (``battery-soh``): SOH and RUL beside baselines."""
+    holdout = soh["temperature_holdout"]
+    lines = [
+        f"# Model card: {name} v{version}",
+        "",
+        f"Decision: **{decision['decision']}** ({decision['gates_passed']} of "
+        f"{decision['gates_total']} gates); reasons: {'; '.join(decision['reasons'])}",
+        "",
+        "## Intended use",
+        "State of health (capacity ratio) and remaining cycles to SOH 0.8 of Li-ion cells from "
+        "their cycle data (and low-rate curves when measured), for maintenance planning; not "
+        "for safety decisions.",
+        "",
+        "## Lineage",
+        *(f"- {key}: `{value}`" for key, value in lineage.items()),
+        "",
+        f"## SOH on the temperature holdout ({holdout['train_cells']} training cells, "
+        f"{holdout['test_cells']} test cells)",
+        "| model | RMSE (pts) | MAE (pts) | R2 | within 3 pts | within 5 pts |",
+        "|---|---|---|---|---|---|",
+        *(_soh_row(model, m) for model, m in holdout["soh"].items()),
+        "",
+        f"## RUL from cycle {holdout['rul_judged_at_cycle']}",
+        "| model | RMSE (cycles) | MAPE (%) | cells |",
+        "|---|---|---|---|",
+        *(
+            f"| {model} | {m['at_judged_cycle']['rmse_cycles']:.0f} | "
+            f"{m['at_judged_cycle']['mape_pct']:.1f} | {m['at_judged_cycle']['n']} |"
+            for model, m in holdout["rul"].items()
+        ),
+        "",
+    ]
+    if "loco" in soh:
+        loco = soh["loco"]
+        lines += [f"## Leave-one-cell-out ({loco['folds']} folds): mean ± std", ""]
+        for model, m in loco.get("soh", {}).items():
+            rmse = m["rmse_pct"]
+            lines.append(f"- SOH {model}: RMSE {rmse['mean']:.3f} ± {rmse['std']:.3f} pts")
+        for model, m in loco.get("rul", {}).items():
+            mape = m["mape_pct"]
+            lines.append(f"- RUL {model}: MAPE {mape['mean']:.1f} ± {mape['std']:.1f} %")
+        lines.append("")
+    lines += ["## Known limits", *(f"- {limit}" for limit in HEALTH_LIMITS), ""]
+    return "\n".join(lines)

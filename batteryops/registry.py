@@ -90,6 +90,46 @@ def append_audit(path: str | Path, entry: dict[str, Any]) -> dict[str, Any]:
     return stamped
 
 
+def decide(
+    name: str,
+    model_uri: str,
+    passed: bool,
+    reasons: list[str],
+    champion_before: str | None,
+    tags: dict[str, str],
+    metrics: dict[str, Any],
+    audit_log: str | Path,
+    audit_extra: dict[str, Any],
+) -> tuple[str, str | None]:
+    """Register the candidate; make it ``champion`` if every gate passed, else ``challenger``.
+
+    Every decision is appended to the audit log. Shared by the ``register`` stages of every
+    registered model.
+
+    Returns:
+        The candidate's version and the champion after the decision.
+    """
+    decision = "champion" if passed else "challenger"
+    version = register_version(name, model_uri, tags | {"decision": decision}, metrics)
+    set_alias(name, CHAMPION if passed else CHALLENGER, version)
+    champion_after = version if passed else champion_before
+    append_audit(
+        audit_log,
+        {
+            "model": name,
+            "action": "register",
+            "candidate_version": version,
+            "champion_before": champion_before,
+            "champion_after": champion_after,
+            "decision": "promoted" if passed else "rejected",
+            "reasons": reasons,
+            "metrics": metrics,
+        }
+        | audit_extra,
+    )
+    return version, champion_after
+
+
 def _user() -> str:
     try:
         return getpass.getuser()

@@ -32,6 +32,7 @@ def run(stage: str, main: Callable[[Params], None]) -> None:
         level=os.environ.get("BATTERYOPS_LOG_LEVEL", "INFO"),
         format=f"%(asctime)s {stage} %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     log = logging.getLogger(f"stages.{stage}")
     try:
         params = load_params()

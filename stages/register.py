@@ -52,9 +52,13 @@ def main(params: Params) -> None:
     )
     promoted = all(result.passed for result in results)
     commit, data = tracking.git_commit(), tracking.data_versions()
-    version = registry.register_version(
+    reasons = [result.reason for result in results if not result.passed] or ["every gate holds"]
+    version, champion_after = registry.decide(
         name,
         info["model_uri"],
+        promoted,
+        reasons,
+        champion_before,
         tags={
             "run_id": info["run_id"],
             "git_commit": commit,
@@ -64,24 +68,10 @@ def main(params: Params) -> None:
                 {k: v for k, v in read_json(paths.operating_point).items() if k != "features"}
             ),
             "generalization.event_recall": repr(float(generalization["event_recall"])),
-            "decision": "champion" if promoted else "challenger",
         },
         metrics={key: value for key, value in hazard.items() if not isinstance(value, dict)},
-    )
-    registry.set_alias(name, registry.CHAMPION if promoted else registry.CHALLENGER, version)
-    champion_after = version if promoted else champion_before
-    reasons = [result.reason for result in results if not result.passed] or ["every gate holds"]
-    registry.append_audit(
-        paths.audit_log,
-        {
-            "model": name,
-            "action": "register",
-            "candidate_version": version,
-            "champion_before": champion_before,
-            "champion_after": champion_after,
-            "decision": "promoted" if promoted else "rejected",
-            "reasons": reasons,
-            "metrics": {k: v for k, v in hazard.items() if not isinstance(v, dict)},
+        audit_log=paths.audit_log,
+        audit_extra={
             "champion_metrics": champion_metrics,
             "champion_comparison": champion_note,
             "git_commit": commit,

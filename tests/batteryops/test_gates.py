@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from batteryops.config import GateParams
-from batteryops.gates import GateResult, evaluate_gates, format_table
+from batteryops.config import GateParams, SohGateParams
+from batteryops.gates import GateResult, evaluate_gates, evaluate_soh_gates, format_table
 
 GATES = GateParams(
     min_event_recall_at_min_lead=0.8,
@@ -20,6 +20,13 @@ GATES = GateParams(
     require_validation=True,
     min_generalization_event_recall=0.95,
     min_delta_t_skill=3.0,
+    soh=SohGateParams(
+        max_soh_rmse_pct=1.5,
+        min_soh_within_3pct=0.95,
+        min_soh_within_5pct=0.99,
+        max_rul_mape_pct=10.0,
+        require_validation=True,
+    ),
 )
 GOOD: dict[str, Any] = {
     "event_recall_at_min_lead": 0.9,
@@ -197,3 +204,29 @@ def test_delta_t_skill_and_generalization_gates() -> None:
     results = _by_gate(evaluate_gates(GOOD, GATES, generalization={"event_recall": 0.9}))
     assert "delta_t_skill" not in results
     assert not results["generalization.event_recall"].passed
+
+
+SOH_GOOD = {
+    "soh_rmse_pct": 0.8,
+    "soh_within_3pct": 0.99,
+    "soh_within_5pct": 1.0,
+    "rul_mape_pct": 7.0,
+}
+
+
+def test_soh_gates_pass_and_name_each_failure() -> None:
+    results = evaluate_soh_gates(SOH_GOOD, GATES.soh, 0.05, validation={"success": True})
+    assert all(r.passed for r in results)
+    assert [r.gate for r in results][-1] == "validation_success"
+    bad = evaluate_soh_gates(SOH_GOOD | {"rul_mape_pct": 12.0}, GATES.soh, 0.05)
+    failed = [r for r in bad if not r.passed]
+    assert [r.gate for r in failed] == ["rul_mape_pct"]
+    assert "12" in failed[0].reason and "<= 10" in failed[0].reason
+
+
+def test_soh_gates_no_regression_is_relative_to_the_champion() -> None:
+    champion = {"soh_rmse_pct": 0.5, "rul_mape_pct": 7.0}
+    results = _by_gate(evaluate_soh_gates(SOH_GOOD, GATES.soh, 0.05, champion=champion))
+    assert not results["no_regression.soh_rmse_pct"].passed  # 0.8 > 0.5 * 1.05
+    assert results["no_regression.rul_mape_pct"].passed  # 7.0 <= 7.35
+    assert math.isclose(results["no_regression.soh_rmse_pct"].threshold, 0.525)
