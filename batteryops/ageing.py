@@ -9,11 +9,13 @@ electrodes' capacities and the cyclable lithium. Every cycle removes some of eac
   (an Arrhenius term with the opposite sign; Waldmann et al. 2014, J. Power Sources 262, 129).
 - **LAM of the negative electrode** (particle cracking and isolation of the graphite-SiOx) and
   **LAM of the positive**, per cycle, rising with the discharge rate and temperature.
-- **The knee**: as the negative electrode loses material while the lithium stays, its
-  stoichiometry at 4.2 V (``x_100``) climbs towards 1; the nearer it gets, the more of each
-  charge plates, and plating feeds on itself (the "plating knee" of Attia et al. 2022, J.
-  Electrochem. Soc. 169, 060517). Once ``x_100`` reaches 1 the capacity is set by the negative
-  electrode and falls with its every loss.
+- **The knee**, by two routes to runaway plating (Attia et al. 2022, J. Electrochem. Soc. 169,
+  060517, review both): (1) as the negative electrode loses material while the lithium stays,
+  its stoichiometry at 4.2 V (``x_100``) climbs towards 1 and more of each charge plates;
+  (2) the SEI and plated lithium fill the negative electrode's pores, and past a share of lost
+  lithium the rising local overpotential makes plating feed on itself (Yang et al. 2017, J. Power
+  Sources 360, 28: "transition from linear to nonlinear aging"). Once ``x_100`` reaches 1 the
+  capacity is set by the negative electrode and falls with its every loss.
 
 The capacity (low-rate, between 2.5 and 4.2 V) and the C/20-like discharge curves at checkpoint
 cycles come from the half-cell potentials over the shifted stoichiometry window, so incremental-
@@ -183,8 +185,13 @@ def simulate_ageing(params: AgeingParams) -> AgeingData:
         alive &= soh > params.end_soh
         if not alive.any():
             break
-        knee = np.clip((x100 - rates.knee_x) / (1.0 - rates.knee_x), 0.0, 1.0)
-        lli_plating += alive * plating_k * (1.0 + rates.knee_gain * knee**2)
+        saturation = np.clip((x100 - rates.knee_x) / (1.0 - rates.knee_x), 0.0, 1.0)
+        clogging = np.clip((lli - rates.pore_clogging_lli) / rates.pore_clogging_lli, 0.0, None)
+        lli_plating += (
+            alive
+            * plating_k
+            * (1.0 + rates.knee_gain * saturation**2 + rates.pore_clogging_gain * clogging**2)
+        )
         lam_neg += alive * lam_neg_k
         lam_pos += alive * lam_pos_k
         efc += alive * soh

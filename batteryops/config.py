@@ -516,6 +516,8 @@ class AgeingRates(_Section):
     lam_activation_j_per_mol: float
     knee_x: float = Field(gt=0, lt=1)
     knee_gain: float = Field(ge=0)
+    pore_clogging_lli: float = Field(gt=0, lt=1)
+    pore_clogging_gain: float = Field(ge=0)
 
 
 class AgeingSpread(_Section):

@@ -65,16 +65,30 @@ def _slope_per_100(
     values: pd.Series, cycles: pd.Series, cells: pd.Series, window: int
 ) -> pd.Series:
     """Least-squares slope of ``values`` against cycle over the last ``window`` rows, per 100."""
+    x = cycles.astype(float)
 
-    def slope(group: pd.DataFrame) -> pd.Series:
-        x, y = group["x"], group["y"]
-        r = lambda s: s.rolling(window, min_periods=max(5, window // 5))  # noqa: E731
-        cov = r(x * y).mean() - r(x).mean() * r(y).mean()
-        var = r(x * x).mean() - r(x).mean() ** 2
-        return 100.0 * cov / var.where(var > 0)
+    def mean(series: pd.Series) -> pd.Series:
+        return series.groupby(cells, sort=False).transform(
+            lambda s: s.rolling(window, min_periods=max(5, window // 5)).mean()
+        )
 
-    frame = pd.DataFrame({"x": cycles.astype(float), "y": values, "cell": cells})
-    return frame.groupby("cell", sort=False, group_keys=False)[["x", "y"]].apply(slope)
+    cov = mean(x * values) - mean(x) * mean(values)
+    var = mean(x * x) - mean(x) ** 2
+    return 100.0 * cov / var.where(var > 0)
+
+
+def _running_reference(values: pd.Series, cells: pd.Series, reference_cycles: int) -> pd.Series:
+    """Per cell, the median of its first ``reference_cycles`` rows, as known at each row.
+
+    Rows among the first see the median of those up to themselves (no look-ahead); later rows
+    the median of all of them.
+    """
+
+    def running(series: pd.Series) -> pd.Series:
+        early = np.arange(len(series)) < reference_cycles
+        return series.expanding().median().where(early).ffill()
+
+    return values.groupby(cells, sort=False).transform(running)
 
 
 def summary_features(
@@ -83,8 +97,8 @@ def summary_features(
     """Summary features per row from the cell's history up to that cycle (no look-ahead)."""
     cells = cycles[schema.CELL_ID]
     by_cell = cycles.groupby(schema.CELL_ID, sort=False)
-    capacity_ref = cells.map(reference_capacity(cycles, reference_cycles))
-    first_r = by_cell["resistance_ohm"].transform(lambda s: s.head(reference_cycles).median())
+    capacity_ref = _running_reference(cycles["capacity_ah"], cells, reference_cycles)
+    first_r = _running_reference(cycles["resistance_ohm"], cells, reference_cycles)
     ratio = cycles["capacity_ah"] / capacity_ref
     r_ratio = cycles["resistance_ohm"] / first_r
     kelvin = cycles["temperature_c"] + 273.15
@@ -197,6 +211,9 @@ def rul_metrics(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 
 
 def health_class(soh: np.ndarray, watch_below: float, replace_below: float) -> np.ndarray:
-    """``healthy`` / ``watch`` / ``replace`` by SOH thresholds."""
+    """``healthy`` / ``watch`` / ``replace`` by SOH thresholds (``unknown`` without an SOH)."""
     soh = np.asarray(soh, dtype=float)
-    return np.where(soh < replace_below, "replace", np.where(soh < watch_below, "watch", "healthy"))
+    graded = np.where(
+        soh < replace_below, "replace", np.where(soh < watch_below, "watch", "healthy")
+    )
+    return np.where(np.isnan(soh), "unknown", graded)

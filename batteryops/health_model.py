@@ -11,14 +11,18 @@ folds in that log space (the ``interval`` quantiles in params).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import joblib
 import numpy as np
 import pandas as pd
 
-from batteryops import fade_fit, health, health_features, schema
+from batteryops import dma, fade_fit, health, health_features, schema
 from batteryops.config import HealthParams
+from batteryops.io import atomic_path
+
+log = logging.getLogger(__name__)
 
 SOH_PRED = "soh"
 RUL_PRED = "rul_cycles"
@@ -32,7 +36,9 @@ def featurize(
     cycles = cycles.sort_values(schema.CYCLE_KEYS).reset_index(drop=True)
     feats = health.summary_features(cycles, params.reference_cycles, params.nominal_capacity_ah)
     if curves is not None and not curves.empty:
-        curve_feats = health_features.curve_features(curves)
+        curve_feats = health_features.curve_features(curves).merge(
+            dma.mode_features(curves), on=schema.CYCLE_KEYS, how="left"
+        )
         feats = feats.join(health.carry_curve_features(cycles, curve_feats))
     return pd.concat([cycles[schema.CYCLE_KEYS], feats], axis=1)
 
@@ -94,16 +100,55 @@ def baselines(seed: int) -> dict[str, object]:
     }
 
 
+class RidgeBoosted:
+    """Ridge regression plus XGBoost on its residuals: the SOH model.
+
+    SOH is close to linear in the capacity ratio and the resistance (the capacity measured at
+    the protocol's rate falls short of the low-rate one by a share that grows with resistance).
+    Trees alone approximate that in steps and cannot carry it to a chamber temperature between
+    the training ones; the ridge part carries the linear trend and the trees what it misses.
+    """
+
+    def __init__(self, hyper: dict, seed: int):
+        self.linear = baselines(seed)["ridge"]
+        self.boosted = _regressor(hyper, seed)
+
+    def fit(self, rows: pd.DataFrame, target: pd.Series) -> RidgeBoosted:
+        """Fit the ridge part, then the trees on its residuals."""
+        self.linear.fit(rows, target)
+        self.boosted.fit(rows, target.to_numpy(dtype=float) - self.linear.predict(rows))
+        return self
+
+    def predict(self, rows: pd.DataFrame) -> np.ndarray:
+        """Ridge plus trees."""
+        return self.linear.predict(rows) + self.boosted.predict(rows)
+
+    def contributions(self, rows: pd.DataFrame) -> np.ndarray:
+        """Per row and feature, the exact additive contributions (rows x features).
+
+        The ridge part's are ``coef * standardised value`` (zero at the training mean), the
+        trees' are TreeSHAP; with the two intercepts they sum to the prediction.
+        """
+        import xgboost as xgb
+
+        imputer, scaler, ridge = (step for _, step in self.linear.steps)
+        scaled = scaler.transform(imputer.transform(rows))
+        linear = scaled * ridge.coef_
+        trees = self.boosted.get_booster().predict(xgb.DMatrix(rows), pred_contribs=True)
+        return linear + trees[:, :-1]
+
+
 def fit_models(
     train: pd.DataFrame,
     features: list[str],
     target: str,
     hyper: dict,
     seed: int,
+    linear_base: bool = False,
 ) -> dict[str, object]:
-    """Fit XGBoost and the baselines on ``train`` (rows with a known target)."""
+    """Fit XGBoost (on a ridge base when ``linear_base``) and the baselines on ``train``."""
     rows = train[train[target].notna()]
-    fitted = {"xgboost": _regressor(hyper, seed)}
+    fitted = {"xgboost": RidgeBoosted(hyper, seed) if linear_base else _regressor(hyper, seed)}
     fitted.update(baselines(seed))
     for model in fitted.values():
         model.fit(rows[features], rows[target])
@@ -125,9 +170,15 @@ class HealthModel:
     def predict_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
         """SOH per featurized row, RUL with its interval where the RUL features exist."""
         out = frame[schema.CYCLE_KEYS].copy()
-        out[SOH_PRED] = self.soh.predict(frame[self.soh_features])
+        absent = sorted(set(self.soh_features + self.rul_features) - set(frame.columns))
+        if absent:
+            # Cycle data without low-rate curves (most cycler exports): their features are
+            # missing, which the trees route and the ridge part imputes, as for a cell
+            # between checkpoints before its first curve.
+            log.warning("no %s in the input: predicted without them", ", ".join(absent[:4]))
+        out[SOH_PRED] = self.soh.predict(frame.reindex(columns=self.soh_features))
         if FADE_FIT_RUL in frame:
-            log_rul = self.rul.predict(frame[self.rul_features])
+            log_rul = self.rul.predict(frame.reindex(columns=self.rul_features))
             low, high = self.rul_log_residual_quantiles
             out[RUL_PRED] = np.expm1(log_rul).clip(min=0)
             out["rul_low_cycles"] = np.expm1(log_rul + low).clip(min=0)
@@ -148,8 +199,9 @@ class HealthModel:
         return out
 
     def save(self, path: str) -> None:
-        """One joblib file (boosters, features, params)."""
-        joblib.dump(self, path)
+        """One joblib file (boosters, features, params), written atomically."""
+        with atomic_path(path) as tmp:
+            joblib.dump(self, tmp)
 
     @staticmethod
     def load(path: str) -> HealthModel:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from batteryops.io import atomic_path
+
 
 def _pyplot():
     import matplotlib
@@ -14,6 +16,12 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(fig, path: str | Path) -> None:
+    """Write ``fig`` as a PNG at ``path`` (its folder made if missing), atomically."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
 
 
 def importance_png(importance: dict[str, float], path: str | Path, top: int = 20) -> None:
@@ -25,7 +33,7 @@ def importance_png(importance: dict[str, float], path: str | Path, top: int = 20
     ax.set_xlabel("gain")
     ax.set_title("Hazard model: feature importance")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
 
 
@@ -42,7 +50,7 @@ def pr_curve_png(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | P
     ax.legend()
     ax.set_title("Held-out modules: precision-recall")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
 
 
@@ -61,7 +69,7 @@ def lead_time_png(
     ax.set_ylabel("runaway events")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
 
 
@@ -71,15 +79,19 @@ def shap_summary_png(
     names: list[str],
     path: str | Path,
     top: int = 15,
+    xlabel: str = "TreeSHAP contribution to hazard log-odds (blue: low value, red: high)",
+    title: str = "Hazard model: what drives the score (held-out rows)",
 ) -> None:
-    """TreeSHAP summary: per feature, each row's contribution, coloured by the feature's value.
+    """SHAP summary: per feature, each row's contribution, coloured by the feature's value.
 
     Args:
-        contributions: Rows x features SHAP values (hazard log-odds), bias column removed.
+        contributions: Rows x features SHAP values, bias column removed.
         values: The feature values of the same rows.
         names: Feature names.
         path: PNG to write.
         top: How many features (largest mean absolute contribution) to show.
+        xlabel: The x axis label (what the contributions add up to).
+        title: The plot title.
     """
     plt = _pyplot()
     order = np.argsort(np.abs(contributions).mean(axis=0))[-top:]
@@ -102,8 +114,8 @@ def shap_summary_png(
         )
     ax.set_yticks(range(len(order)), [names[j] for j in order])
     ax.axvline(0.0, color="k", linewidth=0.6)
-    ax.set_xlabel("TreeSHAP contribution to hazard log-odds (blue: low value, red: high)")
-    ax.set_title("Hazard model: what drives the score (held-out rows)")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)

@@ -82,7 +82,9 @@ def _holdout(soh_rows, rul, features, rul_features, train_cells, test_cells, sec
     """Fit on the training chambers, judge on the test chamber: every model, both tasks."""
     in_train = soh_rows[schema.CELL_ID].isin(train_cells)
     in_test = soh_rows[schema.CELL_ID].isin(test_cells)
-    soh_models = fit_models(soh_rows[in_train], features, health.SOH, section.soh_xgboost, seed)
+    soh_models = fit_models(
+        soh_rows[in_train], features, health.SOH, section.soh_xgboost, seed, linear_base=True
+    )
     soh_out = {
         name: health.soh_metrics(
             soh_rows.loc[in_test, health.SOH], model.predict(soh_rows.loc[in_test, features])
@@ -127,7 +129,9 @@ def _loco(soh_rows, rul, features, rul_features, section, seed):
         health.assert_no_leak(train_cells, test_cells)
         train = loco_rows[loco_rows[schema.CELL_ID].isin(train_cells)]
         test = soh_rows[soh_rows[schema.CELL_ID].isin(test_cells)]
-        soh_models = fit_models(train, features, health.SOH, section.soh_xgboost, seed)
+        soh_models = fit_models(
+            train, features, health.SOH, section.soh_xgboost, seed, linear_base=True
+        )
         for name, model in soh_models.items():
             m = health.soh_metrics(test[health.SOH], model.predict(test[features]))
             fold = per_fold.setdefault(f"soh.{name}", {})
@@ -172,14 +176,18 @@ def _headline(holdout: dict) -> dict[str, float]:
 
 
 def _shap_plot(model: HealthModel, rows: pd.DataFrame, limit: int, path: str, seed: int) -> None:
-    """TreeSHAP summary of the XGBoost SOH model on held-out rows."""
-    import xgboost as xgb
-
+    """SHAP summary of the SOH model on held-out rows (ridge part exact, trees by TreeSHAP)."""
     sample = rows.sample(min(limit, len(rows)), random_state=seed) if len(rows) else rows
-    booster = model.soh.get_booster()
     values = sample[model.soh_features]
-    contributions = booster.predict(xgb.DMatrix(values), pred_contribs=True)[:, :-1]
-    plots.shap_summary_png(contributions, values.to_numpy(dtype=float), model.soh_features, path)
+    contributions = model.soh.contributions(values)
+    plots.shap_summary_png(
+        contributions,
+        values.to_numpy(dtype=float),
+        model.soh_features,
+        path,
+        xlabel="SHAP contribution to SOH (blue: low value, red: high)",
+        title="SOH model on the held-out chamber: what drives the estimate",
+    )
 
 
 def _log_to_mlflow(params: Params, model: HealthModel, metrics: dict) -> dict[str, object]:

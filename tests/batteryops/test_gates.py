@@ -230,3 +230,16 @@ def test_soh_gates_no_regression_is_relative_to_the_champion() -> None:
     assert not results["no_regression.soh_rmse_pct"].passed  # 0.8 > 0.5 * 1.05
     assert results["no_regression.rul_mape_pct"].passed  # 7.0 <= 7.35
     assert math.isclose(results["no_regression.soh_rmse_pct"].threshold, 0.525)
+
+
+def test_register_stages_depend_on_their_own_gates() -> None:
+    """``register`` reruns on each hazard gate and no SOH gate; ``register_health`` on those."""
+    import yaml
+
+    from tests.conftest import ROOT
+
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    hazard = {p for p in stages["register"]["params"] if str(p).startswith("gates.")}
+    expected = {f"gates.{name}" for name in GateParams.model_fields if name != "soh"}
+    assert hazard == expected
+    assert "gates.soh" in stages["register_health"]["params"]

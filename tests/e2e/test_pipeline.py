@@ -190,6 +190,65 @@ def test_rollback_uses_audit_log(project: Path) -> None:
     )
 
 
+def test_health_task_registers_a_champion_that_predicts(project: Path) -> None:
+    import mlflow
+
+    soh = json.loads((project / "metrics/soh.json").read_text())
+    holdout = soh["temperature_holdout"]
+    for model in ("xgboost", "ridge", "random_forest"):
+        assert {"rmse_pct", "mae_pct", "mape_pct", "r2", "within_3pct", "within_5pct"} <= set(
+            holdout["soh"][model]
+        )
+    assert "fade_fit" in holdout["rul"]
+    assert soh["loco"]["folds"] == 48
+    assert set(soh["loco"]["soh"]["xgboost"]["rmse_pct"]) == {"mean", "std"}
+    decision = json.loads((project / "metrics/soh_registry.json").read_text())
+    assert decision["decision"] == "promoted", decision["reasons"]
+    assert (project / "reports/soh_model_card.md").read_text().count("battery-soh") >= 1
+    assert (project / "reports/plots/soh_shap.png").stat().st_size > 0
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    model = mlflow.pyfunc.load_model("models:/battery-soh@champion")
+    cycles = pd.read_parquet(project / "data/interim/cycles.parquet")
+    predicted = model.predict(cycles[cycles["cycle"] <= 150])  # no curves: a bare cycler export
+    assert len(predicted) == cycles["cell_id"].nunique()  # one row per cell, at its last cycle
+    assert predicted["soh"].between(0.8, 1.05).all()
+    assert (predicted["rul_cycles"] > 0).all()
+
+
+def test_health_cli_grades_cells_from_a_cycler_export(project: Path) -> None:
+    cycles = pd.read_parquet(project / "data/interim/cycles.parquet")
+    export = cycles[cycles["cycle"] <= 300].rename(
+        columns={"cell_id": "Cell", "cycle": "Cycle_Index", "capacity_ah": "Discharge_Capacity"}
+    )
+    export["Discharge_Capacity"] *= 1000.0  # a cycler export in mAh
+    export = export.rename(columns={"Discharge_Capacity": "Discharge Capacity (mAh)"})
+    export.to_csv(project / "export.csv", index=False)
+    _run(project, str(BIN / "batteryops"), "health", "export.csv", "--out", "health/cells.csv")
+    graded = pd.read_csv(project / "health/cells.csv")
+    assert graded["cell_id"].nunique() == cycles["cell_id"].nunique()
+    assert set(graded["health_class"]) <= {"healthy", "watch", "replace"}
+    assert graded["soh"].between(0.7, 1.05).all()
+    assert (graded["rul_low_cycles"] <= graded["rul_cycles"]).all()
+    assert (graded["rul_cycles"] <= graded["rul_high_cycles"]).all()
+
+
+def test_impossible_soh_gate_keeps_the_soh_champion(project: Path) -> None:
+    done = _run(project, str(BIN / "dvc"), "exp", "run", "-S", "gates.soh.max_soh_rmse_pct=1e-6")
+    assert "Running stage 'register_health'" in done.stdout
+    assert "Running stage 'register'" not in done.stdout  # the hazard model is not re-registered
+    last = [
+        json.loads(line) for line in (project / "registry/audit.jsonl").read_text().splitlines()
+    ][-1]
+    assert last["model"] == "battery-soh"
+    assert last["decision"] == "rejected"
+    assert last["champion_after"] == last["champion_before"] == "1"
+    assert any("soh_rmse_pct" in reason for reason in last["reasons"])
+    status = _run(project, str(BIN / "batteryops"), "status", "--model", "battery-soh").stdout
+    assert json.loads(status)["champion"]["version"] == 1
+    _run(project, "git", "checkout", "--", "params.yaml")
+
+
 def test_prefect_flow_runs_every_stage_task(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in _env(project).items():
         monkeypatch.setenv(key, value)
