@@ -803,7 +803,8 @@ def _kept_rows(
             column: values[source][keep]
             for column, source in THROUGHPUTS.items()
             if column not in values and source in values
-        }
+        },
+        index=pd.RangeIndex(len(frame)),  # no columns when the file has every throughput
     )
     order = frame.sort_values(schema.CYCLE_KEYS, kind="stable").index.to_numpy()
     frame = frame.take(order).reset_index(drop=True)

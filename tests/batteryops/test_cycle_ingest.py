@@ -301,6 +301,16 @@ def test_derived_throughput_continues_across_files_of_one_cell(tmp_path) -> None
     assert summary["duplicate_rows_dropped"] == 2 and summary["conflicting_keys"] == []
 
 
+def test_a_file_with_every_throughput_keeps_them_in_cycle_order(tmp_path) -> None:
+    header = "cell,cycle,capacity_ah,charge_throughput_ah,discharge_throughput_ah"
+    path = _write(tmp_path / "full.csv", [header, "C,2,0.9,2.2,2.0", "C,1,1.0,1.1,1.0"])
+    frame, summary = _run(tmp_path, path)
+    assert _column(frame, "cycle") == [1, 2]
+    np.testing.assert_allclose(frame["charge_throughput_ah"], [1.1, 2.2])
+    np.testing.assert_allclose(frame["discharge_throughput_ah"], [1.0, 2.0])
+    assert summary["rows_out"] == 2
+
+
 # --- unusable files -----------------------------------------------------------------------------
 
 
