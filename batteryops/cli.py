@@ -9,6 +9,7 @@ Commands:
     ingest          Logger/BMS exports -> canonical telemetry (Parquet per rack) + summary JSON.
     simulate        Simulate the fleet of params into a directory (Parquet or a raw logger CSV).
     simulate-oven   One 18650 cell with the Kim 2007 kinetics in an oven.
+    serve           The live service: REST, WebSocket and the live page over the champions.
 """
 
 from __future__ import annotations
@@ -335,6 +336,14 @@ def cmd_simulate_oven(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(params: Params, args: argparse.Namespace) -> int:
+    """Run the live service (``batteryops.serve``)."""
+    from batteryops.serve import server
+
+    logging.getLogger("batteryops").setLevel(logging.INFO)
+    return server.run(params, args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(prog="batteryops", description=__doc__.split("\n")[0])
@@ -392,6 +401,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--seed", type=int, help="override simulate.seed")
 
+    serve = commands.add_parser("serve", help="live scoring service, REST API and live page")
+    serve.add_argument("--host", help="address to listen on (default serve.host: localhost)")
+    serve.add_argument("--port", type=int, help="port (default serve.port)")
+    serve.add_argument(
+        "--replay",
+        nargs="?",
+        const="data/interim/telemetry",
+        help="stream recorded telemetry in (default: the pipeline's data/interim/telemetry)",
+    )
+    serve.add_argument("--speed", type=float, help="replay at N x real time (serve.replay_speed)")
+    serve.add_argument("--replay-from", help="replay from this UTC time (ISO 8601)")
+    serve.add_argument("--replay-hours", type=float, help="replay this many hours of data")
+    serve.add_argument("--log-level", default="warning", help="uvicorn log level")
+
     oven = commands.add_parser("simulate-oven", help="single-cell oven test of the kinetics")
     oven.add_argument("--oven-c", type=float, required=True, help="oven temperature in C")
     oven.add_argument("--hours", type=float, default=3.0, help="longest time simulated")
@@ -419,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         "simulate": cmd_simulate,
         "ingest": cmd_ingest,
         "score": cmd_score,
+        "serve": cmd_serve,
     }
     try:
         return handlers[args.command](params, args)

@@ -571,6 +571,55 @@ class AgeingParams(_Section):
         return self
 
 
+class SmtpParams(_Section):
+    """E-mail alerts: the SMTP relay and who gets them."""
+
+    host: str | None = None
+    port: int = Field(default=25, gt=0, lt=65536)
+    sender: str = "batteryops@localhost"
+    recipients: list[str] = Field(default_factory=list)
+    starttls: bool = False
+
+
+class AlertParams(_Section):
+    """Alert notifiers of the live service and their de-duplication and rate limit."""
+
+    notifiers: list[Literal["log", "webhook", "email"]]
+    webhook_url: str | None = None
+    smtp: SmtpParams = SmtpParams()
+    dedup_s: float = Field(ge=0)
+    max_per_minute: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _targets(self) -> AlertParams:
+        if "webhook" in self.notifiers and not self.webhook_url:
+            raise ValueError("serve.alerts.webhook_url is needed for the webhook notifier")
+        if "email" in self.notifiers and not (self.smtp.host and self.smtp.recipients):
+            raise ValueError("serve.alerts.smtp.host and recipients are needed for e-mail")
+        return self
+
+
+class ServeParams(_Section):
+    """The live scoring service (``batteryops serve``)."""
+
+    host: str
+    port: int = Field(gt=0, lt=65536)
+    api_key_env: str
+    database_url: str
+    model_poll_s: float = Field(gt=0)
+    buffer_s: int = Field(gt=0)
+    history_s: int = Field(gt=0)
+    max_body_mb: float = Field(gt=0)
+    max_rows_per_request: int = Field(gt=0)
+    max_future_s: float = Field(ge=0)
+    max_modules: int = Field(gt=0)
+    rate_limit_per_s: float = Field(gt=0)
+    websocket_queue: int = Field(gt=0)
+    alarm_gap_s: int = Field(ge=0)
+    replay_speed: float = Field(gt=0)
+    alerts: AlertParams
+
+
 class Params(_Section):
     """All of ``params.yaml``."""
 
@@ -594,6 +643,7 @@ class Params(_Section):
     ageing: AgeingParams
     health: HealthParams
     cycle_ingest: CycleIngestParams
+    serve: ServeParams
 
     @model_validator(mode="after")
     def _generalization_fleet(self) -> Params:
@@ -606,6 +656,12 @@ class Params(_Section):
             raise ValueError(
                 f"generalize.simulate overrides give an invalid fleet: {problems}"
             ) from None
+        window = max(self.featurize.slope_windows_s + self.featurize.rolling_windows_s)
+        if self.serve.buffer_s < window + 10:
+            raise ValueError(
+                f"serve.buffer_s ({self.serve.buffer_s}) must cover the longest feature window "
+                f"plus 10 s of slope smoothing ({window + 10} s)"
+            )
         return self
 
 

@@ -1,4 +1,7 @@
-"""Fixtures shared by the library tests: the tiny fleet, simulated once per session."""
+"""Fixtures shared by the library tests: the tiny fleet, and a small trained hazard model.
+
+Both are made once per session: the behaviour tests and the live-service tests share the model.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batteryops import simulate
-from batteryops.config import Params
+from batteryops import evaluate, events, features, labels, models, schema, simulate, split
+from batteryops.config import Params, parse_params
+from batteryops.hazard_model import PROBABILITY, HazardModel
+from batteryops.scoring import Scorer
+from tests.conftest import deep_merge
 
 
 @dataclass(frozen=True)
@@ -43,3 +49,91 @@ def gap_seconds(plan: simulate.FleetPlan, rack: int) -> int:
     ):
         covered |= {(int(m), s) for s in range(int(start), int(end))}
     return len(covered)
+
+
+# A small fleet (4 racks x 8 modules x 6 h, every fault and nuisance kind), trained on in-process
+# with the pipeline's own functions; the threshold chosen on its validation modules.
+SMALL = {
+    "simulate": {
+        "seed": 21,
+        "racks": 4,
+        "modules_per_rack": 8,
+        "duration_s": 21600,
+        "chunk_s": 21600,
+        "faults": {
+            "internal_short": 4,
+            "external_heating": 3,
+            "cooling_failure": 2,
+            "overcharge": 2,
+        },
+        "nuisances": {
+            "stuck_sensor": 2,
+            "drifting_sensor": 2,
+            "gas_spikes": 2,
+            "hot_ambient_racks": 1,
+            "high_load_racks": 1,
+        },
+        "fault_earliest_s": 1800,
+        "fault_latest_fraction": 0.4,
+    },
+    "train": {"xgboost": {"n_estimators": 150}, "delta_t_xgboost": {"n_estimators": 80}},
+}
+
+
+@dataclass
+class Trained:
+    params: Params
+    scorer: Scorer
+    healthy_rack: pd.DataFrame  # telemetry of a rack without faults or nuisances
+    frames: dict[str, pd.DataFrame]  # the whole small fleet's telemetry, per rack
+    truth: pd.DataFrame
+
+
+def small_fleet(
+    params: Params, seed: int | None = None
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    sim = params.simulate if seed is None else params.simulate.model_copy(update={"seed": seed})
+    plan = simulate.plan_fleet(sim)
+    physics, truth = simulate.simulate_fleet(sim, plan)
+    signals = simulate.sensor_readings(sim, plan, physics, truth)
+    return dict(simulate.telemetry_frames(sim, plan, signals)), simulate.truth_with_times(
+        sim, truth
+    )
+
+
+@pytest.fixture(scope="session")
+def trained(raw_params: dict) -> Trained:
+    params = parse_params(deep_merge(raw_params, SMALL))
+    frames, truth = small_fleet(params)
+    assignment = split.assign_splits(truth, params.featurize.split)
+    featurized = []
+    for frame in frames.values():
+        labelled = labels.label_rack(frame, truth, params.label)
+        done = features.featurize_rack(labelled, params.featurize)
+        done[schema.SPLIT] = done[schema.MODULE_ID].map(assignment)
+        featurized.append(done)
+    table = pd.concat(featurized, ignore_index=True)
+    names = features.feature_names(params.featurize)
+    section = params.train
+    train = models.training_rows(table, "train", section.row_stride_s, section.negative_stride_s)
+    valid = models.training_rows(
+        table, "validation", section.row_stride_s, section.negative_stride_s
+    )
+    baselines = models.fit_baselines(train, names, section.baselines, section.seed)
+    hazard = models.train_hazard(train, valid, names, section)
+    horizon = params.label.delta_t_horizon_s
+    delta_t, _ = models.train_delta_t(train, valid, names, section, horizon)
+    model = HazardModel(hazard.booster, delta_t, baselines, names, params.featurize, horizon)
+    validation = table[table[schema.SPLIT] == "validation"].reset_index(drop=True)
+    validation[PROBABILITY] = model.hazard_probability(validation)
+    tracks = events.module_tracks(validation, truth, PROBABILITY)
+    candidates = evaluate.threshold_candidates(validation[PROBABILITY].to_numpy(), 100)
+    threshold, _ = events.choose_threshold(tracks, candidates, params.alarm)
+    scorer = Scorer(model, threshold, params.alarm, params.derating, params.explain.top_features)
+    quiet = truth[(truth["fault_type"] == "none") & (truth["nuisance_type"] == "none")]
+    rack = quiet.groupby(schema.RACK_ID).size().idxmax()
+    healthy_modules = set(quiet.loc[quiet[schema.RACK_ID] == rack, schema.MODULE_ID])
+    rack_frame = frames[rack]
+    # Only the rack's quiet modules: a fault or nuisance of a neighbour would blur the test.
+    healthy = rack_frame[rack_frame[schema.MODULE_ID].isin(healthy_modules)]
+    return Trained(params, scorer, healthy.reset_index(drop=True), frames, truth)

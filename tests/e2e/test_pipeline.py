@@ -190,6 +190,97 @@ def test_rollback_uses_audit_log(project: Path) -> None:
     )
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _get(url: str) -> dict:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _until(check, timeout_s: float, what: str):
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            found = check()
+        except OSError:
+            found = None
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.25)
+
+
+def test_serve_replays_the_fleet_and_follows_the_champion(project: Path) -> None:
+    raw = yaml.safe_load((project / "params.yaml").read_text())
+    (project / "serve_params.yaml").write_text(
+        yaml.safe_dump(deep_merge(raw, {"serve": {"model_poll_s": 0.5}}), sort_keys=False)
+    )
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            str(BIN / "batteryops"),
+            "--params",
+            "serve_params.yaml",
+            "serve",
+            "--port",
+            str(port),
+            "--replay",
+            "--speed",
+            "1000",
+        ],
+        cwd=project,
+        env=_env(project),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert _until(lambda: _get(f"{base}/api/health")["status"] == "ok", 120, "the service")
+        assert _get(f"{base}/api/model")["version"] == "1"
+        telemetry = pd.concat(
+            pd.read_parquet(p) for p in (project / "data/interim/telemetry").glob("*.parquet")
+        )
+
+        def replayed() -> bool:
+            status = _get(f"{base}/api/status")
+            done = status["received_rows"] == len(telemetry)
+            return done and status["scored_rows"] == status["received_rows"]
+
+        _until(replayed, 240, "the replay to be scored")
+        alarms = _get(f"{base}/api/alarms?limit=1000")
+        first = {}
+        for alarm in alarms:
+            first[alarm["module_id"]] = min(alarm["opened_ts"], first.get(alarm["module_id"], 1e12))
+        truth = pd.read_parquet(project / "data/interim/truth.parquet").dropna(subset=["pnr_time"])
+        early = [
+            m
+            for m, pnr in zip(truth["module_id"], truth["pnr_time"], strict=True)
+            if m in first and first[m] < pnr.value // 10**9
+        ]
+        assert len(early) >= 0.75 * len(truth), (first, truth)
+        assert len(_get(f"{base}/api/soh")["cells"]) == 48
+
+        _run(project, str(BIN / "batteryops"), "promote", "2", "--reason", "serve e2e")
+        _until(lambda: _get(f"{base}/api/model")["version"] == "2", 30, "the reload to 2")
+        _run(project, str(BIN / "batteryops"), "rollback", "--reason", "serve e2e")
+        _until(lambda: _get(f"{base}/api/model")["version"] == "1", 30, "the reload to 1")
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=60)[0]
+    assert "Traceback" not in output, output
+
+
 def test_health_task_registers_a_champion_that_predicts(project: Path) -> None:
     import mlflow
 

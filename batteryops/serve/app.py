@@ -1,0 +1,665 @@
+"""The ASGI application: REST, WebSocket and the live page over one :class:`Service`.
+
+``batteryops serve`` builds it with :func:`create_app` and runs it with uvicorn. Endpoints
+(OpenAPI docs at ``/docs``):
+
+- ``POST /api/telemetry``: a batch (JSON rows, canonical CSV or a logger export) -> 202
+- ``GET /api/fleet``: every module's latest state, the model, open alarms, monitoring status
+- ``GET /api/modules/{id}`` and ``/api/modules/{id}/history``: latest state and scored seconds
+- ``GET /api/alarms``; ``POST /api/alarms/{id}/ack`` | ``/false`` | ``/true``: operator feedback
+- ``GET /api/soh``; ``POST /api/cycles``: per-cell SOH, RUL and health class
+- ``GET /api/model``: version, metrics, operating point, lineage
+- ``WS /ws``: a message per scoring tick (the modules it scored) and per new alarm
+- ``GET /``: the live page
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field
+
+from batteryops import schema
+from batteryops.config import Params
+from batteryops.hazard_model import DELTA_T_FORECAST, PROBABILITY
+from batteryops.serve import intake
+from batteryops.serve.champion import Loaded, ModelSource
+from batteryops.serve.engine import OnlineScorer, OpenAlarm, TickResult
+from batteryops.serve.notify import Alert, Notifier
+from batteryops.serve.store import Store
+
+log = logging.getLogger("batteryops.serve")
+STATIC = Path(__file__).parent / "static"
+TICK_S = 0.2  # the scorer looks for new data this often
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Review(BaseModel):
+    """An operator's verdict on an alarm."""
+
+    by: str | None = Field(default=None, max_length=128)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class Service:
+    """Everything behind the endpoints: intake, scoring loop, storage, alerts, subscribers."""
+
+    def __init__(
+        self,
+        params: Params,
+        source: ModelSource,
+        store: Store,
+        notifier: Notifier,
+        root: Path = Path("."),
+        clock: Any = time.time,
+    ):
+        self.params, self.settings = params, params.serve
+        self.source, self.store, self.notifier, self.root = source, store, notifier, root
+        self.gate = intake.Gate(self.settings, clock)
+        self.engine: OnlineScorer | None = None
+        self.model: Loaded | None = None
+        self.health_version: str | None = None
+        self._intake_lock = threading.Lock()
+        self._tick_lock = threading.Lock()
+        self._batch = 0
+        self.subscribers: set[asyncio.Queue] = set()
+        self.started = time.time()
+        self.received_rows = 0
+        self.scored_rows = 0
+        self.refused: dict[int, int] = {}
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self.load_model()
+
+    # ---- models -------------------------------------------------------------------------
+    def load_model(self) -> bool:
+        """Load (or reload) the hazard champion; True if the model changed."""
+        loaded = self.source.current()
+        if loaded is None:
+            return False
+        if self.model is not None and loaded.version == self.model.version:
+            return False
+        with self._tick_lock:
+            if self.engine is None:
+                self.engine = OnlineScorer(
+                    loaded.scorer, loaded.version, self.settings.buffer_s, self.settings.alarm_gap_s
+                )
+            else:
+                self.engine.set_scorer(loaded.scorer, loaded.version)
+            self.model = loaded
+        return True
+
+    def poll_models(self) -> list[dict[str, Any]]:
+        """Reload what moved in the registry; the messages to broadcast about it."""
+        messages = []
+        current = self.model.version if self.model else None
+        if self.source.changed(current) and self.load_model():
+            log.info("champion moved: %s -> %s", current, self.model.version)
+            messages.append({"type": "model", "from": current, "model": self.model.info})
+        self.refresh_health()
+        return messages
+
+    def refresh_health(self) -> None:
+        """Grade the cells of the pipeline's cycle data when a new SOH champion appears."""
+        found = self.source.health()
+        if found is None or found[1] == self.health_version:
+            return
+        model, version = found
+        cycles = self.root / self.params.paths.cycles
+        if cycles.is_file():
+            curves = self.root / self.params.paths.curves
+            table = model.predict_cells(
+                pd.read_parquet(cycles), pd.read_parquet(curves) if curves.is_file() else None
+            )
+            self._store_health(table, version)
+        self.health_version = version
+
+    def _store_health(self, table: pd.DataFrame, version: str) -> None:
+        now = time.time()
+        self.store.write_health(
+            {
+                "cell_id": str(row.cell_id),
+                "cycle": int(row.cycle),
+                "soh": _number(row.soh),
+                "rul_cycles": _number(getattr(row, "rul_cycles", None)),
+                "rul_low_cycles": _number(getattr(row, "rul_low_cycles", None)),
+                "rul_high_cycles": _number(getattr(row, "rul_high_cycles", None)),
+                "health_class": row.health_class,
+                "model_version": version,
+                "at": now,
+            }
+            for row in table.itertuples(index=False)
+        )
+
+    def grade_cycles(self, body: bytes) -> list[dict[str, Any]]:
+        """Per-cell SOH, RUL and class of posted cycle data (JSON rows, canonical columns)."""
+        found = self.source.health()
+        if found is None:
+            raise intake.BatchError(503, "no battery-soh champion is registered yet")
+        try:
+            rows = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise intake.BatchError(400, f"malformed JSON: {error}") from None
+        rows = rows.get("rows") if isinstance(rows, dict) else rows
+        if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+            raise intake.BatchError(422, 'expected a JSON list of cycle rows or {"rows": [...]}')
+        frame = pd.DataFrame.from_records(rows)
+        missing = [c for c in ("cell_id", "cycle", "capacity_ah") if c not in frame]
+        if missing:
+            raise intake.BatchError(422, f"cycle rows lack {missing}")
+        for column in frame.columns.drop("cell_id"):
+            converted = pd.to_numeric(frame[column], errors="coerce")
+            bad = converted.isna() & frame[column].notna()
+            if bad.any():
+                where = int(np.flatnonzero(bad.to_numpy())[0])
+                raise intake.BatchError(
+                    422,
+                    f"row {where}, column {column!r}: expected a number, got "
+                    f"{frame[column].iloc[where]!r}",
+                )
+            frame[column] = converted
+        frame["cell_id"] = frame["cell_id"].astype(str)
+        for column in schema.CYCLE_SIGNALS:
+            if column not in frame:
+                frame[column] = np.nan
+        model, version = found
+        table = model.predict_cells(frame, None)
+        self._store_health(table, version)
+        return [_jsonable(r) for r in table.to_dict("records")]
+
+    # ---- intake ---------------------------------------------------------------------------
+    def ingest(self, body: bytes, content_type: str) -> dict[str, Any]:
+        """Parse, check and queue one posted batch (whole or not at all)."""
+        if self.engine is None:
+            raise intake.BatchError(503, "no battery-hazard champion yet: run `make run` first")
+        return self.ingest_frame(intake.parse(body, content_type, self.params.ingest))
+
+    def ingest_frame(self, rows: pd.DataFrame) -> dict[str, Any]:
+        """Check and queue canonical rows (whole or not at all)."""
+        if self.engine is None:
+            raise intake.BatchError(503, "no battery-hazard champion yet: run `make run` first")
+        with self._intake_lock:
+            checked = self.gate.check(rows)
+            self._batch += 1
+            self.engine.add(checked, self._batch)
+            self.gate.accept(checked)
+            self.received_rows += len(checked)
+            return {
+                "accepted": len(checked),
+                "batch": self._batch,
+                "modules": int(checked[schema.MODULE_ID].nunique()),
+            }
+
+    def allow(self, client: str) -> bool:
+        """Token bucket per client: ``rate_limit_per_s`` with a burst of twice that."""
+        rate = self.settings.rate_limit_per_s
+        now = time.monotonic()
+        tokens, last = self._buckets.get(client, (2 * rate, now))
+        tokens = min(2 * rate, tokens + (now - last) * rate)
+        if tokens < 1:
+            self._buckets[client] = (tokens, now)
+            return False
+        self._buckets[client] = (tokens - 1, now)
+        return True
+
+    # ---- scoring ----------------------------------------------------------------------------
+    def tick(self) -> list[dict[str, Any]]:
+        """Score what arrived, store it in one transaction, alert; the messages to broadcast."""
+        with self._tick_lock:
+            if self.engine is None:
+                return []
+            result = self.engine.tick()
+            if result.empty:
+                return []
+            opened_ids = self._persist(result)
+        for alarm in result.opened:
+            self.notifier.notify(
+                Alert(
+                    "alarm",
+                    alarm.module_id,
+                    f"thermal hazard alarm on {alarm.module_id}",
+                    {
+                        "alarm_id": alarm.alarm_id,
+                        "rack_id": alarm.rack_id,
+                        "opened": _iso(alarm.opened_ts),
+                        "probability": round(alarm.peak_probability, 4),
+                        "top_features": alarm.top_features,
+                        "model_version": self.engine.version,
+                    },
+                )
+            )
+        self.scored_rows += result.seconds_scored
+        return self._messages(result, opened_ids)
+
+    def _persist(self, result: TickResult) -> list[int]:
+        version = self.engine.version
+        scores = result.scores
+        score_rows = [
+            {
+                "module_id": m,
+                "ts": int(ts),
+                "rack_id": r,
+                "probability": _number(p),
+                "alarm": bool(a),
+                "current_limit_a": _number(limit),
+                "forecast_c": _number(f),
+                "temp_max_c": _number(t),
+                "gas_co_ppm": _number(g),
+                "current_a": _number(i),
+            }
+            for m, ts, r, p, a, limit, f, t, g, i in zip(
+                scores[schema.MODULE_ID],
+                scores["ts"],
+                scores[schema.RACK_ID],
+                scores[PROBABILITY],
+                scores["alarm"],
+                scores["current_limit_a"],
+                scores[DELTA_T_FORECAST],
+                scores["temp_max_c"],
+                scores["gas_co_ppm"],
+                scores["current_a"],
+                strict=True,
+            )
+        ]
+        latest = result.latest
+        open_features = {k: v.top_features for k, v in self.engine.open_alarms.items()}
+        module_rows = [
+            {
+                "module_id": m,
+                "rack_id": r,
+                "first_ts": int(ts),
+                "last_ts": int(ts),
+                "probability": _number(p),
+                "alarm": bool(a),
+                "current_limit_a": _number(limit),
+                "forecast_c": _number(f),
+                "temp_max_c": _number(t),
+                "top_features": open_features.get(m, ""),
+                "model_version": version,
+            }
+            for m, r, ts, p, a, limit, f, t in zip(
+                latest[schema.MODULE_ID],
+                latest[schema.RACK_ID],
+                latest["ts"],
+                latest[PROBABILITY],
+                latest["alarm"],
+                latest["current_limit_a"],
+                latest[DELTA_T_FORECAST],
+                latest["temp_max_c"],
+                strict=True,
+            )
+        ]
+        closed = {id(a) for a in result.closed}
+        opened = [_alarm_row(a, version, id(a) in closed) for a in result.opened]
+        updated = [
+            {
+                "id": a.alarm_id,
+                "last_ts": a.last_ts,
+                "peak_probability": a.peak_probability,
+                "top_features": a.top_features,
+            }
+            for a in result.extended
+        ] + [
+            {"id": a.alarm_id, "last_ts": a.last_ts, "closed_ts": a.last_ts}
+            for a in result.closed
+            if a.alarm_id is not None
+        ]
+        ids = self.store.write_tick(score_rows, module_rows, opened, updated)
+        for alarm, alarm_id in zip(result.opened, ids, strict=True):
+            alarm.alarm_id = alarm_id
+        if latest is not None and len(latest):
+            newest = int(latest["ts"].max())
+            if newest % 60 == 0:
+                self.store.prune(newest - self.settings.history_s)
+        return ids
+
+    def _messages(self, result: TickResult, opened_ids: list[int]) -> list[dict[str, Any]]:
+        latest = result.latest
+        modules = [
+            [m, r, int(ts), round(float(p), 5), bool(a), _number(t), _number(limit)]
+            for m, r, ts, p, a, t, limit in zip(
+                latest[schema.MODULE_ID],
+                latest[schema.RACK_ID],
+                latest["ts"],
+                latest[PROBABILITY],
+                latest["alarm"],
+                latest["temp_max_c"],
+                latest["current_limit_a"],
+                strict=True,
+            )
+        ]
+        messages: list[dict[str, Any]] = [
+            {
+                "type": "tick",
+                "through_batch": result.through_batch,
+                "seconds": result.seconds_scored,
+                "fields": ["module_id", "rack_id", "ts", "p", "alarm", "temp_max_c", "limit_a"],
+                "modules": modules,
+                "sent_at": time.time(),
+            }
+        ]
+        for alarm_id in opened_ids:
+            messages.append({"type": "alarm", "alarm": self.store.alarm(alarm_id)})
+        for alarm in result.closed:
+            messages.append(
+                {"type": "alarm_closed", "module_id": alarm.module_id, "id": alarm.alarm_id}
+            )
+        return messages
+
+    async def broadcast(self, messages: list[dict[str, Any]]) -> None:
+        """Queue messages for every WebSocket subscriber; a subscriber that lags is dropped."""
+        for message in messages:
+            text = json.dumps(message, default=_default)
+            for queue in list(self.subscribers):
+                try:
+                    queue.put_nowait(text)
+                except asyncio.QueueFull:
+                    self.subscribers.discard(queue)  # its socket closes once it has drained
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """The scoring loop: tick whenever data waits, poll the registry now and then."""
+        next_poll = time.monotonic() + self.settings.model_poll_s
+        while not stop.is_set():
+            try:
+                if self.engine is not None and self.engine.pending_rows:
+                    await self.broadcast(await asyncio.to_thread(self.tick))
+                if time.monotonic() >= next_poll:
+                    next_poll = time.monotonic() + self.settings.model_poll_s
+                    await self.broadcast(await asyncio.to_thread(self.poll_models))
+            except Exception:  # noqa: BLE001 - the loop must outlive one bad tick
+                log.exception("scoring tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=TICK_S)
+
+    def status(self) -> dict[str, Any]:
+        """Counters for the status endpoint."""
+        return {
+            "uptime_s": round(time.time() - self.started, 1),
+            "received_rows": self.received_rows,
+            "scored_rows": self.scored_rows,
+            "refused": self.refused,
+            "subscribers": len(self.subscribers),
+            "engine": self.engine.describe() if self.engine else None,
+            "alerts": self.notifier.stats(),
+            "storage": self.store.counts(),
+        }
+
+
+def _alarm_row(alarm: OpenAlarm, version: str, closed: bool) -> dict[str, Any]:
+    return {
+        "module_id": alarm.module_id,
+        "rack_id": alarm.rack_id,
+        "opened_ts": alarm.opened_ts,
+        "last_ts": alarm.last_ts,
+        "closed_ts": alarm.last_ts if closed else None,
+        "peak_probability": alarm.peak_probability,
+        "top_features": alarm.top_features,
+        "model_version": version,
+        "review": "none",
+    }
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _iso(ts: int) -> str:
+    return pd.Timestamp(ts, unit="s", tz="UTC").isoformat()
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return str(value)
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: (
+            _number(v)
+            if isinstance(v, float | np.floating)
+            else _default(v)
+            if isinstance(v, np.generic | pd.Timestamp)
+            else v
+        )
+        for k, v in row.items()
+    }
+
+
+def _monitoring(root: Path, params: Params) -> dict[str, Any]:
+    """Drift status for the page: the pipeline's drift metrics and the last monitoring run."""
+    status: dict[str, Any] = {}
+    for name, path in (
+        ("pipeline_drift", root / params.paths.metrics.drift),
+        ("monitoring", root / "metrics" / "monitoring.json"),
+    ):
+        if path.is_file():
+            with contextlib.suppress(ValueError, OSError):
+                status[name] = json.loads(path.read_text())
+    return status
+
+
+def create_app(service: Service, api_key: str | None = None, require_key: bool = False) -> FastAPI:
+    """The FastAPI application over ``service``.
+
+    Args:
+        service: The service state.
+        api_key: The key writes must carry in ``X-API-Key``.
+        require_key: Whether writes need it (the server listens beyond localhost).
+    """
+    stop = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(service.run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+            service.notifier.close()
+
+    app = FastAPI(
+        title="batteryops live service",
+        description="Thermal-runaway early warnings and battery health, scored as telemetry "
+        "arrives, with the champion models of the MLflow registry.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    limit = int(service.settings.max_body_mb * 1024 * 1024)
+
+    def refuse(status: int, message: str) -> JSONResponse:
+        service.refused[status] = service.refused.get(status, 0) + 1
+        return JSONResponse({"error": message}, status_code=status)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Any:
+        client = request.client.host if request.client else "unknown"
+        if request.url.path.startswith("/api/") and not service.allow(client):
+            response = refuse(429, "too many requests: slow down")
+            response.headers["Retry-After"] = "1"
+            return response
+        if request.method in WRITE_METHODS:
+            if require_key and request.headers.get("x-api-key") != api_key:
+                return refuse(401, "writes need the API key in the X-API-Key header")
+            length = request.headers.get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > limit):
+                return refuse(
+                    413, f"body over serve.max_body_mb ({service.settings.max_body_mb} MB)"
+                )
+        return await call_next(request)
+
+    async def read_body(request: Request) -> bytes:
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise intake.BatchError(
+                    413, f"body over serve.max_body_mb ({service.settings.max_body_mb} MB)"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @app.exception_handler(intake.BatchError)
+    async def batch_error(_: Request, error: intake.BatchError) -> JSONResponse:
+        return refuse(error.status, error.message)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/api/health", summary="liveness")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "model_version": service.model.version if service.model else None}
+
+    @app.post("/api/telemetry", status_code=202, summary="ingest a batch of telemetry")
+    async def telemetry(request: Request) -> dict[str, Any]:
+        body = await read_body(request)
+        content_type = request.headers.get("content-type", "application/json")
+        return await asyncio.to_thread(service.ingest, body, content_type)
+
+    @app.get("/api/fleet", summary="every module's latest state")
+    async def fleet() -> dict[str, Any]:
+        modules = await asyncio.to_thread(service.store.modules)
+        open_alarms = await asyncio.to_thread(service.store.alarms, "open")
+        return {
+            "model": service.model.info if service.model else None,
+            "modules": modules,
+            "racks": sorted({m["rack_id"] for m in modules}),
+            "open_alarms": open_alarms,
+            "monitoring": _monitoring(service.root, service.params),
+            "status": service.status(),
+        }
+
+    @app.get("/api/modules/{module_id}", summary="a module's latest state")
+    async def module(module_id: str) -> dict[str, Any]:
+        found = await asyncio.to_thread(service.store.module, module_id)
+        if found is None:
+            raise HTTPException(404, f"unknown module {module_id!r}")
+        return found
+
+    @app.get("/api/modules/{module_id}/history", summary="a module's scored seconds")
+    async def history(module_id: str, seconds: int = 1800, limit: int = 7200) -> dict[str, Any]:
+        found = await asyncio.to_thread(service.store.module, module_id)
+        if found is None:
+            raise HTTPException(404, f"unknown module {module_id!r}")
+        if not 0 < seconds <= service.settings.history_s or not 0 < limit <= 100_000:
+            raise HTTPException(422, f"seconds in 1..{service.settings.history_s}, limit 1..100000")
+        rows = await asyncio.to_thread(
+            service.store.history, module_id, found["last_ts"] - seconds, limit
+        )
+        alarms = [
+            a
+            for a in await asyncio.to_thread(service.store.alarms, None, 50)
+            if a["module_id"] == module_id
+        ]
+        return {"module": found, "history": rows, "alarms": alarms}
+
+    @app.get("/api/alarms", summary="alarms, newest first")
+    async def alarms(state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        if state not in (None, "open", "closed", "unreviewed") or not 0 < limit <= 10_000:
+            raise HTTPException(422, "state: open, closed or unreviewed; limit 1..10000")
+        return await asyncio.to_thread(service.store.alarms, state, limit)
+
+    async def _review(alarm_id: int, kind: str, review: Review | None) -> dict[str, Any]:
+        review = review or Review()
+        found = await asyncio.to_thread(
+            service.store.review, alarm_id, kind, review.by, review.note
+        )
+        if found is None:
+            raise HTTPException(404, f"no alarm {alarm_id}")
+        await service.broadcast([{"type": "review", "alarm": found}])
+        return found
+
+    @app.post("/api/alarms/{alarm_id}/ack", summary="acknowledge an alarm")
+    async def acknowledge(alarm_id: int, review: Review | None = None) -> dict[str, Any]:
+        return await _review(alarm_id, "acknowledged", review)
+
+    @app.post("/api/alarms/{alarm_id}/false", summary="mark an alarm false")
+    async def mark_false(alarm_id: int, review: Review | None = None) -> dict[str, Any]:
+        return await _review(alarm_id, "false_alarm", review)
+
+    @app.post("/api/alarms/{alarm_id}/true", summary="confirm an alarm")
+    async def mark_true(alarm_id: int, review: Review | None = None) -> dict[str, Any]:
+        return await _review(alarm_id, "true_alarm", review)
+
+    @app.get("/api/soh", summary="per-cell SOH, RUL and health class")
+    async def soh() -> dict[str, Any]:
+        return {
+            "model_version": service.health_version,
+            "cells": await asyncio.to_thread(service.store.health),
+        }
+
+    @app.post("/api/cycles", summary="grade cells from cycle data")
+    async def cycles(request: Request) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(service.grade_cycles, await read_body(request))
+
+    @app.get("/api/model", summary="the model scoring now")
+    async def model() -> dict[str, Any]:
+        if service.model is None:
+            raise HTTPException(503, "no battery-hazard champion yet")
+        return service.model.info | {"health_version": service.health_version}
+
+    @app.get("/api/status", summary="service counters")
+    async def status() -> dict[str, Any]:
+        return await asyncio.to_thread(service.status)
+
+    @app.websocket("/ws")
+    async def live(socket: WebSocket) -> None:
+        await socket.accept()
+        queue: asyncio.Queue = asyncio.Queue(maxsize=service.settings.websocket_queue)
+        service.subscribers.add(queue)
+        try:
+            while True:
+                text = await queue.get()
+                await socket.send_text(text)
+                if queue not in service.subscribers and queue.empty():
+                    await socket.close(code=1013, reason="too slow: messages dropped")
+                    return
+        except WebSocketDisconnect:
+            pass
+        finally:
+            service.subscribers.discard(queue)
+
+    return app
+
+
+def api_key_for(params: Params, host: str) -> tuple[str | None, bool]:
+    """The API key and whether writes need it: always beyond localhost, and then it must exist."""
+    if is_loopback(host):
+        return os.environ.get(params.serve.api_key_env), False
+    key = os.environ.get(params.serve.api_key_env)
+    if not key:
+        raise SystemExit(
+            f"refusing to listen on {host} without an API key: set {params.serve.api_key_env}"
+        )
+    return key, True

@@ -1,0 +1,242 @@
+"""Online scoring: per-module buffers, the featurize stage's code, the registered operating point.
+
+Telemetry arrives in batches of any size. Each :meth:`OnlineScorer.tick` takes what arrived since
+the last one and, per rack that received data:
+
+1. appends it to the rack's buffer of the last ``serve.buffer_s`` seconds (at least the longest
+   feature window, so every feature of a new second equals the offline one: every window looks
+   back at most that far; ``tests/batteryops/serve/test_engine.py`` checks it);
+2. computes the features of the buffer with :func:`batteryops.features.featurize_rack` (the
+   ``featurize`` stage's code) and scores the new seconds only: hazard probability and the 30 s
+   temperature-change forecast (:class:`batteryops.hazard_model.HazardModel`);
+3. applies the alarm exactly as evaluation does: k of the last n seconds at or over the
+   operating threshold registered with the model (:meth:`batteryops.scoring.Scorer._alarm` on
+   the buffer), the derating policy, and TreeSHAP top features at an alarm's onset and once a
+   minute of it (:data:`batteryops.scoring.EXPLAIN_EVERY_S`);
+4. turns alarm seconds into alarm episodes (seconds closer than ``serve.alarm_gap_s`` are one
+   alarm, as in the event metrics): opened, extended, closed.
+
+:meth:`add` may be called from any thread (the queue has its own lock); :meth:`tick` from one
+thread at a time; a model swap takes effect at the next tick (:meth:`set_scorer`).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from batteryops import derating, schema
+from batteryops.hazard_model import DELTA_T_FORECAST, PROBABILITY
+from batteryops.scoring import EXPLAIN_EVERY_S, Scorer
+
+NEW = "_serve_new"
+SCORED = "_serve_probability"
+BATCH = "_serve_batch"
+
+
+@dataclass
+class OpenAlarm:
+    """An alarm episode still open on a module."""
+
+    alarm_id: int | None
+    module_id: str
+    rack_id: str
+    opened_ts: int
+    last_ts: int
+    peak_probability: float
+    top_features: str
+    explained_ts: int
+
+
+@dataclass
+class TickResult:
+    """What one tick scored and which alarms it opened, extended or closed."""
+
+    scores: pd.DataFrame  # one row per module and new second
+    latest: pd.DataFrame  # the newest scored second of each module that got data
+    opened: list[OpenAlarm] = field(default_factory=list)  # in time order; may be closed too
+    extended: list[OpenAlarm] = field(default_factory=list)  # opened in an earlier tick
+    closed: list[OpenAlarm] = field(default_factory=list)  # may include some opened now
+    through_batch: int = -1  # the highest ingest batch number this tick included
+    seconds_scored: int = 0
+
+    @property
+    def empty(self) -> bool:
+        """Whether nothing was scored."""
+        return self.scores.empty and not self.closed
+
+
+class OnlineScorer:
+    """Scores telemetry as it arrives, one module-second at a time, with offline semantics."""
+
+    def __init__(self, scorer: Scorer, version: str, buffer_s: int, alarm_gap_s: int):
+        self.scorer = scorer
+        self.version = version
+        self.buffer_s = buffer_s
+        self.alarm_gap_s = alarm_gap_s
+        self._pending: list[pd.DataFrame] = []
+        self._lock = threading.Lock()
+        self._buffers: dict[str, pd.DataFrame] = {}
+        self.open_alarms: dict[str, OpenAlarm] = {}
+        self.newest: dict[str, int] = {}  # newest scored second per module
+
+    def set_scorer(self, scorer: Scorer, version: str) -> None:
+        """Use another model from the next tick on (buffers and open alarms are kept)."""
+        self.scorer, self.version = scorer, version
+
+    def add(self, rows: pd.DataFrame, batch: int) -> None:
+        """Queue validated canonical rows (sorted, unique, newer than any seen per module)."""
+        tagged = rows.assign(**{BATCH: np.int64(batch)})
+        with self._lock:
+            self._pending.append(tagged)
+
+    @property
+    def pending_rows(self) -> int:
+        """Rows queued for the next tick."""
+        with self._lock:
+            return sum(len(p) for p in self._pending)
+
+    def tick(self) -> TickResult:
+        """Score everything queued since the last tick."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        if not pending:
+            return TickResult(pd.DataFrame(), pd.DataFrame(), closed=self._close_stale())
+        incoming = pd.concat(pending, ignore_index=True)
+        through = int(incoming[BATCH].max())
+        parts = []
+        for rack_id, rows in incoming.groupby(schema.RACK_ID, sort=True, observed=True):
+            parts.append(self._score_rack(str(rack_id), rows.drop(columns=[BATCH])))
+        scores = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        result = TickResult(scores, self._latest(scores), through_batch=through)
+        result.seconds_scored = len(scores)
+        self._track_alarms(scores, result)
+        result.closed += self._close_stale()
+        return result
+
+    # ---- per rack -----------------------------------------------------------------------
+    def _score_rack(self, rack_id: str, rows: pd.DataFrame) -> pd.DataFrame:
+        rows = rows.assign(**{NEW: True, SCORED: np.nan})
+        buffer = self._buffers.get(rack_id)
+        joined = rows if buffer is None else pd.concat([buffer, rows], ignore_index=True)
+        # Every new second needs buffer_s of history: keep what its module's oldest new second
+        # can see (modules without new rows keep their buffer; they are context for the median).
+        oldest_new = rows.groupby(schema.MODULE_ID, sort=False)[schema.TIMESTAMP].min()
+        cutoff = joined[schema.MODULE_ID].map(oldest_new) - pd.Timedelta(seconds=self.buffer_s)
+        joined = joined[~(joined[schema.TIMESTAMP] <= cutoff)]
+        model = self.scorer.model
+        frame = model.prepare(joined.reset_index(drop=True))
+        new = frame[NEW].to_numpy(dtype=bool)
+        fresh = frame[new]
+        matrix = model.matrix(fresh)
+        probability = model.hazard_probability(fresh, matrix)
+        forecast = model.delta_t_forecast(fresh, matrix)
+        scored = frame[SCORED].to_numpy(dtype=float).copy()
+        scored[new] = probability
+        alarm = self.scorer._alarm(frame, scored)[new]
+        temp = fresh["temp_max_c"].to_numpy(dtype=float)
+        limit = derating.recommended_current_limit(
+            temp, forecast, probability, alarm, self.scorer.derating
+        )
+        out = fresh[[schema.MODULE_ID, schema.TIMESTAMP, schema.RACK_ID]].reset_index(drop=True)
+        out = out.assign(
+            ts=(fresh[schema.TIMESTAMP].astype("int64") // 10**9).to_numpy(),
+            **{
+                PROBABILITY: probability.astype(float),
+                "alarm": alarm,
+                "current_limit_a": limit.astype(float),
+                DELTA_T_FORECAST: forecast.astype(float),
+                "temp_max_c": temp,
+                "gas_co_ppm": fresh["gas_co_ppm"].to_numpy(dtype=float),
+                "current_a": fresh["current_a"].to_numpy(dtype=float),
+            },
+        )
+        out["top_features"] = self._explain(fresh.reset_index(drop=True), out)
+        self.newest.update(out.groupby(schema.MODULE_ID, sort=False)["ts"].max().to_dict())
+        # Keep the canonical columns and the scores, not the features, for the next tick.
+        keep = [c for c in joined.columns if c != NEW]
+        kept = frame[keep].copy()
+        kept[SCORED] = scored
+        kept[NEW] = False
+        newest = kept.groupby(schema.MODULE_ID, sort=False)[schema.TIMESTAMP].transform("max")
+        self._buffers[rack_id] = kept[
+            kept[schema.TIMESTAMP] > newest - pd.Timedelta(seconds=self.buffer_s)
+        ].reset_index(drop=True)
+        return out
+
+    def _explain(self, fresh: pd.DataFrame, out: pd.DataFrame) -> np.ndarray:
+        """Top features at each alarm's onset and once a minute of it (carried between)."""
+        top = np.full(len(out), "", dtype=object)
+        chosen = []
+        for position in np.flatnonzero(out["alarm"].to_numpy()):
+            module_id = out.at[position, schema.MODULE_ID]
+            ts = int(out.at[position, "ts"])
+            current = self.open_alarms.get(module_id)
+            if (
+                current is None
+                or ts - current.last_ts > self.alarm_gap_s
+                or ts - current.explained_ts >= EXPLAIN_EVERY_S
+            ):
+                chosen.append(position)
+        if chosen:
+            text = self.scorer.model.top_features(fresh.iloc[chosen], self.scorer.top_features)
+            top[chosen] = text
+        return top
+
+    # ---- alarms ---------------------------------------------------------------------------
+    def _track_alarms(self, scores: pd.DataFrame, result: TickResult) -> None:
+        if scores.empty:
+            return
+        alarmed = scores[scores["alarm"]]
+        opened: list[OpenAlarm] = []
+        extended: dict[str, OpenAlarm] = {}
+        for row in alarmed.itertuples(index=False):
+            module_id, ts = row.module_id, int(row.ts)
+            probability = float(getattr(row, PROBABILITY))
+            current = self.open_alarms.get(module_id)
+            if current is not None and ts - current.last_ts > self.alarm_gap_s:
+                result.closed.append(current)
+                current = None
+            if current is None:
+                current = OpenAlarm(
+                    None, module_id, row.rack_id, ts, ts, probability, row.top_features, ts
+                )
+                self.open_alarms[module_id] = current
+                opened.append(current)
+                continue
+            current.last_ts = ts
+            current.peak_probability = max(current.peak_probability, probability)
+            if row.top_features:
+                current.top_features, current.explained_ts = row.top_features, ts
+            if current.alarm_id is not None:  # opened in an earlier tick (and stored)
+                extended[module_id] = current
+        result.opened = opened
+        result.extended = list(extended.values())
+
+    def _close_stale(self) -> list[OpenAlarm]:
+        """Close alarms whose module has been scored past the gap without alarming."""
+        closed = []
+        for module_id, alarm in list(self.open_alarms.items()):
+            if self.newest.get(module_id, alarm.last_ts) - alarm.last_ts > self.alarm_gap_s:
+                closed.append(self.open_alarms.pop(module_id))
+        return closed
+
+    @staticmethod
+    def _latest(scores: pd.DataFrame) -> pd.DataFrame:
+        if scores.empty:
+            return scores
+        return scores.groupby(schema.MODULE_ID, sort=False).tail(1).reset_index(drop=True)
+
+    def describe(self) -> dict[str, Any]:
+        """Buffers and open alarms, for the status endpoint."""
+        return {
+            "model_version": self.version,
+            "racks_buffered": len(self._buffers),
+            "rows_buffered": int(sum(len(b) for b in self._buffers.values())),
+            "open_alarms": len(self.open_alarms),
+            "pending_rows": self.pending_rows,
+        }

@@ -1,0 +1,237 @@
+"""Telemetry posted to the service: parsed, checked whole, then accepted whole or refused.
+
+A batch is JSON (a list of rows, or ``{"rows": [...]}``, canonical names), canonical CSV, or a
+logger/BMS export of any layout the ingest stage reads (:func:`batteryops.ingest.ingest`:
+aliases, units, time formats). Every check runs before anything is stored, so a refused batch
+leaves no trace; the :class:`BatchError` names the row (or line) and column and what was
+expected, and carries the HTTP status the service answers with.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from batteryops import schema
+from batteryops.config import IngestParams, ServeParams
+
+MODULE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
+ALLOWED = set(schema.CANONICAL_COLUMNS)
+
+
+class BatchError(ValueError):
+    """A refused batch: the HTTP status and what was wrong, where."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def parse(body: bytes, content_type: str, ingest_params: IngestParams) -> pd.DataFrame:
+    """Canonical rows (keys + every signal, float32; NaN where not sent) from a request body."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind in ("application/json", "", "text/json"):
+        return _from_json(body)
+    if kind in ("text/csv", "text/plain", "application/octet-stream", "text/tab-separated-values"):
+        return _from_export(body, ingest_params)
+    raise BatchError(415, f"unsupported content type {kind!r}: send application/json or text/csv")
+
+
+def _from_json(body: bytes) -> pd.DataFrame:
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BatchError(400, f"malformed JSON: {error}") from None
+    rows = data.get("rows") if isinstance(data, dict) else data
+    if not isinstance(rows, list):
+        raise BatchError(422, 'expected a JSON list of rows or {"rows": [...]}')
+    if not rows:
+        raise BatchError(422, "the batch holds no rows")
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise BatchError(422, f"row {index}: expected an object, got {type(row).__name__}")
+        unknown = set(row) - ALLOWED
+        if unknown:
+            raise BatchError(
+                422,
+                f"row {index}: unknown column {sorted(unknown)[0]!r} "
+                f"(canonical columns: {', '.join(schema.CANONICAL_COLUMNS)})",
+            )
+        for column in (schema.TIMESTAMP, schema.MODULE_ID):
+            if row.get(column) in (None, ""):
+                raise BatchError(422, f"row {index}: missing {column!r}")
+        for column in schema.SIGNALS:
+            value = row.get(column)
+            if value is not None and (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
+                raise BatchError(
+                    422, f"row {index}, column {column!r}: expected a finite number, got {value!r}"
+                )
+        if not isinstance(row[schema.MODULE_ID], str):
+            raise BatchError(422, f"row {index}, column 'module_id': expected text")
+    frame = pd.DataFrame.from_records(rows)
+    frame[schema.TIMESTAMP] = _timestamps(frame[schema.TIMESTAMP], "row")
+    return _canonical(frame)
+
+
+def _timestamps(values: pd.Series, unit: str) -> pd.Series:
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.notna().all():
+        parsed = pd.to_datetime(numeric.astype(float), unit="s", utc=True, errors="coerce")
+    else:
+        parsed = pd.to_datetime(values.astype(str), utc=True, errors="coerce", format="ISO8601")
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if bad.size:
+        where = int(bad[0])
+        raise BatchError(
+            422,
+            f"{unit} {where}, column 'timestamp': expected ISO 8601 or epoch seconds, "
+            f"got {values.iloc[where]!r}",
+        )
+    return parsed.dt.floor("s")
+
+
+def _from_export(body: bytes, params: IngestParams) -> pd.DataFrame:
+    """A logger/BMS export (or canonical CSV) through the ingest stage's code."""
+    from batteryops import ingest
+
+    with tempfile.TemporaryDirectory(prefix="batteryops-post-") as tmp:
+        path = Path(tmp) / "posted.csv"
+        path.write_bytes(body)
+        telemetry, summary = ingest.ingest([path], params, Path(tmp) / "quarantine")
+        rejected = summary.get("files_rejected") or 0
+        if rejected or telemetry.empty:
+            reason = _quarantine_reason(Path(tmp) / "quarantine")
+            raise BatchError(422, f"export refused: {reason or 'no usable rows'}")
+    return _canonical(telemetry)
+
+
+def _quarantine_reason(folder: Path) -> str:
+    for reason in sorted(folder.rglob("*.reason.json")):
+        data = json.loads(reason.read_text())
+        parts = [str(data.get(k)) for k in ("reason", "line", "column", "expected") if data.get(k)]
+        return "; ".join(parts)
+    return ""
+
+
+def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame(
+        {
+            schema.TIMESTAMP: frame[schema.TIMESTAMP],
+            schema.MODULE_ID: frame[schema.MODULE_ID].astype(str),
+        }
+    )
+    if schema.RACK_ID in frame and frame[schema.RACK_ID].notna().all():
+        out[schema.RACK_ID] = frame[schema.RACK_ID].astype(str)
+    else:
+        out[schema.RACK_ID] = out[schema.MODULE_ID].str.split("-", n=1).str[0]
+    for column in schema.SIGNALS:
+        values = pd.to_numeric(frame[column], errors="coerce") if column in frame else np.nan
+        out[column] = values
+        out[column] = out[column].astype(np.float32)
+    return out[schema.CANONICAL_COLUMNS]
+
+
+class Gate:
+    """The checks a parsed batch must pass against what the service already holds."""
+
+    def __init__(self, params: ServeParams, clock: Any = time.time):
+        self.params = params
+        self.clock = clock
+        self.last_ts: dict[str, int] = {}  # newest accepted second per module
+        self.rack_of: dict[str, str] = {}
+
+    def check(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The batch sorted by module and time if every row may be accepted; else BatchError."""
+        if len(rows) > self.params.max_rows_per_request:
+            raise BatchError(
+                413, f"{len(rows)} rows in one request; at most {self.params.max_rows_per_request}"
+            )
+        bad_id = ~rows[schema.MODULE_ID].str.match(MODULE_ID_PATTERN)
+        if bad_id.any():
+            where = int(np.flatnonzero(bad_id.to_numpy())[0])
+            raise BatchError(
+                422,
+                f"row {where}, column 'module_id': expected 1-64 letters, digits or _.:- "
+                f"starting with a letter or digit, got {rows[schema.MODULE_ID].iloc[where]!r}",
+            )
+        seconds = rows[schema.TIMESTAMP].astype("int64").to_numpy() // 10**9
+        horizon = self.clock() + self.params.max_future_s
+        ahead = seconds > horizon
+        if ahead.any():
+            where = int(np.flatnonzero(ahead)[0])
+            raise BatchError(
+                422,
+                f"row {where}, column 'timestamp': {rows[schema.TIMESTAMP].iloc[where]} is more "
+                f"than {self.params.max_future_s:g} s ahead of the server's clock",
+            )
+        keyed = rows.assign(_ts=seconds, _row=np.arange(len(rows)))
+        duplicated = keyed.duplicated([schema.MODULE_ID, "_ts"])
+        if duplicated.any():
+            where = int(np.flatnonzero(duplicated.to_numpy())[0])
+            raise BatchError(
+                422,
+                f"row {where}: a second row for module {keyed[schema.MODULE_ID].iloc[where]!r} "
+                f"at {rows[schema.TIMESTAMP].iloc[where]} (one row per module and second)",
+            )
+        first = keyed.groupby(schema.MODULE_ID, sort=False)["_ts"].min()
+        for module_id, ts in first.items():
+            last = self.last_ts.get(module_id)
+            if last is not None and ts <= last:
+                raise BatchError(
+                    409,
+                    f"module {module_id!r}: {pd.Timestamp(ts, unit='s', tz='UTC')} is not after "
+                    f"its last accepted second {pd.Timestamp(last, unit='s', tz='UTC')} "
+                    "(out of order or already sent)",
+                )
+        racks = keyed.groupby(schema.MODULE_ID, sort=False)[schema.RACK_ID].agg(set)
+        for module_id, rack_ids in racks.items():
+            known = self.rack_of.get(module_id)
+            if len(rack_ids) > 1 or (known is not None and known not in rack_ids):
+                raise BatchError(
+                    422, f"module {module_id!r} sent with rack {sorted(rack_ids)} (it is {known})"
+                )
+        new = set(first.index) - set(self.last_ts)
+        if len(self.last_ts) + len(new) > self.params.max_modules:
+            raise BatchError(
+                422,
+                f"{len(new)} new modules would exceed serve.max_modules "
+                f"({self.params.max_modules}); known modules: {len(self.last_ts)}",
+            )
+        return (
+            keyed.sort_values([schema.MODULE_ID, "_ts"], kind="stable")
+            .drop(columns=["_ts", "_row"])
+            .reset_index(drop=True)
+        )
+
+    def accept(self, rows: pd.DataFrame) -> None:
+        """Record a checked batch as accepted (its newest second per module)."""
+        seconds = rows[schema.TIMESTAMP].astype("int64") // 10**9
+        newest = seconds.groupby(rows[schema.MODULE_ID], sort=False).max()
+        self.last_ts.update({k: int(v) for k, v in newest.items()})
+        racks = rows.groupby(schema.MODULE_ID, sort=False)[schema.RACK_ID].first()
+        self.rack_of.update(racks.to_dict())
+
+    def known(self, module_id: str) -> bool:
+        """Whether the module has sent anything."""
+        return module_id in self.last_ts
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """Canonical rows as CSV bytes (clients and tests)."""
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return buffer.getvalue().encode()
