@@ -363,10 +363,9 @@ class Service:
         ]
         for alarm_id in opened_ids:
             messages.append({"type": "alarm", "alarm": self.store.alarm(alarm_id)})
-        for alarm in result.closed:
-            messages.append(
-                {"type": "alarm_closed", "module_id": alarm.module_id, "id": alarm.alarm_id}
-            )
+        for alarm in result.closed:  # the stored row, with its closing second
+            if alarm.alarm_id is not None and alarm.alarm_id not in opened_ids:
+                messages.append({"type": "alarm", "alarm": self.store.alarm(alarm.alarm_id)})
         return messages
 
     async def broadcast(self, messages: list[dict[str, Any]]) -> None:

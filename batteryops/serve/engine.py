@@ -1,17 +1,19 @@
 """Online scoring: per-module buffers, the featurize stage's code, the registered operating point.
 
 Telemetry arrives in batches of any size. Each :meth:`OnlineScorer.tick` takes what arrived since
-the last one and, per rack that received data:
+the last one and, for the racks that received data (all in one pass):
 
 1. appends it to the rack's buffer of the last ``serve.buffer_s`` seconds (at least the longest
    feature window, so every feature of a new second equals the offline one: every window looks
    back at most that far; ``tests/batteryops/serve/test_engine.py`` checks it);
-2. computes the features of the buffer with :func:`batteryops.features.featurize_rack` (the
-   ``featurize`` stage's code) and scores the new seconds only: hazard probability and the 30 s
-   temperature-change forecast (:class:`batteryops.hazard_model.HazardModel`);
+2. computes the features of the buffer with :func:`batteryops.features.featurize_racks` (the
+   ``featurize`` stage's code, many racks per call) and scores the new seconds only: hazard
+   probability and the 30 s temperature-change forecast
+   (:class:`batteryops.hazard_model.HazardModel`);
 3. applies the alarm exactly as evaluation does: k of the last n seconds at or over the
-   operating threshold registered with the model (:meth:`batteryops.scoring.Scorer._alarm` on
-   the buffer), the derating policy, and TreeSHAP top features at an alarm's onset and once a
+   operating threshold registered with the model (the level of
+   :func:`batteryops.events.persistent_level`, over the buffer's stored scores), the derating
+   policy, and TreeSHAP top features at an alarm's onset and once a
    minute of it (:data:`batteryops.scoring.EXPLAIN_EVERY_S`);
 4. turns alarm seconds into alarm episodes (seconds closer than ``serve.alarm_gap_s`` are one
    alarm, as in the event metrics): opened, extended, closed.
@@ -29,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from batteryops import derating, schema
+from batteryops import derating, features, schema
 from batteryops.hazard_model import DELTA_T_FORECAST, PROBABILITY
 from batteryops.scoring import EXPLAIN_EVERY_S, Scorer
 
@@ -80,7 +82,7 @@ class OnlineScorer:
         self.alarm_gap_s = alarm_gap_s
         self._pending: list[pd.DataFrame] = []
         self._lock = threading.Lock()
-        self._buffers: dict[str, pd.DataFrame] = {}
+        self._buffer: pd.DataFrame | None = None  # recent telemetry and scores of every module
         self.open_alarms: dict[str, OpenAlarm] = {}
         self.newest: dict[str, int] = {}  # newest scored second per module
 
@@ -108,28 +110,30 @@ class OnlineScorer:
             return TickResult(pd.DataFrame(), pd.DataFrame(), closed=self._close_stale())
         incoming = pd.concat(pending, ignore_index=True)
         through = int(incoming[BATCH].max())
-        parts = []
-        for rack_id, rows in incoming.groupby(schema.RACK_ID, sort=True, observed=True):
-            parts.append(self._score_rack(str(rack_id), rows.drop(columns=[BATCH])))
-        scores = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        scores = self._score(incoming.drop(columns=[BATCH]))
         result = TickResult(scores, self._latest(scores), through_batch=through)
         result.seconds_scored = len(scores)
         self._track_alarms(scores, result)
         result.closed += self._close_stale()
         return result
 
-    # ---- per rack -----------------------------------------------------------------------
-    def _score_rack(self, rack_id: str, rows: pd.DataFrame) -> pd.DataFrame:
+    # ---- scoring ----------------------------------------------------------------------------
+    def _score(self, rows: pd.DataFrame) -> pd.DataFrame:
         rows = rows.assign(**{NEW: True, SCORED: np.nan})
-        buffer = self._buffers.get(rack_id)
+        buffer = self._buffer
         joined = rows if buffer is None else pd.concat([buffer, rows], ignore_index=True)
         # Every new second needs buffer_s of history: keep what its module's oldest new second
         # can see (modules without new rows keep their buffer; they are context for the median).
         oldest_new = rows.groupby(schema.MODULE_ID, sort=False)[schema.TIMESTAMP].min()
         cutoff = joined[schema.MODULE_ID].map(oldest_new) - pd.Timedelta(seconds=self.buffer_s)
         joined = joined[~(joined[schema.TIMESTAMP] <= cutoff)]
+        # Racks that got data are featurized (all in one call); the others wait as they are.
+        in_play = joined[schema.RACK_ID].isin(set(rows[schema.RACK_ID])).to_numpy()
+        idle = joined[~in_play]
         model = self.scorer.model
-        frame = model.prepare(joined.reset_index(drop=True))
+        frame = model.prepare(
+            features.featurize_racks(joined[in_play].reset_index(drop=True), model.featurize)
+        )
         new = frame[NEW].to_numpy(dtype=bool)
         fresh = frame[new]
         matrix = model.matrix(fresh)
@@ -137,14 +141,16 @@ class OnlineScorer:
         forecast = model.delta_t_forecast(fresh, matrix)
         scored = frame[SCORED].to_numpy(dtype=float).copy()
         scored[new] = probability
-        alarm = self.scorer._alarm(frame, scored)[new]
+        seconds = frame[schema.TIMESTAMP].astype("int64").to_numpy() // 10**9
+        codes = pd.factorize(frame[schema.MODULE_ID])[0]
+        alarm = self._alarm(codes, seconds, scored, np.flatnonzero(new))
         temp = fresh["temp_max_c"].to_numpy(dtype=float)
         limit = derating.recommended_current_limit(
             temp, forecast, probability, alarm, self.scorer.derating
         )
         out = fresh[[schema.MODULE_ID, schema.TIMESTAMP, schema.RACK_ID]].reset_index(drop=True)
         out = out.assign(
-            ts=(fresh[schema.TIMESTAMP].astype("int64") // 10**9).to_numpy(),
+            ts=seconds[new],
             **{
                 PROBABILITY: probability.astype(float),
                 "alarm": alarm,
@@ -158,15 +164,36 @@ class OnlineScorer:
         out["top_features"] = self._explain(fresh.reset_index(drop=True), out)
         self.newest.update(out.groupby(schema.MODULE_ID, sort=False)["ts"].max().to_dict())
         # Keep the canonical columns and the scores, not the features, for the next tick.
-        keep = [c for c in joined.columns if c != NEW]
-        kept = frame[keep].copy()
-        kept[SCORED] = scored
-        kept[NEW] = False
+        keep = [c for c in rows.columns if c != NEW]
+        kept = frame[keep].assign(**{SCORED: scored, NEW: False})
+        kept = pd.concat([idle, kept], ignore_index=True) if len(idle) else kept
         newest = kept.groupby(schema.MODULE_ID, sort=False)[schema.TIMESTAMP].transform("max")
-        self._buffers[rack_id] = kept[
+        self._buffer = kept[
             kept[schema.TIMESTAMP] > newest - pd.Timedelta(seconds=self.buffer_s)
         ].reset_index(drop=True)
         return out
+
+    def _alarm(
+        self, codes: np.ndarray, seconds: np.ndarray, scored: np.ndarray, rows: np.ndarray
+    ) -> np.ndarray:
+        """The persistent alarm at ``rows``: k of the last n seconds at or over the threshold.
+
+        Rows are sorted by module then second, one per second, so a row's window (its module's
+        seconds in ``(t - n, t]``) is among the n rows up to it; missing seconds count as below
+        the threshold, as in :func:`batteryops.events.persistent_level`.
+        """
+        k, n = self.scorer.alarm.persistence_k, self.scorer.alarm.persistence_n
+        if not len(rows):
+            return np.zeros(0, dtype=bool)
+        back = rows[:, None] - np.arange(n)[None, :]
+        inside = back >= 0
+        back = np.where(inside, back, 0)
+        inside &= codes[back] == codes[rows][:, None]
+        inside &= seconds[back] > seconds[rows][:, None] - n
+        values = np.where(inside, scored[back], -np.inf)
+        values = np.where(np.isnan(values), -np.inf, values)
+        level = -np.partition(-values, k - 1, axis=1)[:, k - 1]
+        return level >= self.scorer.threshold
 
     def _explain(self, fresh: pd.DataFrame, out: pd.DataFrame) -> np.ndarray:
         """Top features at each alarm's onset and once a minute of it (carried between)."""
@@ -235,8 +262,10 @@ class OnlineScorer:
         """Buffers and open alarms, for the status endpoint."""
         return {
             "model_version": self.version,
-            "racks_buffered": len(self._buffers),
-            "rows_buffered": int(sum(len(b) for b in self._buffers.values())),
+            "modules_buffered": 0
+            if self._buffer is None
+            else int(self._buffer[schema.MODULE_ID].nunique()),
+            "rows_buffered": 0 if self._buffer is None else len(self._buffer),
             "open_alarms": len(self.open_alarms),
             "pending_rows": self.pending_rows,
         }

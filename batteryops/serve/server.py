@@ -94,5 +94,5 @@ def run(params: Params, args: Any) -> int:
             params.tracking.model_name,
         )
     print(f"batteryops serve: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(app, host=host, port=port, log_level=args.log_level, ws="websockets")
+    uvicorn.run(app, host=host, port=port, log_level=args.log_level, ws="websockets-sansio")
     return 0

@@ -103,6 +103,11 @@ def small_fleet(
 
 @pytest.fixture(scope="session")
 def trained(raw_params: dict) -> Trained:
+    return train_small(raw_params)
+
+
+def train_small(raw_params: dict) -> Trained:
+    """Simulate, label, featurize and train the small fleet; threshold on its validation split."""
     params = parse_params(deep_merge(raw_params, SMALL))
     frames, truth = small_fleet(params)
     assignment = split.assign_splits(truth, params.featurize.split)

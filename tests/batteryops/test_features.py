@@ -253,3 +253,20 @@ def test_simulated_stuck_sensor_is_flagged(tiny_fleet: TinyFleet, tiny_params: P
     out = _module(featurize_rack(rack, tiny_params.featurize), module_id)
     after = int(plan.nuisance_start_s[index]) + STUCK_WINDOW_S
     assert out["sensor_temp_max_stuck"].iloc[after:].mean() > 0.99
+
+
+def test_many_racks_in_one_call_equal_each_rack_alone(
+    tiny_fleet: TinyFleet, fparams: FeaturizeParams
+) -> None:
+    from batteryops.features import featurize_racks
+
+    frames = list(tiny_fleet.frames.values())
+    # Racks of different lengths and starts, shuffled together.
+    parts = [frames[0], frames[1].iloc[1000:], frames[2].iloc[:5000]]
+    alone = pd.concat([featurize_rack(p, fparams) for p in parts], ignore_index=True)
+    together = featurize_racks(pd.concat(parts).sample(frac=1.0, random_state=3), fparams)
+    keys = [schema.MODULE_ID, schema.TIMESTAMP]
+    alone = alone.sort_values(keys, ignore_index=True)
+    together = together.sort_values(keys, ignore_index=True)
+    assert list(together.columns) == list(alone.columns)
+    pd.testing.assert_frame_equal(together, alone, check_exact=False, rtol=1e-6, atol=1e-6)

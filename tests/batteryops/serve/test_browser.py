@@ -1,0 +1,165 @@
+"""The live page in a real headless browser (Debian's Chromium, driven by Selenium).
+
+A runaway module's telemetry is replayed into a running service up to one second before its
+point of no return; the page must turn that module red (alarm) while its neighbours stay calm,
+show its traces on a click, and keep an acknowledgement across a reload.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import uvicorn
+
+from batteryops import schema
+from batteryops.config import parse_params
+from batteryops.serve.app import Service, create_app
+from batteryops.serve.champion import StaticSource
+from batteryops.serve.notify import Notifier
+from batteryops.serve.store import Store
+from tests.batteryops.conftest import Trained
+from tests.conftest import deep_merge
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER),
+    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
+)
+
+
+def _port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def served(raw_params, trained: Trained, tmp_path: Path):
+    params = parse_params(deep_merge(raw_params, {"serve": {"rate_limit_per_s": 1000}}))
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    service = Service(
+        params,
+        StaticSource(
+            trained.scorer,
+            "3",
+            {"name": "battery-hazard", "version": "3", "threshold": trained.scorer.threshold},
+        ),
+        Store(url),
+        Notifier(params.serve.alerts),
+    )
+    port = _port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(service),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            ws="websockets-sansio",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield service, f"http://127.0.0.1:{port}", url
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as DriverService
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,900",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=DriverService(executable_path=DRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def _until(check, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_replayed_runaway_turns_red_before_pnr_and_ack_persists(
+    served, browser, trained: Trained, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    service, base, url = served
+    runaway = trained.truth.dropna(subset=["pnr_time"]).iloc[0]
+    module = runaway[schema.MODULE_ID]
+    frame = trained.frames[runaway[schema.RACK_ID]]
+    start = runaway["fault_start"] - pd.Timedelta(minutes=10)
+    frame = frame[
+        (frame[schema.TIMESTAMP] >= start) & (frame[schema.TIMESTAMP] < runaway["pnr_time"])
+    ]
+
+    browser.get(base + "/")
+    _until(lambda: browser.find_element(By.ID, "link").text == "live", 20, "the WebSocket")
+    # Replay through the service's intake, five minutes of data per step, up to PNR - 1 s.
+    seconds = frame[schema.TIMESTAMP].astype("int64") // 10**9
+    for first in range(int(seconds.min()), int(seconds.max()) + 1, 300):
+        service.ingest_frame(frame[(seconds >= first) & (seconds < first + 300)])
+        time.sleep(0.05)
+
+    cell_id = "m-" + module
+
+    def red() -> bool:
+        cells = browser.find_elements(By.ID, cell_id)
+        return bool(cells) and cells[0].get_attribute("data-alarm") == "1"
+
+    _until(red, 90, f"{module} to turn red")
+    assert "alarm" in browser.find_element(By.ID, cell_id).get_attribute("class")
+    # Other modules of the rack may be running away too; none without a fault may alarm.
+    faulty = set(trained.truth.loc[trained.truth["fault_type"] != "none", schema.MODULE_ID])
+    cells = browser.find_elements(By.CSS_SELECTOR, ".module")
+    assert len(cells) == frame[schema.MODULE_ID].nunique()
+    red_cells = {
+        c.get_attribute("data-module") for c in cells if c.get_attribute("data-alarm") == "1"
+    }
+    assert module in red_cells and red_cells <= faulty
+    alarm = [a for a in service.store.alarms("open") if a["module_id"] == module][0]
+    assert alarm["opened_ts"] < runaway["pnr_time"].value // 10**9
+
+    browser.find_element(By.ID, cell_id).click()
+    _until(lambda: browser.find_element(By.ID, "module-title").text == module, 10, "the panel")
+    assert "ALARM" in browser.find_element(By.ID, "module-kv").text
+    browser.save_screenshot(str(tmp_path / "live-page.png"))
+
+    row = _until(lambda: browser.find_elements(By.ID, f"a-{alarm['id']}"), 10, "the alarm row")[0]
+    row.find_element(By.CSS_SELECTOR, "button[data-act=ack]").click()
+    _until(lambda: service.store.alarm(alarm["id"])["review"] == "acknowledged", 10, "the ack")
+    browser.refresh()
+    acknowledged = _until(
+        lambda: [
+            r
+            for r in browser.find_elements(By.ID, f"a-{alarm['id']}")
+            if r.get_attribute("data-review") == "acknowledged"
+        ],
+        20,
+        "the acknowledged row after a reload",
+    )
+    assert "acknowledged" in acknowledged[0].text
+    assert Store(url).alarm(alarm["id"])["reviewed_by"] == "live page"
