@@ -10,6 +10,7 @@ Commands:
     simulate        Simulate the fleet of params into a directory (Parquet or a raw logger CSV).
     simulate-oven   One 18650 cell with the Kim 2007 kinetics in an oven.
     serve           The live service: REST, WebSocket and the live page over the champions.
+    monitor         Served data against the training data, proxies, feedback; alert on a breach.
 """
 
 from __future__ import annotations
@@ -344,6 +345,31 @@ def cmd_serve(params: Params, args: argparse.Namespace) -> int:
     return server.run(params, args)
 
 
+def cmd_monitor(params: Params, args: argparse.Namespace) -> int:
+    """One monitoring run over the service's database; exit 1 on a breach."""
+    from batteryops.serve.monitor import monitor
+    from batteryops.serve.notify import Notifier
+    from batteryops.serve.server import database_url
+    from batteryops.serve.store import Store
+
+    if args.retrain:
+        section = params.serve.monitor.model_copy(update={"retrain_on_breach": True})
+        params = params.model_copy(
+            update={"serve": params.serve.model_copy(update={"monitor": section})}
+        )
+    root = Path(".").resolve()
+    notifier = Notifier(params.serve.alerts)
+    try:
+        summary = monitor(params, root, Store(database_url(params, root)), notifier)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        notifier.close()
+    print(json.dumps({k: summary[k] for k in ("verdict", "breaches", "proxies", "feedback")}))
+    return EXIT_GATE_FAILED if summary["breach"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(prog="batteryops", description=__doc__.split("\n")[0])
@@ -415,6 +441,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--replay-hours", type=float, help="replay this many hours of data")
     serve.add_argument("--log-level", default="warning", help="uvicorn log level")
 
+    mon = commands.add_parser("monitor", help="check the served data once (drift, proxies)")
+    mon.add_argument("--retrain", action="store_true", help="start the pipeline on a breach")
+
     oven = commands.add_parser("simulate-oven", help="single-cell oven test of the kinetics")
     oven.add_argument("--oven-c", type=float, required=True, help="oven temperature in C")
     oven.add_argument("--hours", type=float, default=3.0, help="longest time simulated")
@@ -443,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
         "ingest": cmd_ingest,
         "score": cmd_score,
         "serve": cmd_serve,
+        "monitor": cmd_monitor,
     }
     try:
         return handlers[args.command](params, args)

@@ -599,6 +599,25 @@ class AlertParams(_Section):
         return self
 
 
+class MonitorParams(_Section):
+    """Monitoring of the served data (``batteryops monitor``, the ``batteryops-monitor`` flow)."""
+
+    window_s: int = Field(gt=0)
+    min_rows: int = Field(gt=0)
+    reference_rows: int = Field(gt=0)
+    current_rows: int = Field(gt=0)
+    method: str
+    max_drift_share: float = Field(ge=0, le=1)
+    max_column_drift: float = Field(gt=0)  # a distance method's score of one column
+    max_alarms_per_module_day: float = Field(ge=0)
+    max_missing_share: float = Field(ge=0, le=1)
+    min_precision: float = Field(ge=0, le=1)
+    min_reviews: int = Field(gt=0)
+    retrain_on_breach: bool
+    cron: str
+    deployment_name: str
+
+
 class ServeParams(_Section):
     """The live scoring service (``batteryops serve``)."""
 
@@ -617,6 +636,7 @@ class ServeParams(_Section):
     websocket_queue: int = Field(gt=0)
     alarm_gap_s: int = Field(ge=0)
     replay_speed: float = Field(gt=0)
+    monitor: MonitorParams
     alerts: AlertParams
 
 

@@ -40,7 +40,7 @@ from batteryops.serve import intake
 from batteryops.serve.champion import Loaded, ModelSource
 from batteryops.serve.engine import OnlineScorer, OpenAlarm, TickResult
 from batteryops.serve.notify import Alert, Notifier
-from batteryops.serve.store import Store
+from batteryops.serve.store import MONITORED, Store
 
 log = logging.getLogger("batteryops.serve")
 STATIC = Path(__file__).parent / "static"
@@ -257,33 +257,21 @@ class Service:
     def _persist(self, result: TickResult) -> list[int]:
         version = self.engine.version
         scores = result.scores
-        score_rows = [
+        table = pd.DataFrame(
             {
-                "module_id": m,
-                "ts": int(ts),
-                "rack_id": r,
-                "probability": _number(p),
-                "alarm": bool(a),
-                "current_limit_a": _number(limit),
-                "forecast_c": _number(f),
-                "temp_max_c": _number(t),
-                "gas_co_ppm": _number(g),
-                "current_a": _number(i),
+                "module_id": scores[schema.MODULE_ID].astype(str),
+                "ts": scores["ts"].astype("int64"),
+                "rack_id": scores[schema.RACK_ID].astype(str),
+                "probability": scores[PROBABILITY],
+                "alarm": scores["alarm"].astype(bool),
+                "current_limit_a": scores["current_limit_a"],
+                "forecast_c": scores[DELTA_T_FORECAST],
+                **{name: scores[name] for name in MONITORED},
             }
-            for m, ts, r, p, a, limit, f, t, g, i in zip(
-                scores[schema.MODULE_ID],
-                scores["ts"],
-                scores[schema.RACK_ID],
-                scores[PROBABILITY],
-                scores["alarm"],
-                scores["current_limit_a"],
-                scores[DELTA_T_FORECAST],
-                scores["temp_max_c"],
-                scores["gas_co_ppm"],
-                scores["current_a"],
-                strict=True,
-            )
-        ]
+        )
+        floats = table.select_dtypes("float").columns
+        table[floats] = table[floats].astype(object).where(np.isfinite(table[floats]), None)
+        score_rows = table.to_dict("records")
         latest = result.latest
         open_features = {k: v.top_features for k, v in self.engine.open_alarms.items()}
         module_rows = [

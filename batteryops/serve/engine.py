@@ -157,8 +157,17 @@ class OnlineScorer:
                 "current_limit_a": limit.astype(float),
                 DELTA_T_FORECAST: forecast.astype(float),
                 "temp_max_c": temp,
-                "gas_co_ppm": fresh["gas_co_ppm"].to_numpy(dtype=float),
-                "current_a": fresh["current_a"].to_numpy(dtype=float),
+                **{
+                    name: fresh[name].to_numpy(dtype=float)
+                    for name in (
+                        "gas_co_ppm",
+                        "current_a",
+                        "temp_avg_c",
+                        "ambient_c",
+                        "soc_pct",
+                        "voltage_v",
+                    )
+                },
             },
         )
         out["top_features"] = self._explain(fresh.reset_index(drop=True), out)

@@ -30,7 +30,21 @@ SCORES = sa.Table(
     sa.Column("temp_max_c", sa.Float),
     sa.Column("gas_co_ppm", sa.Float),
     sa.Column("current_a", sa.Float),
+    sa.Column("temp_avg_c", sa.Float),
+    sa.Column("ambient_c", sa.Float),
+    sa.Column("soc_pct", sa.Float),
+    sa.Column("voltage_v", sa.Float),
 )
+# The served signals the monitoring compares with the training data.
+MONITORED = [
+    "temp_max_c",
+    "temp_avg_c",
+    "ambient_c",
+    "current_a",
+    "soc_pct",
+    "voltage_v",
+    "gas_co_ppm",
+]
 
 MODULES = sa.Table(
     "modules",

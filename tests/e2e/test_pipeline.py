@@ -271,6 +271,24 @@ def test_serve_replays_the_fleet_and_follows_the_champion(project: Path) -> None
         assert len(early) >= 0.75 * len(truth), (first, truth)
         assert len(_get(f"{base}/api/soh")["cells"]) == 48
 
+        # Monitoring over what was served (the tiny fleet is mostly runaways: its alarm rate
+        # breaches the limit, which exits 1; the unit tests judge drift on quiet fleets).
+        checked = _run(
+            project,
+            str(BIN / "batteryops"),
+            "--params",
+            "serve_params.yaml",
+            "monitor",
+            check=False,
+        )
+        assert checked.returncode in (0, 1), checked.stderr
+        summary = json.loads((project / "metrics/monitoring.json").read_text())
+        assert summary["proxies"]["rows"] == len(telemetry)
+        assert (project / "reports/monitoring.html").stat().st_size > 0
+        assert (
+            _get(f"{base}/api/fleet")["monitoring"]["monitoring"]["verdict"] == summary["verdict"]
+        )
+
         _run(project, str(BIN / "batteryops"), "promote", "2", "--reason", "serve e2e")
         _until(lambda: _get(f"{base}/api/model")["version"] == "2", 30, "the reload to 2")
         _run(project, str(BIN / "batteryops"), "rollback", "--reason", "serve e2e")
