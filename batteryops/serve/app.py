@@ -46,6 +46,7 @@ log = logging.getLogger("batteryops.serve")
 STATIC = Path(__file__).parent / "static"
 TICK_S = 0.2  # the scorer looks for new data this often
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+MAX_FORECAST_STEPS = 25
 
 
 def is_loopback(host: str) -> bool:
@@ -381,6 +382,11 @@ class Service:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=TICK_S)
 
+    def forecast(self, module_id: str, steps: int) -> pd.DataFrame | None:
+        """A module's multi-step temperature forecast (between ticks: the buffer holds still)."""
+        with self._tick_lock:
+            return self.engine.forecast(module_id, steps) if self.engine else None
+
     def status(self) -> dict[str, Any]:
         """Counters for the status endpoint."""
         return {
@@ -570,6 +576,22 @@ def create_app(service: Service, api_key: str | None = None, require_key: bool =
             if a["module_id"] == module_id
         ]
         return {"module": found, "history": rows, "alarms": alarms}
+
+    @app.get("/api/modules/{module_id}/forecast", summary="the hottest sensor, steps x 30 s ahead")
+    async def forecast(module_id: str, steps: int = 25) -> dict[str, Any]:
+        if not 1 <= steps <= MAX_FORECAST_STEPS:
+            raise HTTPException(422, f"steps in 1..{MAX_FORECAST_STEPS}")
+        if service.engine is None:
+            raise HTTPException(503, "no battery-hazard champion yet")
+        table = await asyncio.to_thread(service.forecast, module_id, steps)
+        if table is None:
+            raise HTTPException(404, f"unknown module {module_id!r} (or nothing buffered yet)")
+        return {
+            "module_id": module_id,
+            "step_s": service.engine.scorer.model.delta_t_horizon_s,
+            "assumes": "the module's load and its neighbours hold their last values",
+            "forecast": table.to_dict("records"),
+        }
 
     @app.get("/api/alarms", summary="alarms, newest first")
     async def alarms(state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:

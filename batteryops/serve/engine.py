@@ -182,6 +182,60 @@ class OnlineScorer:
         ].reset_index(drop=True)
         return out
 
+    def forecast(self, module_id: str, steps: int) -> pd.DataFrame | None:
+        """The hottest sensor of a module, ``steps`` x the regressor's horizon ahead.
+
+        Recursive: each step's 30 s forecast (the registered ΔT regressor on the featurize
+        stage's features) extends the module's temperatures linearly over the horizon; its
+        current, SoC and gases, and every neighbour, hold their last values; the features are
+        computed again on that extended buffer for the next step. None if the module has no
+        buffer. What the module's load will do is not known, so the spread of what can happen
+        grows with every step: read it as "if nothing changes".
+        """
+        buffer = self._buffer
+        if buffer is None or not (buffer[schema.MODULE_ID] == module_id).any():
+            return None
+        model = self.scorer.model
+        horizon = model.delta_t_horizon_s
+        rack = buffer.loc[buffer[schema.MODULE_ID] == module_id, schema.RACK_ID].iloc[0]
+        frame = buffer.loc[buffer[schema.RACK_ID] == rack, list(schema.CANONICAL_COLUMNS)]
+        frame = frame.reset_index(drop=True)
+        rows = []
+        for _ in range(steps):
+            featured = model.prepare(features.featurize_racks(frame, model.featurize))
+            last = featured[featured[schema.MODULE_ID] == module_id].tail(1)
+            delta = float(model.delta_t_forecast(last)[0])
+            start = last[schema.TIMESTAMP].iloc[0]
+            rows.append(
+                {
+                    "ts": int(start.value // 10**9) + horizon,
+                    "temp_max_c": float(last["temp_max_c"].iloc[0]) + delta,
+                    "delta_c": delta,
+                }
+            )
+            frame = self._extend(frame, module_id, start, horizon, delta)
+        return pd.DataFrame(rows)
+
+    def _extend(
+        self, frame: pd.DataFrame, module_id: str, start: pd.Timestamp, seconds: int, delta: float
+    ) -> pd.DataFrame:
+        """``frame`` plus ``seconds`` of every module holding its last row, the module warming."""
+        lasts = frame.groupby(schema.MODULE_ID, sort=False).tail(1).reset_index(drop=True)
+        ahead = np.arange(1, seconds + 1)
+        grown = lasts.loc[lasts.index.repeat(seconds)].reset_index(drop=True)
+        offsets = np.tile(ahead, len(lasts))
+        grown[schema.TIMESTAMP] = start + pd.to_timedelta(offsets, unit="s")
+        mine = (grown[schema.MODULE_ID] == module_id).to_numpy()
+        for column in ("temp_max_c", "temp_avg_c"):
+            values = grown[column].to_numpy(dtype=np.float32).copy()
+            values[mine] += np.float32(delta) * (offsets[mine] / seconds).astype(np.float32)
+            grown[column] = values
+        newest = frame.groupby(schema.MODULE_ID, sort=False)[schema.TIMESTAMP].max()
+        grown = grown[grown[schema.TIMESTAMP] > grown[schema.MODULE_ID].map(newest)]
+        joined = pd.concat([frame, grown], ignore_index=True)
+        cut = joined[schema.TIMESTAMP].max() - pd.Timedelta(seconds=self.buffer_s)
+        return joined[joined[schema.TIMESTAMP] > cut].reset_index(drop=True)
+
     def _alarm(
         self, codes: np.ndarray, seconds: np.ndarray, scored: np.ndarray, rows: np.ndarray
     ) -> np.ndarray:

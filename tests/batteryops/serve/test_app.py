@@ -313,3 +313,16 @@ def test_the_live_page_and_api_docs_are_served(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/telemetry", "/api/fleet", "/api/alarms", "/api/soh", "/api/model"} <= set(paths)
+
+
+def test_multi_step_forecast_endpoint(client: TestClient, healthy: pd.DataFrame) -> None:
+    assert client.post("/api/telemetry", json=_rows(healthy)).status_code == 202
+    _wait_scored(client)
+    module = healthy[schema.MODULE_ID].iloc[0]
+    found = client.get(f"/api/modules/{module}/forecast", params={"steps": 25}).json()
+    assert len(found["forecast"]) == 25 and found["step_s"] == 30
+    last = healthy[healthy[schema.MODULE_ID] == module]["temp_max_c"].iloc[-1]
+    # A healthy module's temperature stays near where it is over 12.5 minutes.
+    assert abs(found["forecast"][-1]["temp_max_c"] - last) < 10
+    assert client.get(f"/api/modules/{module}/forecast", params={"steps": 26}).status_code == 422
+    assert client.get("/api/modules/R99-M99/forecast").status_code == 404

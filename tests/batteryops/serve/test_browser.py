@@ -7,6 +7,7 @@ show its traces on a click, and keep an acknowledgement across a reload.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
@@ -146,7 +147,9 @@ def test_a_replayed_runaway_turns_red_before_pnr_and_ack_persists(
     browser.find_element(By.ID, cell_id).click()
     _until(lambda: browser.find_element(By.ID, "module-title").text == module, 10, "the panel")
     assert "ALARM" in browser.find_element(By.ID, "module-kv").text
-    browser.save_screenshot(str(tmp_path / "live-page.png"))
+    time.sleep(1.0)  # the traces and the forecast are drawn
+    # BATTERYOPS_SCREENSHOT=docs/live-page.png refreshes the README's picture.
+    browser.save_screenshot(os.environ.get("BATTERYOPS_SCREENSHOT", str(tmp_path / "page.png")))
 
     row = _until(lambda: browser.find_elements(By.ID, f"a-{alarm['id']}"), 10, "the alarm row")[0]
     row.find_element(By.CSS_SELECTOR, "button[data-act=ack]").click()

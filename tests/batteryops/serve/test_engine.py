@@ -110,3 +110,22 @@ def test_explanations_at_onset(fed) -> None:
     explained = online[online["top_features"] != ""]
     assert onsets <= set(zip(explained[schema.MODULE_ID], explained["ts"], strict=True))
     assert explained["alarm"].all()
+
+
+def test_forecast_continues_a_heating_module(trained: Trained) -> None:
+    rack, frame = _runaway_rack(trained)
+    truth = trained.truth.dropna(subset=["pnr_time"])
+    runaway = truth[truth[schema.RACK_ID] == rack].iloc[0]
+    # Up to ten minutes before PNR: the module is heating.
+    upto = frame[frame[schema.TIMESTAMP] <= runaway["pnr_time"] - pd.Timedelta(minutes=10)]
+    engine = OnlineScorer(trained.scorer, "test", buffer_s=360, alarm_gap_s=60)
+    engine.add(upto.sort_values([schema.MODULE_ID, schema.TIMESTAMP]), 1)
+    scored = engine.tick().scores
+    ahead = engine.forecast(runaway[schema.MODULE_ID], 25)
+    assert len(ahead) == 25
+    assert np.diff(ahead["ts"]).tolist() == [30] * 24
+    mine = scored[scored[schema.MODULE_ID] == runaway[schema.MODULE_ID]].iloc[-1]
+    # The first step is the 30 s forecast the service scored for that second.
+    assert ahead["delta_c"].iloc[0] == pytest.approx(mine["delta_t_30s_forecast_c"], abs=1e-3)
+    assert ahead["temp_max_c"].iloc[-1] > mine["temp_max_c"]
+    assert engine.forecast("R99-M99", 3) is None
