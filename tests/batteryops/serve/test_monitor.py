@@ -152,3 +152,23 @@ def test_too_little_served_data_gives_no_verdict(setting, tmp_path: Path) -> Non
     _serve(store, fleets["same"].head(10))
     summary = monitor(params, tmp_path, store, None, reference, retrain=lambda r: {})
     assert summary["verdict"] == "too little served data" and summary["breach"] is False
+
+
+def test_retraining_starts_the_pipeline_flow_in_the_project(tmp_path: Path) -> None:
+    import time
+
+    from batteryops.serve.monitor import start_retraining
+
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "__init__.py").write_text("")
+    (tmp_path / "flows" / "pipeline.py").write_text(
+        "from pathlib import Path\nPath('ran').write_text('flow ran')\nprint('flow started')\n"
+    )
+    started = start_retraining(tmp_path)
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "ran").exists():
+        assert time.monotonic() < deadline, "the flow did not start"
+        time.sleep(0.1)
+    assert started["started"] and started["pid"] > 0
+    time.sleep(0.5)
+    assert "flow started" in (tmp_path / "reports" / "retrain.log").read_text()
