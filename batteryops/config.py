@@ -631,6 +631,7 @@ class ServeParams(_Section):
     max_body_mb: float = Field(gt=0)
     max_rows_per_request: int = Field(gt=0)
     max_future_s: float = Field(ge=0)
+    max_age_s: float = Field(gt=0)
     max_modules: int = Field(gt=0)
     rate_limit_per_s: float = Field(gt=0)
     websocket_queue: int = Field(gt=0)

@@ -159,9 +159,9 @@ def featurize_racks(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.Data
     """:func:`featurize_rack` of every rack in one call (the live service's many small racks).
 
     The kernels compare modules at equal seconds (the rack median) and look back along each
-    module's own seconds. Moving each rack onto its own stretch of the time axis, further apart
-    than the frame spans, therefore gives every rack exactly its own features in one pass;
-    the timestamps are moved back afterwards.
+    module's own seconds. Moving each rack onto its own stretch of the time axis, longer than
+    any rack spans, therefore gives every rack exactly its own features in one pass; the
+    timestamps are moved back afterwards.
 
     Returns:
         As :func:`featurize_rack`: sorted by module then timestamp (modules of one rack together
@@ -171,8 +171,12 @@ def featurize_racks(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.Data
         return featurize_rack(telemetry, params)
     racks, _ = pd.factorize(telemetry[schema.RACK_ID], sort=True)
     stamps = telemetry[schema.TIMESTAMP]
-    span = stamps.max() - stamps.min() + pd.Timedelta(days=1)
-    offset = pd.to_timedelta(racks.astype(np.int64) * span.value, unit="ns")
+    # Rack r starts at r x (the longest rack's span + a day) after the earliest rack start, so
+    # the stretches never overlap and stay small however far apart the racks' clocks are.
+    first = stamps.groupby(racks).transform("min")
+    spans = stamps.groupby(racks).max() - stamps.groupby(racks).min()
+    width = (spans.max() + pd.Timedelta(days=1)).value
+    offset = (first.min() - first) + pd.to_timedelta(racks.astype(np.int64) * width, unit="ns")
     shifted = telemetry.assign(**{schema.TIMESTAMP: stamps + offset, "_rack_offset": offset})
     out = featurize_rack(shifted, params)
     out[schema.TIMESTAMP] = out[schema.TIMESTAMP] - out.pop("_rack_offset")

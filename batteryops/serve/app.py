@@ -93,6 +93,7 @@ class Service:
         self.scored_rows = 0
         self.refused: dict[int, int] = {}
         self._buckets: dict[str, tuple[float, float]] = {}
+        self._pruned_minute = -1
         self.load_model()
 
     # ---- models -------------------------------------------------------------------------
@@ -125,8 +126,11 @@ class Service:
 
     def refresh_health(self) -> None:
         """Grade the cells of the pipeline's cycle data when a new SOH champion appears."""
+        version = self.source.health_version()
+        if version is None or version == self.health_version:
+            return
         found = self.source.health()
-        if found is None or found[1] == self.health_version:
+        if found is None:
             return
         model, version = found
         cycles = self.root / self.params.paths.cycles
@@ -302,6 +306,13 @@ class Service:
             )
         ]
         closed = {id(a) for a in result.closed}
+        # Alarms a failed tick opened but never stored are stored now.
+        unstored = [
+            a
+            for a in self.engine.open_alarms.values()
+            if a.alarm_id is None and all(a is not b for b in result.opened)
+        ]
+        result.opened = unstored + result.opened
         opened = [_alarm_row(a, version, id(a) in closed) for a in result.opened]
         updated = [
             {
@@ -321,7 +332,8 @@ class Service:
             alarm.alarm_id = alarm_id
         if latest is not None and len(latest):
             newest = int(latest["ts"].max())
-            if newest % 60 == 0:
+            if newest // 60 != self._pruned_minute:  # at most once a minute of data time
+                self._pruned_minute = newest // 60
                 self.store.prune(newest - self.settings.history_s)
         return ids
 
@@ -570,11 +582,7 @@ def create_app(service: Service, api_key: str | None = None, require_key: bool =
         rows = await asyncio.to_thread(
             service.store.history, module_id, found["last_ts"] - seconds, limit
         )
-        alarms = [
-            a
-            for a in await asyncio.to_thread(service.store.alarms, None, 50)
-            if a["module_id"] == module_id
-        ]
+        alarms = await asyncio.to_thread(service.store.alarms, None, 50, module_id)
         return {"module": found, "history": rows, "alarms": alarms}
 
     @app.get("/api/modules/{module_id}/forecast", summary="the hottest sensor, steps x 30 s ahead")

@@ -34,6 +34,9 @@ class ModelSource(Protocol):
     def health(self) -> tuple[Any, str] | None:
         """The SOH model and its version, if one is registered."""
 
+    def health_version(self) -> str | None:
+        """The SOH champion's version (cheap: no model is loaded)."""
+
 
 class StaticSource:
     """One fixed model (tests, or a model file without a registry)."""
@@ -50,6 +53,10 @@ class StaticSource:
         return version != self._loaded.version
 
     def health(self) -> tuple[Any, str] | None:
+        """No SOH model."""
+        return None
+
+    def health_version(self) -> str | None:
         """No SOH model."""
         return None
 
@@ -94,6 +101,10 @@ class RegistrySource:
     def changed(self, version: str | None) -> bool:
         """Whether champion now points elsewhere than ``version``."""
         return self._version(self.params.tracking.model_name) != version
+
+    def health_version(self) -> str | None:
+        """The version ``<health.model_name>@champion`` points at."""
+        return self._version(self.params.health.model_name)
 
     def health(self) -> tuple[Any, str] | None:
         """The SOH champion (the :class:`~batteryops.health_model.HealthModel`) and version."""

@@ -177,9 +177,12 @@ class OnlineScorer:
         kept = frame[keep].assign(**{SCORED: scored, NEW: False})
         kept = pd.concat([idle, kept], ignore_index=True) if len(idle) else kept
         newest = kept.groupby(schema.MODULE_ID, sort=False)[schema.TIMESTAMP].transform("max")
-        self._buffer = kept[
-            kept[schema.TIMESTAMP] > newest - pd.Timedelta(seconds=self.buffer_s)
-        ].reset_index(drop=True)
+        # A module silent for longer than the buffer is no one's context any more: drop it.
+        window = pd.Timedelta(seconds=self.buffer_s)
+        recent = (kept[schema.TIMESTAMP] > newest - window) & (
+            newest > kept[schema.TIMESTAMP].max() - 2 * window
+        )
+        self._buffer = kept[recent].reset_index(drop=True)
         return out
 
     def forecast(self, module_id: str, steps: int) -> pd.DataFrame | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +23,8 @@ import pandas as pd
 from batteryops import schema
 from batteryops.config import IngestParams, ServeParams
 
-MODULE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
+ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}"  # module and rack ids (shown on the page)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 ALLOWED = set(schema.CANONICAL_COLUMNS)
 
 
@@ -41,7 +41,7 @@ def parse(body: bytes, content_type: str, ingest_params: IngestParams) -> pd.Dat
     """Canonical rows (keys + every signal, float32; NaN where not sent) from a request body."""
     kind = (content_type or "").split(";")[0].strip().lower()
     if kind in ("application/json", "", "text/json"):
-        return _from_json(body)
+        return mask_limits(_from_json(body), ingest_params.limits)
     if kind in ("text/csv", "text/plain", "application/octet-stream", "text/tab-separated-values"):
         return _from_export(body, ingest_params)
     raise BatchError(415, f"unsupported content type {kind!r}: send application/json or text/csv")
@@ -72,19 +72,38 @@ def _from_json(body: bytes) -> pd.DataFrame:
                 raise BatchError(422, f"row {index}: missing {column!r}")
         for column in schema.SIGNALS:
             value = row.get(column)
-            if value is not None and (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-            ):
+            if value is not None and not _finite_number(value):
                 raise BatchError(
                     422, f"row {index}, column {column!r}: expected a finite number, got {value!r}"
                 )
-        if not isinstance(row[schema.MODULE_ID], str):
-            raise BatchError(422, f"row {index}, column 'module_id': expected text")
+        for column in (schema.MODULE_ID, schema.RACK_ID):
+            if column in row and row[column] is not None and not isinstance(row[column], str):
+                raise BatchError(422, f"row {index}, column {column!r}: expected text")
+        if isinstance(row[schema.TIMESTAMP], bool):
+            raise BatchError(422, f"row {index}, column 'timestamp': expected a time, got a bool")
     frame = pd.DataFrame.from_records(rows)
     frame[schema.TIMESTAMP] = _timestamps(frame[schema.TIMESTAMP], "row")
     return _canonical(frame)
+
+
+def mask_limits(frame: pd.DataFrame, limits: dict[str, tuple[float, float]]) -> pd.DataFrame:
+    """Values outside ``ingest.limits`` (physically impossible) become missing, as in ingest."""
+    for column, (low, high) in limits.items():
+        if column in frame:
+            values = frame[column]
+            frame[column] = values.where(values.isna() | values.between(low, high))
+    return frame
+
+
+def _finite_number(value: Any) -> bool:
+    """A JSON number that float32 holds (not a bool, not NaN or inf, not 1e39)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        number = float(value)
+    except OverflowError:
+        return False
+    return math.isfinite(number) and abs(number) <= FLOAT32_MAX
 
 
 def _timestamps(values: pd.Series, unit: str) -> pd.Series:
@@ -134,10 +153,13 @@ def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
             schema.MODULE_ID: frame[schema.MODULE_ID].astype(str),
         }
     )
-    if schema.RACK_ID in frame and frame[schema.RACK_ID].notna().all():
-        out[schema.RACK_ID] = frame[schema.RACK_ID].astype(str)
+    # The rack defaults to the part of the module id before its first "-", row by row.
+    default_rack = out[schema.MODULE_ID].str.split("-", n=1).str[0]
+    if schema.RACK_ID in frame:
+        given = frame[schema.RACK_ID]
+        out[schema.RACK_ID] = given.where(given.notna(), default_rack).astype(str).to_numpy()
     else:
-        out[schema.RACK_ID] = out[schema.MODULE_ID].str.split("-", n=1).str[0]
+        out[schema.RACK_ID] = default_rack
     for column in schema.SIGNALS:
         values = pd.to_numeric(frame[column], errors="coerce") if column in frame else np.nan
         out[column] = values
@@ -160,15 +182,25 @@ class Gate:
             raise BatchError(
                 413, f"{len(rows)} rows in one request; at most {self.params.max_rows_per_request}"
             )
-        bad_id = ~rows[schema.MODULE_ID].str.match(MODULE_ID_PATTERN)
-        if bad_id.any():
-            where = int(np.flatnonzero(bad_id.to_numpy())[0])
+        for column in (schema.MODULE_ID, schema.RACK_ID):
+            bad_id = ~rows[column].astype(str).str.fullmatch(ID_PATTERN)
+            if bad_id.any():
+                where = int(np.flatnonzero(bad_id.to_numpy())[0])
+                raise BatchError(
+                    422,
+                    f"row {where}, column {column!r}: expected 1-64 letters, digits or _.:- "
+                    f"starting with a letter or digit, got {rows[column].iloc[where]!r}",
+                )
+        seconds = rows[schema.TIMESTAMP].astype("int64").to_numpy() // 10**9
+        floor = self.clock() - self.params.max_age_s
+        stale = seconds < floor
+        if stale.any():
+            where = int(np.flatnonzero(stale)[0])
             raise BatchError(
                 422,
-                f"row {where}, column 'module_id': expected 1-64 letters, digits or _.:- "
-                f"starting with a letter or digit, got {rows[schema.MODULE_ID].iloc[where]!r}",
+                f"row {where}, column 'timestamp': {rows[schema.TIMESTAMP].iloc[where]} is more "
+                f"than serve.max_age_s ({self.params.max_age_s:g} s) old (is the clock set?)",
             )
-        seconds = rows[schema.TIMESTAMP].astype("int64").to_numpy() // 10**9
         horizon = self.clock() + self.params.max_future_s
         ahead = seconds > horizon
         if ahead.any():

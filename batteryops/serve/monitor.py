@@ -9,8 +9,8 @@ the service scored and writes ``reports/monitoring.html`` (Evidently) and
   served signals of :data:`DRIFT_COLUMNS` against the training split's rows of normal operation;
 - **proxies**: the served hazard-score distribution, alarms opened per module-day, the share of
   missing signal values;
-- **feedback**: the realised precision of the alarms operators reviewed (false alarms against
-  confirmed or acknowledged ones), judged once ``min_reviews`` exist.
+- **feedback**: the realised precision of the window's alarms operators judged (marked true or
+  false; an acknowledgement is no verdict), judged once ``min_reviews`` exist.
 
 A breach of any limit in ``serve.monitor`` raises an alert (:mod:`batteryops.serve.notify`) and,
 when ``retrain_on_breach`` is set, starts the pipeline flow; its new model still has to pass
@@ -40,7 +40,7 @@ from batteryops.serve.store import ALARMS, MONITORED, SCORES, Store
 log = logging.getLogger("batteryops.serve.monitor")
 METRICS = "metrics/monitoring.json"
 REPORT = "reports/monitoring.html"
-DISTANCES = {"psi", "wasserstein", "jensenshannon", "kl_div", "hellinger", "energy"}
+DISTANCES = {"psi", "wasserstein", "jensenshannon", "kl_div", "hellinger", "ed"}
 # Drift is judged on signals whose distribution a climate, a duty or a sensor shifts. SoC and
 # voltage follow the day's schedule: a window of hours sees part of their range, which is no drift
 # (they are stored and in the missing-signal share all the same).
@@ -93,21 +93,20 @@ def proxies(scores: pd.DataFrame, alarms: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def feedback(store: Store) -> dict[str, Any]:
-    """Realised precision of the alarms operators reviewed."""
-    with store.engine.connect() as connection:
-        counts = dict(
-            connection.execute(
-                sa.select(ALARMS.c.review, sa.func.count()).group_by(ALARMS.c.review)
-            ).all()
-        )
-    false = int(counts.get("false_alarm", 0))
-    good = int(counts.get("true_alarm", 0)) + int(counts.get("acknowledged", 0))
-    reviewed = false + good
+def feedback(alarms: pd.DataFrame) -> dict[str, Any]:
+    """Realised precision of the window's alarms that operators judged.
+
+    An alarm marked true or false is judged; an acknowledged one was seen, not judged, and
+    counts in neither.
+    """
+    review = alarms["review"] if len(alarms) else pd.Series(dtype=object)
+    false, true = int((review == "false_alarm").sum()), int((review == "true_alarm").sum())
+    judged = false + true
     return {
-        "reviewed": reviewed,
+        "reviewed": judged,
         "false_alarms": false,
-        "realised_precision": good / reviewed if reviewed else None,
+        "acknowledged": int((review == "acknowledged").sum()),
+        "realised_precision": true / judged if judged else None,
     }
 
 
@@ -167,7 +166,7 @@ def monitor(
         "at": pd.Timestamp.now(tz="UTC").isoformat(),
         "window_s": limits.window_s,
         "proxies": proxies(scores, alarms),
-        "feedback": feedback(store),
+        "feedback": feedback(alarms),
     }
     if len(scores) < limits.min_rows:
         summary |= {"verdict": "too little served data", "breach": False, "breaches": []}

@@ -76,14 +76,15 @@ async def replay(service, frame: pd.DataFrame, speed: float, stop: asyncio.Event
         if step:
             clock += step
             upto = int(np.searchsorted(seconds, clock, side="right"))
-            if upto > position:
-                part = frame.iloc[position:upto]
+            limit = service.settings.max_rows_per_request
+            for first in range(position, upto, limit):  # in requests the service accepts
+                part = frame.iloc[first : min(first + limit, upto)]
                 try:
                     await asyncio.to_thread(service.ingest_frame, part)
                     sent += len(part)
                 except ValueError as error:  # a refused slice is logged; the replay goes on
                     log.warning("replay slice refused: %s", error)
-                position = upto
+            position = max(position, upto)
         await asyncio.sleep(STEP_S)
     log.info("replay finished: %d rows", sent)
     return sent

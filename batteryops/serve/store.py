@@ -242,9 +242,13 @@ class Store:
         )
         return sorted(self._rows(newest), key=lambda row: row["ts"])
 
-    def alarms(self, state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    def alarms(
+        self, state: str | None = None, limit: int = 200, module_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """Alarms, newest first: ``state`` open (not closed), closed, or unreviewed."""
         statement = sa.select(ALARMS).order_by(ALARMS.c.opened_ts.desc()).limit(limit)
+        if module_id is not None:
+            statement = statement.where(ALARMS.c.module_id == module_id)
         if state == "open":
             statement = statement.where(ALARMS.c.closed_ts.is_(None))
         elif state == "closed":

@@ -152,6 +152,45 @@ def test_malformed_batches_are_refused_clearly(
     assert client.get("/api/status").json()["received_rows"] == 0
 
 
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"temp_max_c": 10**400}, "expected a finite number"),
+        ({"temp_max_c": 1e39}, "expected a finite number"),
+        ({"timestamp": True}, "expected a time"),
+        ({"module_id": "R01-M01\n"}, "module_id"),
+        ({"rack_id": "<img src=x onerror=alert(1)>"}, "rack_id"),
+        ({"rack_id": 5}, "expected text"),
+        ({"timestamp": "1970-01-01T00:00:10Z"}, "serve.max_age_s"),
+    ],
+)
+def test_hostile_values_are_refused(
+    client: TestClient, healthy: pd.DataFrame, change: dict, says: str
+) -> None:
+    rows = _rows(healthy.head(3))
+    rows[1] |= change
+    response = client.post(
+        "/api/telemetry",
+        content=json.dumps(rows).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert says in response.json()["error"]
+    assert client.get("/api/status").json()["received_rows"] == 0
+
+
+def test_physically_impossible_values_are_masked_not_refused(
+    client: TestClient, healthy: pd.DataFrame
+) -> None:
+    rows = _rows(healthy.head(3))
+    rows[-1]["temp_max_c"] = 5000.0  # past ingest.limits: a glitch, not heat
+    assert client.post("/api/telemetry", json=rows).status_code == 202
+    _wait_scored(client)
+    module = rows[-1]["module_id"]
+    history = client.get(f"/api/modules/{module}/history").json()["history"]
+    assert history[-1]["temp_max_c"] is None
+
+
 def test_a_bad_row_refuses_the_whole_batch(client: TestClient, healthy: pd.DataFrame) -> None:
     rows = _rows(healthy.head(50))
     rows[37]["timestamp"] = (pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)).isoformat()

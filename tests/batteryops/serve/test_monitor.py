@@ -126,23 +126,34 @@ def test_a_drifting_sensor_fleet_is_drift(setting) -> None:
 
 
 def test_operators_marking_alarms_false_is_a_breach(setting, caplog) -> None:
-    params, _, _, root = setting
+    params, _, fleets, root = setting
     store = Store(f"sqlite:///{root / 'serve.db'}")
+    newest = int(fleets["same"][schema.TIMESTAMP].max().value // 10**9)
     alarm = {
         "module_id": "R01-M01",
         "rack_id": "R01",
-        "last_ts": 2,
         "peak_probability": 0.99,
         "top_features": "",
         "model_version": "1",
         "review": "none",
     }
-    ids = store.write_tick([], [], [alarm | {"opened_ts": t} for t in range(6)], [])
+    opened = [
+        alarm | {"opened_ts": newest - 600 + t, "last_ts": newest - 600 + t} for t in range(8)
+    ]
+    old = alarm | {"opened_ts": newest - 10**6, "last_ts": newest - 10**6}  # outside the window
+    ids = store.write_tick([], [], [*opened, old], [])
     for alarm_id in ids[:5]:
         store.review(alarm_id, "false_alarm", "op", None)
     store.review(ids[5], "true_alarm", "op", None)
+    store.review(ids[6], "acknowledged", "op", None)  # seen, not judged
+    store.review(ids[8], "true_alarm", "op", None)
     summary, _, _ = _run(setting, "same", caplog)
-    assert summary["feedback"] == {"reviewed": 6, "false_alarms": 5, "realised_precision": 1 / 6}
+    assert summary["feedback"] == {
+        "reviewed": 6,
+        "false_alarms": 5,
+        "acknowledged": 1,
+        "realised_precision": 1 / 6,
+    }
     assert any("realised precision" in b for b in summary["breaches"])
 
 
