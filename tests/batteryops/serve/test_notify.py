@@ -95,3 +95,59 @@ def test_channels_need_their_settings() -> None:
         AlertParams(notifiers=["webhook"], dedup_s=1, max_per_minute=1)
     with pytest.raises(ValueError, match="smtp"):
         AlertParams(notifiers=["email"], dedup_s=1, max_per_minute=1)
+
+
+def test_email_goes_through_an_smtp_relay() -> None:
+    """A minimal SMTP relay on localhost receives the alert as an e-mail."""
+
+    import socketserver
+
+    received: list[str] = []
+
+    class Relay(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(b"220 localhost\r\n")
+            data = False
+            lines: list[str] = []
+            while line := self.rfile.readline():
+                text = line.decode().rstrip("\r\n")
+                if data:
+                    if text == ".":
+                        data = False
+                        received.append("\n".join(lines))
+                        self.wfile.write(b"250 queued\r\n")
+                    else:
+                        lines.append(text)
+                    continue
+                verb = text.split(" ")[0].upper()
+                if verb == "DATA":
+                    data = True
+                    self.wfile.write(b"354 go on\r\n")
+                elif verb == "QUIT":
+                    self.wfile.write(b"221 bye\r\n")
+                    return
+                else:
+                    self.wfile.write(b"250 ok\r\n")
+
+    server = socketserver.TCPServer(("127.0.0.1", 0), Relay)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        params = AlertParams(
+            notifiers=["email"],
+            smtp={
+                "host": "127.0.0.1",
+                "port": server.server_address[1],
+                "recipients": ["ops@example.org"],
+            },
+            dedup_s=600,
+            max_per_minute=3,
+        )
+        notifier = Notifier(params, clock=_Clock())
+        notifier.notify(Alert("alarm", "R02-M07", "thermal hazard alarm on R02-M07"))
+        notifier.flush()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert notifier.stats()["failed"] == 0
+    assert "Subject: [batteryops] thermal hazard alarm on R02-M07" in received[0]
+    assert "ops@example.org" in received[0]
