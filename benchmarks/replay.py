@@ -83,10 +83,10 @@ def main() -> None:
     truth = pd.read_parquet(ROOT / "data/interim/truth.parquet")
     first = pd.read_parquet(next(telemetry.glob("*.parquet")), columns=["timestamp"])
     start = first["timestamp"].min() + pd.Timedelta(days=args.from_day)
-    rows = sum(
-        len(pd.read_parquet(p, columns=["timestamp"]).query("timestamp >= @start"))
-        for p in telemetry.glob("*.parquet")
-    )
+    rows = 0
+    for part in telemetry.glob("*.parquet"):
+        stamps = pd.read_parquet(part, columns=["timestamp"])["timestamp"]
+        rows += int((stamps >= start).sum())
     base = f"http://127.0.0.1:{args.port}"
     command = [
         str(ROOT / ".venv/bin/batteryops"), "serve", "--port", str(args.port), "--replay",

@@ -206,6 +206,11 @@ class Service:
         """Check and queue canonical rows (whole or not at all)."""
         if self.engine is None:
             raise intake.BatchError(503, "no battery-hazard champion yet: run `make run` first")
+        backlog = self.engine.pending_rows
+        if backlog > self.settings.max_pending_rows:
+            raise intake.BatchError(
+                429, f"scoring is {backlog} rows behind (serve.max_pending_rows): retry shortly"
+            )
         with self._intake_lock:
             checked = self.gate.check(rows)
             self._batch += 1
@@ -391,6 +396,9 @@ class Service:
                     await self.broadcast(await asyncio.to_thread(self.poll_models))
             except Exception:  # noqa: BLE001 - the loop must outlive one bad tick
                 log.exception("scoring tick failed")
+            if self.engine is not None and self.engine.pending_rows:
+                await asyncio.sleep(0)  # a backlog: straight on to the next tick
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=TICK_S)
 

@@ -102,10 +102,18 @@ class OnlineScorer:
         with self._lock:
             return sum(len(p) for p in self._pending)
 
-    def tick(self) -> TickResult:
-        """Score everything queued since the last tick."""
+    def tick(self, max_rows: int = 200_000) -> TickResult:
+        """Score what was queued since the last tick: whole batches, about ``max_rows`` at most.
+
+        A backlog is worked off over several ticks, oldest first, so that no tick holds the
+        features of millions of rows at once.
+        """
         with self._lock:
-            pending, self._pending = self._pending, []
+            taken, rows = 0, 0
+            while taken < len(self._pending) and (taken == 0 or rows < max_rows):
+                rows += len(self._pending[taken])
+                taken += 1
+            pending, self._pending = self._pending[:taken], self._pending[taken:]
         if not pending:
             return TickResult(pd.DataFrame(), pd.DataFrame(), closed=self._close_stale())
         incoming = pd.concat(pending, ignore_index=True)

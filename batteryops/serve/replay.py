@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from batteryops import io, schema
+from batteryops import schema
 from batteryops.config import IngestParams
 
 log = logging.getLogger("batteryops.serve.replay")
@@ -36,11 +36,17 @@ def load(
         hours: Replay this many hours of data; default all.
     """
     source = Path(source)
-    parquet = [source] if source.suffix == ".parquet" else list(source.glob("*.parquet"))
-    if source.is_dir() and parquet:
-        frame = io.read_partitions(source)
-    elif source.suffix == ".parquet":
-        frame = pd.read_parquet(source)
+    parquet = [source] if source.suffix == ".parquet" else sorted(source.glob("*.parquet"))
+    since = None
+    if start:
+        since = pd.Timestamp(start)
+        since = since.tz_localize("UTC") if since.tzinfo is None else since.tz_convert("UTC")
+    if parquet:
+        # Only the rows replayed are read (a fleet's days of telemetry need not fit twice).
+        filters = [(schema.TIMESTAMP, ">=", since)] if since is not None else None
+        frame = pd.concat(
+            (pd.read_parquet(path, filters=filters) for path in parquet), ignore_index=True
+        )
     else:
         from batteryops import ingest
 
@@ -49,9 +55,7 @@ def load(
         raise ValueError(f"{source}: no telemetry to replay")
     frame = frame[[c for c in schema.CANONICAL_COLUMNS if c in frame.columns]]
     times = frame[schema.TIMESTAMP]
-    first = pd.Timestamp(start, tz="UTC") if start else times.min()
-    if first.tzinfo is None:
-        first = first.tz_localize("UTC")
+    first = since if since is not None else times.min()
     keep = times >= first
     if hours is not None:
         keep &= times < first + pd.Timedelta(hours=hours)
@@ -77,6 +81,9 @@ async def replay(service, frame: pd.DataFrame, speed: float, stop: asyncio.Event
             clock += step
             upto = int(np.searchsorted(seconds, clock, side="right"))
             limit = service.settings.max_rows_per_request
+            # Faster than the scorer keeps up with: wait rather than pile up rows in memory.
+            while service.engine is not None and service.engine.pending_rows > 4 * limit:
+                await asyncio.sleep(STEP_S)
             for first in range(position, upto, limit):  # in requests the service accepts
                 part = frame.iloc[first : min(first + limit, upto)]
                 try:

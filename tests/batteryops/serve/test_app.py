@@ -365,3 +365,21 @@ def test_multi_step_forecast_endpoint(client: TestClient, healthy: pd.DataFrame)
     assert abs(found["forecast"][-1]["temp_max_c"] - last) < 10
     assert client.get(f"/api/modules/{module}/forecast", params={"steps": 26}).status_code == 422
     assert client.get("/api/modules/R99-M99/forecast").status_code == 404
+
+
+def test_a_scorer_that_falls_behind_pushes_back(
+    raw_params, trained: Trained, tmp_path: Path, healthy: pd.DataFrame
+) -> None:
+    from batteryops.serve.intake import BatchError
+
+    params = _params(raw_params, max_pending_rows=150)
+    service = _service(params, trained, f"sqlite:///{tmp_path / 'serve.db'}")  # no loop runs
+    seconds = healthy[schema.TIMESTAMP].astype("int64") // 10**9
+    first = int(seconds.min())
+    service.ingest_frame(healthy[seconds < first + 20])  # 120 rows waiting (6 modules)
+    service.ingest_frame(healthy[(seconds >= first + 20) & (seconds < first + 40)])  # 240
+    with pytest.raises(BatchError, match="rows behind") as refused:
+        service.ingest_frame(healthy[(seconds >= first + 40) & (seconds < first + 60)])
+    assert refused.value.status == 429
+    service.tick()  # the scorer catches up; intake opens again
+    service.ingest_frame(healthy[(seconds >= first + 40) & (seconds < first + 60)])
