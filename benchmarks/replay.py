@@ -18,11 +18,13 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,8 +54,12 @@ def _page(base: str, modules: list[str], screenshot: str | None) -> dict[str, bo
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                 "--window-size=1500,1000"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1500,1000",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     try:
@@ -88,13 +94,29 @@ def main() -> None:
         stamps = pd.read_parquet(part, columns=["timestamp"])["timestamp"]
         rows += int((stamps >= start).sum())
     base = f"http://127.0.0.1:{args.port}"
+    # A database of its own: the project's serve/serve.db (and what it remembers) is untouched.
+    scratch = Path(tempfile.mkdtemp(prefix="batteryops-replay-"))
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["serve"]["database_url"] = f"sqlite:///{scratch / 'serve.db'}"
+    (scratch / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     command = [
-        str(ROOT / ".venv/bin/batteryops"), "serve", "--port", str(args.port), "--replay",
-        str(telemetry), "--speed", str(args.speed), "--replay-from", start.isoformat(),
+        str(ROOT / ".venv/bin/batteryops"),
+        "--params",
+        str(scratch / "params.yaml"),
+        "serve",
+        "--port",
+        str(args.port),
+        "--replay",
+        str(telemetry),
+        "--speed",
+        str(args.speed),
+        "--replay-from",
+        start.isoformat(),
     ]
     began = time.perf_counter()
-    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         _until(lambda: _get(f"{base}/api/health")["status"] == "ok", 600, "the service")
 
@@ -111,8 +133,15 @@ def main() -> None:
         for row in runaway.itertuples(index=False):
             fault = int(row.fault_start.value // 10**9)
             pnr = int(row.pnr_time.value // 10**9)
-            mine = alarms[(alarms["module_id"] == row.module_id) & (alarms["opened_ts"] >= fault)
-                          & (alarms["opened_ts"] < pnr)] if len(alarms) else alarms
+            mine = (
+                alarms[
+                    (alarms["module_id"] == row.module_id)
+                    & (alarms["opened_ts"] >= fault)
+                    & (alarms["opened_ts"] < pnr)
+                ]
+                if len(alarms)
+                else alarms
+            )
             if len(mine):
                 lead = (pnr - int(mine["opened_ts"].min())) / 60.0
                 leads.append(lead)
@@ -123,15 +152,24 @@ def main() -> None:
         on_page = _page(base, list(runaway["module_id"]), args.screenshot)
         quiet = set(truth.loc[truth["fault_type"] == "none", "module_id"])
         false = alarms[alarms["module_id"].isin(quiet)] if len(alarms) else alarms
-        print(f"replayed {status['received_rows']:,} rows ({args.from_day} days on) at "
-              f"{args.speed:g}x in {wall:.0f} s; scored {status['scored_rows']:,}")
+        print(
+            f"replayed {status['received_rows']:,} rows ({args.from_day} days on) at "
+            f"{args.speed:g}x in {wall:.0f} s; scored {status['scored_rows']:,}"
+        )
         print("\n".join(lines))
-        print(f"runaways alarmed before PNR: {len(leads)}/{len(runaway)}; lead min "
-              f"{min(leads):.1f}, median {pd.Series(leads).median():.1f} min" if leads else "none")
-        print(f"runaway modules listed with an alarm on the page: {sum(on_page.values())}/"
-              f"{len(on_page)}")
-        print(f"alarms on modules without a fault (any time, incl. beside a vented one): "
-              f"{len(false)}")
+        print(
+            f"runaways alarmed before PNR: {len(leads)}/{len(runaway)}; lead min "
+            f"{min(leads):.1f}, median {pd.Series(leads).median():.1f} min"
+            if leads
+            else "none"
+        )
+        print(
+            f"runaway modules listed with an alarm on the page: {sum(on_page.values())}/"
+            f"{len(on_page)}"
+        )
+        print(
+            f"alarms on modules without a fault (any time, incl. beside a vented one): {len(false)}"
+        )
         if missed:
             print("missed:", ", ".join(missed))
     finally:

@@ -94,6 +94,12 @@ class Service:
         self.refused: dict[int, int] = {}
         self._buckets: dict[str, tuple[float, float]] = {}
         self._pruned_minute = -1
+        closed, newest = store.recover()
+        self.gate.last_ts.update(newest)
+        if closed or newest:
+            log.info(
+                "restart: %d modules known, %d alarms left open were closed", len(newest), closed
+            )
         self.load_model()
 
     # ---- models -------------------------------------------------------------------------

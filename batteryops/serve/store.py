@@ -185,6 +185,24 @@ class Store:
                 )
         return ids
 
+    def recover(self) -> tuple[int, dict[str, int]]:
+        """After a restart: close the alarms left open; each module's newest stored second.
+
+        Returns:
+            How many alarms were closed (at their last alarm second), and the newest second
+            per module (the service refuses older telemetry, as before the restart).
+        """
+        with self.engine.begin() as connection:
+            closed = connection.execute(
+                ALARMS.update()
+                .where(ALARMS.c.closed_ts.is_(None))
+                .values(closed_ts=ALARMS.c.last_ts, note="open when the service stopped")
+            ).rowcount
+            newest = dict(
+                connection.execute(sa.select(MODULES.c.module_id, MODULES.c.last_ts)).all()
+            )
+        return int(closed), {str(k): int(v) for k, v in newest.items()}
+
     def prune(self, before_ts: int) -> int:
         """Delete scores older than ``before_ts``; returns how many."""
         with self.engine.begin() as connection:

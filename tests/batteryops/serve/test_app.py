@@ -383,3 +383,32 @@ def test_a_scorer_that_falls_behind_pushes_back(
     assert refused.value.status == 429
     service.tick()  # the scorer catches up; intake opens again
     service.ingest_frame(healthy[(seconds >= first + 40) & (seconds < first + 60)])
+
+
+def test_a_restart_closes_open_alarms_and_remembers_each_modules_last_second(
+    raw_params, trained: Trained, tmp_path: Path, healthy: pd.DataFrame
+) -> None:
+    from batteryops.serve.intake import BatchError
+
+    params = _params(raw_params)
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    first = _service(params, trained, url)
+    first.ingest_frame(healthy.head(60))
+    first.tick()
+    alarm = {
+        "module_id": healthy[schema.MODULE_ID].iloc[0],
+        "rack_id": "R01",
+        "opened_ts": 5,
+        "last_ts": 9,
+        "peak_probability": 0.99,
+        "top_features": "",
+        "review": "none",
+    }
+    first.store.write_tick([], [], [alarm], [])
+
+    again = _service(params, trained, url)  # the service restarts on the same database
+    stored = again.store.alarms()
+    assert stored[0]["closed_ts"] == 9 and stored[0]["note"] == "open when the service stopped"
+    with pytest.raises(BatchError, match="not after its last accepted second"):
+        again.ingest_frame(healthy.head(60))
+    again.ingest_frame(healthy.iloc[60:120])  # newer seconds go on
