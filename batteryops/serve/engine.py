@@ -34,6 +34,7 @@ import pandas as pd
 from batteryops import derating, features, schema
 from batteryops.hazard_model import DELTA_T_FORECAST, PROBABILITY
 from batteryops.scoring import EXPLAIN_EVERY_S, Scorer
+from batteryops.serve.store import MONITORED
 
 NEW = "_serve_new"
 SCORED = "_serve_probability"
@@ -164,18 +165,8 @@ class OnlineScorer:
                 "alarm": alarm,
                 "current_limit_a": limit.astype(float),
                 DELTA_T_FORECAST: forecast.astype(float),
-                "temp_max_c": temp,
-                **{
-                    name: fresh[name].to_numpy(dtype=float)
-                    for name in (
-                        "gas_co_ppm",
-                        "current_a",
-                        "temp_avg_c",
-                        "ambient_c",
-                        "soc_pct",
-                        "voltage_v",
-                    )
-                },
+                # The signals the store keeps and monitoring reads (one list: store.MONITORED).
+                **{name: fresh[name].to_numpy(dtype=float) for name in MONITORED},
             },
         )
         out["top_features"] = self._explain(fresh.reset_index(drop=True), out)
