@@ -270,6 +270,9 @@ class FeaturizeParams(_Section):
 
     slope_windows_s: list[int] = Field(min_length=1)
     rolling_windows_s: list[int] = Field(min_length=1)
+    # Defaults: models registered before the heat-balance features load unchanged.
+    heat_balance_window_s: int = Field(default=90, gt=0)
+    heat_balance_ridge_kw2: float = Field(default=1.0e-4, ge=0)
     split: SplitParams
 
     @model_validator(mode="after")

@@ -240,3 +240,61 @@ def kth_highest_trailing(values, k, n, out):  # noqa: ANN001, ANN201
                     best = b
             window[a], window[best] = window[best], window[a]
         out[i] = window[k - 1]
+
+
+@njit(cache=True, parallel=True)
+def rolling_regression(seconds, x, y, bounds, window, ridge, min_pairs, out):  # noqa: ANN001, ANN201
+    """Least-squares line ``y = a + slope * x`` over each trailing window of pairs.
+
+    ``out[:, i]`` holds, for row ``i``: the slope, the window's mean of ``x``, its mean of
+    ``y`` and the share of ``y``'s variance the line explains (R², 0 where ``y`` is constant).
+    Pairs where either value is NaN are left out; with fewer than ``min_pairs`` pairs all four
+    are NaN. ``ridge`` is added to the variance of ``x`` (shrinking the slope and R² towards 0
+    where ``x`` barely moves). Running sums restart whenever the window empties, so rounding
+    does not build up across gaps.
+    """
+    for m in prange(len(bounds) - 1):
+        lo, hi = bounds[m], bounds[m + 1]
+        start = lo
+        sx = 0.0
+        sy = 0.0
+        sxx = 0.0
+        syy = 0.0
+        sxy = 0.0
+        n = 0
+        for i in range(lo, hi):
+            if not (np.isnan(x[i]) or np.isnan(y[i])):
+                sx += x[i]
+                sy += y[i]
+                sxx += x[i] * x[i]
+                syy += y[i] * y[i]
+                sxy += x[i] * y[i]
+                n += 1
+            while seconds[start] <= seconds[i] - window:
+                if not (np.isnan(x[start]) or np.isnan(y[start])):
+                    sx -= x[start]
+                    sy -= y[start]
+                    sxx -= x[start] * x[start]
+                    syy -= y[start] * y[start]
+                    sxy -= x[start] * y[start]
+                    n -= 1
+                start += 1
+            if n == 0:
+                sx = 0.0
+                sy = 0.0
+                sxx = 0.0
+                syy = 0.0
+                sxy = 0.0
+            if n < min_pairs:
+                for k in range(4):
+                    out[k, i] = NAN
+                continue
+            mx = sx / n
+            my = sy / n
+            vxx = max(sxx / n - mx * mx, 0.0) + ridge
+            vyy = max(syy / n - my * my, 0.0)
+            cxy = sxy / n - mx * my
+            out[0, i] = cxy / vxx if vxx > 0 else 0.0
+            out[1, i] = mx
+            out[2, i] = my
+            out[3, i] = min(cxy * cxy / (vxx * vyy), 1.0) if vxx > 0 and vyy > 0 else 0.0

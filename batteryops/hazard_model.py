@@ -22,8 +22,10 @@ from batteryops import features, schema
 from batteryops.config import FeaturizeParams
 from batteryops.models import (
     ANOMALY_FEATURE,
+    HEAT_BALANCE_FEATURE,
     PREDICT_CHUNK_ROWS,
     Baselines,
+    base_forecast,
     trend_forecast,
 )
 
@@ -41,12 +43,24 @@ class HazardModel:
     baselines: Baselines
     features: list[str]  # inputs of both boosters, in order
     featurize: FeaturizeParams
-    delta_t_horizon_s: int  # the forecast horizon (the delta_t booster learns trend residuals)
+    delta_t_horizon_s: int  # the forecast horizon (the delta_t booster learns base residuals)
+    # What the delta_t booster corrects: "heat_balance" (models.base_forecast), or "trend"
+    # (models.trend_forecast, models registered before the heat balance).
+    delta_t_base: str = "heat_balance"
 
     @property
     def uses_anomaly_feature(self) -> bool:
         """Whether the IsolationForest score is a classifier input."""
         return ANOMALY_FEATURE in self.features
+
+    @property
+    def featurized_columns(self) -> list[str]:
+        """The featurized columns a prepared row needs.
+
+        The inputs (bar the anomaly score, computed here) and the ΔT forecast's base.
+        """
+        columns = [name for name in self.features if name != ANOMALY_FEATURE]
+        return columns + ([HEAT_BALANCE_FEATURE] if self.delta_t_base == "heat_balance" else [])
 
     def config(self) -> dict[str, Any]:
         """What, beside the fitted objects, is needed to rebuild the model."""
@@ -54,6 +68,7 @@ class HazardModel:
             "features": self.features,
             "featurize": self.featurize.model_dump(),
             "delta_t_horizon_s": self.delta_t_horizon_s,
+            "delta_t_base": self.delta_t_base,
         }
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -68,8 +83,7 @@ class HazardModel:
         Raises:
             ValueError: If the frame has neither the features nor the canonical columns.
         """
-        base = [name for name in self.features if name != ANOMALY_FEATURE]
-        if not set(base) <= set(frame.columns):
+        if not set(self.featurized_columns) <= set(frame.columns):
             missing = [c for c in schema.KEYS + schema.SIGNALS if c not in frame.columns]
             if missing:
                 raise ValueError(
@@ -106,7 +120,9 @@ class HazardModel:
     def delta_t_forecast(self, frame: pd.DataFrame, matrix: np.ndarray | None = None) -> np.ndarray:
         """Forecast change of the hottest sensor over the next 30 s (C) per prepared row."""
         learned = self._predict(self.delta_t, frame if matrix is None else matrix)
-        return learned + trend_forecast(frame, self.delta_t_horizon_s)
+        if self.delta_t_base == "trend":  # registered before the heat balance
+            return learned + trend_forecast(frame, self.delta_t_horizon_s)
+        return learned + base_forecast(frame, self.delta_t_horizon_s)
 
     def contributions(self, frame: pd.DataFrame) -> np.ndarray:
         """TreeSHAP contributions to the hazard log-odds: one column per feature, then the bias."""
@@ -161,4 +177,5 @@ class HazardModel:
             features=list(config["features"]),
             featurize=FeaturizeParams.model_validate(config["featurize"]),
             delta_t_horizon_s=int(config["delta_t_horizon_s"]),
+            delta_t_base=str(config.get("delta_t_base", "trend")),
         )

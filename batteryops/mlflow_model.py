@@ -74,7 +74,8 @@ def log_model(model: HazardModel, files: dict[str, str], example: pd.DataFrame) 
         config = Path(tmp) / "config.json"
         config.write_text(json.dumps(model.config(), indent=2))
         example_path = Path(tmp) / "featurized_example.json"
-        example[model.features].to_json(example_path, orient="split", index=False)
+        columns = list(dict.fromkeys(model.features + model.featurized_columns))
+        example[columns].to_json(example_path, orient="split", index=False)
         return mlflow.pyfunc.log_model(
             name=ARTIFACT_PATH,
             python_model=HazardPyfunc(),

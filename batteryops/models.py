@@ -23,6 +23,7 @@ ANOMALY_FIT_ROWS = 200_000
 PREDICT_CHUNK_ROWS = 500_000
 # The slope the 30 s temperature-change forecast starts from (C/min over the last minute).
 TREND_FEATURE = "temp_max_c_slope_60s_per_min"
+HEAT_BALANCE_FEATURE = "heat_balance_slope_per_min"
 
 
 @dataclass
@@ -150,6 +151,21 @@ def trend_forecast(frame: pd.DataFrame, horizon_s: int) -> np.ndarray:
     return np.nan_to_num(slope) * horizon_s / 60.0
 
 
+def base_forecast(frame: pd.DataFrame, horizon_s: int) -> np.ndarray:
+    """The ΔT forecast's physical base: the heat-balance rate carried ``horizon_s`` on.
+
+    ``heat_balance_slope_per_min`` (:func:`batteryops.features._heat_balance`) is the rate the
+    module's own last minute and a half of heat response predicts at its present charge power;
+    where it is unknown (no current or voltage logged, the module's first seconds) the trend
+    (:func:`trend_forecast`) stands in, and 0 where that is unknown too.
+    """
+    trend = trend_forecast(frame, horizon_s)
+    if HEAT_BALANCE_FEATURE not in frame:
+        return trend
+    rate = frame[HEAT_BALANCE_FEATURE].to_numpy(dtype=float) * horizon_s / 60.0
+    return np.where(np.isfinite(rate), rate, trend)
+
+
 def train_delta_t(
     train: pd.DataFrame,
     validation: pd.DataFrame,
@@ -159,11 +175,14 @@ def train_delta_t(
 ) -> tuple[object, int]:
     """Fit the regressor of the 30 s temperature change (``delta_t_30s``), early-stopped.
 
-    The booster learns the correction to the trend (:func:`trend_forecast`), and the forecast is
-    trend plus correction: trees cannot extrapolate past the largest change they saw, while a
-    module heading for runaway heats faster than any quiet row, so the trend carries the rate
-    and the trees what the trend misses. Rows whose target is unknown (the end of a module's
-    record, a gap) are left out.
+    The booster learns the correction to the physical base (:func:`base_forecast`), and the
+    forecast is base plus correction: trees cannot extrapolate past the largest change they saw,
+    while a module heading for runaway heats faster than any quiet row, so the base carries the
+    rate and the trees what it misses. Early stopping watches the validation rows of hazard
+    windows (all validation rows if there are none): that is where the forecast is judged, and
+    on days of quiet rows more trees keep helping long after they have begun to overfit the
+    few modules that ran away. Rows whose target is unknown (the end of a module's record, a
+    gap) are left out.
 
     Returns:
         The booster (cut at its best iteration) and that iteration.
@@ -183,7 +202,10 @@ def train_delta_t(
     }
 
     def correction(rows: pd.DataFrame) -> np.ndarray:
-        return rows[schema.DELTA_T_30S].to_numpy(dtype=float) - trend_forecast(rows, horizon_s)
+        return rows[schema.DELTA_T_30S].to_numpy(dtype=float) - base_forecast(rows, horizon_s)
+
+    heating = validation[validation[schema.HAZARD].to_numpy() > 0]
+    validation = heating if not heating.empty else validation
 
     dtrain = xgb.DMatrix(train[features], label=correction(train), feature_names=features)
     evals = []

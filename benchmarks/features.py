@@ -297,8 +297,62 @@ def pandas_features(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.Data
     out["sensor_temp_max_missing_share_60s"] = (seconds - valid) / seconds
 
     out["abs_current_mean_300s_a"] = back(rolled(300, ["abs_current_a"]).mean()["abs_current_a"])
+    out |= pandas_heat_balance(frame, work, logging_s, params, rolled, back)
     added = pd.DataFrame({name: values for name, values in out.items() if name not in frame})
     return pd.concat([frame, added], axis=1)
+
+
+def pandas_heat_balance(
+    frame: pd.DataFrame,
+    work: pd.DataFrame,
+    logging_s: pd.Series,
+    params: FeaturizeParams,
+    rolled: Callable,
+    back: Callable,
+) -> dict[str, pd.Series]:
+    """The heat-balance features of ``features._heat_balance`` in plain pandas.
+
+    A mean over the 10 s that end ``lag`` seconds ago is the difference of two trailing window
+    sums, ``(lag + 10) s`` minus ``lag`` s (exactly the grid's seconds, gaps included, with no
+    lookup of a row at t - lag). The gain is ``cov(power, rate) / (var(power) + ridge)`` and R²
+    ``cov² / ((var(power) + ridge) var(rate))``, from rolling means of the valid pairs.
+    """
+    smoothing = features.SLOPE_SMOOTHING_S
+    power = -(frame["current_a"].astype(float) * frame["voltage_v"].astype(float))
+    work["charge_power_kw"] = power.clip(lower=0.0) / 1000.0
+    work["temp"] = frame["temp_max_c"].astype(float)
+
+    def mean_ending(column: str, lag: int) -> pd.Series:
+        """Mean of the valid readings of the ``smoothing`` seconds ending ``lag`` s ago."""
+        if lag == 0:
+            return back(rolled(smoothing, [column]).mean()[column])
+        longer = rolled(lag + smoothing, [column])
+        shorter = rolled(lag, [column])
+        total = back(longer.sum()[column]) - back(shorter.sum()[column])
+        count = back(longer.count()[column]) - back(shorter.count()[column])
+        mean = total / count.where(count > 0)
+        return mean.where(logging_s >= lag)  # a window ending before the first second
+
+    now = mean_ending("charge_power_kw", 0)
+    earlier = mean_ending("charge_power_kw", smoothing // 2)
+    rate = (mean_ending("temp", 0) - mean_ending("temp", smoothing)) * (60.0 / smoothing)
+    valid = earlier.notna() & rate.notna()
+    work["x"], work["y"] = earlier.where(valid), rate.where(valid)
+    work["xx"], work["yy"], work["xy"] = work["x"] ** 2, work["y"] ** 2, work["x"] * work["y"]
+    window = rolled(params.heat_balance_window_s, ["x", "y", "xx", "yy", "xy"])
+    means, pairs = back(window.mean()), back(window.count()["x"])
+    enough = pairs >= features.HEAT_BALANCE_MIN_PAIRS
+    var_x = (means["xx"] - means["x"] ** 2).clip(lower=0.0) + params.heat_balance_ridge_kw2
+    var_y = (means["yy"] - means["y"] ** 2).clip(lower=0.0)
+    cov = means["xy"] - means["x"] * means["y"]
+    gain = (cov / var_x).where(enough)
+    r2 = (cov**2 / (var_x * var_y)).clip(upper=1.0).where(var_y > 0, 0.0).where(enough)
+    return {
+        "charge_power_kw": now,
+        "heat_gain_c_per_min_per_kw": gain,
+        "heat_power_r2": r2,
+        "heat_balance_slope_per_min": means["y"].where(enough) + gain * r2 * (now - means["x"]),
+    }
 
 
 def lag_without_row(frame: pd.DataFrame, params: FeaturizeParams) -> dict[str, np.ndarray]:

@@ -28,7 +28,13 @@ from batteryops.io import (
     write_json,
 )
 from batteryops.labels import NEIGHBOUR_VENTED
-from batteryops.models import ANOMALY_FEATURE, TREND_FEATURE, trend_forecast
+from batteryops.models import (
+    ANOMALY_FEATURE,
+    HEAT_BALANCE_FEATURE,
+    TREND_FEATURE,
+    base_forecast,
+    trend_forecast,
+)
 from stages._common import run
 
 log = logging.getLogger("stages.evaluate")
@@ -146,7 +152,7 @@ def _score_partitions(params: Params, model: HazardModel, truth: pd.DataFrame) -
         for path in files:
             frame = pd.read_parquet(
                 path,
-                columns=list(dict.fromkeys(META + base)),
+                columns=list(dict.fromkeys(META + base + [HEAT_BALANCE_FEATURE])),
                 filters=[(schema.SPLIT, "in", ["validation", "test"])],
             )
             if frame.empty:
@@ -172,7 +178,7 @@ def _score_partitions(params: Params, model: HazardModel, truth: pd.DataFrame) -
                 )
             )
             del matrix
-            kept = META + [TREND_FEATURE]
+            kept = META + [TREND_FEATURE, HEAT_BALANCE_FEATURE]
             frame = frame[kept].assign(**scores, **{DELTA_T_FORECAST: forecast})
             for split in ("validation", "test"):
                 part = frame[frame[schema.SPLIT] == split].reset_index(drop=True)
@@ -198,6 +204,7 @@ def _score_partitions(params: Params, model: HazardModel, truth: pd.DataFrame) -
                         "model": test[DELTA_T_FORECAST].to_numpy(),
                         "persistence": np.zeros(len(test)),
                         "trend": trend_forecast(test, params.label.delta_t_horizon_s),
+                        "heat_balance": base_forecast(test, params.label.delta_t_horizon_s),
                     },
                     subsets,
                 ),

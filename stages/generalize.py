@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import tempfile
 
+import numpy as np
 import pandas as pd
 
 from batteryops import evaluate, events, fleet_writer, labels, schema, simulate
 from batteryops.config import Params, merged_simulate
 from batteryops.hazard_model import HazardModel
 from batteryops.io import partition_files, read_json, require, write_json
+from batteryops.models import base_forecast, trend_forecast
 from stages._common import run
 
 log = logging.getLogger("stages.generalize")
@@ -42,6 +44,8 @@ def main(params: Params) -> None:
     )
     fleet = merged_simulate(params.simulate, params.generalize.simulate)
     tracks: dict[str, list[events.ModuleTrack]] = {events.PROBABILITY: [], RULE: []}
+    delta_t_sums: dict[str, dict[str, float]] = {}
+    horizon = params.label.delta_t_horizon_s
     with tempfile.TemporaryDirectory() as tmp:
         truth = simulate.truth_with_times(fleet, fleet_writer.write_fleet(fleet, tmp))
         for path in partition_files(tmp):
@@ -51,6 +55,24 @@ def main(params: Params) -> None:
             frame[RULE] = evaluate.rule_score(frame, params.evaluate.rule_baseline)
             for column, built in events.score_tracks(frame, truth, list(tracks)).items():
                 tracks[column].extend(built)
+            judged = frame[frame[schema.TRAINABLE].to_numpy(dtype=bool)]
+            evaluate.add_sums(
+                delta_t_sums,
+                evaluate.delta_t_sums(
+                    judged[schema.DELTA_T_30S].to_numpy(dtype=float),
+                    {
+                        "model": model.delta_t_forecast(judged),
+                        "persistence": np.zeros(len(judged)),
+                        "trend": trend_forecast(judged, horizon),
+                        "heat_balance": base_forecast(judged, horizon),
+                    },
+                    {
+                        "all": np.ones(len(judged), dtype=bool),
+                        "hazard": judged[schema.HAZARD].to_numpy() > 0,
+                    },
+                ),
+            )
+    delta_t = evaluate.delta_t_metrics(delta_t_sums, reference="persistence")
     threshold = float(operating["threshold"])
     result = events.event_metrics(tracks[events.PROBABILITY], threshold, params.alarm)
     rule = events.event_metrics(tracks[RULE], 1.0, params.alarm)
@@ -64,18 +86,22 @@ def main(params: Params) -> None:
             "event_recall_by_fault": by_fault,
             "overrides": params.generalize.simulate,
             "baselines": {"rule": rule | {"threshold": 1.0}},
+            # The ΔT forecast on the unlike fleet, as in metrics/delta_t.json (not gated).
+            "delta_t_skill": delta_t["hazard"]["model"]["skill_vs_persistence"],
+            "delta_t": delta_t | {"horizon_s": horizon},
         },
         paths.metrics.generalization,
     )
     log.info(
         "unlike fleet: event recall %.3f (%d of %d), lead p10 %.1f min, %.3f false alarms/"
-        "module-day at threshold %.4g",
+        "module-day at threshold %.4g; delta T skill in hazard windows %.2f",
         result["event_recall"],
         result["events_detected"],
         result["events"],
         result["lead_time_min_p10"],
         result["false_alarms_per_module_day"],
         threshold,
+        delta_t["hazard"]["model"]["skill_vs_persistence"],
     )
 
 

@@ -77,6 +77,7 @@ def _rows(
         schema.HAZARD,
         schema.OVERHEAT,
         schema.DELTA_T_30S,
+        models.HEAT_BALANCE_FEATURE,  # the ΔT forecast's base, not a model input
     ]
     parts: dict[str, list[pd.DataFrame]] = {"train": [], "validation": []}
     for path in partition_files(features_dir):

@@ -270,3 +270,92 @@ def test_many_racks_in_one_call_equal_each_rack_alone(
     together = together.sort_values(keys, ignore_index=True)
     assert list(together.columns) == list(alone.columns)
     pd.testing.assert_frame_equal(together, alone, check_exact=False, rtol=1e-6, atol=1e-6)
+
+
+def _overcharging(gain_c_per_min_per_kw: float, seed: int = 1) -> pd.DataFrame:
+    """The rack of :func:`_rack` charging with a fluctuating current (+ = discharge).
+
+    R01-M04's temperature rate follows its charge power at ``gain_c_per_min_per_kw`` (all the
+    power turned into heat, as past full charge); the others store it and stay near 25 C.
+    """
+    rack = _rack(seed)
+    rng = np.random.default_rng(seed)
+    seconds = np.arange(DURATION_S, dtype=float)
+    current = -20.0 - 8.0 * np.sin(seconds / 37.0) + rng.normal(0, 0.5, DURATION_S)
+    rack["current_a"] = np.tile(current, len(MODULES))
+    power_kw = -current * 58.0 / 1000.0
+    heating = np.cumsum(gain_c_per_min_per_kw * power_kw / 60.0)
+    late = rack[schema.MODULE_ID] == "R01-M04"
+    for column in ("temp_max_c", "temp_avg_c", "temp_min_c"):
+        rack.loc[late, column] += heating
+    return rack
+
+
+def test_heat_balance_finds_the_gain_of_a_module_turning_charge_into_heat(
+    fparams: FeaturizeParams,
+) -> None:
+    gain = 3.0  # C/min per kW: 1.16 kW of charge warms it by about 3.5 C a minute
+    out = featurize_rack(_overcharging(gain), fparams)
+    settled = out[out[schema.TIMESTAMP] >= START + pd.Timedelta(seconds=300)]
+    heating = settled[settled[schema.MODULE_ID] == "R01-M04"]
+    np.testing.assert_allclose(heating["heat_gain_c_per_min_per_kw"].median(), gain, rtol=0.15)
+    assert heating["heat_power_r2"].median() > 0.8
+    # The fitted line at the present power tracks the module's own rate as the charger swings.
+    rate = gain * heating["charge_power_kw"]
+    error = (heating["heat_balance_slope_per_min"] - rate).abs()
+    assert error.median() < 0.1 * rate.mean(), error.describe()
+    storing = settled[settled[schema.MODULE_ID] != "R01-M04"]
+    assert storing["heat_gain_c_per_min_per_kw"].abs().median() < 0.2
+    assert storing["heat_power_r2"].median() < 0.1
+    assert storing["heat_balance_slope_per_min"].abs().median() < 0.3
+
+
+def test_heat_balance_without_charge_is_the_mean_rate(fparams: FeaturizeParams) -> None:
+    """A discharging rack has no charge power: the ridge keeps the gain at 0 where the power
+    does not move, and the line is the module's mean rate over the window."""
+    rack = _rack()
+    rack["current_a"] = 10.0
+    hot = _module(featurize_rack(rack, fparams), HOT).iloc[120:]
+    np.testing.assert_allclose(hot["charge_power_kw"], 0.0)
+    np.testing.assert_allclose(hot["heat_gain_c_per_min_per_kw"], 0.0, atol=1e-9)
+    np.testing.assert_allclose(
+        hot["heat_balance_slope_per_min"].median(), HEATING_C_PER_S * 60.0, atol=0.3
+    )
+
+
+def test_heat_balance_is_nan_without_voltage(fparams: FeaturizeParams) -> None:
+    """A logger without the module voltage has no charge power: no fit (the ΔT forecast falls
+    back on the trend, :func:`batteryops.models.base_forecast`)."""
+    rack = _rack()
+    rack["voltage_v"] = np.nan
+    out = featurize_rack(rack, fparams)
+    assert out["heat_balance_slope_per_min"].isna().all()
+    assert out["charge_power_kw"].isna().all()
+
+
+def test_rolling_regression_equals_least_squares_per_window() -> None:
+    from batteryops import feature_kernels
+
+    rng = np.random.default_rng(5)
+    seconds = np.sort(rng.choice(np.arange(2000), 1200, replace=False)).astype(np.int64)
+    x = rng.normal(1.0, 0.5, len(seconds))
+    y = 2.0 + 3.0 * x + rng.normal(0, 0.2, len(seconds))
+    x[rng.random(len(x)) < 0.05] = np.nan
+    y[rng.random(len(y)) < 0.05] = np.nan
+    bounds = np.array([0, 700, len(seconds)], dtype=np.int64)
+    window, ridge, min_pairs = 90, 0.01, 10
+    out = np.empty((4, len(x)))
+    feature_kernels.rolling_regression(seconds, x, y, bounds, window, ridge, min_pairs, out)
+    for i in range(len(x)):
+        lo = 0 if i < 700 else 700
+        inside = np.arange(lo, i + 1)
+        inside = inside[seconds[inside] > seconds[i] - window]
+        pairs = inside[~np.isnan(x[inside]) & ~np.isnan(y[inside])]
+        if len(pairs) < min_pairs:
+            assert np.isnan(out[:, i]).all()
+            continue
+        xs, ys = x[pairs], y[pairs]
+        cov = np.mean((xs - xs.mean()) * (ys - ys.mean()))
+        expected = [cov / (xs.var() + ridge), xs.mean(), ys.mean()]
+        expected.append(cov**2 / ((xs.var() + ridge) * ys.var()))
+        np.testing.assert_allclose(out[:, i], expected, rtol=1e-9, atol=1e-9)
