@@ -669,19 +669,36 @@ def create_app(service: Service, api_key: str | None = None, require_key: bool =
         await socket.accept()
         queue: asyncio.Queue = asyncio.Queue(maxsize=service.settings.websocket_queue)
         service.subscribers.add(queue)
+        # The socket is watched while the handler waits for a broadcast: on shutdown the server
+        # closes it, no broadcast comes any more, and a handler waiting only for the queue
+        # would keep the process alive (the server waits for every handler to return).
+        gone = asyncio.create_task(_disconnected(socket))
         try:
             while True:
-                text = await queue.get()
-                await socket.send_text(text)
+                ready = asyncio.ensure_future(queue.get())
+                await asyncio.wait({ready, gone}, return_when=asyncio.FIRST_COMPLETED)
+                if not ready.done():
+                    ready.cancel()
+                    return
+                await socket.send_text(ready.result())
                 if queue not in service.subscribers and queue.empty():
                     await socket.close(code=1013, reason="too slow: messages dropped")
                     return
         except WebSocketDisconnect:
             pass
         finally:
+            gone.cancel()
             service.subscribers.discard(queue)
 
     return app
+
+
+async def _disconnected(socket: WebSocket) -> None:
+    """Return once the client or the server has closed ``socket`` (client messages are ignored)."""
+    while True:
+        message = await socket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
 
 
 def api_key_for(params: Params, host: str) -> tuple[str | None, bool]:

@@ -19,6 +19,7 @@ from batteryops.serve.notify import Notifier
 from batteryops.serve.store import Store
 
 log = logging.getLogger("batteryops.serve")
+SHUTDOWN_GRACE_S = 10
 
 
 def database_url(params: Params, root: Path) -> str:
@@ -94,5 +95,13 @@ def run(params: Params, args: Any) -> int:
             params.tracking.model_name,
         )
     print(f"batteryops serve: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(app, host=host, port=port, log_level=args.log_level, ws="websockets-sansio")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=args.log_level,
+        ws="websockets-sansio",
+        # After SIGTERM, requests in flight get this long before they are cancelled.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
     return 0

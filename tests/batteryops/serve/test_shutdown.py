@@ -1,0 +1,79 @@
+"""The service stops on request while the live page is open (a WebSocket is connected).
+
+uvicorn closes open connections on SIGTERM and then waits for their handlers to return; a live
+handler waiting for the next broadcast, which no longer comes, used to keep the process alive
+until it was killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+import websockets
+
+from batteryops.config import parse_params
+from batteryops.serve.app import Service, create_app
+from batteryops.serve.champion import StaticSource
+from batteryops.serve.notify import Notifier
+from batteryops.serve.store import Store
+from tests.batteryops.conftest import Trained
+
+
+def _port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_service_stops_with_a_live_page_connected(
+    raw_params, trained: Trained, tmp_path: Path
+) -> None:
+    params = parse_params(raw_params)
+    service = Service(
+        params,
+        StaticSource(
+            trained.scorer,
+            "1",
+            {"name": "battery-hazard", "version": "1", "threshold": trained.scorer.threshold},
+        ),
+        Store(f"sqlite:///{tmp_path / 'serve.db'}"),
+        Notifier(params.serve.alerts),
+    )
+    port = _port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(service),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            ws="websockets-sansio",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    connected, released = threading.Event(), threading.Event()
+
+    async def page() -> None:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws") as live:
+            connected.set()
+            try:
+                while True:
+                    await live.recv()
+            except websockets.ConnectionClosed:
+                released.set()
+
+    client = threading.Thread(target=asyncio.run, args=(page(),), daemon=True)
+    client.start()
+    assert connected.wait(10)
+    time.sleep(0.5)  # the handler is now waiting for a broadcast
+    server.should_exit = True  # what uvicorn's SIGTERM handler sets
+    thread.join(15)
+    assert not thread.is_alive(), "the service did not stop within 15 s with a page connected"
+    assert released.wait(5), "the page's socket was not closed"
