@@ -25,6 +25,10 @@ KNOWN_LIMITS = [
     "it is not time to fire or to evacuation.",
     "The derating advice is a policy, not a verified control law: it reduces Joule heating but "
     "cannot stop an internal short; isolate the module on an alarm.",
+    "The 30 s temperature forecast holds the present charge power for the next 30 s (its base "
+    "is the module's own heat response to charge power over the last 90 s); what the charger "
+    "or the load does next is not in the telemetry. Its learned correction was fitted on the "
+    "few runaway modules of the training split and adds little to the base in hazard windows.",
 ]
 
 
@@ -116,7 +120,7 @@ def render(
         "| forecast | RMSE all rows (C) | RMSE in hazard windows (C) | skill vs persistence |",
         "| --- | --- | --- | --- |",
     ]
-    for forecast in ("model", "persistence", "trend"):
+    for forecast in ("model", "heat_balance", "trend", "persistence"):
         if forecast in everything:
             lines.append(
                 f"| {forecast} | {everything[forecast]['rmse_c']:.3f} | "
@@ -132,7 +136,10 @@ def render(
             f"lead p10 {generalization.get('lead_time_min_p10', 0):.1f} min, "
             f"{generalization.get('false_alarms_per_module_day', float('nan')):.3f} false alarms "
             f"per module-day over {generalization.get('healthy_module_days', 0):.1f} healthy "
-            f"module-days; by fault: {generalization.get('event_recall_by_fault')}.",
+            f"module-days; by fault: {generalization.get('event_recall_by_fault')}. "
+            "30 s temperature change in hazard windows: "
+            f"{generalization.get('delta_t_skill', float('nan')):.2f}x lower RMSE than "
+            "persistence.",
         ]
     lines += [
         "",
