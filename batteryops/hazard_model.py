@@ -11,6 +11,7 @@ flavour (:mod:`batteryops.mlflow_model`) wraps this object.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from batteryops.models import (
     trend_forecast,
 )
 
+log = logging.getLogger(__name__)
 PROBABILITY = "hazard_probability"
 DELTA_T_FORECAST = "delta_t_30s_forecast_c"
 TOP_FEATURES = "top_features"
@@ -74,6 +76,10 @@ class HazardModel:
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Rows with every model input: featurized here (per rack) unless already featurized.
 
+        Featurized rows need the model's inputs (``split.json``'s ``features``). Without the ΔT
+        forecast's base column as well, the forecast corrects the trend instead
+        (:meth:`delta_t_forecast` warns), unless the canonical columns are there to compute it.
+
         Args:
             frame: Canonical telemetry (any racks, any order) or featurized rows.
 
@@ -83,17 +89,20 @@ class HazardModel:
         Raises:
             ValueError: If the frame has neither the features nor the canonical columns.
         """
-        if not set(self.featurized_columns) <= set(frame.columns):
-            missing = [c for c in schema.KEYS + schema.SIGNALS if c not in frame.columns]
-            if missing:
+        columns = set(frame.columns)
+        if not set(self.featurized_columns) <= columns:
+            missing = [c for c in schema.KEYS + schema.SIGNALS if c not in columns]
+            inputs = {name for name in self.features if name != ANOMALY_FEATURE}
+            if missing and not inputs <= columns:
                 raise ValueError(
                     f"telemetry lacks canonical columns {missing[:6]} (and the model's features)"
                 )
-            racks = [
-                features.featurize_rack(part, self.featurize)
-                for _, part in frame.groupby(schema.RACK_ID, sort=True, observed=True)
-            ]
-            frame = pd.concat(racks, ignore_index=True) if racks else frame.iloc[:0]
+            if not missing:
+                racks = [
+                    features.featurize_rack(part, self.featurize)
+                    for _, part in frame.groupby(schema.RACK_ID, sort=True, observed=True)
+                ]
+                frame = pd.concat(racks, ignore_index=True) if racks else frame.iloc[:0]
         if self.uses_anomaly_feature and ANOMALY_FEATURE not in frame.columns:
             frame = frame.assign(**{ANOMALY_FEATURE: self.baselines.anomaly_score(frame)})
         return frame
@@ -122,6 +131,12 @@ class HazardModel:
         learned = self._predict(self.delta_t, frame if matrix is None else matrix)
         if self.delta_t_base == "trend":  # registered before the heat balance
             return learned + trend_forecast(frame, self.delta_t_horizon_s)
+        if isinstance(frame, pd.DataFrame) and HEAT_BALANCE_FEATURE not in frame.columns:
+            log.warning(
+                "featurized rows without %s: the 30 s forecast corrects the trend instead of "
+                "the heat balance (less accurate; give canonical telemetry to compute it)",
+                HEAT_BALANCE_FEATURE,
+            )
         return learned + base_forecast(frame, self.delta_t_horizon_s)
 
     def contributions(self, frame: pd.DataFrame) -> np.ndarray:

@@ -97,3 +97,21 @@ def _from_config(model: HazardModel, config: dict) -> HazardModel:
         paths = [Path(tmp) / name for name in ("h.ubj", "d.ubj", "b.joblib")]
         model.save(*paths)
         return HazardModel.load(*paths, config)
+
+
+def test_featurized_rows_without_the_base_still_score_and_say_so(trained: Trained, caplog) -> None:
+    """Rows holding only the model's inputs (``split.json``'s features) are scored; the 30 s
+    forecast then corrects the trend and a warning says so."""
+    model = trained.scorer.model
+    rows = _overcharge_windows(trained)
+    inputs = rows[model.features]
+    prepared = model.prepare(inputs)
+    assert len(prepared) == len(rows)
+    assert np.isfinite(model.hazard_probability(prepared)).all()
+    with caplog.at_level("WARNING"):
+        forecast = model.delta_t_forecast(prepared)
+    assert "heat_balance_slope_per_min" in caplog.text
+    learned = model._predict(model.delta_t, prepared)
+    np.testing.assert_allclose(
+        forecast, learned + models.trend_forecast(prepared, HORIZON_S), rtol=1e-5, atol=1e-5
+    )
