@@ -205,13 +205,17 @@ class OnlineScorer:
         rows = []
         for _ in range(steps):
             featured = model.prepare(features.featurize_racks(frame, model.featurize))
-            last = featured[featured[schema.MODULE_ID] == module_id].tail(1)
+            mine = featured[featured[schema.MODULE_ID] == module_id]
+            last = mine.tail(1)
             delta = float(model.delta_t_forecast(last)[0])
             start = last[schema.TIMESTAMP].iloc[0]
+            # From the newest valid reading (a dropout in the newest second is not a reading).
+            readings = mine["temp_max_c"].dropna()
+            now = float(readings.iloc[-1]) if len(readings) else float("nan")
             rows.append(
                 {
                     "ts": int(start.value // 10**9) + horizon,
-                    "temp_max_c": float(last["temp_max_c"].iloc[0]) + delta,
+                    "temp_max_c": now + delta,
                     "delta_c": delta,
                 }
             )
@@ -221,8 +225,13 @@ class OnlineScorer:
     def _extend(
         self, frame: pd.DataFrame, module_id: str, start: pd.Timestamp, seconds: int, delta: float
     ) -> pd.DataFrame:
-        """``frame`` plus ``seconds`` of every module holding its last row, the module warming."""
-        lasts = frame.groupby(schema.MODULE_ID, sort=False).tail(1).reset_index(drop=True)
+        """``frame`` plus ``seconds`` of every module holding its last readings, one warming.
+
+        Each signal holds its newest valid reading (a dropout in the newest second would
+        otherwise blank the whole extension).
+        """
+        lasts = frame.groupby(schema.MODULE_ID, sort=False).last().reset_index()
+        lasts = lasts[frame.columns]
         ahead = np.arange(1, seconds + 1)
         grown = lasts.loc[lasts.index.repeat(seconds)].reset_index(drop=True)
         offsets = np.tile(ahead, len(lasts))

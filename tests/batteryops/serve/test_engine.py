@@ -129,3 +129,23 @@ def test_forecast_continues_a_heating_module(trained: Trained) -> None:
     assert ahead["delta_c"].iloc[0] == pytest.approx(mine["delta_t_30s_forecast_c"], abs=1e-3)
     assert ahead["temp_max_c"].iloc[-1] > mine["temp_max_c"]
     assert engine.forecast("R99-M99", 3) is None
+
+
+def test_forecast_starts_from_the_newest_valid_reading(trained: Trained) -> None:
+    """A dropout (NaN) in the module's newest second does not blank the forecast: it starts
+    from the newest reading there is, and the module keeps warming step after step."""
+    rack, frame = _runaway_rack(trained)
+    truth = trained.truth.dropna(subset=["pnr_time"])
+    runaway = truth[truth[schema.RACK_ID] == rack].iloc[0]
+    upto = frame[frame[schema.TIMESTAMP] <= runaway["pnr_time"] - pd.Timedelta(minutes=10)]
+    upto = upto.sort_values([schema.MODULE_ID, schema.TIMESTAMP]).reset_index(drop=True)
+    mine = upto.index[upto[schema.MODULE_ID] == runaway[schema.MODULE_ID]]
+    upto.loc[mine[-3:], ["temp_max_c", "temp_avg_c"]] = np.nan
+    engine = OnlineScorer(trained.scorer, "test", buffer_s=360, alarm_gap_s=60)
+    engine.add(upto, 1)
+    engine.tick()
+    ahead = engine.forecast(runaway[schema.MODULE_ID], 10)
+    assert np.isfinite(ahead["temp_max_c"]).all()
+    newest = float(upto.loc[mine[-4], "temp_max_c"])
+    assert ahead["temp_max_c"].iloc[0] == pytest.approx(newest + ahead["delta_c"].iloc[0], abs=1e-3)
+    assert ahead["temp_max_c"].iloc[-1] > newest
