@@ -85,7 +85,7 @@ def main() -> None:
         telemetry = pd.read_parquet(path)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    rows, names = len(telemetry), features.feature_names(params)
+    rows, names = len(telemetry), features.output_names(params)
     print(
         f"simulated 1 rack, {args.modules} modules x {args.hours:g} h at 1 Hz in {simulate_s:.1f} s"
         f" (child process): {rows:,} rows, {describe_gaps(telemetry)}"
