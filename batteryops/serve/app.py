@@ -94,6 +94,7 @@ class Service:
         self.refused: dict[int, int] = {}
         self._buckets: dict[str, tuple[float, float]] = {}
         self._pruned_minute = -1
+        self._shown: dict[int, tuple[float, str]] = {}  # open alarm -> (peak, top features) sent
         closed, newest = store.recover()
         self.gate.last_ts.update(newest)
         if closed or newest:
@@ -375,7 +376,20 @@ class Service:
         ]
         for alarm_id in opened_ids:
             messages.append({"type": "alarm", "alarm": self.store.alarm(alarm_id)})
+        for alarm in result.opened:
+            self._shown[alarm.alarm_id] = (round(alarm.peak_probability, 4), alarm.top_features)
+        closing = {a.alarm_id for a in result.closed}
+        # An open alarm's row is sent again when what the page shows of it changed: its peak
+        # (to the 4 decimals shown) or its explanation (refreshed once a minute of alarm).
+        for alarm in result.extended:
+            if alarm.alarm_id is None or alarm.alarm_id in closing or alarm.alarm_id in opened_ids:
+                continue
+            shown = (round(alarm.peak_probability, 4), alarm.top_features)
+            if self._shown.get(alarm.alarm_id) != shown:
+                self._shown[alarm.alarm_id] = shown
+                messages.append({"type": "alarm", "alarm": self.store.alarm(alarm.alarm_id)})
         for alarm in result.closed:  # the stored row, with its closing second
+            self._shown.pop(alarm.alarm_id, None)
             if alarm.alarm_id is not None and alarm.alarm_id not in opened_ids:
                 messages.append({"type": "alarm", "alarm": self.store.alarm(alarm.alarm_id)})
         return messages

@@ -412,3 +412,31 @@ def test_a_restart_closes_open_alarms_and_remembers_each_modules_last_second(
     with pytest.raises(BatchError, match="not after its last accepted second"):
         again.ingest_frame(healthy.head(60))
     again.ingest_frame(healthy.iloc[60:120])  # newer seconds go on
+
+
+def test_an_open_alarm_is_sent_again_when_its_peak_rises(
+    raw_params, trained: Trained, tmp_path: Path
+) -> None:
+    """The page's alarm list shows each alarm's peak probability and explanation: while the
+    alarm stays open and its peak rises, the updated row is broadcast (not only at onset)."""
+    params = _params(raw_params, rate_limit_per_s=1000)
+    service = _service(params, trained, f"sqlite:///{tmp_path / 'serve.db'}")
+    runaway = trained.truth.dropna(subset=["pnr_time"]).iloc[0]
+    frame = trained.frames[runaway[schema.RACK_ID]]
+    frame = frame[frame[schema.TIMESTAMP] <= runaway["pnr_time"]]
+    frame = frame[frame[schema.TIMESTAMP] >= runaway["fault_start"] - pd.Timedelta(minutes=20)]
+    seconds = frame[schema.TIMESTAMP].astype("int64") // 10**9
+    sent: dict[int, list[dict[str, Any]]] = {}
+    for start in range(int(seconds.min()), int(seconds.max()) + 1, 60):
+        service.ingest_frame(frame[(seconds >= start) & (seconds < start + 60)])
+        for message in service.tick():
+            if message["type"] == "alarm":
+                sent.setdefault(message["alarm"]["id"], []).append(message["alarm"])
+    mine = [rows for rows in sent.values() if rows[0]["module_id"] == runaway[schema.MODULE_ID]]
+    assert mine, sent
+    rows = max(mine, key=len)
+    assert len(rows) >= 2, rows
+    peaks = [row["peak_probability"] for row in rows]
+    assert peaks == sorted(peaks) and peaks[-1] > peaks[0]
+    # Each message is the stored row as it then was.
+    assert rows[-1]["peak_probability"] == service.store.alarm(rows[-1]["id"])["peak_probability"]
