@@ -248,7 +248,7 @@ class Service:
         with self._tick_lock:
             if self.engine is None:
                 return []
-            result = self.engine.tick()
+            result = self.engine.tick(self.settings.max_rows_per_tick)
             if result.empty:
                 return []
             opened_ids = self._persist(result)

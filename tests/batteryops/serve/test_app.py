@@ -385,6 +385,23 @@ def test_a_scorer_that_falls_behind_pushes_back(
     service.ingest_frame(healthy[(seconds >= first + 40) & (seconds < first + 60)])
 
 
+def test_a_backlog_is_scored_over_several_ticks_of_bounded_size(
+    raw_params, trained: Trained, tmp_path: Path, healthy: pd.DataFrame
+) -> None:
+    params = _params(raw_params, max_rows_per_tick=100)
+    service = _service(params, trained, f"sqlite:///{tmp_path / 'serve.db'}")  # no loop runs
+    seconds = healthy[schema.TIMESTAMP].astype("int64") // 10**9
+    first = int(seconds.min())
+    for start in range(first, first + 60, 10):  # six batches of 60 rows (6 modules x 10 s)
+        service.ingest_frame(healthy[(seconds >= start) & (seconds < start + 10)])
+    scored = []
+    while service.engine.pending_rows:
+        service.tick()
+        scored.append(service.scored_rows - sum(scored))
+    # Whole batches, oldest first, until at least 100 rows: two batches (120 rows) a tick.
+    assert scored == [120, 120, 120]
+
+
 def test_a_restart_closes_open_alarms_and_remembers_each_modules_last_second(
     raw_params, trained: Trained, tmp_path: Path, healthy: pd.DataFrame
 ) -> None:
