@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import uvicorn
 
 from batteryops import schema
 from batteryops.config import parse_params
@@ -25,6 +22,7 @@ from batteryops.serve.champion import StaticSource
 from batteryops.serve.notify import Notifier
 from batteryops.serve.store import Store
 from tests.batteryops.conftest import Trained
+from tests.batteryops.serve.running import running
 from tests.conftest import deep_merge
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -33,12 +31,6 @@ pytestmark = pytest.mark.skipif(
     not (CHROMIUM and DRIVER),
     reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
 )
-
-
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -55,23 +47,8 @@ def served(raw_params, trained: Trained, tmp_path: Path):
         Store(url),
         Notifier(params.serve.alerts),
     )
-    port = _port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(service),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            ws="websockets-sansio",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield service, f"http://127.0.0.1:{port}", url
-    server.should_exit = True
-    thread.join(10)
+    with running(create_app(service)) as server:
+        yield service, server.url, url
 
 
 @pytest.fixture

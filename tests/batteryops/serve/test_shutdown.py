@@ -8,12 +8,10 @@ until it was killed.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from pathlib import Path
 
-import uvicorn
 import websockets
 
 from batteryops.config import parse_params
@@ -22,12 +20,7 @@ from batteryops.serve.champion import StaticSource
 from batteryops.serve.notify import Notifier
 from batteryops.serve.store import Store
 from tests.batteryops.conftest import Trained
-
-
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.batteryops.serve.running import running
 
 
 def test_service_stops_with_a_live_page_connected(
@@ -44,36 +37,24 @@ def test_service_stops_with_a_live_page_connected(
         Store(f"sqlite:///{tmp_path / 'serve.db'}"),
         Notifier(params.serve.alerts),
     )
-    port = _port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(service),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            ws="websockets-sansio",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    connected, released = threading.Event(), threading.Event()
+    with running(create_app(service)) as server:
+        port, thread = server.port, server.thread
+        connected, released = threading.Event(), threading.Event()
 
-    async def page() -> None:
-        async with websockets.connect(f"ws://127.0.0.1:{port}/ws") as live:
-            connected.set()
-            try:
-                while True:
-                    await live.recv()
-            except websockets.ConnectionClosed:
-                released.set()
+        async def page() -> None:
+            async with websockets.connect(f"ws://127.0.0.1:{port}/ws") as live:
+                connected.set()
+                try:
+                    while True:
+                        await live.recv()
+                except websockets.ConnectionClosed:
+                    released.set()
 
-    client = threading.Thread(target=asyncio.run, args=(page(),), daemon=True)
-    client.start()
-    assert connected.wait(10)
-    time.sleep(0.5)  # the handler is now waiting for a broadcast
-    server.should_exit = True  # what uvicorn's SIGTERM handler sets
-    thread.join(15)
-    assert not thread.is_alive(), "the service did not stop within 15 s with a page connected"
-    assert released.wait(5), "the page's socket was not closed"
+        client = threading.Thread(target=asyncio.run, args=(page(),), daemon=True)
+        client.start()
+        assert connected.wait(10)
+        time.sleep(0.5)  # the handler is now waiting for a broadcast
+        server.server.should_exit = True  # what uvicorn's SIGTERM handler sets
+        thread.join(15)
+        assert not thread.is_alive(), "the service did not stop within 15 s with a page connected"
+        assert released.wait(5), "the page's socket was not closed"
