@@ -634,7 +634,7 @@ class ServeParams(_Section):
     max_body_mb: float = Field(gt=0)
     max_rows_per_request: int = Field(gt=0)
     max_pending_rows: int = Field(gt=0)
-    max_rows_per_tick: int = Field(default=200_000, gt=0)
+    max_rows_per_tick: int = Field(gt=0)
     max_future_s: float = Field(ge=0)
     max_age_s: float = Field(gt=0)
     max_modules: int = Field(gt=0)

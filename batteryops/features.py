@@ -34,11 +34,12 @@ CURRENT_WINDOW_S = 300
 # ``featurize.heat_balance_window_s``, on the charge power of the same seconds (the 10 s mean
 # ending half a smoothing window earlier, the middle of the slope's span).
 HEAT_BALANCE_MIN_PAIRS = 30
+HEAT_BALANCE_SLOPE = "heat_balance_slope_per_min"  # the ΔT forecast's base
 HEAT_BALANCE = [
     "charge_power_kw",
     "heat_gain_c_per_min_per_kw",
     "heat_power_r2",
-    "heat_balance_slope_per_min",
+    HEAT_BALANCE_SLOPE,
 ]
 
 
@@ -222,7 +223,7 @@ def _heat_balance(
     slot("charge_power_kw")[:] = now
     slot("heat_gain_c_per_min_per_kw")[:] = gain
     slot("heat_power_r2")[:] = r2
-    slot("heat_balance_slope_per_min")[:] = mean_rate + gain * r2 * (now - mean_power)
+    slot(HEAT_BALANCE_SLOPE)[:] = mean_rate + gain * r2 * (now - mean_power)
 
 
 def featurize_racks(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from batteryops import schema
+from batteryops import features, schema
 from batteryops.config import BaselineParams, TrainParams, XGBoostParams
 
 ANOMALY_FEATURE = "isolation_forest_score"
@@ -23,7 +23,7 @@ ANOMALY_FIT_ROWS = 200_000
 PREDICT_CHUNK_ROWS = 500_000
 # The slope the 30 s temperature-change forecast starts from (C/min over the last minute).
 TREND_FEATURE = "temp_max_c_slope_60s_per_min"
-HEAT_BALANCE_FEATURE = "heat_balance_slope_per_min"
+HEAT_BALANCE_FEATURE = features.HEAT_BALANCE_SLOPE
 
 
 @dataclass
@@ -164,6 +164,18 @@ def base_forecast(frame: pd.DataFrame, horizon_s: int) -> np.ndarray:
         return trend
     rate = frame[HEAT_BALANCE_FEATURE].to_numpy(dtype=float) * horizon_s / 60.0
     return np.where(np.isfinite(rate), rate, trend)
+
+
+def delta_t_forecasts(
+    frame: pd.DataFrame, model_forecast: np.ndarray, horizon_s: int
+) -> dict[str, np.ndarray]:
+    """The 30 s forecasts judged side by side: the model, no change, the trend, the base alone."""
+    return {
+        "model": model_forecast,
+        "persistence": np.zeros(len(frame)),
+        "trend": trend_forecast(frame, horizon_s),
+        "heat_balance": base_forecast(frame, horizon_s),
+    }
 
 
 def train_delta_t(

@@ -26,6 +26,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from batteryops.config import load_params
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -85,8 +87,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8799)
     parser.add_argument("--screenshot", default=None)
     args = parser.parse_args()
-    telemetry = ROOT / "data/interim/telemetry"
-    truth = pd.read_parquet(ROOT / "data/interim/truth.parquet")
+    paths = load_params(ROOT / "params.yaml").paths
+    telemetry = ROOT / paths.telemetry_dir
+    truth = pd.read_parquet(ROOT / paths.truth)
     first = pd.read_parquet(next(telemetry.glob("*.parquet")), columns=["timestamp"])
     start = first["timestamp"].min() + pd.Timedelta(days=args.from_day)
     rows = 0

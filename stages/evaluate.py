@@ -32,8 +32,7 @@ from batteryops.models import (
     ANOMALY_FEATURE,
     HEAT_BALANCE_FEATURE,
     TREND_FEATURE,
-    base_forecast,
-    trend_forecast,
+    delta_t_forecasts,
 )
 from stages._common import run
 
@@ -200,12 +199,9 @@ def _score_partitions(params: Params, model: HazardModel, truth: pd.DataFrame) -
                 delta_t_sums,
                 evaluate.delta_t_sums(
                     test[schema.DELTA_T_30S].to_numpy(dtype=float),
-                    {
-                        "model": test[DELTA_T_FORECAST].to_numpy(),
-                        "persistence": np.zeros(len(test)),
-                        "trend": trend_forecast(test, params.label.delta_t_horizon_s),
-                        "heat_balance": base_forecast(test, params.label.delta_t_horizon_s),
-                    },
+                    delta_t_forecasts(
+                        test, test[DELTA_T_FORECAST].to_numpy(), params.label.delta_t_horizon_s
+                    ),
                     subsets,
                 ),
             )

@@ -18,7 +18,7 @@ from batteryops import evaluate, events, fleet_writer, labels, schema, simulate
 from batteryops.config import Params, merged_simulate
 from batteryops.hazard_model import HazardModel
 from batteryops.io import partition_files, read_json, require, write_json
-from batteryops.models import base_forecast, trend_forecast
+from batteryops.models import delta_t_forecasts
 from stages._common import run
 
 log = logging.getLogger("stages.generalize")
@@ -60,12 +60,7 @@ def main(params: Params) -> None:
                 delta_t_sums,
                 evaluate.delta_t_sums(
                     judged[schema.DELTA_T_30S].to_numpy(dtype=float),
-                    {
-                        "model": model.delta_t_forecast(judged),
-                        "persistence": np.zeros(len(judged)),
-                        "trend": trend_forecast(judged, horizon),
-                        "heat_balance": base_forecast(judged, horizon),
-                    },
+                    delta_t_forecasts(judged, model.delta_t_forecast(judged), horizon),
                     {
                         "all": np.ones(len(judged), dtype=bool),
                         "hazard": judged[schema.HAZARD].to_numpy() > 0,
