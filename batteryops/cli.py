@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from batteryops.config import PARAMS_FILE, Params, ParamsError, load_params
+from batteryops.core.config import PARAMS_FILE, Params, ParamsError, load_params
 
 EXIT_GATE_FAILED = 1
 EXIT_USAGE = 2
@@ -55,7 +55,7 @@ class MetricsFileError(ValueError):
 
 def cmd_gate(params: Params, args: argparse.Namespace) -> int:
     """Check the metrics files against ``params.gates``; optionally against a base ref."""
-    from batteryops import gates
+    from batteryops.mlops import gates
 
     paths = params.paths.metrics
     hazard = _read_metrics(args.metrics or paths.hazard)
@@ -89,7 +89,7 @@ def cmd_gate(params: Params, args: argparse.Namespace) -> int:
 
 def cmd_status(params: Params, args: argparse.Namespace) -> int:
     """Print the champion and challenger with metrics and lineage."""
-    from batteryops import registry, tracking
+    from batteryops.mlops import registry, tracking
 
     tracking.configure(params.tracking)
     name = args.model or params.tracking.model_name
@@ -129,7 +129,7 @@ def cmd_status(params: Params, args: argparse.Namespace) -> int:
 
 def cmd_promote(params: Params, args: argparse.Namespace) -> int:
     """Promote a version by hand; its recorded metrics must clear the absolute gates, or --force."""
-    from batteryops import gates, registry, tracking
+    from batteryops.mlops import gates, registry, tracking
 
     tracking.configure(params.tracking)
     name = args.model or params.tracking.model_name
@@ -163,7 +163,7 @@ def cmd_promote(params: Params, args: argparse.Namespace) -> int:
 
 def cmd_rollback(params: Params, args: argparse.Namespace) -> int:
     """Move champion back to the previous champion recorded in the audit log (or ``--to``)."""
-    from batteryops import registry, tracking
+    from batteryops.mlops import registry, tracking
 
     tracking.configure(params.tracking)
     name = args.model or params.tracking.model_name
@@ -186,8 +186,9 @@ def cmd_health(params: Params, args: argparse.Namespace) -> int:
     """Per-cell SOH, RUL with an interval and a health class from cycle data."""
     import pandas as pd
 
-    from batteryops import mlflow_model, tracking
-    from batteryops.cycle_ingest import ingest_cycle_files
+    from batteryops.health import pyfunc as health_pyfunc
+    from batteryops.ingest.cycle_files import ingest_cycle_files
+    from batteryops.mlops import tracking
 
     tracking.configure(params.tracking)
     uri = args.model or f"models:/{params.health.model_name}@champion"
@@ -204,7 +205,7 @@ def cmd_health(params: Params, args: argparse.Namespace) -> int:
         print(json.dumps({"ingest": summary}, default=str), file=sys.stderr)
     curves = pd.read_parquet(args.curves) if args.curves else None
     try:
-        model = mlflow_model.load_health_model(uri)
+        model = health_pyfunc.load_model(uri)
     except Exception as error:  # noqa: BLE001 - MLflow raises its own exception types
         print(f"error: cannot load {uri} ({error}); run `make run` first", file=sys.stderr)
         return EXIT_USAGE
@@ -228,18 +229,18 @@ def _expand(inputs: list[str]) -> list[Path]:
 
 def cmd_ingest(params: Params, args: argparse.Namespace) -> int:
     """Ingest files or folders into ``--out`` (one Parquet file per rack, ``ingest.json``)."""
-    from batteryops import ingest
-    from batteryops.io import atomic_dir, write_json
+    from batteryops.core.io import atomic_dir, write_json
+    from batteryops.ingest import telemetry_files
 
     out = Path(args.out)
     quarantine_dir = Path(args.quarantine or out / "quarantine")
     try:
-        telemetry, summary = ingest.ingest(args.inputs, params.ingest, quarantine_dir)
+        telemetry, summary = telemetry_files.ingest(args.inputs, params.ingest, quarantine_dir)
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     with atomic_dir(out) as tmp:
-        ingest.write_racks(telemetry, tmp)
+        telemetry_files.write_racks(telemetry, tmp)
         write_json(summary, Path(tmp) / "ingest.json")
         if quarantine_dir.parent == out and quarantine_dir.is_dir():
             shutil.move(str(quarantine_dir), Path(tmp) / quarantine_dir.name)
@@ -252,8 +253,10 @@ def cmd_score(params: Params, args: argparse.Namespace) -> int:
     """Score files with the champion (or ``--model``); write per module and second to ``--out``."""
     import time
 
-    from batteryops import ingest, scoring, tracking
-    from batteryops.io import atomic_path
+    from batteryops.core.io import atomic_path
+    from batteryops.hazard import scoring
+    from batteryops.ingest import telemetry_files
+    from batteryops.mlops import tracking
 
     started = time.perf_counter()
     out = Path(args.out)
@@ -269,7 +272,7 @@ def cmd_score(params: Params, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     quarantine_dir = Path(args.quarantine or out.parent / f"{out.stem}_quarantine")
     try:
-        telemetry, summary = ingest.ingest(args.inputs, params.ingest, quarantine_dir)
+        telemetry, summary = telemetry_files.ingest(args.inputs, params.ingest, quarantine_dir)
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -302,8 +305,8 @@ def cmd_score(params: Params, args: argparse.Namespace) -> int:
 
 def cmd_simulate(params: Params, args: argparse.Namespace) -> int:
     """Simulate the fleet into ``--out`` (one file per rack) with ``truth.parquet`` beside it."""
-    from batteryops import fleet_writer, simulate
-    from batteryops.io import atomic_dir, write_parquet
+    from batteryops.core.io import atomic_dir, write_parquet
+    from batteryops.sim import fleet_writer, simulate
 
     sim = params.simulate
     if args.seed is not None:

@@ -6,7 +6,7 @@ folder, in a child process: logger gaps, sensor dropouts and outliers as configu
 thermal runaways (temperature sensors saturate, then drop out), a stuck, a drifting and a spiky
 sensor. Then, on that same frame, it times
 
-* ``batteryops.features.featurize_rack`` (per-module 1 Hz grids, cumulative-sum windows), and
+* ``batteryops.hazard.features.featurize_rack`` (per-module 1 Hz grids, cumulative-sum windows), and
 * a plain pandas implementation of the same feature list (:func:`pandas_features`):
   ``groupby(module_id)`` with time-based ``rolling(f"{w}s", on="timestamp")`` windows,
   shift-by-time for slopes, ``groupby(timestamp)`` medians for the rack comparison.
@@ -40,8 +40,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from batteryops import features, fleet_writer, schema
-from batteryops.config import FeaturizeParams, load_params, parse_params
+from batteryops.core import schema
+from batteryops.core.config import FeaturizeParams, load_params, parse_params
+from batteryops.hazard import features
+from batteryops.sim import fleet_writer
 
 ROOT = Path(__file__).resolve().parent.parent
 TS, MODULE = schema.TIMESTAMP, schema.MODULE_ID
@@ -207,7 +209,7 @@ def peak_rss_gb() -> float:
 
 
 def pandas_features(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.DataFrame:
-    """The features of :func:`batteryops.features.featurize_rack`, written in plain pandas.
+    """The features of :func:`batteryops.hazard.features.featurize_rack`, written in plain pandas.
 
     Per module, time-based windows over the rows: ``rolling("60s", on="timestamp")`` holds the
     rows in (t - 60 s, t], the 60 grid seconds that features.py reads; NaN readings are skipped

@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from batteryops import models, schema
-from batteryops.config import load_params
-from batteryops.hazard_model import HazardModel
-from batteryops.io import read_json
-from batteryops.scoring import Scorer
+from batteryops.core import schema
+from batteryops.core.config import load_params
+from batteryops.core.io import read_json
+from batteryops.hazard import models
+from batteryops.hazard.model import HazardModel
+from batteryops.hazard.scoring import Scorer
 from batteryops.serve.engine import OnlineScorer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,7 +3,8 @@
 Writes the simulated fleet as raw logger CSV files (duplicates, clock jitter, gaps; one file per
 rack) into a temporary folder, then times, on the same files:
 
-* ``batteryops.ingest.ingest`` (sniff, read, map, parse, mask, deduplicate, resample), and
+* ``batteryops.ingest.telemetry_files.ingest`` (sniff, read, map, parse, mask, deduplicate,
+  resample), and
 * ``pandas.read_csv`` of each file (parsing only: no units, no time zones, no cleaning),
 
 and prints rows per second for both. Target (ingest issue): >= 1 M rows/s on this machine.
@@ -23,8 +24,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from batteryops import fleet_writer, ingest
-from batteryops.config import parse_params
+from batteryops.core.config import parse_params
+from batteryops.ingest import telemetry_files
+from batteryops.sim import fleet_writer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,7 +62,7 @@ def main() -> None:
         pandas_s = time.perf_counter() - started
 
         started = time.perf_counter()
-        telemetry, summary = ingest.ingest([files], params.ingest, work / "quarantine")
+        telemetry, summary = telemetry_files.ingest([files], params.ingest, work / "quarantine")
         ingest_s = time.perf_counter() - started
         peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
         rows_in = summary["rows_in"]

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from batteryops import workspace
+from batteryops.core import workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

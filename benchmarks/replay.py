@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from batteryops.config import load_params
+from batteryops.core.config import load_params
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,8 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from batteryops import fleet_writer, ingest, scoring, tracking
-from batteryops.config import load_params, merged_simulate
+from batteryops.core.config import load_params, merged_simulate
+from batteryops.hazard import scoring
+from batteryops.ingest import telemetry_files
+from batteryops.mlops import tracking
+from batteryops.sim import fleet_writer
 
 
 def main() -> None:
@@ -66,7 +69,7 @@ def main() -> None:
         data.mkdir()
         fleet_writer.write_fleet(sim, data)
         started = time.perf_counter()
-        telemetry, _ = ingest.ingest([data], params.ingest, Path(tmp) / "quarantine")
+        telemetry, _ = telemetry_files.ingest([data], params.ingest, Path(tmp) / "quarantine")
         read_s = time.perf_counter() - started
         started = time.perf_counter()
         scored = scorer.score(telemetry)

@@ -37,12 +37,13 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from batteryops import simulate, tracking  # noqa: E402
-from batteryops.config import deep_merge, load_params, merged_simulate, parse_params  # noqa: E402
+from batteryops.core.config import deep_merge, load_params, merged_simulate, parse_params  # noqa: E402
+from batteryops.mlops import tracking  # noqa: E402
 from batteryops.serve.app import Service, create_app  # noqa: E402
 from batteryops.serve.champion import StaticSource  # noqa: E402
 from batteryops.serve.notify import Notifier  # noqa: E402
 from batteryops.serve.store import Store  # noqa: E402
+from batteryops.sim import simulate  # noqa: E402
 
 
 def _scorer(args: argparse.Namespace):
@@ -50,7 +51,7 @@ def _scorer(args: argparse.Namespace):
         from tests.batteryops.conftest import train_small
 
         return train_small(yaml.safe_load((ROOT / "params.yaml").read_text())).scorer, "small"
-    from batteryops import scoring
+    from batteryops.hazard import scoring
 
     params = load_params(ROOT / "params.yaml")
     tracking.configure(params.tracking, ROOT)

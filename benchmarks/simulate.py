@@ -1,6 +1,6 @@
 """Benchmark the fleet simulator: modules x hours at 1 Hz, simulated and written as Parquet.
 
-Runs the code of the ``generate`` stage (batteryops.fleet_writer: chunked FleetSimulator ->
+Runs the code of the ``generate`` stage (batteryops.sim.fleet_writer: chunked FleetSimulator ->
 sensor readings -> one Parquet file per rack, a row group per chunk, written on a background
 thread) and prints wall time, rows per second, Parquet size and peak resident memory.
 Target (simulator issue): 1,000 modules x 24 h in <= 60 s with <= 4 GB.
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import yaml
 
-from batteryops import fleet_writer
-from batteryops.config import parse_params
+from batteryops.core.config import parse_params
+from batteryops.sim import fleet_writer
 
 ROOT = Path(__file__).resolve().parent.parent
 

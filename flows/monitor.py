@@ -27,7 +27,7 @@ def build_flow():
 
     @task(name="monitor-served-data")
     def run_monitoring(root: str) -> dict[str, Any]:
-        from batteryops.config import load_params
+        from batteryops.core.config import load_params
         from batteryops.serve.monitor import monitor
         from batteryops.serve.notify import Notifier
         from batteryops.serve.server import database_url
@@ -53,11 +53,11 @@ def build_flow():
 def main(argv: list[str] | None = None) -> None:
     """Run the flow once, or serve it as a scheduled deployment."""
     sys.path.insert(0, str(ROOT))
-    from batteryops.workspace import QUIET_TOOLS
+    from batteryops.core.workspace import QUIET_TOOLS
 
     for key, value in (QUIET_TOOLS | {"PREFECT_HOME": str(ROOT / ".prefect")}).items():
         os.environ.setdefault(key, value)
-    from batteryops.config import load_params
+    from batteryops.core.config import load_params
 
     settings = load_params(ROOT / "params.yaml").serve.monitor
     parser = argparse.ArgumentParser(

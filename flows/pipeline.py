@@ -129,11 +129,11 @@ def build_flow(max_parallel: int, retries: int, retry_delay_s: int):
 def main(argv: list[str] | None = None) -> None:
     """Run the flow once, or serve it as a scheduled deployment."""
     sys.path.insert(0, str(ROOT))
-    from batteryops.workspace import QUIET_TOOLS
+    from batteryops.core.workspace import QUIET_TOOLS
 
     for key, value in (QUIET_TOOLS | {"PREFECT_HOME": str(ROOT / ".prefect")}).items():
         os.environ.setdefault(key, value)
-    from batteryops.config import load_params
+    from batteryops.core.config import load_params
 
     settings = load_params(ROOT / "params.yaml").flow
     parser = argparse.ArgumentParser(

@@ -7,9 +7,9 @@ import os
 import sys
 from collections.abc import Callable
 
-from batteryops.config import Params, ParamsError, load_params
-from batteryops.io import MissingInputError
-from batteryops.workspace import QUIET_TOOLS
+from batteryops.core.config import Params, ParamsError, load_params
+from batteryops.core.io import MissingInputError
+from batteryops.core.workspace import QUIET_TOOLS
 
 
 class StageFailure(RuntimeError):  # noqa: N818 - a verdict, not a programming error

@@ -1,8 +1,8 @@
 """DVC stage ``cycles``: cycle data for the health task, simulated or from cycler exports.
 
-``health.source: simulated`` ages the default cells (:mod:`batteryops.ageing`) and writes their
+``health.source: simulated`` ages the default cells (:mod:`batteryops.sim.ageing`) and writes their
 cycler rows, checkpoint curves and truth. ``files`` ingests the exports in
-``paths.raw_cycles_dir`` (:mod:`batteryops.cycle_ingest`); bad rows and unusable files go to
+``paths.raw_cycles_dir`` (:mod:`batteryops.ingest.cycle_files`); bad rows and unusable files go to
 ``paths.cycle_quarantine_dir`` with their reasons, and the truth tables are written empty.
 """
 
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from batteryops import ageing, schema
-from batteryops.config import Params
-from batteryops.io import atomic_dir, write_json, write_parquet
+from batteryops.core import schema
+from batteryops.core.config import Params
+from batteryops.core.io import atomic_dir, write_json, write_parquet
+from batteryops.sim import ageing
 from stages._common import StageFailure, run
 
 log = logging.getLogger("stages.cycles")
@@ -39,14 +40,14 @@ def main(params: Params) -> None:
             cells[ageing.EOL_CYCLE].max(),
         )
     else:
-        from batteryops import cycle_ingest
+        from batteryops.ingest import cycle_files
 
         files = sorted(p for p in Path(paths.raw_cycles_dir).glob("*") if p.is_file())
         if not files:
             raise StageFailure(f"{paths.raw_cycles_dir}: no cycler export to ingest")
         try:
             with atomic_dir(paths.cycle_quarantine_dir) as quarantine:
-                summary = cycle_ingest.ingest_cycle_files(
+                summary = cycle_files.ingest_cycle_files(
                     files, paths.cycles, quarantine, params.cycle_ingest
                 )
         except ValueError as error:

@@ -7,9 +7,10 @@ import logging
 import numpy as np
 import pandas as pd
 
-from batteryops import drift, schema
-from batteryops.config import Params
-from batteryops.io import atomic_path, partition_files, read_json, write_json
+from batteryops.core import schema
+from batteryops.core.config import Params
+from batteryops.core.io import atomic_path, partition_files, read_json, write_json
+from batteryops.mlops import drift
 from stages._common import run
 
 log = logging.getLogger("stages.drift_report")

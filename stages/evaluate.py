@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from batteryops import evaluate, events, plots, schema, tracking
-from batteryops.config import Params
-from batteryops.hazard_model import DELTA_T_FORECAST, HazardModel
-from batteryops.io import (
+from batteryops.core import plots, schema
+from batteryops.core.config import Params
+from batteryops.core.io import (
     atomic_path,
     parquet_writer,
     partition_files,
@@ -27,13 +26,16 @@ from batteryops.io import (
     require,
     write_json,
 )
-from batteryops.labels import NEIGHBOUR_VENTED
-from batteryops.models import (
+from batteryops.hazard import evaluate, events
+from batteryops.hazard.labels import NEIGHBOUR_VENTED
+from batteryops.hazard.model import DELTA_T_FORECAST, HazardModel
+from batteryops.hazard.models import (
     ANOMALY_FEATURE,
     HEAT_BALANCE_FEATURE,
     TREND_FEATURE,
     delta_t_forecasts,
 )
+from batteryops.mlops import tracking
 from stages._common import run
 
 log = logging.getLogger("stages.evaluate")
@@ -316,7 +318,7 @@ def _log_to_run(params: Params, run_id: str, metrics: dict, delta_t: dict, opera
     """Log the held-out metrics, plots and operating point to the training run."""
     import mlflow
 
-    from batteryops.mlflow_model import OPERATING_POINT_ARTIFACT
+    from batteryops.hazard.pyfunc import OPERATING_POINT_ARTIFACT
 
     tracking.configure(params.tracking)
     flat = {

@@ -6,9 +6,10 @@ import logging
 
 import pandas as pd
 
-from batteryops import features, schema, split
-from batteryops.config import Params
-from batteryops.io import atomic_dir, partition_files, require, write_json
+from batteryops.core import schema
+from batteryops.core.config import Params
+from batteryops.core.io import atomic_dir, partition_files, require, write_json
+from batteryops.hazard import features, split
 from stages._common import run
 
 log = logging.getLogger("stages.featurize")

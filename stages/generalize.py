@@ -14,11 +14,13 @@ import tempfile
 import numpy as np
 import pandas as pd
 
-from batteryops import evaluate, events, fleet_writer, labels, schema, simulate
-from batteryops.config import Params, merged_simulate
-from batteryops.hazard_model import HazardModel
-from batteryops.io import partition_files, read_json, require, write_json
-from batteryops.models import delta_t_forecasts
+from batteryops.core import schema
+from batteryops.core.config import Params, merged_simulate
+from batteryops.core.io import partition_files, read_json, require, write_json
+from batteryops.hazard import evaluate, events, labels
+from batteryops.hazard.model import HazardModel
+from batteryops.hazard.models import delta_t_forecasts
+from batteryops.sim import fleet_writer, simulate
 from stages._common import run
 
 log = logging.getLogger("stages.generalize")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 import time
 
-from batteryops import fleet_writer, simulate
-from batteryops.config import Params
-from batteryops.io import atomic_dir, write_parquet
+from batteryops.core.config import Params
+from batteryops.core.io import atomic_dir, write_parquet
+from batteryops.sim import fleet_writer, simulate
 from stages._common import run
 
 log = logging.getLogger("stages.generate")

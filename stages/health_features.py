@@ -6,10 +6,11 @@ import logging
 
 import pandas as pd
 
-from batteryops import health, schema
-from batteryops.config import Params
-from batteryops.health_model import featurize
-from batteryops.io import read_json, require, write_json, write_parquet
+from batteryops.core import schema
+from batteryops.core.config import Params
+from batteryops.core.io import read_json, require, write_json, write_parquet
+from batteryops.health import dataset
+from batteryops.health.model import featurize
 from stages._common import StageFailure, run
 
 log = logging.getLogger("stages.health_features")
@@ -25,16 +26,16 @@ def main(params: Params) -> None:
     curves = pd.read_parquet(paths.curves)
     truth = pd.read_parquet(paths.cycle_truth)
     frame = featurize(cycles, curves, section)
-    soh = health.soh_labels(cycles, section.reference_cycles, truth if len(truth) else None)
-    frame[health.SOH] = soh.to_numpy()
-    frame[health.RUL] = health.rul_labels(cycles, soh, section.eol_soh).to_numpy()
+    soh = dataset.soh_labels(cycles, section.reference_cycles, truth if len(truth) else None)
+    frame[dataset.SOH] = soh.to_numpy()
+    frame[dataset.RUL] = dataset.rul_labels(cycles, soh, section.eol_soh).to_numpy()
     cells = frame.groupby(schema.CELL_ID, as_index=False)["temperature_c"].last()
-    split = health.temperature_holdout(
+    split = dataset.temperature_holdout(
         cells, section.train_temperatures_c, section.test_temperatures_c
     )
     train = [c for c, s in split.items() if s == "train"]
     test = [c for c, s in split.items() if s == "test"]
-    health.assert_no_leak(train, test)
+    dataset.assert_no_leak(train, test)
     if not train or not test:
         raise StageFailure(
             f"temperature holdout is empty: {len(train)} training and {len(test)} test cells "
@@ -42,7 +43,7 @@ def main(params: Params) -> None:
             f"{section.test_temperatures_c} C)"
         )
     frame[schema.SPLIT] = frame[schema.CELL_ID].map(split)
-    labels = {*schema.CYCLE_KEYS, health.SOH, health.RUL, schema.SPLIT}
+    labels = {*schema.CYCLE_KEYS, dataset.SOH, dataset.RUL, schema.SPLIT}
     features = [c for c in frame.columns if c not in labels]
     write_parquet(frame, paths.health_features)
     counts = {"train": len(train), "test": len(test)}

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from batteryops import ingest, schema
-from batteryops.config import Params
-from batteryops.io import atomic_dir, partition_files, require, write_json, write_parquet
+from batteryops.core import schema
+from batteryops.core.config import Params
+from batteryops.core.io import atomic_dir, partition_files, require, write_json, write_parquet
+from batteryops.ingest import telemetry_files
 from stages._common import StageFailure, run
 
 log = logging.getLogger("stages.ingest")
@@ -47,7 +48,7 @@ def main(params: Params) -> None:
             summary["simulated_modules"] = len(simulated_modules)
         if params.source in ("files", "both"):
             require(paths.raw_dir)
-            telemetry, report = ingest.ingest([paths.raw_dir], params.ingest, quarantine)
+            telemetry, report = telemetry_files.ingest([paths.raw_dir], params.ingest, quarantine)
             clash = simulated_modules & set(telemetry[schema.MODULE_ID].unique())
             if clash:
                 raise StageFailure(
@@ -59,7 +60,9 @@ def main(params: Params) -> None:
                     f"{paths.raw_dir}: no usable telemetry ({report['files_rejected']} files "
                     f"quarantined in {paths.quarantine_dir}, see their .reason.json)"
                 )
-            ingest.write_racks(telemetry, out, "" if params.source == "files" else "files-")
+            telemetry_files.write_racks(
+                telemetry, out, "" if params.source == "files" else "files-"
+            )
             truths.append(_file_truth(Path(paths.raw_dir), telemetry))
             summary |= report
             log.info(

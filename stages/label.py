@@ -6,9 +6,10 @@ import logging
 
 import pandas as pd
 
-from batteryops import labels, schema
-from batteryops.config import Params
-from batteryops.io import atomic_dir, partition_files, read_json, require
+from batteryops.core import schema
+from batteryops.core.config import Params
+from batteryops.core.io import atomic_dir, partition_files, read_json, require
+from batteryops.hazard import labels
 from stages._common import StageFailure, run
 
 log = logging.getLogger("stages.label")

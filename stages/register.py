@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from batteryops import evaluate, events, gates, model_card, registry, schema, tracking
-from batteryops.config import Params
-from batteryops.io import atomic_path, partition_files, read_json, require, write_json
-from batteryops.labels import NEIGHBOUR_VENTED
-from batteryops.models import ANOMALY_FEATURE
+from batteryops.core import schema
+from batteryops.core.config import Params
+from batteryops.core.io import atomic_path, partition_files, read_json, require, write_json
+from batteryops.hazard import evaluate, events
+from batteryops.hazard.labels import NEIGHBOUR_VENTED
+from batteryops.hazard.models import ANOMALY_FEATURE
+from batteryops.mlops import gates, model_card, registry, tracking
 from stages._common import run
 
 log = logging.getLogger("stages.register")
@@ -116,7 +118,7 @@ def _champion_on_same_data(params: Params, version: str) -> tuple[dict[str, Any]
     follows one rack. A champion that cannot be loaded as a batteryops model (an older flavour)
     or whose features this data lacks is compared through its recorded metrics instead.
     """
-    from batteryops import mlflow_model
+    from batteryops.hazard import pyfunc
 
     name = params.tracking.model_name
     tags = registry.version_tags(name, version)
@@ -127,7 +129,7 @@ def _champion_on_same_data(params: Params, version: str) -> tuple[dict[str, Any]
         f"champion v{version} cannot be re-scored on this data; compared with its recorded metrics",
     )
     try:
-        champion = mlflow_model.load_model(f"models:/{name}@{registry.CHAMPION}")
+        champion = pyfunc.load_model(f"models:/{name}@{registry.CHAMPION}")
     except Exception as error:  # an older or foreign flavour: fall back, do not fail the stage
         log.warning("champion v%s not loadable as a batteryops model: %s", version, error)
         return fallback

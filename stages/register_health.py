@@ -1,6 +1,6 @@
 """DVC stage ``register_health``: gate the SOH/RUL candidate; move ``champion`` only if all hold.
 
-The same registry logic as ``register`` (:func:`batteryops.registry.decide`, one audit log),
+The same registry logic as ``register`` (:func:`batteryops.mlops.registry.decide`, one audit log),
 with the gates of ``gates.soh`` on the temperature holdout.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from batteryops import gates, model_card, registry, tracking
-from batteryops.config import Params
-from batteryops.io import atomic_path, read_json, require, write_json
+from batteryops.core.config import Params
+from batteryops.core.io import atomic_path, read_json, require, write_json
+from batteryops.mlops import gates, model_card, registry, tracking
 from stages._common import run
 
 log = logging.getLogger("stages.register_health")

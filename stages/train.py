@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from batteryops import models, plots, schema, tracking
-from batteryops.config import Params
-from batteryops.hazard_model import HazardModel
-from batteryops.io import atomic_path, partition_files, read_json, write_json
+from batteryops.core import plots, schema
+from batteryops.core.config import Params
+from batteryops.core.io import atomic_path, partition_files, read_json, write_json
+from batteryops.hazard import models
+from batteryops.hazard.model import HazardModel
+from batteryops.mlops import tracking
 from stages._common import run
 
 log = logging.getLogger("stages.train")
@@ -101,7 +103,7 @@ def _log_to_mlflow(
 ) -> dict[str, object]:
     import mlflow
 
-    from batteryops import mlflow_model
+    from batteryops.hazard import pyfunc
 
     experiment_id = tracking.configure(params.tracking)
     paths = params.paths
@@ -135,7 +137,7 @@ def _log_to_mlflow(
             png = Path(tmp) / "feature_importance.png"
             plots.importance_png(importance, png)
             mlflow.log_artifact(str(png))
-        model_info = mlflow_model.log_model(
+        model_info = pyfunc.log_model(
             model,
             {
                 "hazard": paths.model,

@@ -13,10 +13,12 @@ import logging
 import numpy as np
 import pandas as pd
 
-from batteryops import health, plots, schema, tracking
-from batteryops.config import Params
-from batteryops.health_model import FADE_FIT_RUL, HealthModel, fit_models, rul_rows
-from batteryops.io import read_json, require, write_json
+from batteryops.core import plots, schema
+from batteryops.core.config import Params
+from batteryops.core.io import read_json, require, write_json
+from batteryops.health import dataset
+from batteryops.health.model import FADE_FIT_RUL, HealthModel, fit_models, rul_rows
+from batteryops.mlops import tracking
 from stages._common import run
 
 log = logging.getLogger("stages.train_health")
@@ -30,15 +32,15 @@ def main(params: Params) -> None:
     frame = pd.read_parquet(paths.health_features)
     split_info = read_json(paths.health_split)
     features = split_info["features"]
-    soh_rows = frame[(frame[schema.CYCLE] % section.row_stride == 0) & frame[health.SOH].notna()]
+    soh_rows = frame[(frame[schema.CYCLE] % section.row_stride == 0) & frame[dataset.SOH].notna()]
     rul = rul_rows(frame, section)
-    rul = rul[rul[health.RUL].notna() & (rul[health.RUL] > 0)].copy()
-    rul[LOG_RUL] = np.log1p(rul[health.RUL])
+    rul = rul[rul[dataset.RUL].notna() & (rul[dataset.RUL] > 0)].copy()
+    rul[LOG_RUL] = np.log1p(rul[dataset.RUL])
     rul_features = features + [FADE_FIT_RUL]
     seed = params.train.seed
     train_cells = [c for c, s in split_info["cells"].items() if s == "train"]
     test_cells = [c for c, s in split_info["cells"].items() if s == "test"]
-    health.assert_no_leak(train_cells, test_cells)
+    dataset.assert_no_leak(train_cells, test_cells)
 
     holdout, fitted = _holdout(
         soh_rows, rul, features, rul_features, train_cells, test_cells, section, seed
@@ -83,11 +85,11 @@ def _holdout(soh_rows, rul, features, rul_features, train_cells, test_cells, sec
     in_train = soh_rows[schema.CELL_ID].isin(train_cells)
     in_test = soh_rows[schema.CELL_ID].isin(test_cells)
     soh_models = fit_models(
-        soh_rows[in_train], features, health.SOH, section.soh_xgboost, seed, linear_base=True
+        soh_rows[in_train], features, dataset.SOH, section.soh_xgboost, seed, linear_base=True
     )
     soh_out = {
-        name: health.soh_metrics(
-            soh_rows.loc[in_test, health.SOH], model.predict(soh_rows.loc[in_test, features])
+        name: dataset.soh_metrics(
+            soh_rows.loc[in_test, dataset.SOH], model.predict(soh_rows.loc[in_test, features])
         )
         for name, model in soh_models.items()
     }
@@ -98,16 +100,16 @@ def _holdout(soh_rows, rul, features, rul_features, train_cells, test_cells, sec
     rul_out = {}
     for name, model in rul_models.items():
         rul_out[name] = {
-            "at_judged_cycle": health.rul_metrics(
-                judged[health.RUL], np.expm1(model.predict(judged[rul_features]))
+            "at_judged_cycle": dataset.rul_metrics(
+                judged[dataset.RUL], np.expm1(model.predict(judged[rul_features]))
             ),
-            "all_rows": health.rul_metrics(
-                rul_test[health.RUL], np.expm1(model.predict(rul_test[rul_features]))
+            "all_rows": dataset.rul_metrics(
+                rul_test[dataset.RUL], np.expm1(model.predict(rul_test[rul_features]))
             ),
         }
     rul_out["fade_fit"] = {
-        "at_judged_cycle": health.rul_metrics(judged[health.RUL], np.expm1(judged[FADE_FIT_RUL])),
-        "all_rows": health.rul_metrics(rul_test[health.RUL], np.expm1(rul_test[FADE_FIT_RUL])),
+        "at_judged_cycle": dataset.rul_metrics(judged[dataset.RUL], np.expm1(judged[FADE_FIT_RUL])),
+        "all_rows": dataset.rul_metrics(rul_test[dataset.RUL], np.expm1(rul_test[FADE_FIT_RUL])),
     }
     result = {
         "train_cells": len(train_cells),
@@ -125,15 +127,15 @@ def _loco(soh_rows, rul, features, rul_features, section, seed):
     per_fold: dict[str, dict[str, list[float]]] = {}
     residuals = []
     loco_rows = soh_rows[soh_rows[schema.CYCLE] % (4 * section.row_stride) == 0]
-    for train_cells, test_cells in health.loco_folds(cells):
-        health.assert_no_leak(train_cells, test_cells)
+    for train_cells, test_cells in dataset.loco_folds(cells):
+        dataset.assert_no_leak(train_cells, test_cells)
         train = loco_rows[loco_rows[schema.CELL_ID].isin(train_cells)]
         test = soh_rows[soh_rows[schema.CELL_ID].isin(test_cells)]
         soh_models = fit_models(
-            train, features, health.SOH, section.soh_xgboost, seed, linear_base=True
+            train, features, dataset.SOH, section.soh_xgboost, seed, linear_base=True
         )
         for name, model in soh_models.items():
-            m = health.soh_metrics(test[health.SOH], model.predict(test[features]))
+            m = dataset.soh_metrics(test[dataset.SOH], model.predict(test[features]))
             fold = per_fold.setdefault(f"soh.{name}", {})
             for key in ("rmse_pct", "mae_pct", "within_3pct", "within_5pct"):
                 fold.setdefault(key, []).append(m[key])
@@ -146,7 +148,7 @@ def _loco(soh_rows, rul, features, rul_features, section, seed):
         predictions["fade_fit"] = rul_test[FADE_FIT_RUL].to_numpy()
         residuals.append(rul_test[LOG_RUL].to_numpy() - predictions["xgboost"])
         for name, pred in predictions.items():
-            m = health.rul_metrics(rul_test[health.RUL], np.expm1(pred))
+            m = dataset.rul_metrics(rul_test[dataset.RUL], np.expm1(pred))
             fold = per_fold.setdefault(f"rul.{name}", {})
             for key in ("rmse_cycles", "mape_pct"):
                 fold.setdefault(key, []).append(m[key])
@@ -193,7 +195,7 @@ def _shap_plot(model: HealthModel, rows: pd.DataFrame, limit: int, path: str, se
 def _log_to_mlflow(params: Params, model: HealthModel, metrics: dict) -> dict[str, object]:
     import mlflow
 
-    from batteryops import mlflow_model
+    from batteryops.health import pyfunc as health_pyfunc
 
     tracking_params = params.tracking.model_copy(
         update={"experiment": f"{params.tracking.experiment}-health"}
@@ -214,7 +216,7 @@ def _log_to_mlflow(params: Params, model: HealthModel, metrics: dict) -> dict[st
         mlflow.set_tags({"git_commit": tracking.git_commit(), "stage": "train_health"})
         mlflow.log_dict(metrics, "soh_metrics.json")
         mlflow.log_artifact(params.paths.soh_shap)
-        info = mlflow_model.log_health_model(params.paths.soh_model)
+        info = health_pyfunc.log_model(params.paths.soh_model)
     return {
         "run_id": active.info.run_id,
         "model_uri": info.model_uri,

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from batteryops import validation
-from batteryops.config import Params
-from batteryops.io import atomic_path, partition_files, require, write_json
+from batteryops.core.config import Params
+from batteryops.core.io import atomic_path, partition_files, require, write_json
+from batteryops.mlops import validation
 from stages._common import StageFailure, run
 
 log = logging.getLogger("stages.validate")

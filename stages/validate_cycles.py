@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from batteryops import validation
-from batteryops.config import Params
-from batteryops.io import atomic_path, write_json
+from batteryops.core.config import Params
+from batteryops.core.io import atomic_path, write_json
+from batteryops.mlops import validation
 from stages._common import StageFailure, run
 
 log = logging.getLogger("stages.validate_cycles")
@@ -18,7 +18,7 @@ SUITE = "cycles"
 
 def main(params: Params) -> None:
     """Validate the canonical cycle data; write report and metrics; stop on critical failure."""
-    from batteryops.cycle_ingest import check_cycle_order
+    from batteryops.ingest.cycle_files import check_cycle_order
 
     paths = params.paths
     suite = validation.load_suite(Path(paths.expectations_dir) / f"{SUITE}.json")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from batteryops.config import Params, deep_merge, parse_params
+from batteryops.core.config import Params, deep_merge, parse_params
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -33,9 +33,9 @@ from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconn
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from batteryops import schema
-from batteryops.config import Params
-from batteryops.hazard_model import DELTA_T_FORECAST, PROBABILITY
+from batteryops.core import schema
+from batteryops.core.config import Params
+from batteryops.hazard.model import DELTA_T_FORECAST, PROBABILITY
 from batteryops.serve import intake
 from batteryops.serve.champion import Loaded, ModelSource
 from batteryops.serve.engine import OnlineScorer, OpenAlarm, TickResult

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from batteryops.config import Params
-from batteryops.scoring import Scorer
+from batteryops.core.config import Params
+from batteryops.hazard.scoring import Scorer
 
 log = logging.getLogger("batteryops.serve")
 
@@ -65,19 +65,20 @@ class RegistrySource:
     """``models:/<tracking.model_name>@champion`` (and ``<health.model_name>@champion``)."""
 
     def __init__(self, params: Params, root: str | Path = "."):
-        from batteryops import tracking
+        from batteryops.mlops import tracking
 
         self.params = params
         tracking.configure(params.tracking, root)
 
     def _version(self, name: str) -> str | None:
-        from batteryops import registry
+        from batteryops.mlops import registry
 
         return registry.alias_version(name, registry.CHAMPION)
 
     def current(self) -> Loaded | None:
         """Load the hazard champion with its operating point (None if none is registered)."""
-        from batteryops import registry, scoring
+        from batteryops.hazard import scoring
+        from batteryops.mlops import registry
 
         name = self.params.tracking.model_name
         version = self._version(name)
@@ -107,11 +108,11 @@ class RegistrySource:
         return self._version(self.params.health.model_name)
 
     def health(self) -> tuple[Any, str] | None:
-        """The SOH champion (the :class:`~batteryops.health_model.HealthModel`) and version."""
-        from batteryops import mlflow_model
+        """The SOH champion (the :class:`~batteryops.health.model.HealthModel`) and version."""
+        from batteryops.health import pyfunc as health_pyfunc
 
         name = self.params.health.model_name
         version = self._version(name)
         if version is None:
             return None
-        return mlflow_model.load_health_model(f"models:/{name}/{version}"), version
+        return health_pyfunc.load_model(f"models:/{name}/{version}"), version

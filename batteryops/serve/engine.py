@@ -6,15 +6,15 @@ the last one and, for the racks that received data (all in one pass):
 1. appends it to the rack's buffer of the last ``serve.buffer_s`` seconds (at least the longest
    feature window, so every feature of a new second equals the offline one: every window looks
    back at most that far; ``tests/batteryops/serve/test_engine.py`` checks it);
-2. computes the features of the buffer with :func:`batteryops.features.featurize_racks` (the
+2. computes the features of the buffer with :func:`batteryops.hazard.features.featurize_racks` (the
    ``featurize`` stage's code, many racks per call) and scores the new seconds only: hazard
    probability and the 30 s temperature-change forecast
-   (:class:`batteryops.hazard_model.HazardModel`);
+   (:class:`batteryops.hazard.model.HazardModel`);
 3. applies the alarm exactly as evaluation does: k of the last n seconds at or over the
    operating threshold registered with the model (the level of
-   :func:`batteryops.events.persistent_level`, over the buffer's stored scores), the derating
+   :func:`batteryops.hazard.events.persistent_level`, over the buffer's stored scores), the derating
    policy, and TreeSHAP top features at an alarm's onset and once a
-   minute of it (:data:`batteryops.scoring.EXPLAIN_EVERY_S`);
+   minute of it (:data:`batteryops.hazard.scoring.EXPLAIN_EVERY_S`);
 4. turns alarm seconds into alarm episodes (seconds closer than ``serve.alarm_gap_s`` are one
    alarm, as in the event metrics): opened, extended, closed.
 
@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from batteryops import derating, features, schema
-from batteryops.hazard_model import DELTA_T_FORECAST, PROBABILITY
-from batteryops.scoring import EXPLAIN_EVERY_S, Scorer
+from batteryops.core import schema
+from batteryops.hazard import derating, features
+from batteryops.hazard.model import DELTA_T_FORECAST, PROBABILITY
+from batteryops.hazard.scoring import EXPLAIN_EVERY_S, Scorer
 from batteryops.serve.store import MONITORED
 
 NEW = "_serve_new"
@@ -254,7 +255,7 @@ class OnlineScorer:
 
         Rows are sorted by module then second, one per second, so a row's window (its module's
         seconds in ``(t - n, t]``) is among the n rows up to it; missing seconds count as below
-        the threshold, as in :func:`batteryops.events.persistent_level`.
+        the threshold, as in :func:`batteryops.hazard.events.persistent_level`.
         """
         k, n = self.scorer.alarm.persistence_k, self.scorer.alarm.persistence_n
         if not len(rows):

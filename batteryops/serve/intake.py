@@ -1,7 +1,8 @@
 """Telemetry posted to the service: parsed, checked whole, then accepted whole or refused.
 
 A batch is JSON (a list of rows, or ``{"rows": [...]}``, canonical names), canonical CSV, or a
-logger/BMS export of any layout the ingest stage reads (:func:`batteryops.ingest.ingest`:
+logger/BMS export of any layout the ingest stage reads
+(:func:`batteryops.ingest.telemetry_files.ingest`:
 aliases, units, time formats). Every check runs before anything is stored, so a refused batch
 leaves no trace; the :class:`BatchError` names the row (or line) and column and what was
 expected, and carries the HTTP status the service answers with.
@@ -20,8 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from batteryops import schema
-from batteryops.config import IngestParams, ServeParams
+from batteryops.core import schema
+from batteryops.core.config import IngestParams, ServeParams
 
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}"  # module and rack ids (shown on the page)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -125,12 +126,12 @@ def _timestamps(values: pd.Series, unit: str) -> pd.Series:
 
 def _from_export(body: bytes, params: IngestParams) -> pd.DataFrame:
     """A logger/BMS export (or canonical CSV) through the ingest stage's code."""
-    from batteryops import ingest
+    from batteryops.ingest import telemetry_files
 
     with tempfile.TemporaryDirectory(prefix="batteryops-post-") as tmp:
         path = Path(tmp) / "posted.csv"
         path.write_bytes(body)
-        telemetry, summary = ingest.ingest([path], params, Path(tmp) / "quarantine")
+        telemetry, summary = telemetry_files.ingest([path], params, Path(tmp) / "quarantine")
         rejected = summary.get("files_rejected") or 0
         if rejected or telemetry.empty:
             reason = _quarantine_reason(Path(tmp) / "quarantine")

@@ -31,9 +31,10 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from batteryops import drift, schema
-from batteryops.config import MonitorParams, Params
-from batteryops.io import atomic_path, partition_files, write_json
+from batteryops.core import schema
+from batteryops.core.config import MonitorParams, Params
+from batteryops.core.io import atomic_path, partition_files, write_json
+from batteryops.mlops import drift
 from batteryops.serve.notify import Alert, Notifier
 from batteryops.serve.store import ALARMS, MONITORED, SCORES, Store
 

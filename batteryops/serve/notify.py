@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
-from batteryops.config import AlertParams
+from batteryops.core.config import AlertParams
 
 log = logging.getLogger("batteryops.serve.alerts")
 

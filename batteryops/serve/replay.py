@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from batteryops import schema
-from batteryops.config import IngestParams
+from batteryops.core import schema
+from batteryops.core.config import IngestParams
 
 log = logging.getLogger("batteryops.serve.replay")
 STEP_S = 0.2  # wall-clock seconds between slices
@@ -48,9 +48,11 @@ def load(
             (pd.read_parquet(path, filters=filters) for path in parquet), ignore_index=True
         )
     else:
-        from batteryops import ingest
+        from batteryops.ingest import telemetry_files
 
-        frame, _ = ingest.ingest([source], ingest_params, source.parent / "replay_quarantine")
+        frame, _ = telemetry_files.ingest(
+            [source], ingest_params, source.parent / "replay_quarantine"
+        )
     if frame.empty:
         raise ValueError(f"{source}: no telemetry to replay")
     frame = frame[[c for c in schema.CANONICAL_COLUMNS if c in frame.columns]]

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from batteryops.config import Params
+from batteryops.core.config import Params
 from batteryops.serve import replay
 from batteryops.serve.app import Service, api_key_for, create_app
 from batteryops.serve.champion import ModelSource, RegistrySource

@@ -11,10 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batteryops import evaluate, events, features, labels, models, schema, simulate, split
-from batteryops.config import Params, parse_params
-from batteryops.hazard_model import PROBABILITY, HazardModel
-from batteryops.scoring import Scorer
+from batteryops.core import schema
+from batteryops.core.config import Params, parse_params
+from batteryops.hazard import evaluate, events, features, labels, models, split
+from batteryops.hazard.model import PROBABILITY, HazardModel
+from batteryops.hazard.scoring import Scorer
+from batteryops.sim import simulate
 from tests.conftest import deep_merge
 
 

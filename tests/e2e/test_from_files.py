@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from batteryops import workspace
+from batteryops.core import workspace
 from tests.conftest import ROOT, TINY_OVERRIDES, deep_merge
 from tests.e2e.test_pipeline import BIN, _env, _run, _write_params
 

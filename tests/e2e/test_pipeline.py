@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from batteryops import workspace
+from batteryops.core import workspace
 from tests.conftest import ROOT, TINY_OVERRIDES, deep_merge
 
 pytestmark = pytest.mark.e2e

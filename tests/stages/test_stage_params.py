@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from batteryops import schema
+from batteryops.core import schema
 from tests.conftest import ROOT, deep_merge
 
 

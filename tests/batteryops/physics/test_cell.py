@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from batteryops.config import Params
+from batteryops.core.config import Params
 from batteryops.physics import cell as cellmod
-from batteryops.simulate import cell_model, overcharge_heat_w
+from batteryops.sim.simulate import cell_model, overcharge_heat_w
 
 
 @pytest.fixture(scope="module")

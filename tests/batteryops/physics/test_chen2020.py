@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from batteryops.config import Params
+from batteryops.core.config import Params
 from batteryops.physics import cell as cellmod
-from batteryops.simulate import cell_model
+from batteryops.sim.simulate import cell_model
 
 pytest.importorskip("pybamm")
 from batteryops.physics import chen2020  # noqa: E402

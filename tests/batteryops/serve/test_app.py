@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from batteryops import schema
-from batteryops.config import Params, parse_params
+from batteryops.core import schema
+from batteryops.core.config import Params, parse_params
 from batteryops.serve.app import Service, api_key_for, create_app
 from batteryops.serve.champion import Loaded, StaticSource
 from batteryops.serve.intake import csv_bytes

@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from batteryops import schema
-from batteryops.config import parse_params
+from batteryops.core import schema
+from batteryops.core.config import parse_params
 from batteryops.serve.app import Service, create_app
 from batteryops.serve.champion import StaticSource
 from batteryops.serve.notify import Notifier

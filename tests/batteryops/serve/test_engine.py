@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batteryops import schema
-from batteryops.hazard_model import PROBABILITY
+from batteryops.core import schema
+from batteryops.hazard.model import PROBABILITY
 from batteryops.serve.engine import OnlineScorer
 from tests.batteryops.conftest import Trained
 

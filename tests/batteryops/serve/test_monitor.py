@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batteryops import schema
-from batteryops.config import parse_params
+from batteryops.core import schema
+from batteryops.core.config import parse_params
 from batteryops.serve.monitor import METRICS, monitor
 from batteryops.serve.notify import Notifier
 from batteryops.serve.store import MONITORED, Store

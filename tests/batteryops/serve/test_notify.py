@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from batteryops.config import AlertParams
+from batteryops.core.config import AlertParams
 from batteryops.serve.notify import Alert, Notifier
 
 

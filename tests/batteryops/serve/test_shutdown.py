@@ -14,7 +14,7 @@ from pathlib import Path
 
 import websockets
 
-from batteryops.config import parse_params
+from batteryops.core.config import parse_params
 from batteryops.serve.app import Service, create_app
 from batteryops.serve.champion import StaticSource
 from batteryops.serve.notify import Notifier

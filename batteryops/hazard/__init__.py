@@ -1,0 +1,10 @@
+"""The hazard task: thermal-runaway warnings, the 30 s temperature forecast and derating advice.
+
+Labels (:mod:`~batteryops.hazard.labels`), the grouped split (:mod:`~batteryops.hazard.split`),
+features and their compiled kernels (:mod:`~batteryops.hazard.features`,
+:mod:`~batteryops.hazard.feature_kernels`), the models (:mod:`~batteryops.hazard.models`,
+:mod:`~batteryops.hazard.model`, the MLflow flavour :mod:`~batteryops.hazard.pyfunc`), the
+persistent alarm and event scoring (:mod:`~batteryops.hazard.events`), evaluation
+(:mod:`~batteryops.hazard.evaluate`), derating (:mod:`~batteryops.hazard.derating`) and scoring
+with a registered model (:mod:`~batteryops.hazard.scoring`).
+"""

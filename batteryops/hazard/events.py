@@ -1,0 +1,262 @@
+"""Alarm logic and event-level scoring, per the metrics contract of ``shared/DESIGN.md``.
+
+* An alarm second: at least ``k`` of the last ``n`` seconds scored at or over the threshold.
+* An alarm episode: a maximal run of alarm seconds, runs less than ``episode_merge_gap_s``
+  apart merged.
+* A runaway event is detected only by an alarm between its fault start and its PNR; its lead
+  time runs from the first such alarm to PNR. ``event_recall_at_min_lead`` counts events
+  detected at least ``min_lead_s`` before PNR.
+* False alarms: episodes starting on modules that never run away (and episodes that start
+  before the fault on modules that do), per module-day of that exposure, excluding a module's
+  time after an adjacent module in its rack has vented.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from batteryops.core import schema, timegrid
+from batteryops.core.config import AlarmParams
+from batteryops.hazard.labels import NEIGHBOUR_VENTED
+
+SECONDS_PER_DAY = 86400.0
+PROBABILITY = "hazard_probability"
+
+
+def persistent_alarm(over: np.ndarray, k: int, n: int) -> np.ndarray:
+    """True where at least ``k`` of the trailing ``n`` grid seconds are over the threshold."""
+    counts = np.concatenate([[0], np.cumsum(over.astype(np.int32))])
+    end = np.arange(1, len(over) + 1)
+    return counts[end] - counts[np.maximum(end - n, 0)] >= k
+
+
+def persistent_level(score: np.ndarray, k: int, n: int) -> np.ndarray:
+    """The ``k``-th highest score over the trailing ``n`` grid seconds (NaN counts as -inf).
+
+    ``persistent_level(s, k, n) >= threshold`` equals ``persistent_alarm(s >= threshold, k, n)``
+    for every threshold, so one pass serves a whole threshold search.
+    """
+    from batteryops.hazard.feature_kernels import kth_highest_trailing
+
+    out = np.empty(len(score))
+    kth_highest_trailing(np.ascontiguousarray(score, dtype=np.float64), k, n, out)
+    return out
+
+
+def episodes(alarm_seconds: np.ndarray, merge_gap_s: int) -> list[tuple[float, float]]:
+    """Merge sorted alarm seconds into ``(start, end)`` episodes."""
+    if len(alarm_seconds) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(alarm_seconds) > merge_gap_s)
+    starts = np.concatenate([[0], breaks + 1])
+    ends = np.concatenate([breaks, [len(alarm_seconds) - 1]])
+    return [
+        (float(alarm_seconds[s]), float(alarm_seconds[e]))
+        for s, e in zip(starts, ends, strict=True)
+    ]
+
+
+@dataclass
+class ModuleTrack:
+    """One module's scored timeline on its 1 Hz grid."""
+
+    module_id: str
+    seconds: np.ndarray  # epoch seconds of the grid
+    score: np.ndarray  # NaN where no row
+    excluded: np.ndarray  # after a neighbour vented
+    fault_start_s: float
+    pnr_s: float
+    _levels: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, repr=False)
+
+    def level(self, k: int, n: int) -> np.ndarray:
+        """:func:`persistent_level` of this track's score, computed once per (k, n)."""
+        if (k, n) not in self._levels:
+            self._levels[(k, n)] = persistent_level(self.score, k, n)
+        return self._levels[(k, n)]
+
+    @property
+    def runaway(self) -> bool:
+        """Whether the module reaches its point of no return."""
+        return not np.isnan(self.pnr_s)
+
+    @cached_property
+    def watched(self) -> np.ndarray:
+        """Seconds where an alarm would be false: before any fault, no neighbour vented."""
+        quiet_end = self.fault_start_s if self.runaway else np.inf
+        return (~self.excluded) & (self.seconds < quiet_end)
+
+    @cached_property
+    def watched_s(self) -> float:
+        """How many watched seconds the track holds."""
+        return float(self.watched.sum())
+
+
+def module_tracks(
+    scored: pd.DataFrame, truth: pd.DataFrame, score_column: str
+) -> list[ModuleTrack]:
+    """Build per-module tracks from scored rows sorted by module then timestamp."""
+    return score_tracks(scored, truth, [score_column])[score_column]
+
+
+def event_metrics(
+    tracks: list[ModuleTrack], threshold: float, alarm: AlarmParams
+) -> dict[str, object]:
+    """Event recall, lead times and false alarms at one threshold.
+
+    Args:
+        tracks: Scored module timelines.
+        threshold: Operating threshold on the score.
+        alarm: The ``alarm`` section (persistence, merge gap, minimum lead).
+
+    Returns:
+        The event metrics of the contract plus counts and per-event lead times (minutes).
+    """
+    leads_min: list[float] = []
+    events = 0
+    false_alarms = 0
+    exposure_s = 0.0
+    healthy_s = 0.0
+    for track in tracks:
+        alarm_on = track.level(alarm.persistence_k, alarm.persistence_n) >= threshold
+        alarm_seconds = track.seconds[alarm_on]
+        if track.runaway:
+            events += 1
+            in_window = alarm_seconds[
+                (alarm_seconds >= track.fault_start_s) & (alarm_seconds < track.pnr_s)
+            ]
+            if len(in_window):
+                leads_min.append((track.pnr_s - in_window[0]) / 60.0)
+        else:
+            healthy_s += track.watched_s
+        exposure_s += track.watched_s
+        for start, _ in episodes(alarm_seconds, alarm.episode_merge_gap_s):
+            index = int(start - track.seconds[0])
+            if track.watched[index]:
+                false_alarms += 1
+    min_lead_min = alarm.min_lead_s / 60.0
+    module_days = exposure_s / SECONDS_PER_DAY
+    return {
+        "events": events,
+        "events_detected": len(leads_min),
+        "event_recall": len(leads_min) / events if events else float("nan"),
+        "event_recall_at_min_lead": (
+            sum(lead >= min_lead_min for lead in leads_min) / events if events else float("nan")
+        ),
+        "lead_time_min_p10": float(np.percentile(leads_min, 10)) if leads_min else 0.0,
+        "lead_time_min_median": float(np.median(leads_min)) if leads_min else 0.0,
+        "false_alarms": false_alarms,
+        "watched_module_days": module_days,
+        "healthy_module_days": healthy_s / SECONDS_PER_DAY,
+        "false_alarms_per_module_day": false_alarms / module_days if module_days else float("nan"),
+        "lead_times_min": [round(lead, 3) for lead in leads_min],
+    }
+
+
+def choose_threshold(
+    tracks: list[ModuleTrack], candidates: np.ndarray, alarm: AlarmParams
+) -> tuple[float, dict[str, object]]:
+    """Pick the operating threshold on validation tracks under the false-alarm budget.
+
+    The feasible thresholds are those whose false alarms per module-day stay within the budget
+    and that keep the best recall at the minimum lead. Of them, take the one nearest the middle
+    of their range in log-odds: the operating point farthest from both ways of failing, false
+    alarms below it and missed or late events above it. A validation split holds few module-days,
+    so its edges are weak evidence; the lowest feasible threshold (the longest lead) is where
+    unseen healthy modules start to alarm, the highest where unseen events are missed.
+    If no threshold meets the budget, take the one with the fewest false alarms (then the best
+    recall, then the highest threshold).
+
+    Returns:
+        The threshold and its validation event metrics.
+    """
+    scored = []
+    for threshold in np.unique(candidates):
+        metrics = event_metrics(tracks, float(threshold), alarm)
+        fa = metrics["false_alarms_per_module_day"]
+        within = not (fa > alarm.false_alarm_budget_per_module_day)
+        recall = float(np.nan_to_num(metrics["event_recall_at_min_lead"]))
+        scored.append((float(threshold), within, recall, fa, metrics))
+    assert scored, "no candidate thresholds"
+    feasible = [row for row in scored if row[1]]
+    if not feasible:
+        fewest = min(scored, key=lambda row: (np.nan_to_num(row[3], nan=np.inf), -row[2], -row[0]))
+        return fewest[0], fewest[4]
+    best_recall = max(row[2] for row in feasible)
+    kept = [row for row in feasible if row[2] == best_recall]
+    low, high = _logit(kept[0][0]), _logit(kept[-1][0])
+    middle = (low + high) / 2.0
+    # The middle itself, when it keeps the budget and the recall (the feasible set need not be
+    # an interval: a higher threshold can split one alarm episode in two); else the nearest.
+    at_middle = float(1.0 / (1.0 + np.exp(-middle)))
+    metrics = event_metrics(tracks, at_middle, alarm)
+    fa = metrics["false_alarms_per_module_day"]
+    recall = float(np.nan_to_num(metrics["event_recall_at_min_lead"]))
+    if not (fa > alarm.false_alarm_budget_per_module_day) and recall == best_recall:
+        return at_middle, metrics
+    chosen = min(kept, key=lambda row: (abs(_logit(row[0]) - middle), -row[0]))
+    return chosen[0], chosen[4]
+
+
+def _logit(p: float) -> float:
+    clipped = min(max(p, 1e-6), 1.0 - 1e-6)
+    return float(np.log(clipped / (1.0 - clipped)))
+
+
+def score_tracks(
+    scored: pd.DataFrame, truth: pd.DataFrame, columns: list[str]
+) -> dict[str, list[ModuleTrack]]:
+    """Per-module tracks of several score columns, each module's grid built once for all."""
+    truth = truth.set_index(schema.MODULE_ID)
+    result: dict[str, list[ModuleTrack]] = {column: [] for column in columns}
+    values = {column: scored[column].to_numpy(dtype=float) for column in columns}
+    vented = scored[NEIGHBOUR_VENTED].to_numpy().astype(float)
+    for module_id, rows in timegrid.module_groups(scored):
+        stamps = scored[schema.TIMESTAMP].iloc[rows]
+        positions, length = timegrid.grid_positions(stamps)
+        first = np.floor(timegrid.epoch_seconds(stamps.iloc[:1]))[0]
+        excluded = timegrid.to_grid(vented[rows], positions, length)
+        fault, pnr = timegrid.epoch_seconds(
+            truth.loc[[module_id], ["fault_start", "pnr_time"]].iloc[0]
+        )
+        seconds = first + np.arange(length)
+        excluded = np.nan_to_num(excluded, nan=0.0) > 0
+        for column in columns:
+            result[column].append(
+                ModuleTrack(
+                    module_id=module_id,
+                    seconds=seconds,
+                    score=timegrid.to_grid(values[column][rows], positions, length),
+                    excluded=excluded,
+                    fault_start_s=fault,
+                    pnr_s=pnr,
+                )
+            )
+    return result
+
+
+def critical_thresholds(tracks: list[ModuleTrack], alarm: AlarmParams) -> np.ndarray:
+    """Thresholds where a track's verdict changes, to add to a candidate grid.
+
+    For each track, just above the highest persistent level on its watched seconds (the lowest
+    threshold at which it raises no false alarm), and for each runaway, the highest level between
+    its fault start and ``min_lead_s`` before PNR (the highest threshold at which it is still
+    detected in time). A grid of score quantiles alone can miss the edges of the feasible range
+    when the scores crowd near 1.
+    """
+    edges = []
+    for track in tracks:
+        level = track.level(alarm.persistence_k, alarm.persistence_n)
+        if track.watched.any():
+            edges.append(np.nextafter(level[track.watched].max(), np.inf))
+        if track.runaway:
+            window = (track.seconds >= track.fault_start_s) & (
+                track.seconds <= track.pnr_s - alarm.min_lead_s
+            )
+            if window.any():
+                edges.append(level[window].max())
+    edges = np.asarray(edges, dtype=float)
+    return edges[np.isfinite(edges)]

@@ -1,0 +1,197 @@
+"""The hazard model as trained, evaluated, registered and served: one object, one feature code.
+
+A :class:`HazardModel` holds the XGBoost hazard classifier, the XGBoost regressor of the 30 s
+temperature change, the baselines (whose IsolationForest score may be a classifier input), the
+feature list and the ``featurize`` parameters it was trained with. Given canonical telemetry it
+computes the features with :func:`batteryops.hazard.features.featurize_rack` (the code of the
+``featurize`` stage), so offline evaluation and online scoring cannot drift apart. The MLflow
+flavour (:mod:`batteryops.hazard.pyfunc`) wraps this object.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from batteryops.core import schema
+from batteryops.core.config import FeaturizeParams
+from batteryops.hazard import features
+from batteryops.hazard.models import (
+    ANOMALY_FEATURE,
+    HEAT_BALANCE_FEATURE,
+    PREDICT_CHUNK_ROWS,
+    Baselines,
+    base_forecast,
+    trend_forecast,
+)
+
+log = logging.getLogger(__name__)
+PROBABILITY = "hazard_probability"
+DELTA_T_FORECAST = "delta_t_30s_forecast_c"
+TOP_FEATURES = "top_features"
+
+
+@dataclass
+class HazardModel:
+    """Classifier, regressor and baselines over one feature list."""
+
+    hazard: Any  # xgboost.Booster
+    delta_t: Any  # xgboost.Booster
+    baselines: Baselines
+    features: list[str]  # inputs of both boosters, in order
+    featurize: FeaturizeParams
+    delta_t_horizon_s: int  # the forecast horizon (the delta_t booster learns base residuals)
+    # What the delta_t booster corrects: "heat_balance" (models.base_forecast), or "trend"
+    # (models.trend_forecast, models registered before the heat balance).
+    delta_t_base: str = "heat_balance"
+
+    @property
+    def uses_anomaly_feature(self) -> bool:
+        """Whether the IsolationForest score is a classifier input."""
+        return ANOMALY_FEATURE in self.features
+
+    @property
+    def featurized_columns(self) -> list[str]:
+        """The featurized columns a prepared row needs.
+
+        The inputs (bar the anomaly score, computed here) and the ΔT forecast's base.
+        """
+        columns = [name for name in self.features if name != ANOMALY_FEATURE]
+        return columns + ([HEAT_BALANCE_FEATURE] if self.delta_t_base == "heat_balance" else [])
+
+    def config(self) -> dict[str, Any]:
+        """What, beside the fitted objects, is needed to rebuild the model."""
+        return {
+            "features": self.features,
+            "featurize": self.featurize.model_dump(),
+            "delta_t_horizon_s": self.delta_t_horizon_s,
+            "delta_t_base": self.delta_t_base,
+        }
+
+    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Rows with every model input: featurized here (per rack) unless already featurized.
+
+        Featurized rows need the model's inputs (``split.json``'s ``features``). Without the ΔT
+        forecast's base column as well, the forecast corrects the trend instead
+        (:meth:`delta_t_forecast` warns), unless the canonical columns are there to compute it.
+
+        Args:
+            frame: Canonical telemetry (any racks, any order) or featurized rows.
+
+        Returns:
+            Featurized rows sorted by rack, module and time (the input when it had the features).
+
+        Raises:
+            ValueError: If the frame has neither the features nor the canonical columns.
+        """
+        columns = set(frame.columns)
+        if not set(self.featurized_columns) <= columns:
+            missing = [c for c in schema.KEYS + schema.SIGNALS if c not in columns]
+            inputs = {name for name in self.features if name != ANOMALY_FEATURE}
+            if missing and not inputs <= columns:
+                raise ValueError(
+                    f"telemetry lacks canonical columns {missing[:6]} (and the model's features)"
+                )
+            if not missing:
+                racks = [
+                    features.featurize_rack(part, self.featurize)
+                    for _, part in frame.groupby(schema.RACK_ID, sort=True, observed=True)
+                ]
+                frame = pd.concat(racks, ignore_index=True) if racks else frame.iloc[:0]
+        if self.uses_anomaly_feature and ANOMALY_FEATURE not in frame.columns:
+            frame = frame.assign(**{ANOMALY_FEATURE: self.baselines.anomaly_score(frame)})
+        return frame
+
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """The model's inputs of prepared rows as one float32 array (features in order)."""
+        return frame[self.features].to_numpy(np.float32)
+
+    def _predict(self, booster: Any, rows: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Predict a bounded number of rows at a time, straight from float32 arrays."""
+        values = self.matrix(rows) if isinstance(rows, pd.DataFrame) else rows
+        out = np.empty(len(values), dtype=np.float32)
+        for start in range(0, len(values), PREDICT_CHUNK_ROWS):
+            chunk = values[start : start + PREDICT_CHUNK_ROWS]
+            out[start : start + len(chunk)] = booster.inplace_predict(chunk)
+        return out
+
+    def hazard_probability(
+        self, frame: pd.DataFrame, matrix: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Hazard probability per prepared row (``matrix``: its :meth:`matrix`, if at hand)."""
+        return self._predict(self.hazard, frame if matrix is None else matrix)
+
+    def delta_t_forecast(self, frame: pd.DataFrame, matrix: np.ndarray | None = None) -> np.ndarray:
+        """Forecast change of the hottest sensor over the next 30 s (C) per prepared row."""
+        learned = self._predict(self.delta_t, frame if matrix is None else matrix)
+        if self.delta_t_base == "trend":  # registered before the heat balance
+            return learned + trend_forecast(frame, self.delta_t_horizon_s)
+        if isinstance(frame, pd.DataFrame) and HEAT_BALANCE_FEATURE not in frame.columns:
+            log.warning(
+                "featurized rows without %s: the 30 s forecast corrects the trend instead of "
+                "the heat balance (less accurate; give canonical telemetry to compute it)",
+                HEAT_BALANCE_FEATURE,
+            )
+        return learned + base_forecast(frame, self.delta_t_horizon_s)
+
+    def contributions(self, frame: pd.DataFrame) -> np.ndarray:
+        """TreeSHAP contributions to the hazard log-odds: one column per feature, then the bias."""
+        import xgboost as xgb
+
+        matrix = xgb.DMatrix(frame[self.features], feature_names=self.features)
+        return self.hazard.predict(matrix, pred_contribs=True)
+
+    def top_features(self, frame: pd.DataFrame, top: int) -> list[str]:
+        """The ``top`` features pushing each row's hazard up, as ``name=value (+contribution)``."""
+        if frame.empty:
+            return []
+        contributions = self.contributions(frame)[:, :-1]
+        order = np.argsort(-contributions, axis=1)[:, :top]
+        values = frame[self.features].to_numpy(dtype=float)
+        rows = np.arange(len(frame))[:, None]
+        picked, amounts = values[rows, order], contributions[rows, order]
+        return [
+            "; ".join(
+                f"{self.features[j]}={v:.4g} ({c:+.2f})"
+                for j, v, c in zip(order[i], picked[i], amounts[i], strict=True)
+            )
+            for i in range(len(frame))
+        ]
+
+    def save(self, hazard_path: str | Path, delta_t_path: str | Path, baselines_path: str | Path):
+        """Write the fitted objects (XGBoost UBJ files and a joblib file of the baselines)."""
+        import joblib
+
+        self.hazard.save_model(str(hazard_path))
+        self.delta_t.save_model(str(delta_t_path))
+        joblib.dump(self.baselines, baselines_path)
+
+    @classmethod
+    def load(
+        cls,
+        hazard_path: str | Path,
+        delta_t_path: str | Path,
+        baselines_path: str | Path,
+        config: dict[str, Any] | str | Path,
+    ) -> HazardModel:
+        """Rebuild a model from the files :meth:`save` wrote and its :meth:`config`."""
+        import joblib
+        import xgboost as xgb
+
+        if not isinstance(config, dict):
+            config = json.loads(Path(config).read_text())
+        return cls(
+            hazard=xgb.Booster(model_file=str(hazard_path)),
+            delta_t=xgb.Booster(model_file=str(delta_t_path)),
+            baselines=joblib.load(baselines_path),
+            features=list(config["features"]),
+            featurize=FeaturizeParams.model_validate(config["featurize"]),
+            delta_t_horizon_s=int(config["delta_t_horizon_s"]),
+            delta_t_base=str(config.get("delta_t_base", "trend")),
+        )

@@ -1,0 +1,97 @@
+"""The hazard model as an MLflow pyfunc: what ``models:/battery-hazard@champion`` loads.
+
+``mlflow.pyfunc.load_model(uri).predict(telemetry)`` takes canonical telemetry (or featurized
+rows) and returns, per row, ``hazard_probability`` and ``delta_t_30s_forecast_c``. The operating
+point (threshold, persistence, derating policy) is chosen after training, by ``evaluate``, and is
+logged beside the model in the same run as ``operating_point.json``;
+:func:`batteryops.hazard.scoring.load_scorer` joins the two. Loading needs the ``batteryops``
+package installed (the pyfunc class lives in it).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+
+from batteryops.hazard.model import DELTA_T_FORECAST, PROBABILITY, HazardModel
+from batteryops.mlops.flavour import ARTIFACT_PATH, pip_requirements, run_id_of
+
+OPERATING_POINT_ARTIFACT = "operating_point.json"
+
+
+class HazardPyfunc(mlflow.pyfunc.PythonModel):
+    """Pyfunc wrapper of :class:`batteryops.hazard.model.HazardModel`."""
+
+    def load_context(self, context: Any) -> None:
+        """Rebuild the model from the logged artifacts."""
+        files = context.artifacts
+        self.model = HazardModel.load(
+            files["hazard"], files["delta_t"], files["baselines"], files["config"]
+        )
+
+    # No type hints on purpose: MLflow would take them for a per-row (list) input schema.
+    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
+        """Hazard probability and 30 s temperature-change forecast per row."""
+        prepared = self.model.prepare(pd.DataFrame(model_input))
+        return pd.DataFrame(
+            {
+                PROBABILITY: self.model.hazard_probability(prepared),
+                DELTA_T_FORECAST: self.model.delta_t_forecast(prepared),
+            }
+        )
+
+
+def log_model(model: HazardModel, files: dict[str, str], example: pd.DataFrame) -> Any:
+    """Log the model to the active MLflow run under ``model``.
+
+    Args:
+        model: The fitted model.
+        files: Paths of the saved ``hazard``, ``delta_t`` and ``baselines`` files.
+        example: A few featurized rows (stored beside the model as an example of the input).
+
+    Returns:
+        MLflow's model info (``model_uri`` among it).
+    """
+    # No signature: the input is canonical telemetry (tz-aware UTC timestamps, which MLflow's
+    # schema enforcement refuses) or featurized rows, and predict() checks it itself.
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.json"
+        config.write_text(json.dumps(model.config(), indent=2))
+        example_path = Path(tmp) / "featurized_example.json"
+        columns = list(dict.fromkeys(model.features + model.featurized_columns))
+        example[columns].to_json(example_path, orient="split", index=False)
+        return mlflow.pyfunc.log_model(
+            name=ARTIFACT_PATH,
+            python_model=HazardPyfunc(),
+            artifacts=dict(files, config=str(config), featurized_example=str(example_path)),
+            pip_requirements=pip_requirements(),
+        )
+
+
+def load_model(uri: str) -> HazardModel:
+    """The :class:`HazardModel` behind a logged or registered model URI."""
+    return mlflow.pyfunc.load_model(uri).unwrap_python_model().model
+
+
+def operating_point(uri: str) -> dict[str, Any]:
+    """The operating point ``evaluate`` logged beside the model at ``uri``.
+
+    Raises:
+        FileNotFoundError: If the run holds no operating point (the model was never evaluated).
+    """
+    run_id = run_id_of(uri)
+    try:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=OPERATING_POINT_ARTIFACT
+        )
+    except Exception as error:  # MLflow raises several types for a missing artifact
+        raise FileNotFoundError(
+            f"{uri}: run {run_id} has no {OPERATING_POINT_ARTIFACT} "
+            "(was the evaluate stage run for it?)"
+        ) from error
+    return json.loads(Path(path).read_text())

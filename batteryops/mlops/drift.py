@@ -1,0 +1,86 @@
+"""Feature drift with Evidently 0.7: training features as reference against the newest data.
+
+Evidently is imported inside :func:`drift_report` (its import costs several seconds).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from batteryops.core import schema, timegrid
+
+
+def sample_positions(
+    meta: pd.DataFrame, current_window_s: int, reference_rows: int, current_rows: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of the reference (training split) and current (newest window) samples.
+
+    Rows of incidents (a module past its guard before PNR, or after a neighbour vented; the
+    ``trainable`` flag is false there) are left out of both: drift is about the data of normal
+    operation that the model is trained on, not about a fire that the labels already cover.
+    Needs only ``timestamp``, ``split`` and ``trainable``, so a large table is sampled on those
+    columns and its features read afterwards, partition by partition.
+
+    Args:
+        meta: Rows with ``timestamp``, ``split`` and ``trainable``.
+        current_window_s: The newest data: rows within this many seconds of the latest timestamp.
+        reference_rows: Rows sampled from the reference.
+        current_rows: Rows sampled from the current window.
+        seed: Sampling seed.
+
+    Returns:
+        ``(reference, current)`` row positions into ``meta``.
+    """
+    seconds = timegrid.epoch_seconds(meta[schema.TIMESTAMP])
+    normal = meta[schema.TRAINABLE].to_numpy(dtype=bool)
+    newest = seconds >= np.nanmax(seconds) - current_window_s
+    positions = pd.Series(np.arange(len(meta)))
+    reference = positions[(meta[schema.SPLIT] == "train").to_numpy() & normal]
+    current = positions[newest & normal]
+    reference = reference.sample(min(reference_rows, len(reference)), random_state=seed)
+    current = current.sample(min(current_rows, len(current)), random_state=seed)
+    return reference.to_numpy(), current.to_numpy()
+
+
+def drift_report(
+    reference: pd.DataFrame, current: pd.DataFrame, html_path: str | Path, method: str
+) -> dict[str, Any]:
+    """Run Evidently's data-drift preset, save its HTML, return the drift summary.
+
+    Args:
+        reference: Reference feature rows.
+        current: Current feature rows.
+        html_path: Where the HTML report goes.
+        method: Evidently's per-column drift method (e.g. ``psi``, ``wasserstein``, ``ks``).
+
+    Returns:
+        ``share_of_drifted_columns``, ``number_of_drifted_columns``, ``number_of_columns`` and
+        ``drift_by_column`` (Evidently's per-column drift score).
+    """
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    snapshot = Report([DataDriftPreset(method=method)]).run(
+        current_data=current, reference_data=reference
+    )
+    snapshot.save_html(str(html_path))
+    summary: dict[str, Any] = {"number_of_columns": int(reference.shape[1]), "drift_by_column": {}}
+    for metric in snapshot.dict()["metrics"]:
+        config = metric.get("config", {})
+        kind = config.get("type", "")
+        if kind.endswith("DriftedColumnsCount"):
+            summary["share_of_drifted_columns"] = float(metric["value"]["share"])
+            summary["number_of_drifted_columns"] = int(metric["value"]["count"])
+        elif kind.endswith("ValueDrift"):
+            summary["drift_by_column"][config["column"]] = {
+                "score": float(metric["value"]),
+                "method": config.get("method"),
+                "threshold": config.get("threshold"),
+            }
+    if "share_of_drifted_columns" not in summary:
+        raise RuntimeError("Evidently report has no DriftedColumnsCount metric")
+    return summary

@@ -1,0 +1,194 @@
+"""Registration gates: pure checks of metrics against the thresholds in ``params.gates``.
+
+Used by the ``register`` stage (candidate against champion) and by ``batteryops gate`` (the CI
+metric-threshold check, optionally against a base git ref).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from batteryops.core.config import GateParams, SohGateParams
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate's verdict."""
+
+    gate: str
+    value: float | None
+    threshold: float | None
+    comparison: str
+    passed: bool
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return asdict(self)
+
+
+def _check(gate: str, value: Any, comparison: str, threshold: float) -> GateResult:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return GateResult(
+            gate, None, threshold, comparison, False, f"{gate}: no value in the metrics"
+        )
+    value = float(value)
+    passed = value >= threshold if comparison == ">=" else value <= threshold
+    verdict = "holds" if passed else "fails"
+    return GateResult(
+        gate,
+        value,
+        threshold,
+        comparison,
+        passed,
+        f"{gate} = {value:.4g} {verdict} ({comparison} {threshold:.4g})",
+    )
+
+
+def evaluate_gates(
+    hazard: dict[str, Any],
+    gates: GateParams,
+    drift: dict[str, Any] | None = None,
+    validation: dict[str, Any] | None = None,
+    champion: dict[str, Any] | None = None,
+    generalization: dict[str, Any] | None = None,
+) -> list[GateResult]:
+    """Check hazard metrics (and drift, validation, champion when given) against the gates.
+
+    Args:
+        hazard: Candidate metrics (``metrics/hazard.json``).
+        gates: The ``gates`` section.
+        drift: ``metrics/drift.json``, or None to skip the drift gate.
+        validation: ``metrics/validation.json``, or None to skip the validation gate.
+        champion: The champion's metrics at its operating point on the same data, or None when
+            there is no champion (the no-regression gates are then skipped).
+        generalization: ``metrics/generalization.json`` (the unlike fleet), or None to skip.
+
+    Returns:
+        One result per gate, in a fixed order.
+    """
+    results = [
+        _check(
+            "event_recall_at_min_lead",
+            hazard.get("event_recall_at_min_lead"),
+            ">=",
+            gates.min_event_recall_at_min_lead,
+        ),
+        _check("pr_auc", hazard.get("pr_auc"), ">=", gates.min_pr_auc),
+        _check(
+            "false_alarms_per_module_day",
+            hazard.get("false_alarms_per_module_day"),
+            "<=",
+            gates.max_false_alarms_per_module_day,
+        ),
+        _check(
+            "lead_time_min_median",
+            hazard.get("lead_time_min_median"),
+            ">=",
+            gates.min_lead_time_min_median,
+        ),
+    ]
+    if "delta_t_skill" in hazard:
+        results.append(
+            _check("delta_t_skill", hazard.get("delta_t_skill"), ">=", gates.min_delta_t_skill)
+        )
+    if generalization is not None:
+        results.append(
+            _check(
+                "generalization.event_recall",
+                generalization.get("event_recall"),
+                ">=",
+                gates.min_generalization_event_recall,
+            )
+        )
+    if drift is not None:
+        results.append(
+            _check(
+                "share_of_drifted_columns",
+                drift.get("share_of_drifted_columns"),
+                "<=",
+                gates.max_drift_share,
+            )
+        )
+    if validation is not None and gates.require_validation:
+        ok = bool(validation.get("success", False))
+        results.append(
+            GateResult(
+                "validation_success",
+                float(ok),
+                1.0,
+                ">=",
+                ok,
+                "validation passed" if ok else "validation failed",
+            )
+        )
+    if champion is not None:
+        for key in ("event_recall_at_min_lead", "pr_auc"):
+            base = champion.get(key)
+            if base is not None and not math.isnan(float(base)):
+                results.append(
+                    _check(
+                        f"no_regression.{key}",
+                        hazard.get(key),
+                        ">=",
+                        float(base) - gates.max_regression,
+                    )
+                )
+        base_fa = champion.get("false_alarms_per_module_day")
+        if base_fa is not None and not math.isnan(float(base_fa)):
+            results.append(
+                _check(
+                    "no_regression.false_alarms_per_module_day",
+                    hazard.get("false_alarms_per_module_day"),
+                    "<=",
+                    float(base_fa) + gates.max_regression,
+                )
+            )
+    return results
+
+
+def evaluate_soh_gates(
+    soh: dict[str, Any],
+    gates: SohGateParams,
+    max_regression: float,
+    validation: dict[str, Any] | None = None,
+    champion: dict[str, Any] | None = None,
+) -> list[GateResult]:
+    """Check ``metrics/soh.json`` (temperature holdout, XGBoost) against ``gates.soh``.
+
+    The no-regression gates are relative for these errors: the candidate's SOH RMSE and RUL
+    MAPE may exceed the champion's (recorded on its version) by at most ``max_regression`` of it.
+    """
+    results = [
+        _check("soh_rmse_pct", soh.get("soh_rmse_pct"), "<=", gates.max_soh_rmse_pct),
+        _check("soh_within_3pct", soh.get("soh_within_3pct"), ">=", gates.min_soh_within_3pct),
+        _check("soh_within_5pct", soh.get("soh_within_5pct"), ">=", gates.min_soh_within_5pct),
+        _check("rul_mape_pct", soh.get("rul_mape_pct"), "<=", gates.max_rul_mape_pct),
+    ]
+    if validation is not None and gates.require_validation:
+        ok = bool(validation.get("success", False))
+        verdict = "cycle validation passed" if ok else "cycle validation failed"
+        results.append(GateResult("validation_success", float(ok), 1.0, ">=", ok, verdict))
+    for key in ("soh_rmse_pct", "rul_mape_pct"):
+        base = (champion or {}).get(key)
+        if base is not None and not math.isnan(float(base)):
+            limit = float(base) * (1 + max_regression)
+            results.append(_check(f"no_regression.{key}", soh.get(key), "<=", limit))
+    return results
+
+
+def format_table(results: list[GateResult]) -> str:
+    """A plain-text table: gate, value, threshold, verdict."""
+    header = f"{'gate':45} {'value':>10} {'threshold':>13}  verdict"
+    lines = [header, "-" * len(header)]
+    for result in results:
+        value = "-" if result.value is None else f"{result.value:.4g}"
+        threshold = (
+            "-" if result.threshold is None else f"{result.comparison} {result.threshold:.4g}"
+        )
+        lines.append(
+            f"{result.gate:45} {value:>10} {threshold:>13}  {'PASS' if result.passed else 'FAIL'}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,224 @@
+"""The model card: what a safety engineer needs to judge a hazard model, written each run.
+
+Markdown in ``reports/`` (``paths.model_card``), also logged to the model's MLflow run. Sections
+follow Mitchell et al. 2019 ("Model Cards for Model Reporting") where they apply: details,
+intended use, data, metrics beside baselines, operating point, registry decision, limits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+KNOWN_LIMITS = [
+    "Trained and judged on simulated storage modules (LG M50 cells, equivalent circuit fitted "
+    "to PyBaMM's SPMe/Chen2020, Kim 2007 abuse kinetics). No public data holds the minutes "
+    "before a storage module burns; real logger exports can be brought through `ingest` with a "
+    "truth table, and the figures here say nothing about them until that is done.",
+    "Four fault kinds (internal short, external heating, cooling failure under heavy duty, "
+    "overcharge). Other initiators (nail penetration, crush, lithium plating at low "
+    "temperature) are not simulated; a fault that heats only the inside of a cell without a "
+    "sensor coupling of at least about 0.25 may be seen late.",
+    "The false-alarm rate is measured on held-out simulated healthy and nuisance modules "
+    "(stuck and drifting sensors, gas spikes, hot racks, heavy duty); real nuisances the "
+    "simulator lacks (maintenance, HVAC faults, firmware resets) are not covered.",
+    "Lead time is counted to the simulated point of no return (weakest cell dT/dt >= 1 C/s); "
+    "it is not time to fire or to evacuation.",
+    "The derating advice is a policy, not a verified control law: it reduces Joule heating but "
+    "cannot stop an internal short; isolate the module on an alarm.",
+    "The 30 s temperature forecast holds the present charge power for the next 30 s (its base "
+    "is the module's own heat response to charge power over the last 90 s); what the charger "
+    "or the load does next is not in the telemetry. Its learned correction was fitted on the "
+    "few runaway modules of the training split and adds little to the base in hazard windows.",
+]
+
+
+def _row(name: str, metrics: dict[str, Any]) -> str:
+    def fmt(key: str, digits: int = 3) -> str:
+        value = metrics.get(key)
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    return (
+        f"| {name} | {fmt('pr_auc')} | {fmt('event_recall', 2)} | "
+        f"{fmt('lead_time_min_p10', 1)} | {fmt('lead_time_min_median', 1)} | "
+        f"{fmt('false_alarms_per_module_day', 4)} | {fmt('threshold', 4)} |"
+    )
+
+
+def render(
+    name: str,
+    version: str | None,
+    decision: dict[str, Any],
+    hazard: dict[str, Any],
+    delta_t: dict[str, Any],
+    generalization: dict[str, Any] | None,
+    operating_point: dict[str, Any],
+    params: dict[str, Any],
+    versions: dict[str, Any],
+) -> str:
+    """The model card as markdown.
+
+    Args:
+        name: Registered model name.
+        version: Registered version (None if not registered).
+        decision: ``metrics/registry.json`` content (decision, reasons).
+        hazard: ``metrics/hazard.json``.
+        delta_t: ``metrics/delta_t.json``.
+        generalization: ``metrics/generalization.json`` or None.
+        operating_point: The operating point written by ``evaluate``.
+        params: Relevant params sections (plain dicts).
+        versions: ``git_commit``, ``run_id``, ``data`` (path -> md5) and package versions.
+
+    Returns:
+        Markdown text.
+    """
+    lines = [
+        f"# Model card: {name} v{version}",
+        "",
+        "## Model",
+        "XGBoost classifier of thermal-runaway hazard (probability that the module is within "
+        f"{params['label']['prediction_window_s'] / 60:.0f} min of its point of no return) and "
+        "XGBoost regressor of the hottest sensor's 30 s temperature change, over "
+        f"{len(operating_point['features'])} features computed per second from canonical "
+        "telemetry (`batteryops.hazard.features`: rolling statistics, temperature and gas slopes, "
+        "each "
+        "module against its rack's median, cell-voltage spread, load and SoC, sensor health).",
+        "",
+        f"- Decision: **{decision.get('decision')}** ({'; '.join(decision.get('reasons', []))})",
+        f"- MLflow run: `{versions.get('run_id')}`; code: `{versions.get('git_commit')}`",
+        f"- Packages: {', '.join(f'{k} {v}' for k, v in versions.get('packages', {}).items())}",
+        "",
+        "## Intended use",
+        "Early warning of thermal runaway and overheating for stationary storage modules, with "
+        "a recommended current limit per module; an operator acts on alarms. Not a substitute "
+        "for the BMS's hard limits, off-gas detection or fire suppression.",
+        "",
+        "## Operating point",
+        f"- Threshold {operating_point['threshold']:.6g} on the hazard probability, chosen on "
+        "validation modules for a budget of "
+        f"{params['alarm']['false_alarm_budget_per_module_day']} false alarms per module-day",
+        f"- Persistence: alarm when {params['alarm']['persistence_k']} of the last "
+        f"{params['alarm']['persistence_n']} seconds are over the threshold; episodes less than "
+        f"{params['alarm']['episode_merge_gap_s']} s apart merged",
+        f"- Derating: {params['derating']}",
+        "",
+        "## Held-out metrics (grouped split: no module in two splits)",
+        f"Test modules: {hazard.get('events')} runaway events, "
+        f"{hazard.get('healthy_module_days', 0):.1f} module-days of healthy and nuisance "
+        f"modules ({hazard.get('watched_module_days', 0):.1f} watched module-days in all).",
+        "",
+        "| model | PR AUC | event recall | lead p10 (min) | lead median (min) | "
+        "false alarms / module-day | threshold |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        _row("XGBoost (this model)", hazard),
+    ]
+    for baseline, metrics in hazard.get("baselines", {}).items():
+        lines.append(_row(baseline, metrics))
+    everything = delta_t.get("all", {})
+    heating = delta_t.get("hazard", {})
+    lines += [
+        "",
+        "### 30 s temperature change (test rows)",
+        "| forecast | RMSE all rows (C) | RMSE in hazard windows (C) | skill vs persistence |",
+        "| --- | --- | --- | --- |",
+    ]
+    for forecast in ("model", "heat_balance", "trend", "persistence"):
+        if forecast in everything:
+            lines.append(
+                f"| {forecast} | {everything[forecast]['rmse_c']:.3f} | "
+                f"{heating.get(forecast, {}).get('rmse_c', float('nan')):.3f} | "
+                f"{heating.get(forecast, {}).get('skill_vs_persistence', float('nan')):.2f} |"
+            )
+    if generalization is not None:
+        lines += [
+            "",
+            "### Unlike fleet (other seed, fault timings and parameter ranges)",
+            f"Event recall {generalization.get('event_recall', float('nan')):.3f} "
+            f"({generalization.get('events_detected')} of {generalization.get('events')}), "
+            f"lead p10 {generalization.get('lead_time_min_p10', 0):.1f} min, "
+            f"{generalization.get('false_alarms_per_module_day', float('nan')):.3f} false alarms "
+            f"per module-day over {generalization.get('healthy_module_days', 0):.1f} healthy "
+            f"module-days; by fault: {generalization.get('event_recall_by_fault')}. "
+            "30 s temperature change in hazard windows: "
+            f"{generalization.get('delta_t_skill', float('nan')):.2f}x lower RMSE than "
+            "persistence.",
+        ]
+    lines += [
+        "",
+        "## Data",
+        f"- Source: {params['source']}; simulated fleet: {params['fleet']}",
+        "- Data versions (dvc.lock md5): "
+        + ", ".join(f"`{path}` {md5[:8]}" for path, md5 in versions.get("data", {}).items()),
+        "",
+        "## Known limits",
+        *[f"- {limit}" for limit in KNOWN_LIMITS],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+HEALTH_LIMITS = [
+    "Judged on simulated LG M50-type cells aged by degradation modes (batteryops/sim/ageing.py): "
+    "the modes, their rates and the knee are a model, not measurements; real cycler exports go "
+    "through `health.source: files` and must be judged on their own before trusting SOH/RUL.",
+    "SOH is the low-rate capacity over the cell's first cycles; cells cycled at other "
+    "temperatures or protocols than the training chambers are extrapolations "
+    "(the temperature holdout measures one such step).",
+    "RUL counts full equivalent cycles of the cell's own protocol to SOH 0.8; a change of duty, "
+    "temperature or rest makes it stale until new cycles arrive.",
+]
+
+
+def _soh_row(name: str, metrics: dict[str, Any]) -> str:
+    return (
+        f"| {name} | {metrics['rmse_pct']:.3f} | {metrics['mae_pct']:.3f} | "
+        f"{metrics['r2']:.4f} | {metrics['within_3pct']:.3f} | {metrics['within_5pct']:.3f} |"
+    )
+
+
+def render_health(
+    name: str, version: str, decision: dict[str, Any], soh: dict[str, Any], lineage: dict
+) -> str:
+    """The model card of the health model (``battery-soh``): SOH and RUL beside baselines."""
+    holdout = soh["temperature_holdout"]
+    lines = [
+        f"# Model card: {name} v{version}",
+        "",
+        f"Decision: **{decision['decision']}** ({decision['gates_passed']} of "
+        f"{decision['gates_total']} gates); reasons: {'; '.join(decision['reasons'])}",
+        "",
+        "## Intended use",
+        "State of health (capacity ratio) and remaining cycles to SOH 0.8 of Li-ion cells from "
+        "their cycle data (and low-rate curves when measured), for maintenance planning; not "
+        "for safety decisions.",
+        "",
+        "## Lineage",
+        *(f"- {key}: `{value}`" for key, value in lineage.items()),
+        "",
+        f"## SOH on the temperature holdout ({holdout['train_cells']} training cells, "
+        f"{holdout['test_cells']} test cells)",
+        "| model | RMSE (pts) | MAE (pts) | R2 | within 3 pts | within 5 pts |",
+        "|---|---|---|---|---|---|",
+        *(_soh_row(model, m) for model, m in holdout["soh"].items()),
+        "",
+        f"## RUL from cycle {holdout['rul_judged_at_cycle']}",
+        "| model | RMSE (cycles) | MAPE (%) | cells |",
+        "|---|---|---|---|",
+        *(
+            f"| {model} | {m['at_judged_cycle']['rmse_cycles']:.0f} | "
+            f"{m['at_judged_cycle']['mape_pct']:.1f} | {m['at_judged_cycle']['n']} |"
+            for model, m in holdout["rul"].items()
+        ),
+        "",
+    ]
+    if "loco" in soh:
+        loco = soh["loco"]
+        lines += [f"## Leave-one-cell-out ({loco['folds']} folds): mean ± std", ""]
+        for model, m in loco.get("soh", {}).items():
+            rmse = m["rmse_pct"]
+            lines.append(f"- SOH {model}: RMSE {rmse['mean']:.3f} ± {rmse['std']:.3f} pts")
+        for model, m in loco.get("rul", {}).items():
+            mape = m["mape_pct"]
+            lines.append(f"- RUL {model}: MAPE {mape['mean']:.1f} ± {mape['std']:.1f} %")
+        lines.append("")
+    lines += ["## Known limits", *(f"- {limit}" for limit in HEALTH_LIMITS), ""]
+    return "\n".join(lines)

@@ -1,0 +1,300 @@
+"""Cycle ageing of LG M50-type cells by degradation modes, for the state-of-health task.
+
+Each cell is three charges (:mod:`batteryops.physics.half_cells`): the negative and positive
+electrodes' capacities and the cyclable lithium. Every cycle removes some of each:
+
+- **LLI by SEI growth**, with the square root of time (calendar) and of equivalent full cycles
+  (cycling), Arrhenius in temperature (Broussely et al. 2005; Schmalstieg et al. 2014).
+- **LLI by lithium plating**, per cycle, rising with the charge rate and as the temperature falls
+  (an Arrhenius term with the opposite sign; Waldmann et al. 2014, J. Power Sources 262, 129).
+- **LAM of the negative electrode** (particle cracking and isolation of the graphite-SiOx) and
+  **LAM of the positive**, per cycle, rising with the discharge rate and temperature.
+- **The knee**, by two routes to runaway plating (Attia et al. 2022, J. Electrochem. Soc. 169,
+  060517, review both): (1) as the negative electrode loses material while the lithium stays,
+  its stoichiometry at 4.2 V (``x_100``) climbs towards 1 and more of each charge plates;
+  (2) the SEI and plated lithium fill the negative electrode's pores, and past a share of lost
+  lithium the rising local overpotential makes plating feed on itself (Yang et al. 2017, J. Power
+  Sources 360, 28: "transition from linear to nonlinear aging"). Once ``x_100`` reaches 1 the
+  capacity is set by the negative electrode and falls with its every loss.
+
+The capacity (low-rate, between 2.5 and 4.2 V) and the C/20-like discharge curves at checkpoint
+cycles come from the half-cell potentials over the shifted stoichiometry window, so incremental-
+capacity (dQ/dV) peaks move and shrink as a real cell's do. Per cycle the "cycler" reports the
+capacity at the protocol's discharge rate (lower by the resistive loss), a pulse resistance,
+throughputs, rates, time and the cell's temperature, with noise. Every rate is in
+``params.yaml`` (``ageing:``); a seed makes the fleet reproducible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from batteryops.core import schema
+from batteryops.core.config import AgeingParams
+from batteryops.physics import half_cells
+
+GAS_CONSTANT = 8.314462618
+REFERENCE_K = 298.15
+SOH = "soh"
+EOL_CYCLE = "eol_cycle"
+TRUTH_CELL_COLUMNS = [
+    schema.CELL_ID,
+    "temperature_c",
+    "protocol",
+    "charge_c_rate",
+    "discharge_c_rate",
+    "initial_capacity_ah",
+    EOL_CYCLE,
+]
+TRUTH_CYCLE_COLUMNS = [schema.CELL_ID, schema.CYCLE, SOH, "lli", "lam_neg", "lam_pos", "x_100"]
+
+
+@dataclass(frozen=True)
+class AgeingData:
+    """What the simulator writes: cycler rows, checkpoint curves and the truth beside them."""
+
+    cycles: pd.DataFrame  # canonical cycle data (schema.CYCLE_COLUMNS)
+    curves: pd.DataFrame  # schema.CURVE_COLUMNS
+    cells: pd.DataFrame  # TRUTH_CELL_COLUMNS: conditions and end of life per cell
+    truth: pd.DataFrame  # TRUTH_CYCLE_COLUMNS: true SOH and degradation modes per cycle
+
+
+def arrhenius(temperature_c: np.ndarray, activation_j_per_mol: float) -> np.ndarray:
+    """``exp(-Ea/R (1/T - 1/T_ref))``: 1 at 25 C, above 1 when hotter for a positive ``Ea``."""
+    kelvin = np.asarray(temperature_c, dtype=float) + 273.15
+    return np.exp(-activation_j_per_mol / GAS_CONSTANT * (1.0 / kelvin - 1.0 / REFERENCE_K))
+
+
+def _cells(params: AgeingParams, rng: np.random.Generator) -> pd.DataFrame:
+    rows = []
+    for temperature in params.temperatures_c:
+        for protocol in params.protocols:
+            for k in range(params.cells_per_condition):
+                rows.append(
+                    {
+                        schema.CELL_ID: f"T{temperature:02.0f}-{protocol.name}-{k + 1:02d}",
+                        "temperature_c": float(temperature),
+                        "protocol": protocol.name,
+                        "charge_c_rate": protocol.charge_c_rate,
+                        "discharge_c_rate": protocol.discharge_c_rate,
+                    }
+                )
+    cells = pd.DataFrame(rows)
+    n = len(cells)
+    spread = params.spread
+    # One "quality" factor scales every mode of a cell (a cell that loses material early goes on
+    # losing it), plus a smaller independent part per mode.
+    quality = rng.lognormal(0.0, spread.rate_fraction, n)
+    for mode in ("sei", "plating", "lam_neg", "lam_pos"):
+        cells[f"_{mode}"] = quality * rng.lognormal(0.0, spread.mode_fraction, n)
+    for name in ("q_neg", "q_pos", "n_li"):
+        cells[f"_{name}"] = rng.normal(1.0, spread.capacity_fraction, n)
+    cells["_resistance"] = rng.normal(1.0, spread.resistance_fraction, n)
+    return cells
+
+
+def simulate_ageing(params: AgeingParams) -> AgeingData:
+    """Cycle every cell of the default fleet until it falls below ``end_soh`` (or ``max_cycles``).
+
+    Returns:
+        The cycler data, checkpoint curves and truth (see :class:`AgeingData`).
+    """
+    rng = np.random.default_rng(params.seed)
+    cells = _cells(params, rng)
+    n = len(cells)
+    rates = params.rates
+    temp = cells["temperature_c"].to_numpy()
+    c_ch = cells["charge_c_rate"].to_numpy()
+    c_dis = cells["discharge_c_rate"].to_numpy()
+    q_neg0 = half_cells.Q_NEG_AH * cells["_q_neg"].to_numpy()
+    q_pos0 = half_cells.Q_POS_AH * cells["_q_pos"].to_numpy()
+    n_li0 = half_cells.N_LI_AH * cells["_n_li"].to_numpy()
+    _, _, capacity0 = half_cells.window(q_neg0, q_pos0, n_li0)
+    sei_k = cells["_sei"].to_numpy() * arrhenius(temp, rates.sei_activation_j_per_mol)
+    plating_k = (
+        rates.plating_per_cycle
+        * cells["_plating"].to_numpy()
+        * c_ch**rates.plating_c_rate_exponent
+        * arrhenius(temp, -rates.plating_activation_j_per_mol)
+    )
+    lam_neg_k = (
+        rates.lam_neg_per_cycle
+        * cells["_lam_neg"].to_numpy()
+        * c_dis**rates.lam_c_rate_exponent
+        * arrhenius(temp, rates.lam_activation_j_per_mol)
+    )
+    lam_pos_k = (
+        rates.lam_pos_per_cycle
+        * cells["_lam_pos"].to_numpy()
+        * c_dis**rates.lam_c_rate_exponent
+        * arrhenius(temp, rates.lam_activation_j_per_mol)
+    )
+    resistance0 = (
+        params.resistance_ohm
+        * cells["_resistance"].to_numpy()
+        * np.exp(params.resistance_activation_k * (1.0 / (temp + 273.15) - 1.0 / REFERENCE_K))
+    )
+    hours_per_cycle = 1.0 / c_ch + 1.0 / c_dis + params.rest_h
+    lli_plating = np.zeros(n)
+    lam_neg = np.zeros(n)
+    lam_pos = np.zeros(n)
+    efc = np.zeros(n)
+    alive = np.ones(n, dtype=bool)
+    eol = np.full(n, np.nan)
+    records: list[dict[str, np.ndarray]] = []
+    curves: list[pd.DataFrame] = []
+    for cycle in range(params.max_cycles + 1):
+        days = cycle * hours_per_cycle / 24.0
+        lli = (
+            sei_k
+            * (
+                rates.sei_calendar_per_sqrt_day * np.sqrt(days)
+                + rates.sei_cycle_per_sqrt_efc * np.sqrt(efc)
+            )
+            + lli_plating
+        )
+        q_neg, q_pos, n_li = q_neg0 * (1 - lam_neg), q_pos0 * (1 - lam_pos), n_li0 * (1 - lli)
+        _, x100, capacity = half_cells.window(q_neg, q_pos, n_li)
+        soh = capacity / capacity0
+        eol = np.where(np.isnan(eol) & (soh <= params.eol_soh), cycle, eol)
+        resistance = resistance0 * (
+            1 + params.resistance_growth_per_lli * lli + params.resistance_growth_per_lam * lam_neg
+        )
+        records.append(
+            {
+                "idx": np.flatnonzero(alive),
+                "cycle": np.full(alive.sum(), cycle),
+                "soh": soh[alive],
+                "capacity": capacity[alive],
+                "resistance": resistance[alive],
+                "lli": lli[alive],
+                "lam_neg": lam_neg[alive],
+                "lam_pos": lam_pos[alive],
+                "x_100": x100[alive],
+                "efc": efc[alive],
+                "days": days[alive],
+            }
+        )
+        if cycle % params.checkpoint_every == 0:
+            curves += _checkpoint_curves(
+                params, cells, np.flatnonzero(alive), cycle, q_neg, q_pos, n_li, resistance, rng
+            )
+        alive &= soh > params.end_soh
+        if not alive.any():
+            break
+        saturation = np.clip((x100 - rates.knee_x) / (1.0 - rates.knee_x), 0.0, 1.0)
+        clogging = np.clip((lli - rates.pore_clogging_lli) / rates.pore_clogging_lli, 0.0, None)
+        lli_plating += (
+            alive
+            * plating_k
+            * (1.0 + rates.knee_gain * saturation**2 + rates.pore_clogging_gain * clogging**2)
+        )
+        lam_neg += alive * lam_neg_k
+        lam_pos += alive * lam_pos_k
+        efc += alive * soh
+    return _assemble(params, cells, capacity0, eol, records, curves, c_ch, c_dis, resistance0, rng)
+
+
+def _checkpoint_curves(
+    params: AgeingParams,
+    cells: pd.DataFrame,
+    indices: np.ndarray,
+    cycle: int,
+    q_neg: np.ndarray,
+    q_pos: np.ndarray,
+    n_li: np.ndarray,
+    resistance: np.ndarray,
+    rng: np.random.Generator,
+) -> list[pd.DataFrame]:
+    """Low-rate discharge curves of the living cells at a checkpoint cycle."""
+    out = []
+    current = params.curve_c_rate * params.nominal_capacity_ah
+    for i in indices:
+        capacity, voltage = half_cells.discharge_curve(
+            q_neg[i], q_pos[i], n_li[i], params.curve_points
+        )
+        voltage = voltage - current * resistance[i]
+        voltage = voltage + rng.normal(0.0, params.noise.voltage_v, voltage.size)
+        out.append(
+            pd.DataFrame(
+                {
+                    schema.CELL_ID: cells[schema.CELL_ID].iat[i],
+                    schema.CYCLE: cycle,
+                    "voltage_v": voltage,
+                    "capacity_ah": capacity,
+                }
+            )
+        )
+    return out
+
+
+def _assemble(
+    params: AgeingParams,
+    cells: pd.DataFrame,
+    capacity0: np.ndarray,
+    eol: np.ndarray,
+    records: list[dict[str, np.ndarray]],
+    curves: list[pd.DataFrame],
+    c_ch: np.ndarray,
+    c_dis: np.ndarray,
+    resistance0: np.ndarray,
+    rng: np.random.Generator,
+) -> AgeingData:
+    rec = {key: np.concatenate([r[key] for r in records]) for key in records[0]}
+    idx = rec["idx"]
+    order = np.lexsort((rec["cycle"], idx))
+    rec = {key: value[order] for key, value in rec.items()}
+    idx = rec["idx"]
+    noise = params.noise
+    # The capacity the cycler measures at the protocol's rate: the resistive drop ends the
+    # discharge early, by a share that grows with the rate and the resistance.
+    rate_loss = params.rate_capacity_loss * c_dis[idx] * rec["resistance"] / resistance0[idx]
+    measured = rec["capacity"] * (1 - rate_loss) + rng.normal(0, noise.capacity_ah, idx.size)
+    hours = 1.0 / c_ch[idx] + 1.0 / c_dis[idx] + params.rest_h
+    heating = params.self_heating_c_per_c_rate * 0.5 * (c_ch[idx] + c_dis[idx])
+    temperature = cells["temperature_c"].to_numpy()[idx]
+    cell_ids = cells[schema.CELL_ID].to_numpy()[idx]
+    cycles = pd.DataFrame(
+        {
+            schema.CELL_ID: cell_ids,
+            schema.CYCLE: rec["cycle"].astype("int64"),
+            "temperature_c": temperature + heating + rng.normal(0, noise.temperature_c, idx.size),
+            "capacity_ah": measured,
+            "resistance_ohm": rec["resistance"]
+            * (1 + rng.normal(0, noise.resistance_fraction, idx.size)),
+            "charge_throughput_ah": 0.0,
+            "discharge_throughput_ah": 0.0,
+            "charge_c_rate": c_ch[idx],
+            "discharge_c_rate": c_dis[idx],
+            "depth_of_discharge": 1.0,
+            "time_s": (rec["cycle"] + 1) * hours * 3600.0,
+        }
+    )
+    grouped = cycles.groupby(schema.CELL_ID, sort=False)["capacity_ah"]
+    cycles["discharge_throughput_ah"] = grouped.cumsum()
+    cycles["charge_throughput_ah"] = cycles["discharge_throughput_ah"] / params.coulombic_efficiency
+    cycles["capacity_ah"] = cycles["capacity_ah"].clip(lower=0.0)
+    truth = pd.DataFrame(
+        {
+            schema.CELL_ID: cell_ids,
+            schema.CYCLE: rec["cycle"].astype("int64"),
+            SOH: rec["soh"],
+            "lli": rec["lli"],
+            "lam_neg": rec["lam_neg"],
+            "lam_pos": rec["lam_pos"],
+            "x_100": rec["x_100"],
+        }
+    )
+    summary = cells[TRUTH_CELL_COLUMNS[:5]].copy()
+    summary["initial_capacity_ah"] = capacity0
+    summary[EOL_CYCLE] = eol
+    curve_frame = pd.concat(curves, ignore_index=True)
+    return AgeingData(
+        cycles=cycles[schema.CYCLE_COLUMNS].sort_values(schema.CYCLE_KEYS, ignore_index=True),
+        curves=curve_frame.sort_values(schema.CYCLE_KEYS, kind="stable", ignore_index=True),
+        cells=summary,
+        truth=truth.sort_values(schema.CYCLE_KEYS, ignore_index=True),
+    )

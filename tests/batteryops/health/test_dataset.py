@@ -1,0 +1,332 @@
+"""batteryops.health.dataset: SOH and RUL labels, leak-free features and splits, and the metrics."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from batteryops.core import schema
+from batteryops.health import dataset
+
+REFERENCE_CYCLES = 3
+NOMINAL_AH = 5.0
+EOL_SOH = 0.8
+
+
+def _cycles(capacities: dict[str, list[float]], stride: int = 1) -> pd.DataFrame:
+    """Canonical cycle rows, one per capacity, every ``stride`` cycles from 0 (sorted)."""
+    rows = []
+    for cell, values in capacities.items():
+        for k, capacity_ah in enumerate(values):
+            cycle = k * stride
+            rows.append(
+                {
+                    schema.CELL_ID: cell,
+                    schema.CYCLE: cycle,
+                    "temperature_c": 25.0,
+                    "capacity_ah": capacity_ah,
+                    "resistance_ohm": 0.025,
+                    "charge_throughput_ah": NOMINAL_AH * (cycle + 1),
+                    "discharge_throughput_ah": NOMINAL_AH * (cycle + 1),
+                    "charge_c_rate": 0.5,
+                    "discharge_c_rate": 1.0,
+                    "depth_of_discharge": 1.0,
+                    "time_s": 3.0 * 3600.0 * (cycle + 1),
+                }
+            )
+    return pd.DataFrame(rows, columns=schema.CYCLE_COLUMNS)
+
+
+def _ageing_cycles(cells: int = 2, cycles_per_cell: int = 60, seed: int = 0) -> pd.DataFrame:
+    """Noisy fading cells with drifting resistance and temperature, sorted by (cell, cycle)."""
+    rng = np.random.default_rng(seed)
+    n = np.arange(cycles_per_cell, dtype=float)
+    capacities = {
+        f"C{k}": list(5.0 - 0.004 * (k + 1) * n + rng.normal(0.0, 0.01, n.size))
+        for k in range(cells)
+    }
+    frame = _cycles(capacities)
+    frame["resistance_ohm"] = 0.025 * (1 + 1e-3 * frame[schema.CYCLE]) + rng.normal(
+        0.0, 2e-4, len(frame)
+    )
+    frame["temperature_c"] = 25.0 + rng.normal(0.0, 0.5, len(frame))
+    frame["discharge_throughput_ah"] = frame.groupby(schema.CELL_ID)["capacity_ah"].cumsum()
+    return frame
+
+
+# --- labels ---------------------------------------------------------------------------------------
+
+
+def test_rul_counts_cycles_to_the_first_eol() -> None:
+    cycles = _cycles({"A": [0.0] * 7, "B": [0.0] * 4, "C": [0.0] * 4}, stride=10)
+    soh = pd.Series(
+        [1.0, 0.95, 0.9, 0.85, 0.8, 0.82, 0.75]  # A: EOL at cycle 40 (<= counts), then recovers
+        + [1.0, 0.9, 0.85, 0.81]  # B: never reaches EOL
+        + [0.9, 0.79, 0.7, 0.6],  # C: EOL at cycle 10
+        index=cycles.index,
+    )
+    rul = dataset.rul_labels(cycles, soh, EOL_SOH)
+    assert rul.name == dataset.RUL
+    expected = [40, 30, 20, 10, 0, np.nan, np.nan] + [np.nan] * 4 + [10, 0, np.nan, np.nan]
+    np.testing.assert_array_equal(rul.to_numpy(), np.array(expected, dtype=float))
+
+
+def test_rul_keeps_the_rows_index() -> None:
+    cycles = _cycles({"A": [0.0] * 3}).set_axis([7, 3, 5])
+    rul = dataset.rul_labels(cycles, pd.Series([0.9, 0.8, 0.7], index=cycles.index), EOL_SOH)
+    pd.testing.assert_series_equal(
+        rul, pd.Series([1.0, 0.0, np.nan], index=[7, 3, 5], name=dataset.RUL)
+    )
+
+
+def test_reference_capacity_is_the_median_of_the_first_cycles() -> None:
+    cycles = _cycles({"A": [5.0, 5.2, 4.9, 1.0, 1.0], "B": [4.0, 4.2]})
+    reference = dataset.reference_capacity(cycles, REFERENCE_CYCLES)
+    assert reference.to_dict() == {"A": 5.0, "B": pytest.approx(4.1)}
+
+
+def test_soh_without_truth_is_capacity_over_the_reference() -> None:
+    cycles = _cycles({"A": [5.0, 5.2, 4.9, 4.5, 4.0], "B": [4.0, 4.2, 4.4, 3.3]})
+    soh = dataset.soh_labels(cycles, REFERENCE_CYCLES)
+    assert soh.name == dataset.SOH
+    expected = [1.0, 1.04, 0.98, 0.9, 0.8, 4.0 / 4.2, 1.0, 4.4 / 4.2, 3.3 / 4.2]
+    np.testing.assert_allclose(soh.to_numpy(), expected)
+
+
+def test_soh_with_truth_is_the_truths_soh_row_by_row() -> None:
+    cycles = _cycles({"A": [5.0, 4.0, 3.0], "B": [1.0, 1.0]}).set_axis([10, 11, 12, 13, 14])
+    truth = pd.DataFrame(
+        {
+            schema.CELL_ID: ["B", "A", "A", "B", "A", "Z"],
+            schema.CYCLE: [0, 2, 0, 5, 1, 0],  # shuffled; B's cycle 1 missing; extra rows
+            dataset.SOH: [0.5, 0.3, 1.0, 0.1, 0.7, 0.2],
+            "lli": 0.0,
+        }
+    )
+    soh = dataset.soh_labels(cycles, REFERENCE_CYCLES, truth)
+    pd.testing.assert_series_equal(
+        soh, pd.Series([1.0, 0.7, 0.3, 0.5, np.nan], index=cycles.index, name=dataset.SOH)
+    )
+
+
+# --- summary features -----------------------------------------------------------------------------
+
+
+def _perturb_after(cycles: pd.DataFrame, cycle: int, seed: int) -> pd.DataFrame:
+    """A copy whose rows after ``cycle`` carry other values in every signal."""
+    rng = np.random.default_rng(seed)
+    changed = cycles.copy()
+    later = changed[schema.CYCLE] > cycle
+    for column in schema.CYCLE_SIGNALS:
+        scale = rng.uniform(0.5, 1.5, int(later.sum()))
+        changed.loc[later, column] = changed.loc[later, column] * scale
+    return changed
+
+
+def _features(cycles: pd.DataFrame) -> pd.DataFrame:
+    return dataset.summary_features(cycles, REFERENCE_CYCLES, NOMINAL_AH)
+
+
+@pytest.mark.parametrize("cycle", [REFERENCE_CYCLES - 1, 10, 30, 58])
+def test_summary_features_do_not_look_ahead(cycle: int) -> None:
+    cycles = _ageing_cycles()
+    past = cycles[schema.CYCLE] <= cycle
+    before, after = _features(cycles), _features(_perturb_after(cycles, cycle, seed=cycle))
+    pd.testing.assert_frame_equal(before[past], after[past])
+    assert not before[~past].equals(after[~past])
+
+
+def test_summary_features_do_not_look_ahead_within_the_reference_cycles() -> None:
+    cycles = _ageing_cycles()
+    cycle = 0
+    past = cycles[schema.CYCLE] <= cycle
+    before, after = _features(cycles), _features(_perturb_after(cycles, cycle, seed=1))
+    pd.testing.assert_frame_equal(before[past], after[past])
+
+
+def test_summary_features_of_a_linear_fade() -> None:
+    slope_ah = -0.01
+    capacities = list(5.0 + slope_ah * np.arange(60.0))
+    cycles = _cycles({"A": capacities, "B": capacities})
+    feats = _features(cycles)
+    assert feats.index.equals(cycles.index)
+    reference_ah = float(np.median(capacities[:REFERENCE_CYCLES]))
+    settled = cycles[schema.CYCLE] >= REFERENCE_CYCLES - 1  # earlier rows: the median so far
+    np.testing.assert_allclose(feats.loc[settled, "reference_capacity_ah"], reference_ah)
+    np.testing.assert_allclose(
+        feats.loc[settled, "capacity_ratio"], cycles.loc[settled, "capacity_ah"] / reference_ah
+    )
+    first = cycles[schema.CYCLE] == 0
+    np.testing.assert_allclose(feats.loc[first, "reference_capacity_ah"], capacities[0])
+    np.testing.assert_allclose(feats["efc"], cycles["discharge_throughput_ah"] / NOMINAL_AH)
+    np.testing.assert_allclose(feats["days"], cycles["time_s"] / 86400.0)
+    np.testing.assert_allclose(feats["arrhenius"], 1.0)
+    np.testing.assert_allclose(feats["resistance_ratio"], 1.0)
+    fade = feats["fade_per_100_last_50"]
+    early = cycles[schema.CYCLE] < 9  # fewer rows than the slope's minimum of 10
+    assert fade[early].isna().all()
+    # The 50-row window holds only ratios to the settled reference from this cycle on.
+    clean = cycles[schema.CYCLE] >= 50 + REFERENCE_CYCLES - 2
+    np.testing.assert_allclose(fade[clean], 100.0 * slope_ah / reference_ah, rtol=1e-6)
+    window_min = feats["capacity_ratio_min_10"]
+    np.testing.assert_allclose(window_min, feats["capacity_ratio"])  # the fade is monotone
+
+
+def test_summary_features_of_a_single_cell() -> None:
+    cycles = _ageing_cycles(cells=1)
+    twin = cycles.assign(**{schema.CELL_ID: "twin"})
+    with_twin = _features(pd.concat([cycles, twin], ignore_index=True))
+    pd.testing.assert_frame_equal(_features(cycles), with_twin.iloc[: len(cycles)])
+
+
+# --- curve features carried between checkpoints ---------------------------------------------------
+
+
+def test_curve_features_are_carried_as_of_the_last_checkpoint() -> None:
+    cycles = _cycles({"A": [5.0] * 12, "B": [5.0] * 12})
+    cycles = cycles.set_axis(np.arange(100, 100 + len(cycles))[::-1])  # an index not in order
+    curve_features = pd.DataFrame(
+        {
+            schema.CELL_ID: ["B", "A", "A", "B", "A", "Z"],
+            schema.CYCLE: [9, 10, 0, 3, 5, 0],
+            "peak_v": [9.0, 20.0, 10.0, 3.0, 15.0, -1.0],
+        }
+    )
+    carried = dataset.carry_curve_features(cycles, curve_features)
+    assert carried.index.equals(cycles.index)
+    assert list(carried.columns) == ["peak_v", "cycles_since_curve"]
+    n = np.arange(12.0)
+    expected_a = np.select([n >= 10, n >= 5], [20.0, 15.0], 10.0)
+    expected_b = np.select([n >= 9, n >= 3], [9.0, 3.0], np.nan)
+    since_a = n - np.select([n >= 10, n >= 5], [10.0, 5.0], 0.0)
+    since_b = n - np.select([n >= 9, n >= 3], [9.0, 3.0], np.nan)
+    np.testing.assert_array_equal(carried["peak_v"], np.concatenate([expected_a, expected_b]))
+    np.testing.assert_array_equal(carried["cycles_since_curve"], np.concatenate([since_a, since_b]))
+
+
+# --- splits ---------------------------------------------------------------------------------------
+
+
+def test_temperature_holdout_splits_by_chamber_with_tolerance() -> None:
+    cells = pd.DataFrame(
+        {
+            schema.CELL_ID: ["a", "b", "c", "d", "e", "f"],
+            "temperature_c": [10.4, 41.0, 24.0, 27.5, 27.6, 32.0],
+        }
+    )
+    split = dataset.temperature_holdout(cells, [10.0, 40.0], [25.0])
+    assert split == {
+        "a": "train",
+        "b": "train",
+        "c": "test",
+        "d": "test",  # 2.5 C off: within the tolerance
+        "e": "unused",
+        "f": "unused",
+    }
+    wider = dataset.temperature_holdout(cells, [10.0, 40.0], [25.0], tolerance_c=8.0)
+    assert wider["e"] == "test" and wider["f"] == "test"
+
+
+def test_a_cell_near_both_sides_is_on_one_only() -> None:
+    cells = pd.DataFrame({schema.CELL_ID: ["x"], "temperature_c": [22.5]})
+    split = dataset.temperature_holdout(cells, [20.0], [25.0])
+    assert split["x"] in {"train", "test"}
+
+
+def _check_folds(cells: list[str]) -> None:
+    folds = list(dataset.loco_folds(cells))
+    assert len(folds) == len(cells)
+    held_out: Counter[str] = Counter()
+    for train, test in folds:
+        dataset.assert_no_leak(train, test)
+        assert len(test) == 1 and test[0] not in train
+        assert set(train) | set(test) == set(cells)
+        assert len(train) == len(cells) - 1
+        held_out.update(test)
+    assert held_out == Counter(cells)  # every cell held out exactly once
+
+
+def test_leave_one_cell_out_holds_out_each_cell_once() -> None:
+    _check_folds(["T10-C3-C2-01", "T25-C3-C2-01", "T40-1C-1C-01"])
+    assert list(dataset.loco_folds(["only"])) == [([], ["only"])]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=25, unique=True))
+def test_leave_one_cell_out_never_leaks(cells: list[str]) -> None:
+    _check_folds(cells)
+
+
+def test_assert_no_leak_names_the_shared_cell() -> None:
+    dataset.assert_no_leak(["a", "b"], ["c"])
+    dataset.assert_no_leak([], ["c"])
+    with pytest.raises(AssertionError, match=r"cells in both train and test: \['b'\]"):
+        dataset.assert_no_leak(["a", "b"], pd.Series(["b", "c"]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=20, unique=True),
+    st.lists(st.text(min_size=1, max_size=8), max_size=20),
+    st.data(),
+)
+def test_assert_no_leak_catches_any_shared_cell(
+    train: list[str], others: list[str], data: st.DataObject
+) -> None:
+    shared = data.draw(st.sampled_from(train))
+    test = [c for c in others if c not in train] + [shared]
+    with pytest.raises(AssertionError, match="cells in both train and test") as raised:
+        dataset.assert_no_leak(train, test)
+    assert repr(shared) in str(raised.value)
+
+
+# --- metrics and classes --------------------------------------------------------------------------
+
+
+def test_soh_metrics_by_hand() -> None:
+    true = np.array([1.0, 0.9, 0.8, 0.7])
+    pred = np.array([0.98, 0.92, 0.76, 0.70])  # errors -2, +2, -4, 0 points
+    metrics = dataset.soh_metrics(true, pred)
+    assert metrics == {
+        "rmse_pct": pytest.approx(np.sqrt((4 + 4 + 16 + 0) / 4)),
+        "mae_pct": pytest.approx(2.0),
+        "mape_pct": pytest.approx((2 / 1.0 + 2 / 0.9 + 4 / 0.8 + 0) / 4),
+        "r2": pytest.approx(1 - 0.0024 / 0.05),
+        "within_3pct": 0.75,
+        "within_5pct": 1.0,
+        "n": 4,
+    }
+
+
+def test_soh_metrics_of_a_constant_truth_has_no_r2() -> None:
+    metrics = dataset.soh_metrics(np.full(3, 0.9), np.array([0.9, 0.91, 0.89]))
+    assert np.isnan(metrics["r2"])
+    assert metrics["within_3pct"] == 1.0
+
+
+def test_rul_metrics_ignore_unknown_and_zero_truth() -> None:
+    true = np.array([100.0, np.nan, 0.0, 50.0, 200.0])
+    pred = np.array([110.0, 5.0, 7.0, 40.0, 200.0])
+    metrics = dataset.rul_metrics(true, pred)
+    assert metrics == {
+        "rmse_cycles": pytest.approx(np.sqrt(200.0 / 3)),
+        "mape_pct": pytest.approx(10.0),
+        "n": 3,
+    }
+
+
+def test_rul_metrics_with_nothing_to_judge() -> None:
+    metrics = dataset.rul_metrics(np.array([np.nan, 0.0]), np.array([1.0, 2.0]))
+    assert metrics["n"] == 0
+    assert np.isnan(metrics["rmse_cycles"]) and np.isnan(metrics["mape_pct"])
+
+
+def test_health_class_thresholds() -> None:
+    soh = np.array([1.0, 0.9, 0.899, 0.8, 0.799, 0.5])
+    classes = dataset.health_class(soh, watch_below=0.9, replace_below=0.8)
+    assert classes.tolist() == ["healthy", "healthy", "watch", "watch", "replace", "replace"]
