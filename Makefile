@@ -44,6 +44,7 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo
 
 flow: init
 	$(BIN)/python -m flows.pipeline
