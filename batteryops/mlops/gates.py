@@ -67,8 +67,38 @@ def evaluate_gates(
         generalization: ``metrics/generalization.json`` (the unlike fleet), or None to skip.
 
     Returns:
-        One result per gate, in a fixed order.
+        One result per gate, in a fixed order: the absolute hazard gates, the ΔT skill (when the
+        metrics hold it), the unlike fleet, drift, validation, then no regression from the
+        champion.
     """
+    results = _hazard_gates(hazard, gates)
+    if generalization is not None:
+        results.append(
+            _check(
+                "generalization.event_recall",
+                generalization.get("event_recall"),
+                ">=",
+                gates.min_generalization_event_recall,
+            )
+        )
+    if drift is not None:
+        results.append(
+            _check(
+                "share_of_drifted_columns",
+                drift.get("share_of_drifted_columns"),
+                "<=",
+                gates.max_drift_share,
+            )
+        )
+    if validation is not None and gates.require_validation:
+        results.append(_validation_gate(validation, "validation"))
+    if champion is not None:
+        results += _hazard_no_regression_gates(hazard, gates.max_regression, champion)
+    return results
+
+
+def _hazard_gates(hazard: dict[str, Any], gates: GateParams) -> list[GateResult]:
+    """The gates on the candidate's own hazard metrics (and its ΔT skill when recorded)."""
     results = [
         _check(
             "event_recall_at_min_lead",
@@ -94,59 +124,46 @@ def evaluate_gates(
         results.append(
             _check("delta_t_skill", hazard.get("delta_t_skill"), ">=", gates.min_delta_t_skill)
         )
-    if generalization is not None:
-        results.append(
-            _check(
-                "generalization.event_recall",
-                generalization.get("event_recall"),
-                ">=",
-                gates.min_generalization_event_recall,
-            )
-        )
-    if drift is not None:
-        results.append(
-            _check(
-                "share_of_drifted_columns",
-                drift.get("share_of_drifted_columns"),
-                "<=",
-                gates.max_drift_share,
-            )
-        )
-    if validation is not None and gates.require_validation:
-        ok = bool(validation.get("success", False))
-        results.append(
-            GateResult(
-                "validation_success",
-                float(ok),
-                1.0,
-                ">=",
-                ok,
-                "validation passed" if ok else "validation failed",
-            )
-        )
-    if champion is not None:
-        for key in ("event_recall_at_min_lead", "pr_auc"):
-            base = champion.get(key)
-            if base is not None and not math.isnan(float(base)):
-                results.append(
-                    _check(
-                        f"no_regression.{key}",
-                        hazard.get(key),
-                        ">=",
-                        float(base) - gates.max_regression,
-                    )
-                )
-        base_fa = champion.get("false_alarms_per_module_day")
-        if base_fa is not None and not math.isnan(float(base_fa)):
-            results.append(
-                _check(
-                    "no_regression.false_alarms_per_module_day",
-                    hazard.get("false_alarms_per_module_day"),
-                    "<=",
-                    float(base_fa) + gates.max_regression,
-                )
-            )
     return results
+
+
+def _hazard_no_regression_gates(
+    hazard: dict[str, Any], max_regression: float, champion: dict[str, Any]
+) -> list[GateResult]:
+    """Recall and PR AUC may drop, false alarms rise, by at most ``max_regression`` (absolute)."""
+    results = []
+    for key in ("event_recall_at_min_lead", "pr_auc"):
+        base = _recorded(champion, key)
+        if base is not None:
+            results.append(
+                _check(f"no_regression.{key}", hazard.get(key), ">=", base - max_regression)
+            )
+    base_fa = _recorded(champion, "false_alarms_per_module_day")
+    if base_fa is not None:
+        results.append(
+            _check(
+                "no_regression.false_alarms_per_module_day",
+                hazard.get("false_alarms_per_module_day"),
+                "<=",
+                base_fa + max_regression,
+            )
+        )
+    return results
+
+
+def _recorded(champion: dict[str, Any], key: str) -> float | None:
+    """The champion's value of ``key`` as a float, or None when absent or NaN."""
+    base = champion.get(key)
+    if base is None or math.isnan(float(base)):
+        return None
+    return float(base)
+
+
+def _validation_gate(validation: dict[str, Any], what: str) -> GateResult:
+    """Passes when the validation metrics say ``success``; ``what`` names it in the reason."""
+    ok = bool(validation.get("success", False))
+    verdict = f"{what} passed" if ok else f"{what} failed"
+    return GateResult("validation_success", float(ok), 1.0, ">=", ok, verdict)
 
 
 def evaluate_soh_gates(
@@ -168,13 +185,11 @@ def evaluate_soh_gates(
         _check("rul_mape_pct", soh.get("rul_mape_pct"), "<=", gates.max_rul_mape_pct),
     ]
     if validation is not None and gates.require_validation:
-        ok = bool(validation.get("success", False))
-        verdict = "cycle validation passed" if ok else "cycle validation failed"
-        results.append(GateResult("validation_success", float(ok), 1.0, ">=", ok, verdict))
+        results.append(_validation_gate(validation, "cycle validation"))
     for key in ("soh_rmse_pct", "rul_mape_pct"):
-        base = (champion or {}).get(key)
-        if base is not None and not math.isnan(float(base)):
-            limit = float(base) * (1 + max_regression)
+        base = _recorded(champion or {}, key)
+        if base is not None:
+            limit = base * (1 + max_regression)
             results.append(_check(f"no_regression.{key}", soh.get(key), "<=", limit))
     return results
 
