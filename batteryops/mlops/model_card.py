@@ -32,6 +32,15 @@ KNOWN_LIMITS = [
 ]
 
 
+INTENDED_USE = [
+    "## Intended use",
+    "Early warning of thermal runaway and overheating for stationary storage modules, with "
+    "a recommended current limit per module; an operator acts on alarms. Not a substitute "
+    "for the BMS's hard limits, off-gas detection or fire suppression.",
+    "",
+]
+
+
 def _row(name: str, metrics: dict[str, Any]) -> str:
     def fmt(key: str, digits: int = 3) -> str:
         value = metrics.get(key)
@@ -72,76 +81,14 @@ def render(
         Markdown text.
     """
     lines = [
-        f"# Model card: {name} v{version}",
-        "",
-        "## Model",
-        "XGBoost classifier of thermal-runaway hazard (probability that the module is within "
-        f"{params['label']['prediction_window_s'] / 60:.0f} min of its point of no return) and "
-        "XGBoost regressor of the hottest sensor's 30 s temperature change, over "
-        f"{len(operating_point['features'])} features computed per second from canonical "
-        "telemetry (`batteryops.hazard.features`: rolling statistics, temperature and gas slopes, "
-        "each "
-        "module against its rack's median, cell-voltage spread, load and SoC, sensor health).",
-        "",
-        f"- Decision: **{decision.get('decision')}** ({'; '.join(decision.get('reasons', []))})",
-        f"- MLflow run: `{versions.get('run_id')}`; code: `{versions.get('git_commit')}`",
-        f"- Packages: {', '.join(f'{k} {v}' for k, v in versions.get('packages', {}).items())}",
-        "",
-        "## Intended use",
-        "Early warning of thermal runaway and overheating for stationary storage modules, with "
-        "a recommended current limit per module; an operator acts on alarms. Not a substitute "
-        "for the BMS's hard limits, off-gas detection or fire suppression.",
-        "",
-        "## Operating point",
-        f"- Threshold {operating_point['threshold']:.6g} on the hazard probability, chosen on "
-        "validation modules for a budget of "
-        f"{params['alarm']['false_alarm_budget_per_module_day']} false alarms per module-day",
-        f"- Persistence: alarm when {params['alarm']['persistence_k']} of the last "
-        f"{params['alarm']['persistence_n']} seconds are over the threshold; episodes less than "
-        f"{params['alarm']['episode_merge_gap_s']} s apart merged",
-        f"- Derating: {params['derating']}",
-        "",
-        "## Held-out metrics (grouped split: no module in two splits)",
-        f"Test modules: {hazard.get('events')} runaway events, "
-        f"{hazard.get('healthy_module_days', 0):.1f} module-days of healthy and nuisance "
-        f"modules ({hazard.get('watched_module_days', 0):.1f} watched module-days in all).",
-        "",
-        "| model | PR AUC | event recall | lead p10 (min) | lead median (min) | "
-        "false alarms / module-day | threshold |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-        _row("XGBoost (this model)", hazard),
+        *_model_section(name, version, decision, operating_point, params, versions),
+        *INTENDED_USE,
+        *_operating_point_section(operating_point, params),
+        *_held_out_section(hazard),
+        *_delta_t_section(delta_t),
     ]
-    for baseline, metrics in hazard.get("baselines", {}).items():
-        lines.append(_row(baseline, metrics))
-    everything = delta_t.get("all", {})
-    heating = delta_t.get("hazard", {})
-    lines += [
-        "",
-        "### 30 s temperature change (test rows)",
-        "| forecast | RMSE all rows (C) | RMSE in hazard windows (C) | skill vs persistence |",
-        "| --- | --- | --- | --- |",
-    ]
-    for forecast in ("model", "heat_balance", "trend", "persistence"):
-        if forecast in everything:
-            lines.append(
-                f"| {forecast} | {everything[forecast]['rmse_c']:.3f} | "
-                f"{heating.get(forecast, {}).get('rmse_c', float('nan')):.3f} | "
-                f"{heating.get(forecast, {}).get('skill_vs_persistence', float('nan')):.2f} |"
-            )
     if generalization is not None:
-        lines += [
-            "",
-            "### Unlike fleet (other seed, fault timings and parameter ranges)",
-            f"Event recall {generalization.get('event_recall', float('nan')):.3f} "
-            f"({generalization.get('events_detected')} of {generalization.get('events')}), "
-            f"lead p10 {generalization.get('lead_time_min_p10', 0):.1f} min, "
-            f"{generalization.get('false_alarms_per_module_day', float('nan')):.3f} false alarms "
-            f"per module-day over {generalization.get('healthy_module_days', 0):.1f} healthy "
-            f"module-days; by fault: {generalization.get('event_recall_by_fault')}. "
-            "30 s temperature change in hazard windows: "
-            f"{generalization.get('delta_t_skill', float('nan')):.2f}x lower RMSE than "
-            "persistence.",
-        ]
+        lines += _generalization_section(generalization)
     lines += [
         "",
         "## Data",
@@ -154,6 +101,104 @@ def render(
         "",
     ]
     return "\n".join(lines)
+
+
+def _model_section(
+    name: str,
+    version: str | None,
+    decision: dict[str, Any],
+    operating_point: dict[str, Any],
+    params: dict[str, Any],
+    versions: dict[str, Any],
+) -> list[str]:
+    """Title, what the model is, the registry decision and the lineage in brief."""
+    return [
+        f"# Model card: {name} v{version}",
+        "",
+        "## Model",
+        "XGBoost classifier of thermal-runaway hazard (probability that the module is within "
+        f"{params['label']['prediction_window_s'] / 60:.0f} min of its point of no return) and "
+        "XGBoost regressor of the hottest sensor's 30 s temperature change, over "
+        f"{len(operating_point['features'])} features computed per second from canonical "
+        "telemetry (`batteryops.hazard.features`: rolling statistics, temperature and gas slopes, "
+        "each module against its rack's median, cell-voltage spread, load and SoC, sensor health).",
+        "",
+        f"- Decision: **{decision.get('decision')}** ({'; '.join(decision.get('reasons', []))})",
+        f"- MLflow run: `{versions.get('run_id')}`; code: `{versions.get('git_commit')}`",
+        f"- Packages: {', '.join(f'{k} {v}' for k, v in versions.get('packages', {}).items())}",
+        "",
+    ]
+
+
+def _operating_point_section(operating_point: dict[str, Any], params: dict[str, Any]) -> list[str]:
+    """Threshold, persistence and derating as registered."""
+    alarm = params["alarm"]
+    return [
+        "## Operating point",
+        f"- Threshold {operating_point['threshold']:.6g} on the hazard probability, chosen on "
+        "validation modules for a budget of "
+        f"{alarm['false_alarm_budget_per_module_day']} false alarms per module-day",
+        f"- Persistence: alarm when {alarm['persistence_k']} of the last "
+        f"{alarm['persistence_n']} seconds are over the threshold; episodes less than "
+        f"{alarm['episode_merge_gap_s']} s apart merged",
+        f"- Derating: {params['derating']}",
+        "",
+    ]
+
+
+def _held_out_section(hazard: dict[str, Any]) -> list[str]:
+    """The test modules and the hazard metrics beside every baseline."""
+    lines = [
+        "## Held-out metrics (grouped split: no module in two splits)",
+        f"Test modules: {hazard.get('events')} runaway events, "
+        f"{hazard.get('healthy_module_days', 0):.1f} module-days of healthy and nuisance "
+        f"modules ({hazard.get('watched_module_days', 0):.1f} watched module-days in all).",
+        "",
+        "| model | PR AUC | event recall | lead p10 (min) | lead median (min) | "
+        "false alarms / module-day | threshold |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        _row("XGBoost (this model)", hazard),
+    ]
+    for baseline, metrics in hazard.get("baselines", {}).items():
+        lines.append(_row(baseline, metrics))
+    return lines
+
+
+def _delta_t_section(delta_t: dict[str, Any]) -> list[str]:
+    """The 30 s temperature-change forecasts side by side on the test rows."""
+    everything = delta_t.get("all", {})
+    heating = delta_t.get("hazard", {})
+    lines = [
+        "",
+        "### 30 s temperature change (test rows)",
+        "| forecast | RMSE all rows (C) | RMSE in hazard windows (C) | skill vs persistence |",
+        "| --- | --- | --- | --- |",
+    ]
+    for forecast in ("model", "heat_balance", "trend", "persistence"):
+        if forecast in everything:
+            lines.append(
+                f"| {forecast} | {everything[forecast]['rmse_c']:.3f} | "
+                f"{heating.get(forecast, {}).get('rmse_c', float('nan')):.3f} | "
+                f"{heating.get(forecast, {}).get('skill_vs_persistence', float('nan')):.2f} |"
+            )
+    return lines
+
+
+def _generalization_section(generalization: dict[str, Any]) -> list[str]:
+    """The unlike fleet's recall, lead time, false alarms and ΔT skill."""
+    return [
+        "",
+        "### Unlike fleet (other seed, fault timings and parameter ranges)",
+        f"Event recall {generalization.get('event_recall', float('nan')):.3f} "
+        f"({generalization.get('events_detected')} of {generalization.get('events')}), "
+        f"lead p10 {generalization.get('lead_time_min_p10', 0):.1f} min, "
+        f"{generalization.get('false_alarms_per_module_day', float('nan')):.3f} false alarms "
+        f"per module-day over {generalization.get('healthy_module_days', 0):.1f} healthy "
+        f"module-days; by fault: {generalization.get('event_recall_by_fault')}. "
+        "30 s temperature change in hazard windows: "
+        f"{generalization.get('delta_t_skill', float('nan')):.2f}x lower RMSE than "
+        "persistence.",
+    ]
 
 
 HEALTH_LIMITS = [
