@@ -13,12 +13,10 @@ Serve on a schedule: python -m flows.monitor --serve [--cron "*/30 * * * *"]
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from flows._common import ROOT, project_params
 
 
 def build_flow():
@@ -52,14 +50,7 @@ def build_flow():
 
 def main(argv: list[str] | None = None) -> None:
     """Run the flow once, or serve it as a scheduled deployment."""
-    sys.path.insert(0, str(ROOT))
-    from batteryops.core.workspace import QUIET_TOOLS
-
-    for key, value in (QUIET_TOOLS | {"PREFECT_HOME": str(ROOT / ".prefect")}).items():
-        os.environ.setdefault(key, value)
-    from batteryops.core.config import load_params
-
-    settings = load_params(ROOT / "params.yaml").serve.monitor
+    settings = project_params().serve.monitor
     parser = argparse.ArgumentParser(
         prog="python -m flows.monitor", description=__doc__.split("\n")[0]
     )

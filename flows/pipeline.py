@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from flows._common import ROOT, project_params
+
 LOCK_MARKERS = ("Unable to acquire lock", "lock", "is busy")
 
 
@@ -128,14 +129,7 @@ def build_flow(max_parallel: int, retries: int, retry_delay_s: int):
 
 def main(argv: list[str] | None = None) -> None:
     """Run the flow once, or serve it as a scheduled deployment."""
-    sys.path.insert(0, str(ROOT))
-    from batteryops.core.workspace import QUIET_TOOLS
-
-    for key, value in (QUIET_TOOLS | {"PREFECT_HOME": str(ROOT / ".prefect")}).items():
-        os.environ.setdefault(key, value)
-    from batteryops.core.config import load_params
-
-    settings = load_params(ROOT / "params.yaml").flow
+    settings = project_params().flow
     parser = argparse.ArgumentParser(
         prog="python -m flows.pipeline", description=__doc__.split("\n")[0]
     )
