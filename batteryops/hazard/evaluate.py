@@ -8,6 +8,10 @@ import pandas as pd
 from batteryops.core.config import AlarmParams, RuleBaselineParams
 from batteryops.hazard import events
 
+# The rule baseline's score column: the rule alarms where it reaches 1 (:func:`rule_score`).
+RULE_SCORE = "rule_score"
+RULE_THRESHOLD = 1.0
+
 
 def rule_score(frame: pd.DataFrame, rule: RuleBaselineParams) -> np.ndarray:
     """The temperature / dT/dt rule as a score: alarm where it reaches 1.

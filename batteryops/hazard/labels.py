@@ -22,6 +22,19 @@ from batteryops.core import schema, timegrid
 from batteryops.core.config import LabelParams
 
 NEIGHBOUR_VENTED = "neighbour_vented"
+# What a labelled, featurized row carries beside its features: its keys, its module's split and its
+# labels, in this order (the first columns of the ``evaluate`` stage's scores table).
+ROW_COLUMNS = [
+    schema.TIMESTAMP,
+    schema.RACK_ID,
+    schema.MODULE_ID,
+    schema.SPLIT,
+    schema.TRAINABLE,
+    schema.HAZARD,
+    schema.OVERHEAT,
+    schema.DELTA_T_30S,
+    NEIGHBOUR_VENTED,
+]
 
 
 def label_rack(telemetry: pd.DataFrame, truth: pd.DataFrame, params: LabelParams) -> pd.DataFrame:

@@ -1,0 +1,480 @@
+"""The ``evaluate`` stage's work: thresholds chosen on validation, every score judged on test.
+
+Held-out partitions are scored one at a time (:func:`score_partition`) and only scores are kept,
+so memory follows one rack, not the fleet. Each learned score (the model, logistic regression,
+IsolationForest) gets its own threshold on validation modules under the same alarm budget
+(:func:`choose_thresholds`); the rule alarms at its own definition (score 1). The test split is
+read for metrics only after those choices (:func:`results_on_test`, :func:`hazard_metrics`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from batteryops.core import plots, schema
+from batteryops.core.config import (
+    AlarmParams,
+    DeratingParams,
+    EvaluateParams,
+    RuleBaselineParams,
+    TrackingParams,
+)
+from batteryops.core.io import atomic_path, parquet_writer
+from batteryops.hazard import evaluate, events
+from batteryops.hazard.labels import ROW_COLUMNS
+from batteryops.hazard.model import DELTA_T_FORECAST, HazardModel
+from batteryops.hazard.models import (
+    ANOMALY_FEATURE,
+    HEAT_BALANCE_FEATURE,
+    TREND_FEATURE,
+    delta_t_forecasts,
+)
+from batteryops.mlops import tracking
+
+RULE, LOGISTIC, ANOMALY = evaluate.RULE_SCORE, "logistic_probability", ANOMALY_FEATURE
+# Score column -> name under ``baselines`` in the metrics (the model's own is top level).
+LEARNED = {events.PROBABILITY: None, LOGISTIC: "logistic_regression", ANOMALY: "isolation_forest"}
+JUDGED = [*LEARNED, RULE]
+# Score column -> its name in the plots.
+PLOT_NAMES = {events.PROBABILITY: "model", RULE: "rule"} | {
+    column: name for column, name in LEARNED.items() if name is not None
+}
+HELD_OUT = ("validation", "test")
+SUMMARY_KEYS = [
+    "pr_auc",
+    "roc_auc",
+    "event_recall",
+    "event_recall_at_min_lead",
+    "lead_time_min_p10",
+    "lead_time_min_median",
+    "false_alarms_per_module_day",
+    "threshold",
+    "events",
+    "events_detected",
+    "false_alarms",
+    "watched_module_days",
+    "healthy_module_days",
+]
+# The scores table: each held-out row's keys and labels, then every score and the ΔT forecast.
+SCORES = [events.PROBABILITY, LOGISTIC, ANOMALY, RULE, DELTA_T_FORECAST]
+
+
+@dataclass
+class ScoredPartition:
+    """What one held-out partition contributes to the evaluation."""
+
+    tracks: dict[str, dict[str, list[events.ModuleTrack]]]  # split -> score column -> tracks
+    labels: np.ndarray  # ``hazard`` of the test split's trainable rows
+    row_scores: dict[str, np.ndarray]  # score column -> those rows' scores
+    delta_t_sums: dict[str, dict[str, float]]  # :func:`evaluate.delta_t_sums` on those rows
+    shap: pd.DataFrame  # a sample of those rows' features
+    table: pd.DataFrame  # the rows of the scores table (``ROW_COLUMNS + SCORES``)
+
+
+@dataclass
+class HeldOutScores:
+    """What scoring every held-out partition keeps: tracks, test scores, ΔT sums, a SHAP sample."""
+
+    tracks: dict[str, dict[str, list[events.ModuleTrack]]] = field(
+        default_factory=lambda: {split: {c: [] for c in JUDGED} for split in HELD_OUT}
+    )
+    labels: list[np.ndarray] = field(default_factory=list)
+    row_scores: dict[str, list[np.ndarray]] = field(default_factory=lambda: {c: [] for c in JUDGED})
+    delta_t_sums: dict[str, dict[str, float]] = field(default_factory=dict)
+    shap_rows: list[pd.DataFrame] = field(default_factory=list)
+
+    def add(self, partition: ScoredPartition) -> None:
+        """Keep one partition's contribution (not its scores table)."""
+        for split, by_column in partition.tracks.items():
+            for column, built in by_column.items():
+                self.tracks[split][column].extend(built)
+        self.labels.append(partition.labels)
+        for column in self.row_scores:
+            self.row_scores[column].append(partition.row_scores[column])
+        evaluate.add_sums(self.delta_t_sums, partition.delta_t_sums)
+        self.shap_rows.append(partition.shap)
+
+    def test_labels(self) -> np.ndarray:
+        """``hazard`` of every trainable test row, partition after partition."""
+        return np.concatenate(self.labels)
+
+    def test_scores(self, column: str) -> np.ndarray:
+        """One score of every trainable test row, in the order of :meth:`test_labels`."""
+        return np.concatenate(self.row_scores[column])
+
+    def shap_sample(self) -> pd.DataFrame:
+        """The test rows sampled for the SHAP summary, every partition's together."""
+        return pd.concat(self.shap_rows, ignore_index=True)
+
+
+def score_partition(
+    frame: pd.DataFrame,
+    model: HazardModel,
+    truth: pd.DataFrame,
+    rule: RuleBaselineParams,
+    horizon_s: int,
+    shap_rows: int,
+    rng: np.random.Generator,
+) -> ScoredPartition:
+    """Score one partition's held-out rows with the model, the baselines and the ΔT forecast.
+
+    Args:
+        frame: Featurized validation and test rows (``ROW_COLUMNS``, the model's inputs bar the
+            anomaly score, and the heat-balance slope).
+        model: The trained model.
+        truth: Ground truth per module.
+        rule: The ``evaluate.rule_baseline`` section.
+        horizon_s: The ΔT forecast's horizon (``label.delta_t_horizon_s``).
+        shap_rows: How many test rows to sample for the SHAP summary.
+        rng: Draws that sample (consumed once per call).
+
+    Returns:
+        The partition's tracks, test labels and scores, ΔT error sums, SHAP sample and scores table.
+    """
+    frame = model.prepare(frame)
+    # The inputs once, as one array, for every model (a frame copy per model is slow).
+    matrix = model.matrix(frame)
+    scores = {
+        events.PROBABILITY: model.hazard_probability(frame, matrix),
+        LOGISTIC: model.baselines.logistic_probability(matrix),
+        ANOMALY: model.baselines.anomaly_score(matrix),
+        RULE: evaluate.rule_score(frame, rule),
+    }
+    is_test = (frame[schema.SPLIT] == "test").to_numpy()
+    forecast = np.full(len(frame), np.nan, dtype=np.float32)  # judged on test rows only
+    forecast[is_test] = model.delta_t_forecast(frame[is_test], matrix[is_test])
+    shap = _shap_sample(
+        frame[is_test & frame[schema.TRAINABLE].to_numpy()], model.features, shap_rows, rng
+    )
+    del matrix
+    kept = ROW_COLUMNS + [TREND_FEATURE, HEAT_BALANCE_FEATURE]
+    frame = frame[kept].assign(**scores, **{DELTA_T_FORECAST: forecast})
+    test = frame[is_test & frame[schema.TRAINABLE].to_numpy()]
+    return ScoredPartition(
+        tracks=_split_tracks(frame, truth),
+        labels=test[schema.HAZARD].to_numpy(),
+        row_scores={column: test[column].to_numpy(dtype=np.float32) for column in JUDGED},
+        delta_t_sums=_delta_t_sums(test, horizon_s),
+        shap=shap,
+        table=frame[ROW_COLUMNS + SCORES],
+    )
+
+
+def _split_tracks(
+    frame: pd.DataFrame, truth: pd.DataFrame
+) -> dict[str, dict[str, list[events.ModuleTrack]]]:
+    """Each held-out split's module tracks of every judged score."""
+    tracks: dict[str, dict[str, list[events.ModuleTrack]]] = {}
+    for split in HELD_OUT:
+        part = frame[frame[schema.SPLIT] == split].reset_index(drop=True)
+        if not part.empty:
+            tracks[split] = events.score_tracks(part, truth, JUDGED)
+    return tracks
+
+
+def _delta_t_sums(test: pd.DataFrame, horizon_s: int) -> dict[str, dict[str, float]]:
+    """The ΔT forecasts' error sums on test rows: all of them, overheat rows, hazard windows."""
+    subsets = {
+        "all": np.ones(len(test), dtype=bool),
+        "overheat": test[schema.OVERHEAT].to_numpy() > 0,
+        "hazard": test[schema.HAZARD].to_numpy() > 0,
+    }
+    return evaluate.delta_t_sums(
+        test[schema.DELTA_T_30S].to_numpy(dtype=float),
+        delta_t_forecasts(test, test[DELTA_T_FORECAST].to_numpy(), horizon_s),
+        subsets,
+    )
+
+
+def _shap_sample(
+    test: pd.DataFrame, features: list[str], size: int, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Up to ``size`` test rows: half from hazard windows, half from anywhere."""
+    hazard = np.flatnonzero(test[schema.HAZARD].to_numpy() > 0)
+    take = rng.choice(hazard, min(len(hazard), size // 2), replace=False) if len(hazard) else []
+    rest = rng.choice(len(test), min(len(test), size - len(take)), replace=False)
+    rows = np.unique(np.concatenate([np.asarray(take, dtype=int), rest]))
+    return test.iloc[rows][features].reset_index(drop=True)
+
+
+def score_held_out(
+    files: Sequence[Path],
+    model: HazardModel,
+    truth: pd.DataFrame,
+    section: EvaluateParams,
+    horizon_s: int,
+    seed: int,
+    scores_path: str | Path,
+) -> HeldOutScores:
+    """Score the held-out rows of every featurized partition; write the scores table.
+
+    Args:
+        files: The featurized partitions, in order.
+        model: The trained model.
+        truth: Ground truth per module.
+        section: The ``evaluate`` section.
+        horizon_s: The ΔT forecast's horizon (``label.delta_t_horizon_s``).
+        seed: Seeds the SHAP sample (``train.seed``).
+        scores_path: Where the scores table goes (Parquet, written atomically).
+
+    Returns:
+        What every partition contributed.
+    """
+    import pyarrow as pa
+
+    base = [name for name in model.features if name != ANOMALY_FEATURE]
+    columns = list(dict.fromkeys(ROW_COLUMNS + base + [HEAT_BALANCE_FEATURE]))
+    rng = np.random.default_rng(seed)
+    shap_per_file = max(section.shap_sample_rows // len(files), 1)
+    scored = HeldOutScores()
+    with atomic_path(scores_path) as scores_tmp:
+        writer, table_schema = None, None
+        for path in files:
+            frame = pd.read_parquet(
+                path, columns=columns, filters=[(schema.SPLIT, "in", list(HELD_OUT))]
+            )
+            if frame.empty:
+                continue
+            partition = score_partition(
+                frame, model, truth, section.rule_baseline, horizon_s, shap_per_file, rng
+            )
+            del frame
+            scored.add(partition)
+            if writer is None:
+                table_schema = pa.Schema.from_pandas(partition.table, preserve_index=False)
+                writer = parquet_writer(scores_tmp, table_schema, [schema.RACK_ID, schema.SPLIT])
+            writer.write_table(
+                pa.Table.from_pandas(partition.table, schema=table_schema, preserve_index=False)
+            )
+            del partition
+        if writer is not None:
+            writer.close()
+    return scored
+
+
+def choose_thresholds(
+    validation: dict[str, list[events.ModuleTrack]], grid_size: int, alarm: AlarmParams
+) -> tuple[dict[str, float], dict[str, dict[str, object]]]:
+    """Each learned score's threshold, chosen on validation tracks under the alarm budget.
+
+    The candidates are quantiles of the upper tail of the validation scores and the thresholds
+    where a track's verdict changes (:func:`events.critical_thresholds`).
+
+    Args:
+        validation: Score column -> the validation split's module tracks.
+        grid_size: How many quantile candidates (``evaluate.threshold_grid_size``).
+        alarm: The ``alarm`` section.
+
+    Returns:
+        Score column -> threshold (the rule's at 1), and learned score column -> its validation
+        event metrics at that threshold.
+    """
+    thresholds, on_validation = {}, {}
+    for column in LEARNED:
+        tracks = validation[column]
+        candidates = np.concatenate(
+            [
+                evaluate.threshold_candidates(np.concatenate([t.score for t in tracks]), grid_size),
+                events.critical_thresholds(tracks, alarm),
+            ]
+        )
+        thresholds[column], on_validation[column] = events.choose_threshold(
+            tracks, candidates, alarm
+        )
+    thresholds[RULE] = evaluate.RULE_THRESHOLD
+    return thresholds, on_validation
+
+
+def results_on_test(
+    scored: HeldOutScores, thresholds: dict[str, float], alarm: AlarmParams
+) -> dict[str, dict[str, object]]:
+    """Row and event metrics of every score on the test split at its threshold."""
+    labels = scored.test_labels()
+    return {
+        column: evaluate.split_metrics(
+            labels, scored.test_scores(column), scored.tracks["test"][column], threshold, alarm
+        )
+        for column, threshold in thresholds.items()
+    }
+
+
+def hazard_metrics(
+    results: dict[str, dict[str, object]],
+    on_validation: dict[str, dict[str, object]],
+    delta_t: dict[str, dict],
+    alarm: AlarmParams,
+) -> dict[str, object]:
+    """``metrics/hazard.json``: the model's test metrics, the baselines' beside, the ΔT figures.
+
+    Args:
+        results: :func:`results_on_test`.
+        on_validation: The validation metrics :func:`choose_thresholds` returned.
+        delta_t: :func:`evaluate.delta_t_metrics` of the test rows.
+        alarm: The ``alarm`` section.
+    """
+    model = results[events.PROBABILITY]
+    metrics: dict[str, object] = {key: model[key] for key in SUMMARY_KEYS}
+    metrics["lead_times_min"] = model["lead_times_min"]
+    metrics["baselines"] = {"rule": {key: results[RULE][key] for key in SUMMARY_KEYS}}
+    for column, name in LEARNED.items():
+        if name is not None:
+            metrics["baselines"][name] = {key: results[column][key] for key in SUMMARY_KEYS}
+    metrics["validation"] = {
+        key: on_validation[events.PROBABILITY][key]
+        for key in SUMMARY_KEYS
+        if key in on_validation[events.PROBABILITY]
+    }
+    metrics["min_lead_min"] = alarm.min_lead_s / 60.0
+    metrics["false_alarm_budget_per_module_day"] = alarm.false_alarm_budget_per_module_day
+    # Judged where a module heats towards runaway (the hazard windows of the test modules), as
+    # the derating advice needs. Elsewhere the 30 s change is mostly sensor noise, which no
+    # forecast removes; those figures are in metrics/delta_t.json beside it.
+    heating = delta_t["hazard"]
+    metrics["delta_t_rmse_c"] = heating["model"]["rmse_c"]
+    metrics["delta_t_persistence_rmse_c"] = heating["persistence"]["rmse_c"]
+    metrics["delta_t_skill"] = heating["model"]["skill_vs_persistence"]
+    metrics["delta_t_skill_all_rows"] = delta_t["all"]["model"]["skill_vs_persistence"]
+    return metrics
+
+
+def operating_point(
+    threshold: float,
+    alarm: AlarmParams,
+    derating: DeratingParams,
+    top_features: int,
+    model_info: dict[str, object],
+) -> dict[str, object]:
+    """What scoring with the model needs beside it: threshold, alarm rule, derating, features.
+
+    Args:
+        threshold: The model's threshold chosen on validation.
+        alarm: The ``alarm`` section.
+        derating: The ``derating`` section.
+        top_features: How many features explain an alarm (``explain.top_features``).
+        model_info: What the ``train`` stage wrote about the model (``features``, ``run_id``).
+    """
+    return {
+        "threshold": float(threshold),
+        "alarm": alarm.model_dump(),
+        "derating": derating.model_dump(),
+        "top_features": top_features,
+        "features": model_info["features"],
+        "run_id": model_info["run_id"],
+    }
+
+
+def pr_curves(scored: HeldOutScores) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Plot name -> (recall, precision) of every score on the trainable test rows."""
+    labels = scored.test_labels()
+    return {
+        name: evaluate.pr_curve(labels, scored.test_scores(column).astype(float))
+        for column, name in PLOT_NAMES.items()
+    }
+
+
+def pr_curve_table(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """The curves of :func:`pr_curves` as DVC plot data: ``model``, ``recall``, ``precision``."""
+    rows = [
+        pd.DataFrame({"model": name, "recall": recall, "precision": precision})
+        for name, (recall, precision) in curves.items()
+    ]
+    return pd.concat(rows)
+
+
+def lead_times(results: dict[str, dict[str, object]]) -> dict[str, list[float]]:
+    """Plot name -> the lead times (minutes) of the runaways each score detected on test."""
+    return {PLOT_NAMES[c]: list(result["lead_times_min"]) for c, result in results.items()}
+
+
+def lead_time_table(leads: dict[str, list[float]]) -> pd.DataFrame:
+    """The lead times of :func:`lead_times` as DVC plot data: ``model``, ``event``, minutes."""
+    rows = [
+        {"model": name, "event": i, "lead_time_min": lead}
+        for name, values in leads.items()
+        for i, lead in enumerate(values)
+    ]
+    return pd.DataFrame(rows, columns=["model", "event", "lead_time_min"])
+
+
+def write_plots(
+    scored: HeldOutScores,
+    results: dict[str, dict[str, object]],
+    model: HazardModel,
+    min_lead_min: float,
+    plots_dir: str | Path,
+    shap_summary: str | Path,
+) -> None:
+    """Write the PR curves, the lead times (data and PNG) and the SHAP summary.
+
+    Args:
+        scored: :func:`score_held_out`.
+        results: :func:`results_on_test`.
+        model: The trained model (for the SHAP contributions).
+        min_lead_min: The minimum lead the lead-time histogram marks.
+        plots_dir: Folder of ``pr_curve.csv``, ``lead_times.csv`` and their PNGs.
+        shap_summary: Where the SHAP summary PNG goes.
+    """
+    plots_dir = Path(plots_dir)
+    curves = pr_curves(scored)
+    with atomic_path(plots_dir / "pr_curve.csv") as tmp:
+        pr_curve_table(curves).to_csv(tmp, index=False)
+    leads = lead_times(results)
+    with atomic_path(plots_dir / "lead_times.csv") as tmp:
+        lead_time_table(leads).to_csv(tmp, index=False)
+    with atomic_path(plots_dir / "pr_curve.png") as tmp:
+        plots.pr_curve_png(curves, tmp)
+    with atomic_path(plots_dir / "lead_time_hist.png") as tmp:
+        plots.lead_time_png(leads, min_lead_min, tmp)
+    sample = scored.shap_sample()
+    if not sample.empty:
+        contributions = model.contributions(sample)[:, :-1]
+        with atomic_path(shap_summary) as tmp:
+            plots.shap_summary_png(
+                contributions, sample[model.features].to_numpy(dtype=float), model.features, tmp
+            )
+
+
+def run_metrics(metrics: dict[str, object]) -> dict[str, float]:
+    """The finite numbers of ``metrics/hazard.json`` as MLflow metrics (``test_`` prefixed)."""
+    return {
+        f"test_{k}": float(v)
+        for k, v in metrics.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
+    }
+
+
+def log_to_run(
+    tracking_params: TrackingParams,
+    run_id: str,
+    metrics: dict[str, object],
+    delta_t: dict[str, object],
+    operating: dict[str, object],
+    plots_dir: str | Path,
+) -> None:
+    """Log the held-out metrics, the plots and the operating point to the training run.
+
+    Args:
+        tracking_params: The ``tracking`` section.
+        run_id: The training run.
+        metrics: ``metrics/hazard.json``.
+        delta_t: ``metrics/delta_t.json`` (without its horizon).
+        operating: :func:`operating_point`.
+        plots_dir: Every PNG in it is logged under ``plots``.
+    """
+    import mlflow
+
+    from batteryops.hazard.pyfunc import OPERATING_POINT_ARTIFACT
+
+    tracking.configure(tracking_params)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_metrics(run_metrics(metrics))
+        mlflow.log_dict(metrics, "metrics/hazard.json")
+        mlflow.log_dict(delta_t, "metrics/delta_t.json")
+        mlflow.log_dict(operating, OPERATING_POINT_ARTIFACT)
+        for png in Path(plots_dir).glob("*.png"):
+            mlflow.log_artifact(str(png), "plots")
