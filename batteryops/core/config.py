@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from batteryops.core import schema
-from batteryops.ingest.cycle_files import CycleIngestParams
 
 PARAMS_FILE = "params.yaml"
 
@@ -493,6 +492,57 @@ class IngestParams(_Section):
         for name, (low, high) in self.limits.items():
             if low >= high:
                 raise ValueError(f"ingest.limits.{name}: low {low} must be below high {high}")
+        return self
+
+
+# Physically possible ranges of cycle data: cycle ingest quarantines a row outside them and the
+# cycles suite checks them. ``cycle_ingest.limits`` is merged over this table, column by column.
+DEFAULT_CYCLE_LIMITS: dict[str, tuple[float, float]] = {
+    "capacity_ah": (0.0, 1000.0),
+    "resistance_ohm": (0.0, 10.0),
+    "temperature_c": (-60.0, 120.0),
+    "depth_of_discharge": (0.0, 1.0),
+    "charge_c_rate": (0.0, 20.0),
+    "discharge_c_rate": (0.0, 20.0),
+}
+
+
+class CycleIngestParams(_Section):
+    """Cycler exports to canonical cycle data (the ``cycle_ingest`` section of params).
+
+    ``limits`` given here are merged over :data:`DEFAULT_CYCLE_LIMITS`, column by column.
+    """
+
+    aliases: dict[str, list[str]] = Field(default_factory=dict)
+    nominal_capacity_ah: float | None = Field(default=None, gt=0)
+    limits: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: dict(DEFAULT_CYCLE_LIMITS)
+    )
+    layout: Literal["auto", "generic", "matr"] = "auto"
+
+    @field_validator("limits")
+    @classmethod
+    def _merged_limits(
+        cls, limits: dict[str, tuple[float, float]]
+    ) -> dict[str, tuple[float, float]]:
+        return {**DEFAULT_CYCLE_LIMITS, **limits}
+
+    @model_validator(mode="after")
+    def _known_names(self) -> CycleIngestParams:
+        columns = [*schema.CYCLE_COLUMNS, *schema.CYCLE_HELPER_COLUMNS]
+        for section, names, valid in (
+            ("aliases", self.aliases, columns),
+            ("limits", self.limits, schema.CYCLE_SIGNALS),
+        ):
+            for name in names:
+                if name not in valid:
+                    raise ValueError(
+                        f"cycle_ingest.{section}: {name!r} is not a cycle column"
+                        f"{_nearest(name, valid)}"
+                    )
+        for name, (low, high) in self.limits.items():
+            if low >= high:
+                raise ValueError(f"cycle_ingest.limits.{name}: low {low} must be below high {high}")
         return self
 
 

@@ -62,6 +62,11 @@ CYCLE_SIGNALS = [
     "time_s",  # test time at the end of the cycle, seconds since the cell's first cycle
 ]
 CYCLE_COLUMNS = CYCLE_KEYS + CYCLE_SIGNALS
+# Helper columns of cycler exports: read to derive canonical ones, never written out.
+CHARGE_CAPACITY = "charge_capacity_ah"  # charge into the cell during one cycle
+CHARGE_CURRENT = "charge_current_a"
+DISCHARGE_CURRENT = "discharge_current_a"
+CYCLE_HELPER_COLUMNS = [CHARGE_CAPACITY, CHARGE_CURRENT, DISCHARGE_CURRENT]
 # Optional low-rate (C/20-like) discharge curves at checkpoint cycles: capacity discharged from
 # full (Ah) against terminal voltage (V), rows in discharge order.
 CURVE_COLUMNS = [CELL_ID, CYCLE, "voltage_v", "capacity_ah"]

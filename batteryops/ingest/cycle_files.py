@@ -6,10 +6,10 @@ signals, any of which may be missing for a source; sorted by (cell_id, cycle), o
 One file at a time (:func:`read_cycle_file`; CSV, TSV, semicolon CSV with decimal commas, gzip,
 Parquet):
 
-1. **Sniff** with :func:`batteryops.ingest.telemetry_files.sniff` (format, compression, encoding,
-   ``sep=`` line,
-   delimiter, decimal mark). Text is read with Python's ``csv`` module, which keeps each row's
-   line number for the quarantine (per-cycle files hold thousands of rows, not millions).
+1. **Sniff** with :func:`batteryops.ingest.files.sniff` (format, compression, encoding,
+   ``sep=`` line, delimiter, decimal mark). Text is read with Python's ``csv`` module, which keeps
+   each row's line number for the quarantine (per-cycle files hold thousands of rows, not
+   millions).
 2. **Layout**: ``auto`` picks ``matr`` when the header holds ``QDischarge`` and ``chargetime``:
    the per-cycle ``summary`` of Severson et al. 2019 (data.matr.io), one file per cell named like
    ``b1c0.csv``. Its ``chargetime`` is a charge duration, not test time, so ``time_s`` stays
@@ -32,16 +32,14 @@ Parquet):
 Across files (:func:`ingest_cycle_files`): exact duplicate rows are dropped (counted); rows that
 share (cell_id, cycle) but differ are all quarantined; derived throughputs are summed again per
 cell over every file, so a cell split across files keeps counting. A file that cannot be used at
-all is copied to the quarantine directory with a ``.reason.json`` beside it, as
-:mod:`batteryops.ingest.telemetry_files` does for telemetry, and the run goes on with the other
-files.
+all is copied to the quarantine directory with a ``.reason.json`` beside it
+(:func:`batteryops.ingest.files.quarantine`, as for telemetry), and the run goes on with the
+other files.
 """
 
 from __future__ import annotations
 
 import csv
-import difflib
-import gzip
 import io
 import logging
 import re
@@ -49,28 +47,21 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from batteryops.core import schema
+from batteryops.core.config import CycleIngestParams
 from batteryops.core.io import atomic_path, write_json, write_parquet
-
-if TYPE_CHECKING:
-    from batteryops.ingest.telemetry_files import Sniffed, UnusableFile
+from batteryops.core.schema import CHARGE_CAPACITY, CHARGE_CURRENT, DISCHARGE_CURRENT
+from batteryops.ingest import columns, files
+from batteryops.ingest.columns import normalise_name, unique_names
+from batteryops.ingest.files import Sniffed, UnusableFile
 
 logger = logging.getLogger(__name__)
 
-# Helper columns: read from files to derive canonical ones, never written out.
-CHARGE_CAPACITY = "charge_capacity_ah"  # charge into the cell during one cycle
-CHARGE_CURRENT = "charge_current_a"
-DISCHARGE_CURRENT = "discharge_current_a"
-HELPER_COLUMNS = [CHARGE_CAPACITY, CHARGE_CURRENT, DISCHARGE_CURRENT]
 THROUGHPUTS = {"charge_throughput_ah": CHARGE_CAPACITY, "discharge_throughput_ah": "capacity_ah"}
 C_RATES = {"charge_c_rate": CHARGE_CURRENT, "discharge_c_rate": DISCHARGE_CURRENT}
 
@@ -142,65 +133,12 @@ MATR_ALIASES: dict[str, list[str]] = {
     "time_s": DEFAULT_ALIASES["time_s"],
 }
 
-# Header units accepted per column: (scale, offset) to the canonical unit.
-_AMP_HOURS = {"ah": (1.0, 0.0), "mah": (1e-3, 0.0), "kah": (1e3, 0.0)}
-_OHMS = {
-    unit: (scale, 0.0)
-    for scale, units in (
-        (1.0, ("ohm", "ohms", "ω")),
-        (1e-3, ("mohm", "mohms", "mω")),
-        (1e-6, ("uohm", "µohm", "μohm", "uω", "µω", "μω")),
-    )
-    for unit in units
-}
-_CELSIUS = {
-    "c": (1.0, 0.0),
-    "degc": (1.0, 0.0),
-    "°c": (1.0, 0.0),
-    "celsius": (1.0, 0.0),
-    "f": (5.0 / 9.0, -32.0 * 5.0 / 9.0),
-    "degf": (5.0 / 9.0, -32.0 * 5.0 / 9.0),
-    "°f": (5.0 / 9.0, -32.0 * 5.0 / 9.0),
-    "k": (1.0, -273.15),
-    "kelvin": (1.0, -273.15),
-}
-_SECONDS = {
-    unit: (scale, 0.0)
-    for scale, units in (
-        (1.0, ("s", "sec", "secs", "second", "seconds")),
-        (60.0, ("min", "mins", "minute", "minutes")),
-        (3600.0, ("h", "hr", "hrs", "hour", "hours")),
-        (86400.0, ("d", "day", "days")),
-    )
-    for unit in units
-}
-_FRACTION = {"%": (0.01, 0.0), "pct": (0.01, 0.0), "percent": (0.01, 0.0), "fraction": (1.0, 0.0)}
-_C_RATE = {"c": (1.0, 0.0), "1/h": (1.0, 0.0)}
-_AMPS = {"a": (1.0, 0.0), "ma": (1e-3, 0.0)}
-UNITS: dict[str, dict[str, tuple[float, float]]] = {
-    "capacity_ah": _AMP_HOURS,
-    "charge_throughput_ah": _AMP_HOURS,
-    "discharge_throughput_ah": _AMP_HOURS,
-    CHARGE_CAPACITY: _AMP_HOURS,
-    "resistance_ohm": _OHMS,
-    "temperature_c": _CELSIUS,
-    "time_s": _SECONDS,
-    "depth_of_discharge": _FRACTION,
-    "charge_c_rate": _C_RATE,
-    "discharge_c_rate": _C_RATE,
-    CHARGE_CURRENT: _AMPS,
-    DISCHARGE_CURRENT: _AMPS,
-}
-_KNOWN_UNITS = {unit for table in UNITS.values() for unit in table}
+UNITS = columns.CYCLE_UNITS  # header units accepted per column
+# A ``Name_unit`` header is split at any unit of cycle data or telemetry (as it always was).
+_HEADER_UNITS = columns.known_units(
+    [*columns.CYCLE_UNITS.values(), *columns.TELEMETRY_UNITS.values()]
+)
 
-DEFAULT_LIMITS: dict[str, tuple[float, float]] = {
-    "capacity_ah": (0.0, 1000.0),
-    "resistance_ohm": (0.0, 10.0),
-    "temperature_c": (-60.0, 120.0),
-    "depth_of_discharge": (0.0, 1.0),
-    "charge_c_rate": (0.0, 20.0),
-    "discharge_c_rate": (0.0, 20.0),
-}
 MAX_CYCLE = 1e9  # no cell lives a billion cycles: a larger index is a corrupt value
 PERCENT_THRESHOLD = 1.5  # a unitless depth of discharge above this is percent, not a fraction
 _MISSING = {"", "nan", "na", "n/a", "#n/a", "null", "none", "nat", "-", "--"}
@@ -208,57 +146,6 @@ _ROW_EXPECTED = (
     "rows with a cell, an integer cycle >= 0, a numeric capacity > 0 and values inside "
     "cycle_ingest.limits; one set of values per (cell_id, cycle)"
 )
-
-
-def _telemetry_ingest() -> ModuleType:
-    """:mod:`batteryops.ingest.telemetry_files`, imported when first needed.
-
-    It imports :mod:`batteryops.core.config`, which imports :class:`CycleIngestParams` from this
-    module for its ``cycle_ingest`` section: a top-level import would make that circular.
-    """
-    from batteryops.ingest import telemetry_files
-
-    return telemetry_files
-
-
-class CycleIngestParams(BaseModel):
-    """Cycler exports to canonical cycle data (the ``cycle_ingest`` section of params).
-
-    ``limits`` given here are merged over :data:`DEFAULT_LIMITS`, column by column.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    aliases: dict[str, list[str]] = Field(default_factory=dict)
-    nominal_capacity_ah: float | None = Field(default=None, gt=0)
-    limits: dict[str, tuple[float, float]] = Field(default_factory=lambda: dict(DEFAULT_LIMITS))
-    layout: Literal["auto", "generic", "matr"] = "auto"
-
-    @field_validator("limits")
-    @classmethod
-    def _merged_limits(
-        cls, limits: dict[str, tuple[float, float]]
-    ) -> dict[str, tuple[float, float]]:
-        return {**DEFAULT_LIMITS, **limits}
-
-    @model_validator(mode="after")
-    def _known_names(self) -> CycleIngestParams:
-        columns = [*schema.CYCLE_COLUMNS, *HELPER_COLUMNS]
-        for section, names, valid in (
-            ("aliases", self.aliases, columns),
-            ("limits", self.limits, schema.CYCLE_SIGNALS),
-        ):
-            for name in names:
-                if name not in valid:
-                    matches = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
-                    hint = f"; did you mean {' or '.join(map(repr, matches))}?" if matches else ""
-                    raise ValueError(
-                        f"cycle_ingest.{section}: {name!r} is not a cycle column{hint}"
-                    )
-        for name, (low, high) in self.limits.items():
-            if low >= high:
-                raise ValueError(f"cycle_ingest.limits.{name}: low {low} must be below high {high}")
-        return self
 
 
 @dataclass
@@ -303,39 +190,32 @@ class _Mapping:
 
 
 def _split_unit(header: str) -> tuple[str, str | None]:
-    """Name and lower-case unit: telemetry's rules, plus cycle units in the ``Name_unit`` form."""
-    name, unit = _telemetry_ingest().split_unit(header)
-    if unit is None:
-        parts = re.split(r"[_\s]+", header.strip())
-        if len(parts) > 1 and parts[-1].lower() in _KNOWN_UNITS:
-            return " ".join(parts[:-1]), parts[-1].lower()
-    return name, unit
+    """Name and lower-case unit of a header (:func:`batteryops.ingest.columns.split_unit`)."""
+    return columns.split_unit(header, _HEADER_UNITS)
 
 
 def _alias_table(layout: str, extra: dict[str, list[str]]) -> dict[str, tuple[str, int]]:
     """Normalised name -> (column, rank); a lower rank wins. User aliases rank first."""
-    normalise = _telemetry_ingest().normalise_name
     table: dict[str, tuple[str, int]] = {}
     for column, names in (MATR_ALIASES if layout == "matr" else DEFAULT_ALIASES).items():
-        table[normalise(column)] = (column, 1)
+        table[normalise_name(column)] = (column, 1)
         for rank, name in enumerate(names, start=2):
-            table.setdefault(normalise(name), (column, rank))
+            table.setdefault(normalise_name(name), (column, rank))
     for column, names in extra.items():
         for name in names:
-            table[normalise(_split_unit(name)[0])] = (column, 0)
-            table[normalise(name)] = (column, 0)
+            table[normalise_name(_split_unit(name)[0])] = (column, 0)
+            table[normalise_name(name)] = (column, 0)
     return table
 
 
 def _map_headers(headers: list[str], table: dict[str, tuple[str, int]]) -> _Mapping:
     """Map file headers to columns and unit conversions; list what is left and why."""
-    normalise = _telemetry_ingest().normalise_name
     mapping = _Mapping()
     chosen: dict[str, tuple[int, str, str | None]] = {}
     for header in headers:
         name, unit = _split_unit(header)
-        whole = table.get(normalise(header))
-        hit = whole or table.get(normalise(name))
+        whole = table.get(normalise_name(header))
+        hit = whole or table.get(normalise_name(name))
         if hit is None:
             mapping.unmapped.append(header)
             continue
@@ -368,8 +248,7 @@ def _map_headers(headers: list[str], table: dict[str, tuple[str, int]]) -> _Mapp
 def _detect_layout(headers: list[str], wanted: str) -> str:
     if wanted != "auto":
         return wanted
-    normalise = _telemetry_ingest().normalise_name
-    names = {normalise(_split_unit(header)[0]) for header in headers}
+    names = {normalise_name(_split_unit(header)[0]) for header in headers}
     return "matr" if {"qdischarge", "chargetime"} <= names else "generic"
 
 
@@ -395,50 +274,24 @@ def _file_stem(path: Path) -> str:
     return Path(name).stem or name
 
 
-def _unique(names: list[str]) -> list[str]:
-    seen: Counter = Counter()
-    out = []
-    for name in names:
-        seen[name] += 1
-        out.append(name if seen[name] == 1 else f"{name}.{seen[name] - 1}")
-    return out
-
-
 def _read_table(path: Path) -> _Table:
     """Read a cycle file (text or Parquet) into text values with line numbers.
 
     Raises:
-        batteryops.ingest.telemetry_files.UnusableFile: If the file cannot be read at all.
+        batteryops.ingest.files.UnusableFile: If the file cannot be read at all.
     """
-    telemetry = _telemetry_ingest()
-    sniffed = telemetry.sniff(path)
+    sniffed = files.sniff(path)
     if sniffed.kind == "parquet":
-        try:
-            frame = pq.read_table(path).to_pandas()
-        except (pa.ArrowInvalid, OSError) as error:
-            raise telemetry.UnusableFile(
-                f"unreadable Parquet: {error}", expected="a Parquet file"
-            ) from error
-        headers = _unique([str(column) for column in frame.columns])
+        frame = files.read_parquet(path).to_pandas()
+        headers = unique_names([str(column) for column in frame.columns])
         raw = frame.set_axis(headers, axis=1).astype(str)
         empty = pd.DataFrame(columns=["line", "reason", *headers])
         return _Table(headers, raw, np.arange(1, len(raw) + 1, dtype=np.int64), empty)
-    try:
-        opener = gzip.open if sniffed.compression == "gzip" else open
-        with opener(path, "rb") as handle:
-            data = handle.read()
-    except (OSError, EOFError) as error:
-        raise telemetry.UnusableFile(f"cannot read: {error}", expected="a readable file") from error
-    try:
-        text = data.decode("utf-8-sig" if sniffed.encoding == "utf8" else "latin-1")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")  # latin-1 decodes any byte: a mislabelled export
-    return _parse_text(text, sniffed)
+    return _parse_text(files.read_text(path, sniffed), sniffed)
 
 
 def _parse_text(text: str, sniffed: Sniffed) -> _Table:
     """Split delimited text into rows, keeping the line where each row starts."""
-    telemetry = _telemetry_ingest()
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniffed.delimiter)
     header: list[str] | None = None
     header_line, previous, repeated = 1, 0, 0
@@ -457,14 +310,14 @@ def _parse_text(text: str, sniffed: Sniffed) -> _Table:
                 rows.append(record)
                 lines.append(start)
     except csv.Error as error:
-        raise telemetry.UnusableFile(
+        raise UnusableFile(
             f"cannot parse as delimited text: {error}",
             line=previous + 1,
             expected="delimited text with lines shorter than 128 kB",
         ) from error
     if header is None:
-        raise telemetry.UnusableFile("no header line", line=1, expected="a header line")
-    headers = _unique(header)
+        raise UnusableFile("no header line", line=1, expected="a header line")
+    headers = unique_names(header)
     width = len(headers)
     good = [len(row) == width for row in rows]
     raw = pd.DataFrame([r for r, ok in zip(rows, good, strict=True) if ok], columns=headers)
@@ -686,20 +539,19 @@ def _check_values(
 
 def _require_columns(table: _Table, mapping: _Mapping, layout: str) -> None:
     """Raise UnusableFile unless the file has a cycle and a capacity column and data rows."""
-    telemetry = _telemetry_ingest()
     for column, expected in (
         (schema.CYCLE, "a column named like 'cycle' or 'cycle_index'"),
         ("capacity_ah", "a discharge capacity column like 'discharge_capacity' or 'QDischarge'"),
     ):
         if column not in mapping.headers:
             problems = f" ({'; '.join(mapping.problems)})" if mapping.problems else ""
-            raise telemetry.UnusableFile(
+            raise UnusableFile(
                 f"no {column} column among {table.headers[:20]} (layout {layout}){problems}",
                 line=table.header_line,
                 expected=f"{expected} (or add one to cycle_ingest.aliases)",
             )
     if len(table.raw) + len(table.malformed) == 0:
-        raise telemetry.UnusableFile(
+        raise UnusableFile(
             "no data rows", line=table.header_line + 1, expected="data rows below the header"
         )
 
@@ -741,7 +593,7 @@ def read_cycle_file(path: str | Path, params: CycleIngestParams) -> CycleFileRes
         The kept rows (canonical, sorted), the quarantined rows with reasons, and a summary.
 
     Raises:
-        batteryops.ingest.telemetry_files.UnusableFile: If the file cannot be used at all
+        batteryops.ingest.files.UnusableFile: If the file cannot be used at all
             (unreadable, empty,
             no cycle or capacity column); it names the line and what was expected.
     """
@@ -951,17 +803,9 @@ def _conflicts(
 def _quarantine_file(
     path: Path, error: UnusableFile, directory: Path, index: int
 ) -> dict[str, Any]:
-    """Copy an unusable file to quarantine (telemetry ingest's naming); its summary entry."""
-    telemetry = _telemetry_ingest()
-    reason = {
-        "file": str(path),
-        "line": error.line,
-        "column": error.column,
-        "reason": error.reason,
-        "expected": error.expected,
-    }
-    report = telemetry.FileReport(path=str(path), accepted=False, reason=reason)
-    target = telemetry.quarantine(path, report, directory, index)
+    """Copy an unusable file to quarantine with its reason; its summary entry."""
+    reason = error.as_reason(path)
+    target = files.quarantine(path, reason, directory, index)
     logger.warning("quarantined %s: %s", path, reason["reason"])
     return {"path": str(path), "accepted": False, "reason": reason, "quarantined_as": target.name}
 
@@ -995,7 +839,7 @@ def ingest_cycle_files(
 
     Args:
         paths: Files, or directories to search for supported files
-            (see :func:`batteryops.ingest.telemetry_files.discover`).
+            (see :func:`batteryops.ingest.files.discover`).
         out_path: The canonical Parquet file, written atomically.
         quarantine_dir: Where unusable files are copied (with ``.reason.json``) and
             quarantined rows written as ``<file stem>.cycles.csv`` (with ``.reason.json``).
@@ -1008,15 +852,14 @@ def ingest_cycle_files(
     Raises:
         ValueError: If no file yields any row (the message names the files).
     """
-    telemetry = _telemetry_ingest()
-    files = telemetry.discover(paths)
+    found = files.discover(paths)
     directory = Path(quarantine_dir)
     accepted: list[tuple[Path, CycleFileResult]] = []
     entries: list[dict[str, Any]] = []
-    for index, path in enumerate(files):
+    for index, path in enumerate(found):
         try:
             result = read_cycle_file(path, params)
-        except telemetry.UnusableFile as error:
+        except UnusableFile as error:
             entries.append(_quarantine_file(path, error, directory, index))
             continue
         accepted.append((path, result))
@@ -1024,7 +867,7 @@ def ingest_cycle_files(
     rows_kept = sum(len(result.frame) for _, result in accepted)
     if rows_kept == 0:
         _write_quarantines(accepted, {}, directory)
-        names = ", ".join(str(path) for path in files) or "(no files found)"
+        names = ", ".join(str(path) for path in found) or "(no files found)"
         raise ValueError(f"no cycle rows in any input file: {names}")
     combined = _combine([r for _, r in accepted], [p for p, _ in accepted])
     written = _write_quarantines(accepted, combined.conflicts, directory)
