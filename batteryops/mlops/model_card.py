@@ -7,7 +7,16 @@ intended use, data, metrics beside baselines, operating point, registry decision
 
 from __future__ import annotations
 
+from importlib.metadata import version as package_version
 from typing import Any
+
+from batteryops.core.config import Params
+from batteryops.mlops.registration import Registration
+
+# The packages whose versions the hazard card names.
+CARD_PACKAGES = ("xgboost-cpu", "scikit-learn", "mlflow")
+# Words in a dvc.lock output path that make it part of the health model's lineage.
+HEALTH_DATA_WORDS = ("cycle", "curve", "cells", "health", "soh")
 
 KNOWN_LIMITS = [
     "Trained and judged on simulated storage modules (LG M50 cells, equivalent circuit fitted "
@@ -50,6 +59,58 @@ def _row(name: str, metrics: dict[str, Any]) -> str:
         f"| {name} | {fmt('pr_auc')} | {fmt('event_recall', 2)} | "
         f"{fmt('lead_time_min_p10', 1)} | {fmt('lead_time_min_median', 1)} | "
         f"{fmt('false_alarms_per_module_day', 4)} | {fmt('threshold', 4)} |"
+    )
+
+
+def hazard_card(
+    outcome: Registration,
+    params: Params,
+    hazard: dict[str, Any],
+    delta_t: dict[str, Any],
+    generalization: dict[str, Any] | None,
+    operating_point: dict[str, Any],
+) -> str:
+    """The hazard model card of a registration decision (see :func:`render`).
+
+    Args:
+        outcome: The registry's decision and lineage.
+        params: The params (label, alarm, derating, source and simulated fleet are shown).
+        hazard: ``metrics/hazard.json``.
+        delta_t: ``metrics/delta_t.json``.
+        generalization: ``metrics/generalization.json`` or None.
+        operating_point: The operating point written by ``evaluate``.
+
+    Returns:
+        Markdown text.
+    """
+    sim = params.simulate
+    sections = {
+        "label": params.label.model_dump(),
+        "alarm": params.alarm.model_dump(),
+        "derating": params.derating.model_dump(),
+        "source": params.source,
+        "fleet": (
+            f"{sim.racks} racks x {sim.modules_per_rack} modules x "
+            f"{sim.duration_s / 86400:.2f} days, seed {sim.seed}, "
+            f"faults {sim.faults.model_dump()}"
+        ),
+    }
+    lineage = {
+        "git_commit": outcome.git_commit,
+        "run_id": outcome.run_id,
+        "data": outcome.data_versions,
+        "packages": {name: package_version(name) for name in CARD_PACKAGES},
+    }
+    return render(
+        outcome.name,
+        outcome.version,
+        outcome.decision,
+        hazard,
+        delta_t,
+        generalization,
+        operating_point,
+        sections,
+        lineage,
     )
 
 
@@ -218,6 +279,17 @@ def _soh_row(name: str, metrics: dict[str, Any]) -> str:
         f"| {name} | {metrics['rmse_pct']:.3f} | {metrics['mae_pct']:.3f} | "
         f"{metrics['r2']:.4f} | {metrics['within_3pct']:.3f} | {metrics['within_5pct']:.3f} |"
     )
+
+
+def health_card(outcome: Registration, soh: dict[str, Any]) -> str:
+    """The health model card of a registration decision, with the health data's lineage only."""
+    health_data = {
+        path: md5
+        for path, md5 in outcome.data_versions.items()
+        if any(word in path for word in HEALTH_DATA_WORDS)
+    }
+    lineage = {"git_commit": outcome.git_commit, "run_id": outcome.run_id} | health_data
+    return render_health(outcome.name, outcome.version, outcome.decision, soh, lineage)
 
 
 def render_health(

@@ -19,6 +19,7 @@ from batteryops.mlops.registry import (
     read_audit,
     rollback_target,
 )
+from tests.batteryops.mlops.conftest import LoggedModel
 
 # --- audit log -----------------------------------------------------------------------------------
 
@@ -137,49 +138,17 @@ def test_metrics_from_tags_reads_what_register_writes() -> None:
 # --- a real MLflow store -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """MLflow pointed at a SQLite store in tmp_path; global URIs restored afterwards."""
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    import mlflow
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    from batteryops.core.config import TrackingParams
-    from batteryops.mlops import tracking
-
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
-    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
-    monkeypatch.setattr(registry_utils, "_registry_uri", registry_utils._registry_uri)
-    params = TrackingParams(
-        uri=uri, experiment="t", artifact_dir=str(tmp_path / "art"), model_name="m"
-    )
-    experiment_id = tracking.configure(params, root=tmp_path)
-    yield mlflow, experiment_id
-    if mlflow.active_run() is not None:
-        mlflow.end_run()
-
-
 @pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")
-def test_register_promote_and_roll_back(mlflow_store, tmp_path: Path) -> None:
+def test_register_promote_and_roll_back(
+    mlflow_store, logged_model: LoggedModel, tmp_path: Path
+) -> None:
     import xgboost
 
-    mlflow, experiment_id = mlflow_store
+    mlflow, _ = mlflow_store
     assert mlflow.get_tracking_uri() == f"sqlite:///{tmp_path}/mlflow.db"
     assert (tmp_path / "art").is_dir()
-
-    rng = np.random.default_rng(0)
-    features = rng.normal(size=(40, 3))
-    labels = (features[:, 0] > 0).astype(int)
-    booster = xgboost.train(
-        {"objective": "binary:logistic", "max_depth": 2},
-        xgboost.DMatrix(features, label=labels),
-        num_boost_round=3,
-    )
-    with mlflow.start_run(experiment_id=experiment_id):
-        info = mlflow.xgboost.log_model(booster, name="model", pip_requirements=["xgboost"])
+    booster, features = logged_model.booster, logged_model.features
+    info = logged_model
 
     audit = tmp_path / "audit.jsonl"
     assert registry.alias_version("m", CHAMPION) is None  # not registered yet

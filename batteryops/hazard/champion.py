@@ -1,0 +1,134 @@
+"""The hazard champion judged on the candidate's data: re-scored on this run's test modules.
+
+``register`` gates a candidate against the champion's metrics at the champion's own operating
+point on the same held-out modules, so a change of fleet or split cannot pass for skill. A
+champion that cannot be loaded as a batteryops model (an older flavour), that has no recorded
+threshold, or whose features this data lacks is compared through its recorded metrics instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from batteryops.core import schema
+from batteryops.core.config import AlarmParams
+from batteryops.core.io import partition_files, read_json
+from batteryops.hazard import evaluate, events
+from batteryops.hazard.labels import NEIGHBOUR_VENTED
+from batteryops.hazard.model import HazardModel
+from batteryops.hazard.models import ANOMALY_FEATURE
+from batteryops.mlops import registry
+
+log = logging.getLogger(__name__)
+
+NO_CHAMPION = "no champion yet"
+# What re-scoring reads of each features partition beside the champion's own features.
+RESCORE_COLUMNS = [
+    schema.TIMESTAMP,
+    schema.MODULE_ID,
+    schema.SPLIT,
+    schema.TRAINABLE,
+    schema.HAZARD,
+    NEIGHBOUR_VENTED,
+]
+
+
+def compare_on_test_modules(
+    name: str,
+    version: str | None,
+    *,
+    features_dir: str | Path,
+    split_path: str | Path,
+    truth_path: str | Path,
+    alarm: AlarmParams,
+) -> tuple[dict[str, Any] | None, str]:
+    """The champion's metrics on this run's test modules at its own threshold, and how obtained.
+
+    Args:
+        name: Registered model name.
+        version: The champion's version, or None when there is no champion.
+        features_dir: This run's feature partitions.
+        split_path: This run's ``split.json`` (its ``features`` list).
+        truth_path: This run's ground truth (faults, PNR times).
+        alarm: The ``alarm`` section (persistence, episode merging, minimum lead).
+
+    Returns:
+        The metrics (None without a champion or anything recorded) and a note for the audit log.
+    """
+    if version is None:
+        return None, NO_CHAMPION
+    recorded = registry.metrics_from_tags(registry.version_tags(name, version))
+    threshold = recorded.get("threshold")
+    fallback = (
+        recorded or None,
+        f"champion v{version} cannot be re-scored on this data; compared with its recorded metrics",
+    )
+    champion = _load_champion(name, version)
+    if champion is None:
+        return fallback
+    base = [f for f in champion.features if f != ANOMALY_FEATURE]
+    if threshold is None or not set(base) <= set(read_json(split_path)["features"]):
+        return fallback
+    metrics = metrics_on_test_modules(
+        champion, base, partition_files(features_dir), pd.read_parquet(truth_path), threshold, alarm
+    )
+    return (
+        metrics,
+        f"champion v{version} re-scored on this run's test modules at threshold {threshold:.4g}",
+    )
+
+
+def metrics_on_test_modules(
+    model: HazardModel,
+    features: list[str],
+    partitions: list[Path],
+    truth: pd.DataFrame,
+    threshold: float,
+    alarm: AlarmParams,
+) -> dict[str, Any]:
+    """Score the test rows of each partition in turn (memory follows one rack) and judge them.
+
+    Args:
+        model: The model to score with.
+        features: The model's input features to read (its anomaly score is computed, not read).
+        partitions: Feature partition files.
+        truth: Ground truth per module.
+        threshold: The operating threshold on the hazard probability.
+        alarm: The ``alarm`` section.
+
+    Returns:
+        :func:`batteryops.hazard.evaluate.split_metrics` without the per-event lead times.
+    """
+    tracks, labels, scores = [], [], []
+    for path in partitions:
+        frame = pd.read_parquet(path, columns=RESCORE_COLUMNS + features)
+        frame = frame[frame[schema.SPLIT] == "test"].reset_index(drop=True)
+        if frame.empty:
+            continue
+        frame = model.prepare(frame)
+        frame[events.PROBABILITY] = model.hazard_probability(frame)
+        tracks += events.module_tracks(frame, truth, events.PROBABILITY)
+        labelled = frame[frame[schema.TRAINABLE]]
+        labels.append(labelled[schema.HAZARD].to_numpy())
+        scores.append(labelled[events.PROBABILITY].to_numpy())
+    result = evaluate.split_metrics(
+        np.concatenate(labels), np.concatenate(scores), tracks, threshold, alarm
+    )
+    result.pop("lead_times_min", None)
+    return result
+
+
+def _load_champion(name: str, version: str) -> HazardModel | None:
+    """The champion as a batteryops hazard model, or None for an older or foreign flavour."""
+    from batteryops.hazard import pyfunc
+
+    try:
+        return pyfunc.load_model(f"models:/{name}@{registry.CHAMPION}")
+    except Exception as error:  # an older or foreign flavour: fall back, do not fail the stage
+        log.warning("champion v%s not loadable as a batteryops model: %s", version, error)
+        return None
