@@ -77,7 +77,7 @@ def main() -> None:
                 (rack[schema.TIMESTAMP] > origin - pd.Timedelta(seconds=params.serve.buffer_s))
                 & (rack[schema.TIMESTAMP] <= origin)
             ]
-            engine = OnlineScorer(scorer, "bench", params.serve.buffer_s, params.serve.alarm_gap_s)
+            engine = OnlineScorer(scorer, "bench", params.serve.buffer_s)
             engine.add(recent.reset_index(drop=True), 0)
             result = engine.tick()
             latest = result.latest

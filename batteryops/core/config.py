@@ -690,7 +690,6 @@ class ServeParams(_Section):
     max_modules: int = Field(gt=0)
     rate_limit_per_s: float = Field(gt=0)
     websocket_queue: int = Field(gt=0)
-    alarm_gap_s: int = Field(ge=0)
     replay_speed: float = Field(gt=0)
     monitor: MonitorParams
     alerts: AlertParams

@@ -1,8 +1,9 @@
 """Alarm logic and event-level scoring, per the metrics contract of ``shared/DESIGN.md``.
 
-* An alarm second: at least ``k`` of the last ``n`` seconds scored at or over the threshold.
+* An alarm second: at least ``k`` of the last ``n`` seconds scored at or over the threshold
+  (:func:`persistent_level_rows`, for evaluation, ``batteryops score`` and the live service).
 * An alarm episode: a maximal run of alarm seconds, runs less than ``episode_merge_gap_s``
-  apart merged.
+  apart merged (:func:`starts_episode`; the live service applies it one second at a time).
 * A runaway event is detected only by an alarm between its fault start and its PNR; its lead
   time runs from the first such alarm to PNR. ``event_recall_at_min_lead`` counts events
   detected at least ``min_lead_s`` before PNR.
@@ -27,31 +28,79 @@ SECONDS_PER_DAY = 86400.0
 PROBABILITY = "hazard_probability"
 
 
-def persistent_alarm(over: np.ndarray, k: int, n: int) -> np.ndarray:
-    """True where at least ``k`` of the trailing ``n`` grid seconds are over the threshold."""
-    counts = np.concatenate([[0], np.cumsum(over.astype(np.int32))])
-    end = np.arange(1, len(over) + 1)
-    return counts[end] - counts[np.maximum(end - n, 0)] >= k
+def persistent_level_rows(
+    seconds: np.ndarray, score: np.ndarray, modules: np.ndarray, k: int, n: int
+) -> np.ndarray:
+    """The persistent-alarm level of each row: the ``k``-th highest score of its last ``n`` s.
+
+    The one implementation of the k-of-n rule, for evaluation (on grids, through
+    :func:`persistent_level`), ``batteryops score`` and the live service (on rows).
+    ``level >= threshold`` is the alarm: at least ``k`` of the module's seconds
+    ``t - n + 1 .. t`` scored at or over the threshold. Seconds without a row, NaN scores and
+    seconds before the module's first row count as below every threshold, so one level serves
+    every threshold.
+
+    Args:
+        seconds: Whole epoch seconds of each row.
+        score: Each row's score.
+        modules: Each row's module code; rows sorted by module (each module's rows together)
+            then second, one row per module and second.
+        k: Seconds over the threshold needed.
+        n: Seconds looked back, the current one included.
+
+    Returns:
+        The level of each row (float64, -inf where fewer than ``k`` seconds hold a score).
+    """
+    from batteryops.hazard.feature_kernels import kth_highest_trailing
+
+    modules = np.asarray(modules)
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(modules)) + 1, [len(modules)]])
+    out = np.empty(len(score))
+    kth_highest_trailing(
+        np.ascontiguousarray(seconds, dtype=np.int64),
+        np.ascontiguousarray(score, dtype=np.float64),
+        bounds.astype(np.int64),
+        k,
+        n,
+        out,
+    )
+    return out
 
 
 def persistent_level(score: np.ndarray, k: int, n: int) -> np.ndarray:
-    """The ``k``-th highest score over the trailing ``n`` grid seconds (NaN counts as -inf).
+    """:func:`persistent_level_rows` of one module's scores on its 1 Hz grid (NaN where no row).
 
     ``persistent_level(s, k, n) >= threshold`` equals ``persistent_alarm(s >= threshold, k, n)``
     for every threshold, so one pass serves a whole threshold search.
     """
-    from batteryops.hazard.feature_kernels import kth_highest_trailing
+    length = len(score)
+    return persistent_level_rows(np.arange(length), score, np.zeros(length, dtype=np.int64), k, n)
 
-    out = np.empty(len(score))
-    kth_highest_trailing(np.ascontiguousarray(score, dtype=np.float64), k, n, out)
-    return out
+
+def persistent_alarm(over: np.ndarray, k: int, n: int) -> np.ndarray:
+    """True where at least ``k`` of the trailing ``n`` grid seconds are over the threshold."""
+    return persistent_level(np.where(over, 1.0, 0.0), k, n) >= 1.0
+
+
+def starts_episode(
+    previous_alarm_s: np.ndarray | float, alarm_s: np.ndarray | float, merge_gap_s: int
+) -> np.ndarray | bool:
+    """Whether alarm second ``alarm_s`` starts a new episode after ``previous_alarm_s``.
+
+    The merge rule of alarm episodes: an alarm second more than ``merge_gap_s`` seconds after
+    the previous one starts a new episode, else it extends that one. Asked one second at a time
+    (the live service) or of arrays of consecutive alarm seconds (:func:`episodes`). The live
+    service also asks it of the newest scored second: once an alarm then would start a new
+    episode, the open one is over.
+    """
+    return alarm_s - previous_alarm_s > merge_gap_s
 
 
 def episodes(alarm_seconds: np.ndarray, merge_gap_s: int) -> list[tuple[float, float]]:
-    """Merge sorted alarm seconds into ``(start, end)`` episodes."""
+    """Merge sorted alarm seconds into ``(start, end)`` episodes (:func:`starts_episode`)."""
     if len(alarm_seconds) == 0:
         return []
-    breaks = np.flatnonzero(np.diff(alarm_seconds) > merge_gap_s)
+    breaks = np.flatnonzero(starts_episode(alarm_seconds[:-1], alarm_seconds[1:], merge_gap_s))
     starts = np.concatenate([[0], breaks + 1])
     ends = np.concatenate([breaks, [len(alarm_seconds) - 1]])
     return [

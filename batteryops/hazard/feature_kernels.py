@@ -220,26 +220,38 @@ def rack_median(seconds, values, module_of_row, modules):  # noqa: ANN001, ANN20
     return out
 
 
-@njit(cache=True)
-def kth_highest_trailing(values, k, n, out):  # noqa: ANN001, ANN201
-    """``out[i]``: the ``k``-th highest of ``values[i - n + 1 .. i]`` (missing ones as -inf).
+@njit(cache=True, parallel=True)
+def kth_highest_trailing(seconds, values, bounds, k, n, out):  # noqa: ANN001, ANN201
+    """``out[i]``: the ``k``-th highest reading of row ``i``'s window of ``n`` seconds.
 
-    The persistent-alarm level of :func:`batteryops.hazard.events.persistent_level`, in one pass.
+    The window holds the readings of seconds ``t - n + 1 .. t`` (at most the ``n`` rows up to
+    row ``i``: one row per second); seconds without a row, NaN readings and seconds before the
+    module's first row count as -inf. This is the persistent-alarm level of
+    :func:`batteryops.hazard.events.persistent_level_rows`, one pass per module.
     """
-    window = np.empty(n)
-    for i in range(len(values)):
-        for j in range(n):
-            at = i - n + 1 + j
-            v = values[at] if at >= 0 else -np.inf
-            window[j] = -np.inf if np.isnan(v) else v
-        # Partial selection sort: the k highest to the front.
-        for a in range(k):
-            best = a
-            for b in range(a + 1, n):
-                if window[b] > window[best]:
-                    best = b
-            window[a], window[best] = window[best], window[a]
-        out[i] = window[k - 1]
+    for m in prange(len(bounds) - 1):
+        lo, hi = bounds[m], bounds[m + 1]
+        window = np.empty(n)
+        start = lo
+        for i in range(lo, hi):
+            while start < i and seconds[start] <= seconds[i] - n:
+                start += 1
+            first = max(start, i - n + 1)
+            filled = 0
+            for j in range(first, i + 1):
+                v = values[j]
+                window[filled] = -np.inf if np.isnan(v) else v
+                filled += 1
+            for j in range(filled, n):
+                window[j] = -np.inf
+            # Partial selection sort: the k highest to the front.
+            for a in range(k):
+                best = a
+                for b in range(a + 1, n):
+                    if window[b] > window[best]:
+                        best = b
+                window[a], window[best] = window[best], window[a]
+            out[i] = window[k - 1]
 
 
 @njit(cache=True, parallel=True)

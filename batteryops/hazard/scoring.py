@@ -1,10 +1,11 @@
 """Scoring new telemetry with a registered model: probability, alarm, derating, explanation.
 
-The same code serves ``batteryops score`` and (later) the live service: features from
-:mod:`batteryops.hazard.features` through :class:`batteryops.hazard.model.HazardModel`, the
-persistent alarm of :mod:`batteryops.hazard.events` at the operating point ``evaluate`` chose, the
-derating policy
-of :mod:`batteryops.hazard.derating`, and TreeSHAP contributions of every alarm.
+The same code serves ``batteryops score`` and the live service (:mod:`batteryops.serve.engine`):
+features from :mod:`batteryops.hazard.features` through
+:class:`batteryops.hazard.model.HazardModel`, the persistent alarm of
+:mod:`batteryops.hazard.events` at the operating point ``evaluate`` chose (the alarm section
+registered with the model, episode merge gap included), the derating policy of
+:mod:`batteryops.hazard.derating`, and TreeSHAP contributions of every alarm.
 """
 
 from __future__ import annotations
@@ -118,16 +119,17 @@ class Scorer:
         return top
 
     def _alarm(self, frame: pd.DataFrame, probability: np.ndarray) -> np.ndarray:
-        """The persistent alarm (k of the last n seconds over the threshold) per row."""
-        alarm = np.zeros(len(frame), dtype=bool)
-        for _, rows in timegrid.module_groups(frame):
-            positions, length = timegrid.grid_positions(frame[schema.TIMESTAMP].iloc[rows])
-            grid = timegrid.to_grid(probability[rows], positions, length)
-            level = events.persistent_level(
-                grid, self.alarm.persistence_k, self.alarm.persistence_n
-            )
-            alarm[rows] = (level >= self.threshold)[positions]
-        return alarm
+        """The persistent alarm (k of the last n seconds over the threshold) per row.
+
+        Rows are sorted by module then time (:meth:`HazardModel.prepare`), as the live service
+        keeps them: both apply :func:`batteryops.hazard.events.persistent_level_rows`.
+        """
+        seconds = np.floor(timegrid.epoch_seconds(frame[schema.TIMESTAMP])).astype(np.int64)
+        modules = pd.factorize(frame[schema.MODULE_ID])[0]
+        level = events.persistent_level_rows(
+            seconds, probability, modules, self.alarm.persistence_k, self.alarm.persistence_n
+        )
+        return level >= self.threshold
 
 
 def load_scorer(uri: str) -> Scorer:

@@ -113,9 +113,7 @@ class Service:
             return False
         with self._tick_lock:
             if self.engine is None:
-                self.engine = OnlineScorer(
-                    loaded.scorer, loaded.version, self.settings.buffer_s, self.settings.alarm_gap_s
-                )
+                self.engine = OnlineScorer(loaded.scorer, loaded.version, self.settings.buffer_s)
             else:
                 self.engine.set_scorer(loaded.scorer, loaded.version)
             self.model = loaded

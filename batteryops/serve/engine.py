@@ -11,12 +11,13 @@ the last one and, for the racks that received data (all in one pass):
    probability and the 30 s temperature-change forecast
    (:class:`batteryops.hazard.model.HazardModel`);
 3. applies the alarm exactly as evaluation does: k of the last n seconds at or over the
-   operating threshold registered with the model (the level of
-   :func:`batteryops.hazard.events.persistent_level`, over the buffer's stored scores), the derating
-   policy, and TreeSHAP top features at an alarm's onset and once a
-   minute of it (:data:`batteryops.hazard.scoring.EXPLAIN_EVERY_S`);
-4. turns alarm seconds into alarm episodes (seconds closer than ``serve.alarm_gap_s`` are one
-   alarm, as in the event metrics): opened, extended, closed.
+   operating threshold registered with the model
+   (:func:`batteryops.hazard.events.persistent_level_rows` over the buffer's stored scores), the
+   derating policy, and TreeSHAP top features at an alarm's onset and once a minute of it
+   (:data:`batteryops.hazard.scoring.EXPLAIN_EVERY_S`);
+4. turns alarm seconds into alarm episodes with the registered ``alarm.episode_merge_gap_s``
+   (:func:`batteryops.hazard.events.starts_episode`, as in the event metrics): opened,
+   extended, closed.
 
 :meth:`add` may be called from any thread (the queue has its own lock); :meth:`tick` from one
 thread at a time; a model swap takes effect at the next tick (:meth:`set_scorer`).
@@ -32,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from batteryops.core import schema
-from batteryops.hazard import derating, features
+from batteryops.hazard import derating, events, features
 from batteryops.hazard.model import DELTA_T_FORECAST, PROBABILITY
 from batteryops.hazard.scoring import EXPLAIN_EVERY_S, Scorer
 from batteryops.serve.store import MONITORED
@@ -77,11 +78,10 @@ class TickResult:
 class OnlineScorer:
     """Scores telemetry as it arrives, one module-second at a time, with offline semantics."""
 
-    def __init__(self, scorer: Scorer, version: str, buffer_s: int, alarm_gap_s: int):
+    def __init__(self, scorer: Scorer, version: str, buffer_s: int):
         self.scorer = scorer
         self.version = version
         self.buffer_s = buffer_s
-        self.alarm_gap_s = alarm_gap_s
         self._pending: list[pd.DataFrame] = []
         self._lock = threading.Lock()
         self._buffer: pd.DataFrame | None = None  # recent telemetry and scores of every module
@@ -91,6 +91,11 @@ class OnlineScorer:
     def set_scorer(self, scorer: Scorer, version: str) -> None:
         """Use another model from the next tick on (buffers and open alarms are kept)."""
         self.scorer, self.version = scorer, version
+
+    def _starts_episode(self, previous_alarm_s: int, alarm_s: int) -> bool:
+        """Whether an alarm at ``alarm_s`` would start a new episode (the registered gap)."""
+        gap = self.scorer.alarm.episode_merge_gap_s
+        return bool(events.starts_episode(previous_alarm_s, alarm_s, gap))
 
     def add(self, rows: pd.DataFrame, batch: int) -> None:
         """Queue validated canonical rows (sorted, unique, newer than any seen per module)."""
@@ -153,7 +158,7 @@ class OnlineScorer:
         scored[new] = probability
         seconds = frame[schema.TIMESTAMP].astype("int64").to_numpy() // 10**9
         codes = pd.factorize(frame[schema.MODULE_ID])[0]
-        alarm = self._alarm(codes, seconds, scored, np.flatnonzero(new))
+        alarm = self._alarm(codes, seconds, scored)[new]
         temp = fresh["temp_max_c"].to_numpy(dtype=float)
         limit = derating.recommended_current_limit(
             temp, forecast, probability, alarm, self.scorer.derating
@@ -248,26 +253,16 @@ class OnlineScorer:
         cut = joined[schema.TIMESTAMP].max() - pd.Timedelta(seconds=self.buffer_s)
         return joined[joined[schema.TIMESTAMP] > cut].reset_index(drop=True)
 
-    def _alarm(
-        self, codes: np.ndarray, seconds: np.ndarray, scored: np.ndarray, rows: np.ndarray
-    ) -> np.ndarray:
-        """The persistent alarm at ``rows``: k of the last n seconds at or over the threshold.
+    def _alarm(self, codes: np.ndarray, seconds: np.ndarray, scored: np.ndarray) -> np.ndarray:
+        """The persistent alarm of every row: k of the last n seconds at or over the threshold.
 
-        Rows are sorted by module then second, one per second, so a row's window (its module's
-        seconds in ``(t - n, t]``) is among the n rows up to it; missing seconds count as below
-        the threshold, as in :func:`batteryops.hazard.events.persistent_level`.
+        Rows are sorted by module then second, one per second; the buffer's rows carry the
+        scores of earlier ticks, so a new second's window reaches back into them.
         """
-        k, n = self.scorer.alarm.persistence_k, self.scorer.alarm.persistence_n
-        if not len(rows):
-            return np.zeros(0, dtype=bool)
-        back = rows[:, None] - np.arange(n)[None, :]
-        inside = back >= 0
-        back = np.where(inside, back, 0)
-        inside &= codes[back] == codes[rows][:, None]
-        inside &= seconds[back] > seconds[rows][:, None] - n
-        values = np.where(inside, scored[back], -np.inf)
-        values = np.where(np.isnan(values), -np.inf, values)
-        level = -np.partition(-values, k - 1, axis=1)[:, k - 1]
+        alarm = self.scorer.alarm
+        level = events.persistent_level_rows(
+            seconds, scored, codes, alarm.persistence_k, alarm.persistence_n
+        )
         return level >= self.scorer.threshold
 
     def _explain(self, fresh: pd.DataFrame, out: pd.DataFrame) -> np.ndarray:
@@ -280,7 +275,7 @@ class OnlineScorer:
             current = self.open_alarms.get(module_id)
             if (
                 current is None
-                or ts - current.last_ts > self.alarm_gap_s
+                or self._starts_episode(current.last_ts, ts)
                 or ts - current.explained_ts >= EXPLAIN_EVERY_S
             ):
                 chosen.append(position)
@@ -300,7 +295,7 @@ class OnlineScorer:
             module_id, ts = row.module_id, int(row.ts)
             probability = float(getattr(row, PROBABILITY))
             current = self.open_alarms.get(module_id)
-            if current is not None and ts - current.last_ts > self.alarm_gap_s:
+            if current is not None and self._starts_episode(current.last_ts, ts):
                 result.closed.append(current)
                 current = None
             if current is None:
@@ -323,7 +318,7 @@ class OnlineScorer:
         """Close alarms whose module has been scored past the gap without alarming."""
         closed = []
         for module_id, alarm in list(self.open_alarms.items()):
-            if self.newest.get(module_id, alarm.last_ts) - alarm.last_ts > self.alarm_gap_s:
+            if self._starts_episode(alarm.last_ts, self.newest.get(module_id, alarm.last_ts)):
                 closed.append(self.open_alarms.pop(module_id))
         return closed
 

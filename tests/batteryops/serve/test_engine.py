@@ -50,7 +50,7 @@ def _feed(engine: OnlineScorer, frame: pd.DataFrame) -> tuple[pd.DataFrame, list
 @pytest.fixture(scope="module")
 def fed(trained: Trained):
     rack, frame = _runaway_rack(trained)
-    engine = OnlineScorer(trained.scorer, "test", buffer_s=360, alarm_gap_s=60)
+    engine = OnlineScorer(trained.scorer, "test", buffer_s=360)
     online, alarms = _feed(engine, frame)
     offline = trained.scorer.score(frame)
     return rack, frame, online, offline, alarms
@@ -118,7 +118,7 @@ def test_forecast_continues_a_heating_module(trained: Trained) -> None:
     runaway = truth[truth[schema.RACK_ID] == rack].iloc[0]
     # Up to ten minutes before PNR: the module is heating.
     upto = frame[frame[schema.TIMESTAMP] <= runaway["pnr_time"] - pd.Timedelta(minutes=10)]
-    engine = OnlineScorer(trained.scorer, "test", buffer_s=360, alarm_gap_s=60)
+    engine = OnlineScorer(trained.scorer, "test", buffer_s=360)
     engine.add(upto.sort_values([schema.MODULE_ID, schema.TIMESTAMP]), 1)
     scored = engine.tick().scores
     ahead = engine.forecast(runaway[schema.MODULE_ID], 25)
@@ -141,7 +141,7 @@ def test_forecast_starts_from_the_newest_valid_reading(trained: Trained) -> None
     upto = upto.sort_values([schema.MODULE_ID, schema.TIMESTAMP]).reset_index(drop=True)
     mine = upto.index[upto[schema.MODULE_ID] == runaway[schema.MODULE_ID]]
     upto.loc[mine[-3:], ["temp_max_c", "temp_avg_c"]] = np.nan
-    engine = OnlineScorer(trained.scorer, "test", buffer_s=360, alarm_gap_s=60)
+    engine = OnlineScorer(trained.scorer, "test", buffer_s=360)
     engine.add(upto, 1)
     engine.tick()
     ahead = engine.forecast(runaway[schema.MODULE_ID], 10)
