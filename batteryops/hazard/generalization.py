@@ -1,0 +1,137 @@
+"""The ``generalize`` stage's work: the trained model scored on a fleet unlike its own.
+
+The unlike fleet is simulated into a temporary folder, labelled and featurized by the stages' own
+code (:func:`batteryops.hazard.labels.label_rack`, the model's own featurization) and scored rack
+by rack (:func:`score_rack`) at the operating point ``evaluate`` chose, with the same alarm
+budget. Nothing of it is used for training or for choosing the threshold.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from batteryops.core import schema
+from batteryops.core.config import AlarmParams, LabelParams, RuleBaselineParams, SimulateParams
+from batteryops.core.io import partition_files
+from batteryops.hazard import evaluate, events, labels
+from batteryops.hazard.model import HazardModel
+from batteryops.hazard.models import delta_t_forecasts
+from batteryops.sim import fleet_writer, simulate
+
+RULE = evaluate.RULE_SCORE
+JUDGED = [events.PROBABILITY, RULE]
+SECONDS_PER_DAY = 86400
+
+
+@dataclass
+class FleetScores:
+    """The scored unlike fleet: its truth, its module tracks per score, its ΔT error sums."""
+
+    truth: pd.DataFrame
+    tracks: dict[str, list[events.ModuleTrack]] = field(
+        default_factory=lambda: {column: [] for column in JUDGED}
+    )
+    delta_t_sums: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def score_rack(
+    telemetry: pd.DataFrame,
+    truth: pd.DataFrame,
+    model: HazardModel,
+    label: LabelParams,
+    rule: RuleBaselineParams,
+) -> tuple[dict[str, list[events.ModuleTrack]], dict[str, dict[str, float]]]:
+    """Label, featurize and score one rack of telemetry with the model and the rule.
+
+    Args:
+        telemetry: Canonical telemetry of one rack.
+        truth: Ground truth per module.
+        model: The trained model.
+        label: The ``label`` section.
+        rule: The ``evaluate.rule_baseline`` section.
+
+    Returns:
+        Score column -> the rack's module tracks, and the ΔT forecasts' error sums on its
+        trainable rows (all of them and the hazard windows).
+    """
+    frame = model.prepare(labels.label_rack(telemetry, truth, label))
+    frame[events.PROBABILITY] = model.hazard_probability(frame)
+    frame[RULE] = evaluate.rule_score(frame, rule)
+    tracks = events.score_tracks(frame, truth, JUDGED)
+    judged = frame[frame[schema.TRAINABLE].to_numpy(dtype=bool)]
+    sums = evaluate.delta_t_sums(
+        judged[schema.DELTA_T_30S].to_numpy(dtype=float),
+        delta_t_forecasts(judged, model.delta_t_forecast(judged), label.delta_t_horizon_s),
+        {
+            "all": np.ones(len(judged), dtype=bool),
+            "hazard": judged[schema.HAZARD].to_numpy() > 0,
+        },
+    )
+    return tracks, sums
+
+
+def score_fleet(
+    fleet: SimulateParams, model: HazardModel, label: LabelParams, rule: RuleBaselineParams
+) -> FleetScores:
+    """Simulate a fleet into a temporary folder and score it rack by rack (:func:`score_rack`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        scores = FleetScores(simulate.truth_with_times(fleet, fleet_writer.write_fleet(fleet, tmp)))
+        for path in partition_files(tmp):
+            tracks, sums = score_rack(pd.read_parquet(path), scores.truth, model, label, rule)
+            for column, built in tracks.items():
+                scores.tracks[column].extend(built)
+            evaluate.add_sums(scores.delta_t_sums, sums)
+    return scores
+
+
+def recall_by_fault(
+    tracks: list[events.ModuleTrack], truth: pd.DataFrame, threshold: float, alarm: AlarmParams
+) -> dict[str, float]:
+    """Event recall at ``threshold`` over the runaways of each fault type."""
+    kinds = truth.set_index(schema.MODULE_ID)["fault_type"]
+    recall = {}
+    for kind in sorted({kinds[t.module_id] for t in tracks if t.runaway}):
+        chosen = [t for t in tracks if t.runaway and kinds[t.module_id] == kind]
+        recall[kind] = events.event_metrics(chosen, threshold, alarm)["event_recall"]
+    return recall
+
+
+def generalization_metrics(
+    scores: FleetScores,
+    threshold: float,
+    fleet: SimulateParams,
+    overrides: dict[str, Any],
+    alarm: AlarmParams,
+    horizon_s: int,
+) -> dict[str, object]:
+    """``metrics/generalization.json``: the model's event metrics on the fleet, the rule's beside.
+
+    Args:
+        scores: :func:`score_fleet`.
+        threshold: The model's operating threshold (``evaluate``'s).
+        fleet: The unlike fleet's ``simulate`` section.
+        overrides: What it overrides of the training fleet's (``generalize.simulate``).
+        alarm: The ``alarm`` section.
+        horizon_s: The ΔT forecast's horizon (``label.delta_t_horizon_s``).
+    """
+    delta_t = evaluate.delta_t_metrics(scores.delta_t_sums, reference="persistence")
+    result = events.event_metrics(scores.tracks[events.PROBABILITY], threshold, alarm)
+    rule = events.event_metrics(scores.tracks[RULE], evaluate.RULE_THRESHOLD, alarm)
+    by_fault = recall_by_fault(scores.tracks[events.PROBABILITY], scores.truth, threshold, alarm)
+    module_s = fleet.racks * fleet.modules_per_rack * fleet.duration_s
+    return result | {
+        "threshold": threshold,
+        "modules": int(len(scores.truth)),
+        "fleet_module_days": module_s / SECONDS_PER_DAY,
+        "event_recall_by_fault": by_fault,
+        "overrides": overrides,
+        "baselines": {"rule": rule | {"threshold": evaluate.RULE_THRESHOLD}},
+        # The ΔT forecast on the unlike fleet, as in metrics/delta_t.json (not gated).
+        "delta_t_skill": delta_t["hazard"]["model"]["skill_vs_persistence"],
+        "delta_t": delta_t | {"horizon_s": horizon_s},
+    }

@@ -1,0 +1,188 @@
+"""The ``train`` stage's work: training and validation rows, the fitted models, the MLflow run.
+
+Rows are read partition by partition and thinned in time as they are read
+(:func:`read_training_rows`), so the whole featurized table is never in memory. :func:`fit_models`
+fits the baselines, the hazard classifier and the ΔT regressor (:mod:`batteryops.hazard.models`)
+into one :class:`~batteryops.hazard.model.HazardModel`; :func:`log_training_run` logs them.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from batteryops.core import plots, schema
+from batteryops.core.config import FeaturizeParams, LabelParams, TrackingParams, TrainParams
+from batteryops.hazard import models
+from batteryops.hazard.labels import NEIGHBOUR_VENTED, ROW_COLUMNS
+from batteryops.hazard.model import HazardModel
+from batteryops.mlops import tracking
+
+# The row columns training reads beside the features: no rack, no neighbour flag (``trainable``
+# holds it), and the ΔT forecast's base (not a model input).
+TRAINING_COLUMNS = [c for c in ROW_COLUMNS if c not in (schema.RACK_ID, NEIGHBOUR_VENTED)] + [
+    models.HEAT_BALANCE_FEATURE
+]
+# How many training rows the logged model carries as its input example.
+INPUT_EXAMPLE_ROWS = 5
+
+
+@dataclass
+class TrainingResult:
+    """The fitted model and what its fitting reports."""
+
+    model: HazardModel
+    fitted: models.TrainedModel  # the hazard classifier's bookkeeping
+    delta_t_best_iteration: int
+    input_example: pd.DataFrame  # the first training rows, as the model was fitted on them
+
+
+def read_training_rows(
+    files: Sequence[Path], features: list[str], section: TrainParams
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Training and validation rows, read partition by partition (never the whole table).
+
+    Args:
+        files: The featurized partitions, in order.
+        features: The model's input columns (``split.json``'s ``features``).
+        section: The ``train`` section (its row strides thin the rows, see
+            :func:`models.training_rows`).
+
+    Returns:
+        The training rows and the validation rows (``TRAINING_COLUMNS`` and ``features``).
+    """
+    parts: dict[str, list[pd.DataFrame]] = {"train": [], "validation": []}
+    for path in files:
+        frame = pd.read_parquet(path, columns=TRAINING_COLUMNS + features)
+        for split, kept in parts.items():
+            kept.append(
+                models.training_rows(
+                    frame, split, section.row_stride_s, section.negative_stride_s
+                ).reset_index(drop=True)
+            )
+    train, validation = (pd.concat(parts[s], ignore_index=True) for s in ("train", "validation"))
+    return train, validation
+
+
+def fit_models(
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    features: list[str],
+    section: TrainParams,
+    featurize: FeaturizeParams,
+    horizon_s: int,
+) -> TrainingResult:
+    """Fit the baselines, the hazard classifier and the ΔT regressor into one model.
+
+    With ``train.baselines.isolation_forest.as_feature`` the IsolationForest score is added to
+    copies of the rows and becomes the boosters' last input.
+
+    Args:
+        train: Training rows (:func:`read_training_rows`).
+        validation: Validation rows, for early stopping.
+        features: The input columns.
+        section: The ``train`` section.
+        featurize: The ``featurize`` section the features were computed with.
+        horizon_s: The ΔT forecast's horizon (``label.delta_t_horizon_s``).
+
+    Returns:
+        The model, the classifier's bookkeeping, the regressor's best iteration and the input
+        example.
+    """
+    baselines = models.fit_baselines(train, features, section.baselines, section.seed)
+    if section.baselines.isolation_forest.as_feature:
+        train, validation = (
+            frame.assign(**{models.ANOMALY_FEATURE: baselines.anomaly_score(frame)})
+            for frame in (train, validation)
+        )
+        features = features + [models.ANOMALY_FEATURE]
+    fitted = models.train_hazard(train, validation, features, section)
+    delta_t, delta_t_best = models.train_delta_t(train, validation, features, section, horizon_s)
+    model = HazardModel(fitted.booster, delta_t, baselines, features, featurize, horizon_s)
+    return TrainingResult(model, fitted, delta_t_best, train.head(INPUT_EXAMPLE_ROWS))
+
+
+def train_metrics(result: TrainingResult) -> dict[str, object]:
+    """``metrics/train.json``: rows, positives, best iterations, validation PR AUC."""
+    fitted = result.fitted
+    return {
+        "train_rows": fitted.train_rows,
+        "train_positives": fitted.train_positives,
+        "best_iteration": fitted.best_iteration,
+        "validation_pr_auc": fitted.validation_pr_auc,
+        "delta_t_best_iteration": result.delta_t_best_iteration,
+    }
+
+
+def run_params(section: TrainParams, label: LabelParams, model: HazardModel) -> dict[str, object]:
+    """The MLflow parameters of a training run: hyper-parameters, labels, strides, inputs."""
+    return (
+        {f"xgboost.{k}": v for k, v in section.xgboost.model_dump().items()}
+        | {f"delta_t_xgboost.{k}": v for k, v in section.delta_t_xgboost.model_dump().items()}
+        | {f"label.{k}": v for k, v in label.model_dump().items()}
+        | {
+            "train.row_stride_s": section.row_stride_s,
+            "train.negative_stride_s": section.negative_stride_s,
+            "features": len(model.features),
+            "anomaly_feature": model.uses_anomaly_feature,
+        }
+    )
+
+
+def log_training_run(
+    tracking_params: TrackingParams,
+    section: TrainParams,
+    label: LabelParams,
+    result: TrainingResult,
+    model_files: dict[str, str],
+) -> dict[str, object]:
+    """Log a training run to MLflow: parameters, metrics, feature importance and the model.
+
+    Args:
+        tracking_params: The ``tracking`` section.
+        section: The ``train`` section.
+        label: The ``label`` section.
+        result: :func:`fit_models`.
+        model_files: The saved model files (``hazard``, ``delta_t``, ``baselines``) the logged
+            model carries.
+
+    Returns:
+        What later stages need of the run (``models/hazard_model.json``): run and model ids, the
+        features, the model's config and the classifier's gain per feature.
+    """
+    import mlflow
+
+    from batteryops.hazard import pyfunc
+
+    model, fitted = result.model, result.fitted
+    importance = fitted.booster.get_score(importance_type="gain")
+    experiment_id = tracking.configure(tracking_params)
+    with mlflow.start_run(experiment_id=experiment_id) as active:
+        mlflow.log_params(run_params(section, label, model))
+        mlflow.log_metrics(
+            {
+                "validation_pr_auc": fitted.validation_pr_auc,
+                "best_iteration": fitted.best_iteration,
+                "train_rows": fitted.train_rows,
+            }
+        )
+        mlflow.set_tags({"git_commit": tracking.git_commit(), "stage": "train"})
+        mlflow.log_dict(importance, "feature_importance_gain.json")
+        with tempfile.TemporaryDirectory() as tmp:
+            png = Path(tmp) / "feature_importance.png"
+            plots.importance_png(importance, png)
+            mlflow.log_artifact(str(png))
+        model_info = pyfunc.log_model(model, model_files, result.input_example)
+    return {
+        "run_id": active.info.run_id,
+        "model_uri": model_info.model_uri,
+        "experiment_id": experiment_id,
+        "features": model.features,
+        "model_config": model.config(),
+        "importance_gain": json.loads(json.dumps(importance)),
+    }
