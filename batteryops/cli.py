@@ -378,26 +378,47 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="batteryops", description=__doc__.split("\n")[0])
     parser.add_argument("--params", default=PARAMS_FILE, help="params file (default: params.yaml)")
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_registry_commands(commands)
+    _add_data_commands(commands)
+    _add_service_commands(commands)
+    oven = commands.add_parser("simulate-oven", help="single-cell oven test of the kinetics")
+    oven.add_argument("--oven-c", type=float, required=True, help="oven temperature in C")
+    oven.add_argument("--hours", type=float, default=3.0, help="longest time simulated")
+    return parser
 
+
+def _add_registry_commands(commands: argparse._SubParsersAction) -> None:
+    """``gate``, ``status``, ``promote`` and ``rollback``."""
     gate = commands.add_parser("gate", help="check metrics against the gates in params (CI)")
     gate.add_argument("--metrics", help="hazard metrics JSON (default from params)")
     gate.add_argument("--base", help="git ref whose metrics the candidate must not regress from")
 
     status = commands.add_parser("status", help="champion, challenger, metrics and lineage")
     status.add_argument("--history", type=int, default=5, help="audit entries to show")
-    status.add_argument("--model", help="registered model (default: tracking.model_name)")
+    _add_registered_model(status)
 
     promote = commands.add_parser("promote", help="move champion to a version")
     promote.add_argument("version", help="model version number")
-    promote.add_argument("--reason", help="why (recorded in the audit log)")
+    _add_reason(promote)
     promote.add_argument("--force", action="store_true", help="promote even if a gate fails")
-    promote.add_argument("--model", help="registered model (default: tracking.model_name)")
+    _add_registered_model(promote)
 
     rollback = commands.add_parser("rollback", help="move champion back to the previous one")
     rollback.add_argument("--to", help="version to roll back to (default: from the audit log)")
-    rollback.add_argument("--reason", help="why (recorded in the audit log)")
-    rollback.add_argument("--model", help="registered model (default: tracking.model_name)")
+    _add_reason(rollback)
+    _add_registered_model(rollback)
 
+
+def _add_reason(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--reason", help="why (recorded in the audit log)")
+
+
+def _add_registered_model(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--model", help="registered model (default: tracking.model_name)")
+
+
+def _add_data_commands(commands: argparse._SubParsersAction) -> None:
+    """``health``, ``ingest``, ``score`` and ``simulate``: files in, files out."""
     health = commands.add_parser("health", help="per-cell SOH, RUL and health class")
     health.add_argument("inputs", nargs="+", help="cycler exports or canonical cycle Parquet")
     health.add_argument("--out", required=True, help="output file (.parquet or .csv)")
@@ -430,6 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--seed", type=int, help="override simulate.seed")
 
+
+def _add_service_commands(commands: argparse._SubParsersAction) -> None:
+    """``serve`` and ``monitor``."""
     serve = commands.add_parser("serve", help="live scoring service, REST API and live page")
     serve.add_argument("--host", help="address to listen on (default serve.host: localhost)")
     serve.add_argument("--port", type=int, help="port (default serve.port)")
@@ -446,11 +470,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     mon = commands.add_parser("monitor", help="check the served data once (drift, proxies)")
     mon.add_argument("--retrain", action="store_true", help="start the pipeline on a breach")
-
-    oven = commands.add_parser("simulate-oven", help="single-cell oven test of the kinetics")
-    oven.add_argument("--oven-c", type=float, required=True, help="oven temperature in C")
-    oven.add_argument("--hours", type=float, default=3.0, help="longest time simulated")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from functools import partial
+from typing import Any
 
 from batteryops.core.config import Params
 from batteryops.core.io import read_json, require
@@ -31,24 +32,10 @@ def main(params: Params) -> None:
     }
     require(*inputs.values())
     read = {key: read_json(path) for key, path in inputs.items()}
-    info, hazard, generalization = read["info"], read["hazard"], read["generalization"]
+    hazard, generalization = read["hazard"], read["generalization"]
     tracking.configure(params.tracking)
-    candidate = registration.Candidate(
-        name=params.tracking.model_name,
-        model_uri=info["model_uri"],
-        run_id=info["run_id"],
-        metrics={key: value for key, value in hazard.items() if not isinstance(value, dict)},
-        tags={
-            "features": json.dumps(info["features"]),
-            "alarm": json.dumps(params.alarm.model_dump()),
-            "operating_point": json.dumps(
-                {k: v for k, v in read["operating_point"].items() if k != "features"}
-            ),
-            "generalization.event_recall": repr(float(generalization["event_recall"])),
-        },
-    )
     outcome = registration.register(
-        candidate,
+        _candidate(params, read),
         judge=partial(
             gates.evaluate_gates,
             hazard,
@@ -71,6 +58,27 @@ def main(params: Params) -> None:
         comparison_in_decision=True,
     )
     print(gates.format_table(outcome.results))
+
+
+def _candidate(params: Params, read: dict[str, Any]) -> registration.Candidate:
+    """The logged model with its metrics and what scoring needs, fixed at registration."""
+    info, operating_point = read["info"], read["operating_point"]
+    return registration.Candidate(
+        name=params.tracking.model_name,
+        model_uri=info["model_uri"],
+        run_id=info["run_id"],
+        metrics={
+            key: value for key, value in read["hazard"].items() if not isinstance(value, dict)
+        },
+        tags={
+            "features": json.dumps(info["features"]),
+            "alarm": json.dumps(params.alarm.model_dump()),
+            "operating_point": json.dumps(
+                {k: v for k, v in operating_point.items() if k != "features"}
+            ),
+            "generalization.event_recall": repr(float(read["generalization"]["event_recall"])),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -122,6 +122,24 @@ def register(
     champion_before = registry.alias_version(candidate.name, registry.CHAMPION)
     champion_metrics, comparison = compare(candidate.name, champion_before)
     results = judge(champion=champion_metrics)
+    champion_audit = {"champion_metrics": champion_metrics, "champion_comparison": comparison}
+    outcome = _decide(candidate, results, champion_before, outputs.audit_log, champion_audit)
+    if comparison_in_decision:
+        outcome.decision["champion_comparison"] = comparison
+    write_json(outcome.decision, outputs.decision)
+    publish_card(render_card(outcome), outputs.model_card, candidate.run_id)
+    _log_outcome(outcome)
+    return outcome
+
+
+def _decide(
+    candidate: Candidate,
+    results: list[GateResult],
+    champion_before: str | None,
+    audit_log: str | Path,
+    champion_audit: dict[str, Any],
+) -> Registration:
+    """Register the version, move the alias and append the audit entry with the lineage."""
     promoted = all(result.passed for result in results)
     reasons = [result.reason for result in results if not result.passed] or [ALL_GATES_HOLD]
     commit, data = tracking.git_commit(), tracking.data_versions()
@@ -133,34 +151,22 @@ def register(
         champion_before,
         tags={"run_id": candidate.run_id, "git_commit": commit} | candidate.tags,
         metrics=candidate.metrics,
-        audit_log=outputs.audit_log,
-        audit_extra={
-            "champion_metrics": champion_metrics,
-            "champion_comparison": comparison,
-            "git_commit": commit,
-            "data_versions": data,
-            "run_id": candidate.run_id,
-        },
+        audit_log=audit_log,
+        audit_extra=champion_audit
+        | {"git_commit": commit, "data_versions": data, "run_id": candidate.run_id},
     )
-    decision = decision_record(candidate.name, version, champion_after, results, reasons)
-    if comparison_in_decision:
-        decision["champion_comparison"] = comparison
-    write_json(decision, outputs.decision)
-    outcome = Registration(
-        candidate.name,
-        candidate.run_id,
-        version,
-        champion_before,
-        champion_after,
-        results,
-        reasons,
-        decision,
-        commit,
-        data,
+    return Registration(
+        name=candidate.name,
+        run_id=candidate.run_id,
+        version=version,
+        champion_before=champion_before,
+        champion_after=champion_after,
+        results=results,
+        reasons=reasons,
+        decision=decision_record(candidate.name, version, champion_after, results, reasons),
+        git_commit=commit,
+        data_versions=data,
     )
-    publish_card(render_card(outcome), outputs.model_card, candidate.run_id)
-    _log_outcome(outcome)
-    return outcome
 
 
 def decision_record(
