@@ -2,19 +2,30 @@
 
 A suite is a JSON file ``{"name": ..., "expectations": [{"type", "kwargs", "meta"}]}``; an
 expectation whose ``meta.critical`` is true stops the pipeline when it fails, the others are
-reported as warnings. Great Expectations is imported inside the functions that use it (its
-import costs several seconds).
+reported as warnings. A range expectation whose ``meta.bounds_from`` names a limits table (e.g.
+``"ingest.limits"``) carries no numbers of its own: :func:`with_limits` fills them from the table
+ingest masks with, so a physical limit is written once. :func:`run_suites` runs suites over
+batches and writes the report and the metrics. Great Expectations is imported inside the
+functions that use it (its import costs several seconds).
 """
 
 from __future__ import annotations
 
+import copy
 import html
 import json
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from batteryops.core.io import atomic_path, write_json
+
+logger = logging.getLogger(__name__)
+RANGE = "expect_column_values_to_be_between"
 
 
 @dataclass
@@ -51,6 +62,46 @@ def load_suite(path: str | Path) -> dict[str, Any]:
     if not isinstance(suite, dict) or "expectations" not in suite or "name" not in suite:
         raise ValueError(f"{path}: not an expectation suite (needs 'name' and 'expectations')")
     return suite
+
+
+def with_limits(
+    suite: dict[str, Any], limits: dict[str, tuple[float, float]], source: str
+) -> dict[str, Any]:
+    """A copy of ``suite`` whose range expectations take their bounds from a limits table.
+
+    Args:
+        suite: A suite as read by :func:`load_suite`.
+        limits: ``{column: (low, high)}``, the physical limits ingest masks values outside of.
+        source: The table's name in params (e.g. ``"ingest.limits"``); an expectation whose
+            ``meta.bounds_from`` names it gets ``min_value`` and ``max_value`` from ``limits``.
+
+    Returns:
+        The suite with those bounds filled in.
+
+    Raises:
+        ValueError: If such an expectation names a column without a limit or carries numbers of
+            its own, or another range expectation on a limited column writes its own bounds.
+    """
+    filled = copy.deepcopy(suite)
+    for expectation in filled["expectations"]:
+        kwargs, meta = expectation.get("kwargs", {}), expectation.get("meta") or {}
+        column = kwargs.get("column")
+        own = [key for key in ("min_value", "max_value") if key in kwargs]
+        if meta.get("bounds_from") == source:
+            if column not in limits:
+                raise ValueError(f"suite {suite['name']}: {column!r} has no limit in {source}")
+            if own:
+                raise ValueError(
+                    f"suite {suite['name']}: {column!r} takes its bounds from {source}; "
+                    f"remove its own {' and '.join(own)}"
+                )
+            kwargs["min_value"], kwargs["max_value"] = limits[column]
+        elif expectation.get("type") == RANGE and column in limits and own:
+            raise ValueError(
+                f"suite {suite['name']}: the range of {column!r} is written in {source}; "
+                f'replace its {" and ".join(own)} by "meta": {{"bounds_from": "{source}"}}'
+            )
+    return filled
 
 
 def _column_of(kwargs: dict[str, Any]) -> str:
@@ -191,3 +242,54 @@ def ingest_files_frame(summary: dict[str, Any]) -> pd.DataFrame:
         )
     columns = ["file", "accepted", "rows_in", "rows_valid", "dropped_share", "masked_share"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def sample_rows(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """At most ``rows`` rows of ``frame``: a fixed random sample, kept in the frame's order."""
+    if len(frame) > rows:
+        return frame.sample(rows, random_state=0).sort_index()
+    return frame
+
+
+def run_suites(
+    runs: Sequence[tuple[dict[str, Any], dict[str, pd.DataFrame]]],
+    report_path: str | Path,
+    metrics_path: str | Path,
+    extra: dict[str, Any] | None = None,
+    more_critical: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Run each suite on its batches; write the HTML report and the metrics JSON.
+
+    Args:
+        runs: ``(suite, {batch name: frame})`` pairs, validated in order; their names are
+            joined with ``" + "`` as the name of the report.
+        report_path: The HTML report (written atomically).
+        metrics_path: The metrics JSON: :func:`summarise`'s content plus ``extra``.
+        extra: More metrics (e.g. ``rows_validated``).
+        more_critical: Critical failures found by checks outside the suites (e.g. cycle order);
+            any fails the run. They are listed in the metrics, not in the report.
+
+    Returns:
+        The metrics written; ``success`` is False and ``critical_failures`` says why when a
+        critical expectation failed. Each warning is logged.
+    """
+    findings: list[Finding] = []
+    for suite, batches in runs:
+        findings += validate_frames(suite, batches)
+    name = " + ".join(suite["name"] for suite, _ in runs)
+    summary = summarise(name, findings)
+    if more_critical:
+        summary["success"] = False
+        summary["critical_failures"] = summary["critical_failures"] + list(more_critical)
+    summary |= extra or {}
+    with atomic_path(report_path) as tmp:
+        tmp.write_text(render_html(name, findings))
+    write_json(summary, metrics_path)
+    for warning in summary["warnings"]:
+        logger.warning("expectation warning: %s", warning)
+    return summary
+
+
+def failure_message(summary: dict[str, Any], subject: str, report_path: str | Path) -> str:
+    """``"<subject> failed (see <report>):"`` and one indented line per critical failure."""
+    return f"{subject} failed (see {report_path}):\n  " + "\n  ".join(summary["critical_failures"])

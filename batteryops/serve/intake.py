@@ -15,6 +15,7 @@ import json
 import math
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pandas as pd
 
 from batteryops.core import schema
 from batteryops.core.config import IngestParams, ServeParams
+from batteryops.ingest.columns import mask_outside_limits
 
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}"  # module and rack ids (shown on the page)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -89,10 +91,9 @@ def _from_json(body: bytes) -> pd.DataFrame:
 
 def mask_limits(frame: pd.DataFrame, limits: dict[str, tuple[float, float]]) -> pd.DataFrame:
     """Values outside ``ingest.limits`` (physically impossible) become missing, as in ingest."""
-    for column, (low, high) in limits.items():
+    for column, limit in limits.items():
         if column in frame:
-            values = frame[column]
-            frame[column] = values.where(values.isna() | values.between(low, high))
+            frame[column], _ = mask_outside_limits(frame[column].to_numpy(), limit)
     return frame
 
 
@@ -184,42 +185,52 @@ class Gate:
                 413, f"{len(rows)} rows in one request; at most {self.params.max_rows_per_request}"
             )
         for column in (schema.MODULE_ID, schema.RACK_ID):
-            bad_id = ~rows[column].astype(str).str.fullmatch(ID_PATTERN)
-            if bad_id.any():
-                where = int(np.flatnonzero(bad_id.to_numpy())[0])
-                raise BatchError(
-                    422,
+            _refuse_first(
+                ~rows[column].astype(str).str.fullmatch(ID_PATTERN),
+                lambda where, column=column: (
                     f"row {where}, column {column!r}: expected 1-64 letters, digits or _.:- "
-                    f"starting with a letter or digit, got {rows[column].iloc[where]!r}",
-                )
+                    f"starting with a letter or digit, got {rows[column].iloc[where]!r}"
+                ),
+            )
         seconds = rows[schema.TIMESTAMP].astype("int64").to_numpy() // 10**9
-        floor = self.clock() - self.params.max_age_s
-        stale = seconds < floor
-        if stale.any():
-            where = int(np.flatnonzero(stale)[0])
-            raise BatchError(
-                422,
-                f"row {where}, column 'timestamp': {rows[schema.TIMESTAMP].iloc[where]} is more "
-                f"than serve.max_age_s ({self.params.max_age_s:g} s) old (is the clock set?)",
-            )
-        horizon = self.clock() + self.params.max_future_s
-        ahead = seconds > horizon
-        if ahead.any():
-            where = int(np.flatnonzero(ahead)[0])
-            raise BatchError(
-                422,
-                f"row {where}, column 'timestamp': {rows[schema.TIMESTAMP].iloc[where]} is more "
-                f"than {self.params.max_future_s:g} s ahead of the server's clock",
-            )
+        self._check_clock(rows, seconds)
         keyed = rows.assign(_ts=seconds, _row=np.arange(len(rows)))
-        duplicated = keyed.duplicated([schema.MODULE_ID, "_ts"])
-        if duplicated.any():
-            where = int(np.flatnonzero(duplicated.to_numpy())[0])
-            raise BatchError(
-                422,
+        _refuse_first(
+            keyed.duplicated([schema.MODULE_ID, "_ts"]),
+            lambda where: (
                 f"row {where}: a second row for module {keyed[schema.MODULE_ID].iloc[where]!r} "
-                f"at {rows[schema.TIMESTAMP].iloc[where]} (one row per module and second)",
-            )
+                f"at {rows[schema.TIMESTAMP].iloc[where]} (one row per module and second)"
+            ),
+        )
+        self._check_modules(keyed)
+        return (
+            keyed.sort_values([schema.MODULE_ID, "_ts"], kind="stable")
+            .drop(columns=["_ts", "_row"])
+            .reset_index(drop=True)
+        )
+
+    def _check_clock(self, rows: pd.DataFrame, seconds: np.ndarray) -> None:
+        """Refuse a row older than ``serve.max_age_s`` or ahead of ``serve.max_future_s``."""
+        stamps = rows[schema.TIMESTAMP]
+        floor = self.clock() - self.params.max_age_s
+        _refuse_first(
+            seconds < floor,
+            lambda where: (
+                f"row {where}, column 'timestamp': {stamps.iloc[where]} is more "
+                f"than serve.max_age_s ({self.params.max_age_s:g} s) old (is the clock set?)"
+            ),
+        )
+        horizon = self.clock() + self.params.max_future_s
+        _refuse_first(
+            seconds > horizon,
+            lambda where: (
+                f"row {where}, column 'timestamp': {stamps.iloc[where]} is more "
+                f"than {self.params.max_future_s:g} s ahead of the server's clock"
+            ),
+        )
+
+    def _check_modules(self, keyed: pd.DataFrame) -> None:
+        """Refuse a module that resends old seconds, changes rack, or one module too many."""
         first = keyed.groupby(schema.MODULE_ID, sort=False)["_ts"].min()
         for module_id, ts in first.items():
             last = self.last_ts.get(module_id)
@@ -244,11 +255,6 @@ class Gate:
                 f"{len(new)} new modules would exceed serve.max_modules "
                 f"({self.params.max_modules}); known modules: {len(self.last_ts)}",
             )
-        return (
-            keyed.sort_values([schema.MODULE_ID, "_ts"], kind="stable")
-            .drop(columns=["_ts", "_row"])
-            .reset_index(drop=True)
-        )
 
     def accept(self, rows: pd.DataFrame) -> None:
         """Record a checked batch as accepted (its newest second per module)."""
@@ -261,6 +267,13 @@ class Gate:
     def known(self, module_id: str) -> bool:
         """Whether the module has sent anything."""
         return module_id in self.last_ts
+
+
+def _refuse_first(bad: pd.Series | np.ndarray, message: Callable[[int], str]) -> None:
+    """Raise a 422 BatchError naming the first bad row (``message(row)``), if any is bad."""
+    flags = np.asarray(bad)
+    if flags.any():
+        raise BatchError(422, message(int(np.flatnonzero(flags)[0])))
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:

@@ -430,7 +430,11 @@ def cycle_findings(tmp_path_factory) -> dict[str, list[validation.Finding]]:
     duplicate = pd.concat([good, good.iloc[[1]]], ignore_index=True)
     warm = good.copy()
     warm.loc[0, "resistance_ohm"] = 12.0  # a warning, not a stop
-    suite = validation.load_suite(ROOT / "expectations" / "cycles.json")
+    suite = validation.with_limits(
+        validation.load_suite(ROOT / "expectations" / "cycles.json"),
+        PARAMS.limits,
+        "cycle_ingest.limits",
+    )
     batches = {"good": good, "duplicate": duplicate, "warm": warm}
     by_batch: dict[str, list[validation.Finding]] = {}
     for finding in validation.validate_frames(suite, batches):

@@ -261,6 +261,25 @@ def test_impossible_and_non_numeric_values_are_masked_and_counted(ingest_params,
     }
 
 
+def test_a_runaway_reading_is_kept_and_one_past_the_limit_is_masked(
+    ingest_params, tmp_path
+) -> None:
+    # Thermal runaway reaches 600-900 C: 700 C is heat, not a glitch. Past ingest.limits
+    # (physically impossible) a value is masked; the service's intake and the canonical suite
+    # read the same limits (tests/batteryops/serve/test_intake.py, mlops/test_validation.py).
+    low, high = ingest_params.limits["temp_max_c"]
+    assert low < 700.0 < high
+    rows = [
+        "timestamp,module_id,temp_max_c",
+        "2026-07-01T08:00:00Z,R01-M01,700",
+        f"2026-07-01T08:00:01Z,R01-M01,{high + 100:g}",
+    ]
+    telemetry, summary = _run(ingest_params, tmp_path, _write(tmp_path / "a.csv", "\n".join(rows)))
+    assert telemetry["temp_max_c"].iloc[0] == 700.0
+    assert np.isnan(telemetry["temp_max_c"].iloc[1])
+    assert summary["values_masked"] == {"impossible:temp_max_c": 1}
+
+
 def test_unparseable_timestamp_and_missing_asset_rows_are_dropped_and_counted(
     ingest_params, tmp_path
 ) -> None:

@@ -1,5 +1,8 @@
 """batteryops.mlops.validation: the canonical telemetry suite on small good and bad frames.
 
+The suite's ranges of limited signals come from ``ingest.limits`` (:func:`with_limits`), the table
+ingest and the service's intake mask physically impossible values with.
+
 Great Expectations costs seconds to import and set up, so every batch runs in one module-scoped
 validation and the tests read its findings.
 """
@@ -14,6 +17,7 @@ import pandas as pd
 import pytest
 
 from batteryops.core import schema
+from batteryops.core.config import Params
 from batteryops.mlops import validation
 from batteryops.mlops.validation import Finding
 from tests.batteryops.conftest import TinyFleet
@@ -60,7 +64,7 @@ def _batches(simulated: pd.DataFrame) -> dict[str, pd.DataFrame]:
     soc.loc[5, "soc_pct"] = 150.0
     duplicate = pd.concat([_good(), _good().iloc[[3]]], ignore_index=True)
     warm = _good()
-    warm.loc[7, "ambient_c"] = 70.0  # one hot ambient reading: a warning, not a stop
+    warm.loc[7, "ambient_c"] = 90.0  # one ambient reading past ingest.limits: a warning, not a stop
     return {
         "good": _good(),
         "simulated": simulated,
@@ -72,8 +76,10 @@ def _batches(simulated: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def suite() -> dict:
-    return validation.load_suite(SUITE_PATH)
+def suite(params: Params) -> dict:
+    return validation.with_limits(
+        validation.load_suite(SUITE_PATH), params.ingest.limits, "ingest.limits"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -231,3 +237,98 @@ def test_raw_suite_on_the_ingest_summary_warns_on_quarantine_and_fails_on_empty_
         suite, {"raw files": validation.ingest_files_frame(summary)}
     )
     assert validation.summarise(suite["name"], findings)["success"] is False
+
+
+# --- limits: written once, in ingest.limits -----------------------------------------------------
+
+
+def test_the_suite_writes_no_bounds_of_its_own_for_limited_signals(params: Params) -> None:
+    raw = validation.load_suite(SUITE_PATH)
+    ranged = [e for e in raw["expectations"] if e["type"] == validation.RANGE]
+    assert ranged and all(e["meta"]["bounds_from"] == "ingest.limits" for e in ranged)
+    assert not any("min_value" in e["kwargs"] or "max_value" in e["kwargs"] for e in ranged)
+    filled = validation.with_limits(raw, params.ingest.limits, "ingest.limits")
+    for expectation in filled["expectations"]:
+        if expectation["type"] == validation.RANGE:
+            kwargs = expectation["kwargs"]
+            assert (kwargs["min_value"], kwargs["max_value"]) == params.ingest.limits[
+                kwargs["column"]
+            ]
+    assert "min_value" not in raw["expectations"][5]["kwargs"]  # the suite read is not changed
+
+
+def _range_suite(**kwargs: float) -> dict:
+    return {
+        "name": "s",
+        "expectations": [
+            {
+                "type": validation.RANGE,
+                "kwargs": {"column": "temp_max_c", **kwargs},
+                "meta": {"critical": True, "bounds_from": "ingest.limits"},
+            }
+        ],
+    }
+
+
+def test_with_limits_refuses_a_column_without_a_limit_or_a_second_copy() -> None:
+    with pytest.raises(ValueError, match="'temp_max_c' has no limit in ingest.limits"):
+        validation.with_limits(_range_suite(), {"soc_pct": (0.0, 100.0)}, "ingest.limits")
+    with pytest.raises(ValueError, match="remove its own max_value"):
+        validation.with_limits(
+            _range_suite(max_value=400), {"temp_max_c": (-60.0, 1500.0)}, "ingest.limits"
+        )
+    own = _range_suite(min_value=-40, max_value=400)
+    del own["expectations"][0]["meta"]["bounds_from"]
+    with pytest.raises(ValueError, match="the range of 'temp_max_c' is written in ingest.limits"):
+        validation.with_limits(own, {"temp_max_c": (-60.0, 1500.0)}, "ingest.limits")
+
+
+def test_a_runaway_reading_passes_and_one_past_the_limit_stops(
+    suite: dict, params: Params, tmp_path: Path
+) -> None:
+    # 700 C is thermal runaway (600-900 C): ingest keeps it, so validation must not stop on it.
+    # Past ingest.limits a value cannot be in canonical telemetry (ingest masks it): critical.
+    high = params.ingest.limits["temp_max_c"][1]
+    runaway, impossible = _good(), _good()
+    runaway.loc[4, ["temp_max_c", "temp_avg_c"]] = [700.0, 650.0]
+    impossible.loc[4, "temp_max_c"] = high + 100.0
+    summary = validation.run_suites(
+        [(suite, {"runaway": runaway, "impossible": impossible})],
+        tmp_path / "report.html",
+        tmp_path / "metrics.json",
+        {"rows_validated": 2 * len(runaway)},
+    )
+    (failure,) = summary["critical_failures"]
+    assert failure.startswith("impossible: expect_column_values_to_be_between failed on column")
+    assert "'temp_max_c'" in failure and not summary["success"]
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert written == summary and written["rows_validated"] == 2 * len(runaway)
+    assert written["evaluated_expectations"] == 2 * len(suite["expectations"])
+    assert "overall <b>FAILED</b>" in (tmp_path / "report.html").read_text()
+    message = validation.failure_message(summary, "critical expectations", "r.html")
+    assert message == "critical expectations failed (see r.html):\n  " + failure
+
+
+def test_run_suites_joins_suites_and_fails_on_checks_outside_them(tmp_path: Path) -> None:
+    first = {"name": "a", "expectations": []}
+    second = {"name": "b", "expectations": []}
+    summary = validation.run_suites(
+        [(first, {}), (second, {})],
+        tmp_path / "report.html",
+        tmp_path / "metrics.json",
+        more_critical=["cell 'x': cycle 3 at row 2 repeats"],
+    )
+    assert summary["suite"] == "a + b"
+    assert summary["success"] is False
+    assert summary["critical_failures"] == ["cell 'x': cycle 3 at row 2 repeats"]
+    assert "Validation report: a + b" in (tmp_path / "report.html").read_text()
+    passed = validation.run_suites([(first, {})], tmp_path / "r.html", tmp_path / "m.json")
+    assert passed["success"] is True and passed["critical_failures"] == []
+
+
+def test_sample_rows_keeps_order_and_small_frames_whole() -> None:
+    frame = pd.DataFrame({"x": np.arange(100)})
+    assert validation.sample_rows(frame, 200) is frame
+    sample = validation.sample_rows(frame, 10)
+    assert len(sample) == 10 and sample["x"].is_monotonic_increasing
+    pd.testing.assert_frame_equal(sample, validation.sample_rows(frame, 10))

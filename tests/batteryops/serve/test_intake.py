@@ -1,0 +1,71 @@
+"""batteryops.serve.intake: posted batches parsed, masked at ingest's limits, and checked whole."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from batteryops.core import schema
+from batteryops.core.config import Params
+from batteryops.serve.intake import BatchError, Gate, parse
+
+NOW = pd.Timestamp("2026-07-01T08:00:00Z")
+
+
+def _json_rows(temps: list[float]) -> bytes:
+    rows = [
+        {
+            "timestamp": (NOW + pd.Timedelta(seconds=i)).isoformat(),
+            "module_id": "R01-M01",
+            "temp_max_c": temp,
+        }
+        for i, temp in enumerate(temps)
+    ]
+    return json.dumps(rows).encode()
+
+
+def _csv_rows(temps: list[float]) -> bytes:
+    lines = ["timestamp,module_id,temp_max_c"]
+    lines += [
+        f"{(NOW + pd.Timedelta(seconds=i)).isoformat()},R01-M01,{temp:g}"
+        for i, temp in enumerate(temps)
+    ]
+    return "\n".join(lines).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [(_json_rows, "application/json"), (_csv_rows, "text/csv")],
+    ids=["json", "export"],
+)
+def test_a_runaway_reading_is_kept_and_one_past_the_limit_is_masked(
+    params: Params, body, content_type: str
+) -> None:
+    # The same limits as ingest (ingest.limits): 700 C is thermal runaway, kept; past the limit a
+    # reading is physically impossible and masked, as ingest masks it.
+    high = params.ingest.limits["temp_max_c"][1]
+    rows = parse(body([700.0, high + 100.0, 25.0]), content_type, params.ingest)
+    temps = rows["temp_max_c"]
+    assert temps.iloc[0] == 700.0
+    assert np.isnan(temps.iloc[1])
+    assert temps.iloc[2] == 25.0
+    assert temps.dtype == np.float32
+
+
+def test_the_gate_names_the_first_row_too_old_or_too_far_ahead(params: Params) -> None:
+    rows = parse(_json_rows([25.0, 25.0, 25.0]), "application/json", params.ingest)
+    now = NOW.timestamp()
+    too_late = Gate(params.serve, clock=lambda: now + params.serve.max_age_s + 1.5)
+    with pytest.raises(BatchError, match=r"row 0, column 'timestamp': .* serve.max_age_s") as old:
+        too_late.check(rows)
+    assert old.value.status == 422
+    too_early = Gate(params.serve, clock=lambda: now - params.serve.max_future_s + 0.5)
+    with pytest.raises(BatchError, match=r"row 1, column 'timestamp': .* ahead of the server"):
+        too_early.check(rows)
+    assert (
+        Gate(params.serve, clock=lambda: now).check(rows)[schema.MODULE_ID].tolist()
+        == ["R01-M01"] * 3
+    )
