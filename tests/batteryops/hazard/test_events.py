@@ -22,6 +22,8 @@ from batteryops.hazard.events import (
     module_tracks,
     persistent_alarm,
     persistent_level,
+    persistent_level_rows,
+    starts_episode,
 )
 from batteryops.hazard.labels import NEIGHBOUR_VENTED
 
@@ -328,3 +330,61 @@ def test_persistent_level_matches_persistent_alarm(
     over = np.nan_to_num(score, nan=-np.inf) >= threshold
     expected = persistent_alarm(over, k, n)
     np.testing.assert_array_equal(persistent_level(score, k, n) >= threshold, expected)
+    np.testing.assert_array_equal(expected, _counted_alarm(over, k, n))
+
+
+def _counted_alarm(over: np.ndarray, k: int, n: int) -> np.ndarray:
+    """The k-of-n rule by counting (an independent statement of it, for the tests)."""
+    counts = np.concatenate([[0], np.cumsum(over.astype(np.int32))])
+    end = np.arange(1, len(over) + 1)
+    return counts[end] - counts[np.maximum(end - n, 0)] >= k
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    scores=st.lists(st.one_of(st.floats(0, 1), st.just(float("nan"))), min_size=1, max_size=60),
+    present=st.lists(st.booleans(), min_size=60, max_size=60),
+    k=st.integers(1, 6),
+    extra=st.integers(0, 4),
+)
+def test_persistent_level_rows_equals_the_level_on_the_grid(
+    scores: list[float], present: list[bool], k: int, extra: int
+) -> None:
+    """Rows with missing seconds, two modules one after the other: each row's level is its
+    module's grid level at that second (missing seconds below every threshold)."""
+    score = np.array(scores)
+    rows = np.flatnonzero(present[: len(score)])
+    if not len(rows):
+        return
+    half = len(rows) // 2
+    modules = np.repeat([0, 1], [half, len(rows) - half])
+    # The second module's clock overlaps the first's: the modules must not see each other.
+    seconds = 1_700_000_000 + rows - np.where(modules == 1, rows[half] - rows[0], 0)
+    level = persistent_level_rows(seconds, score[rows], modules, k, k + extra)
+    for module in (0, 1):
+        mine = modules == module
+        if not mine.any():
+            continue
+        grid = np.full(len(score), np.nan)
+        grid[rows[mine]] = score[rows[mine]]
+        grid = grid[rows[mine][0] :]
+        expected = persistent_level(grid, k, k + extra)[rows[mine] - rows[mine][0]]
+        np.testing.assert_array_equal(level[mine], expected)
+
+
+def test_persistent_level_rows_missing_seconds_count_below_the_threshold() -> None:
+    seconds = np.array([0, 1, 2, 5, 6, 7, 8])  # seconds 3 and 4 missing
+    score = np.array([0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9])
+    level = persistent_level_rows(seconds, score, np.zeros(7, dtype=int), 3, 4)
+    np.testing.assert_array_equal(level >= 0.5, [0, 0, 1, 0, 0, 1, 1])
+    assert level[0] == -np.inf
+
+
+def test_starts_episode_one_second_at_a_time_and_on_arrays() -> None:
+    assert not starts_episode(100, 160, 60)
+    assert starts_episode(100, 161, 60)
+    assert starts_episode(100, 101, 0)
+    np.testing.assert_array_equal(
+        starts_episode(np.array([10.0, 51.0, 260.0]), np.array([51.0, 200.0, 321.0]), 60),
+        [False, True, True],
+    )

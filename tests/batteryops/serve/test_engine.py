@@ -1,4 +1,7 @@
-"""Online scoring gives what offline scoring gives, second by second, whatever the batch sizes."""
+"""Online scoring gives what offline scoring gives, second by second, whatever the batch sizes.
+
+And the alarm rule is one: evaluation, ``batteryops score`` and the service agree.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,11 @@ import pandas as pd
 import pytest
 
 from batteryops.core import schema
+from batteryops.core.config import AlarmParams, FeaturizeParams, Params
+from batteryops.hazard import events
+from batteryops.hazard.labels import NEIGHBOUR_VENTED
 from batteryops.hazard.model import PROBABILITY
+from batteryops.hazard.scoring import Scorer
 from batteryops.serve.engine import OnlineScorer
 from tests.batteryops.conftest import Trained
 
@@ -149,3 +156,144 @@ def test_forecast_starts_from_the_newest_valid_reading(trained: Trained) -> None
     newest = float(upto.loc[mine[-4], "temp_max_c"])
     assert ahead["temp_max_c"].iloc[0] == pytest.approx(newest + ahead["delta_c"].iloc[0], abs=1e-3)
     assert ahead["temp_max_c"].iloc[-1] > newest
+
+
+# --- one alarm rule: evaluation, `batteryops score` and the service agree --------------------
+# A stand-in model whose probability is a column of the telemetry, so that the three callers of
+# the alarm rule see exactly the same probabilities.
+GIVEN = "given_probability"
+THRESHOLD = 0.5
+AGREEMENT_START = pd.Timestamp("2026-07-01T00:00:00Z")
+
+
+class _GivenProbability:
+    """Scores each row with its :data:`GIVEN` column; no features are read."""
+
+    delta_t_horizon_s = 30
+
+    def __init__(self, featurize: FeaturizeParams):
+        self.featurize = featurize
+
+    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.sort_values([schema.MODULE_ID, schema.TIMESTAMP], ignore_index=True)
+
+    def matrix(self, frame: pd.DataFrame) -> None:
+        return None
+
+    def hazard_probability(self, frame: pd.DataFrame, matrix: None = None) -> np.ndarray:
+        return frame[GIVEN].to_numpy(dtype=float)
+
+    def delta_t_forecast(self, frame: pd.DataFrame, matrix: None = None) -> np.ndarray:
+        return np.zeros(len(frame))
+
+    def top_features(self, frame: pd.DataFrame, top: int) -> list[str]:
+        return ["given"] * len(frame)
+
+
+def _given_telemetry() -> pd.DataFrame:
+    """Two modules of one rack over 600 s with hand-made probabilities.
+
+    R01-M01 scores over the threshold in three runs whose alarm seconds lie 33 s and 93 s
+    apart, with a NaN score and two missing seconds inside the first run; two-second spikes
+    (one short of k = 3) never alarm. R01-M02 spikes every 7 s (never 3 of 5) and alarms once.
+    """
+    seconds = np.arange(600)
+    first = np.full(600, 0.1)
+    for start, end in [(100, 130), (162, 180), (272, 300)]:
+        first[start:end] = 0.9
+    first[[400, 401, 450, 451]] = 0.95
+    first[115] = np.nan
+    second = np.where(seconds % 7 == 0, 0.9, 0.2)
+    second[500:520] = 0.8
+    frames = []
+    for module_id, probability, keep in [
+        ("R01-M01", first, ~np.isin(seconds, [120, 121])),
+        ("R01-M02", second, np.ones(600, dtype=bool)),
+    ]:
+        frame = pd.DataFrame(
+            {
+                schema.TIMESTAMP: AGREEMENT_START + pd.to_timedelta(seconds, unit="s"),
+                schema.RACK_ID: "R01",
+                schema.MODULE_ID: module_id,
+                **{name: np.float32(25.0) for name in schema.SIGNALS},
+                GIVEN: probability.astype(np.float32),  # as scores are stored
+            }
+        )
+        frames.append(frame[keep])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _seconds(stamps: pd.Series) -> np.ndarray:
+    return (stamps.astype("int64") // 10**9).to_numpy()
+
+
+def _evaluation(telemetry: pd.DataFrame, alarm: AlarmParams) -> dict[str, tuple]:
+    """Per module: the alarm at its rows and the episodes, as the ``evaluate`` stage finds them."""
+    scored = telemetry.assign(**{NEIGHBOUR_VENTED: False})
+    truth = pd.DataFrame(
+        {
+            schema.MODULE_ID: ["R01-M01", "R01-M02"],
+            "fault_start": [pd.NaT, pd.NaT],
+            "pnr_time": [pd.NaT, pd.NaT],
+        }
+    )
+    found = {}
+    for track in events.module_tracks(scored, truth, GIVEN):
+        alarm_on = track.level(alarm.persistence_k, alarm.persistence_n) >= THRESHOLD
+        rows = telemetry[telemetry[schema.MODULE_ID] == track.module_id]
+        at_rows = alarm_on[_seconds(rows[schema.TIMESTAMP]) - int(track.seconds[0])]
+        found[track.module_id] = (
+            at_rows,
+            events.episodes(track.seconds[alarm_on], alarm.episode_merge_gap_s),
+        )
+    return found
+
+
+def _served(scorer: Scorer, telemetry: pd.DataFrame) -> tuple[pd.DataFrame, list]:
+    """The service's scores and its episodes (opened second, last alarm second) per module."""
+    engine = OnlineScorer(scorer, "test", buffer_s=360)
+    scores, opened = [], []
+    in_time = telemetry.sort_values(schema.TIMESTAMP, kind="stable")
+    for batch, rows in enumerate(np.array_split(np.arange(len(in_time)), 37)):
+        part = in_time.iloc[rows].sort_values([schema.MODULE_ID, schema.TIMESTAMP])
+        engine.add(part, batch)
+        result = engine.tick()
+        scores.append(result.scores)
+        opened += result.opened
+    episodes = sorted((a.module_id, a.opened_ts, a.last_ts) for a in opened)
+    return pd.concat(scores, ignore_index=True), episodes
+
+
+# serve.alarm_gap_s was 60 whatever the model; the registered merge gap now decides.
+@pytest.mark.parametrize(("merge_gap_s", "first_module_episodes"), [(20, 3), (60, 2), (120, 1)])
+def test_evaluation_score_and_service_raise_the_same_alarms(
+    tiny_params: Params, merge_gap_s: int, first_module_episodes: int
+) -> None:
+    alarm = AlarmParams(
+        persistence_k=3,
+        persistence_n=5,
+        episode_merge_gap_s=merge_gap_s,
+        min_lead_s=300,
+        false_alarm_budget_per_module_day=1.0,
+    )
+    model = _GivenProbability(tiny_params.featurize)
+    scorer = Scorer(model, THRESHOLD, alarm, tiny_params.derating, 3)  # type: ignore[arg-type]
+    telemetry = _given_telemetry()
+    evaluated = _evaluation(telemetry, alarm)
+    offline = scorer.score(telemetry)
+    online, served_episodes = _served(scorer, telemetry)
+    online = online.sort_values([schema.MODULE_ID, "ts"], ignore_index=True)
+    np.testing.assert_array_equal(online[PROBABILITY], offline[PROBABILITY].astype(float))
+    expected_episodes = []
+    for module_id, (alarm_at_rows, module_episodes) in evaluated.items():
+        mine = offline[schema.MODULE_ID] == module_id
+        np.testing.assert_array_equal(offline.loc[mine, "alarm"], alarm_at_rows)
+        np.testing.assert_array_equal(
+            online.loc[online[schema.MODULE_ID] == module_id, "alarm"], alarm_at_rows
+        )
+        alarm_seconds = _seconds(offline.loc[mine & offline["alarm"], schema.TIMESTAMP])
+        assert events.episodes(alarm_seconds, merge_gap_s) == module_episodes
+        expected_episodes += [(module_id, int(first), int(last)) for first, last in module_episodes]
+    assert served_episodes == expected_episodes
+    assert len(evaluated["R01-M01"][1]) == first_module_episodes
+    assert len(evaluated["R01-M02"][1]) == 1
