@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterable
@@ -86,6 +87,14 @@ def quarantine(path: Path, reason: dict[str, Any], directory: Path, index: int) 
     reason_file = target.with_name(target.name + ".reason.json")
     reason_file.write_text(json.dumps(reason, indent=2) + "\n")
     return target
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link ``source`` at ``target`` (no second copy of the bytes), or copy it if it cannot."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 # --- sniffing -----------------------------------------------------------------------------------
