@@ -1,0 +1,159 @@
+"""batteryops.hazard.generalization: the unlike fleet's racks scored, its metrics put together."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from batteryops.core import schema
+from batteryops.core.config import AlarmParams, LabelParams, Params, RuleBaselineParams
+from batteryops.hazard import evaluate, events
+from batteryops.hazard.generalization import (
+    JUDGED,
+    RULE,
+    FleetScores,
+    generalization_metrics,
+    recall_by_fault,
+    score_rack,
+)
+from batteryops.hazard.models import TREND_FEATURE
+
+START = pd.Timestamp("2026-07-01T00:00:00Z")
+ALARM = AlarmParams(
+    persistence_k=3,
+    persistence_n=5,
+    episode_merge_gap_s=60,
+    min_lead_s=300,
+    false_alarm_budget_per_module_day=0.5,
+)
+LABEL = LabelParams(
+    prediction_window_s=300,
+    guard_s=30,
+    overheat_threshold_c=60.0,
+    overheat_horizon_s=60,
+    delta_t_horizon_s=30,
+    delta_t_median_s=5,
+)
+RULE_PARAMS = RuleBaselineParams(temp_max_c=60.0, slope_c_per_min=2.0)
+
+
+def _track(module_id: str, detected: bool) -> events.ModuleTrack:
+    """A runaway (fault at 1000 s, PNR at 3000 s), alarmed 1500 s ahead or never."""
+    score = np.zeros(4000)
+    if detected:
+        score[1500:3000] = 0.9
+    excluded = np.zeros(4000, dtype=bool)
+    return events.ModuleTrack(
+        module_id, np.arange(4000, dtype=float), score, excluded, 1000.0, 3000.0
+    )
+
+
+def _healthy(module_id: str) -> events.ModuleTrack:
+    return events.ModuleTrack(
+        module_id, np.arange(4000, dtype=float), np.zeros(4000), np.zeros(4000, dtype=bool),
+        math.nan, math.nan,
+    )  # fmt: skip
+
+
+FAULTS = {"M1": "internal_short", "M2": "internal_short", "M3": "external_heating", "M4": "none"}
+
+
+def _fleet_truth() -> pd.DataFrame:
+    return pd.DataFrame({schema.MODULE_ID: list(FAULTS), "fault_type": list(FAULTS.values())})
+
+
+def _tracks() -> list[events.ModuleTrack]:
+    return [_track("M1", True), _track("M2", False), _track("M3", True), _healthy("M4")]
+
+
+def test_recall_by_fault_counts_each_fault_types_runaways() -> None:
+    recall = recall_by_fault(_tracks(), _fleet_truth(), 0.5, ALARM)
+    assert recall == {"external_heating": 1.0, "internal_short": 0.5}
+
+
+def test_generalization_metrics(params: Params) -> None:
+    fleet = params.simulate.model_copy(update={"racks": 2, "modules_per_rack": 2})
+    sums = evaluate.delta_t_sums(
+        np.array([1.0, 2.0]),
+        {"model": np.array([1.0, 1.0]), "persistence": np.zeros(2)},
+        {"all": np.ones(2, dtype=bool), "hazard": np.array([False, True])},
+    )
+    scores = FleetScores(_fleet_truth(), {c: _tracks() for c in JUDGED}, sums)
+    overrides = {"seed": 99}
+    metrics = generalization_metrics(scores, 0.5, fleet, overrides, ALARM, 30)
+    assert metrics["threshold"] == 0.5
+    assert metrics["events"] == 3 and metrics["events_detected"] == 2
+    assert metrics["event_recall"] == pytest.approx(2 / 3)
+    assert metrics["modules"] == 4
+    assert metrics["fleet_module_days"] == pytest.approx(4 * fleet.duration_s / 86400)
+    assert metrics["event_recall_by_fault"] == {"external_heating": 1.0, "internal_short": 0.5}
+    assert metrics["overrides"] == overrides
+    # The rule alarms at 1, which no score here reaches.
+    assert metrics["baselines"]["rule"]["threshold"] == 1.0
+    assert metrics["baselines"]["rule"]["events_detected"] == 0
+    assert metrics["delta_t_skill"] == pytest.approx(2.0)
+    assert metrics["delta_t"]["horizon_s"] == 30
+    assert metrics["delta_t"]["all"]["rows"] == 2
+
+
+class _StubModel:
+    """Prepares rows by adding a flat trend; scores from the hottest sensor alone."""
+
+    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(**{TREND_FEATURE: np.float32(0.0)})
+
+    def hazard_probability(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.clip((frame["temp_max_c"].to_numpy() - 25.0) / 20.0, 0.0, 1.0)
+
+    def delta_t_forecast(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.zeros(len(frame), dtype=np.float32)
+
+
+def _rack() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two modules of one rack, 600 s; the first heats from 100 s and reaches PNR at 500 s."""
+    seconds = np.arange(600)
+    frames = []
+    for module_id, heats in (("R01-M01", True), ("R01-M02", False)):
+        temp = 25.0 + (np.clip(seconds - 100, 0, None) * 0.1 if heats else 0.0 * seconds)
+        frames.append(
+            pd.DataFrame(
+                {
+                    schema.TIMESTAMP: START + pd.to_timedelta(seconds, unit="s"),
+                    schema.RACK_ID: "R01",
+                    schema.MODULE_ID: module_id,
+                    "temp_max_c": temp.astype(np.float32),
+                }
+            )
+        )
+    truth = pd.DataFrame(
+        {
+            schema.RACK_ID: ["R01", "R01"],
+            schema.MODULE_ID: ["R01-M01", "R01-M02"],
+            "position": [0, 5],  # not neighbours: no row is excluded
+            "fault_start": [START + pd.Timedelta(seconds=100), pd.NaT],
+            "vent_time": [START + pd.Timedelta(seconds=480), pd.NaT],
+            "pnr_time": [START + pd.Timedelta(seconds=500), pd.NaT],
+        }
+    )
+    return pd.concat(frames, ignore_index=True), truth
+
+
+def test_score_rack_labels_scores_and_judges_trainable_rows() -> None:
+    telemetry, truth = _rack()
+    tracks, sums = score_rack(telemetry, truth, _StubModel(), LABEL, RULE_PARAMS)
+    assert list(tracks) == [events.PROBABILITY, RULE]
+    for built in tracks.values():
+        assert [t.module_id for t in built] == ["R01-M01", "R01-M02"]
+    assert events.event_metrics(tracks[events.PROBABILITY], 0.5, ALARM)["events_detected"] == 1
+    # Judged: trainable rows (the runaway's before its guard, 470 s; all 600 s of the other)
+    # with a known target (none in a module's last 30 s).
+    assert sums["all.model"]["n"] == 470 + 570
+    assert sums["hazard.model"]["n"] == 300
+    assert set(sums) == {
+        f"{subset}.{name}"
+        for subset in ("all", "hazard")
+        for name in ("model", "persistence", "trend", "heat_balance")
+    }

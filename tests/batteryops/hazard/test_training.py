@@ -1,0 +1,146 @@
+"""batteryops.hazard.training: training rows read partition by partition, the fitted model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from batteryops.core import schema
+from batteryops.core.config import Params, TrainParams
+from batteryops.hazard import models
+from batteryops.hazard.training import (
+    INPUT_EXAMPLE_ROWS,
+    TRAINING_COLUMNS,
+    fit_models,
+    read_training_rows,
+    run_params,
+    train_metrics,
+)
+
+FEATURES = ["feature_a", "feature_b", "feature_c"]
+START = pd.Timestamp("2026-07-01T00:00:00Z")
+
+
+def test_training_columns_are_the_row_columns_training_reads() -> None:
+    assert TRAINING_COLUMNS == [
+        schema.TIMESTAMP,
+        schema.MODULE_ID,
+        schema.SPLIT,
+        schema.TRAINABLE,
+        schema.HAZARD,
+        schema.OVERHEAT,
+        schema.DELTA_T_30S,
+        models.HEAT_BALANCE_FEATURE,
+    ]
+
+
+def _rows(n: int, seed: int, split: str | np.ndarray = "train") -> pd.DataFrame:
+    """``n`` one-second rows whose hazard is driven by ``feature_a``."""
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(n, len(FEATURES))).astype(np.float32)
+    return pd.DataFrame(
+        {
+            schema.TIMESTAMP: START + pd.to_timedelta(np.arange(n), unit="s"),
+            schema.RACK_ID: "R01",
+            schema.MODULE_ID: "R01-M01",
+            schema.SPLIT: split,
+            schema.TRAINABLE: True,
+            schema.HAZARD: (values[:, 0] > 1.0).astype(np.int8),
+            schema.OVERHEAT: np.int8(0),
+            schema.DELTA_T_30S: (0.5 * values[:, 1]).astype(np.float32),
+            models.HEAT_BALANCE_FEATURE: np.float32(0.1),
+        }
+        | {name: values[:, i] for i, name in enumerate(FEATURES)}
+    )
+
+
+def _section(params: Params, as_feature: bool) -> TrainParams:
+    """The ``train`` section with few trees, small enough for a unit test."""
+    section = params.train
+    forest = section.baselines.isolation_forest.model_copy(update={"as_feature": as_feature})
+    return section.model_copy(
+        update={
+            "row_stride_s": 2,
+            "negative_stride_s": 4,
+            "xgboost": section.xgboost.model_copy(update={"n_estimators": 5}),
+            "delta_t_xgboost": section.delta_t_xgboost.model_copy(update={"n_estimators": 5}),
+            "baselines": section.baselines.model_copy(update={"isolation_forest": forest}),
+        }
+    )
+
+
+def test_read_training_rows_reads_train_and_validation_thinned(
+    tmp_path: Path, params: Params
+) -> None:
+    section = _section(params, as_feature=False)
+    splits = np.array(["train", "validation", "test"] * 100)
+    frames = [_rows(300, 0, splits), _rows(300, 1, splits[::-1].copy())]
+    for i, frame in enumerate(frames):
+        frame.to_parquet(tmp_path / f"R0{i}.parquet", index=False)
+    train, validation = read_training_rows(sorted(tmp_path.glob("*.parquet")), FEATURES, section)
+    assert list(train.columns) == TRAINING_COLUMNS + FEATURES
+    for split, got in (("train", train), ("validation", validation)):
+        expected = pd.concat(
+            [
+                models.training_rows(frame[TRAINING_COLUMNS + FEATURES], split, 2, 4)
+                for frame in frames
+            ],
+            ignore_index=True,
+        )
+        pd.testing.assert_frame_equal(got, expected)
+        assert (got[schema.SPLIT] == split).all()
+
+
+def test_fit_models_adds_the_anomaly_score_to_copies(params: Params) -> None:
+    section = _section(params, as_feature=True)
+    train, validation = _rows(800, 0), _rows(300, 1, "validation")
+    columns = list(train.columns)
+    result = fit_models(train, validation, FEATURES, section, params.featurize, 30)
+    assert list(train.columns) == columns  # the inputs are left as they were
+    assert models.ANOMALY_FEATURE not in validation.columns
+    assert result.model.features == FEATURES + [models.ANOMALY_FEATURE]
+    assert result.model.uses_anomaly_feature
+    assert len(result.input_example) == INPUT_EXAMPLE_ROWS
+    assert list(result.input_example.columns) == columns + [models.ANOMALY_FEATURE]
+    assert result.fitted.train_rows == len(train)
+    assert result.fitted.train_positives == int(train[schema.HAZARD].sum())
+    metrics = train_metrics(result)
+    assert metrics == {
+        "train_rows": result.fitted.train_rows,
+        "train_positives": result.fitted.train_positives,
+        "best_iteration": result.fitted.best_iteration,
+        "validation_pr_auc": result.fitted.validation_pr_auc,
+        "delta_t_best_iteration": result.delta_t_best_iteration,
+    }
+    logged = run_params(section, params.label, result.model)
+    assert logged["xgboost.n_estimators"] == 5
+    assert logged["delta_t_xgboost.n_estimators"] == 5
+    assert logged["label.guard_s"] == params.label.guard_s
+    assert logged["train.row_stride_s"] == 2 and logged["train.negative_stride_s"] == 4
+    assert logged["features"] == len(FEATURES) + 1 and logged["anomaly_feature"] is True
+
+
+def test_fit_models_without_the_anomaly_feature(params: Params) -> None:
+    section = _section(params, as_feature=False)
+    result = fit_models(
+        _rows(800, 0), _rows(300, 1, "validation"), FEATURES, section, params.featurize, 30
+    )
+    assert result.model.features == FEATURES
+    assert models.ANOMALY_FEATURE not in result.input_example.columns
+
+
+def test_fit_models_needs_both_classes(params: Params) -> None:
+    train = _rows(400, 0).assign(**{schema.HAZARD: np.int8(0)})
+    # The baselines, fitted first, refuse before the classifier's own message can say so.
+    with pytest.raises(ValueError, match="classes"):
+        fit_models(
+            train,
+            _rows(100, 1, "validation"),
+            FEATURES,
+            _section(params, False),
+            params.featurize,
+            30,
+        )
