@@ -142,7 +142,9 @@ def render(
         Markdown text.
     """
     lines = [
-        *_model_section(name, version, decision, operating_point, params, versions),
+        f"# Model card: {name} v{version}",
+        "",
+        *_model_section(decision, operating_point, params, versions),
         *INTENDED_USE,
         *_operating_point_section(operating_point, params),
         *_held_out_section(hazard),
@@ -165,17 +167,13 @@ def render(
 
 
 def _model_section(
-    name: str,
-    version: str | None,
     decision: dict[str, Any],
     operating_point: dict[str, Any],
     params: dict[str, Any],
     versions: dict[str, Any],
 ) -> list[str]:
-    """Title, what the model is, the registry decision and the lineage in brief."""
+    """What the model is, the registry decision and the lineage in brief."""
     return [
-        f"# Model card: {name} v{version}",
-        "",
         "## Model",
         "XGBoost classifier of thermal-runaway hazard (probability that the module is within "
         f"{params['label']['prediction_window_s'] / 60:.0f} min of its point of no return) and "

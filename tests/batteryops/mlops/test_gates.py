@@ -7,33 +7,10 @@ from typing import Any
 
 import pytest
 
-from batteryops.core.config import GateParams, SohGateParams
+from batteryops.core.config import GateParams
 from batteryops.mlops.gates import GateResult, evaluate_gates, evaluate_soh_gates, format_table
+from tests.batteryops.mlops.conftest import GATES, GOOD
 
-GATES = GateParams(
-    min_event_recall_at_min_lead=0.8,
-    min_pr_auc=0.5,
-    max_false_alarms_per_module_day=0.5,
-    min_lead_time_min_median=5.0,
-    max_regression=0.05,
-    max_drift_share=0.5,
-    require_validation=True,
-    min_generalization_event_recall=0.95,
-    min_delta_t_skill=3.0,
-    soh=SohGateParams(
-        max_soh_rmse_pct=1.5,
-        min_soh_within_3pct=0.95,
-        min_soh_within_5pct=0.99,
-        max_rul_mape_pct=10.0,
-        require_validation=True,
-    ),
-)
-GOOD: dict[str, Any] = {
-    "event_recall_at_min_lead": 0.9,
-    "pr_auc": 0.7,
-    "false_alarms_per_module_day": 0.1,
-    "lead_time_min_median": 12.0,
-}
 ABSOLUTE = list(GOOD)
 
 

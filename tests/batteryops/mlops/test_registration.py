@@ -13,38 +13,12 @@ from typing import Any
 
 import pytest
 
-from batteryops.core.config import GateParams, SohGateParams
 from batteryops.mlops import gates, registration, registry
 from batteryops.mlops.gates import GateResult
 from batteryops.mlops.registration import Candidate, Outputs, Registration
-from tests.batteryops.mlops.conftest import LoggedModel
+from tests.batteryops.mlops.conftest import GATES, GOOD, LoggedModel
 
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")
-
-GATES = GateParams(
-    min_event_recall_at_min_lead=0.8,
-    min_pr_auc=0.5,
-    max_false_alarms_per_module_day=0.5,
-    min_lead_time_min_median=5.0,
-    max_regression=0.05,
-    max_drift_share=0.5,
-    require_validation=True,
-    min_generalization_event_recall=0.95,
-    min_delta_t_skill=3.0,
-    soh=SohGateParams(
-        max_soh_rmse_pct=1.5,
-        min_soh_within_3pct=0.95,
-        min_soh_within_5pct=0.99,
-        max_rul_mape_pct=10.0,
-        require_validation=True,
-    ),
-)
-GOOD: dict[str, Any] = {
-    "event_recall_at_min_lead": 0.9,
-    "pr_auc": 0.7,
-    "false_alarms_per_module_day": 0.1,
-    "lead_time_min_median": 12.0,
-}
 
 
 @pytest.fixture
