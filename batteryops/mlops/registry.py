@@ -103,8 +103,8 @@ def decide(
 ) -> tuple[str, str | None]:
     """Register the candidate; make it ``champion`` if every gate passed, else ``challenger``.
 
-    Every decision is appended to the audit log. Shared by the ``register`` stages of every
-    registered model.
+    Every decision is appended to the audit log. Called by
+    :func:`batteryops.mlops.registration.register`, the routine of every registered model.
 
     Returns:
         The candidate's version and the champion after the decision.
