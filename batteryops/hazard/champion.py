@@ -19,7 +19,7 @@ from batteryops.core import schema
 from batteryops.core.config import AlarmParams
 from batteryops.core.io import partition_files, read_json
 from batteryops.hazard import evaluate, events
-from batteryops.hazard.labels import NEIGHBOUR_VENTED
+from batteryops.hazard.labels import ROW_COLUMNS
 from batteryops.hazard.model import HazardModel
 from batteryops.hazard.models import ANOMALY_FEATURE
 from batteryops.mlops import registry
@@ -27,14 +27,12 @@ from batteryops.mlops import registry
 log = logging.getLogger(__name__)
 
 NO_CHAMPION = "no champion yet"
-# What re-scoring reads of each features partition beside the champion's own features.
+# What re-scoring reads of each features partition beside the champion's own features: the
+# featurized row's columns bar those only training and the ΔT forecast need (order kept).
 RESCORE_COLUMNS = [
-    schema.TIMESTAMP,
-    schema.MODULE_ID,
-    schema.SPLIT,
-    schema.TRAINABLE,
-    schema.HAZARD,
-    NEIGHBOUR_VENTED,
+    column
+    for column in ROW_COLUMNS
+    if column not in (schema.RACK_ID, schema.OVERHEAT, schema.DELTA_T_30S)
 ]
 
 
