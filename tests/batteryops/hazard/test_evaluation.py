@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from batteryops.core import schema
-from batteryops.core.config import AlarmParams, Params, RuleBaselineParams
+from batteryops.core.config import Params, RuleBaselineParams
 from batteryops.hazard import evaluate, events
 from batteryops.hazard.evaluation import (
     JUDGED,
@@ -38,13 +38,6 @@ START = pd.Timestamp("2026-07-01T00:00:00Z")
 LENGTH_S = 600
 FAULT_S, PNR_S, GUARD_S, WINDOW_S = 100, 500, 20, 280
 RULE_PARAMS = RuleBaselineParams(temp_max_c=60.0, slope_c_per_min=2.0)
-ALARM = AlarmParams(
-    persistence_k=3,
-    persistence_n=5,
-    episode_merge_gap_s=60,
-    min_lead_s=300,
-    false_alarm_budget_per_module_day=0.5,
-)
 # module -> split; M01 runs away (fault at 100 s, PNR at 500 s), the others stay healthy.
 SPLITS = {"R01-M01": "test", "R01-M02": "test", "R01-M03": "validation", "R01-M04": "train"}
 
@@ -219,14 +212,14 @@ def _validation_tracks() -> list[events.ModuleTrack]:
     return [
         # detected 1500 s before PNR at any threshold up to 0.9
         _track("R01-M01", 4000, (1500, 3000, 0.9), 1000.0, 3000.0),
-        # one healthy day with one episode at 0.3: over the budget of 0.5 per module-day
+        # one healthy day with one episode at 0.3: over any budget under 1 per module-day
         _track("R01-M02", 86400, (40000, 40100, 0.3), math.nan, math.nan),
     ]
 
 
-def test_choose_thresholds_meet_the_budget_and_the_rule_alarms_at_one() -> None:
+def test_choose_thresholds_meet_the_budget_and_the_rule_alarms_at_one(params: Params) -> None:
     validation = {column: _validation_tracks() for column in JUDGED}
-    thresholds, on_validation = choose_thresholds(validation, 20, ALARM)
+    thresholds, on_validation = choose_thresholds(validation, 20, params.alarm)
     assert thresholds[RULE] == evaluate.RULE_THRESHOLD == 1.0
     assert set(on_validation) == set(LEARNED)
     for column in LEARNED:
@@ -243,9 +236,10 @@ def _scored_on_test() -> HeldOutScores:
     return scored
 
 
-def test_results_and_hazard_metrics_put_the_baselines_beside_the_model() -> None:
+def test_results_and_hazard_metrics_put_the_baselines_beside_the_model(params: Params) -> None:
+    alarm = params.alarm
     thresholds = {column: 0.5 for column in LEARNED} | {RULE: 1.0}
-    results = results_on_test(_scored_on_test(), thresholds, ALARM)
+    results = results_on_test(_scored_on_test(), thresholds, alarm)
     assert list(results) == list(thresholds)
     assert results[events.PROBABILITY]["pr_auc"] == pytest.approx(1.0)
     assert results[events.PROBABILITY]["event_recall"] == 1.0
@@ -257,13 +251,14 @@ def test_results_and_hazard_metrics_put_the_baselines_beside_the_model() -> None
     )
     delta_t = evaluate.delta_t_metrics(sums, reference="persistence")
     on_validation = {events.PROBABILITY: {"event_recall": 0.5, "lead_times_min": [1.0]}}
-    metrics = hazard_metrics(results, on_validation, delta_t, ALARM)
+    metrics = hazard_metrics(results, on_validation, delta_t, alarm)
     assert metrics["threshold"] == 0.5
     assert set(metrics["baselines"]) == {"rule", "logistic_regression", "isolation_forest"}
     assert metrics["baselines"]["rule"]["threshold"] == 1.0
     assert metrics["validation"] == {"event_recall": 0.5}
-    assert metrics["min_lead_min"] == 5.0
-    assert metrics["false_alarm_budget_per_module_day"] == 0.5
+    assert metrics["min_lead_min"] == alarm.min_lead_s / 60.0
+    budget = alarm.false_alarm_budget_per_module_day
+    assert metrics["false_alarm_budget_per_module_day"] == budget
     assert metrics["delta_t_rmse_c"] == pytest.approx(1.0)
     assert metrics["delta_t_persistence_rmse_c"] == pytest.approx(2.0)
     assert metrics["delta_t_skill"] == pytest.approx(2.0)

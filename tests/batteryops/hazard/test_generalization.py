@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from batteryops.core import schema
-from batteryops.core.config import AlarmParams, LabelParams, Params, RuleBaselineParams
+from batteryops.core.config import Params, RuleBaselineParams
 from batteryops.hazard import evaluate, events
 from batteryops.hazard.generalization import (
     JUDGED,
@@ -22,21 +22,6 @@ from batteryops.hazard.generalization import (
 from batteryops.hazard.models import TREND_FEATURE
 
 START = pd.Timestamp("2026-07-01T00:00:00Z")
-ALARM = AlarmParams(
-    persistence_k=3,
-    persistence_n=5,
-    episode_merge_gap_s=60,
-    min_lead_s=300,
-    false_alarm_budget_per_module_day=0.5,
-)
-LABEL = LabelParams(
-    prediction_window_s=300,
-    guard_s=30,
-    overheat_threshold_c=60.0,
-    overheat_horizon_s=60,
-    delta_t_horizon_s=30,
-    delta_t_median_s=5,
-)
 RULE_PARAMS = RuleBaselineParams(temp_max_c=60.0, slope_c_per_min=2.0)
 
 
@@ -69,8 +54,8 @@ def _tracks() -> list[events.ModuleTrack]:
     return [_track("M1", True), _track("M2", False), _track("M3", True), _healthy("M4")]
 
 
-def test_recall_by_fault_counts_each_fault_types_runaways() -> None:
-    recall = recall_by_fault(_tracks(), _fleet_truth(), 0.5, ALARM)
+def test_recall_by_fault_counts_each_fault_types_runaways(params: Params) -> None:
+    recall = recall_by_fault(_tracks(), _fleet_truth(), 0.5, params.alarm)
     assert recall == {"external_heating": 1.0, "internal_short": 0.5}
 
 
@@ -83,7 +68,7 @@ def test_generalization_metrics(params: Params) -> None:
     )
     scores = FleetScores(_fleet_truth(), {c: _tracks() for c in JUDGED}, sums)
     overrides = {"seed": 99}
-    metrics = generalization_metrics(scores, 0.5, fleet, overrides, ALARM, 30)
+    metrics = generalization_metrics(scores, 0.5, fleet, overrides, params.alarm, 30)
     assert metrics["threshold"] == 0.5
     assert metrics["events"] == 3 and metrics["events_detected"] == 2
     assert metrics["event_recall"] == pytest.approx(2 / 3)
@@ -141,13 +126,18 @@ def _rack() -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.concat(frames, ignore_index=True), truth
 
 
-def test_score_rack_labels_scores_and_judges_trainable_rows() -> None:
+def test_score_rack_labels_scores_and_judges_trainable_rows(params: Params) -> None:
     telemetry, truth = _rack()
-    tracks, sums = score_rack(telemetry, truth, _StubModel(), LABEL, RULE_PARAMS)
+    # A 300 s window ending 30 s before PNR, the 30 s change as the pipeline labels it.
+    label = params.label.model_copy(
+        update={"prediction_window_s": 300, "guard_s": 30, "delta_t_horizon_s": 30}
+    )
+    tracks, sums = score_rack(telemetry, truth, _StubModel(), label, RULE_PARAMS)
     assert list(tracks) == [events.PROBABILITY, RULE]
     for built in tracks.values():
         assert [t.module_id for t in built] == ["R01-M01", "R01-M02"]
-    assert events.event_metrics(tracks[events.PROBABILITY], 0.5, ALARM)["events_detected"] == 1
+    detected = events.event_metrics(tracks[events.PROBABILITY], 0.5, params.alarm)
+    assert detected["events_detected"] == 1
     # Judged: trainable rows (the runaway's before its guard, 470 s; all 600 s of the other)
     # with a known target (none in a module's last 30 s).
     assert sums["all.model"]["n"] == 470 + 570
