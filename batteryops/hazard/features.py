@@ -7,6 +7,8 @@ some compare each module with its rack's median.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -105,18 +107,8 @@ def featurize_rack(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.DataF
     signal = {
         name: frame[name].to_numpy() for name in {*SLOPE_SIGNALS, *LEVEL_SIGNALS, *INPUT_SIGNALS}
     }
-    derived = {
-        "temp_max_vs_rack_c": signal["temp_max_c"]
-        - _rack_median(seconds, signal["temp_max_c"], codes),
-        "temp_avg_vs_rack_c": signal["temp_avg_c"]
-        - _rack_median(seconds, signal["temp_avg_c"], codes),
-        "temp_max_over_coolant_c": signal["temp_max_c"] - signal["coolant_c"],
-        "temp_spread_c": signal["temp_max_c"] - signal["temp_min_c"],
-        "cell_v_spread_v": signal["cell_v_max"] - signal["cell_v_min"],
-    }
-    sources = signal | derived
+    derived = _derived(signal, seconds, codes)
     added = [name for name in names if name not in frame.columns]
-    # One float32 block, column by column: the output frame wraps it without a copy.
     # The input's float32 columns and the features share one block; the output frame wraps it
     # without a copy (pandas would copy every column to merge two float32 blocks).
     floats = [c for c in frame.columns if frame[c].dtype == np.float32]
@@ -131,20 +123,7 @@ def featurize_rack(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.DataF
     for name, values in derived.items():
         if name in slots:
             slots[name][:] = values
-    windows = np.asarray(params.slope_windows_s, dtype=np.int64)
-    slopes = np.empty((len(windows), rows), dtype=np.float32)
-    for name in SLOPE_SIGNALS + ["temp_max_vs_rack_c"]:
-        feature_kernels.slopes(seconds, sources[name], bounds, SLOPE_SMOOTHING_S, windows, slopes)
-        for k, window in enumerate(params.slope_windows_s):
-            slot(f"{name}_slope_{window}s_per_min")[:] = slopes[k]
-    rolling = np.asarray(params.rolling_windows_s, dtype=np.int64)
-    means = np.empty((len(rolling), rows), dtype=np.float32)
-    stds = np.empty((len(rolling), rows), dtype=np.float32)
-    for name in ROLLING_SIGNALS:
-        feature_kernels.rolling_mean_std(seconds, sources[name], bounds, rolling, means, stds)
-        for k, window in enumerate(params.rolling_windows_s):
-            slot(f"{name}_mean_{window}s")[:] = means[k]
-            slot(f"{name}_std_{window}s")[:] = stds[k]
+    _windowed(seconds, signal | derived, bounds, params, slot)
     feature_kernels.sensor_health(
         seconds,
         signal["temp_max_c"],
@@ -166,6 +145,46 @@ def featurize_rack(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.DataF
     numbers = pd.DataFrame(block.T, columns=floats + added, index=frame.index, copy=False)
     others = [c for c in frame.columns if c not in set(floats)]
     return pd.concat([frame[others], numbers], axis=1, copy=False) if others else numbers
+
+
+def _derived(
+    signal: dict[str, np.ndarray], seconds: np.ndarray, codes: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Signals derived from the measured ones: against the rack, the coolant, the other sensor."""
+    return {
+        "temp_max_vs_rack_c": signal["temp_max_c"]
+        - _rack_median(seconds, signal["temp_max_c"], codes),
+        "temp_avg_vs_rack_c": signal["temp_avg_c"]
+        - _rack_median(seconds, signal["temp_avg_c"], codes),
+        "temp_max_over_coolant_c": signal["temp_max_c"] - signal["coolant_c"],
+        "temp_spread_c": signal["temp_max_c"] - signal["temp_min_c"],
+        "cell_v_spread_v": signal["cell_v_max"] - signal["cell_v_min"],
+    }
+
+
+def _windowed(
+    seconds: np.ndarray,
+    sources: dict[str, np.ndarray],
+    bounds: np.ndarray,
+    params: FeaturizeParams,
+    slot: Callable[[str], np.ndarray],
+) -> None:
+    """Fill the slopes and the rolling means and standard deviations, window by window."""
+    rows = len(seconds)
+    windows = np.asarray(params.slope_windows_s, dtype=np.int64)
+    slopes = np.empty((len(windows), rows), dtype=np.float32)
+    for name in SLOPE_SIGNALS + ["temp_max_vs_rack_c"]:
+        feature_kernels.slopes(seconds, sources[name], bounds, SLOPE_SMOOTHING_S, windows, slopes)
+        for k, window in enumerate(params.slope_windows_s):
+            slot(f"{name}_slope_{window}s_per_min")[:] = slopes[k]
+    rolling = np.asarray(params.rolling_windows_s, dtype=np.int64)
+    means = np.empty((len(rolling), rows), dtype=np.float32)
+    stds = np.empty((len(rolling), rows), dtype=np.float32)
+    for name in ROLLING_SIGNALS:
+        feature_kernels.rolling_mean_std(seconds, sources[name], bounds, rolling, means, stds)
+        for k, window in enumerate(params.rolling_windows_s):
+            slot(f"{name}_mean_{window}s")[:] = means[k]
+            slot(f"{name}_std_{window}s")[:] = stds[k]
 
 
 def _heat_balance(
