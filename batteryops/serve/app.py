@@ -1,7 +1,7 @@
 """The ASGI application: REST, WebSocket and the live page over one :class:`Service`.
 
 ``batteryops serve`` builds it with :func:`create_app` and runs it with uvicorn. Endpoints
-(OpenAPI docs at ``/docs``):
+(OpenAPI docs at ``/docs``; the routers per concern are in :mod:`batteryops.serve.routes`):
 
 - ``POST /api/telemetry``: a batch (JSON rows, canonical CSV or a logger export) -> 202
 - ``GET /api/fleet``: every module's latest state, the model, open alarms, monitoring status
@@ -29,24 +29,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, Field
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from batteryops.core import schema
 from batteryops.core.config import Params
 from batteryops.hazard.model import DELTA_T_FORECAST, PROBABILITY
-from batteryops.serve import intake
+from batteryops.serve import intake, routes
 from batteryops.serve.champion import Loaded, ModelSource
 from batteryops.serve.engine import OnlineScorer, OpenAlarm, TickResult
 from batteryops.serve.notify import Alert, Notifier
 from batteryops.serve.store import MONITORED, Store
 
 log = logging.getLogger("batteryops.serve")
-STATIC = Path(__file__).parent / "static"
 TICK_S = 0.2  # the scorer looks for new data this often
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-MAX_FORECAST_STEPS = 25
 
 
 def is_loopback(host: str) -> bool:
@@ -57,13 +54,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-class Review(BaseModel):
-    """An operator's verdict on an alarm."""
-
-    by: str | None = Field(default=None, max_length=128)
-    note: str | None = Field(default=None, max_length=2000)
 
 
 class Service:
@@ -270,82 +260,38 @@ class Service:
         return self._messages(result, opened_ids)
 
     def _persist(self, result: TickResult) -> list[int]:
+        """Store the tick (scores, module states, alarms) in one transaction; the new alarm ids.
+
+        Alarms a failed tick opened but never stored are stored now (they join
+        ``result.opened``); scores past ``serve.history_s`` are pruned once a minute of data.
+        """
         version = self.engine.version
-        scores = result.scores
-        table = pd.DataFrame(
-            {
-                "module_id": scores[schema.MODULE_ID].astype(str),
-                "ts": scores["ts"].astype("int64"),
-                "rack_id": scores[schema.RACK_ID].astype(str),
-                "probability": scores[PROBABILITY],
-                "alarm": scores["alarm"].astype(bool),
-                "current_limit_a": scores["current_limit_a"],
-                "forecast_c": scores[DELTA_T_FORECAST],
-                **{name: scores[name] for name in MONITORED},
-            }
-        )
-        floats = table.select_dtypes("float").columns
-        table[floats] = table[floats].astype(object).where(np.isfinite(table[floats]), None)
-        score_rows = table.to_dict("records")
-        latest = result.latest
         open_features = {k: v.top_features for k, v in self.engine.open_alarms.items()}
-        module_rows = [
-            {
-                "module_id": m,
-                "rack_id": r,
-                "first_ts": int(ts),
-                "last_ts": int(ts),
-                "probability": _number(p),
-                "alarm": bool(a),
-                "current_limit_a": _number(limit),
-                "forecast_c": _number(f),
-                "temp_max_c": _number(t),
-                "top_features": open_features.get(m, ""),
-                "model_version": version,
-            }
-            for m, r, ts, p, a, limit, f, t in zip(
-                latest[schema.MODULE_ID],
-                latest[schema.RACK_ID],
-                latest["ts"],
-                latest[PROBABILITY],
-                latest["alarm"],
-                latest["current_limit_a"],
-                latest[DELTA_T_FORECAST],
-                latest["temp_max_c"],
-                strict=True,
-            )
-        ]
         closed = {id(a) for a in result.closed}
-        # Alarms a failed tick opened but never stored are stored now.
         unstored = [
             a
             for a in self.engine.open_alarms.values()
             if a.alarm_id is None and all(a is not b for b in result.opened)
         ]
         result.opened = unstored + result.opened
-        opened = [_alarm_row(a, version, id(a) in closed) for a in result.opened]
-        updated = [
-            {
-                "id": a.alarm_id,
-                "last_ts": a.last_ts,
-                "peak_probability": a.peak_probability,
-                "top_features": a.top_features,
-            }
-            for a in result.extended
-        ] + [
-            {"id": a.alarm_id, "last_ts": a.last_ts, "closed_ts": a.last_ts}
-            for a in result.closed
-            if a.alarm_id is not None
-        ]
-        ids = self.store.write_tick(score_rows, module_rows, opened, updated)
+        ids = self.store.write_tick(
+            _score_rows(result.scores),
+            _module_rows(result.latest, open_features, version),
+            [_alarm_row(a, version, id(a) in closed) for a in result.opened],
+            _alarm_updates(result),
+        )
         for alarm, alarm_id in zip(result.opened, ids, strict=True):
             alarm.alarm_id = alarm_id
+        self._prune(result.latest)
+        return ids
+
+    def _prune(self, latest: pd.DataFrame | None) -> None:
+        """Delete scores older than ``serve.history_s``, at most once a minute of data time."""
         if latest is not None and len(latest):
             newest = int(latest["ts"].max())
-            if newest // 60 != self._pruned_minute:  # at most once a minute of data time
+            if newest // 60 != self._pruned_minute:
                 self._pruned_minute = newest // 60
                 self.store.prune(newest - self.settings.history_s)
-        return ids
 
     def _messages(self, result: TickResult, opened_ids: list[int]) -> list[dict[str, Any]]:
         latest = result.latest
@@ -439,6 +385,74 @@ class Service:
         }
 
 
+def _score_rows(scores: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of the ``scores`` table (non-finite numbers as NULL)."""
+    table = pd.DataFrame(
+        {
+            "module_id": scores[schema.MODULE_ID].astype(str),
+            "ts": scores["ts"].astype("int64"),
+            "rack_id": scores[schema.RACK_ID].astype(str),
+            "probability": scores[PROBABILITY],
+            "alarm": scores["alarm"].astype(bool),
+            "current_limit_a": scores["current_limit_a"],
+            "forecast_c": scores[DELTA_T_FORECAST],
+            **{name: scores[name] for name in MONITORED},
+        }
+    )
+    floats = table.select_dtypes("float").columns
+    table[floats] = table[floats].astype(object).where(np.isfinite(table[floats]), None)
+    return table.to_dict("records")
+
+
+def _module_rows(
+    latest: pd.DataFrame, open_features: dict[str, str], version: str
+) -> list[dict[str, Any]]:
+    """Rows of the ``modules`` table: each module's newest scored second."""
+    return [
+        {
+            "module_id": m,
+            "rack_id": r,
+            "first_ts": int(ts),
+            "last_ts": int(ts),
+            "probability": _number(p),
+            "alarm": bool(a),
+            "current_limit_a": _number(limit),
+            "forecast_c": _number(f),
+            "temp_max_c": _number(t),
+            "top_features": open_features.get(m, ""),
+            "model_version": version,
+        }
+        for m, r, ts, p, a, limit, f, t in zip(
+            latest[schema.MODULE_ID],
+            latest[schema.RACK_ID],
+            latest["ts"],
+            latest[PROBABILITY],
+            latest["alarm"],
+            latest["current_limit_a"],
+            latest[DELTA_T_FORECAST],
+            latest["temp_max_c"],
+            strict=True,
+        )
+    ]
+
+
+def _alarm_updates(result: TickResult) -> list[dict[str, Any]]:
+    """Changes to stored alarms: extended ones (last second, peak, explanation), closed ones."""
+    return [
+        {
+            "id": a.alarm_id,
+            "last_ts": a.last_ts,
+            "peak_probability": a.peak_probability,
+            "top_features": a.top_features,
+        }
+        for a in result.extended
+    ] + [
+        {"id": a.alarm_id, "last_ts": a.last_ts, "closed_ts": a.last_ts}
+        for a in result.closed
+        if a.alarm_id is not None
+    ]
+
+
 def _alarm_row(alarm: OpenAlarm, version: str, closed: bool) -> dict[str, Any]:
     return {
         "module_id": alarm.module_id,
@@ -485,27 +499,30 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _monitoring(root: Path, params: Params) -> dict[str, Any]:
-    """Drift status for the page: the pipeline's drift metrics and the last monitoring run."""
-    status: dict[str, Any] = {}
-    for name, path in (
-        ("pipeline_drift", root / params.paths.metrics.drift),
-        ("monitoring", root / "metrics" / "monitoring.json"),
-    ):
-        if path.is_file():
-            with contextlib.suppress(ValueError, OSError):
-                status[name] = json.loads(path.read_text())
-    return status
-
-
 def create_app(service: Service, api_key: str | None = None, require_key: bool = False) -> FastAPI:
-    """The FastAPI application over ``service``.
+    """The FastAPI application over ``service``: its routers behind the request guards.
 
     Args:
         service: The service state.
         api_key: The key writes must carry in ``X-API-Key``.
         require_key: Whether writes need it (the server listens beyond localhost).
     """
+    app = FastAPI(
+        title="batteryops live service",
+        description="Thermal-runaway early warnings and battery health, scored as telemetry "
+        "arrives, with the champion models of the MLflow registry.",
+        version="1",
+        lifespan=_lifespan(service),
+    )
+    app.state.service = service
+    _guard(app, service, api_key, require_key)
+    for router in routes.routers(service):
+        app.include_router(router)
+    return app
+
+
+def _lifespan(service: Service) -> Any:
+    """Run the scoring loop while the application serves; stop it and the alerts after."""
     stop = asyncio.Event()
 
     @contextlib.asynccontextmanager
@@ -518,199 +535,39 @@ def create_app(service: Service, api_key: str | None = None, require_key: bool =
             await task
             service.notifier.close()
 
-    app = FastAPI(
-        title="batteryops live service",
-        description="Thermal-runaway early warnings and battery health, scored as telemetry "
-        "arrives, with the champion models of the MLflow registry.",
-        version="1",
-        lifespan=lifespan,
-    )
-    app.state.service = service
-    limit = int(service.settings.max_body_mb * 1024 * 1024)
+    return lifespan
 
-    def refuse(status: int, message: str) -> JSONResponse:
-        service.refused[status] = service.refused.get(status, 0) + 1
-        return JSONResponse({"error": message}, status_code=status)
+
+def _refuse(service: Service, status: int, message: str) -> JSONResponse:
+    """An error response, counted per status for the status endpoint."""
+    service.refused[status] = service.refused.get(status, 0) + 1
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _guard(app: FastAPI, service: Service, api_key: str | None, require_key: bool) -> None:
+    """Rate limit per client, the API key on writes, the body size; refused batches."""
+    limit = routes.body_limit(service)
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Any:
         client = request.client.host if request.client else "unknown"
         if request.url.path.startswith("/api/") and not service.allow(client):
-            response = refuse(429, "too many requests: slow down")
+            response = _refuse(service, 429, "too many requests: slow down")
             response.headers["Retry-After"] = "1"
             return response
         if request.method in WRITE_METHODS:
             if require_key and request.headers.get("x-api-key") != api_key:
-                return refuse(401, "writes need the API key in the X-API-Key header")
+                return _refuse(service, 401, "writes need the API key in the X-API-Key header")
             length = request.headers.get("content-length")
             if length is not None and (not length.isdigit() or int(length) > limit):
-                return refuse(
-                    413, f"body over serve.max_body_mb ({service.settings.max_body_mb} MB)"
+                return _refuse(
+                    service, 413, f"body over serve.max_body_mb ({service.settings.max_body_mb} MB)"
                 )
         return await call_next(request)
 
-    async def read_body(request: Request) -> bytes:
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise intake.BatchError(
-                    413, f"body over serve.max_body_mb ({service.settings.max_body_mb} MB)"
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     @app.exception_handler(intake.BatchError)
     async def batch_error(_: Request, error: intake.BatchError) -> JSONResponse:
-        return refuse(error.status, error.message)
-
-    @app.get("/", include_in_schema=False)
-    async def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", media_type="text/html")
-
-    @app.get("/api/health", summary="liveness")
-    async def health() -> dict[str, Any]:
-        return {"status": "ok", "model_version": service.model.version if service.model else None}
-
-    @app.post("/api/telemetry", status_code=202, summary="ingest a batch of telemetry")
-    async def telemetry(request: Request) -> dict[str, Any]:
-        body = await read_body(request)
-        content_type = request.headers.get("content-type", "application/json")
-        return await asyncio.to_thread(service.ingest, body, content_type)
-
-    @app.get("/api/fleet", summary="every module's latest state")
-    async def fleet() -> dict[str, Any]:
-        modules = await asyncio.to_thread(service.store.modules)
-        open_alarms = await asyncio.to_thread(service.store.alarms, "open")
-        return {
-            "model": service.model.info if service.model else None,
-            "modules": modules,
-            "racks": sorted({m["rack_id"] for m in modules}),
-            "open_alarms": open_alarms,
-            "monitoring": _monitoring(service.root, service.params),
-            "status": service.status(),
-        }
-
-    @app.get("/api/modules/{module_id}", summary="a module's latest state")
-    async def module(module_id: str) -> dict[str, Any]:
-        found = await asyncio.to_thread(service.store.module, module_id)
-        if found is None:
-            raise HTTPException(404, f"unknown module {module_id!r}")
-        return found
-
-    @app.get("/api/modules/{module_id}/history", summary="a module's scored seconds")
-    async def history(module_id: str, seconds: int = 1800, limit: int = 7200) -> dict[str, Any]:
-        found = await asyncio.to_thread(service.store.module, module_id)
-        if found is None:
-            raise HTTPException(404, f"unknown module {module_id!r}")
-        if not 0 < seconds <= service.settings.history_s or not 0 < limit <= 100_000:
-            raise HTTPException(422, f"seconds in 1..{service.settings.history_s}, limit 1..100000")
-        rows = await asyncio.to_thread(
-            service.store.history, module_id, found["last_ts"] - seconds, limit
-        )
-        alarms = await asyncio.to_thread(service.store.alarms, None, 50, module_id)
-        return {"module": found, "history": rows, "alarms": alarms}
-
-    @app.get("/api/modules/{module_id}/forecast", summary="the hottest sensor, steps x 30 s ahead")
-    async def forecast(module_id: str, steps: int = 25) -> dict[str, Any]:
-        if not 1 <= steps <= MAX_FORECAST_STEPS:
-            raise HTTPException(422, f"steps in 1..{MAX_FORECAST_STEPS}")
-        if service.engine is None:
-            raise HTTPException(503, "no battery-hazard champion yet")
-        table = await asyncio.to_thread(service.forecast, module_id, steps)
-        if table is None:
-            raise HTTPException(404, f"unknown module {module_id!r} (or nothing buffered yet)")
-        return {
-            "module_id": module_id,
-            "step_s": service.engine.scorer.model.delta_t_horizon_s,
-            "assumes": "the module's load and its neighbours hold their last values",
-            "forecast": table.to_dict("records"),
-        }
-
-    @app.get("/api/alarms", summary="alarms, newest first")
-    async def alarms(state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-        if state not in (None, "open", "closed", "unreviewed") or not 0 < limit <= 10_000:
-            raise HTTPException(422, "state: open, closed or unreviewed; limit 1..10000")
-        return await asyncio.to_thread(service.store.alarms, state, limit)
-
-    async def _review(alarm_id: int, kind: str, review: Review | None) -> dict[str, Any]:
-        review = review or Review()
-        found = await asyncio.to_thread(
-            service.store.review, alarm_id, kind, review.by, review.note
-        )
-        if found is None:
-            raise HTTPException(404, f"no alarm {alarm_id}")
-        await service.broadcast([{"type": "review", "alarm": found}])
-        return found
-
-    @app.post("/api/alarms/{alarm_id}/ack", summary="acknowledge an alarm")
-    async def acknowledge(alarm_id: int, review: Review | None = None) -> dict[str, Any]:
-        return await _review(alarm_id, "acknowledged", review)
-
-    @app.post("/api/alarms/{alarm_id}/false", summary="mark an alarm false")
-    async def mark_false(alarm_id: int, review: Review | None = None) -> dict[str, Any]:
-        return await _review(alarm_id, "false_alarm", review)
-
-    @app.post("/api/alarms/{alarm_id}/true", summary="confirm an alarm")
-    async def mark_true(alarm_id: int, review: Review | None = None) -> dict[str, Any]:
-        return await _review(alarm_id, "true_alarm", review)
-
-    @app.get("/api/soh", summary="per-cell SOH, RUL and health class")
-    async def soh() -> dict[str, Any]:
-        return {
-            "model_version": service.health_version,
-            "cells": await asyncio.to_thread(service.store.health),
-        }
-
-    @app.post("/api/cycles", summary="grade cells from cycle data")
-    async def cycles(request: Request) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(service.grade_cycles, await read_body(request))
-
-    @app.get("/api/model", summary="the model scoring now")
-    async def model() -> dict[str, Any]:
-        if service.model is None:
-            raise HTTPException(503, "no battery-hazard champion yet")
-        return service.model.info | {"health_version": service.health_version}
-
-    @app.get("/api/status", summary="service counters")
-    async def status() -> dict[str, Any]:
-        return await asyncio.to_thread(service.status)
-
-    @app.websocket("/ws")
-    async def live(socket: WebSocket) -> None:
-        await socket.accept()
-        queue: asyncio.Queue = asyncio.Queue(maxsize=service.settings.websocket_queue)
-        service.subscribers.add(queue)
-        # The socket is watched while the handler waits for a broadcast: on shutdown the server
-        # closes it, no broadcast comes any more, and a handler waiting only for the queue
-        # would keep the process alive (the server waits for every handler to return).
-        gone = asyncio.create_task(_disconnected(socket))
-        try:
-            while True:
-                ready = asyncio.ensure_future(queue.get())
-                await asyncio.wait({ready, gone}, return_when=asyncio.FIRST_COMPLETED)
-                if not ready.done():
-                    ready.cancel()
-                    return
-                await socket.send_text(ready.result())
-                if queue not in service.subscribers and queue.empty():
-                    await socket.close(code=1013, reason="too slow: messages dropped")
-                    return
-        except WebSocketDisconnect:
-            pass
-        finally:
-            gone.cancel()
-            service.subscribers.discard(queue)
-
-    return app
-
-
-async def _disconnected(socket: WebSocket) -> None:
-    """Return once the client or the server has closed ``socket`` (client messages are ignored)."""
-    while True:
-        message = await socket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
+        return _refuse(service, error.status, error.message)
 
 
 def api_key_for(params: Params, host: str) -> tuple[str | None, bool]:
