@@ -17,17 +17,25 @@ import sqlalchemy as sa
 
 METADATA = sa.MetaData()
 
+
+def _scored_second() -> list[sa.Column]:
+    """What one scored second says of a module: in ``scores`` and (its newest) in ``modules``."""
+    return [
+        sa.Column("probability", sa.Float),
+        sa.Column("alarm", sa.Boolean, nullable=False),
+        sa.Column("current_limit_a", sa.Float),
+        sa.Column("forecast_c", sa.Float),
+        sa.Column("temp_max_c", sa.Float),
+    ]
+
+
 SCORES = sa.Table(
     "scores",
     METADATA,
     sa.Column("module_id", sa.String(64), primary_key=True),
     sa.Column("ts", sa.BigInteger, primary_key=True),  # UTC epoch seconds
     sa.Column("rack_id", sa.String(64), nullable=False),
-    sa.Column("probability", sa.Float),
-    sa.Column("alarm", sa.Boolean, nullable=False),
-    sa.Column("current_limit_a", sa.Float),
-    sa.Column("forecast_c", sa.Float),
-    sa.Column("temp_max_c", sa.Float),
+    *_scored_second(),
     sa.Column("gas_co_ppm", sa.Float),
     sa.Column("current_a", sa.Float),
     sa.Column("temp_avg_c", sa.Float),
@@ -53,11 +61,7 @@ MODULES = sa.Table(
     sa.Column("rack_id", sa.String(64), nullable=False),
     sa.Column("first_ts", sa.BigInteger, nullable=False),
     sa.Column("last_ts", sa.BigInteger, nullable=False),
-    sa.Column("probability", sa.Float),
-    sa.Column("alarm", sa.Boolean, nullable=False),
-    sa.Column("current_limit_a", sa.Float),
-    sa.Column("forecast_c", sa.Float),
-    sa.Column("temp_max_c", sa.Float),
+    *_scored_second(),
     sa.Column("top_features", sa.Text),
     sa.Column("model_version", sa.String(32)),
 )
