@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from batteryops.core import schema
-from batteryops.core.config import AgeingParams
+from batteryops.core.config import AgeingParams, AgeingRates
 from batteryops.physics import half_cells
 
 GAS_CONSTANT = 8.314462618
@@ -106,13 +106,70 @@ def simulate_ageing(params: AgeingParams) -> AgeingData:
     cells = _cells(params, rng)
     n = len(cells)
     rates = params.rates
-    temp = cells["temperature_c"].to_numpy()
-    c_ch = cells["charge_c_rate"].to_numpy()
-    c_dis = cells["discharge_c_rate"].to_numpy()
+    c_ch, c_dis = cells["charge_c_rate"].to_numpy(), cells["discharge_c_rate"].to_numpy()
     q_neg0 = half_cells.Q_NEG_AH * cells["_q_neg"].to_numpy()
     q_pos0 = half_cells.Q_POS_AH * cells["_q_pos"].to_numpy()
     n_li0 = half_cells.N_LI_AH * cells["_n_li"].to_numpy()
     _, _, capacity0 = half_cells.window(q_neg0, q_pos0, n_li0)
+    sei_k, plating_k, lam_neg_k, lam_pos_k = _mode_rates(params, cells)
+    resistance0 = _fresh_resistance(params, cells)
+    hours_per_cycle = 1.0 / c_ch + 1.0 / c_dis + params.rest_h
+    lli_plating = np.zeros(n)
+    lam_neg = np.zeros(n)
+    lam_pos = np.zeros(n)
+    efc = np.zeros(n)
+    alive = np.ones(n, dtype=bool)
+    eol = np.full(n, np.nan)
+    records: list[dict[str, np.ndarray]] = []
+    curves: list[pd.DataFrame] = []
+    for cycle in range(params.max_cycles + 1):
+        days = cycle * hours_per_cycle / 24.0
+        lli = _lost_lithium(rates, sei_k, days, efc, lli_plating)
+        q_neg, q_pos, n_li = q_neg0 * (1 - lam_neg), q_pos0 * (1 - lam_pos), n_li0 * (1 - lli)
+        _, x100, capacity = half_cells.window(q_neg, q_pos, n_li)
+        soh = capacity / capacity0
+        eol = np.where(np.isnan(eol) & (soh <= params.eol_soh), cycle, eol)
+        resistance = resistance0 * (
+            1 + params.resistance_growth_per_lli * lli + params.resistance_growth_per_lam * lam_neg
+        )
+        traces = {
+            "soh": soh,
+            "capacity": capacity,
+            "resistance": resistance,
+            "lli": lli,
+            "lam_neg": lam_neg,
+            "lam_pos": lam_pos,
+            "x_100": x100,
+            "efc": efc,
+            "days": days,
+        }
+        records.append(_record(alive, cycle, traces))
+        if cycle % params.checkpoint_every == 0:
+            curves += _checkpoint_curves(
+                params, cells, np.flatnonzero(alive), cycle, q_neg, q_pos, n_li, resistance, rng
+            )
+        alive &= soh > params.end_soh
+        if not alive.any():
+            break
+        lli_plating += alive * plating_k * _knee_factor(rates, x100, lli)
+        lam_neg += alive * lam_neg_k
+        lam_pos += alive * lam_pos_k
+        efc += alive * soh
+    return _assemble(params, cells, capacity0, eol, records, curves, c_ch, c_dis, resistance0, rng)
+
+
+def _mode_rates(
+    params: AgeingParams, cells: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell, the rate constants of SEI growth, plating and LAM of either electrode.
+
+    Each is the cell's own factor times its protocol's C-rate dependence and its chamber's
+    Arrhenius term (plating rises as the temperature falls).
+    """
+    rates = params.rates
+    temp = cells["temperature_c"].to_numpy()
+    c_ch = cells["charge_c_rate"].to_numpy()
+    c_dis = cells["discharge_c_rate"].to_numpy()
     sei_k = cells["_sei"].to_numpy() * arrhenius(temp, rates.sei_activation_j_per_mol)
     plating_k = (
         rates.plating_per_cycle
@@ -132,70 +189,55 @@ def simulate_ageing(params: AgeingParams) -> AgeingData:
         * c_dis**rates.lam_c_rate_exponent
         * arrhenius(temp, rates.lam_activation_j_per_mol)
     )
-    resistance0 = (
+    return sei_k, plating_k, lam_neg_k, lam_pos_k
+
+
+def _fresh_resistance(params: AgeingParams, cells: pd.DataFrame) -> np.ndarray:
+    """Per cell, the fresh pulse resistance at its chamber temperature (ohm)."""
+    temp = cells["temperature_c"].to_numpy()
+    return (
         params.resistance_ohm
         * cells["_resistance"].to_numpy()
         * np.exp(params.resistance_activation_k * (1.0 / (temp + 273.15) - 1.0 / REFERENCE_K))
     )
-    hours_per_cycle = 1.0 / c_ch + 1.0 / c_dis + params.rest_h
-    lli_plating = np.zeros(n)
-    lam_neg = np.zeros(n)
-    lam_pos = np.zeros(n)
-    efc = np.zeros(n)
-    alive = np.ones(n, dtype=bool)
-    eol = np.full(n, np.nan)
-    records: list[dict[str, np.ndarray]] = []
-    curves: list[pd.DataFrame] = []
-    for cycle in range(params.max_cycles + 1):
-        days = cycle * hours_per_cycle / 24.0
-        lli = (
-            sei_k
-            * (
-                rates.sei_calendar_per_sqrt_day * np.sqrt(days)
-                + rates.sei_cycle_per_sqrt_efc * np.sqrt(efc)
-            )
-            + lli_plating
+
+
+def _lost_lithium(
+    rates: AgeingRates,
+    sei_k: np.ndarray,
+    days: np.ndarray,
+    efc: np.ndarray,
+    lli_plating: np.ndarray,
+) -> np.ndarray:
+    """Lost lithium (share): SEI growth with the square roots of time and cycling, plus plating."""
+    return (
+        sei_k
+        * (
+            rates.sei_calendar_per_sqrt_day * np.sqrt(days)
+            + rates.sei_cycle_per_sqrt_efc * np.sqrt(efc)
         )
-        q_neg, q_pos, n_li = q_neg0 * (1 - lam_neg), q_pos0 * (1 - lam_pos), n_li0 * (1 - lli)
-        _, x100, capacity = half_cells.window(q_neg, q_pos, n_li)
-        soh = capacity / capacity0
-        eol = np.where(np.isnan(eol) & (soh <= params.eol_soh), cycle, eol)
-        resistance = resistance0 * (
-            1 + params.resistance_growth_per_lli * lli + params.resistance_growth_per_lam * lam_neg
-        )
-        records.append(
-            {
-                "idx": np.flatnonzero(alive),
-                "cycle": np.full(alive.sum(), cycle),
-                "soh": soh[alive],
-                "capacity": capacity[alive],
-                "resistance": resistance[alive],
-                "lli": lli[alive],
-                "lam_neg": lam_neg[alive],
-                "lam_pos": lam_pos[alive],
-                "x_100": x100[alive],
-                "efc": efc[alive],
-                "days": days[alive],
-            }
-        )
-        if cycle % params.checkpoint_every == 0:
-            curves += _checkpoint_curves(
-                params, cells, np.flatnonzero(alive), cycle, q_neg, q_pos, n_li, resistance, rng
-            )
-        alive &= soh > params.end_soh
-        if not alive.any():
-            break
-        saturation = np.clip((x100 - rates.knee_x) / (1.0 - rates.knee_x), 0.0, 1.0)
-        clogging = np.clip((lli - rates.pore_clogging_lli) / rates.pore_clogging_lli, 0.0, None)
-        lli_plating += (
-            alive
-            * plating_k
-            * (1.0 + rates.knee_gain * saturation**2 + rates.pore_clogging_gain * clogging**2)
-        )
-        lam_neg += alive * lam_neg_k
-        lam_pos += alive * lam_pos_k
-        efc += alive * soh
-    return _assemble(params, cells, capacity0, eol, records, curves, c_ch, c_dis, resistance0, rng)
+        + lli_plating
+    )
+
+
+def _record(alive: np.ndarray, cycle: int, traces: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One cycle's row of every living cell: its index, the cycle and each trace's value."""
+    return {
+        "idx": np.flatnonzero(alive),
+        "cycle": np.full(alive.sum(), cycle),
+        **{name: values[alive] for name, values in traces.items()},
+    }
+
+
+def _knee_factor(rates: AgeingRates, x100: np.ndarray, lli: np.ndarray) -> np.ndarray:
+    """How much faster than its base rate each cell plates: by both routes to the knee.
+
+    (1) The negative electrode's stoichiometry at full charge nearing 1, (2) lost lithium past
+    the pore-clogging share.
+    """
+    saturation = np.clip((x100 - rates.knee_x) / (1.0 - rates.knee_x), 0.0, 1.0)
+    clogging = np.clip((lli - rates.pore_clogging_lli) / rates.pore_clogging_lli, 0.0, None)
+    return 1.0 + rates.knee_gain * saturation**2 + rates.pore_clogging_gain * clogging**2
 
 
 def _checkpoint_curves(
@@ -247,36 +289,8 @@ def _assemble(
     idx = rec["idx"]
     order = np.lexsort((rec["cycle"], idx))
     rec = {key: value[order] for key, value in rec.items()}
-    idx = rec["idx"]
-    noise = params.noise
-    # The capacity the cycler measures at the protocol's rate: the resistive drop ends the
-    # discharge early, by a share that grows with the rate and the resistance.
-    rate_loss = params.rate_capacity_loss * c_dis[idx] * rec["resistance"] / resistance0[idx]
-    measured = rec["capacity"] * (1 - rate_loss) + rng.normal(0, noise.capacity_ah, idx.size)
-    hours = 1.0 / c_ch[idx] + 1.0 / c_dis[idx] + params.rest_h
-    heating = params.self_heating_c_per_c_rate * 0.5 * (c_ch[idx] + c_dis[idx])
-    temperature = cells["temperature_c"].to_numpy()[idx]
-    cell_ids = cells[schema.CELL_ID].to_numpy()[idx]
-    cycles = pd.DataFrame(
-        {
-            schema.CELL_ID: cell_ids,
-            schema.CYCLE: rec["cycle"].astype("int64"),
-            "temperature_c": temperature + heating + rng.normal(0, noise.temperature_c, idx.size),
-            "capacity_ah": measured,
-            "resistance_ohm": rec["resistance"]
-            * (1 + rng.normal(0, noise.resistance_fraction, idx.size)),
-            "charge_throughput_ah": 0.0,
-            "discharge_throughput_ah": 0.0,
-            "charge_c_rate": c_ch[idx],
-            "discharge_c_rate": c_dis[idx],
-            "depth_of_discharge": 1.0,
-            "time_s": (rec["cycle"] + 1) * hours * 3600.0,
-        }
-    )
-    grouped = cycles.groupby(schema.CELL_ID, sort=False)["capacity_ah"]
-    cycles["discharge_throughput_ah"] = grouped.cumsum()
-    cycles["charge_throughput_ah"] = cycles["discharge_throughput_ah"] / params.coulombic_efficiency
-    cycles["capacity_ah"] = cycles["capacity_ah"].clip(lower=0.0)
+    cell_ids = cells[schema.CELL_ID].to_numpy()[rec["idx"]]
+    cycles = _cycler_rows(params, cells, rec, cell_ids, c_ch, c_dis, resistance0, rng)
     truth = pd.DataFrame(
         {
             schema.CELL_ID: cell_ids,
@@ -298,3 +312,46 @@ def _assemble(
         cells=summary,
         truth=truth.sort_values(schema.CYCLE_KEYS, ignore_index=True),
     )
+
+
+def _cycler_rows(
+    params: AgeingParams,
+    cells: pd.DataFrame,
+    rec: dict[str, np.ndarray],
+    cell_ids: np.ndarray,
+    c_ch: np.ndarray,
+    c_dis: np.ndarray,
+    resistance0: np.ndarray,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """What the cycler reports per (cell, cycle) row of ``rec``, with measurement noise."""
+    idx = rec["idx"]
+    noise = params.noise
+    # The capacity the cycler measures at the protocol's rate: the resistive drop ends the
+    # discharge early, by a share that grows with the rate and the resistance.
+    rate_loss = params.rate_capacity_loss * c_dis[idx] * rec["resistance"] / resistance0[idx]
+    measured = rec["capacity"] * (1 - rate_loss) + rng.normal(0, noise.capacity_ah, idx.size)
+    hours = 1.0 / c_ch[idx] + 1.0 / c_dis[idx] + params.rest_h
+    heating = params.self_heating_c_per_c_rate * 0.5 * (c_ch[idx] + c_dis[idx])
+    temperature = cells["temperature_c"].to_numpy()[idx]
+    cycles = pd.DataFrame(
+        {
+            schema.CELL_ID: cell_ids,
+            schema.CYCLE: rec["cycle"].astype("int64"),
+            "temperature_c": temperature + heating + rng.normal(0, noise.temperature_c, idx.size),
+            "capacity_ah": measured,
+            "resistance_ohm": rec["resistance"]
+            * (1 + rng.normal(0, noise.resistance_fraction, idx.size)),
+            "charge_throughput_ah": 0.0,
+            "discharge_throughput_ah": 0.0,
+            "charge_c_rate": c_ch[idx],
+            "discharge_c_rate": c_dis[idx],
+            "depth_of_discharge": 1.0,
+            "time_s": (rec["cycle"] + 1) * hours * 3600.0,
+        }
+    )
+    grouped = cycles.groupby(schema.CELL_ID, sort=False)["capacity_ah"]
+    cycles["discharge_throughput_ah"] = grouped.cumsum()
+    cycles["charge_throughput_ah"] = cycles["discharge_throughput_ah"] / params.coulombic_efficiency
+    cycles["capacity_ah"] = cycles["capacity_ah"].clip(lower=0.0)
+    return cycles

@@ -102,44 +102,16 @@ def plan_fleet(params: SimulateParams) -> FleetPlan:
     count = racks * per_rack
     fault_counts = params.faults.model_dump()
     nuisance_counts = {k: params.nuisances.model_dump()[k] for k in NUISANCES}
-    wanted = sum(fault_counts.values()) + sum(nuisance_counts.values())
-    if wanted > count:
-        raise ValueError(
-            f"simulate: {wanted} faulty and nuisance modules asked for, but the fleet has only "
-            f"{count} modules (racks x modules_per_rack)"
-        )
-    if params.ev_profile_racks > racks:
-        raise ValueError(f"simulate.ev_profile_racks exceeds simulate.racks ({racks})")
-    for key in RACK_NUISANCES:
-        if getattr(params.nuisances, f"{key}_racks") > racks:
-            raise ValueError(f"simulate.nuisances.{key}_racks exceeds simulate.racks ({racks})")
+    _check_counts(params, fault_counts, nuisance_counts)
     order = rng.permutation(count)
-    fault_type = np.full(count, NONE, dtype=object)
-    nuisance_type = np.full(count, NONE, dtype=object)
-    cursor = 0
-    for name, n in fault_counts.items():
-        fault_type[order[cursor : cursor + n]] = name
-        cursor += n
-    for name, n in nuisance_counts.items():
-        nuisance_type[order[cursor : cursor + n]] = name
-        cursor += n
+    fault_type, nuisance_type = _module_types(order, fault_counts, nuisance_counts)
     latest_s = params.fault_latest_fraction * params.duration_s
     earliest_s = min(params.fault_earliest_s, latest_s)
     fault_start = np.where(fault_type != NONE, rng.uniform(earliest_s, latest_s, count), np.nan)
     nuisance_start = np.where(
         nuisance_type != NONE, rng.uniform(0.1, 0.6, count) * params.duration_s, np.nan
     )
-    # Each rack carries at most one rack-wide nuisance while there are racks enough, so that
-    # neither hides the other.
-    rack_starts = {}
-    rack_order, rack_cursor = rng.permutation(racks), 0
-    for key in RACK_NUISANCES:
-        starts = np.full(racks, np.nan)
-        n = getattr(params.nuisances, f"{key}_racks")
-        chosen = np.roll(rack_order, -rack_cursor)[:n]
-        rack_cursor += n
-        starts[chosen] = rng.uniform(0.1, 0.5, len(chosen)) * params.duration_s
-        rack_starts[key] = starts
+    rack_starts = _rack_nuisance_starts(params, rng)
     rack_index = np.repeat(np.arange(racks), per_rack)
     for key in RACK_NUISANCES:
         affected = ~np.isnan(rack_starts[key][rack_index]) & (nuisance_type == NONE)
@@ -169,6 +141,63 @@ def plan_fleet(params: SimulateParams) -> FleetPlan:
         gap_start_s=gap_start,
         gap_end_s=gap_end,
     )
+
+
+def _check_counts(
+    params: SimulateParams, fault_counts: dict[str, int], nuisance_counts: dict[str, int]
+) -> None:
+    """Raise if the faults, nuisances or rack-wide settings ask for more than the fleet has."""
+    racks = params.racks
+    count = racks * params.modules_per_rack
+    wanted = sum(fault_counts.values()) + sum(nuisance_counts.values())
+    if wanted > count:
+        raise ValueError(
+            f"simulate: {wanted} faulty and nuisance modules asked for, but the fleet has only "
+            f"{count} modules (racks x modules_per_rack)"
+        )
+    if params.ev_profile_racks > racks:
+        raise ValueError(f"simulate.ev_profile_racks exceeds simulate.racks ({racks})")
+    for key in RACK_NUISANCES:
+        if getattr(params.nuisances, f"{key}_racks") > racks:
+            raise ValueError(f"simulate.nuisances.{key}_racks exceeds simulate.racks ({racks})")
+
+
+def _module_types(
+    order: np.ndarray, fault_counts: dict[str, int], nuisance_counts: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fault and nuisance type per module: the counts dealt out in the (shuffled) ``order``."""
+    count = len(order)
+    fault_type = np.full(count, NONE, dtype=object)
+    nuisance_type = np.full(count, NONE, dtype=object)
+    cursor = 0
+    for name, n in fault_counts.items():
+        fault_type[order[cursor : cursor + n]] = name
+        cursor += n
+    for name, n in nuisance_counts.items():
+        nuisance_type[order[cursor : cursor + n]] = name
+        cursor += n
+    return fault_type, nuisance_type
+
+
+def _rack_nuisance_starts(
+    params: SimulateParams, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Per rack-wide nuisance, its start per rack (NaN on racks without it).
+
+    Each rack carries at most one rack-wide nuisance while there are racks enough, so that
+    neither hides the other.
+    """
+    racks = params.racks
+    rack_starts = {}
+    rack_order, rack_cursor = rng.permutation(racks), 0
+    for key in RACK_NUISANCES:
+        starts = np.full(racks, np.nan)
+        n = getattr(params.nuisances, f"{key}_racks")
+        chosen = np.roll(rack_order, -rack_cursor)[:n]
+        rack_cursor += n
+        starts[chosen] = rng.uniform(0.1, 0.5, len(chosen)) * params.duration_s
+        rack_starts[key] = starts
+    return rack_starts
 
 
 def _logger_gaps(
@@ -398,12 +427,7 @@ class FleetSimulator:
         # Past 1 + span every coulomb feeds side reactions: the cell stores no more charge.
         np.minimum(self.cells.soc, 1.0 + params.overcharge_side_reaction_soc, out=self.cells.soc)
         isc_w, ext_w, to_air_w_per_k = self._fault_heat(t, active)
-        body = t_mod.reshape(params.racks, params.modules_per_rack)
-        step_to_next = body[:, 1:] - body[:, :-1]
-        neighbour_w = np.zeros_like(body)
-        neighbour_w[:, :-1] += step_to_next
-        neighbour_w[:, 1:] -= step_to_next
-        neighbour_w *= params.neighbour_w_per_k
+        neighbour_w = self._neighbour_w(t_mod)
         # The weakest cell and the other cells of the module decompose at their own temperatures.
         cell_reaction_w = react_above(self.reactions, t_cell, 1.0) * CELL_VOLUME_M3
         body_reaction_w = (
@@ -433,13 +457,7 @@ class FleetSimulator:
         self.vent_time[newly_vented] = t
         newly_pnr = ~burning & (np.maximum(cell_rate, module_rate) >= params.pnr_rate_c_per_s)
         self.pnr_time[newly_pnr] = t
-        gas = out["gas"]
-        gas[:] = 0.0
-        vented = np.flatnonzero(~np.isnan(self.vent_time))
-        if vented.size:
-            since_vent = t - self.vent_time[vented]
-            above = np.clip(t_cell[vented] - params.vent_temp_c, 0, None)
-            gas[vented] = params.vent_gas_ppm_per_s * since_vent * (1.0 + above / 20.0)
+        self._gas(t, t_cell, out["gas"])
         out["t_cell"][:] = t_cell
         out["t_mod"][:] = self.t_mod
         out["ambient"][:] = ambient[plan.rack_index]
@@ -448,6 +466,27 @@ class FleetSimulator:
         out["v_cell"][:] = v_cell
         out["soc"][:] = self.cells.soc
         out["isc_w"][:] = isc_w
+
+    def _neighbour_w(self, t_mod: np.ndarray) -> np.ndarray:
+        """Heat each module body takes from its neighbours in the rack (racks x modules, W)."""
+        params = self.params
+        body = t_mod.reshape(params.racks, params.modules_per_rack)
+        step_to_next = body[:, 1:] - body[:, :-1]
+        neighbour_w = np.zeros_like(body)
+        neighbour_w[:, :-1] += step_to_next
+        neighbour_w[:, 1:] -= step_to_next
+        neighbour_w *= params.neighbour_w_per_k
+        return neighbour_w
+
+    def _gas(self, t: int, t_cell: np.ndarray, gas: np.ndarray) -> None:
+        """Write into ``gas`` the off-gas of second ``t``: zero until a module vents."""
+        params = self.params
+        gas[:] = 0.0
+        vented = np.flatnonzero(~np.isnan(self.vent_time))
+        if vented.size:
+            since_vent = t - self.vent_time[vented]
+            above = np.clip(t_cell[vented] - params.vent_temp_c, 0, None)
+            gas[vented] = params.vent_gas_ppm_per_s * since_vent * (1.0 + above / 20.0)
 
     def truth(self) -> pd.DataFrame:
         """Ground truth per module so far (:data:`~batteryops.core.schema.TRUTH_COLUMNS`, s)."""
@@ -506,52 +545,26 @@ def sensor_readings(
     Returns:
         Canonical signals as arrays of shape (duration_s, modules).
     """
-    rng = np.random.default_rng([params.seed, 2, start_s])
-    steps, n_mod = physics["t_cell"].shape
-    seconds = start_s + np.arange(steps)[:, None]
-    t_cell, t_mod = (
-        physics["t_cell"].astype(np.float32, copy=False),
-        physics["t_mod"].astype(np.float32, copy=False),
-    )
-
-    def noisy(values: np.ndarray, sigma: float) -> np.ndarray:
-        if sigma <= 0:
-            return values
-        return values + sigma * rng.standard_normal(values.shape, dtype=np.float32)
-
     # float32 throughout: what the telemetry stores, and half the memory traffic of float64.
-    offset = np.random.default_rng([params.seed, 3]).uniform(0.3, 1.5, n_mod).astype(np.float32)
-    hot_share = plan.sensor_coupling.astype(np.float32)[None, :] * (t_cell - t_mod)
-    temp_max = noisy(t_mod + offset + hot_share, params.temp_noise_c)
-    temp_avg = noisy(t_mod + hot_share / TEMP_SENSORS_PER_MODULE, params.temp_noise_c)
-    temp_min = noisy(t_mod - offset, params.temp_noise_c)
-
-    v_cell = physics["v_cell"].astype(np.float32, copy=False)
+    # The noise comes from one generator in a fixed order (temperatures, voltages, current,
+    # ambient, coolant, gases, then outliers, nuisances and dropouts).
+    rng = np.random.default_rng([params.seed, 2, start_s])
+    steps = physics["t_cell"].shape[0]
+    seconds = start_s + np.arange(steps)[:, None]
+    temp_avg, temp_max, temp_min = _temperature_readings(params, plan, physics, rng)
     pnr = truth["pnr_time"].to_numpy()
     after_pnr = seconds >= np.nan_to_num(pnr, nan=np.inf)[None, :]
-    weak_v = v_cell - params.isc_cell_voltage_drop_v_per_w * physics["isc_w"]
-    weak_v = np.where(after_pnr, 0.0, weak_v)
-    # Cell-voltage channels read 0-5 V (the range of common BMS front ends): an overcharged cell
-    # pins at full scale.
-    cell_v_max = np.clip(noisy(v_cell + 0.01, params.voltage_noise_v), 0, CELL_V_SENSOR_MAX)
-    cell_v_min = np.clip(
-        noisy(np.minimum(weak_v, v_cell - 0.01), params.voltage_noise_v), 0, CELL_V_SENSOR_MAX
-    )
-    cells_series = params.cells_series
-    voltage = np.clip(
-        noisy(v_cell * (cells_series - 1) + weak_v, params.voltage_noise_v * 4), 0, None
-    )
-
+    voltage, cell_v_max, cell_v_min = _voltage_readings(params, physics, after_pnr, rng)
     signals = {
         "voltage_v": voltage,
-        "current_a": noisy(physics["current"].astype(np.float32, copy=False), 0.05),
+        "current_a": _noisy(rng, physics["current"].astype(np.float32, copy=False), 0.05),
         # The BMS's SoC estimate is bounded to 0-100 % (it cannot see charge past full).
         "soc_pct": np.clip(100.0 * physics["soc"].astype(np.float32, copy=False), 0, 100),
         "temp_avg_c": temp_avg,
         "temp_max_c": temp_max,
         "temp_min_c": temp_min,
-        "ambient_c": noisy(physics["ambient"].astype(np.float32, copy=False), 0.1),
-        "coolant_c": noisy(physics["coolant"].astype(np.float32, copy=False), 0.1),
+        "ambient_c": _noisy(rng, physics["ambient"].astype(np.float32, copy=False), 0.1),
+        "coolant_c": _noisy(rng, physics["coolant"].astype(np.float32, copy=False), 0.1),
         "cell_v_max": cell_v_max,
         "cell_v_min": cell_v_min,
     }
@@ -560,13 +573,87 @@ def sensor_readings(
     )
     for name, ratio in GAS_RATIOS.items():
         level = GAS_BASELINE_PPM[name] + ratio * gas
-        signals[name] = np.clip(noisy(level, params.gas_noise_ppm), 0.0, GAS_SENSOR_MAX_PPM)
+        signals[name] = np.clip(_noisy(rng, level, params.gas_noise_ppm), 0.0, GAS_SENSOR_MAX_PPM)
 
     _apply_outliers(params, signals, rng)  # before the nuisances: a stuck sensor stays stuck
     _apply_nuisances(
         params, plan, signals, rng, start_s, {} if stuck_values is None else stuck_values
     )
+    _apply_dropouts(params, signals, seconds, pnr, rng)
+    return signals
 
+
+def _noisy(rng: np.random.Generator, values: np.ndarray, sigma: float) -> np.ndarray:
+    """``values`` plus float32 Gaussian noise of ``sigma`` (``values`` itself if ``sigma`` <= 0)."""
+    if sigma <= 0:
+        return values
+    return values + sigma * rng.standard_normal(values.shape, dtype=np.float32)
+
+
+def _temperature_readings(
+    params: SimulateParams,
+    plan: FleetPlan,
+    physics: dict[str, np.ndarray],
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Module temperature sensors: average, maximum and minimum (noise drawn max, avg, min).
+
+    The hottest sensor sits a fixed offset above the body and sees part of the weakest cell's
+    excess (the module's ``sensor_coupling``); the average sees an eighth of that.
+    """
+    t_cell, t_mod = (
+        physics["t_cell"].astype(np.float32, copy=False),
+        physics["t_mod"].astype(np.float32, copy=False),
+    )
+    n_mod = t_cell.shape[1]
+    offset = np.random.default_rng([params.seed, 3]).uniform(0.3, 1.5, n_mod).astype(np.float32)
+    hot_share = plan.sensor_coupling.astype(np.float32)[None, :] * (t_cell - t_mod)
+    temp_max = _noisy(rng, t_mod + offset + hot_share, params.temp_noise_c)
+    temp_avg = _noisy(rng, t_mod + hot_share / TEMP_SENSORS_PER_MODULE, params.temp_noise_c)
+    temp_min = _noisy(rng, t_mod - offset, params.temp_noise_c)
+    return temp_avg, temp_max, temp_min
+
+
+def _voltage_readings(
+    params: SimulateParams,
+    physics: dict[str, np.ndarray],
+    after_pnr: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Module voltage and the highest and lowest cell voltage (noise drawn max, min, module).
+
+    The weakest cell sags in proportion to its internal short's power and reads 0 V once the
+    module burns.
+    """
+    v_cell = physics["v_cell"].astype(np.float32, copy=False)
+    weak_v = v_cell - params.isc_cell_voltage_drop_v_per_w * physics["isc_w"]
+    weak_v = np.where(after_pnr, 0.0, weak_v)
+    # Cell-voltage channels read 0-5 V (the range of common BMS front ends): an overcharged cell
+    # pins at full scale.
+    cell_v_max = np.clip(_noisy(rng, v_cell + 0.01, params.voltage_noise_v), 0, CELL_V_SENSOR_MAX)
+    cell_v_min = np.clip(
+        _noisy(rng, np.minimum(weak_v, v_cell - 0.01), params.voltage_noise_v),
+        0,
+        CELL_V_SENSOR_MAX,
+    )
+    cells_series = params.cells_series
+    voltage = np.clip(
+        _noisy(rng, v_cell * (cells_series - 1) + weak_v, params.voltage_noise_v * 4), 0, None
+    )
+    return voltage, cell_v_max, cell_v_min
+
+
+def _apply_dropouts(
+    params: SimulateParams,
+    signals: dict[str, np.ndarray],
+    seconds: np.ndarray,
+    pnr: np.ndarray,
+    rng: np.random.Generator,
+) -> None:
+    """Temperatures saturate, then drop out after PNR; any reading drops out at random.
+
+    Updates ``signals`` in place (the temperature arrays are replaced).
+    """
     dropout_at = np.nan_to_num(pnr, nan=np.inf) + params.sensor_dropout_after_pnr_s
     for name in ("temp_avg_c", "temp_max_c", "temp_min_c"):
         values = np.minimum(signals[name], params.sensor_max_c)
@@ -574,7 +661,6 @@ def sensor_readings(
     if params.dropout_fraction > 0:
         for values in signals.values():
             values.reshape(-1)[_sparse_hits(rng, values.size, params.dropout_fraction)] = np.nan
-    return signals
 
 
 def _sparse_hits(rng: np.random.Generator, size: int, fraction: float) -> np.ndarray:
