@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
-import pandas as pd
-
-from batteryops.core import schema
 from batteryops.core.config import Params
 from batteryops.core.io import atomic_path, partition_files, read_json, write_json
 from batteryops.mlops import drift
@@ -21,24 +17,7 @@ def main(params: Params) -> None:
     paths, section = params.paths, params.drift
     features = read_json(paths.split)["features"]
     files = partition_files(paths.features_dir)
-    # Sample on three columns of the whole table, then read features partition by partition:
-    # memory follows one rack, not the fleet.
-    metas = [
-        pd.read_parquet(f, columns=[schema.TIMESTAMP, schema.SPLIT, schema.TRAINABLE])
-        for f in files
-    ]
-    offsets = np.cumsum([0] + [len(m) for m in metas])
-    reference_at, current_at = drift.sample_positions(
-        pd.concat(metas, ignore_index=True),
-        section.current_window_s,
-        section.reference_rows,
-        section.current_rows,
-        section.seed,
-    )
-    del metas
-    reference, current = (
-        _gather(files, offsets, at, features) for at in (reference_at, current_at)
-    )
+    reference, current = drift.sample_partitions(files, features, section)
     with atomic_path(paths.drift_report) as tmp:
         summary = drift.drift_report(reference, current, tmp, section.method)
     summary |= {
@@ -55,23 +34,6 @@ def main(params: Params) -> None:
         summary["number_of_columns"],
         summary["share_of_drifted_columns"],
     )
-
-
-def _gather(
-    files: list, offsets: np.ndarray, positions: np.ndarray, features: list[str]
-) -> pd.DataFrame:
-    """The feature rows at global ``positions`` (in the order given), file by file."""
-    parts, order = [], []
-    for i, path in enumerate(files):
-        inside = np.flatnonzero((positions >= offsets[i]) & (positions < offsets[i + 1]))
-        if len(inside):
-            frame = pd.read_parquet(path, columns=features)
-            parts.append(frame.iloc[positions[inside] - offsets[i]])
-            order.append(inside)
-    if not parts:
-        return pd.DataFrame(columns=features)
-    gathered = pd.concat(parts, ignore_index=True)
-    return gathered.iloc[np.argsort(np.concatenate(order), kind="stable")].reset_index(drop=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Feature drift with Evidently 0.7: training features as reference against the newest data.
 
-Evidently is imported inside :func:`drift_report` (its import costs several seconds).
+:func:`sample_partitions` draws both samples from a partitioned feature table (via
+:func:`sample_positions`), :func:`drift_report` compares them. Evidently is imported inside
+:func:`drift_report` (its import costs several seconds).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from batteryops.core import schema, timegrid
+from batteryops.core.config import DriftParams
 
 
 def sample_positions(
@@ -44,6 +47,58 @@ def sample_positions(
     reference = reference.sample(min(reference_rows, len(reference)), random_state=seed)
     current = current.sample(min(current_rows, len(current)), random_state=seed)
     return reference.to_numpy(), current.to_numpy()
+
+
+def sample_partitions(
+    files: list[Path], features: list[str], params: DriftParams
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The reference and current feature rows of a table stored as partition files.
+
+    Samples on three columns of the whole table (:func:`sample_positions`), then reads the
+    features partition by partition: memory follows one partition, not the fleet.
+
+    Args:
+        files: The table's Parquet partitions, in order.
+        features: The feature columns to read.
+        params: The ``drift`` section (window, sample sizes, seed).
+
+    Returns:
+        ``(reference, current)`` feature rows, each in its sample's order.
+    """
+    metas = [
+        pd.read_parquet(f, columns=[schema.TIMESTAMP, schema.SPLIT, schema.TRAINABLE])
+        for f in files
+    ]
+    offsets = np.cumsum([0] + [len(m) for m in metas])
+    reference_at, current_at = sample_positions(
+        pd.concat(metas, ignore_index=True),
+        params.current_window_s,
+        params.reference_rows,
+        params.current_rows,
+        params.seed,
+    )
+    del metas
+    reference, current = (
+        _gather(files, offsets, at, features) for at in (reference_at, current_at)
+    )
+    return reference, current
+
+
+def _gather(
+    files: list[Path], offsets: np.ndarray, positions: np.ndarray, features: list[str]
+) -> pd.DataFrame:
+    """The feature rows at global ``positions`` (in the order given), file by file."""
+    parts, order = [], []
+    for i, path in enumerate(files):
+        inside = np.flatnonzero((positions >= offsets[i]) & (positions < offsets[i + 1]))
+        if len(inside):
+            frame = pd.read_parquet(path, columns=features)
+            parts.append(frame.iloc[positions[inside] - offsets[i]])
+            order.append(inside)
+    if not parts:
+        return pd.DataFrame(columns=features)
+    gathered = pd.concat(parts, ignore_index=True)
+    return gathered.iloc[np.argsort(np.concatenate(order), kind="stable")].reset_index(drop=True)
 
 
 def drift_report(
