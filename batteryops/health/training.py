@@ -1,0 +1,341 @@
+"""Training the health model: the temperature holdout, leave-one-cell-out folds, the candidate.
+
+XGBoost and the baselines (ridge, random forest; for RUL also the empirical fade fit) are fitted
+on the training chambers and judged on the held-out one (:func:`holdout`), then again in
+leave-one-cell-out folds (:func:`loco`), whose out-of-fold log-RUL residuals give the RUL
+interval. :func:`train_health` runs both and returns the XGBoost pair of the holdout as a
+:class:`~batteryops.health.model.HealthModel` with every metric side by side;
+:func:`shap_plot` and :func:`log_candidate` write its SHAP summary and log it to MLflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from batteryops.core import plots, schema
+from batteryops.core.config import HealthParams, TrackingParams
+from batteryops.health import dataset
+from batteryops.health.model import FADE_FIT_RUL, HealthModel, fit_models, rul_rows
+from batteryops.mlops import tracking
+
+LOG_RUL = "log_rul"
+SOH_FOLD_METRICS = ("rmse_pct", "mae_pct", "within_3pct", "within_5pct")
+RUL_FOLD_METRICS = ("rmse_cycles", "mape_pct")
+
+
+@dataclass(frozen=True)
+class TrainingRows:
+    """The rows each task learns from and is judged on, with their feature lists."""
+
+    soh: pd.DataFrame  # every ``row_stride`` cycles, with a known SOH
+    rul: pd.DataFrame  # RUL rows with a known RUL above zero, and its log in ``LOG_RUL``
+    soh_features: list[str]
+    rul_features: list[str]  # the SOH features and the fade fit's own log-RUL estimate
+
+
+@dataclass(frozen=True)
+class HealthTraining:
+    """What :func:`train_health` returns."""
+
+    model: HealthModel  # the XGBoost pair fitted on the training chambers
+    metrics: dict  # the content of ``metrics/soh.json``
+    test_soh_rows: pd.DataFrame  # the held-out chamber's SOH rows (for the SHAP summary)
+
+
+def training_rows(frame: pd.DataFrame, features: list[str], params: HealthParams) -> TrainingRows:
+    """SOH and RUL rows of the health table (see :class:`TrainingRows`)."""
+    soh_rows = frame[(frame[schema.CYCLE] % params.row_stride == 0) & frame[dataset.SOH].notna()]
+    rul = rul_rows(frame, params)
+    rul = rul[rul[dataset.RUL].notna() & (rul[dataset.RUL] > 0)].copy()
+    rul[LOG_RUL] = np.log1p(rul[dataset.RUL])
+    return TrainingRows(soh_rows, rul, features, features + [FADE_FIT_RUL])
+
+
+def train_health(
+    frame: pd.DataFrame,
+    cells: dict[str, str],
+    features: list[str],
+    params: HealthParams,
+    seed: int,
+) -> HealthTraining:
+    """Fit and judge every model on the temperature holdout (and in LOCO folds if enabled).
+
+    Args:
+        frame: The health table (:func:`batteryops.health.table.build_table`).
+        cells: Cell -> ``train``, ``test`` or ``unused`` (the temperature holdout).
+        features: The SOH feature columns.
+        params: The ``health`` section.
+        seed: Seed of every model.
+
+    Returns:
+        The candidate model, the metrics and the held-out SOH rows.
+    """
+    rows = training_rows(frame, features, params)
+    train_cells = [c for c, s in cells.items() if s == "train"]
+    test_cells = [c for c, s in cells.items() if s == "test"]
+    dataset.assert_no_leak(train_cells, test_cells)
+
+    judged, fitted = holdout(rows, train_cells, test_cells, params, seed)
+    metrics = {"temperature_holdout": judged, "features": len(features)}
+    residuals = np.array([])
+    if params.loco:
+        metrics["loco"], residuals = loco(rows, params, seed)
+    quantiles = residual_quantiles(residuals, params.interval)
+    model = HealthModel(
+        fitted["soh"]["xgboost"],
+        fitted["rul"]["xgboost"],
+        features,
+        rows.rul_features,
+        params,
+        quantiles,
+        {"train_cells": train_cells, "test_cells": test_cells},
+    )
+    metrics.update(headline(judged))
+    metrics["rul_interval_log_quantiles"] = list(quantiles)
+    test_soh = rows.soh[rows.soh[schema.CELL_ID].isin(test_cells)]
+    return HealthTraining(model, metrics, test_soh)
+
+
+def holdout(
+    rows: TrainingRows,
+    train_cells: list[str],
+    test_cells: list[str],
+    params: HealthParams,
+    seed: int,
+) -> tuple[dict, dict[str, dict[str, object]]]:
+    """Fit on the training chambers, judge on the test chamber: every model, both tasks.
+
+    Returns:
+        The metrics (per task and model; RUL at the judged cycle and over all rows) and the
+        fitted models (``{"soh": {name: model}, "rul": {name: model}}``).
+    """
+    soh_rows, rul = rows.soh, rows.rul
+    soh_out, soh_models = _judge_soh(
+        soh_rows[soh_rows[schema.CELL_ID].isin(train_cells)],
+        soh_rows[soh_rows[schema.CELL_ID].isin(test_cells)],
+        rows.soh_features,
+        params.soh_xgboost,
+        seed,
+    )
+    rul_out, rul_models = _judge_rul(
+        rul[rul[schema.CELL_ID].isin(train_cells)],
+        rul[rul[schema.CELL_ID].isin(test_cells)],
+        rows.rul_features,
+        params,
+        seed,
+    )
+    result = {
+        "train_cells": len(train_cells),
+        "test_cells": len(test_cells),
+        "soh": soh_out,
+        "rul": rul_out,
+        "rul_judged_at_cycle": params.rul_judged_at_cycle,
+    }
+    return result, {"soh": soh_models, "rul": rul_models}
+
+
+def _judge_soh(
+    train: pd.DataFrame, test: pd.DataFrame, features: list[str], hyper: dict, seed: int
+) -> tuple[dict, dict[str, object]]:
+    """Every SOH model fitted on ``train`` and its metrics on ``test``."""
+    soh_models = fit_models(train, features, dataset.SOH, hyper, seed, linear_base=True)
+    soh_out = {
+        name: dataset.soh_metrics(test[dataset.SOH], model.predict(test[features]))
+        for name, model in soh_models.items()
+    }
+    return soh_out, soh_models
+
+
+def _judge_rul(
+    rul_train: pd.DataFrame,
+    rul_test: pd.DataFrame,
+    rul_features: list[str],
+    params: HealthParams,
+    seed: int,
+) -> tuple[dict, dict[str, object]]:
+    """Every RUL model (and the fade fit) fitted on ``rul_train``, judged on ``rul_test``.
+
+    Judged at ``rul_judged_at_cycle`` (the gate's figure) and over all rows.
+    """
+    rul_models = fit_models(rul_train, rul_features, LOG_RUL, params.rul_xgboost, seed)
+    judged = rul_test[rul_test[schema.CYCLE] == params.rul_judged_at_cycle]
+    rul_out = {}
+    for name, model in rul_models.items():
+        rul_out[name] = {
+            "at_judged_cycle": dataset.rul_metrics(
+                judged[dataset.RUL], np.expm1(model.predict(judged[rul_features]))
+            ),
+            "all_rows": dataset.rul_metrics(
+                rul_test[dataset.RUL], np.expm1(model.predict(rul_test[rul_features]))
+            ),
+        }
+    rul_out["fade_fit"] = {
+        "at_judged_cycle": dataset.rul_metrics(judged[dataset.RUL], np.expm1(judged[FADE_FIT_RUL])),
+        "all_rows": dataset.rul_metrics(rul_test[dataset.RUL], np.expm1(rul_test[FADE_FIT_RUL])),
+    }
+    return rul_out, rul_models
+
+
+def loco(rows: TrainingRows, params: HealthParams, seed: int) -> tuple[dict, np.ndarray]:
+    """Leave-one-cell-out: per fold metrics, their mean and std; out-of-fold log-RUL residuals.
+
+    SOH models are fitted on every fourth SOH row of the training cells (a fold per cell makes
+    many fits) and judged on all SOH rows of the held-out cell.
+
+    Returns:
+        ``{"folds": n, "soh": {model: {metric: {"mean", "std"}}}, "rul": {...}}`` and the
+        XGBoost RUL model's out-of-fold residuals in log space (empty without RUL rows).
+    """
+    cells = sorted(rows.soh[schema.CELL_ID].unique())
+    per_fold: dict[str, dict[str, list[float]]] = {}
+    residuals = []
+    loco_rows = rows.soh[rows.soh[schema.CYCLE] % (4 * params.row_stride) == 0]
+    for train_cells, test_cells in dataset.loco_folds(cells):
+        dataset.assert_no_leak(train_cells, test_cells)
+        fold, residual = _loco_fold(rows, loco_rows, train_cells, test_cells, params, seed)
+        for key, values in fold.items():
+            for metric, value in values.items():
+                per_fold.setdefault(key, {}).setdefault(metric, []).append(value)
+        if residual is not None:
+            residuals.append(residual)
+    summary: dict[str, dict] = {"folds": len(cells)}
+    for key, values in per_fold.items():
+        task, name = key.split(".", 1)
+        summary.setdefault(task, {})[name] = {
+            metric: {"mean": float(np.nanmean(v)), "std": float(np.nanstd(v))}
+            for metric, v in values.items()
+        }
+    return summary, np.concatenate(residuals) if residuals else np.array([])
+
+
+def _loco_fold(
+    rows: TrainingRows,
+    loco_rows: pd.DataFrame,
+    train_cells: list[str],
+    test_cells: list[str],
+    params: HealthParams,
+    seed: int,
+) -> tuple[dict[str, dict[str, float]], np.ndarray | None]:
+    """One fold: its metrics and its out-of-fold log-RUL residuals.
+
+    Returns:
+        ``{"soh.<model>": {metric: value}, "rul.<model>": {...}}`` and the residuals (None when
+        the held-out cell has no RUL row).
+    """
+    train = loco_rows[loco_rows[schema.CELL_ID].isin(train_cells)]
+    test = rows.soh[rows.soh[schema.CELL_ID].isin(test_cells)]
+    soh_out, _ = _judge_soh(train, test, rows.soh_features, params.soh_xgboost, seed)
+    fold = {f"soh.{name}": {k: m[k] for k in SOH_FOLD_METRICS} for name, m in soh_out.items()}
+    rul_train = rows.rul[rows.rul[schema.CELL_ID].isin(train_cells)]
+    rul_test = rows.rul[rows.rul[schema.CELL_ID].isin(test_cells)]
+    if rul_test.empty:
+        return fold, None
+    rul_out, rul_models = _judge_rul(rul_train, rul_test, rows.rul_features, params, seed)
+    for name, judged in rul_out.items():
+        fold[f"rul.{name}"] = {k: judged["all_rows"][k] for k in RUL_FOLD_METRICS}
+    predicted = rul_models["xgboost"].predict(rul_test[rows.rul_features])
+    return fold, rul_test[LOG_RUL].to_numpy() - predicted
+
+
+def residual_quantiles(residuals: np.ndarray, interval: tuple[float, float]) -> tuple[float, float]:
+    """The ``interval`` quantiles of the out-of-fold log-RUL residuals; (0, 0) without any."""
+    if not residuals.size:
+        return (0.0, 0.0)
+    return tuple(float(q) for q in np.quantile(residuals, interval))
+
+
+def headline(holdout_metrics: dict) -> dict[str, float]:
+    """The flat keys the gates read: XGBoost on the temperature holdout."""
+    soh = holdout_metrics["soh"]["xgboost"]
+    rul = holdout_metrics["rul"]["xgboost"]["at_judged_cycle"]
+    return {
+        "soh_rmse_pct": soh["rmse_pct"],
+        "soh_mae_pct": soh["mae_pct"],
+        "soh_mape_pct": soh["mape_pct"],
+        "soh_r2": soh["r2"],
+        "soh_within_3pct": soh["within_3pct"],
+        "soh_within_5pct": soh["within_5pct"],
+        "rul_rmse_cycles": rul["rmse_cycles"],
+        "rul_mape_pct": rul["mape_pct"],
+    }
+
+
+def shap_plot(model: HealthModel, rows: pd.DataFrame, limit: int, path: str, seed: int) -> None:
+    """SHAP summary PNG of the SOH model on held-out rows (ridge part exact, trees by TreeSHAP).
+
+    Args:
+        model: The fitted health model.
+        rows: Held-out SOH rows.
+        limit: At most this many rows, sampled with ``seed``.
+        path: Where the PNG goes.
+        seed: Sampling seed.
+    """
+    sample = rows.sample(min(limit, len(rows)), random_state=seed) if len(rows) else rows
+    values = sample[model.soh_features]
+    contributions = model.soh.contributions(values)
+    plots.shap_summary_png(
+        contributions,
+        values.to_numpy(dtype=float),
+        model.soh_features,
+        path,
+        xlabel="SHAP contribution to SOH (blue: low value, red: high)",
+        title="SOH model on the held-out chamber: what drives the estimate",
+    )
+
+
+def log_candidate(
+    tracking_params: TrackingParams,
+    params: HealthParams,
+    model: HealthModel,
+    metrics: dict,
+    model_path: str,
+    shap_path: str,
+) -> dict[str, object]:
+    """Log the candidate to MLflow (experiment ``<tracking.experiment>-health``).
+
+    Logs both boosters' hyper-parameters, the float metrics, the metrics as
+    ``soh_metrics.json``, the SHAP plot and the saved model as a pyfunc.
+
+    Args:
+        tracking_params: The ``tracking`` section.
+        params: The ``health`` section.
+        model: The candidate (for its feature list).
+        metrics: The training metrics.
+        model_path: The saved model (:meth:`HealthModel.save`).
+        shap_path: The SHAP summary PNG.
+
+    Returns:
+        ``run_id``, ``model_uri``, ``experiment_id`` and ``features``: what registration reads.
+    """
+    import mlflow
+
+    from batteryops.health import pyfunc as health_pyfunc
+
+    health_tracking = tracking_params.model_copy(
+        update={"experiment": f"{tracking_params.experiment}-health"}
+    )
+    experiment_id = tracking.configure(health_tracking)
+    with mlflow.start_run(experiment_id=experiment_id) as active:
+        mlflow.log_params({f"soh_xgboost.{k}": v for k, v in params.soh_xgboost.items()})
+        mlflow.log_params({f"rul_xgboost.{k}": v for k, v in params.rul_xgboost.items()})
+        mlflow.log_params(
+            {
+                "source": params.source,
+                "eol_soh": params.eol_soh,
+                "features": len(model.soh_features),
+            }
+        )
+        mlflow.log_metrics({k: v for k, v in metrics.items() if isinstance(v, float)})
+        mlflow.set_tags({"git_commit": tracking.git_commit(), "stage": "train_health"})
+        mlflow.log_dict(metrics, "soh_metrics.json")
+        mlflow.log_artifact(shap_path)
+        info = health_pyfunc.log_model(model_path)
+    return {
+        "run_id": active.info.run_id,
+        "model_uri": info.model_uri,
+        "experiment_id": experiment_id,
+        "features": model.soh_features,
+    }
