@@ -2,7 +2,7 @@
 
 The source is canonical Parquet (the pipeline's ``data/interim/telemetry``) or logger exports
 (read with the ingest stage's code). Rows go through the same checks as posted batches
-(:meth:`batteryops.serve.app.Service.ingest_frame`), one slice of data time per wall-clock step.
+(:meth:`batteryops.serve.service.Service.ingest_frame`), one slice of data time per wall-clock step.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from batteryops.core.config import Params
 from batteryops.serve import intake
 
 if TYPE_CHECKING:
-    from batteryops.serve.app import Service
+    from batteryops.serve.service import Service
 
 STATIC = Path(__file__).parent / "static"
 MAX_FORECAST_STEPS = 25
