@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +93,33 @@ def params(raw_params: dict[str, Any]) -> Params:
 @pytest.fixture(scope="session")
 def tiny_params(raw_params: dict[str, Any]) -> Params:
     return parse_params(deep_merge(raw_params, TINY_OVERRIDES))
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_uris_restored() -> Iterator[None]:
+    """Each test leaves MLflow's tracking and registry URIs as it found them.
+
+    ``mlflow.set_tracking_uri`` / ``set_registry_uri`` (called by ``tracking.configure``) write
+    module globals and the ``MLFLOW_*_URI`` environment variables; without this, one test's
+    temporary store leaks into later tests and into the subprocesses they start.
+    """
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    environment = {name: os.environ.get(name) for name in names}
+    modules = {
+        "mlflow.tracking._tracking_service.utils": "_tracking_uri",
+        "mlflow.tracking._model_registry.utils": "_registry_uri",
+    }
+    before = {
+        module: getattr(sys.modules[module], attribute)
+        for module, attribute in modules.items()
+        if module in sys.modules
+    }
+    yield
+    for name, value in environment.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    for module, attribute in modules.items():
+        if module in sys.modules:
+            setattr(sys.modules[module], attribute, before.get(module))

@@ -101,6 +101,7 @@ def test_champion_loads_and_predicts(project: Path) -> None:
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    mlflow.set_registry_uri(f"sqlite:///{project / 'mlflow.db'}")
     model = mlflow.pyfunc.load_model("models:/battery-hazard@champion")
     features = json.loads((project / "data/processed/split.json").read_text())["features"]
     sample = pd.read_parquet(
@@ -317,6 +318,7 @@ def test_health_task_registers_a_champion_that_predicts(project: Path) -> None:
     assert (project / "reports/plots/soh_shap.png").stat().st_size > 0
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    mlflow.set_registry_uri(f"sqlite:///{project / 'mlflow.db'}")
     model = mlflow.pyfunc.load_model("models:/battery-soh@champion")
     cycles = pd.read_parquet(project / "data/interim/cycles.parquet")
     predicted = model.predict(cycles[cycles["cycle"] <= 150])  # no curves: a bare cycler export
