@@ -35,11 +35,13 @@ run: init
 	@echo; echo "Registration gates on this run's metrics (details: metrics/*.json, reports/):"
 	-@$(BIN)/batteryops gate
 
+# Two workers, whole files each (the e2e modules share one project copy per file); the e2e files
+# go first (tests/conftest.py) so that the longest start at once.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not e2e"
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not e2e"
 
 lint: install
 	$(BIN)/ruff check .

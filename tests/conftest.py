@@ -123,3 +123,8 @@ def _mlflow_uris_restored() -> Iterator[None]:
     for module, attribute in modules.items():
         if module in sys.modules:
             setattr(sys.modules[module], attribute, before.get(module))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The end-to-end tests first (in their files' order): the longest start at once under xdist."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
