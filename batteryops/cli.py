@@ -139,7 +139,7 @@ def cmd_promote(params: Params, args: argparse.Namespace) -> int:
         print(f"error: model '{name}' has no version {args.version} ({error})", file=sys.stderr)
         return EXIT_USAGE
     if name == params.health.model_name:
-        results = gates.evaluate_soh_gates(recorded, params.gates.soh, params.gates.max_regression)
+        results = gates.evaluate_soh_gates(recorded, params.gates.soh)
     else:
         results = gates.evaluate_gates(recorded, params.gates)
     print(gates.format_table(results))

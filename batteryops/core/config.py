@@ -405,14 +405,39 @@ class DriftParams(_Section):
     seed: int
 
 
+class RegressionParams(_Section):
+    """How much worse than the champion (on the same test modules) a hazard candidate may be.
+
+    Each is a share of the champion's own value: recall and PR AUC may fall to
+    ``champion x (1 - share)``, false alarms rise to ``champion x (1 + share)`` (so none more
+    than a champion that had none).
+    """
+
+    event_recall_at_min_lead: float = Field(ge=0, le=1)
+    pr_auc: float = Field(ge=0, le=1)
+    false_alarms_per_module_day: float = Field(ge=0)
+
+
+class SohRegressionParams(_Section):
+    """How much worse than the champion a health candidate may be, as a share of its value."""
+
+    soh_rmse_pct: float = Field(ge=0)
+    rul_mape_pct: float = Field(ge=0)
+
+
 class GateParams(_Section):
-    """Registration gates: absolute thresholds, no regression, drift and validation."""
+    """Registration gates: thresholds, their confidence bounds, no regression, drift, validation.
+
+    A bound gate set to null is not checked.
+    """
 
     min_event_recall_at_min_lead: float
+    min_event_recall_at_min_lead_lower95: float | None = Field(default=None, ge=0, le=1)
     min_pr_auc: float
     max_false_alarms_per_module_day: float
+    max_false_alarms_per_module_day_upper95: float | None = Field(default=None, gt=0)
     min_lead_time_min_median: float
-    max_regression: float = Field(ge=0)
+    max_regression: RegressionParams
     max_drift_share: float = Field(ge=0, le=1)
     require_validation: bool
     min_generalization_event_recall: float
@@ -427,6 +452,7 @@ class SohGateParams(_Section):
     min_soh_within_3pct: float = Field(ge=0, le=1)
     min_soh_within_5pct: float = Field(ge=0, le=1)
     max_rul_mape_pct: float = Field(gt=0)
+    max_regression: SohRegressionParams
     require_validation: bool
 
 

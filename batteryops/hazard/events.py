@@ -20,7 +20,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from batteryops.core import schema, timegrid
+from batteryops.core import bounds, schema, timegrid
 from batteryops.core.config import AlarmParams
 from batteryops.hazard.labels import NEIGHBOUR_VENTED
 
@@ -188,19 +188,22 @@ def event_metrics(
                 false_alarms += 1
     min_lead_min = alarm.min_lead_s / 60.0
     module_days = exposure_s / SECONDS_PER_DAY
+    early = sum(lead >= min_lead_min for lead in leads_min)
     return {
         "events": events,
         "events_detected": len(leads_min),
         "event_recall": len(leads_min) / events if events else float("nan"),
-        "event_recall_at_min_lead": (
-            sum(lead >= min_lead_min for lead in leads_min) / events if events else float("nan")
-        ),
+        "event_recall_lower95": bounds.share_lower(len(leads_min), events),
+        "events_detected_at_min_lead": early,
+        "event_recall_at_min_lead": early / events if events else float("nan"),
+        "event_recall_at_min_lead_lower95": bounds.share_lower(early, events),
         "lead_time_min_p10": float(np.percentile(leads_min, 10)) if leads_min else 0.0,
         "lead_time_min_median": float(np.median(leads_min)) if leads_min else 0.0,
         "false_alarms": false_alarms,
         "watched_module_days": module_days,
         "healthy_module_days": healthy_s / SECONDS_PER_DAY,
         "false_alarms_per_module_day": false_alarms / module_days if module_days else float("nan"),
+        "false_alarms_per_module_day_upper95": bounds.rate_upper(false_alarms, module_days),
         "lead_times_min": [round(lead, 3) for lead in leads_min],
     }
 

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from batteryops.core import schema
+from batteryops.core import bounds, schema
 
 SOH = "soh"
 RUL = "rul_cycles"
@@ -181,12 +181,27 @@ def assert_no_leak(train_cells: object, test_cells: object) -> None:
         raise AssertionError(f"cells in both train and test: {sorted(shared)[:5]}")
 
 
-def soh_metrics(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """RMSE, MAE and MAPE in SOH percentage points and %, R2, and shares within ±3 and ±5 points."""
+def soh_metrics(
+    true: np.ndarray, pred: np.ndarray, cells: np.ndarray | None = None
+) -> dict[str, float]:
+    """RMSE, MAE and MAPE in SOH percentage points and %, R2, and shares within ±3 and ±5 points.
+
+    With ``cells`` (each row's cell id), also the cells whose every row is within ±3 points and
+    the 95 % lower bound of that share: the cells, not their correlated rows, are the
+    independent units.
+    """
     true, pred = np.asarray(true, dtype=float), np.asarray(pred, dtype=float)
     err = pred - true
     total = np.sum((true - true.mean()) ** 2)
-    return {
+    per_cell: dict[str, float] = {}
+    if cells is not None:
+        held = pd.Series(np.abs(err) <= 0.03).groupby(np.asarray(cells)).all()
+        per_cell = {
+            "cells": int(held.size),
+            "cells_within_3pct": int(held.sum()),
+            "cells_within_3pct_lower95": bounds.share_lower(int(held.sum()), int(held.size)),
+        }
+    return per_cell | {
         "rmse_pct": float(np.sqrt(np.mean(err**2)) * 100),
         "mae_pct": float(np.mean(np.abs(err)) * 100),
         "mape_pct": float(np.mean(np.abs(err) / true) * 100),
@@ -197,18 +212,24 @@ def soh_metrics(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     }
 
 
-def rul_metrics(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """RUL RMSE (cycles) and MAPE (%) over rows with a known RUL above zero."""
+def rul_metrics(true: np.ndarray, pred: np.ndarray, one_per_cell: bool = False) -> dict[str, float]:
+    """RUL RMSE (cycles) and MAPE (%) over rows with a known RUL above zero.
+
+    With ``one_per_cell`` (the rows are independent cells, e.g. all at one cycle), also the
+    MAPE's one-sided 95 % upper bound (Student t over the cells).
+    """
     true, pred = np.asarray(true, dtype=float), np.asarray(pred, dtype=float)
     keep = np.isfinite(true) & (true > 0)
     err = pred[keep] - true[keep]
     if not keep.any():
         return {"rmse_cycles": float("nan"), "mape_pct": float("nan"), "n": 0}
+    ape = np.abs(err) / true[keep] * 100
+    bound = {"mape_pct_upper95": bounds.mean_upper(ape)} if one_per_cell else {}
     return {
         "rmse_cycles": float(np.sqrt(np.mean(err**2))),
-        "mape_pct": float(np.mean(np.abs(err) / true[keep]) * 100),
+        "mape_pct": float(np.mean(ape)),
         "n": int(keep.sum()),
-    }
+    } | bound
 
 
 def health_class(soh: np.ndarray, watch_below: float, replace_below: float) -> np.ndarray:

@@ -143,7 +143,9 @@ def _judge_soh(
     """Every SOH model fitted on ``train`` and its metrics on ``test``."""
     soh_models = fit_models(train, features, dataset.SOH, hyper, seed, linear_base=True)
     soh_out = {
-        name: dataset.soh_metrics(test[dataset.SOH], model.predict(test[features]))
+        name: dataset.soh_metrics(
+            test[dataset.SOH], model.predict(test[features]), test[schema.CELL_ID]
+        )
         for name, model in soh_models.items()
     }
     return soh_out, soh_models
@@ -166,14 +168,18 @@ def _judge_rul(
     for name, model in rul_models.items():
         rul_out[name] = {
             "at_judged_cycle": dataset.rul_metrics(
-                judged[dataset.RUL], np.expm1(model.predict(judged[rul_features]))
+                judged[dataset.RUL],
+                np.expm1(model.predict(judged[rul_features])),
+                one_per_cell=True,
             ),
             "all_rows": dataset.rul_metrics(
                 rul_test[dataset.RUL], np.expm1(model.predict(rul_test[rul_features]))
             ),
         }
     rul_out["fade_fit"] = {
-        "at_judged_cycle": dataset.rul_metrics(judged[dataset.RUL], np.expm1(judged[FADE_FIT_RUL])),
+        "at_judged_cycle": dataset.rul_metrics(
+            judged[dataset.RUL], np.expm1(judged[FADE_FIT_RUL]), one_per_cell=True
+        ),
         "all_rows": dataset.rul_metrics(rul_test[dataset.RUL], np.expm1(rul_test[FADE_FIT_RUL])),
     }
     return rul_out, rul_models
@@ -258,8 +264,10 @@ def headline(holdout_metrics: dict) -> dict[str, float]:
         "soh_r2": soh["r2"],
         "soh_within_3pct": soh["within_3pct"],
         "soh_within_5pct": soh["within_5pct"],
+        "soh_cells_within_3pct_lower95": soh.get("cells_within_3pct_lower95", float("nan")),
         "rul_rmse_cycles": rul["rmse_cycles"],
         "rul_mape_pct": rul["mape_pct"],
+        "rul_mape_pct_upper95": rul.get("mape_pct_upper95", float("nan")),
     }
 
 

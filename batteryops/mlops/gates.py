@@ -10,7 +10,12 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from batteryops.core.config import GateParams, SohGateParams
+from batteryops.core.config import (
+    GateParams,
+    RegressionParams,
+    SohGateParams,
+    SohRegressionParams,
+)
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ def evaluate_gates(
     if validation is not None and gates.require_validation:
         results.append(_validation_gate(validation, "validation"))
     if champion is not None:
-        results += _hazard_no_regression_gates(hazard, gates.max_regression, champion)
+        results += _no_regression_gates(hazard, gates.max_regression, champion)
     return results
 
 
@@ -120,6 +125,15 @@ def _hazard_gates(hazard: dict[str, Any], gates: GateParams) -> list[GateResult]
             gates.min_lead_time_min_median,
         ),
     ]
+    bounds = [
+        ("event_recall_at_min_lead_lower95", ">=", gates.min_event_recall_at_min_lead_lower95),
+        (
+            "false_alarms_per_module_day_upper95",
+            "<=",
+            gates.max_false_alarms_per_module_day_upper95,
+        ),
+    ]
+    results += [_check(key, hazard.get(key), op, limit) for key, op, limit in bounds if limit]
     if "delta_t_skill" in hazard:
         results.append(
             _check("delta_t_skill", hazard.get("delta_t_skill"), ">=", gates.min_delta_t_skill)
@@ -127,27 +141,35 @@ def _hazard_gates(hazard: dict[str, Any], gates: GateParams) -> list[GateResult]
     return results
 
 
-def _hazard_no_regression_gates(
-    hazard: dict[str, Any], max_regression: float, champion: dict[str, Any]
+# Whether a larger value of each regression-gated metric is better.
+HIGHER_IS_BETTER = {
+    "event_recall_at_min_lead": True,
+    "pr_auc": True,
+    "false_alarms_per_module_day": False,
+    "soh_rmse_pct": False,
+    "rul_mape_pct": False,
+}
+
+
+def _no_regression_gates(
+    metrics: dict[str, Any],
+    shares: RegressionParams | SohRegressionParams,
+    champion: dict[str, Any],
 ) -> list[GateResult]:
-    """Recall and PR AUC may drop, false alarms rise, by at most ``max_regression`` (absolute)."""
+    """Each metric in ``shares`` may be worse than the champion's by that share of it, no more."""
     results = []
-    for key in ("event_recall_at_min_lead", "pr_auc"):
+    for key, share in shares.model_dump().items():
         base = _recorded(champion, key)
-        if base is not None:
+        if base is None:
+            continue
+        if HIGHER_IS_BETTER[key]:
             results.append(
-                _check(f"no_regression.{key}", hazard.get(key), ">=", base - max_regression)
+                _check(f"no_regression.{key}", metrics.get(key), ">=", base * (1 - share))
             )
-    base_fa = _recorded(champion, "false_alarms_per_module_day")
-    if base_fa is not None:
-        results.append(
-            _check(
-                "no_regression.false_alarms_per_module_day",
-                hazard.get("false_alarms_per_module_day"),
-                "<=",
-                base_fa + max_regression,
+        else:
+            results.append(
+                _check(f"no_regression.{key}", metrics.get(key), "<=", base * (1 + share))
             )
-        )
     return results
 
 
@@ -169,14 +191,13 @@ def _validation_gate(validation: dict[str, Any], what: str) -> GateResult:
 def evaluate_soh_gates(
     soh: dict[str, Any],
     gates: SohGateParams,
-    max_regression: float,
     validation: dict[str, Any] | None = None,
     champion: dict[str, Any] | None = None,
 ) -> list[GateResult]:
     """Check ``metrics/soh.json`` (temperature holdout, XGBoost) against ``gates.soh``.
 
-    The no-regression gates are relative for these errors: the candidate's SOH RMSE and RUL
-    MAPE may exceed the champion's (recorded on its version) by at most ``max_regression`` of it.
+    The candidate's SOH RMSE and RUL MAPE may exceed the champion's (recorded on its version)
+    by at most the share of it in ``gates.soh.max_regression``.
     """
     results = [
         _check("soh_rmse_pct", soh.get("soh_rmse_pct"), "<=", gates.max_soh_rmse_pct),
@@ -186,11 +207,7 @@ def evaluate_soh_gates(
     ]
     if validation is not None and gates.require_validation:
         results.append(_validation_gate(validation, "cycle validation"))
-    for key in ("soh_rmse_pct", "rul_mape_pct"):
-        base = _recorded(champion or {}, key)
-        if base is not None:
-            limit = base * (1 + max_regression)
-            results.append(_check(f"no_regression.{key}", soh.get(key), "<=", limit))
+    results += _no_regression_gates(soh, gates.max_regression, champion or {})
     return results
 
 

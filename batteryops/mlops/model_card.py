@@ -56,9 +56,11 @@ def _row(name: str, metrics: dict[str, Any]) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
     return (
-        f"| {name} | {fmt('pr_auc')} | {fmt('event_recall', 2)} | "
+        f"| {name} | {fmt('pr_auc')} | {fmt('event_recall', 2)} "
+        f"(>= {fmt('event_recall_lower95', 2)}) | "
         f"{fmt('lead_time_min_p10', 1)} | {fmt('lead_time_min_median', 1)} | "
-        f"{fmt('false_alarms_per_module_day', 4)} | {fmt('threshold', 4)} |"
+        f"{fmt('false_alarms_per_module_day', 4)} "
+        f"(<= {fmt('false_alarms_per_module_day_upper95', 4)}) | {fmt('threshold', 4)} |"
     )
 
 
@@ -212,6 +214,8 @@ def _held_out_section(hazard: dict[str, Any]) -> list[str]:
         f"Test modules: {hazard.get('events')} runaway events, "
         f"{hazard.get('healthy_module_days', 0):.1f} module-days of healthy and nuisance "
         f"modules ({hazard.get('watched_module_days', 0):.1f} watched module-days in all).",
+        "In brackets, one-sided 95 % bounds (Clopper-Pearson for recall, exact Poisson for the "
+        "false-alarm rate): what these few events and module-days can show, not the point value.",
         "",
         "| model | PR AUC | event recall | lead p10 (min) | lead median (min) | "
         "false alarms / module-day | threshold |",
@@ -249,10 +253,13 @@ def _generalization_section(generalization: dict[str, Any]) -> list[str]:
         "",
         "### Unlike fleet (other seed, fault timings and parameter ranges)",
         f"Event recall {generalization.get('event_recall', float('nan')):.3f} "
-        f"({generalization.get('events_detected')} of {generalization.get('events')}), "
+        f"({generalization.get('events_detected')} of {generalization.get('events')}; "
+        f"95 % lower bound {generalization.get('event_recall_lower95', float('nan')):.2f}), "
         f"lead p10 {generalization.get('lead_time_min_p10', 0):.1f} min, "
         f"{generalization.get('false_alarms_per_module_day', float('nan')):.3f} false alarms "
-        f"per module-day over {generalization.get('healthy_module_days', 0):.1f} healthy "
+        "per module-day (95 % upper bound "
+        f"{generalization.get('false_alarms_per_module_day_upper95', float('nan')):.3f}) "
+        f"over {generalization.get('healthy_module_days', 0):.1f} healthy "
         f"module-days; by fault: {generalization.get('event_recall_by_fault')}. "
         "30 s temperature change in hazard windows: "
         f"{generalization.get('delta_t_skill', float('nan')):.2f}x lower RMSE than "

@@ -19,6 +19,8 @@ GOOD_HAZARD: dict[str, Any] = {
     "pr_auc": 0.7,
     "false_alarms_per_module_day": 0.01,
     "lead_time_min_median": 12.0,
+    "event_recall_at_min_lead_lower95": 0.7,
+    "false_alarms_per_module_day_upper95": 0.02,
 }
 
 

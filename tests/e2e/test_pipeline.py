@@ -374,7 +374,9 @@ def test_prefect_flow_runs_every_stage_task(project: Path, monkeypatch: pytest.M
         monkeypatch.setenv(key, value)
     _write_params(
         project,
-        deep_merge(TINY_OVERRIDES, {"drift": {"seed": 6}, "gates": {"max_regression": 0.06}}),
+        deep_merge(
+            TINY_OVERRIDES, {"drift": {"seed": 6}, "gates": {"max_regression": {"pr_auc": 0.06}}}
+        ),
     )
     from prefect.testing.utilities import prefect_test_harness
 

@@ -113,6 +113,10 @@ def test_alarm_between_fault_and_pnr_is_detected_with_lead() -> None:
     assert metrics["lead_time_min_median"] == pytest.approx(expected_lead)
     assert metrics["lead_times_min"] == [round(expected_lead, 3)]
     assert metrics["false_alarms"] == 0
+    # One of one says little: the recall's 95 % lower bound is 0.05.
+    assert metrics["events_detected_at_min_lead"] == 1
+    assert metrics["event_recall_lower95"] == pytest.approx(0.05)
+    assert metrics["event_recall_at_min_lead_lower95"] == pytest.approx(0.05)
 
 
 def test_alarm_only_before_fault_is_false_and_event_missed() -> None:
@@ -151,6 +155,8 @@ def test_false_alarms_on_a_healthy_module_per_module_day() -> None:
     assert metrics["false_alarms"] == 2
     assert metrics["watched_module_days"] == pytest.approx(1.0)
     assert metrics["false_alarms_per_module_day"] == pytest.approx(2.0)
+    # Two in one module-day: the exact Poisson bound, chi2(0.95, 6) / 2.
+    assert metrics["false_alarms_per_module_day_upper95"] == pytest.approx(6.2958, abs=1e-4)
 
 
 def test_alarm_gaps_under_merge_gap_are_one_false_alarm() -> None:
@@ -167,6 +173,8 @@ def test_excluded_time_counts_neither_false_alarms_nor_exposure() -> None:
     assert metrics["false_alarms"] == 1
     assert metrics["watched_module_days"] == pytest.approx(0.5)
     assert metrics["false_alarms_per_module_day"] == pytest.approx(2.0)
+    # One in half a module-day: the exact Poisson bound, chi2(0.95, 4) / 2 / 0.5.
+    assert metrics["false_alarms_per_module_day_upper95"] == pytest.approx(9.4877, abs=1e-4)
 
 
 def test_fully_excluded_module_has_no_rate() -> None:

@@ -330,3 +330,25 @@ def test_health_class_thresholds() -> None:
     soh = np.array([1.0, 0.9, 0.899, 0.8, 0.799, 0.5])
     classes = dataset.health_class(soh, watch_below=0.9, replace_below=0.8)
     assert classes.tolist() == ["healthy", "healthy", "watch", "watch", "replace", "replace"]
+
+
+def test_soh_share_within_3pct_is_bounded_over_cells_not_rows() -> None:
+    true = np.array([0.95, 0.94, 0.93, 0.95, 0.94, 0.93])
+    pred = true + np.array([0.0, 0.01, 0.05, 0.0, 0.0, 0.0])  # one row of cell A is off by 5
+    cells = np.array(["A", "A", "A", "B", "B", "B"])
+    metrics = dataset.soh_metrics(true, pred, cells)
+    assert metrics["within_3pct"] == pytest.approx(5 / 6)
+    assert (metrics["cells"], metrics["cells_within_3pct"]) == (2, 1)
+    # One of two cells: the 95 % lower bound of the share is 1 - 0.95 ** 0.5.
+    assert metrics["cells_within_3pct_lower95"] == pytest.approx(1 - 0.95**0.5)
+    assert "cells" not in dataset.soh_metrics(true, pred)
+
+
+def test_rul_mape_bound_over_cells_lies_above_the_mean() -> None:
+    true = np.array([400.0, 500.0, 600.0, 700.0])
+    pred = true * np.array([1.1, 0.9, 1.05, 0.95])
+    metrics = dataset.rul_metrics(true, pred, one_per_cell=True)
+    assert metrics["mape_pct"] == pytest.approx(7.5)
+    # mean 7.5, sd 2.887 over 4 cells: 7.5 + t(0.95, 3) x 2.887 / 2 = 10.897
+    assert metrics["mape_pct_upper95"] == pytest.approx(10.897, abs=1e-3)
+    assert "mape_pct_upper95" not in dataset.rul_metrics(true, pred)

@@ -83,7 +83,9 @@ def test_the_headline_is_xgboost_on_the_holdout(trained: training.HealthTraining
     rul = metrics["temperature_holdout"]["rul"]["xgboost"]["at_judged_cycle"]
     soh_keys = ("rmse_pct", "mae_pct", "mape_pct", "r2", "within_3pct", "within_5pct")
     expected = {f"soh_{key}": soh[key] for key in soh_keys}
-    expected |= {f"rul_{key}": rul[key] for key in ("rmse_cycles", "mape_pct")}
+    expected |= {f"rul_{key}": rul[key] for key in ("rmse_cycles", "mape_pct", "mape_pct_upper95")}
+    expected["soh_cells_within_3pct_lower95"] = soh["cells_within_3pct_lower95"]
+    assert expected["rul_mape_pct_upper95"] > expected["rul_mape_pct"]
     assert training.headline(metrics["temperature_holdout"]) == expected
     assert metrics.items() >= training.headline(metrics["temperature_holdout"]).items()
     assert metrics["features"] == len(trained.model.soh_features)

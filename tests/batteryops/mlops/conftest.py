@@ -9,7 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from batteryops.core.config import GateParams, SohGateParams
+from batteryops.core.config import (
+    GateParams,
+    RegressionParams,
+    SohGateParams,
+    SohRegressionParams,
+)
 
 # Gates of the unit tests, and hazard metrics that hold every absolute one of them.
 GATES = GateParams(
@@ -17,7 +22,9 @@ GATES = GateParams(
     min_pr_auc=0.5,
     max_false_alarms_per_module_day=0.5,
     min_lead_time_min_median=5.0,
-    max_regression=0.05,
+    max_regression=RegressionParams(
+        event_recall_at_min_lead=0.05, pr_auc=0.05, false_alarms_per_module_day=0.5
+    ),
     max_drift_share=0.5,
     require_validation=True,
     min_generalization_event_recall=0.95,
@@ -27,6 +34,7 @@ GATES = GateParams(
         min_soh_within_3pct=0.95,
         min_soh_within_5pct=0.99,
         max_rul_mape_pct=10.0,
+        max_regression=SohRegressionParams(soh_rmse_pct=0.05, rul_mape_pct=0.05),
         require_validation=True,
     ),
 )

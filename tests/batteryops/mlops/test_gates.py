@@ -105,9 +105,9 @@ def test_validation_gate_off_when_not_required() -> None:
 
 def test_no_regression_within_tolerance_passes() -> None:
     champion = {
-        "event_recall_at_min_lead": 0.92,
-        "pr_auc": 0.74,
-        "false_alarms_per_module_day": 0.08,
+        "event_recall_at_min_lead": 0.92,  # candidate 0.9 >= 0.92 x 0.95
+        "pr_auc": 0.73,  # candidate 0.7 >= 0.73 x 0.95
+        "false_alarms_per_module_day": 0.08,  # candidate 0.1 <= 0.08 x 1.5
     }
     results = _by_gate(evaluate_gates(GOOD, GATES, champion=champion))
     for gate in (
@@ -121,9 +121,10 @@ def test_no_regression_within_tolerance_passes() -> None:
 @pytest.mark.parametrize(
     ("key", "champion_value"),
     [
-        ("event_recall_at_min_lead", 1.0),  # candidate 0.9 < 1.0 - 0.05
-        ("pr_auc", 0.8),  # candidate 0.7 < 0.8 - 0.05
-        ("false_alarms_per_module_day", 0.01),  # candidate 0.1 > 0.01 + 0.05
+        ("event_recall_at_min_lead", 1.0),  # candidate 0.9 < 1.0 x 0.95
+        ("pr_auc", 0.8),  # candidate 0.7 < 0.8 x 0.95
+        ("false_alarms_per_module_day", 0.06),  # candidate 0.1 > 0.06 x 1.5
+        ("false_alarms_per_module_day", 0.0),  # none more than a champion that had none
     ],
 )
 def test_regression_beyond_tolerance_fails(key: str, champion_value: float) -> None:
@@ -134,10 +135,10 @@ def test_regression_beyond_tolerance_fails(key: str, champion_value: float) -> N
     assert all(results[g].passed for g in others)
 
 
-def test_regression_threshold_is_champion_minus_tolerance() -> None:
+def test_regression_threshold_is_a_share_below_the_champion() -> None:
     champion = {"pr_auc": 0.8}
     result = _by_gate(evaluate_gates(GOOD, GATES, champion=champion))["no_regression.pr_auc"]
-    assert result.threshold == pytest.approx(0.75)
+    assert result.threshold == pytest.approx(0.76)
     assert result.comparison == ">="
 
 
@@ -192,10 +193,10 @@ SOH_GOOD = {
 
 
 def test_soh_gates_pass_and_name_each_failure() -> None:
-    results = evaluate_soh_gates(SOH_GOOD, GATES.soh, 0.05, validation={"success": True})
+    results = evaluate_soh_gates(SOH_GOOD, GATES.soh, validation={"success": True})
     assert all(r.passed for r in results)
     assert [r.gate for r in results][-1] == "validation_success"
-    bad = evaluate_soh_gates(SOH_GOOD | {"rul_mape_pct": 12.0}, GATES.soh, 0.05)
+    bad = evaluate_soh_gates(SOH_GOOD | {"rul_mape_pct": 12.0}, GATES.soh)
     failed = [r for r in bad if not r.passed]
     assert [r.gate for r in failed] == ["rul_mape_pct"]
     assert "12" in failed[0].reason and "<= 10" in failed[0].reason
@@ -203,7 +204,7 @@ def test_soh_gates_pass_and_name_each_failure() -> None:
 
 def test_soh_gates_no_regression_is_relative_to_the_champion() -> None:
     champion = {"soh_rmse_pct": 0.5, "rul_mape_pct": 7.0}
-    results = _by_gate(evaluate_soh_gates(SOH_GOOD, GATES.soh, 0.05, champion=champion))
+    results = _by_gate(evaluate_soh_gates(SOH_GOOD, GATES.soh, champion=champion))
     assert not results["no_regression.soh_rmse_pct"].passed  # 0.8 > 0.5 * 1.05
     assert results["no_regression.rul_mape_pct"].passed  # 7.0 <= 7.35
     assert math.isclose(results["no_regression.soh_rmse_pct"].threshold, 0.525)
@@ -220,3 +221,39 @@ def test_register_stages_depend_on_their_own_gates() -> None:
     expected = {f"gates.{name}" for name in GateParams.model_fields if name != "soh"}
     assert hazard == expected
     assert "gates.soh" in stages["register_health"]["params"]
+
+
+def test_no_regression_is_relative_per_metric() -> None:
+    # The old absolute 0.05 let false alarms rise from 0.01 to 0.06 per module-day: six-fold.
+    champion = {"false_alarms_per_module_day": 0.01}
+    worse = GOOD | {"false_alarms_per_module_day": 0.06}
+    gate = _by_gate(evaluate_gates(worse, GATES, champion=champion))[
+        "no_regression.false_alarms_per_module_day"
+    ]
+    assert not gate.passed and gate.threshold == pytest.approx(0.015)
+
+
+def test_bound_gates_are_checked_when_set() -> None:
+    gates = GATES.model_copy(
+        update={
+            "min_event_recall_at_min_lead_lower95": 0.65,
+            "max_false_alarms_per_module_day_upper95": 0.03,
+        }
+    )
+    # 8 of 8 events alarmed, none false in 135 module-days: 0.688 and 0.022 hold.
+    shown = GOOD | {
+        "event_recall_at_min_lead_lower95": 0.688,
+        "false_alarms_per_module_day_upper95": 0.022,
+    }
+    results = _by_gate(evaluate_gates(shown, gates))
+    assert results["event_recall_at_min_lead_lower95"].passed
+    assert results["false_alarms_per_module_day_upper95"].passed
+    # 7 of 8, or the same zero over 30 module-days, cannot show it.
+    weak = shown | {
+        "event_recall_at_min_lead_lower95": 0.529,
+        "false_alarms_per_module_day_upper95": 0.1,
+    }
+    results = _by_gate(evaluate_gates(weak, gates))
+    assert not results["event_recall_at_min_lead_lower95"].passed
+    assert not results["false_alarms_per_module_day_upper95"].passed
+    assert "event_recall_at_min_lead_lower95" not in _by_gate(evaluate_gates(shown, GATES))

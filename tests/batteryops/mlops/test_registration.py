@@ -102,7 +102,7 @@ def test_a_failed_gate_marks_challenger_and_keeps_the_champion(
     # Both the absolute gate and the no-regression gate against v1's recorded 0.7 fail.
     assert outcome.reasons == [
         "pr_auc = 0.3 fails (>= 0.5)",
-        "no_regression.pr_auc = 0.3 fails (>= 0.65)",
+        "no_regression.pr_auc = 0.3 fails (>= 0.665)",
     ]
     assert registry.alias_version("m", registry.CHAMPION) == "1"
     assert registry.alias_version("m", registry.CHALLENGER) == "2"
@@ -176,13 +176,13 @@ def test_soh_gates_through_the_same_routine(
     soh = {"soh_rmse_pct": 1.0, "soh_within_3pct": 0.99, "soh_within_5pct": 1.0, "rul_mape_pct": 5}
 
     def judge(*, champion: dict[str, Any] | None) -> list[GateResult]:
-        return gates.evaluate_soh_gates(soh, GATES.soh, GATES.max_regression, champion=champion)
+        return gates.evaluate_soh_gates(soh, GATES.soh, champion=champion)
 
     assert _register(logged_model, outputs, soh, judge=judge).promoted
     worse = soh | {"rul_mape_pct": 6}  # more than 5 % over the champion's 5
 
     def judge_worse(*, champion: dict[str, Any] | None) -> list[GateResult]:
-        return gates.evaluate_soh_gates(worse, GATES.soh, GATES.max_regression, champion=champion)
+        return gates.evaluate_soh_gates(worse, GATES.soh, champion=champion)
 
     outcome = _register(logged_model, outputs, worse, judge=judge_worse)
     assert outcome.reasons == ["no_regression.rul_mape_pct = 6 fails (<= 5.25)"]
