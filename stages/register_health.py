@@ -33,7 +33,6 @@ def main(params: Params) -> None:
             gates.evaluate_soh_gates,
             soh,
             params.gates.soh,
-            params.gates.max_regression,
             validation=read_json(paths.metrics.cycle_validation),
         ),
         render_card=lambda decided: model_card.health_card(decided, soh),
