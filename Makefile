@@ -13,7 +13,7 @@ export GX_ANALYTICS_ENABLED := False
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME := $(CURDIR)/.prefect
 
-.PHONY: install init run test test-fast lint flow bench clean
+.PHONY: install init run test test-fast lint flow bench clean clean-registry
 
 install: $(STAMP)
 
@@ -54,5 +54,11 @@ flow: init
 bench: install
 	$(BIN)/python benchmarks/pipeline.py
 
+# Run outputs only: the model registry (mlflow.db, mlartifacts/) and its audit log (registry/)
+# are the record of what reached the fleet and survive `make clean`.
 clean:
-	rm -rf data models metrics/*.json reports registry mlflow.db mlartifacts .prefect dvc.lock
+	rm -rf data models metrics/*.json reports .prefect dvc.lock
+
+# Deletes the registry and the audit log too: every registered version, alias and decision.
+clean-registry: clean
+	rm -rf registry mlflow.db mlartifacts

@@ -54,7 +54,11 @@ class MetricsFileError(ValueError):
 
 
 def cmd_gate(params: Params, args: argparse.Namespace) -> int:
-    """Check the metrics files against ``params.gates``; optionally against a base ref."""
+    """Check every registered model's metrics files against its gates; optionally against a ref.
+
+    The hazard model's (``gates``) and, when ``metrics/soh.json`` exists, the health model's
+    (``gates.soh``): one table each, exit 1 when any gate of either fails.
+    """
     from batteryops.mlops import gates
 
     paths = params.paths.metrics
@@ -78,7 +82,22 @@ def cmd_gate(params: Params, args: argparse.Namespace) -> int:
         champion=base,
         generalization=_read_metrics(paths.generalization),
     )
+    print(f"{params.tracking.model_name} ({args.metrics or paths.hazard})")
     print(gates.format_table(results))
+    soh = _read_metrics(paths.soh)
+    if soh is not None:
+        soh_base = _read_metrics(paths.soh, args.base) if args.base else None
+        soh_results = gates.evaluate_soh_gates(
+            soh,
+            params.gates.soh,
+            validation=_read_metrics(paths.cycle_validation),
+            champion=soh_base,
+        )
+        print(f"\n{params.health.model_name} ({paths.soh})")
+        print(gates.format_table(soh_results))
+        results = results + soh_results
+    else:
+        print(f"\nnote: no {paths.soh}; the {params.health.model_name} gates are not checked")
     failed = [r for r in results if not r.passed]
     if failed:
         print(f"\n{len(failed)} gate(s) failed: " + "; ".join(r.reason for r in failed))

@@ -65,6 +65,35 @@ def test_gate_passes_with_good_metrics(project: Path, capsys: pytest.CaptureFixt
         assert gate in out
 
 
+SOH_GOOD: dict[str, Any] = {
+    "soh_rmse_pct": 0.5,
+    "soh_within_3pct": 1.0,
+    "soh_within_5pct": 1.0,
+    "rul_mape_pct": 7.0,
+}
+
+
+def test_gate_checks_the_health_model_too(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: `batteryops gate` read metrics/hazard.json only and passed a failing SOH model.
+    _write(project / "metrics/soh.json", SOH_GOOD)
+    _write(project / "metrics/cycle_validation.json", {"success": True})
+    assert main(["gate"]) == 0
+    out = capsys.readouterr().out
+    assert "battery-hazard" in out and "battery-soh" in out and "rul_mape_pct" in out
+    _write(project / "metrics/soh.json", SOH_GOOD | {"rul_mape_pct": 12.0})
+    assert main(["gate"]) == EXIT_GATE_FAILED
+    assert "1 gate(s) failed: rul_mape_pct = 12" in capsys.readouterr().out
+
+
+def test_gate_says_when_there_is_no_health_metrics(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["gate"]) == 0
+    assert "no metrics/soh.json; the battery-soh gates are not checked" in capsys.readouterr().out
+
+
 def test_gate_fails_on_low_pr_auc(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _write(project / "metrics/hazard.json", GOOD_HAZARD | {"pr_auc": 0.2})
     assert main(["gate"]) == EXIT_GATE_FAILED == 1
