@@ -36,7 +36,7 @@ def assign_splits(truth: pd.DataFrame, params: SplitParams) -> dict[str, str]:
     Returns:
         ``{module_id: split}``.
     """
-    assignment: dict[str, str] = {}
+    rows: list[tuple[str, str]] = []  # (module, split) per truth row, before any mapping
     modules = truth[schema.MODULE_ID].to_numpy()
     kinds = _scenario(truth)
     pairs = 0
@@ -60,9 +60,11 @@ def assign_splits(truth: pd.DataFrame, params: SplitParams) -> dict[str, str]:
             pairs += 1
         for i, module in enumerate(shuffled):
             split = "test" if i < n_test else "validation" if i < n_test + n_validation else "train"
-            assignment[str(module)] = split
-    check_no_leak(assignment)
-    return assignment
+            rows.append((str(module), split))
+    # Checked on the rows, before they become one entry per module: a module id that stands in
+    # the truth twice (two strata) could land in two splits, and a mapping would hide it.
+    check_no_leak(pd.DataFrame(rows, columns=[schema.MODULE_ID, schema.SPLIT]))
+    return dict(rows)
 
 
 def _scenario(truth: pd.DataFrame) -> np.ndarray:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from batteryops.core import plots, schema
 from batteryops.core.config import FeaturizeParams, LabelParams, TrackingParams, TrainParams
-from batteryops.hazard import models
+from batteryops.hazard import models, split
 from batteryops.hazard.labels import NEIGHBOUR_VENTED, ROW_COLUMNS
 from batteryops.hazard.model import HazardModel
 from batteryops.mlops import tracking
@@ -59,13 +59,16 @@ def read_training_rows(
     parts: dict[str, list[pd.DataFrame]] = {"train": [], "validation": []}
     for path in files:
         frame = pd.read_parquet(path, columns=TRAINING_COLUMNS + features)
-        for split, kept in parts.items():
+        for name, kept in parts.items():
             kept.append(
                 models.training_rows(
-                    frame, split, section.row_stride_s, section.negative_stride_s
+                    frame, name, section.row_stride_s, section.negative_stride_s
                 ).reset_index(drop=True)
             )
     train, validation = (pd.concat(parts[s], ignore_index=True) for s in ("train", "validation"))
+    # Over every partition's rows as read: a stale or mixed features folder shows here.
+    key = [schema.MODULE_ID, schema.SPLIT]
+    split.check_no_leak(pd.concat([train[key], validation[key]], ignore_index=True))
     return train, validation
 
 

@@ -72,11 +72,9 @@ def test_repro_writes_contract_metrics(project: Path) -> None:
     assert registry["decision"] == "promoted", registry["reasons"]
     assert registry["champion_version"] == 1
     assert json.loads((project / "metrics/validation.json").read_text())["success"] is True
-    assert (
-        0.0
-        <= json.loads((project / "metrics/drift.json").read_text())["share_of_drifted_columns"]
-        <= 1.0
-    )
+    # Promoted, so the drift gate held: the tiny fleet's newest hours drift less than the gate.
+    drift = json.loads((project / "metrics/drift.json").read_text())["share_of_drifted_columns"]
+    assert drift <= registry["gates"]["share_of_drifted_columns"]["threshold"]
     assert (project / "reports/validation.html").stat().st_size > 0
     assert (project / "reports/drift.html").stat().st_size > 0
     assert (project / "reports/plots/pr_curve.png").stat().st_size > 0
@@ -146,11 +144,15 @@ def test_score_cli_with_the_champion(project: Path) -> None:
     assert not alarms.empty
     assert (alarms["recommended_current_limit_a"] == 0).all()
     assert (alarms["top_features"].str.count("=") >= 1).all()
-    truth = pd.read_parquet(project / "data/interim/truth.parquet").set_index("module_id")
+    truth = pd.read_parquet(project / "data/interim/truth.parquet").dropna(subset=["pnr_time"])
     first_alarm = alarms.groupby("module_id")["timestamp"].min()
-    runaway = truth["pnr_time"].dropna()
-    early = [m for m in runaway.index if m in first_alarm and first_alarm[m] < runaway[m]]
-    assert len(early) >= 0.75 * len(runaway), (first_alarm, runaway)
+    # Early: alarmed after the fault started and before PNR (an alarm days before the fault is a
+    # false alarm, not a warning).
+    window = alarms.merge(truth[["module_id", "fault_start", "pnr_time"]], on="module_id")
+    early = window[
+        (window["timestamp"] >= window["fault_start"]) & (window["timestamp"] < window["pnr_time"])
+    ]["module_id"].unique()
+    assert len(early) >= 0.75 * len(truth), (first_alarm, truth)
     assert report["alarmed_modules"] == first_alarm.size
 
 
@@ -260,16 +262,17 @@ def test_serve_replays_the_fleet_and_follows_the_champion(project: Path) -> None
 
         _until(replayed, 240, "the replay to be scored")
         alarms = _get(f"{base}/api/alarms?limit=1000")
-        first = {}
-        for alarm in alarms:
-            first[alarm["module_id"]] = min(alarm["opened_ts"], first.get(alarm["module_id"], 1e12))
         truth = pd.read_parquet(project / "data/interim/truth.parquet").dropna(subset=["pnr_time"])
-        early = [
-            m
-            for m, pnr in zip(truth["module_id"], truth["pnr_time"], strict=True)
-            if m in first and first[m] < pnr.value // 10**9
-        ]
-        assert len(early) >= 0.75 * len(truth), (first, truth)
+        # Early: an alarm open at some second after the fault started and before PNR.
+        early = {
+            row.module_id
+            for row in truth.itertuples()
+            for alarm in alarms
+            if alarm["module_id"] == row.module_id
+            and alarm["opened_ts"] < row.pnr_time.value // 10**9
+            and (alarm["closed_ts"] or 10**12) >= row.fault_start.value // 10**9
+        }
+        assert len(early) >= 0.75 * len(truth), (alarms, truth)
         assert len(_get(f"{base}/api/soh")["cells"]) == 48
 
         # Monitoring over what was served (the tiny fleet is mostly runaways: its alarm rate
@@ -282,8 +285,9 @@ def test_serve_replays_the_fleet_and_follows_the_champion(project: Path) -> None
             "monitor",
             check=False,
         )
-        assert checked.returncode in (0, 1), checked.stderr
         summary = json.loads((project / "metrics/monitoring.json").read_text())
+        assert checked.returncode == 1, checked.stderr
+        assert summary["verdict"] == "breach" and any("alarm" in b for b in summary["breaches"])
         assert summary["proxies"]["rows"] == len(telemetry)
         assert (project / "reports/monitoring.html").stat().st_size > 0
         assert (

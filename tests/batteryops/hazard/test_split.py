@@ -157,3 +157,12 @@ def test_modules_that_never_run_away_follow_the_healthy_fractions() -> None:
     runaway = truth.loc[truth["pnr_time"].notna(), schema.MODULE_ID]
     counts = pd.Series([assignment[m] for m in runaway]).value_counts()
     assert counts["test"] == 2 and counts["validation"] == 2 and counts["train"] == 4
+
+
+def test_a_module_id_standing_twice_in_the_truth_is_a_leak() -> None:
+    # Each id once as a runaway and once as a healthy module: two strata split it apart. The
+    # check ran on the {module: split} mapping, where the second entry silently replaced the
+    # first; on the rows it sees both.
+    truth = pd.concat([_truth(modules=20, runaways=20), _truth(modules=20, runaways=0)])
+    with pytest.raises(SplitLeakError, match="modules in more than one split"):
+        assign_splits(truth, PARAMS)

@@ -11,6 +11,7 @@ import pytest
 from batteryops.core import schema
 from batteryops.core.config import Params, TrainParams
 from batteryops.hazard import models
+from batteryops.hazard.split import SplitLeakError
 from batteryops.hazard.training import (
     INPUT_EXAMPLE_ROWS,
     TRAINING_COLUMNS,
@@ -73,6 +74,7 @@ def test_read_training_rows_reads_train_and_validation_thinned(
     splits = np.array(["train", "validation", "test"] * 100)
     frames = [_rows(300, 0, splits), _rows(300, 1, splits[::-1].copy())]
     for i, frame in enumerate(frames):
+        frame[schema.MODULE_ID] = f"R0{i}-" + frame[schema.SPLIT]  # one split per module
         frame.to_parquet(tmp_path / f"R0{i}.parquet", index=False)
     train, validation = read_training_rows(sorted(tmp_path.glob("*.parquet")), FEATURES, section)
     assert list(train.columns) == TRAINING_COLUMNS + FEATURES
@@ -137,4 +139,15 @@ def test_fit_models_needs_both_classes(params: Params) -> None:
             _section(params, False),
             params.featurize,
             30,
+        )
+
+
+def test_read_training_rows_refuses_a_module_in_two_splits(tmp_path: Path, params: Params) -> None:
+    # One module's rows in training in one partition and in validation in another (a stale or
+    # mixed features folder): the rows as read show it.
+    _rows(300, 0, "train").to_parquet(tmp_path / "R00.parquet", index=False)
+    _rows(300, 1, "validation").to_parquet(tmp_path / "R01.parquet", index=False)
+    with pytest.raises(SplitLeakError, match="R01-M01"):
+        read_training_rows(
+            sorted(tmp_path.glob("*.parquet")), FEATURES, _section(params, as_feature=False)
         )
