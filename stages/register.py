@@ -13,7 +13,7 @@ from typing import Any
 
 from batteryops.core.config import Params
 from batteryops.core.io import read_json, require
-from batteryops.hazard import champion
+from batteryops.hazard import champion, pyfunc
 from batteryops.mlops import gates, model_card, registration, tracking
 from stages._common import run
 
@@ -71,9 +71,9 @@ def _candidate(params: Params, read: dict[str, Any]) -> registration.Candidate:
             key: value for key, value in read["hazard"].items() if not isinstance(value, dict)
         },
         tags={
-            "features": json.dumps(info["features"]),
+            pyfunc.FEATURES_TAG: json.dumps(info["features"]),
             "alarm": json.dumps(params.alarm.model_dump()),
-            "operating_point": json.dumps(
+            pyfunc.OPERATING_POINT_TAG: json.dumps(
                 {k: v for k, v in operating_point.items() if k != "features"}
             ),
             "generalization.event_recall": repr(float(read["generalization"]["event_recall"])),

@@ -1,9 +1,10 @@
 """The hazard champion judged on the candidate's data: re-scored on this run's test modules.
 
 ``register`` gates a candidate against the champion's metrics at the champion's own operating
-point on the same held-out modules, so a change of fleet or split cannot pass for skill. A
-champion that cannot be loaded as a batteryops model (an older flavour), that has no recorded
-threshold, or whose features this data lacks is compared through its recorded metrics instead.
+point (its registered threshold, persistence and episode gap) on the same held-out modules, so a
+change of fleet or split cannot pass for skill. A champion that cannot be loaded as a batteryops
+model (an older flavour), that has no recorded threshold, or whose features this data lacks is
+compared through its recorded metrics instead.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def compare_on_test_modules(
         return None, NO_CHAMPION
     recorded = registry.metrics_from_tags(registry.version_tags(name, version))
     threshold = recorded.get("threshold")
+    alarm = _own_alarm(name, version, alarm)
     fallback = (
         recorded or None,
         f"champion v{version} cannot be re-scored on this data; compared with its recorded metrics",
@@ -119,6 +121,21 @@ def metrics_on_test_modules(
     )
     result.pop("lead_times_min", None)
     return result
+
+
+# What of the alarm belongs to a version's operating point (the rest defines the metrics).
+OWN_ALARM_KEYS = ("persistence_k", "persistence_n", "episode_merge_gap_s")
+
+
+def _own_alarm(name: str, version: str, alarm: AlarmParams) -> AlarmParams:
+    """``alarm`` with the persistence and episode gap the champion was registered with."""
+    from batteryops.hazard import pyfunc
+
+    try:
+        own = pyfunc.operating_point(f"models:/{name}/{version}")["alarm"]
+    except FileNotFoundError:
+        return alarm
+    return alarm.model_copy(update={key: own[key] for key in OWN_ALARM_KEYS if key in own})
 
 
 def _load_champion(name: str, version: str) -> HazardModel | None:

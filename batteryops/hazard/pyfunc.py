@@ -2,8 +2,9 @@
 
 ``mlflow.pyfunc.load_model(uri).predict(telemetry)`` takes canonical telemetry (or featurized
 rows) and returns, per row, ``hazard_probability`` and ``delta_t_30s_forecast_c``. The operating
-point (threshold, persistence, derating policy) is chosen after training, by ``evaluate``, and is
-logged beside the model in the same run as ``operating_point.json``;
+point (threshold, persistence, derating policy) is chosen after training, by ``evaluate``, logged
+beside the model in the same run as ``operating_point.json``, and fixed on the registered version
+by ``register`` (version tags): :func:`operating_point` reads a version's own, and
 :func:`batteryops.hazard.scoring.load_scorer` joins the two. Loading needs the ``batteryops``
 package installed (the pyfunc class lives in it).
 """
@@ -19,9 +20,17 @@ import mlflow
 import pandas as pd
 
 from batteryops.hazard.model import DELTA_T_FORECAST, PROBABILITY, HazardModel
-from batteryops.mlops.flavour import ARTIFACT_PATH, pip_requirements, run_id_of
+from batteryops.mlops.flavour import (
+    ARTIFACT_PATH,
+    pip_requirements,
+    registered_version,
+    run_id_of,
+)
 
 OPERATING_POINT_ARTIFACT = "operating_point.json"
+# The version tags ``register`` fixes the operating point in (the features apart: tag size).
+OPERATING_POINT_TAG = "operating_point"
+FEATURES_TAG = "features"
 
 
 class HazardPyfunc(mlflow.pyfunc.PythonModel):
@@ -79,11 +88,19 @@ def load_model(uri: str) -> HazardModel:
 
 
 def operating_point(uri: str) -> dict[str, Any]:
-    """The operating point ``evaluate`` logged beside the model at ``uri``.
+    """The operating point of the model at ``uri``: a registered version's own, fixed with it.
+
+    For a ``models:/`` URI it is the one ``register`` stored on the version (its
+    ``operating_point`` and ``features`` tags) when it created it: re-running ``evaluate``
+    cannot move it; only a new version that passes the gates can. For a ``runs:/`` URI (a
+    model not registered) it is what ``evaluate`` last logged into the run.
 
     Raises:
-        FileNotFoundError: If the run holds no operating point (the model was never evaluated).
+        FileNotFoundError: If the version or run holds no operating point.
     """
+    registered = registered_version(uri)
+    if registered is not None:
+        return _version_operating_point(uri, *registered)
     run_id = run_id_of(uri)
     try:
         path = mlflow.artifacts.download_artifacts(
@@ -95,3 +112,15 @@ def operating_point(uri: str) -> dict[str, Any]:
             "(was the evaluate stage run for it?)"
         ) from error
     return json.loads(Path(path).read_text())
+
+
+def _version_operating_point(uri: str, name: str, version: str) -> dict[str, Any]:
+    """The operating point stored on a registered version's tags."""
+    tags = mlflow.MlflowClient().get_model_version(name, version).tags
+    if OPERATING_POINT_TAG not in tags or FEATURES_TAG not in tags:
+        raise FileNotFoundError(
+            f"{uri}: version {version} of {name} carries no operating point "
+            f"('{OPERATING_POINT_TAG}' and '{FEATURES_TAG}' tags); register it again with "
+            "`dvc repro` (versions registered before December 2026 lack them)"
+        )
+    return json.loads(tags[OPERATING_POINT_TAG]) | {"features": json.loads(tags[FEATURES_TAG])}

@@ -8,6 +8,7 @@ pyfunc classes live in it).
 from __future__ import annotations
 
 from importlib.metadata import version
+from typing import Any
 
 ARTIFACT_PATH = "model"
 # Served with the versions it was trained with (pinned in pyproject.toml).
@@ -29,18 +30,31 @@ def pip_requirements(extra: list[str] | None = None) -> list[str]:
 
 def run_id_of(uri: str) -> str:
     """The MLflow run that logged the model at ``uri`` (``models:/`` or ``runs:/`` URIs)."""
+    if uri.startswith("runs:/"):
+        return uri.removeprefix("runs:/").split("/", 1)[0]
+    return _model_version(uri).run_id
+
+
+def registered_version(uri: str) -> tuple[str, str] | None:
+    """``(name, version)`` of a ``models:/`` URI (an alias resolved now); None for ``runs:/``."""
+    if uri.startswith("runs:/"):
+        return None
+    found = _model_version(uri)
+    return found.name, str(found.version)
+
+
+def _model_version(uri: str) -> Any:
+    """The MLflow model version a ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` URI names."""
     from mlflow import MlflowClient
 
     client = MlflowClient()
-    if uri.startswith("runs:/"):
-        return uri.removeprefix("runs:/").split("/", 1)[0]
     if uri.startswith("models:/"):
         rest = uri.removeprefix("models:/")
         if "@" in rest:
             name, alias = rest.split("@", 1)
-            return client.get_model_version_by_alias(name, alias).run_id
+            return client.get_model_version_by_alias(name, alias)
         name, _, ref = rest.partition("/")
         if ref.isdigit():
-            return client.get_model_version(name, ref).run_id
+            return client.get_model_version(name, ref)
         raise ValueError(f"{uri}: give a version number or an alias (models:/NAME@ALIAS)")
     raise ValueError(f"{uri}: expected a models:/ or runs:/ URI")

@@ -16,7 +16,8 @@ import pytest
 from batteryops.mlops import gates, registration, registry
 from batteryops.mlops.gates import GateResult
 from batteryops.mlops.registration import Candidate, Outputs, Registration
-from tests.batteryops.mlops.conftest import GATES, GOOD, LoggedModel
+from tests.batteryops.conftest import LoggedModel
+from tests.batteryops.mlops.conftest import GATES, GOOD
 
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")
 

@@ -19,7 +19,7 @@ from batteryops.mlops.registry import (
     read_audit,
     rollback_target,
 )
-from tests.batteryops.mlops.conftest import LoggedModel
+from tests.batteryops.conftest import LoggedModel
 
 # --- audit log -----------------------------------------------------------------------------------
 
