@@ -5,8 +5,8 @@ to the stages it depends on), so there is no second DAG in Python. Each task run
 ``dvc repro --single-item STAGE``: DVC still decides whether the stage is up to date, and still
 writes ``dvc.lock``. Stages whose dependencies are done are submitted together; DVC holds a
 repository-wide lock while it reproduces, so ``--wait-for-lock`` makes concurrent stages queue
-for it rather than fail. A lock that cannot be had, or any other transient failure of the
-``dvc`` process, is retried.
+for it rather than fail. A lock that cannot be had, or a ``dvc`` process killed by a signal, is
+retried; a stage that failed on its own merits is reported at once.
 
 Run once:            python -m flows.pipeline
 Run every stage:     python -m flows.pipeline --force
@@ -24,7 +24,10 @@ from typing import Any
 
 from flows._common import ROOT, project_params
 
-LOCK_MARKERS = ("Unable to acquire lock", "lock", "is busy")
+# What DVC prints when another process holds the repository lock.
+LOCK_MARKERS = ("Unable to acquire lock",)
+# Exit codes of a process killed by a signal (SIGKILL, SIGTERM; as seen direct or by a shell).
+KILLED = (-9, -15, 137, 143)
 
 
 def stage_graph(root: str | Path = ROOT) -> dict[str, list[str]]:
@@ -81,8 +84,14 @@ class StageError(RuntimeError):
 
     @property
     def transient(self) -> bool:
-        """A lock held elsewhere or a killed process: worth another try."""
-        return self.returncode in (255, -9, 137) or any(m in self.output for m in LOCK_MARKERS[:1])
+        """A lock held elsewhere or a killed process: worth another try.
+
+        DVC exits 255 for every error it raises, a stage that failed on its own merits among
+        them, so the exit code alone does not tell: only a lock message in the output, or a
+        process killed by a signal, does.
+        """
+        killed = self.returncode in KILLED
+        return killed or any(marker in self.output for marker in LOCK_MARKERS)
 
 
 def build_flow(max_parallel: int, retries: int, retry_delay_s: int):
