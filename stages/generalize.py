@@ -29,8 +29,11 @@ def main(params: Params) -> None:
         paths.baseline_models,
         paths.model_info,
         paths.operating_point,
+        paths.metrics.hazard,
     )
     operating = read_json(paths.operating_point)
+    # The rule at the threshold evaluate chose for it on validation, as for the model.
+    rule_threshold = float(read_json(paths.metrics.hazard)["baselines"]["rule"]["threshold"])
     model = HazardModel.load(
         paths.model,
         paths.delta_t_model,
@@ -47,6 +50,7 @@ def main(params: Params) -> None:
         params.generalize.simulate,
         params.alarm,
         params.label.delta_t_horizon_s,
+        rule_threshold,
     )
     write_json(metrics, paths.metrics.generalization)
     log.info(

@@ -3,7 +3,8 @@
 Held-out partitions are scored one at a time (:func:`score_partition`) and only scores are kept,
 so memory follows one rack, not the fleet. Each learned score (the model, logistic regression,
 IsolationForest) gets its own threshold on validation modules under the same alarm budget
-(:func:`choose_thresholds`); the rule alarms at its own definition (score 1). The test split is
+(:func:`choose_thresholds`), and so does the temperature / dT/dt rule: every score is compared at
+an operating point chosen the same way, none at a fixed definition. The test split is
 read for metrics only after those choices (:func:`results_on_test`, :func:`hazard_metrics`).
 """
 
@@ -264,7 +265,7 @@ def score_held_out(
 def choose_thresholds(
     validation: dict[str, list[events.ModuleTrack]], grid_size: int, alarm: AlarmParams
 ) -> tuple[dict[str, float], dict[str, dict[str, object]]]:
-    """Each learned score's threshold, chosen on validation tracks under the alarm budget.
+    """Each score's threshold (the rule's too), chosen on validation tracks under the alarm budget.
 
     The candidates are quantiles of the upper tail of the validation scores and the thresholds
     where a track's verdict changes (:func:`events.critical_thresholds`).
@@ -275,11 +276,11 @@ def choose_thresholds(
         alarm: The ``alarm`` section.
 
     Returns:
-        Score column -> threshold (the rule's at 1), and learned score column -> its validation
-        event metrics at that threshold.
+        Score column -> threshold, and score column -> its validation event metrics at that
+        threshold.
     """
     thresholds, on_validation = {}, {}
-    for column in LEARNED:
+    for column in JUDGED:
         tracks = validation[column]
         candidates = np.concatenate(
             [
@@ -290,7 +291,6 @@ def choose_thresholds(
         thresholds[column], on_validation[column] = events.choose_threshold(
             tracks, candidates, alarm
         )
-    thresholds[RULE] = evaluate.RULE_THRESHOLD
     return thresholds, on_validation
 
 

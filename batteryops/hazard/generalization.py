@@ -108,6 +108,7 @@ def generalization_metrics(
     overrides: dict[str, Any],
     alarm: AlarmParams,
     horizon_s: int,
+    rule_threshold: float = evaluate.RULE_THRESHOLD,
 ) -> dict[str, object]:
     """``metrics/generalization.json``: the model's event metrics on the fleet, the rule's beside.
 
@@ -118,10 +119,12 @@ def generalization_metrics(
         overrides: What it overrides of the training fleet's (``generalize.simulate``).
         alarm: The ``alarm`` section.
         horizon_s: The ΔT forecast's horizon (``label.delta_t_horizon_s``).
+        rule_threshold: The rule's threshold (``evaluate``'s, chosen on validation; 1 is the
+            rule as defined).
     """
     delta_t = evaluate.delta_t_metrics(scores.delta_t_sums, reference="persistence")
     result = events.event_metrics(scores.tracks[events.PROBABILITY], threshold, alarm)
-    rule = events.event_metrics(scores.tracks[RULE], evaluate.RULE_THRESHOLD, alarm)
+    rule = events.event_metrics(scores.tracks[RULE], rule_threshold, alarm)
     by_fault = recall_by_fault(scores.tracks[events.PROBABILITY], scores.truth, threshold, alarm)
     module_s = fleet.racks * fleet.modules_per_rack * fleet.duration_s
     return result | {
@@ -130,7 +133,7 @@ def generalization_metrics(
         "fleet_module_days": module_s / SECONDS_PER_DAY,
         "event_recall_by_fault": by_fault,
         "overrides": overrides,
-        "baselines": {"rule": rule | {"threshold": evaluate.RULE_THRESHOLD}},
+        "baselines": {"rule": rule | {"threshold": rule_threshold}},
         # The ΔT forecast on the unlike fleet, as in metrics/delta_t.json (not gated).
         "delta_t_skill": delta_t["hazard"]["model"]["skill_vs_persistence"],
         "delta_t": delta_t | {"horizon_s": horizon_s},
