@@ -255,7 +255,7 @@ def cmd_ingest(params: Params, args: argparse.Namespace) -> int:
     quarantine_dir = Path(args.quarantine or out / "quarantine")
     try:
         telemetry, summary = telemetry_files.ingest(args.inputs, params.ingest, quarantine_dir)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, telemetry_files.ModuleIdError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     with atomic_dir(out) as tmp:
@@ -292,7 +292,7 @@ def cmd_score(params: Params, args: argparse.Namespace) -> int:
     quarantine_dir = Path(args.quarantine or out.parent / f"{out.stem}_quarantine")
     try:
         telemetry, summary = telemetry_files.ingest(args.inputs, params.ingest, quarantine_dir)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, telemetry_files.ModuleIdError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     if telemetry.empty:

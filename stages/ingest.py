@@ -61,7 +61,10 @@ def _ingest_files(
     """Ingest the raw folder into ``out`` (rack files); its truth and the ingest summary."""
     paths = params.paths
     require(paths.raw_dir)
-    telemetry, report = telemetry_files.ingest([paths.raw_dir], params.ingest, quarantine)
+    try:
+        telemetry, report = telemetry_files.ingest([paths.raw_dir], params.ingest, quarantine)
+    except telemetry_files.ModuleIdError as error:
+        raise StageFailure(f"{paths.raw_dir}: {error}") from None
     clash = simulated_modules & set(telemetry[schema.MODULE_ID].unique())
     if clash:
         raise StageFailure(
@@ -74,11 +77,16 @@ def _ingest_files(
             f"quarantined in {paths.quarantine_dir}, see their .reason.json)"
         )
     telemetry_files.write_racks(telemetry, out, "" if params.source == "files" else "files-")
-    raw_dir = Path(paths.raw_dir)
+    raw_dir, lookback = Path(paths.raw_dir), params.ingest.fault_lookback_s
     try:
-        file_truth = truth.file_truth(telemetry, truth.read_truth_file(raw_dir), str(raw_dir))
+        file_truth = truth.file_truth(
+            telemetry, truth.read_truth_file(raw_dir), str(raw_dir), lookback
+        )
     except ValueError as error:
         raise StageFailure(str(error)) from None
+    # Stated with the metrics: how many detection windows are a look-back, not a fault start.
+    report["truth"] = {"fault_start_assumed": file_truth.attrs["fault_start_assumed"]}
+    report["truth"]["fault_lookback_s"] = lookback
     log.info(
         "ingested %d files (%d quarantined): %d rows in, %d out, dropped %s",
         report["files_accepted"],

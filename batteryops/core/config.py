@@ -498,6 +498,11 @@ class IngestParams(_Section):
     block_size_mb: float = Field(gt=0, le=1024)
     aliases: dict[str, list[str]]
     limits: dict[str, tuple[float, float]]
+    # Module ids as the files give them, unless they repeat across racks (auto); or always
+    # (verbatim: repeats are refused) or never (rack_prefixed: ``RACK-MODULE``).
+    module_ids: Literal["auto", "verbatim", "rack_prefixed"] = "auto"
+    # A truth row with a PNR but no fault_start: the detection window opens this long before PNR.
+    fault_lookback_s: int = Field(default=3600, gt=0)
 
     @model_validator(mode="after")
     def _known_names(self) -> IngestParams:

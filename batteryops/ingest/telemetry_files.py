@@ -12,7 +12,8 @@ One file at a time (CSV, TSV, semicolon CSV with decimal commas, gzip, Parquet):
    ``ingest.aliases`` from params), matching names with case, spaces and punctuation ignored and
    the unit read from the header (``Name (unit)``, ``Name [unit]``, ``Name_unit``); values are
    converted to canonical units (mV -> V, mA -> A, F/K -> C, ...). The asset is ``module_id``, or
-   rack + module. Unmapped columns are kept out (and listed in the summary).
+   rack + module; module ids stay as the files give them unless they repeat across racks
+   (``ingest.module_ids``, :func:`name_modules`). Unmapped columns are kept out (and listed).
 4. **Parse** timestamps to UTC: ISO 8601 with offsets, naive local times in ``ingest.timezone``,
    epoch seconds/ms/us/ns (told apart by magnitude), Excel serial days. A row whose timestamp or
    asset cannot be parsed is dropped and counted. A value that is not a number becomes missing and
@@ -444,9 +445,10 @@ def _assets(
 ) -> tuple[np.ndarray, list[str], list[str]]:
     """Per row an asset code (-1 if none), and per code its module id and rack id.
 
-    Work on distinct values only: ids are trimmed, rack + module combined (``R01`` + ``M03`` ->
-    ``R01-M03`` unless the module id already starts with the rack), and the rack taken from the
-    module id before its first ``-`` when there is no rack column.
+    Work on distinct values only: ids are trimmed and kept as the file gives them (an asset is a
+    rack and module pair; :func:`name_modules` decides later, over every file, whether a module
+    id needs its rack in front), and the rack taken from the module id before its first ``-``
+    when there is no rack column.
     """
     module_codes, module_names = _encode(module_column)
     if rack_column is None:
@@ -469,8 +471,6 @@ def _assets(
             rack_code, module_code = divmod(int(value) - width, width)
             module = module_names[module_code]
             rack = rack_names[rack_code] if rack_code >= 0 else ""
-            if rack and not module.startswith(rack):
-                module = f"{rack}-{module}"
             names.append(module)
             racks.append(rack or (module.split("-", 1)[0] if "-" in module else "unassigned"))
         codes = inverse.astype(np.int64)
@@ -638,6 +638,65 @@ class _Cleaned:
     frame: pd.DataFrame
     counts: Counter
     modules: set[str]
+    assets: set[tuple[str, str]]  # (module as in the file, rack)
+
+
+class ModuleIdError(ValueError):
+    """Module ids that repeat across racks where ``ingest.module_ids`` is ``verbatim``."""
+
+
+def name_modules(assets: set[tuple[str, str]], mode: str) -> dict[tuple[str, str], str]:
+    """The module id of each (module, rack) pair whose id changes; the others stay as given.
+
+    Args:
+        assets: Every (module id as in the files, rack id) pair read.
+        mode: ``ingest.module_ids``: ``auto`` puts the rack in front (``R01-M03``) of the ids
+            that stand in more than one rack only, so ids unique across racks join the user's
+            own asset tables as they are; ``verbatim`` never (and refuses repeated ids, which
+            would merge two modules); ``rack_prefixed`` always (unless the id starts with it).
+
+    Raises:
+        ModuleIdError: ``verbatim`` with an id in two racks, naming it and the racks.
+    """
+    racks_of: dict[str, set[str]] = {}
+    for module, rack in assets:
+        racks_of.setdefault(module, set()).add(rack)
+    repeated = {module for module, racks in racks_of.items() if len(racks) > 1}
+    if mode == "verbatim" and repeated:
+        module = sorted(repeated)[0]
+        raise ModuleIdError(
+            f"ingest.module_ids is 'verbatim' but {len(repeated)} module ids stand in more than "
+            f"one rack (e.g. {module!r} in racks {sorted(racks_of[module])}): they would merge "
+            "two modules; set ingest.module_ids to 'auto' or 'rack_prefixed'"
+        )
+    prefixed = {m for m, _ in assets} if mode == "rack_prefixed" else repeated
+    return {
+        (module, rack): f"{rack}-{module}"
+        for module, rack in assets
+        if module in prefixed and rack and not module.startswith(rack)
+    }
+
+
+def _rename(part: _Cleaned, names: dict[tuple[str, str], str]) -> None:
+    """Give a cleaned file's rows the module ids :func:`name_modules` chose."""
+    mine = {pair: name for pair, name in names.items() if pair in part.assets}
+    if not mine:
+        return
+    frame = part.frame
+    module_codes, modules = pd.factorize(frame[schema.MODULE_ID], sort=False)
+    rack_codes, racks = pd.factorize(frame[schema.RACK_ID], sort=False)
+    pairs, inverse = np.unique(rack_codes * len(modules) + module_codes, return_inverse=True)
+    renamed = np.array(
+        [
+            mine.get(
+                (modules[p % len(modules)], racks[p // len(modules)]), modules[p % len(modules)]
+            )
+            for p in pairs
+        ],
+        dtype=object,
+    )
+    frame[schema.MODULE_ID] = np.take(renamed, inverse.ravel())
+    part.modules = set(renamed.tolist())
 
 
 def _combine(parts: list[_Cleaned], counts: Counter) -> pd.DataFrame:
@@ -700,8 +759,10 @@ def ingest(
             logger.warning("quarantined %s: %s", path, result.reason)
         reports.append(report)
     counts: Counter = Counter()
+    names = name_modules(set().union(*(part.assets for part in cleaned)), params.module_ids)
     for part in cleaned:
         counts.update(part.counts)
+        _rename(part, names)
     if cleaned:
         telemetry = _combine(cleaned, counts)
     else:
@@ -719,8 +780,9 @@ def _read_one(path: Path, params: IngestParams) -> tuple[FileReport, _Cleaned | 
     except UnusableFile as error:
         return report, error
     modules = {m for m in rows.modules if m}
+    assets = {(m, r) for m, r in zip(rows.modules, rows.racks, strict=True) if m}
     counts: Counter = Counter()
-    return report, _Cleaned(clean([rows], counts), counts, modules)
+    return report, _Cleaned(clean([rows], counts), counts, modules, assets)
 
 
 def _summary(telemetry: pd.DataFrame, reports: list[FileReport], counts: Counter) -> dict[str, Any]:

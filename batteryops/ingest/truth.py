@@ -2,7 +2,8 @@
 
 Exports carry no truth; a raw folder may hold ``truth.parquet`` or ``truth.csv`` (per module:
 ``module_id`` and, for modules that ran away, ``pnr_time``; optional ``fault_type``,
-``fault_start``, ``nuisance_type``, ``nuisance_start``, ``vent_time``). Without one, every module
+``fault_start``, ``nuisance_type``, ``nuisance_start``, ``vent_time`` and ``position``, the
+module's place in its rack). Without one, every module
 counts as never running away, which evaluates false alarms but cannot train a hazard model.
 """
 
@@ -29,23 +30,36 @@ def read_truth_file(raw_dir: Path) -> pd.DataFrame | None:
     return None
 
 
-def file_truth(telemetry: pd.DataFrame, given: pd.DataFrame | None, source: str) -> pd.DataFrame:
+def file_truth(
+    telemetry: pd.DataFrame,
+    given: pd.DataFrame | None,
+    source: str,
+    fault_lookback_s: int = 3600,
+) -> pd.DataFrame:
     """Truth for the ingested modules in :data:`schema.TRUTH_COLUMNS`.
 
     Args:
-        telemetry: Canonical telemetry; its modules (and racks) get one truth row each, with
-            their position in the rack in order of appearance.
+        telemetry: Canonical telemetry; its modules (and racks) get one truth row each.
         given: The truth table read beside the files, or None (every module never runs away).
+            Its ``position`` (a module's place in its rack, which decides its neighbours) is
+            kept where given; modules without one are placed in order of appearance after it.
         source: Where ``given`` came from, for messages (e.g. the raw folder).
+        fault_lookback_s: A module with a ``pnr_time`` but no ``fault_start`` (the column is
+            optional) gets ``fault_start = pnr_time - fault_lookback_s``: the window in which an
+            alarm counts as a detection. Without it no runaway could be detected.
 
     Returns:
         One row per module; missing fault and nuisance types are ``"none"``, times UTC or NaT.
+        ``truth.attrs["fault_start_assumed"]`` counts the modules given the look-back.
 
     Raises:
-        ValueError: If ``given`` has no ``module_id`` column.
+        ValueError: If ``given`` has no ``module_id`` column, or a ``position`` is not a whole
+            number.
     """
     modules = telemetry[[schema.RACK_ID, schema.MODULE_ID]].drop_duplicates().reset_index(drop=True)
     modules["position"] = modules.groupby(schema.RACK_ID).cumcount()
+    if given is not None and "position" in given.columns:
+        modules["position"] = _given_positions(modules, given, source)
     if given is None:
         logger.warning(
             "%s has no truth.parquet or truth.csv: every module counts as never running away",
@@ -62,5 +76,35 @@ def file_truth(telemetry: pd.DataFrame, given: pd.DataFrame | None, source: str)
     for column in ("fault_start", "nuisance_start", "vent_time", "pnr_time"):
         values = truth[column] if column in truth else pd.Series(pd.NaT, index=truth.index)
         truth[column] = pd.to_datetime(values, utc=True, errors="coerce")
+    assumed = truth["pnr_time"].notna() & truth["fault_start"].isna()
+    truth.loc[assumed, "fault_start"] = truth.loc[assumed, "pnr_time"] - pd.Timedelta(
+        seconds=fault_lookback_s
+    )
+    if assumed.any():
+        logger.warning(
+            "%s/truth: %d runaway modules have no fault_start; their detection window opens "
+            "%d s before PNR (ingest.fault_lookback_s)",
+            source,
+            int(assumed.sum()),
+            fault_lookback_s,
+        )
     truth["position"] = truth["position"].astype(np.int64)
-    return truth[schema.TRUTH_COLUMNS]
+    out = truth[schema.TRUTH_COLUMNS]
+    out.attrs["fault_start_assumed"] = int(assumed.sum())
+    return out
+
+
+def _given_positions(modules: pd.DataFrame, given: pd.DataFrame, source: str) -> pd.Series:
+    """Each module's ``position`` from the truth file; the rest after them, in appearance order."""
+    positions = given.drop_duplicates(schema.MODULE_ID).set_index(schema.MODULE_ID)["position"]
+    numbers = pd.to_numeric(positions, errors="coerce")
+    bad = positions[positions.notna() & (numbers.isna() | (numbers % 1 != 0))]
+    if len(bad):
+        raise ValueError(
+            f"{source}/truth: column 'position' must hold whole numbers (a module's place in "
+            f"its rack); module {bad.index[0]!r} has {bad.iloc[0]!r}"
+        )
+    placed = modules[schema.MODULE_ID].map(numbers)
+    after = placed.groupby(modules[schema.RACK_ID]).transform("max").fillna(-1)
+    order = placed.isna().groupby(modules[schema.RACK_ID]).cumsum()
+    return placed.fillna(after + order).astype(np.int64)

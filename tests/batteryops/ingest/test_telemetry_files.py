@@ -206,8 +206,45 @@ def test_asset_from_rack_and_module_columns(ingest_params, tmp_path) -> None:
         for r in expected.itertuples()
     ]
     text = "timestamp,Rack No,Module No,voltage_v,current_a,temp_max_c\n" + "\n".join(lines)
-    telemetry, _ = _run(ingest_params, tmp_path, _write(tmp_path / "a.csv", text))
+    prefixed = ingest_params.model_copy(update={"module_ids": "rack_prefixed"})
+    telemetry, _ = _run(prefixed, tmp_path, _write(tmp_path / "a.csv", text))
     _check(telemetry, expected)
+
+
+def _export(rack_modules: dict[str, list[str]]) -> str:
+    """A logger export with ``Rack`` and ``Module ID`` columns, one second per module."""
+    lines = ["Time,Rack,Module ID,Voltage (V),Tmax (C)"]
+    for rack, modules in rack_modules.items():
+        lines += [f"2026-07-01T08:00:00Z,{rack},{module},50.0,30.0" for module in modules]
+    return "\n".join(lines)
+
+
+def test_module_ids_unique_across_racks_are_kept_as_written(ingest_params, tmp_path) -> None:
+    # A 96-module export had every id rewritten: HV-R01-M01 in rack R01 became R01-HV-R01-M01,
+    # and `batteryops score` output no longer joined with the user's asset tables.
+    text = _export({"R01": ["HV-R01-M01", "HV-R01-M02"], "R02": ["HV-R02-M01"]})
+    telemetry, _ = _run(ingest_params, tmp_path, _write(tmp_path / "a.csv", text))
+    assert sorted(telemetry["module_id"]) == ["HV-R01-M01", "HV-R01-M02", "HV-R02-M01"]
+    assert telemetry.set_index("module_id")["rack_id"].to_dict()["HV-R02-M01"] == "R02"
+
+
+def test_module_ids_repeated_across_racks_get_their_rack(ingest_params, tmp_path) -> None:
+    # One file per rack, modules M01 and M02 in each: ids repeat, so the rack goes in front of
+    # those; an id standing in one rack only (SPARE) stays as written.
+    first = _write(tmp_path / "r1.csv", _export({"R01": ["M01", "M02", "SPARE"]}))
+    second = _write(tmp_path / "r2.csv", _export({"R02": ["M01", "M02"]}))
+    telemetry, _ = _run(ingest_params, tmp_path, first, second)
+    assert sorted(telemetry["module_id"]) == ["R01-M01", "R01-M02", "R02-M01", "R02-M02", "SPARE"]
+
+
+def test_module_ids_modes_can_be_forced(ingest_params, tmp_path) -> None:
+    path = _write(tmp_path / "a.csv", _export({"R01": ["A1"], "R02": ["B1"]}))
+    prefixed = ingest_params.model_copy(update={"module_ids": "rack_prefixed"})
+    assert sorted(_run(prefixed, tmp_path, path)[0]["module_id"]) == ["R01-A1", "R02-B1"]
+    repeated = _write(tmp_path / "b.csv", _export({"R01": ["M01"], "R02": ["M01"]}))
+    verbatim = ingest_params.model_copy(update={"module_ids": "verbatim"})
+    with pytest.raises(telemetry_files.ModuleIdError, match=r"'M01' in racks \['R01', 'R02'\]"):
+        _run(verbatim, tmp_path, repeated)
 
 
 # --- per asset: order, duplicates, resampling, gaps, bad values ----------------------------------

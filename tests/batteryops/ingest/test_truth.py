@@ -49,3 +49,33 @@ def test_a_truth_table_without_module_ids_is_refused() -> None:
         ValueError, match=r"raw/truth: no module_id column \(columns: \['asset'\]\)"
     ):
         truth.file_truth(TELEMETRY, pd.DataFrame({"asset": ["R01-M01"]}), "raw")
+
+
+def test_a_runaway_without_fault_start_gets_the_look_back_window() -> None:
+    # fault_start is optional; without it every runaway was undetectable (NaN window).
+    given = pd.DataFrame({schema.MODULE_ID: ["R01-M02"], "pnr_time": ["2026-07-01T08:30:00Z"]})
+    table = truth.file_truth(TELEMETRY, given, "raw", fault_lookback_s=1800)
+    assert table["fault_start"].iloc[1] == pd.Timestamp("2026-07-01T08:00:00Z")
+    assert table["fault_start"].iloc[[0, 2]].isna().all()  # no PNR, no window
+    assert table.attrs["fault_start_assumed"] == 1
+    stated = given.assign(fault_start=["2026-07-01T08:20:00Z"])
+    table = truth.file_truth(TELEMETRY, stated, "raw", fault_lookback_s=1800)
+    assert table["fault_start"].iloc[1] == pd.Timestamp("2026-07-01T08:20:00Z")
+    assert table.attrs["fault_start_assumed"] == 0
+
+
+def test_a_given_rack_position_is_kept() -> None:
+    # The rack's order, not the file's: M02 sits first, so M01 neighbours nothing at position 2.
+    given = pd.DataFrame({schema.MODULE_ID: ["R01-M01", "R01-M02"], "position": [2, 0]})
+    table = truth.file_truth(TELEMETRY, given, "raw")
+    assert table.set_index(schema.MODULE_ID)["position"].to_dict() == {
+        "R01-M01": 2,
+        "R01-M02": 0,
+        "R02-M01": 0,  # not given: placed in order of appearance
+    }
+
+
+def test_a_position_that_is_not_a_whole_number_is_refused_by_module() -> None:
+    given = pd.DataFrame({schema.MODULE_ID: ["R01-M01"], "position": ["left"]})
+    with pytest.raises(ValueError, match=r"'position' must hold whole numbers.*'R01-M01'"):
+        truth.file_truth(TELEMETRY, given, "raw")
