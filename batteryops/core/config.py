@@ -378,6 +378,8 @@ class DeratingParams(_Section):
     stop_c: float
     watch_probability: float = Field(gt=0, lt=1)
     watch_current_fraction: float = Field(ge=0, le=1)
+    # Without a temperature the module's heat is unknown: at most this share, never all of it.
+    missing_temperature_current_fraction: float = Field(default=0.5, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> DeratingParams:

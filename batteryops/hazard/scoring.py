@@ -23,6 +23,8 @@ from batteryops.hazard.model import DELTA_T_FORECAST, PROBABILITY, TOP_FEATURES,
 
 ALARM = "alarm"
 CURRENT_LIMIT = "recommended_current_limit_a"
+# The limit of the module's series string (its rack): the most restrictive module decides.
+STRING_LIMIT = "rack_current_limit_a"
 EXPLAIN_EVERY_S = 60  # TreeSHAP refreshed once a minute during an alarm
 OUTPUT_COLUMNS = [
     schema.MODULE_ID,
@@ -31,6 +33,7 @@ OUTPUT_COLUMNS = [
     PROBABILITY,
     ALARM,
     CURRENT_LIMIT,
+    STRING_LIMIT,
     DELTA_T_FORECAST,
     "temp_max_c",
     TOP_FEATURES,
@@ -83,6 +86,9 @@ class Scorer:
                 PROBABILITY: probability.astype(np.float32),
                 ALARM: alarm,
                 CURRENT_LIMIT: limit.astype(np.float32),
+                STRING_LIMIT: derating.string_limits(
+                    keys[schema.RACK_ID].to_numpy(), keys[schema.TIMESTAMP].to_numpy(), limit
+                ).astype(np.float32),
                 DELTA_T_FORECAST: forecast.astype(np.float32),
                 "temp_max_c": frame["temp_max_c"].to_numpy(dtype=np.float32),
                 TOP_FEATURES: top,

@@ -102,6 +102,7 @@ def query_router(service: Service) -> APIRouter:
             "model": service.model.info if service.model else None,
             "modules": modules,
             "racks": sorted({m["rack_id"] for m in modules}),
+            "rack_current_limit_a": _string_limits(modules),
             "open_alarms": open_alarms,
             "monitoring": _monitoring(service.root, service.params),
             "status": service.status(),
@@ -263,3 +264,16 @@ def _monitoring(root: Path, params: Params) -> dict[str, Any]:
             with contextlib.suppress(ValueError, OSError):
                 status[name] = json.loads(path.read_text())
     return status
+
+
+def _string_limits(modules: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Per rack (one series string, one current), its most restrictive module's latest limit."""
+    limits: dict[str, float | None] = {}
+    for module in modules:
+        rack, limit = module["rack_id"], module.get("current_limit_a")
+        if limit is not None:
+            known = limits.get(rack)
+            limits[rack] = limit if known is None else min(known, limit)
+        else:
+            limits.setdefault(rack, None)
+    return limits

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from batteryops.core.config import DeratingParams
+from batteryops.hazard import derating
 from batteryops.hazard.derating import recommended_current_limit
 
 POLICY = DeratingParams(
@@ -47,9 +48,11 @@ def test_watched_module_is_capped_at_the_watch_fraction() -> None:
     assert _limit(57.0, probability=0.6) == pytest.approx(4.0)  # thermal limit lower still
 
 
-def test_missing_temperature_leaves_only_the_hazard_limits() -> None:
-    assert _limit(np.nan) == 20.0
+def test_missing_temperature_never_gives_the_full_current() -> None:
+    # It left the thermal limit out: a module whose heat could not be seen got 20 A.
+    assert _limit(np.nan) == 10.0  # missing_temperature_current_fraction 0.5 (default)
     assert _limit(np.nan, probability=0.7) == 10.0
+    assert _limit(np.nan, alarm=True) == 0.0
 
 
 def test_limit_is_rounded_down_to_a_tenth_of_an_ampere() -> None:
@@ -67,3 +70,35 @@ def test_rated_current_and_temperatures_are_checked() -> None:
             watch_probability=0.5,
             watch_current_fraction=0.5,
         )
+
+
+BLIND = DeratingParams(
+    rated_current_a=20.0,
+    derate_start_c=45.0,
+    stop_c=60.0,
+    watch_probability=0.5,
+    watch_current_fraction=0.5,
+    missing_temperature_current_fraction=0.25,
+)
+
+
+def test_a_module_without_temperature_never_gets_the_full_current() -> None:
+    # A missing hottest-sensor reading left the thermal limit out: full rated current.
+    limit = derating.recommended_current_limit(
+        np.array([np.nan, 30.0]), np.array([np.nan, np.nan]), np.zeros(2), np.zeros(2), BLIND
+    )
+    assert limit[0] == 5.0  # 0.25 of 20 A
+    assert limit[1] == 20.0  # a missing forecast alone: the temperature now is cool
+
+
+def test_the_string_carries_its_most_restrictive_modules_limit() -> None:
+    racks = np.array(["R01", "R01", "R01", "R02", "R01"])
+    seconds = np.array([0, 0, 0, 0, 1])
+    limits = np.array([20.0, 7.5, 0.0, 20.0, 20.0])
+    assert derating.string_limits(racks, seconds, limits).tolist() == [
+        0.0,
+        0.0,
+        0.0,
+        20.0,
+        20.0,
+    ]
