@@ -160,8 +160,18 @@ def main() -> None:
             f"{args.speed:g}x in {wall:.0f} s; scored {status['scored_rows']:,}"
         )
         print("\n".join(lines))
+        # Held-out modules apart: the model was trained on the train split's runaways and its
+        # threshold chosen on the validation split's; only the test split's are unseen.
+        split_of = json.loads((ROOT / paths.split).read_text())["modules"]
+        alarmed = set(runaway["module_id"]) - set(missed)
+        for split in ("test", "validation", "train"):
+            theirs = [m for m in runaway["module_id"] if split_of.get(m) == split]
+            print(
+                f"{split} runaways alarmed after the fault started and before PNR: "
+                f"{sum(m in alarmed for m in theirs)}/{len(theirs)}"
+            )
         print(
-            f"runaways alarmed before PNR: {len(leads)}/{len(runaway)}; lead min "
+            f"all runaways alarmed before PNR: {len(leads)}/{len(runaway)}; lead min "
             f"{min(leads):.1f}, median {pd.Series(leads).median():.1f} min"
             if leads
             else "none"
