@@ -48,16 +48,23 @@ def main(params: Params) -> None:
     results = evaluation.results_on_test(scored, thresholds, alarm)
     delta_t = evaluate.delta_t_metrics(scored.delta_t_sums, reference="persistence")
     metrics = evaluation.hazard_metrics(results, on_validation, delta_t, alarm)
+    curve, metrics["calibration"] = evaluation.calibrate(scored)
     write_json(metrics, paths.metrics.hazard)
     write_json(delta_t | {"horizon_s": params.label.delta_t_horizon_s}, paths.metrics.delta_t)
     threshold = thresholds[events.PROBABILITY]
     operating = evaluation.operating_point(
-        threshold, alarm, params.derating, params.explain.top_features, info
+        threshold, alarm, params.derating, params.explain.top_features, info, curve
     )
     write_json(operating, paths.operating_point)
     log.info("test metrics in %.1f s", time.perf_counter() - started)
     evaluation.write_plots(
-        scored, results, model, alarm.min_lead_s / 60.0, paths.plots_dir, paths.shap_summary
+        scored,
+        results,
+        model,
+        alarm.min_lead_s / 60.0,
+        paths.plots_dir,
+        paths.shap_summary,
+        metrics["calibration"],
     )
     log.info("plots in %.1f s", time.perf_counter() - started)
     evaluation.log_to_run(

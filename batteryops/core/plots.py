@@ -119,3 +119,25 @@ def shap_summary_png(
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
+
+
+def reliability_png(tables: dict[str, list[dict]], path: str | Path) -> None:
+    """Reliability diagram: observed rate against mean predicted probability per bin."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.0, 4.5))
+    ax.plot([0, 1], [0, 1], color="k", linestyle="--", linewidth=1, label="perfectly calibrated")
+    for name, rows in tables.items():
+        ax.plot(
+            [r["mean_predicted"] for r in rows],
+            [r["observed"] for r in rows],
+            marker="o",
+            label=name,
+        )
+    ax.set_xlabel("mean predicted hazard probability (bin)")
+    ax.set_ylabel("observed share of hazard rows")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend()
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)

@@ -8,8 +8,9 @@ Policy (every number in ``params.yaml`` under ``derating``):
 2. **Thermal**: the forecast temperature ``T + dT30`` (hottest sensor now plus the regressor's
    30 s change, never less than now) is held below ``stop_c``: the limit falls linearly from the
    rated current at ``derate_start_c`` to 0 at ``stop_c`` (the overheat threshold of the labels).
-3. **Watch**: a hazard probability at or over ``watch_probability`` but no alarm caps the limit
-   at ``watch_current_fraction`` of the rated current. Joule heat goes with the square of the
+3. **Watch**: a hazard probability (calibrated on validation, see
+   :mod:`batteryops.hazard.calibration`) at or over ``watch_probability`` but no alarm caps the
+   limit at ``watch_current_fraction`` of the rated current. Joule heat goes with the square of the
    current, so half the current is a quarter of the heat while the module is watched.
 
 4. **Blind**: a missing hottest-sensor temperature caps the limit at

@@ -26,7 +26,7 @@ from batteryops.core.config import (
     TrackingParams,
 )
 from batteryops.core.io import atomic_path, parquet_writer
-from batteryops.hazard import evaluate, events
+from batteryops.hazard import calibration, evaluate, events
 from batteryops.hazard.labels import ROW_COLUMNS
 from batteryops.hazard.model import DELTA_T_FORECAST, HazardModel
 from batteryops.hazard.models import (
@@ -79,6 +79,9 @@ class ScoredPartition:
     delta_t_sums: dict[str, dict[str, float]]  # :func:`evaluate.delta_t_sums` on those rows
     shap: pd.DataFrame  # a sample of those rows' features
     table: pd.DataFrame  # the rows of the scores table (``ROW_COLUMNS + SCORES``)
+    # ``hazard`` and the model's probability of the validation split's trainable rows (the
+    # calibration is fitted on them).
+    validation: tuple[np.ndarray, np.ndarray] = (np.empty(0), np.empty(0))
 
 
 @dataclass
@@ -92,6 +95,7 @@ class HeldOutScores:
     row_scores: dict[str, list[np.ndarray]] = field(default_factory=lambda: {c: [] for c in JUDGED})
     delta_t_sums: dict[str, dict[str, float]] = field(default_factory=dict)
     shap_rows: list[pd.DataFrame] = field(default_factory=list)
+    validation_rows: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
     def add(self, partition: ScoredPartition) -> None:
         """Keep one partition's contribution (not its scores table)."""
@@ -103,6 +107,14 @@ class HeldOutScores:
             self.row_scores[column].append(partition.row_scores[column])
         evaluate.add_sums(self.delta_t_sums, partition.delta_t_sums)
         self.shap_rows.append(partition.shap)
+        self.validation_rows.append(partition.validation)
+
+    def validation_labels_and_probability(self) -> tuple[np.ndarray, np.ndarray]:
+        """``hazard`` and the model's probability of every trainable validation row."""
+        if not self.validation_rows:
+            return np.empty(0), np.empty(0)
+        labels, probability = zip(*self.validation_rows, strict=True)
+        return np.concatenate(labels), np.concatenate(probability)
 
     def test_labels(self) -> np.ndarray:
         """``hazard`` of every trainable test row, partition after partition."""
@@ -159,7 +171,9 @@ def score_partition(
     del matrix
     kept = ROW_COLUMNS + [TREND_FEATURE, HEAT_BALANCE_FEATURE]
     frame = frame[kept].assign(**scores, **{DELTA_T_FORECAST: forecast})
-    test = frame[is_test & frame[schema.TRAINABLE].to_numpy()]
+    trainable = frame[schema.TRAINABLE].to_numpy()
+    test = frame[is_test & trainable]
+    validation = frame[(frame[schema.SPLIT] == "validation").to_numpy() & trainable]
     return ScoredPartition(
         tracks=_split_tracks(frame, truth),
         labels=test[schema.HAZARD].to_numpy(),
@@ -167,6 +181,10 @@ def score_partition(
         delta_t_sums=_delta_t_sums(test, horizon_s),
         shap=shap,
         table=frame[ROW_COLUMNS + SCORES],
+        validation=(
+            validation[schema.HAZARD].to_numpy(dtype=np.int8),
+            validation[events.PROBABILITY].to_numpy(dtype=np.float32),
+        ),
     )
 
 
@@ -346,12 +364,28 @@ def hazard_metrics(
     return metrics
 
 
+def calibrate(scored: HeldOutScores) -> tuple[dict[str, list[float]] | None, dict[str, object]]:
+    """The probability's calibration, fitted on validation rows and judged on test rows.
+
+    Returns:
+        The curve (:func:`batteryops.hazard.calibration.fit`) and ``metrics/hazard.json``'s
+        ``calibration`` section (Brier score before and after, reliability tables).
+    """
+    labels, probability = scored.validation_labels_and_probability()
+    curve = calibration.fit(probability, labels)
+    judged = calibration.judged_on_test(
+        curve, scored.test_labels(), scored.test_scores(events.PROBABILITY)
+    )
+    return curve, judged
+
+
 def operating_point(
     threshold: float,
     alarm: AlarmParams,
     derating: DeratingParams,
     top_features: int,
     model_info: dict[str, object],
+    calibration_curve: dict[str, list[float]] | None = None,
 ) -> dict[str, object]:
     """What scoring with the model needs beside it: threshold, alarm rule, derating, features.
 
@@ -361,9 +395,12 @@ def operating_point(
         derating: The ``derating`` section.
         top_features: How many features explain an alarm (``explain.top_features``).
         model_info: What the ``train`` stage wrote about the model (``features``, ``run_id``).
+        calibration_curve: :func:`batteryops.hazard.calibration.fit` on validation rows, which
+            derating's fixed probability cut reads.
     """
     return {
         "threshold": float(threshold),
+        "calibration": calibration_curve,
         "alarm": alarm.model_dump(),
         "derating": derating.model_dump(),
         "top_features": top_features,
@@ -412,8 +449,9 @@ def write_plots(
     min_lead_min: float,
     plots_dir: str | Path,
     shap_summary: str | Path,
+    calibration_section: dict[str, object] | None = None,
 ) -> None:
-    """Write the PR curves, the lead times (data and PNG) and the SHAP summary.
+    """Write the PR curves, the lead times (data and PNG), the SHAP summary and reliability.
 
     Args:
         scored: :func:`score_held_out`.
@@ -422,8 +460,18 @@ def write_plots(
         min_lead_min: The minimum lead the lead-time histogram marks.
         plots_dir: Folder of ``pr_curve.csv``, ``lead_times.csv`` and their PNGs.
         shap_summary: Where the SHAP summary PNG goes.
+        calibration_section: :func:`calibrate`'s judgement, drawn as ``reliability.png``.
     """
     plots_dir = Path(plots_dir)
+    if calibration_section is not None:
+        with atomic_path(plots_dir / "reliability.png") as tmp:
+            plots.reliability_png(
+                {
+                    "raw": calibration_section["reliability_raw"],
+                    "calibrated": calibration_section["reliability"],
+                },
+                tmp,
+            )
     curves = pr_curves(scored)
     with atomic_path(plots_dir / "pr_curve.csv") as tmp:
         pr_curve_table(curves).to_csv(tmp, index=False)

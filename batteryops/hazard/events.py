@@ -188,7 +188,7 @@ def event_metrics(
                 false_alarms += 1
     min_lead_min = alarm.min_lead_s / 60.0
     module_days = exposure_s / SECONDS_PER_DAY
-    early = sum(lead >= min_lead_min for lead in leads_min)
+    early = int(sum(lead >= min_lead_min for lead in leads_min))
     return {
         "events": events,
         "events_detected": len(leads_min),

@@ -18,7 +18,7 @@ import pandas as pd
 
 from batteryops.core import schema, timegrid
 from batteryops.core.config import AlarmParams, DeratingParams
-from batteryops.hazard import derating, events
+from batteryops.hazard import calibration, derating, events
 from batteryops.hazard.model import DELTA_T_FORECAST, PROBABILITY, TOP_FEATURES, HazardModel
 
 ALARM = "alarm"
@@ -49,6 +49,11 @@ class Scorer:
     alarm: AlarmParams
     derating: DeratingParams
     top_features: int
+    calibration_curve: dict[str, list[float]] | None = None  # fitted on validation (evaluate)
+
+    def calibrated(self, probability: np.ndarray) -> np.ndarray:
+        """The probability as calibrated on validation: what a fixed probability cut reads."""
+        return calibration.apply(self.calibration_curve, probability)
 
     @classmethod
     def from_operating_point(cls, model: HazardModel, operating: dict[str, Any]) -> Scorer:
@@ -58,6 +63,7 @@ class Scorer:
             threshold=float(operating["threshold"]),
             alarm=AlarmParams.model_validate(operating["alarm"]),
             derating=DeratingParams.model_validate(operating["derating"]),
+            calibration_curve=operating.get("calibration"),
             top_features=int(operating["top_features"]),
         )
 
@@ -77,7 +83,11 @@ class Scorer:
         forecast = self.model.delta_t_forecast(frame)
         alarm = self._alarm(frame, probability)
         limit = derating.recommended_current_limit(
-            frame["temp_max_c"].to_numpy(dtype=float), forecast, probability, alarm, self.derating
+            frame["temp_max_c"].to_numpy(dtype=float),
+            forecast,
+            self.calibrated(probability),
+            alarm,
+            self.derating,
         )
         top = self._explain(frame, alarm)
         keys = frame[[schema.MODULE_ID, schema.TIMESTAMP, schema.RACK_ID]].reset_index(drop=True)

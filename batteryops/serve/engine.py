@@ -161,7 +161,7 @@ class OnlineScorer:
         alarm = self._alarm(codes, seconds, scored)[new]
         temp = fresh["temp_max_c"].to_numpy(dtype=float)
         limit = derating.recommended_current_limit(
-            temp, forecast, probability, alarm, self.scorer.derating
+            temp, forecast, self.scorer.calibrated(probability), alarm, self.scorer.derating
         )
         out = fresh[[schema.MODULE_ID, schema.TIMESTAMP, schema.RACK_ID]].reset_index(drop=True)
         out = out.assign(

@@ -102,3 +102,16 @@ def test_the_string_carries_its_most_restrictive_modules_limit() -> None:
         20.0,
         20.0,
     ]
+
+
+def test_the_watch_cut_reads_the_calibrated_probability(trained) -> None:
+    # The model says 0.9 on a quiet second; calibrated on validation that is a 0.2 hazard, under
+    # the 0.5 watch cut: the module keeps its current.
+    from dataclasses import replace
+
+    from batteryops.hazard.scoring import Scorer
+
+    curve = {"x": [0.0, 1.0], "y": [0.0, 0.22]}
+    scorer: Scorer = replace(trained.scorer, calibration_curve=curve)
+    assert scorer.calibrated(np.array([0.9]))[0] == pytest.approx(0.198)
+    assert trained.scorer.calibrated(np.array([0.9]))[0] == pytest.approx(0.9)

@@ -268,9 +268,11 @@ def test_results_and_hazard_metrics_put_the_baselines_beside_the_model(params: P
 
 def test_operating_point_carries_what_scoring_needs(params: Params) -> None:
     info = {"features": ["a", "b"], "run_id": "abc", "model_uri": "ignored"}
-    point = operating_point(np.float32(0.25), params.alarm, params.derating, 3, info)
+    curve = {"x": [0.0, 1.0], "y": [0.0, 0.5]}
+    point = operating_point(np.float32(0.25), params.alarm, params.derating, 3, info, curve)
     assert point == {
         "threshold": 0.25,
+        "calibration": curve,
         "alarm": params.alarm.model_dump(),
         "derating": params.derating.model_dump(),
         "top_features": 3,
@@ -307,3 +309,18 @@ def test_plot_tables() -> None:
 def test_run_metrics_keep_finite_numbers_only() -> None:
     metrics = {"pr_auc": 0.5, "events": 3, "flag": True, "roc_auc": math.nan, "leads": [1.0]}
     assert run_metrics(metrics) == {"test_pr_auc": 0.5, "test_events": 3.0}
+
+
+def test_calibration_is_fitted_on_validation_and_judged_on_test() -> None:
+    from batteryops.hazard.evaluation import HeldOutScores, calibrate
+
+    scored = HeldOutScores()
+    rng = np.random.default_rng(0)
+    said = rng.uniform(0, 1, 4000)
+    scored.validation_rows = [((rng.uniform(0, 1, 4000) < said**4).astype(np.int8), said)]
+    test_said = rng.uniform(0, 1, 4000)
+    scored.labels = [(rng.uniform(0, 1, 4000) < test_said**4).astype(np.int8)]
+    scored.row_scores[events.PROBABILITY] = [test_said]
+    curve, judged = calibrate(scored)
+    assert curve is not None and judged["fitted_on"] == "validation"
+    assert judged["brier_calibrated"] < judged["brier_raw"]

@@ -396,3 +396,14 @@ def test_starts_episode_one_second_at_a_time_and_on_arrays() -> None:
         starts_episode(np.array([10.0, 51.0, 260.0]), np.array([51.0, 200.0, 321.0]), 60),
         [False, True, True],
     )
+
+
+def test_event_metrics_are_plain_json() -> None:
+    # numpy integers crept in (a sum of numpy booleans) and the evaluate stage failed to write.
+    import json
+
+    leads = np.array([(2000, 2100, 1.0)], dtype=object)
+    metrics = event_metrics([_runaway(list(leads))], 0.5, ALARM)
+    json.dumps(metrics)
+    assert all(type(metrics[k]) is int for k in ("events", "events_detected", "false_alarms"))
+    assert type(metrics["events_detected_at_min_lead"]) is int
