@@ -77,16 +77,12 @@ def _ingest_files(
             f"quarantined in {paths.quarantine_dir}, see their .reason.json)"
         )
     telemetry_files.write_racks(telemetry, out, "" if params.source == "files" else "files-")
-    raw_dir, lookback = Path(paths.raw_dir), params.ingest.fault_lookback_s
     try:
-        file_truth = truth.file_truth(
-            telemetry, truth.read_truth_file(raw_dir), str(raw_dir), lookback
+        file_truth, report["truth"] = truth.folder_truth(
+            telemetry, Path(paths.raw_dir), params.ingest.fault_lookback_s
         )
     except ValueError as error:
         raise StageFailure(str(error)) from None
-    # Stated with the metrics: how many detection windows are a look-back, not a fault start.
-    report["truth"] = {"fault_start_assumed": file_truth.attrs["fault_start_assumed"]}
-    report["truth"]["fault_lookback_s"] = lookback
     log.info(
         "ingested %d files (%d quarantined): %d rows in, %d out, dropped %s",
         report["files_accepted"],

@@ -76,6 +76,30 @@ def file_truth(
     for column in ("fault_start", "nuisance_start", "vent_time", "pnr_time"):
         values = truth[column] if column in truth else pd.Series(pd.NaT, index=truth.index)
         truth[column] = pd.to_datetime(values, utc=True, errors="coerce")
+    assumed = _assume_fault_starts(truth, fault_lookback_s, source)
+    truth["position"] = truth["position"].astype(np.int64)
+    out = truth[schema.TRUTH_COLUMNS]
+    out.attrs["fault_start_assumed"] = assumed
+    return out
+
+
+def folder_truth(
+    telemetry: pd.DataFrame, raw_dir: Path, fault_lookback_s: int
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """:func:`file_truth` of the truth file in ``raw_dir``, and what the metrics state of it.
+
+    The statement: how many detection windows are a look-back rather than a given fault start.
+    """
+    table = file_truth(telemetry, read_truth_file(raw_dir), str(raw_dir), fault_lookback_s)
+    stated = {
+        "fault_start_assumed": table.attrs["fault_start_assumed"],
+        "fault_lookback_s": fault_lookback_s,
+    }
+    return table, stated
+
+
+def _assume_fault_starts(truth: pd.DataFrame, fault_lookback_s: int, source: str) -> int:
+    """Open the detection window of runaways without ``fault_start`` before PNR; how many."""
     assumed = truth["pnr_time"].notna() & truth["fault_start"].isna()
     truth.loc[assumed, "fault_start"] = truth.loc[assumed, "pnr_time"] - pd.Timedelta(
         seconds=fault_lookback_s
@@ -88,10 +112,7 @@ def file_truth(
             int(assumed.sum()),
             fault_lookback_s,
         )
-    truth["position"] = truth["position"].astype(np.int64)
-    out = truth[schema.TRUTH_COLUMNS]
-    out.attrs["fault_start_assumed"] = int(assumed.sum())
-    return out
+    return int(assumed.sum())
 
 
 def _given_positions(modules: pd.DataFrame, given: pd.DataFrame, source: str) -> pd.Series:
