@@ -39,7 +39,7 @@ def _row(name: str, m: dict) -> str:
     leads = f"{m['lead_time_min_p10']:.1f} / {m['lead_time_min_median']:.1f}"
     return (
         f"| {name} | {m['pr_auc']:.3f} | {recall} | {early} | {leads} | {alarms} | "
-        f"{m['threshold']:.4g} |"
+        f"{m['threshold']:.6g} |"
     )
 
 
