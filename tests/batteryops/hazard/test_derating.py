@@ -72,14 +72,7 @@ def test_rated_current_and_temperatures_are_checked() -> None:
         )
 
 
-BLIND = DeratingParams(
-    rated_current_a=20.0,
-    derate_start_c=45.0,
-    stop_c=60.0,
-    watch_probability=0.5,
-    watch_current_fraction=0.5,
-    missing_temperature_current_fraction=0.25,
-)
+BLIND = POLICY.model_copy(update={"missing_temperature_current_fraction": 0.25})
 
 
 def test_a_module_without_temperature_never_gets_the_full_current() -> None:
