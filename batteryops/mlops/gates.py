@@ -133,7 +133,9 @@ def _hazard_gates(hazard: dict[str, Any], gates: GateParams) -> list[GateResult]
             gates.max_false_alarms_per_module_day_upper95,
         ),
     ]
-    results += [_check(key, hazard.get(key), op, limit) for key, op, limit in bounds if limit]
+    results += [
+        _check(key, hazard.get(key), op, limit) for key, op, limit in bounds if limit is not None
+    ]
     if "delta_t_skill" in hazard:
         results.append(
             _check("delta_t_skill", hazard.get("delta_t_skill"), ">=", gates.min_delta_t_skill)
