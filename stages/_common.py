@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
@@ -20,7 +21,7 @@ def run(stage: str, main: Callable[[Params], None]) -> None:
     """Run one stage: quiet the tools' telemetry, configure logging, load params, call ``main``.
 
     Parameter, input and stage failures end the process with exit code 2 and a one-paragraph
-    message instead of a traceback.
+    message instead of a traceback. A finished stage leaves through :func:`_leave`.
 
     Args:
         stage: Stage name, for messages.
@@ -39,4 +40,19 @@ def run(stage: str, main: Callable[[Params], None]) -> None:
         main(params)
     except (ParamsError, MissingInputError, StageFailure) as error:
         log.error("stage %s failed: %s", stage, error)
-        sys.exit(2)
+        _leave(2)
+    _leave(0)
+
+
+def _leave(code: int) -> None:
+    """End the process with ``code`` after the exit handlers, skipping interpreter teardown.
+
+    Arrow's reader threads can outlive the interpreter's final garbage collection and abort
+    the process (``terminate called without an active exception``, exit -6; apache/arrow
+    #34314), which would turn a finished or cleanly failed stage into a crash. Every output is
+    closed by now; the ``atexit`` handlers (logging, MLflow) still run.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
