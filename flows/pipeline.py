@@ -10,7 +10,11 @@ retried; a stage that failed on its own merits is reported at once.
 
 Run once:            python -m flows.pipeline
 Run every stage:     python -m flows.pipeline --force
-Serve on a schedule: python -m flows.pipeline --serve [--cron "0 */6 * * *"]
+Serve on a schedule: python -m flows.pipeline --serve [--cron "0 */6 * * *" | --interval 3600]
+
+Serving needs a Prefect server (``prefect server start``, then ``PREFECT_API_URL``): the server's
+scheduler creates the runs, the serving process executes them. tests/flows/test_schedule.py
+starts a real server and waits for a scheduled run to complete.
 """
 
 from __future__ import annotations
@@ -145,20 +149,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--serve", action="store_true", help="serve as a deployment on a cron schedule"
     )
-    parser.add_argument(
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument(
         "--cron", default=settings.cron, help=f"schedule (default from params: {settings.cron!r})"
+    )
+    when.add_argument(
+        "--interval", type=float, metavar="SECONDS", help="run every SECONDS instead of on --cron"
     )
     parser.add_argument(
         "--force", action="store_true", help="run every stage even if DVC finds it up to date"
     )
+    parser.add_argument(
+        "--root", default=str(ROOT), help="the DVC project to run (default: this one)"
+    )
     args = parser.parse_args(argv)
     pipeline = build_flow(settings.max_parallel_stages, settings.retries, settings.retry_delay_s)
     if args.serve:
+        schedule = {"interval": args.interval} if args.interval else {"cron": args.cron}
         pipeline.serve(
-            name=settings.deployment_name, cron=args.cron, parameters={"force": args.force}
+            name=settings.deployment_name,
+            parameters={"root": args.root, "force": args.force},
+            **schedule,
         )
     else:
-        pipeline(force=args.force)
+        pipeline(root=args.root, force=args.force)
 
 
 if __name__ == "__main__":
