@@ -56,6 +56,7 @@ def main(params: Params) -> None:
             alarm=params.alarm,
         ),
         comparison_in_decision=True,
+        promote=params.register_.promote,
     )
     print(gates.format_table(outcome.results))
 

@@ -39,6 +39,7 @@ def main(params: Params) -> None:
         outputs=registration.Outputs(
             paths.audit_log, paths.metrics.soh_registry, paths.soh_model_card
         ),
+        promote=params.register_.promote,
     )
     print(gates.format_table(outcome.results))
 

@@ -5,11 +5,16 @@ task's gates, registers it as a new version, moves ``champion`` to it when every
 marks it ``challenger`` with the failed gates as reasons), appends the decision to the audit log,
 writes the decision as a metrics JSON and writes and logs the model card. What differs between
 tasks is handed in: the metrics, the gate function, how the champion is compared and the card.
+
+Experiments stay experiments: inside ``dvc exp run`` (DVC sets ``DVC_EXP_NAME``) or with
+``register.promote: challenger-only`` a candidate that holds every gate is ``held`` as
+challenger, tagged with the experiment's name; ``batteryops promote`` is the deliberate way on.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +27,7 @@ from batteryops.mlops.gates import GateResult
 log = logging.getLogger(__name__)
 
 RECORDED_COMPARISON = "recorded metrics of the champion version"
+EXPERIMENT_ENV = "DVC_EXP_NAME"  # set by DVC in every stage that ``dvc exp run`` executes
 ALL_GATES_HOLD = "every gate holds"
 
 # The champion's metrics to gate against (None: no no-regression gates) and how they were had.
@@ -99,6 +105,7 @@ def register(
     outputs: Outputs,
     compare: Callable[[str, str | None], ChampionComparison] = compare_recorded,
     comparison_in_decision: bool = False,
+    promote: str = "auto",
 ) -> Registration:
     """Gate the candidate against the champion, register it and record the decision.
 
@@ -115,6 +122,8 @@ def register(
             champion's metrics to gate against and a note saying how they were obtained.
         comparison_in_decision: Whether the decision JSON carries that note
             (``champion_comparison``); the audit entry always does.
+        promote: ``auto`` (a candidate that holds every gate becomes champion, except inside a
+            DVC experiment) or ``challenger-only`` (never; ``batteryops promote`` decides).
 
     Returns:
         The decision, with the gate results and lineage.
@@ -123,7 +132,10 @@ def register(
     champion_metrics, comparison = compare(candidate.name, champion_before)
     results = judge(champion=champion_metrics)
     champion_audit = {"champion_metrics": champion_metrics, "champion_comparison": comparison}
-    outcome = _decide(candidate, results, champion_before, outputs.audit_log, champion_audit)
+    verdict = _verdict(results, promote)
+    outcome = _decide(
+        candidate, verdict, results, champion_before, outputs.audit_log, champion_audit
+    )
     if comparison_in_decision:
         outcome.decision["champion_comparison"] = comparison
     write_json(outcome.decision, outputs.decision)
@@ -132,22 +144,34 @@ def register(
     return outcome
 
 
+def _verdict(results: list[GateResult], promote: str) -> registry.Verdict:
+    """The gates' verdict, with whether this run may move ``champion``."""
+    if promote not in ("auto", "challenger-only"):
+        raise ValueError(f"register.promote must be 'auto' or 'challenger-only', got {promote!r}")
+    experiment = os.environ.get(EXPERIMENT_ENV) or None
+    reasons = [result.reason for result in results if not result.passed] or [ALL_GATES_HOLD]
+    return registry.Verdict(
+        passed=all(result.passed for result in results),
+        reasons=reasons,
+        may_promote=promote == "auto" and experiment is None,
+        experiment=experiment,
+    )
+
+
 def _decide(
     candidate: Candidate,
+    verdict: registry.Verdict,
     results: list[GateResult],
     champion_before: str | None,
     audit_log: str | Path,
     champion_audit: dict[str, Any],
 ) -> Registration:
-    """Register the version, move the alias and append the audit entry with the lineage."""
-    promoted = all(result.passed for result in results)
-    reasons = [result.reason for result in results if not result.passed] or [ALL_GATES_HOLD]
+    """Register (or find) the version, move the alias and append the audit entry."""
     commit, data = tracking.git_commit(), tracking.data_versions()
     version, champion_after = registry.decide(
         candidate.name,
         candidate.model_uri,
-        promoted,
-        reasons,
+        verdict,
         champion_before,
         tags={"run_id": candidate.run_id, "git_commit": commit} | candidate.tags,
         metrics=candidate.metrics,
@@ -162,8 +186,10 @@ def _decide(
         champion_before=champion_before,
         champion_after=champion_after,
         results=results,
-        reasons=reasons,
-        decision=decision_record(candidate.name, version, champion_after, results, reasons),
+        reasons=verdict.reasons,
+        decision=decision_record(
+            candidate.name, version, champion_after, results, verdict.reasons, verdict.label
+        ),
         git_commit=commit,
         data_versions=data,
     )
@@ -175,15 +201,20 @@ def decision_record(
     champion_after: str | None,
     results: list[GateResult],
     reasons: list[str],
+    label: str | None = None,
 ) -> dict[str, Any]:
-    """The decision as the registry metrics JSON holds it (one entry per gate)."""
-    promoted = all(result.passed for result in results)
+    """The decision as the registry metrics JSON holds it (one entry per gate).
+
+    ``label`` is the verdict's (``promoted``, ``rejected`` or ``held``); by default it follows
+    the gates alone.
+    """
+    label = label or ("promoted" if all(result.passed for result in results) else "rejected")
     return {
         "model": name,
-        "decision": "promoted" if promoted else "rejected",
+        "decision": label,
         "candidate_version": int(version),
         "champion_version": int(champion_after) if champion_after else None,
-        "promoted": int(promoted),
+        "promoted": int(label == "promoted"),
         "gates_passed": sum(result.passed for result in results),
         "gates_total": len(results),
         "gates": {
@@ -215,6 +246,18 @@ def _log_outcome(outcome: Registration) -> None:
             outcome.version,
             outcome.name,
             outcome.champion_before,
+        )
+    elif outcome.decision["decision"] == "held":
+        log.warning(
+            "version %s of %s holds every gate but stays challenger (%s); champion stays %s; "
+            "`batteryops promote %s` makes it champion",
+            outcome.version,
+            outcome.name,
+            f"experiment {os.environ[EXPERIMENT_ENV]}"
+            if os.environ.get(EXPERIMENT_ENV)
+            else "register.promote is challenger-only",
+            outcome.champion_before,
+            outcome.version,
         )
     else:
         log.warning(

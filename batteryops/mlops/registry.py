@@ -4,13 +4,19 @@ Registry stages are deprecated in MLflow 3, so aliases carry the state: ``champi
 ``models:/NAME@champion`` serves, ``challenger`` the latest candidate that failed a gate. Every
 decision is appended to a JSON-lines audit log (from, to, metrics, reasons, git commit, data
 versions); rollback reads that log.
+
+A version is one deployable: a logged model with the tags it is served by (features, alarm,
+operating point). Its ``fingerprint`` tag identifies that pair, so the same model from the same
+run with the same tags is decided again on its existing version, never registered twice.
 """
 
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,10 +24,39 @@ from typing import Any
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 METRIC_TAG_PREFIX = "metric."
+FINGERPRINT_TAG = "fingerprint"
+# Lineage, not identity: the same model registered from another commit is the same deployable.
+LINEAGE_TAGS = ("git_commit",)
+EXPERIMENT_TAG = "experiment"
 
 
 class RegistryError(RuntimeError):
     """Raised for registry operations that cannot be carried out (with the reason)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the gates said and what this run may do about it.
+
+    Attributes:
+        passed: Whether every gate held.
+        reasons: The failed gates (or that every gate holds).
+        may_promote: Whether this run may move ``champion`` (not inside an experiment, and
+            ``register.promote`` is ``auto``).
+        experiment: The DVC experiment this run belongs to, if any.
+    """
+
+    passed: bool
+    reasons: list[str]
+    may_promote: bool = True
+    experiment: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``promoted``, ``rejected`` (a gate failed) or ``held`` (passed, not allowed to move)."""
+        if not self.passed:
+            return "rejected"
+        return "promoted" if self.may_promote else "held"
 
 
 def _client():
@@ -90,39 +125,73 @@ def append_audit(path: str | Path, entry: dict[str, Any]) -> dict[str, Any]:
     return stamped
 
 
+def fingerprint(model_uri: str, tags: dict[str, str]) -> str:
+    """What identifies a deployable: the logged model and the tags it is served by."""
+    served_by = {key: value for key, value in tags.items() if key not in LINEAGE_TAGS}
+    text = json.dumps({"model_uri": model_uri, "tags": served_by}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def find_version(name: str, run_id: str, print_: str) -> str | None:
+    """The earliest version of ``name`` from ``run_id`` carrying fingerprint ``print_``, if any."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        found = _client().search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    except MlflowException:
+        return None
+    same = [int(v.version) for v in found if v.tags.get(FINGERPRINT_TAG) == print_]
+    return str(min(same)) if same else None
+
+
 def decide(
     name: str,
     model_uri: str,
-    passed: bool,
-    reasons: list[str],
+    verdict: Verdict,
     champion_before: str | None,
     tags: dict[str, str],
     metrics: dict[str, Any],
     audit_log: str | Path,
     audit_extra: dict[str, Any],
 ) -> tuple[str, str | None]:
-    """Register the candidate; make it ``champion`` if every gate passed, else ``challenger``.
+    """Register the candidate (or find its version); move the aliases the verdict allows.
 
+    The candidate becomes ``champion`` when every gate held and promotion is allowed here;
+    otherwise it is ``challenger`` (unless it already is the champion, which then stays).
     Every decision is appended to the audit log. Called by
     :func:`batteryops.mlops.registration.register`, the routine of every registered model.
 
     Returns:
         The candidate's version and the champion after the decision.
     """
-    decision = "champion" if passed else "challenger"
-    version = register_version(name, model_uri, tags | {"decision": decision}, metrics)
-    set_alias(name, CHAMPION if passed else CHALLENGER, version)
-    champion_after = version if passed else champion_before
+    print_ = fingerprint(model_uri, tags)
+    existing = find_version(name, tags.get("run_id", ""), print_)
+    promote = verdict.passed and verdict.may_promote
+    label = CHAMPION if promote else CHALLENGER
+    if existing is None:
+        version_tags = tags | {FINGERPRINT_TAG: print_, "decision": label}
+        if verdict.experiment:
+            version_tags[EXPERIMENT_TAG] = verdict.experiment
+        version = register_version(name, model_uri, version_tags, metrics)
+    else:
+        version = existing
+    champion_after = version if promote else champion_before
+    if version != champion_before:
+        if existing is not None:
+            _client().set_model_version_tag(name, version, "decision", label)
+        set_alias(name, label, version)
     append_audit(
         audit_log,
         {
             "model": name,
             "action": "register",
             "candidate_version": version,
+            "new_version": existing is None,
             "champion_before": champion_before,
             "champion_after": champion_after,
-            "decision": "promoted" if passed else "rejected",
-            "reasons": reasons,
+            "decision": verdict.label,
+            "reasons": verdict.reasons,
+            "experiment": verdict.experiment,
             "metrics": metrics,
         }
         | audit_extra,

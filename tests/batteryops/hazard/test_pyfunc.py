@@ -30,8 +30,7 @@ def _register(model: LoggedModel, point: dict, tmp_path: Path) -> str:
     version, _ = registry.decide(
         "m",
         model.model_uri,
-        True,
-        ["all gates hold"],
+        registry.Verdict(passed=True, reasons=["all gates hold"]),
         None,
         tags={
             pyfunc.FEATURES_TAG: json.dumps(["a", "b", "c"]),
@@ -75,8 +74,7 @@ def test_a_version_without_an_operating_point_is_refused_by_name(
     version, _ = registry.decide(
         "m",
         logged_model.model_uri,
-        True,
-        ["all gates hold"],
+        registry.Verdict(passed=True, reasons=["all gates hold"]),
         None,
         tags={},
         metrics={},

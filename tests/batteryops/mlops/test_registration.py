@@ -39,9 +39,15 @@ def _card(outcome: Registration) -> str:
 
 
 def _register(
-    model: LoggedModel, outputs: Outputs, metrics: dict[str, Any], **options: Any
+    model: LoggedModel,
+    outputs: Outputs,
+    metrics: dict[str, Any],
+    variant: str = "1",
+    **options: Any,
 ) -> Registration:
-    candidate = Candidate("m", model.model_uri, model.run_id, metrics, tags={"task": "hazard"})
+    """Register ``model``; another ``variant`` (e.g. operating point) is another deployable."""
+    tags = {"task": "hazard", "variant": variant}
+    candidate = Candidate("m", model.model_uri, model.run_id, metrics, tags=tags)
     judge = options.pop("judge", None) or _judge(metrics)
     return registration.register(candidate, judge, _card, outputs, **options)
 
@@ -97,7 +103,7 @@ def test_a_failed_gate_marks_challenger_and_keeps_the_champion(
     outputs, _ = project
     _register(logged_model, outputs, GOOD)
     worse = GOOD | {"pr_auc": 0.3}
-    outcome = _register(logged_model, outputs, worse)
+    outcome = _register(logged_model, outputs, worse, variant="2")
     assert (outcome.version, outcome.champion_before, outcome.champion_after) == ("2", "1", "1")
     assert not outcome.promoted
     # Both the absolute gate and the no-regression gate against v1's recorded 0.7 fail.
@@ -134,7 +140,7 @@ def test_the_judge_sees_the_champions_recorded_metrics(
 
     _register(logged_model, outputs, GOOD, judge=judge)
     better = GOOD | {"pr_auc": 0.8}
-    outcome = _register(logged_model, outputs, better, judge=judge)
+    outcome = _register(logged_model, outputs, better, variant="2", judge=judge)
     assert seen == [None, GOOD]
     assert outcome.champion_after == "2"
     assert registry.alias_version("m", registry.CHAMPION) == "2"
@@ -185,9 +191,73 @@ def test_soh_gates_through_the_same_routine(
     def judge_worse(*, champion: dict[str, Any] | None) -> list[GateResult]:
         return gates.evaluate_soh_gates(worse, GATES.soh, champion=champion)
 
-    outcome = _register(logged_model, outputs, worse, judge=judge_worse)
+    outcome = _register(logged_model, outputs, worse, variant="2", judge=judge_worse)
     assert outcome.reasons == ["no_regression.rul_mape_pct = 6 fails (<= 5.25)"]
     assert registry.alias_version("m", registry.CHAMPION) == "1"
+
+
+def test_an_unchanged_model_is_decided_again_on_its_version(
+    logged_model: LoggedModel, project: tuple[Outputs, dict[str, str]]
+) -> None:
+    outputs, _ = project
+    first = _register(logged_model, outputs, GOOD)
+    again = _register(logged_model, outputs, GOOD)
+    worse_gates = _register(logged_model, outputs, GOOD | {"pr_auc": 0.3})
+    assert first.version == again.version == worse_gates.version == "1"
+    assert again.promoted and not worse_gates.promoted
+    # The champion stays; a version is never its own challenger.
+    assert registry.alias_version("m", registry.CHAMPION) == "1"
+    assert registry.alias_version("m", registry.CHALLENGER) is None
+    assert registry.version_tags("m", "1")["decision"] == "champion"
+    entries = registry.read_audit(outputs.audit_log)
+    assert [e["new_version"] for e in entries] == [True, False, False]
+    assert [e["decision"] for e in entries] == ["promoted", "promoted", "rejected"]
+    from mlflow import MlflowClient
+
+    assert len(MlflowClient().search_model_versions("name = 'm'")) == 1
+
+
+def test_a_challenger_that_later_holds_every_gate_is_promoted_on_its_version(
+    logged_model: LoggedModel, project: tuple[Outputs, dict[str, str]]
+) -> None:
+    outputs, _ = project
+    _register(logged_model, outputs, GOOD)
+    _register(logged_model, outputs, GOOD | {"pr_auc": 0.3}, variant="2")
+    outcome = _register(logged_model, outputs, GOOD, variant="2")
+    assert (outcome.version, outcome.champion_before, outcome.champion_after) == ("2", "1", "2")
+    assert registry.alias_version("m", registry.CHAMPION) == "2"
+    assert registry.version_tags("m", "2")["decision"] == "champion"
+
+
+def test_inside_a_dvc_experiment_a_passing_candidate_is_held_as_challenger(
+    logged_model: LoggedModel,
+    project: tuple[Outputs, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    outputs, _ = project
+    _register(logged_model, outputs, GOOD)
+    monkeypatch.setenv(registration.EXPERIMENT_ENV, "exp-k6")
+    outcome = _register(logged_model, outputs, GOOD | {"pr_auc": 0.8}, variant="2")
+    assert (outcome.version, outcome.champion_after) == ("2", "1")
+    assert not outcome.promoted and outcome.decision["decision"] == "held"
+    assert outcome.reasons == ["every gate holds"]
+    assert registry.alias_version("m", registry.CHAMPION) == "1"
+    assert registry.alias_version("m", registry.CHALLENGER) == "2"
+    tags = registry.version_tags("m", "2")
+    assert (tags["decision"], tags["experiment"]) == ("challenger", "exp-k6")
+    entry = registry.read_audit(outputs.audit_log)[-1]
+    assert (entry["decision"], entry["experiment"]) == ("held", "exp-k6")
+
+
+def test_challenger_only_never_moves_the_champion(
+    logged_model: LoggedModel, project: tuple[Outputs, dict[str, str]]
+) -> None:
+    outputs, _ = project
+    outcome = _register(logged_model, outputs, GOOD, promote="challenger-only")
+    assert (outcome.version, outcome.champion_after) == ("1", None)
+    assert registry.alias_version("m", registry.CHAMPION) is None
+    assert registry.alias_version("m", registry.CHALLENGER) == "1"
+    assert json.loads(Path(outputs.decision).read_text())["decision"] == "held"
 
 
 # --- decision_record (pure) -----------------------------------------------------------------------

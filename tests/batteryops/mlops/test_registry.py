@@ -185,3 +185,12 @@ def test_register_promote_and_roll_back(
         registry.move_champion("m", "9", audit, "promote", "typo", {})
     assert len(read_audit(audit)) == 3  # a refused move is not recorded
     assert json.loads(audit.read_text().splitlines()[-1])["action"] == "rollback"
+
+
+def test_fingerprint_is_the_model_and_what_serves_it_not_the_commit() -> None:
+    tags = {"run_id": "r1", "git_commit": "aaa", "alarm": '{"persistence_k": 8}'}
+    same = registry.fingerprint("runs:/r1/model", tags | {"git_commit": "bbb"})
+    assert registry.fingerprint("runs:/r1/model", tags) == same
+    other_alarm = tags | {"alarm": '{"persistence_k": 7}'}
+    assert registry.fingerprint("runs:/r1/model", other_alarm) != same
+    assert registry.fingerprint("runs:/r2/model", tags) != same
