@@ -48,6 +48,7 @@ class MetricsPaths(_Section):
 class PathsParams(_Section):
     """Every path the pipeline reads or writes (relative to the project root)."""
 
+    params_check: str = "data/params_checked.txt"
     raw_dir: str
     quarantine_dir: str
     simulated_dir: str
@@ -433,17 +434,18 @@ class GateParams(_Section):
     A bound gate set to null is not checked.
     """
 
-    min_event_recall_at_min_lead: float
+    min_event_recall_at_min_lead: float = Field(ge=0, le=1)
     min_event_recall_at_min_lead_lower95: float | None = Field(default=None, ge=0, le=1)
-    min_pr_auc: float
-    max_false_alarms_per_module_day: float
+    min_pr_auc: float = Field(ge=0, le=1)
+    max_false_alarms_per_module_day: float = Field(ge=0)
     max_false_alarms_per_module_day_upper95: float | None = Field(default=None, gt=0)
-    min_lead_time_min_median: float
+    min_lead_time_min_median: float = Field(ge=0)
     max_regression: RegressionParams
     max_drift_share: float = Field(ge=0, le=1)
     require_validation: bool
-    min_generalization_event_recall: float
-    min_delta_t_skill: float  # persistence RMSE / model RMSE of the 30 s temperature change
+    min_generalization_event_recall: float = Field(ge=0, le=1)
+    # persistence RMSE / model RMSE of the 30 s temperature change
+    min_delta_t_skill: float = Field(ge=0)
     soh: SohGateParams
 
 
@@ -480,6 +482,16 @@ class HealthParams(_Section):
     soh_xgboost: dict[str, float | int]
     rul_xgboost: dict[str, float | int]
     shap_rows: int = Field(gt=0)
+
+
+class RegisterParams(_Section):
+    """Who may move ``champion`` (the ``register`` section).
+
+    ``auto``: a candidate that holds every gate, outside a DVC experiment; ``challenger-only``:
+    no run (``batteryops promote`` is the way on).
+    """
+
+    promote: Literal["auto", "challenger-only"] = "auto"
 
 
 class FlowParams(_Section):
@@ -747,6 +759,7 @@ class Params(_Section):
     generalize: GeneralizeParams
     drift: DriftParams
     gates: GateParams
+    register_: RegisterParams = Field(default_factory=RegisterParams, alias="register")
     flow: FlowParams
     ageing: AgeingParams
     health: HealthParams

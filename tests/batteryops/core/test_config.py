@@ -217,3 +217,30 @@ def test_load_params_validation_error_names_file(
     with pytest.raises(ParamsError, match="^" + re.escape(f"{path}: invalid parameters")) as caught:
         load_params(path)
     assert "did you mean 'guard_s'" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("gate", "value"),
+    [
+        ("min_pr_auc", -0.5),
+        ("min_pr_auc", 1.5),
+        ("min_event_recall_at_min_lead", 1.2),
+        ("max_false_alarms_per_module_day", -0.01),
+        ("min_delta_t_skill", -1.0),
+        ("min_generalization_event_recall", -0.1),
+    ],
+)
+def test_an_impossible_gate_is_refused_naming_it(
+    raw_params: dict[str, Any], gate: str, value: float
+) -> None:
+    raw = deep_merge(raw_params, {"gates": {gate: value}})
+    with pytest.raises(ParamsError, match=rf"gates\.{gate}"):
+        parse_params(raw)
+
+
+def test_the_register_section_allows_two_ways(raw_params: dict[str, Any]) -> None:
+    assert parse_params(raw_params).register_.promote == "auto"
+    held = deep_merge(raw_params, {"register": {"promote": "challenger-only"}})
+    assert parse_params(held).register_.promote == "challenger-only"
+    with pytest.raises(ParamsError, match=r"register\.promote"):
+        parse_params(deep_merge(raw_params, {"register": {"promote": "always"}}))
