@@ -28,6 +28,7 @@ from batteryops.ingest.columns import mask_outside_limits
 
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}"  # module and rack ids (shown on the page)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+EPOCH_LIMIT_S = 9.2e9  # |epoch seconds| pandas datetimes hold (about 1678 to 2262)
 ALLOWED = set(schema.CANONICAL_COLUMNS)
 
 
@@ -43,11 +44,18 @@ class BatchError(ValueError):
 def parse(body: bytes, content_type: str, ingest_params: IngestParams) -> pd.DataFrame:
     """Canonical rows (keys + every signal, float32; NaN where not sent) from a request body."""
     kind = (content_type or "").split(";")[0].strip().lower()
-    if kind in ("application/json", "", "text/json"):
+    if kind in ("application/json", "", "text/json") or (
+        kind in ("text/plain", "application/octet-stream") and _looks_like_json(body)
+    ):
         return mask_limits(_from_json(body), ingest_params.limits)
     if kind in ("text/csv", "text/plain", "application/octet-stream", "text/tab-separated-values"):
         return _from_export(body, ingest_params)
     raise BatchError(415, f"unsupported content type {kind!r}: send application/json or text/csv")
+
+
+def _looks_like_json(body: bytes) -> bool:
+    """A body sent as plain text or bytes that is a JSON list or object (no export starts so)."""
+    return body.lstrip()[:1] in (b"[", b"{")
 
 
 def _from_json(body: bytes) -> pd.DataFrame:
@@ -55,6 +63,8 @@ def _from_json(body: bytes) -> pd.DataFrame:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise BatchError(400, f"malformed JSON: {error}") from None
+    except RecursionError:
+        raise BatchError(400, "malformed JSON: nested too deeply (rows are flat objects)") from None
     rows = data.get("rows") if isinstance(data, dict) else data
     if not isinstance(rows, list):
         raise BatchError(422, 'expected a JSON list of rows or {"rows": [...]}')
@@ -111,7 +121,10 @@ def _finite_number(value: Any) -> bool:
 def _timestamps(values: pd.Series, unit: str) -> pd.Series:
     numeric = pd.to_numeric(values, errors="coerce")
     if numeric.notna().all():
-        parsed = pd.to_datetime(numeric.astype(float), unit="s", utc=True, errors="coerce")
+        seconds = numeric.astype(float)
+        # Epoch seconds pandas can hold (years 1677-2262); beyond, NaT and the message below.
+        seconds = seconds.where(seconds.abs() < EPOCH_LIMIT_S)
+        parsed = pd.to_datetime(seconds, unit="s", utc=True, errors="coerce")
     else:
         parsed = pd.to_datetime(values.astype(str), utc=True, errors="coerce", format="ISO8601")
     bad = np.flatnonzero(parsed.isna().to_numpy())
@@ -141,10 +154,13 @@ def _from_export(body: bytes, params: IngestParams) -> pd.DataFrame:
 
 
 def _quarantine_reason(folder: Path) -> str:
+    """The first quarantined file's reason, with its line, column and what was expected."""
     for reason in sorted(folder.rglob("*.reason.json")):
         data = json.loads(reason.read_text())
-        parts = [str(data.get(k)) for k in ("reason", "line", "column", "expected") if data.get(k)]
-        return "; ".join(parts)
+        where = [f"{k} {data[k]}" for k in ("line", "column") if data.get(k) not in (None, "")]
+        if data.get("expected"):
+            where.append(f"expected {data['expected']}")
+        return str(data.get("reason", "")) + (f" ({', '.join(where)})" if where else "")
     return ""
 
 

@@ -173,6 +173,9 @@ def module_router(service: Service) -> APIRouter:
     return router
 
 
+MAX_ALARM_ID = 2**63 - 1  # the store's integer key (SQLite and PostgreSQL BIGINT)
+
+
 def alarm_router(service: Service) -> APIRouter:
     """The alarm list and the operators' verdicts (each broadcast to the live pages)."""
     router = APIRouter()
@@ -184,6 +187,8 @@ def alarm_router(service: Service) -> APIRouter:
         return await asyncio.to_thread(service.store.alarms, state, limit)
 
     async def _review(alarm_id: int, kind: str, review: Review | None) -> dict[str, Any]:
+        if not 1 <= alarm_id <= MAX_ALARM_ID:
+            raise HTTPException(422, f"alarm ids are 1..{MAX_ALARM_ID}, got {alarm_id}")
         review = review or Review()
         found = await asyncio.to_thread(
             service.store.review, alarm_id, kind, review.by, review.note

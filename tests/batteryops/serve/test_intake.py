@@ -69,3 +69,35 @@ def test_the_gate_names_the_first_row_too_old_or_too_far_ahead(params: Params) -
         Gate(params.serve, clock=lambda: now).check(rows)[schema.MODULE_ID].tolist()
         == ["R01-M01"] * 3
     )
+
+
+@pytest.mark.parametrize("epoch", [1e20, -1e20, 1e300])
+def test_an_epoch_far_out_of_range_is_a_clear_422(params: Params, epoch: float) -> None:
+    body = json.dumps([{"timestamp": epoch, "module_id": "R01-M01", "temp_max_c": 25.0}])
+    with pytest.raises(BatchError) as refused:
+        parse(body.encode(), "application/json", params.ingest)
+    assert refused.value.status == 422
+    assert "row 0, column 'timestamp'" in refused.value.message
+
+
+def test_json_nested_too_deep_is_a_clear_400(params: Params) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(BatchError) as refused:
+        parse(body, "application/json", params.ingest)
+    assert refused.value.status == 400
+    assert "nested too deeply" in refused.value.message
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream"])
+def test_json_sent_as_text_is_read_as_json(params: Params, content_type: str) -> None:
+    rows = parse(_json_rows([25.0] * 80), content_type, params.ingest)
+    assert len(rows) == 80 and (rows["temp_max_c"] == 25.0).all()
+
+
+def test_a_header_only_csv_says_so_plainly(params: Params) -> None:
+    with pytest.raises(BatchError) as refused:
+        parse(b"timestamp,module_id,temp_max_c\n", "text/csv", params.ingest)
+    assert refused.value.status == 422
+    message = refused.value.message
+    assert message.startswith("export refused: ") and "; 2; " not in message
+    assert "line 2" in message or "no data rows" in message
