@@ -43,6 +43,7 @@ class MetricsPaths(_Section):
     soh: str
     cycle_validation: str
     soh_registry: str
+    headline: str = "metrics/headline.json"
 
 
 class PathsParams(_Section):
