@@ -65,6 +65,7 @@ def main(params: Params) -> None:
         paths.plots_dir,
         paths.shap_summary,
         metrics["calibration"],
+        paths.plot_data,
     )
     log.info("plots in %.1f s", time.perf_counter() - started)
     evaluation.log_to_run(

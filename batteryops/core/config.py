@@ -70,6 +70,7 @@ class PathsParams(_Section):
     drift_report: str
     drift_columns: str
     plots_dir: str
+    plot_data: str = "metrics/plots"
     model_card: str
     shap_summary: str
     audit_log: str

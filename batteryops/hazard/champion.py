@@ -120,6 +120,7 @@ def metrics_on_test_modules(
         np.concatenate(labels), np.concatenate(scores), tracks, threshold, alarm
     )
     result.pop("lead_times_min", None)
+    result.pop("lead_times_by_module", None)
     return result
 
 

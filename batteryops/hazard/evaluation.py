@@ -25,7 +25,7 @@ from batteryops.core.config import (
     RuleBaselineParams,
     TrackingParams,
 )
-from batteryops.core.io import atomic_path, parquet_writer
+from batteryops.core.io import atomic_dir, atomic_path, parquet_writer
 from batteryops.hazard import calibration, evaluate, events
 from batteryops.hazard.labels import ROW_COLUMNS
 from batteryops.hazard.model import DELTA_T_FORECAST, HazardModel
@@ -427,19 +427,42 @@ def pr_curve_table(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataF
     return pd.concat(rows)
 
 
-def lead_times(results: dict[str, dict[str, object]]) -> dict[str, list[float]]:
-    """Plot name -> the lead times (minutes) of the runaways each score detected on test."""
-    return {PLOT_NAMES[c]: list(result["lead_times_min"]) for c, result in results.items()}
+def lead_times(results: dict[str, dict[str, object]]) -> dict[str, dict[str, float]]:
+    """Plot name -> runaway module -> lead time (minutes), of the runaways each score detected."""
+    return {PLOT_NAMES[c]: dict(result["lead_times_by_module"]) for c, result in results.items()}
 
 
-def lead_time_table(leads: dict[str, list[float]]) -> pd.DataFrame:
-    """The lead times of :func:`lead_times` as DVC plot data: ``model``, ``event``, minutes."""
+def lead_time_table(leads: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """The lead times of :func:`lead_times` as DVC plot data: ``model``, ``event``, minutes.
+
+    The event is the runaway module's id, so one event is the same row label for every model.
+    """
     rows = [
-        {"model": name, "event": i, "lead_time_min": lead}
-        for name, values in leads.items()
-        for i, lead in enumerate(values)
+        {"model": name, "event": module_id, "lead_time_min": lead}
+        for name, by_module in leads.items()
+        for module_id, lead in sorted(by_module.items())
     ]
     return pd.DataFrame(rows, columns=["model", "event", "lead_time_min"])
+
+
+def write_plot_data(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]],
+    leads: dict[str, dict[str, float]],
+    plot_data: str | Path,
+) -> None:
+    """DVC plot data, one file per model (one series each in ``dvc plots show``).
+
+    ``plot_data/pr_curve/<model>.csv`` (recall, precision) and
+    ``plot_data/lead_times/<model>.csv`` (event = runaway module, lead_time_min); ``dvc.yaml``'s
+    top-level ``plots`` names every file. The folder is versioned with the metrics.
+    """
+    with atomic_dir(plot_data) as tmp:
+        pr_table, lead_table = pr_curve_table(curves), lead_time_table(leads)
+        for kind, table in (("pr_curve", pr_table), ("lead_times", lead_table)):
+            (tmp / kind).mkdir()
+            for name in PLOT_NAMES.values():
+                rows = table[table["model"] == name].drop(columns="model")
+                rows.to_csv(tmp / kind / f"{name}.csv", index=False)
 
 
 def write_plots(
@@ -450,6 +473,7 @@ def write_plots(
     plots_dir: str | Path,
     shap_summary: str | Path,
     calibration_section: dict[str, object] | None = None,
+    plot_data: str | Path | None = None,
 ) -> None:
     """Write the PR curves, the lead times (data and PNG), the SHAP summary and reliability.
 
@@ -458,9 +482,10 @@ def write_plots(
         results: :func:`results_on_test`.
         model: The trained model (for the SHAP contributions).
         min_lead_min: The minimum lead the lead-time histogram marks.
-        plots_dir: Folder of ``pr_curve.csv``, ``lead_times.csv`` and their PNGs.
+        plots_dir: Folder of the PNGs.
         shap_summary: Where the SHAP summary PNG goes.
         calibration_section: :func:`calibrate`'s judgement, drawn as ``reliability.png``.
+        plot_data: Folder of the DVC plot data (:func:`write_plot_data`); none when None.
     """
     plots_dir = Path(plots_dir)
     if calibration_section is not None:
@@ -473,15 +498,15 @@ def write_plots(
                 tmp,
             )
     curves = pr_curves(scored)
-    with atomic_path(plots_dir / "pr_curve.csv") as tmp:
-        pr_curve_table(curves).to_csv(tmp, index=False)
     leads = lead_times(results)
-    with atomic_path(plots_dir / "lead_times.csv") as tmp:
-        lead_time_table(leads).to_csv(tmp, index=False)
+    if plot_data is not None:
+        write_plot_data(curves, leads, plot_data)
     with atomic_path(plots_dir / "pr_curve.png") as tmp:
         plots.pr_curve_png(curves, tmp)
     with atomic_path(plots_dir / "lead_time_hist.png") as tmp:
-        plots.lead_time_png(leads, min_lead_min, tmp)
+        plots.lead_time_png(
+            {name: list(by.values()) for name, by in leads.items()}, min_lead_min, tmp
+        )
     sample = scored.shap_sample()
     if not sample.empty:
         contributions = model.contributions(sample)[:, :-1]

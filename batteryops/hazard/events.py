@@ -165,6 +165,7 @@ def event_metrics(
         The event metrics of the contract plus counts and per-event lead times (minutes).
     """
     leads_min: list[float] = []
+    lead_by_module: dict[str, float] = {}
     events = 0
     false_alarms = 0
     exposure_s = 0.0
@@ -179,6 +180,7 @@ def event_metrics(
             ]
             if len(in_window):
                 leads_min.append((track.pnr_s - in_window[0]) / 60.0)
+                lead_by_module[str(track.module_id)] = round(leads_min[-1], 3)
         else:
             healthy_s += track.watched_s
         exposure_s += track.watched_s
@@ -205,6 +207,7 @@ def event_metrics(
         "false_alarms_per_module_day": false_alarms / module_days if module_days else float("nan"),
         "false_alarms_per_module_day_upper95": bounds.rate_upper(false_alarms, module_days),
         "lead_times_min": [round(lead, 3) for lead in leads_min],
+        "lead_times_by_module": lead_by_module,
     }
 
 

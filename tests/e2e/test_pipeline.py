@@ -138,6 +138,12 @@ def test_metrics_and_plots_show(project: Path) -> None:
     assert max(len(line) for line in table.splitlines()) < 2000
     _run(project, str(BIN / "dvc"), "plots", "show", "-o", "plots_out")
     assert (project / "plots_out" / "index.html").is_file()
+    # One file (one series) per model; a lead-time event is a runaway module's id.
+    leads = pd.read_csv(project / "metrics/plots/lead_times/model.csv")
+    truth = pd.read_parquet(project / "data/interim/truth.parquet").dropna(subset=["pnr_time"])
+    assert set(leads["event"]) <= set(truth["module_id"]) and len(leads) > 0
+    for kind in ("pr_curve", "lead_times"):
+        assert len(list((project / "metrics/plots" / kind).glob("*.csv"))) == 4
 
 
 def test_champion_loads_and_predicts(project: Path) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from batteryops.core import schema
 from batteryops.core.config import Params, RuleBaselineParams
@@ -16,6 +18,7 @@ from batteryops.hazard.evaluation import (
     JUDGED,
     LEARNED,
     LOGISTIC,
+    PLOT_NAMES,
     RULE,
     SCORES,
     HeldOutScores,
@@ -29,10 +32,12 @@ from batteryops.hazard.evaluation import (
     run_metrics,
     score_held_out,
     score_partition,
+    write_plot_data,
 )
 from batteryops.hazard.labels import NEIGHBOUR_VENTED, ROW_COLUMNS
 from batteryops.hazard.model import DELTA_T_FORECAST
 from batteryops.hazard.models import HEAT_BALANCE_FEATURE, TREND_FEATURE
+from tests.conftest import ROOT
 
 START = pd.Timestamp("2026-07-01T00:00:00Z")
 LENGTH_S = 600
@@ -291,19 +296,44 @@ def test_plot_tables() -> None:
     assert list(table.columns) == ["model", "recall", "precision"]
     assert list(table["model"]) == ["model", "model", "rule"]
     results = {
-        events.PROBABILITY: {"lead_times_min": [12.5, 7.0]},
-        LOGISTIC: {"lead_times_min": []},
-        RULE: {"lead_times_min": [3.0]},
+        events.PROBABILITY: {"lead_times_by_module": {"R02-M03": 12.5, "R01-M07": 7.0}},
+        LOGISTIC: {"lead_times_by_module": {}},
+        RULE: {"lead_times_by_module": {"R01-M07": 3.0}},
     }
     leads = lead_times(results)
-    assert leads == {"model": [12.5, 7.0], "logistic_regression": [], "rule": [3.0]}
+    assert leads == {
+        "model": {"R02-M03": 12.5, "R01-M07": 7.0},
+        "logistic_regression": {},
+        "rule": {"R01-M07": 3.0},
+    }
     table = lead_time_table(leads)
+    # One event is one runaway module, the same label for every model.
     assert table.to_dict("list") == {
         "model": ["model", "model", "rule"],
-        "event": [0, 1, 0],
-        "lead_time_min": [12.5, 7.0, 3.0],
+        "event": ["R01-M07", "R02-M03", "R01-M07"],
+        "lead_time_min": [7.0, 12.5, 3.0],
     }
     assert list(lead_time_table({}).columns) == ["model", "event", "lead_time_min"]
+
+
+def test_plot_data_is_one_file_per_model(tmp_path: Path) -> None:
+    curves = {name: (np.array([0.0, 1.0]), np.array([1.0, 0.5])) for name in PLOT_NAMES.values()}
+    leads = {name: {"R01-M01": 10.0} for name in PLOT_NAMES.values()}
+    write_plot_data(curves, leads, tmp_path / "plots")
+    for name in PLOT_NAMES.values():
+        pr = pd.read_csv(tmp_path / "plots" / "pr_curve" / f"{name}.csv")
+        assert list(pr.columns) == ["recall", "precision"] and len(pr) == 2
+        lead = pd.read_csv(tmp_path / "plots" / "lead_times" / f"{name}.csv")
+        assert lead.to_dict("list") == {"event": ["R01-M01"], "lead_time_min": [10.0]}
+    # dvc.yaml's top-level plots name exactly these files.
+    plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+    named = {path for entry in plots for spec in entry.values() for path in spec["y"]}
+    written = {
+        f"metrics/plots/{kind}/{name}.csv"
+        for kind in ("pr_curve", "lead_times")
+        for name in PLOT_NAMES.values()
+    }
+    assert named == written
 
 
 def test_run_metrics_keep_finite_numbers_only() -> None:
