@@ -30,8 +30,15 @@ def main(params: Params) -> None:
         int(train[schema.HAZARD].sum()),
         len(validation),
     )
+    files = partition_files(paths.features_dir)
     result = training.fit_models(
-        train, validation, features, section, params.featurize, params.label.delta_t_horizon_s
+        train,
+        validation,
+        features,
+        section,
+        params.featurize,
+        params.label.delta_t_horizon_s,
+        rack_modules=training.fewest_rack_modules(files),
     )
     log.info(
         "hazard: best iteration %d, validation PR AUC %.3f; delta T: best iteration %d",

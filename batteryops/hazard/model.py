@@ -50,6 +50,9 @@ class HazardModel:
     # What the delta_t booster corrects: "heat_balance" (models.base_forecast), or "trend"
     # (models.trend_forecast, models registered before the heat balance).
     delta_t_base: str = "heat_balance"
+    # The fewest modules a training rack had (0: not recorded). The features are rack-relative
+    # (a module against its rack's median): a rack sent with fewer modules is out of context.
+    rack_modules: int = 0
 
     @property
     def uses_anomaly_feature(self) -> bool:
@@ -72,6 +75,7 @@ class HazardModel:
             "featurize": self.featurize.model_dump(),
             "delta_t_horizon_s": self.delta_t_horizon_s,
             "delta_t_base": self.delta_t_base,
+            "rack_modules": self.rack_modules,
         }
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -107,6 +111,22 @@ class HazardModel:
         if self.uses_anomaly_feature and ANOMALY_FEATURE not in frame.columns:
             frame = frame.assign(**{ANOMALY_FEATURE: self.baselines.anomaly_score(frame)})
         return frame
+
+    def rack_context(self, telemetry: pd.DataFrame) -> pd.DataFrame:
+        """Per rack of canonical telemetry: modules sent, and whether that is a whole rack.
+
+        A rack counts as whole when it holds at least as many modules as the fewest a training
+        rack had (:attr:`rack_modules`); with fewer, the rack-relative features compare a module
+        with too few neighbours (a module sent alone is its own rack median) and its score is
+        not what the model would give it in its rack.
+
+        Returns:
+            One row per rack: ``rack_id``, ``modules``, ``complete``.
+        """
+        counts = telemetry.groupby(schema.RACK_ID, observed=True)[schema.MODULE_ID].nunique()
+        table = counts.rename("modules").reset_index()
+        table["complete"] = table["modules"] >= self.rack_modules
+        return table
 
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """The model's inputs of prepared rows as one float32 array (features in order)."""
@@ -194,4 +214,5 @@ class HazardModel:
             featurize=FeaturizeParams.model_validate(config["featurize"]),
             delta_t_horizon_s=int(config["delta_t_horizon_s"]),
             delta_t_base=str(config.get("delta_t_base", "trend")),
+            rack_modules=int(config.get("rack_modules", 0)),
         )

@@ -12,13 +12,16 @@ package installed (the pyfunc class lives in it).
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
 
+from batteryops.core import schema
 from batteryops.hazard.model import DELTA_T_FORECAST, PROBABILITY, HazardModel
 from batteryops.mlops.flavour import (
     ARTIFACT_PATH,
@@ -27,7 +30,10 @@ from batteryops.mlops.flavour import (
     run_id_of,
 )
 
+log = logging.getLogger(__name__)
+
 OPERATING_POINT_ARTIFACT = "operating_point.json"
+RACK_CONTEXT = "rack_context_complete"  # output column: the row's rack was sent whole
 # The version tags ``register`` fixes the operating point in (the features apart: tag size).
 OPERATING_POINT_TAG = "operating_point"
 FEATURES_TAG = "features"
@@ -45,14 +51,45 @@ class HazardPyfunc(mlflow.pyfunc.PythonModel):
 
     # No type hints on purpose: MLflow would take them for a per-row (list) input schema.
     def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
-        """Hazard probability and 30 s temperature-change forecast per row."""
-        prepared = self.model.prepare(pd.DataFrame(model_input))
-        return pd.DataFrame(
+        """Hazard probability, 30 s temperature-change forecast and rack context per row.
+
+        The features compare each module with its rack, so canonical telemetry must carry
+        every module of a rack: rows of a rack sent with fewer modules than any training rack
+        had are flagged (``rack_context_complete`` false) and a warning names the racks.
+        Featurized rows carry their context already.
+        """
+        frame = pd.DataFrame(model_input)
+        featurized = set(self.model.featurized_columns) <= set(frame.columns)
+        prepared = self.model.prepare(frame)
+        out = pd.DataFrame(
             {
                 PROBABILITY: self.model.hazard_probability(prepared),
                 DELTA_T_FORECAST: self.model.delta_t_forecast(prepared),
+                RACK_CONTEXT: True,
             }
         )
+        if not featurized and schema.RACK_ID in prepared.columns:
+            partial = self.model.rack_context(frame).query("not complete")
+            if not partial.empty:
+                racks = prepared[schema.RACK_ID].isin(partial[schema.RACK_ID]).to_numpy()
+                out[RACK_CONTEXT] = ~racks
+                _warn_partial(partial, self.model.rack_modules)
+        return out
+
+
+def _warn_partial(partial: pd.DataFrame, rack_modules: int) -> None:
+    """Warn (and log) that some racks were sent with fewer modules than a training rack."""
+    sent = ", ".join(
+        f"{rack} ({modules} modules)"
+        for rack, modules in zip(partial[schema.RACK_ID], partial["modules"], strict=True)
+    )
+    message = (
+        f"rack context missing: {sent} sent with fewer modules than a training rack had "
+        f"({rack_modules}); the features compare each module with its rack, so these scores "
+        "are not what the model gives in the whole rack: send every module of a rack"
+    )
+    warnings.warn(message, UserWarning, stacklevel=3)
+    log.warning(message)
 
 
 def log_model(model: HazardModel, files: dict[str, str], example: pd.DataFrame) -> Any:

@@ -72,6 +72,15 @@ def read_training_rows(
     return train, validation
 
 
+def fewest_rack_modules(files: Sequence[Path]) -> int:
+    """The fewest modules one rack partition holds (each featurized file is one rack)."""
+    counts = [
+        pd.read_parquet(path, columns=[schema.MODULE_ID])[schema.MODULE_ID].nunique()
+        for path in files
+    ]
+    return int(min(counts, default=0))
+
+
 def fit_models(
     train: pd.DataFrame,
     validation: pd.DataFrame,
@@ -79,6 +88,7 @@ def fit_models(
     section: TrainParams,
     featurize: FeaturizeParams,
     horizon_s: int,
+    rack_modules: int = 0,
 ) -> TrainingResult:
     """Fit the baselines, the hazard classifier and the ΔT regressor into one model.
 
@@ -92,6 +102,7 @@ def fit_models(
         section: The ``train`` section.
         featurize: The ``featurize`` section the features were computed with.
         horizon_s: The ΔT forecast's horizon (``label.delta_t_horizon_s``).
+        rack_modules: The fewest modules a training rack had (:func:`fewest_rack_modules`).
 
     Returns:
         The model, the classifier's bookkeeping, the regressor's best iteration and the input
@@ -106,7 +117,15 @@ def fit_models(
         features = features + [models.ANOMALY_FEATURE]
     fitted = models.train_hazard(train, validation, features, section)
     delta_t, delta_t_best = models.train_delta_t(train, validation, features, section, horizon_s)
-    model = HazardModel(fitted.booster, delta_t, baselines, features, featurize, horizon_s)
+    model = HazardModel(
+        fitted.booster,
+        delta_t,
+        baselines,
+        features,
+        featurize,
+        horizon_s,
+        rack_modules=rack_modules,
+    )
     return TrainingResult(model, fitted, delta_t_best, train.head(INPUT_EXAMPLE_ROWS))
 
 

@@ -132,7 +132,15 @@ def train_small(raw_params: dict) -> Trained:
     hazard = models.train_hazard(train, valid, names, section)
     horizon = params.label.delta_t_horizon_s
     delta_t, _ = models.train_delta_t(train, valid, names, section, horizon)
-    model = HazardModel(hazard.booster, delta_t, baselines, names, params.featurize, horizon)
+    model = HazardModel(
+        hazard.booster,
+        delta_t,
+        baselines,
+        names,
+        params.featurize,
+        horizon,
+        rack_modules=params.simulate.modules_per_rack,
+    )
     validation = table[table[schema.SPLIT] == "validation"].reset_index(drop=True)
     validation[PROBABILITY] = model.hazard_probability(validation)
     tracks = events.module_tracks(validation, truth, PROBABILITY)

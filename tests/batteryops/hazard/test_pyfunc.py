@@ -1,14 +1,17 @@
-"""batteryops.hazard.pyfunc: a registered version's operating point is its own, fixed with it."""
+"""batteryops.hazard.pyfunc: a version's operating point is its own; a partial rack is flagged."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from batteryops.core import schema
 from batteryops.hazard import pyfunc
 from batteryops.mlops import registry
-from tests.batteryops.conftest import LoggedModel
+from tests.batteryops.conftest import LoggedModel, Trained
 
 ALARM = {"persistence_k": 8, "persistence_n": 10, "episode_merge_gap_s": 60, "min_lead_s": 300}
 
@@ -83,3 +86,23 @@ def test_a_version_without_an_operating_point_is_refused_by_name(
     )
     with pytest.raises(FileNotFoundError, match=f"version {version} of m carries no operating"):
         pyfunc.operating_point("models:/m@champion")
+
+
+def test_a_rack_sent_without_its_modules_is_flagged_and_warned(trained: Trained) -> None:
+    model = pyfunc.HazardPyfunc()
+    model.model = trained.scorer.model
+    rack = trained.frames[trained.healthy_rack[schema.RACK_ID].iloc[0]]  # every module of it
+    start = rack[schema.TIMESTAMP].min()
+    minutes = rack[rack[schema.TIMESTAMP] < start + pd.Timedelta(minutes=6)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a whole rack warns nothing
+        whole = model.predict(None, minutes)
+    assert whole[pyfunc.RACK_CONTEXT].all()
+    alone = minutes[minutes[schema.MODULE_ID] == minutes[schema.MODULE_ID].iloc[0]]
+    with pytest.warns(UserWarning, match=r"rack context missing: .*\(1 modules\)"):
+        scored = model.predict(None, alone)
+    assert not scored[pyfunc.RACK_CONTEXT].any()
+    assert len(scored) == len(alone)
+    # Featurized rows carry their context: never flagged.
+    featurized = model.model.prepare(minutes)
+    assert model.predict(None, featurized.head(20))[pyfunc.RACK_CONTEXT].all()
