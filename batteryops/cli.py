@@ -29,6 +29,21 @@ from batteryops.core.config import PARAMS_FILE, Params, ParamsError, load_params
 
 EXIT_GATE_FAILED = 1
 EXIT_USAGE = 2
+USAGE = "2 bad params, input or model (the message names it)"
+# What each command's exit code means (printed at the end of its --help).
+EXIT_CODES = {
+    "gate": ("0 every gate holds", "1 a gate fails", USAGE),
+    "status": ("0 shown", USAGE),
+    "promote": ("0 moved", "1 refused: the version fails a gate (--force overrides)", USAGE),
+    "rollback": ("0 moved back", "2 no earlier champion in the audit log, or bad params"),
+    "health": ("0 graded", USAGE),
+    "ingest": ("0 rows written", "1 no usable rows (every file quarantined)", USAGE),
+    "score": ("0 scored", "1 no usable telemetry (see the quarantine)", USAGE),
+    "simulate": ("0 written", USAGE),
+    "serve": ("0 stopped cleanly", USAGE),
+    "monitor": ("0 no breach", "1 a monitoring limit is breached", USAGE),
+    "simulate-oven": ("0 simulated", "2 bad arguments"),
+}
 
 
 def _read_metrics(path: str, base: str | None = None) -> dict[str, Any] | None:
@@ -403,7 +418,17 @@ def build_parser() -> argparse.ArgumentParser:
     oven = commands.add_parser("simulate-oven", help="single-cell oven test of the kinetics")
     oven.add_argument("--oven-c", type=float, required=True, help="oven temperature in C")
     oven.add_argument("--hours", type=float, default=3.0, help="longest time simulated")
+    _describe(commands)
     return parser
+
+
+def _describe(commands: argparse._SubParsersAction) -> None:
+    """Each command's help line as its description, and its exit codes after its options."""
+    helps = {action.dest: action.help for action in commands._choices_actions}
+    for name, sub in commands.choices.items():
+        sub.description = sub.description or helps.get(name)
+        sub.epilog = "exit codes:\n  " + "\n  ".join(EXIT_CODES[name])
+        sub.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def _add_registry_commands(commands: argparse._SubParsersAction) -> None:

@@ -209,3 +209,21 @@ def test_simulate_writes_a_fleet_and_its_truth(
     code = main(["--params", str(project / "params.yaml"), "simulate", "--out", str(out)])
     assert code == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_every_command_describes_itself_and_its_exit_codes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from batteryops.cli import EXIT_CODES, build_parser
+
+    commands = next(
+        action for action in build_parser()._actions if action.dest == "command"
+    ).choices
+    assert set(commands) == set(EXIT_CODES)
+    for name in commands:
+        with pytest.raises(SystemExit) as done:
+            main([name, "--help"])
+        assert done.value.code == 0
+        shown = capsys.readouterr().out
+        assert "exit codes:\n  0 " in shown, name
+        assert commands[name].description and commands[name].description in shown, name
