@@ -9,6 +9,7 @@ fuzzing existed (issue 17, point 7).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,11 +50,14 @@ def test_no_input_gets_a_server_error(client: TestClient) -> None:
     assert len(operations) >= 10
     seen: dict[str, set[int]] = {}
 
+    # Derandomized: CI runs the cases that ran here (a new random case failing there would
+    # block a landing for a bug nobody can reproduce); BATTERYOPS_FUZZ_RANDOM=1 explores afresh.
     @settings(
         max_examples=EXAMPLES,
         deadline=None,
         suppress_health_check=list(HealthCheck),
         database=None,
+        derandomize=not os.environ.get("BATTERYOPS_FUZZ_RANDOM"),
     )
     @given(data=st.data())
     def every_operation(data: st.DataObject) -> None:
