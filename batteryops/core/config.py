@@ -43,13 +43,13 @@ class MetricsPaths(_Section):
     soh: str
     cycle_validation: str
     soh_registry: str
-    headline: str = "metrics/headline.json"
+    headline: str
 
 
 class PathsParams(_Section):
     """Every path the pipeline reads or writes (relative to the project root)."""
 
-    params_check: str = "data/params_checked.txt"
+    params_check: str
     raw_dir: str
     quarantine_dir: str
     simulated_dir: str
@@ -70,7 +70,7 @@ class PathsParams(_Section):
     drift_report: str
     drift_columns: str
     plots_dir: str
-    plot_data: str = "metrics/plots"
+    plot_data: str
     model_card: str
     shap_summary: str
     audit_log: str

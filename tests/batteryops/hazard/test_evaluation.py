@@ -316,7 +316,7 @@ def test_plot_tables() -> None:
     assert list(lead_time_table({}).columns) == ["model", "event", "lead_time_min"]
 
 
-def test_plot_data_is_one_file_per_model(tmp_path: Path) -> None:
+def test_plot_data_is_one_file_per_model(tmp_path: Path, params: Params) -> None:
     curves = {name: (np.array([0.0, 1.0]), np.array([1.0, 0.5])) for name in PLOT_NAMES.values()}
     leads = {name: {"R01-M01": 10.0} for name in PLOT_NAMES.values()}
     write_plot_data(curves, leads, tmp_path / "plots")
@@ -325,11 +325,11 @@ def test_plot_data_is_one_file_per_model(tmp_path: Path) -> None:
         assert list(pr.columns) == ["recall", "precision"] and len(pr) == 2
         lead = pd.read_csv(tmp_path / "plots" / "lead_times" / f"{name}.csv")
         assert lead.to_dict("list") == {"event": ["R01-M01"], "lead_time_min": [10.0]}
-    # dvc.yaml's top-level plots name exactly these files.
+    # dvc.yaml's top-level plots name exactly these files, under paths.plot_data.
     plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
     named = {path for entry in plots for spec in entry.values() for path in spec["y"]}
     written = {
-        f"metrics/plots/{kind}/{name}.csv"
+        f"{params.paths.plot_data}/{kind}/{name}.csv"
         for kind in ("pr_curve", "lead_times")
         for name in PLOT_NAMES.values()
     }
