@@ -21,16 +21,14 @@ def main(params: Params) -> None:
     """Train on the training split, early-stop on validation, log run and model to MLflow."""
     paths, section = params.paths, params.train
     features = read_json(paths.split)["features"]
-    train, validation = training.read_training_rows(
-        partition_files(paths.features_dir), features, section
-    )
+    files = partition_files(paths.features_dir)
+    train, validation = training.read_training_rows(files, features, section)
     log.info(
         "training rows: %d (%d hazard); validation rows: %d",
         len(train),
         int(train[schema.HAZARD].sum()),
         len(validation),
     )
-    files = partition_files(paths.features_dir)
     result = training.fit_models(
         train,
         validation,
