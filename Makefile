@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 init: install
 	@test -d .git || (git init -q && git add -A && git -c user.name=batteryops -c user.email=batteryops@localhost commit -qm "initial import")
 	@test -d .dvc || $(BIN)/dvc init -q
-	@mkdir -p data/raw data/raw_cycles
+	@mkdir -p data/raw data/raw_cycles feedback
 
 run: init
 	$(BIN)/dvc repro

@@ -11,6 +11,8 @@ Commands:
     simulate-oven   One 18650 cell with the Kim 2007 kinetics in an oven.
     serve           The live service: REST, WebSocket and the live page over the champions.
     monitor         Served data against the training data, proxies, feedback; alert on a breach.
+    collect         Served telemetry + operators' verdicts -> a DVC-tracked batch the next run
+                    trains on.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ EXIT_CODES = {
     "serve": ("0 stopped cleanly", USAGE),
     "monitor": ("0 no breach", "1 a monitoring limit is breached", USAGE),
     "simulate-oven": ("0 simulated", "2 bad arguments"),
+    "collect": ("0 collected (or nothing landed since the last collection)", USAGE),
 }
 
 
@@ -92,13 +95,18 @@ def cmd_gate(params: Params, args: argparse.Namespace) -> int:
     results = gates.evaluate_gates(
         hazard,
         params.gates,
-        drift=_read_metrics(paths.drift),
         validation=_read_metrics(paths.validation),
         champion=base,
         generalization=_read_metrics(paths.generalization),
     )
     print(f"{params.tracking.model_name} ({args.metrics or paths.hazard})")
     print(gates.format_table(results))
+    drift = _read_metrics(paths.drift)
+    if drift is not None and "share_of_drifted_columns" in drift:
+        print(
+            f"drift (no gate): {drift['share_of_drifted_columns']:.2f} of feature columns in the "
+            f"{drift.get('current', 'newest data')}; retrain: {bool(drift.get('retrain'))}"
+        )
     soh = _read_metrics(paths.soh)
     if soh is not None:
         soh_base = _read_metrics(paths.soh, args.base) if args.base else None
@@ -225,7 +233,7 @@ def cmd_health(params: Params, args: argparse.Namespace) -> int:
     from batteryops.mlops import tracking
 
     tracking.configure(params.tracking)
-    uri = args.model or f"models:/{params.health.model_name}@champion"
+    uri = _model_uri(args, params.health.model_name)
     out = Path(args.out)
     quarantine = Path(args.quarantine or out.with_name(out.stem + "_quarantine"))
     files = _expand(args.inputs)
@@ -298,7 +306,7 @@ def cmd_score(params: Params, args: argparse.Namespace) -> int:
         print(f"error: {out}: the output must end in .parquet or .csv", file=sys.stderr)
         return EXIT_USAGE
     tracking.configure(params.tracking)
-    uri = args.model or f"models:/{params.tracking.model_name}@champion"
+    uri = _model_uri(args, params.tracking.model_name)
     try:
         scorer = scoring.load_scorer(uri)
     except Exception as error:  # MLflow raises many types for a missing model or alias
@@ -407,6 +415,29 @@ def cmd_monitor(params: Params, args: argparse.Namespace) -> int:
     return EXIT_GATE_FAILED if summary["breach"] else 0
 
 
+def cmd_collect(params: Params, args: argparse.Namespace) -> int:
+    """Collect what the service landed, with the operators' verdicts, into ``paths.served_dir``."""
+    from batteryops.serve.landing import Landing, collect
+    from batteryops.serve.server import database_url
+    from batteryops.serve.store import Store
+
+    root = Path(".").resolve()
+    landing = Landing(root / params.paths.landing_dir)
+    try:
+        summary = collect(landing, Store(database_url(params, root)), params.paths.served_dir, root)
+    except (RuntimeError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(summary))
+    if summary["batch"]:
+        print(
+            f"next: git add {summary['tracked']} && git commit (versions the batch); "
+            "dvc repro trains on it",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(prog="batteryops", description=__doc__.split("\n")[0])
@@ -461,13 +492,29 @@ def _add_registered_model(command: argparse.ArgumentParser) -> None:
     command.add_argument("--model", help="registered model (default: tracking.model_name)")
 
 
+def _add_model_choice(command: argparse.ArgumentParser, default: str) -> None:
+    """``--model`` (a registered name, as everywhere), ``--version`` or ``--uri``."""
+    command.add_argument("--model", help=f"registered model (default: {default})")
+    which = command.add_mutually_exclusive_group()
+    which.add_argument("--version", help="its version (default: the champion)")
+    which.add_argument("--uri", help="any MLflow model URI instead (e.g. runs:/<id>/model)")
+
+
+def _model_uri(args: argparse.Namespace, default_name: str) -> str:
+    """The model ``--uri`` names, else ``--model`` (or the default) at ``--version`` or champion."""
+    if args.uri:
+        return args.uri
+    name = args.model or default_name
+    return f"models:/{name}/{args.version}" if args.version else f"models:/{name}@champion"
+
+
 def _add_data_commands(commands: argparse._SubParsersAction) -> None:
     """``health``, ``ingest``, ``score`` and ``simulate``: files in, files out."""
     health = commands.add_parser("health", help="per-cell SOH, RUL and health class")
     health.add_argument("inputs", nargs="+", help="cycler exports or canonical cycle Parquet")
     health.add_argument("--out", required=True, help="output file (.parquet or .csv)")
     health.add_argument("--curves", help="low-rate curves Parquet (cell_id, cycle, voltage_v, ...)")
-    health.add_argument("--model", help="model URI (default: models:/<health.model_name>@champion)")
+    _add_model_choice(health, "health.model_name")
     health.add_argument("--quarantine", help="where bad rows go (default: beside --out)")
 
     ing = commands.add_parser("ingest", help="logger/BMS exports -> canonical telemetry")
@@ -480,9 +527,7 @@ def _add_data_commands(commands: argparse._SubParsersAction) -> None:
     )
     score.add_argument("inputs", nargs="+", help="logger exports or canonical Parquet (or folders)")
     score.add_argument("--out", required=True, help="output file (.parquet or .csv)")
-    score.add_argument(
-        "--model", help="model URI (default: models:/<tracking.model_name>@champion)"
-    )
+    _add_model_choice(score, "tracking.model_name")
     score.add_argument("--quarantine", help="where unusable files go (default: beside --out)")
 
     sim = commands.add_parser("simulate", help="simulate the fleet of params into a directory")
@@ -497,7 +542,7 @@ def _add_data_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_service_commands(commands: argparse._SubParsersAction) -> None:
-    """``serve`` and ``monitor``."""
+    """``serve``, ``monitor`` and ``collect``."""
     serve = commands.add_parser("serve", help="live scoring service, REST API and live page")
     serve.add_argument("--host", help="address to listen on (default serve.host: localhost)")
     serve.add_argument("--port", type=int, help="port (default serve.port)")
@@ -514,6 +559,9 @@ def _add_service_commands(commands: argparse._SubParsersAction) -> None:
 
     mon = commands.add_parser("monitor", help="check the served data once (drift, proxies)")
     mon.add_argument("--retrain", action="store_true", help="start the pipeline on a breach")
+    commands.add_parser(
+        "collect", help="served telemetry and operators' verdicts into the next training data"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -539,6 +587,7 @@ def main(argv: list[str] | None = None) -> int:
         "score": cmd_score,
         "serve": cmd_serve,
         "monitor": cmd_monitor,
+        "collect": cmd_collect,
     }
     try:
         return handlers[args.command](params, args)

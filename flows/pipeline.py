@@ -8,7 +8,7 @@ repository-wide lock while it reproduces, so ``--wait-for-lock`` makes concurren
 for it rather than fail. A lock that cannot be had, or a ``dvc`` process killed by a signal, is
 retried; a stage that failed on its own merits is reported at once.
 
-Run once:            python -m flows.pipeline
+Run once:            python -m flows.pipeline   (returns at once when ``dvc status`` is clean)
 Run every stage:     python -m flows.pipeline --force
 Serve on a schedule: python -m flows.pipeline --serve [--cron "0 */6 * * *" | --interval 3600]
 
@@ -37,6 +37,9 @@ KILLED = (-9, -15, 137, 143)
 def stage_graph(root: str | Path = ROOT) -> dict[str, list[str]]:
     """Every DVC stage of ``dvc.yaml`` with the stages it depends on, in dependency order.
 
+    Data sources tracked by ``.dvc`` files (``feedback.dvc``: served data that ``batteryops
+    collect`` added) are no stages: nothing to run, so no task.
+
     Args:
         root: Project root holding ``dvc.yaml``.
 
@@ -45,12 +48,16 @@ def stage_graph(root: str | Path = ROOT) -> dict[str, list[str]]:
     """
     import networkx as nx
     from dvc.repo import Repo
+    from dvc.stage import PipelineStage
 
     with Repo(str(root)) as repo:
         graph = repo.index.graph
-        names = {node: getattr(node, "name", None) or node.addressing for node in graph.nodes}
-        order = list(reversed(list(nx.topological_sort(graph))))
-        return {names[node]: sorted(names[dep] for dep in graph.successors(node)) for node in order}
+        stages = {node: node.name for node in graph.nodes if isinstance(node, PipelineStage)}
+        order = [n for n in reversed(list(nx.topological_sort(graph))) if n in stages]
+        return {
+            stages[node]: sorted(stages[dep] for dep in graph.successors(node) if dep in stages)
+            for node in order
+        }
 
 
 def run_stage(stage: str, root: str | Path = ROOT, force: bool = False) -> dict[str, Any]:
@@ -140,6 +147,12 @@ def build_flow(max_parallel: int, retries: int, retry_delay_s: int):
     return pipeline
 
 
+def up_to_date(root: Path) -> bool:
+    """Whether ``dvc status`` finds every stage of ``root`` up to date (a second or two)."""
+    command = [sys.executable, "-m", "dvc", "status", "--quiet"]
+    return subprocess.run(command, cwd=root, capture_output=True).returncode == 0
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the flow once, or serve it as a scheduled deployment."""
     settings = project_params().flow
@@ -163,6 +176,10 @@ def main(argv: list[str] | None = None) -> None:
         "--root", default=str(ROOT), help="the DVC project to run (default: this one)"
     )
     args = parser.parse_args(argv)
+    if not (args.serve or args.force) and up_to_date(Path(args.root)):
+        # Prefect's temporary server alone takes 12-25 s to start: nothing to run, no flow run.
+        print("pipeline up to date (dvc status): nothing to run, no flow run started")
+        return
     pipeline = build_flow(settings.max_parallel_stages, settings.retries, settings.retry_delay_s)
     if args.serve:
         schedule = {"interval": args.interval} if args.interval else {"cron": args.cron}

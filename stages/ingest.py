@@ -2,9 +2,10 @@
 
 ``source: simulated`` passes the generate stage's telemetry through; ``files`` ingests every
 logger/BMS export under ``paths.raw_dir`` (unusable files go to ``paths.quarantine_dir`` with a
-reason); ``both`` does both (module ids must not clash). Ground truth comes from the simulator,
-and for files from ``truth.parquet`` or ``truth.csv`` in the raw folder
-(:mod:`batteryops.ingest.truth`).
+reason); ``both`` does both (module ids must not clash). In every mode the collected served
+episodes of ``paths.served_dir`` join (:mod:`batteryops.ingest.served`). Ground truth comes from
+the simulator, for files from ``truth.parquet`` or ``truth.csv`` in the raw folder
+(:mod:`batteryops.ingest.truth`), for served episodes from the operators' verdicts.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pandas as pd
 from batteryops.core import schema
 from batteryops.core.config import Params
 from batteryops.core.io import atomic_dir, partition_files, require, write_json, write_parquet
-from batteryops.ingest import files, telemetry_files, truth
+from batteryops.ingest import files, served, telemetry_files, truth
 from stages._common import StageFailure, run
 
 log = logging.getLogger("stages.ingest")
@@ -44,15 +45,16 @@ def main(params: Params) -> None:
             file_truth, report = _ingest_files(params, out, quarantine, simulated_modules)
             truths.append(file_truth)
             summary |= report
+        try:
+            served_truth, summary["served"] = served.land(paths.served_dir, params.ingest, out)
+        except ValueError as error:
+            raise StageFailure(str(error)) from None
+        truths += [served_truth] if len(served_truth) else []
     all_truth = pd.concat(truths, ignore_index=True)
     write_parquet(all_truth, paths.truth)
     write_json(summary, paths.metrics.ingest)
-    log.info(
-        "wrote %s (%d modules) in %.1f s",
-        paths.telemetry_dir,
-        len(all_truth),
-        time.perf_counter() - started,
-    )
+    took = time.perf_counter() - started
+    log.info("wrote %s (%d modules) in %.1f s", paths.telemetry_dir, len(all_truth), took)
 
 
 def _ingest_files(
@@ -83,12 +85,10 @@ def _ingest_files(
         )
     except ValueError as error:
         raise StageFailure(str(error)) from None
+    counts = [report[k] for k in ("files_accepted", "files_rejected", "rows_in", "rows_out")]
     log.info(
         "ingested %d files (%d quarantined): %d rows in, %d out, dropped %s",
-        report["files_accepted"],
-        report["files_rejected"],
-        report["rows_in"],
-        report["rows_out"],
+        *counts,
         report["rows_dropped"],
     )
     return file_truth, report

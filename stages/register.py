@@ -40,7 +40,6 @@ def main(params: Params) -> None:
             gates.evaluate_gates,
             hazard,
             params.gates,
-            drift=read["drift"],
             validation=read["validation"],
             generalization=generalization,
         ),
@@ -78,6 +77,13 @@ def _candidate(params: Params, read: dict[str, Any]) -> registration.Candidate:
                 {k: v for k, v in operating_point.items() if k != "features"}
             ),
             "generalization.event_recall": repr(float(read["generalization"]["event_recall"])),
+            # Drift is recorded, not gated: this candidate was trained on the data that drifted.
+            "drift": json.dumps(
+                {
+                    k: read["drift"].get(k)
+                    for k in ("share_of_drifted_columns", "current", "retrain")
+                }
+            ),
         },
     )
 

@@ -55,7 +55,10 @@ def main(params: Params) -> None:
         "delta_t": paths.delta_t_model,
         "baselines": paths.baseline_models,
     }
-    info = training.log_training_run(params.tracking, section, params.label, result, model_files)
+    example = training.rack_example(files)
+    info = training.log_training_run(
+        params.tracking, section, params.label, result, model_files, example
+    )
     write_json(info, paths.model_info)
     write_json(training.train_metrics(result), paths.metrics.train)
 

@@ -51,6 +51,8 @@ class PathsParams(_Section):
 
     params_check: str
     raw_dir: str
+    served_dir: str
+    landing_dir: str
     quarantine_dir: str
     simulated_dir: str
     simulated_truth: str
@@ -408,6 +410,7 @@ class DriftParams(_Section):
     current_window_s: int = Field(gt=0)
     method: str
     seed: int
+    max_drift_share: float = Field(ge=0, le=1)
 
 
 class RegressionParams(_Section):
@@ -443,7 +446,6 @@ class GateParams(_Section):
     max_false_alarms_per_module_day_upper95: float | None = Field(default=None, gt=0)
     min_lead_time_min_median: float = Field(ge=0)
     max_regression: RegressionParams
-    max_drift_share: float = Field(ge=0, le=1)
     require_validation: bool
     min_generalization_event_recall: float = Field(ge=0, le=1)
     # persistence RMSE / model RMSE of the 30 s temperature change

@@ -36,6 +36,8 @@ TRUTH_COLUMNS = [
     "vent_time",
     "pnr_time",
 ]
+# Fault/nuisance types of collected served episodes (batteryops.ingest.served): always trained on.
+SERVED_KIND = "served_"
 
 # Labels written by the ``label`` stage.
 HAZARD = "hazard"

@@ -45,7 +45,8 @@ def copy_checkout(root: str | Path, target: str | Path) -> None:
     """Copy the files git sees in ``root`` (tracked, or untracked and not ignored) to ``target``.
 
     Run results (:data:`RUN_RESULTS`) are left behind, as a fresh clone has none. The input
-    folders ``data/raw`` and ``data/raw_cycles`` are created empty, as ``make init`` does.
+    folders ``data/raw``, ``data/raw_cycles`` and ``feedback`` are created empty, as ``make init``
+    does.
     """
     root, target = Path(root), Path(target)
     listed = subprocess.run(
@@ -60,8 +61,8 @@ def copy_checkout(root: str | Path, target: str | Path) -> None:
             continue
         (target / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / relative, target / relative)
-    for folder in ("raw", "raw_cycles"):
-        (target / "data" / folder).mkdir(parents=True, exist_ok=True)
+    for folder in ("data/raw", "data/raw_cycles", "feedback"):
+        (target / folder).mkdir(parents=True, exist_ok=True)
 
 
 def commit_all(project: str | Path, message: str, env: dict[str, str]) -> None:

@@ -1,11 +1,15 @@
 """The hazard model as an MLflow pyfunc: what ``models:/battery-hazard@champion`` loads.
 
-``mlflow.pyfunc.load_model(uri).predict(telemetry)`` takes canonical telemetry (or featurized
-rows) and returns, per row, ``hazard_probability`` and ``delta_t_30s_forecast_c``. The operating
-point (threshold, persistence, derating policy) is chosen after training, by ``evaluate``, logged
-beside the model in the same run as ``operating_point.json``, and fixed on the registered version
-by ``register`` (version tags): :func:`operating_point` reads a version's own, and
-:func:`batteryops.hazard.scoring.load_scorer` joins the two. Loading needs the ``batteryops``
+``mlflow.pyfunc.load_model(uri).predict(telemetry)`` takes canonical telemetry (its
+:func:`signature`, with an input example of one whole rack) and returns, per row,
+``hazard_probability``, ``delta_t_30s_forecast_c`` and ``rack_context_complete`` (false where a
+rack came with fewer modules than a training rack: the features compare a module with its
+rack). :func:`load_model` gives the :class:`HazardModel`, which also takes featurized rows.
+
+The operating point (threshold, persistence, derating policy) is chosen after training, by
+``evaluate``, logged beside the model in the same run as ``operating_point.json``, and fixed on the
+registered version by ``register`` (version tags): :func:`operating_point` reads a version's own,
+and :func:`batteryops.hazard.scoring.load_scorer` joins the two. Loading needs the ``batteryops``
 package installed (the pyfunc class lives in it).
 """
 
@@ -92,30 +96,59 @@ def _warn_partial(partial: pd.DataFrame, rack_modules: int) -> None:
     log.warning(message)
 
 
-def log_model(model: HazardModel, files: dict[str, str], example: pd.DataFrame) -> Any:
-    """Log the model to the active MLflow run under ``model``.
+def signature() -> Any:
+    """The MLflow signature: canonical telemetry in, the three outputs per row out.
+
+    Every canonical column is required (a missing column is named by MLflow; missing values are
+    fine). ``timestamp`` is of any type: MLflow's schema enforcement refuses tz-aware datetimes,
+    and the model reads UTC-aware or naive (taken as UTC) times itself. Signals are doubles
+    (float32 is widened). Columns outside the signature are dropped by MLflow before the model
+    sees them: featurized rows go through :func:`load_model` (the :class:`HazardModel`).
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    inputs = [
+        ColSpec(AnyType(), schema.TIMESTAMP),
+        ColSpec("string", schema.MODULE_ID),
+        ColSpec("string", schema.RACK_ID),
+        *(ColSpec("double", name) for name in schema.SIGNALS),
+    ]
+    outputs = [ColSpec("double", PROBABILITY), ColSpec("double", DELTA_T_FORECAST)]
+    outputs.append(ColSpec("boolean", RACK_CONTEXT))
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
+
+
+def log_model(
+    model: HazardModel,
+    files: dict[str, str],
+    featurized: pd.DataFrame,
+    example: pd.DataFrame | None = None,
+) -> Any:
+    """Log the model to the active MLflow run under ``model``, with its signature.
 
     Args:
         model: The fitted model.
         files: Paths of the saved ``hazard``, ``delta_t`` and ``baselines`` files.
-        example: A few featurized rows (stored beside the model as an example of the input).
+        featurized: A few featurized rows (an artifact beside the model: the features' input).
+        example: Canonical rows of one whole rack: MLflow's input example, or None.
 
     Returns:
         MLflow's model info (``model_uri`` among it).
     """
-    # No signature: the input is canonical telemetry (tz-aware UTC timestamps, which MLflow's
-    # schema enforcement refuses) or featurized rows, and predict() checks it itself.
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "config.json"
         config.write_text(json.dumps(model.config(), indent=2))
         example_path = Path(tmp) / "featurized_example.json"
         columns = list(dict.fromkeys(model.features + model.featurized_columns))
-        example[columns].to_json(example_path, orient="split", index=False)
+        featurized[columns].to_json(example_path, orient="split", index=False)
         return mlflow.pyfunc.log_model(
             name=ARTIFACT_PATH,
             python_model=HazardPyfunc(),
             artifacts=dict(files, config=str(config), featurized_example=str(example_path)),
             pip_requirements=pip_requirements(),
+            signature=signature(),
+            input_example=example if example is not None and len(example) else None,
         )
 
 

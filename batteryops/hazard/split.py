@@ -5,7 +5,8 @@ module's future into its past. Modules are split whole, stratified by scenario (
 modules that carry a fault, else nuisance type, else healthy) so that every kind of runaway and
 every nuisance the model must not alarm on is spread over the splits, training first. Modules that
 never run away are held out in larger shares (``healthy_*`` fractions): they are plentiful, and a
-false-alarm rate needs many held-out module-days.
+false-alarm rate needs many held-out module-days. Served episodes collected with operators'
+verdicts (``batteryops collect``) always train.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ def assign_splits(truth: pd.DataFrame, params: SplitParams) -> dict[str, str]:
         elif n == 2:  # one to train, the other to test and validation in turn
             n_test, n_validation = (1, 0) if pairs % 2 == 0 else (0, 1)
             pairs += 1
+        if schema.SERVED_KIND in kind:  # collected served episodes: operator feedback to learn from
+            n_test = n_validation = 0
         for i, module in enumerate(shuffled):
             split = "test" if i < n_test else "validation" if i < n_test + n_validation else "train"
             rows.append((str(module), split))

@@ -81,6 +81,16 @@ def fewest_rack_modules(files: Sequence[Path]) -> int:
     return int(min(counts, default=0))
 
 
+def rack_example(files: Sequence[Path], seconds: int = 3) -> pd.DataFrame:
+    """The MLflow input example: the first seconds of the first rack, every module, canonical."""
+    if not files:
+        return pd.DataFrame(columns=schema.CANONICAL_COLUMNS)
+    rack = pd.read_parquet(files[0], columns=schema.CANONICAL_COLUMNS)
+    first = rack[schema.TIMESTAMP].min()
+    rows = rack[rack[schema.TIMESTAMP] < first + pd.Timedelta(seconds=seconds)]
+    return rows.sort_values([schema.TIMESTAMP, schema.MODULE_ID]).reset_index(drop=True)
+
+
 def fit_models(
     train: pd.DataFrame,
     validation: pd.DataFrame,
@@ -162,6 +172,7 @@ def log_training_run(
     label: LabelParams,
     result: TrainingResult,
     model_files: dict[str, str],
+    example: pd.DataFrame | None = None,
 ) -> dict[str, object]:
     """Log a training run to MLflow: parameters, metrics, feature importance and the model.
 
@@ -172,6 +183,8 @@ def log_training_run(
         result: :func:`fit_models`.
         model_files: The saved model files (``hazard``, ``delta_t``, ``baselines``) the logged
             model carries.
+        example: Canonical rows of one whole rack (:func:`rack_example`): MLflow's input
+            example of the model, beside its signature.
 
     Returns:
         What later stages need of the run (``models/hazard_model.json``): run and model ids, the
@@ -199,7 +212,7 @@ def log_training_run(
             png = Path(tmp) / "feature_importance.png"
             plots.importance_png(importance, png)
             mlflow.log_artifact(str(png))
-        model_info = pyfunc.log_model(model, model_files, result.input_example)
+        model_info = pyfunc.log_model(model, model_files, result.input_example, example)
     return {
         "run_id": active.info.run_id,
         "model_uri": model_info.model_uri,

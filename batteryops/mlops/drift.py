@@ -18,31 +18,48 @@ from batteryops.core.config import DriftParams
 
 
 def sample_positions(
-    meta: pd.DataFrame, current_window_s: int, reference_rows: int, current_rows: int, seed: int
+    meta: pd.DataFrame,
+    current_window_s: int,
+    reference_rows: int,
+    current_rows: int,
+    seed: int,
+    arrived: set[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Row positions of the reference (training split) and current (newest window) samples.
+    """Row positions of the reference (training split) and current (newest data) samples.
+
+    The newest data are the rows that arrived since the training data: the modules in
+    ``arrived`` (collected served episodes) when there are any; else the newest window of the
+    table. The reference is the training split without them.
 
     Rows of incidents (a module past its guard before PNR, or after a neighbour vented; the
     ``trainable`` flag is false there) are left out of both: drift is about the data of normal
     operation that the model is trained on, not about a fire that the labels already cover.
-    Needs only ``timestamp``, ``split`` and ``trainable``, so a large table is sampled on those
-    columns and its features read afterwards, partition by partition.
+    Needs only ``timestamp``, ``module_id``, ``split`` and ``trainable``, so a large table is
+    sampled on those columns and its features read afterwards, partition by partition.
 
     Args:
-        meta: Rows with ``timestamp``, ``split`` and ``trainable``.
-        current_window_s: The newest data: rows within this many seconds of the latest timestamp.
+        meta: Rows with ``timestamp``, ``module_id``, ``split`` and ``trainable``.
+        current_window_s: Without ``arrived``: rows within this many seconds of the latest
+            timestamp are the newest data.
         reference_rows: Rows sampled from the reference.
         current_rows: Rows sampled from the current window.
         seed: Sampling seed.
+        arrived: Module ids of the data that arrived since training, or None.
 
     Returns:
         ``(reference, current)`` row positions into ``meta``.
     """
-    seconds = timegrid.epoch_seconds(meta[schema.TIMESTAMP])
     normal = meta[schema.TRAINABLE].to_numpy(dtype=bool)
-    newest = seconds >= np.nanmax(seconds) - current_window_s
+    if arrived:
+        newest = meta[schema.MODULE_ID].isin(arrived).to_numpy()
+    else:
+        seconds = timegrid.epoch_seconds(meta[schema.TIMESTAMP])
+        newest = seconds >= np.nanmax(seconds) - current_window_s
     positions = pd.Series(np.arange(len(meta)))
-    reference = positions[(meta[schema.SPLIT] == "train").to_numpy() & normal]
+    before = (meta[schema.SPLIT] == "train").to_numpy()
+    if arrived:
+        before &= ~newest
+    reference = positions[before & normal]
     current = positions[newest & normal]
     reference = reference.sample(min(reference_rows, len(reference)), random_state=seed)
     current = current.sample(min(current_rows, len(current)), random_state=seed)
@@ -50,23 +67,26 @@ def sample_positions(
 
 
 def sample_partitions(
-    files: list[Path], features: list[str], params: DriftParams
+    files: list[Path], features: list[str], params: DriftParams, arrived: set[str] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The reference and current feature rows of a table stored as partition files.
 
-    Samples on three columns of the whole table (:func:`sample_positions`), then reads the
+    Samples on four columns of the whole table (:func:`sample_positions`), then reads the
     features partition by partition: memory follows one partition, not the fleet.
 
     Args:
         files: The table's Parquet partitions, in order.
         features: The feature columns to read.
         params: The ``drift`` section (window, sample sizes, seed).
+        arrived: Module ids of the data that arrived since training (see :func:`sample_positions`).
 
     Returns:
         ``(reference, current)`` feature rows, each in its sample's order.
     """
     metas = [
-        pd.read_parquet(f, columns=[schema.TIMESTAMP, schema.SPLIT, schema.TRAINABLE])
+        pd.read_parquet(
+            f, columns=[schema.TIMESTAMP, schema.MODULE_ID, schema.SPLIT, schema.TRAINABLE]
+        )
         for f in files
     ]
     offsets = np.cumsum([0] + [len(m) for m in metas])
@@ -76,6 +96,7 @@ def sample_partitions(
         params.reference_rows,
         params.current_rows,
         params.seed,
+        arrived,
     )
     del metas
     reference, current = (

@@ -55,17 +55,18 @@ def _check(gate: str, value: Any, comparison: str, threshold: float) -> GateResu
 def evaluate_gates(
     hazard: dict[str, Any],
     gates: GateParams,
-    drift: dict[str, Any] | None = None,
     validation: dict[str, Any] | None = None,
     champion: dict[str, Any] | None = None,
     generalization: dict[str, Any] | None = None,
 ) -> list[GateResult]:
-    """Check hazard metrics (and drift, validation, champion when given) against the gates.
+    """Check hazard metrics (and validation, champion when given) against the gates.
+
+    Drift is no gate: a candidate trained on the data that drifted is the retraining that drift
+    calls for (``metrics/drift.json`` says ``retrain``; the version carries its drift share).
 
     Args:
         hazard: Candidate metrics (``metrics/hazard.json``).
         gates: The ``gates`` section.
-        drift: ``metrics/drift.json``, or None to skip the drift gate.
         validation: ``metrics/validation.json``, or None to skip the validation gate.
         champion: The champion's metrics at its operating point on the same data, or None when
             there is no champion (the no-regression gates are then skipped).
@@ -73,7 +74,7 @@ def evaluate_gates(
 
     Returns:
         One result per gate, in a fixed order: the absolute hazard gates, the ΔT skill (when the
-        metrics hold it), the unlike fleet, drift, validation, then no regression from the
+        metrics hold it), the unlike fleet, validation, then no regression from the
         champion.
     """
     results = _hazard_gates(hazard, gates)
@@ -84,15 +85,6 @@ def evaluate_gates(
                 generalization.get("event_recall"),
                 ">=",
                 gates.min_generalization_event_recall,
-            )
-        )
-    if drift is not None:
-        results.append(
-            _check(
-                "share_of_drifted_columns",
-                drift.get("share_of_drifted_columns"),
-                "<=",
-                gates.max_drift_share,
             )
         )
     if validation is not None and gates.require_validation:

@@ -25,8 +25,9 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 METRIC_TAG_PREFIX = "metric."
 FINGERPRINT_TAG = "fingerprint"
-# Lineage, not identity: the same model registered from another commit is the same deployable.
-LINEAGE_TAGS = ("git_commit",)
+# Lineage, not identity: the same model registered from another commit (or judged against
+# another drift sample) is the same deployable.
+LINEAGE_TAGS = ("git_commit", "drift")
 EXPERIMENT_TAG = "experiment"
 
 

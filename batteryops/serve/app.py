@@ -79,6 +79,7 @@ def _lifespan(service: Service) -> Any:
         finally:
             stop.set()
             await task
+            service.landing.flush()
             service.notifier.close()
 
     return lifespan

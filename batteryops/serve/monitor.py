@@ -13,8 +13,10 @@ the service scored and writes ``reports/monitoring.html`` (Evidently) and
   false; an acknowledgement is no verdict), judged once ``min_reviews`` exist.
 
 A breach of any limit in ``serve.monitor`` raises an alert (:mod:`batteryops.serve.notify`) and,
-when ``retrain_on_breach`` is set, starts the pipeline flow; its new model still has to pass
-every gate of ``register`` before it serves.
+when ``retrain_on_breach`` is set, collects what was served with the operators' verdicts into the
+DVC-tracked ``paths.served_dir`` (:func:`batteryops.serve.landing.collect`) and starts the
+pipeline flow: DVC sees new data, so the retraining trains on the served rows and the reviewed
+false alarms; its new model still has to pass every gate of ``register`` before it serves.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from batteryops.core import schema
 from batteryops.core.config import MonitorParams, Params
 from batteryops.core.io import atomic_path, partition_files, write_json
 from batteryops.mlops import drift
+from batteryops.serve.landing import Landing, collect
 from batteryops.serve.notify import Alert, Notifier
 from batteryops.serve.store import ALARMS, MONITORED, SCORES, Store
 
@@ -202,7 +205,11 @@ def monitor(
             for sentence in found:
                 notifier.notify(Alert("monitoring", sentence.split(":")[0], sentence, {}))
             notifier.flush()
-        summary["retrain"] = retrain(root) if limits.retrain_on_breach else {"started": False}
+        summary["retrain"] = {"started": False}
+        if limits.retrain_on_breach:
+            landing = Landing(root / params.paths.landing_dir)
+            summary["collected"] = collect(landing, store, root / params.paths.served_dir, root)
+            summary["retrain"] = retrain(root)
     write_json(summary, root / METRICS)
     log.info("monitoring: %s", summary["verdict"] if not found else "; ".join(found))
     return summary

@@ -25,6 +25,7 @@ from batteryops.hazard.model import DELTA_T_FORECAST, PROBABILITY
 from batteryops.serve import intake
 from batteryops.serve.champion import Loaded, ModelSource
 from batteryops.serve.engine import OnlineScorer, OpenAlarm, TickResult
+from batteryops.serve.landing import Landing
 from batteryops.serve.notify import Alert, Notifier
 from batteryops.serve.store import MONITORED, Store
 
@@ -47,6 +48,8 @@ class Service:
         self.params, self.settings = params, params.serve
         self.source, self.store, self.notifier, self.root = source, store, notifier, root
         self.gate = intake.Gate(self.settings, clock)
+        # Every accepted row, whole, for the next training run (`batteryops collect`).
+        self.landing = Landing(root / params.paths.landing_dir)
         self.engine: OnlineScorer | None = None
         self.model: Loaded | None = None
         self.health_version: str | None = None
@@ -185,6 +188,7 @@ class Service:
         with self._intake_lock:
             checked = self.gate.check(rows)
             self._batch += 1
+            self.landing.write(checked, self._batch)
             self.engine.add(checked, self._batch)
             self.gate.accept(checked)
             self.received_rows += len(checked)
@@ -334,6 +338,7 @@ class Service:
                 if time.monotonic() >= next_poll:
                     next_poll = time.monotonic() + self.settings.model_poll_s
                     await self.broadcast(await asyncio.to_thread(self.poll_models))
+                    await asyncio.to_thread(self.landing.flush, due_only=True)
             except Exception:  # noqa: BLE001 - the loop must outlive one bad tick
                 log.exception("scoring tick failed")
             if self.engine is not None and self.engine.pending_rows:

@@ -73,9 +73,11 @@ def test_repro_writes_contract_metrics(project: Path) -> None:
     assert registry["decision"] == "promoted", registry["reasons"]
     assert registry["champion_version"] == 1
     assert json.loads((project / "metrics/validation.json").read_text())["success"] is True
-    # Promoted, so the drift gate held: the tiny fleet's newest hours drift less than the gate.
-    drift = json.loads((project / "metrics/drift.json").read_text())["share_of_drifted_columns"]
-    assert drift <= registry["gates"]["share_of_drifted_columns"]["threshold"]
+    # Nothing served yet: the newest data are the last hours; drift is recorded, never gated.
+    drift = json.loads((project / "metrics/drift.json").read_text())
+    assert drift["current"] == "newest_window" and drift["current_modules"] is None
+    assert drift["retrain"] == (drift["share_of_drifted_columns"] > drift["max_drift_share"])
+    assert "share_of_drifted_columns" not in registry["gates"]
     assert (project / "reports/validation.html").stat().st_size > 0
     assert (project / "reports/drift.html").stat().st_size > 0
     assert (project / "reports/plots/pr_curve.png").stat().st_size > 0
@@ -151,19 +153,32 @@ def test_champion_loads_and_predicts(project: Path) -> None:
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     mlflow.set_registry_uri(f"sqlite:///{project / 'mlflow.db'}")
-    model = mlflow.pyfunc.load_model("models:/battery-hazard@champion")
+    from mlflow.exceptions import MlflowException
+
+    from batteryops.hazard import pyfunc
+
+    uri = "models:/battery-hazard@champion"
+    model = mlflow.pyfunc.load_model(uri)
+    # A signature and an input example (one whole rack) a user can call it with (issue 17, 6).
+    assert model.metadata.signature is not None
+    local = mlflow.artifacts.download_artifacts(uri)
+    example = mlflow.models.Model.load(local).load_input_example(local)
+    assert example["module_id"].nunique() >= 4 and example["rack_id"].nunique() == 1
+    assert model.predict(example)["rack_context_complete"].all()
+    # Canonical telemetry in: the model computes the features with the featurize stage's code.
+    telemetry = pd.read_parquet(next((project / "data/interim/telemetry").glob("*.parquet")))
+    predicted = model.predict(telemetry)
+    assert len(predicted) == len(telemetry)
+    assert predicted["hazard_probability"].between(0, 1).all()
+    with pytest.raises(MlflowException, match="temp_max_c"):
+        model.predict(telemetry.drop(columns="temp_max_c"))
+    # Featurized rows: through the HazardModel the pyfunc wraps.
     features = json.loads((project / "data/processed/split.json").read_text())["features"]
     sample = pd.read_parquet(
         next((project / "data/processed/features").glob("*.parquet")), columns=features
     ).head(50)
-    predicted = model.predict(sample)
-    assert len(predicted) == 50
-    assert predicted["hazard_probability"].between(0, 1).all()
-    assert predicted["delta_t_30s_forecast_c"].notna().all()
-    # Canonical telemetry in: the model computes the features with the featurize stage's code.
-    telemetry = pd.read_parquet(next((project / "data/interim/telemetry").glob("*.parquet")))
-    from_telemetry = model.predict(telemetry)
-    assert len(from_telemetry) == len(telemetry)
+    hazard = pyfunc.load_model(uri)
+    assert hazard.hazard_probability(hazard.prepare(sample)).shape == (50,)
 
 
 def test_score_cli_with_the_champion(project: Path) -> None:
@@ -279,6 +294,16 @@ def _get(url: str) -> dict:
         return json.loads(response.read())
 
 
+def _post(url: str, body: dict) -> dict:
+    import urllib.request
+
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
 def _until(check, timeout_s: float, what: str):
     import time
 
@@ -364,6 +389,12 @@ def test_serve_replays_the_fleet_and_follows_the_champion(project: Path) -> None
         assert (
             _get(f"{base}/api/fleet")["monitoring"]["monitoring"]["verdict"] == summary["verdict"]
         )
+        # Operators judge every alarm: on a module that ran away it is true, else false (the
+        # last test collects these verdicts and retrains on them).
+        for alarm in alarms:
+            kind = "true" if alarm["module_id"] in set(truth.module_id) else "false"
+            _post(f"{base}/api/alarms/{alarm['id']}/{kind}", {"by": "e2e"})
+        assert any(a["module_id"] not in set(truth.module_id) for a in alarms), alarms
 
         _run(project, str(BIN / "batteryops"), "promote", "2", "--reason", "serve e2e")
         _until(lambda: _get(f"{base}/api/model")["version"] == "2", 30, "the reload to 2")
@@ -447,15 +478,18 @@ def test_impossible_soh_gate_keeps_the_soh_champion(project: Path) -> None:
     _run(project, "git", "checkout", "--", "params.yaml")
 
 
-def test_prefect_flow_runs_every_stage_task(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_served_verdicts_retrain_through_the_prefect_flow(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the service served, with the operators' verdicts (the serve test judged every alarm),
+    # becomes a DVC-tracked batch; the flow's DVC then has new data to train on.
+    collected = json.loads(_run(project, str(BIN / "batteryops"), "collect").stdout)
+    assert collected["false_alarm"] >= 1 and collected["tracked"] == "feedback.dvc"
+    assert not list((project / "serve/landing").glob("*.parquet"))  # moved aside, not lost
+    assert list((project / "serve/landing/exported").glob("*/*.parquet"))
+    before = len(_audit(project))
     for key, value in _env(project).items():
         monkeypatch.setenv(key, value)
-    _write_params(
-        project,
-        deep_merge(
-            TINY_OVERRIDES, {"drift": {"seed": 6}, "gates": {"max_regression": {"pr_auc": 0.06}}}
-        ),
-    )
     from prefect.testing.utilities import prefect_test_harness
 
     from flows.pipeline import build_flow, stage_graph
@@ -467,5 +501,16 @@ def test_prefect_flow_runs_every_stage_task(project: Path, monkeypatch: pytest.M
         results = state.result()
     assert [r["stage"] for r in results] == list(stage_graph(project))
     ran = {r["stage"] for r in results if r["ran"]}
-    assert {"drift_report", "register"} <= ran
-    assert "train" not in ran
+    assert {"ingest", "train", "drift_report", "register"} <= ran
+    assert "train_health" not in ran  # the cycle data did not change
+    # The candidate trained on the served episodes, the reviewed false alarms among them.
+    truth = pd.read_parquet(project / "data/interim/truth.parquet")
+    episodes = truth[truth["module_id"].str.endswith("@" + collected["batch"])]
+    false_alarms = episodes[episodes["nuisance_type"] == "served_false_alarm"]
+    assert len(false_alarms) == collected["false_alarm"]
+    split = json.loads((project / "data/processed/split.json").read_text())
+    assert all(split["modules"][m] == "train" for m in episodes["module_id"])
+    drift = json.loads((project / "metrics/drift.json").read_text())
+    assert drift["current"] == "served" and drift["current_modules"] == len(episodes)
+    decided = _audit(project)[before:]
+    assert decided and decided[-1]["new_version"], decided

@@ -20,7 +20,6 @@ GATES = GateParams(
     max_regression=RegressionParams(
         event_recall_at_min_lead=0.05, pr_auc=0.05, false_alarms_per_module_day=0.5
     ),
-    max_drift_share=0.5,
     require_validation=True,
     min_generalization_event_recall=0.95,
     min_delta_t_skill=3.0,

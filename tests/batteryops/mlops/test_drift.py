@@ -22,6 +22,7 @@ def _table(rows: int = 300) -> pd.DataFrame:
         {
             schema.TIMESTAMP: pd.Timestamp("2026-07-01", tz="UTC")
             + pd.to_timedelta(position, unit="s"),
+            schema.MODULE_ID: np.where(position < 250, "R01-M01", "R01-M01@served"),
             schema.SPLIT: np.where(position < rows // 2, "train", "test"),
             schema.TRAINABLE: position % 10 != 0,
             "temp_max_c": 25.0 + position,  # the row's own position, to trace it
@@ -47,6 +48,7 @@ def _params(**update: object) -> DriftParams:
         "current_window_s": 60,
         "method": "psi",
         "seed": 5,
+        "max_drift_share": 0.5,
     }
     return DriftParams(**(values | update))
 
@@ -96,3 +98,13 @@ def test_sample_sizes_are_capped_by_the_rows_there_are(tmp_path: Path, rows: int
     reference, _ = drift.sample_partitions(files, FEATURES, _params(reference_rows=1000))
     trainable_train = (table[schema.SPLIT] == "train") & table[schema.TRAINABLE]
     assert len(reference) == trainable_train.sum()
+
+
+def test_served_episodes_are_the_newest_data_and_leave_the_reference(tmp_path: Path) -> None:
+    table = _table()
+    table[schema.SPLIT] = "train"  # collected served episodes train (rows 250 on here)
+    files = _partitions(table, tmp_path, [150, 150])
+    params = _params(current_window_s=10**6)  # the window would take every row: unused
+    reference, current = drift.sample_partitions(files, FEATURES, params, {"R01-M01@served"})
+    assert ((current["temp_max_c"] - 25.0) >= 250).all() and len(current) == 30
+    assert ((reference["temp_max_c"] - 25.0) < 250).all() and len(reference) == 40
