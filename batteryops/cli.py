@@ -296,7 +296,7 @@ def cmd_score(params: Params, args: argparse.Namespace) -> int:
     import time
 
     from batteryops.core.io import atomic_path
-    from batteryops.hazard import scoring
+    from batteryops.hazard import events, scoring
     from batteryops.ingest import telemetry_files
     from batteryops.mlops import tracking
 
@@ -323,7 +323,11 @@ def cmd_score(params: Params, args: argparse.Namespace) -> int:
             f"error: no usable telemetry in {args.inputs} (see {quarantine_dir})", file=sys.stderr
         )
         return EXIT_GATE_FAILED
-    scored = scorer.score(telemetry)
+    try:
+        scored = scorer.score(telemetry)
+    except events.LoggerPeriodError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     with atomic_path(out) as tmp:
         if out.suffix == ".csv":
             scored.to_csv(tmp, index=False)

@@ -41,7 +41,13 @@ def main(params: Params) -> None:
         read_json(paths.model_info)["model_config"],
     )
     fleet = merged_simulate(params.simulate, params.generalize.simulate)
-    scores = generalization.score_fleet(fleet, model, params.label, params.evaluate.rule_baseline)
+    scores = generalization.score_fleet(
+        fleet,
+        model,
+        params.label,
+        params.evaluate.rule_baseline,
+        params.generalize.logging_periods_s,
+    )
     threshold = float(operating["threshold"])
     metrics = generalization.generalization_metrics(
         scores,

@@ -343,6 +343,7 @@ class AlarmParams(_Section):
     episode_merge_gap_s: int = Field(ge=0)
     min_lead_s: int = Field(ge=0)
     false_alarm_budget_per_module_day: float = Field(ge=0)
+    max_logger_period_s: int = Field(default=30, ge=1)  # versions from before it: 30
 
     @model_validator(mode="after")
     def _k_of_n(self) -> AlarmParams:
@@ -400,6 +401,7 @@ class GeneralizeParams(_Section):
     """A second fleet, unlike the training one, that the trained model is scored on."""
 
     simulate: dict[str, Any]  # overrides of the ``simulate`` section (validated when merged)
+    logging_periods_s: list[int] = Field(default_factory=list)  # coarser loggers judged too
 
 
 class DriftParams(_Section):

@@ -2,6 +2,9 @@
 
 * An alarm second: at least ``k`` of the last ``n`` seconds scored at or over the threshold
   (:func:`persistent_level_rows`, for evaluation, ``batteryops score`` and the live service).
+  A logger that reads every ``p`` seconds (its median step, :func:`logger_period_s`) stands for
+  the ``p`` seconds up to each reading: k-of-n counts seconds, not rows, so a 10 s or 30 s logger
+  alarms at its readings instead of never completing the count. At 1 Hz nothing changes.
 * An alarm episode: a maximal run of alarm seconds, runs less than ``episode_merge_gap_s``
   apart merged (:func:`starts_episode`; the live service applies it one second at a time).
 * A runaway event is detected only by an alarm between its fault start and its PNR; its lead
@@ -51,10 +54,67 @@ def persistent_level_rows(
     Returns:
         The level of each row (float64, -inf where fewer than ``k`` seconds hold a score).
     """
+    modules = np.asarray(modules)
+    seconds = np.asarray(seconds, dtype=np.int64)
+    score = np.asarray(score, dtype=np.float64)
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(modules)) + 1, [len(modules)]])
+    out = _kth_highest(seconds, score, bounds, k, n)
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        read = lo + np.flatnonzero(~np.isnan(score[lo:hi]))
+        period = logger_period_s(seconds[read])
+        if period > 1:  # a coarser logger: its readings stand for the seconds before them
+            out[lo:hi] = -np.inf
+            out[read] = _held_level(seconds[read], score[read], period, k, n)
+    return out
+
+
+def logger_period_s(seconds: np.ndarray) -> int:
+    """A module's logging period: the median step between its readings, whole seconds, >= 1."""
+    steps = np.diff(np.asarray(seconds, dtype=np.int64))
+    return max(1, int(np.median(steps))) if len(steps) else 1
+
+
+class LoggerPeriodError(ValueError):
+    """Telemetry read more sparsely than ``alarm.max_logger_period_s``: no alarm can be trusted."""
+
+
+def check_logger_periods(seconds: np.ndarray, modules: np.ndarray, max_period_s: int) -> None:
+    """Refuse modules whose logger reads less often than every ``max_period_s`` seconds.
+
+    Args:
+        seconds: Whole epoch seconds of each row, sorted by module then second.
+        modules: Each row's module id.
+        max_period_s: ``alarm.max_logger_period_s``.
+
+    Raises:
+        LoggerPeriodError: Naming the first such module and its period.
+    """
+    modules = np.asarray(modules)
+    change = np.flatnonzero(modules[1:] != modules[:-1]) + 1
+    for lo, hi in zip(np.r_[0, change], np.r_[change, len(modules)], strict=True):
+        period = logger_period_s(seconds[lo:hi])
+        if period > max_period_s:
+            raise LoggerPeriodError(
+                f"module {str(modules[lo])!r}: one reading every {period} s; the hazard model is "
+                f"judged at loggers of up to {max_period_s} s (alarm.max_logger_period_s), "
+                "so its alarms cannot be trusted here: log at least that often"
+            )
+
+
+def _held_level(seconds: np.ndarray, score: np.ndarray, period: int, k: int, n: int) -> np.ndarray:
+    """One module's level at each reading, each standing for up to ``period`` seconds before it."""
+    cover = np.clip(np.diff(seconds, prepend=seconds[0] - period), 1, period)
+    last = np.cumsum(cover) - 1
+    expanded = np.repeat(seconds, cover) + np.arange(last[-1] + 1) - np.repeat(last, cover)
+    values = np.repeat(score, cover)
+    return _kth_highest(expanded, values, np.array([0, len(values)]), k, n)[last]
+
+
+def _kth_highest(
+    seconds: np.ndarray, score: np.ndarray, bounds: np.ndarray, k: int, n: int
+) -> np.ndarray:
     from batteryops.hazard.feature_kernels import kth_highest_trailing
 
-    modules = np.asarray(modules)
-    bounds = np.concatenate([[0], np.flatnonzero(np.diff(modules)) + 1, [len(modules)]])
     out = np.empty(len(score))
     kth_highest_trailing(
         np.ascontiguousarray(seconds, dtype=np.int64),
@@ -71,10 +131,20 @@ def persistent_level(score: np.ndarray, k: int, n: int) -> np.ndarray:
     """:func:`persistent_level_rows` of one module's scores on its 1 Hz grid (NaN where no row).
 
     ``persistent_level(s, k, n) >= threshold`` equals ``persistent_alarm(s >= threshold, k, n)``
-    for every threshold, so one pass serves a whole threshold search.
+    for every threshold, so one pass serves a whole threshold search. On the grid of a logger
+    slower than 1 Hz, the seconds between readings get no level (-inf): an alarm is raised at
+    a reading, as ``batteryops score`` and the service raise it.
     """
     length = len(score)
-    return persistent_level_rows(np.arange(length), score, np.zeros(length, dtype=np.int64), k, n)
+    read = np.flatnonzero(~np.isnan(score))
+    period = logger_period_s(read)
+    if period <= 1:
+        return persistent_level_rows(
+            np.arange(length), score, np.zeros(length, dtype=np.int64), k, n
+        )
+    level = np.full(length, -np.inf)
+    level[read] = _held_level(read, score[read], period, k, n)
+    return level
 
 
 def persistent_alarm(over: np.ndarray, k: int, n: int) -> np.ndarray:
@@ -278,7 +348,9 @@ def score_tracks(
             truth.loc[[module_id], ["fault_start", "pnr_time"]].iloc[0]
         )
         seconds = first + np.arange(length)
-        excluded = np.nan_to_num(excluded, nan=0.0) > 0
+        # A vented neighbour stays vented: seconds between readings (a gap, a coarser logger)
+        # keep the last reading's exclusion rather than counting as watched.
+        excluded = pd.Series(excluded).ffill().fillna(0.0).to_numpy() > 0
         for column in columns:
             result[column].append(
                 ModuleTrack(

@@ -9,13 +9,14 @@ budget. Nothing of it is used for training or for choosing the threshold.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from batteryops.core import schema
+from batteryops.core import schema, timegrid
 from batteryops.core.config import AlarmParams, LabelParams, RuleBaselineParams, SimulateParams
 from batteryops.core.io import partition_files
 from batteryops.hazard import evaluate, events, labels
@@ -37,6 +38,9 @@ class FleetScores:
         default_factory=lambda: {column: [] for column in JUDGED}
     )
     delta_t_sums: dict[str, dict[str, float]] = field(default_factory=dict)
+    # The model's tracks on the same fleet as coarser loggers keep it: logging period (s) ->
+    # tracks of the rows every that many seconds.
+    by_period: dict[int, list[events.ModuleTrack]] = field(default_factory=dict)
 
 
 def score_rack(
@@ -76,17 +80,36 @@ def score_rack(
 
 
 def score_fleet(
-    fleet: SimulateParams, model: HazardModel, label: LabelParams, rule: RuleBaselineParams
+    fleet: SimulateParams,
+    model: HazardModel,
+    label: LabelParams,
+    rule: RuleBaselineParams,
+    periods: Sequence[int] = (),
 ) -> FleetScores:
-    """Simulate a fleet into a temporary folder and score it rack by rack (:func:`score_rack`)."""
+    """Simulate a fleet into a temporary folder and score it rack by rack (:func:`score_rack`).
+
+    Each of ``periods`` scores the model again on the rows a logger reading every that many
+    seconds would have kept (:func:`coarser`).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         scores = FleetScores(simulate.truth_with_times(fleet, fleet_writer.write_fleet(fleet, tmp)))
         for path in partition_files(tmp):
-            tracks, sums = score_rack(pd.read_parquet(path), scores.truth, model, label, rule)
+            telemetry = pd.read_parquet(path)
+            tracks, sums = score_rack(telemetry, scores.truth, model, label, rule)
             for column, built in tracks.items():
                 scores.tracks[column].extend(built)
             evaluate.add_sums(scores.delta_t_sums, sums)
+            for period in periods:
+                kept, _ = score_rack(coarser(telemetry, period), scores.truth, model, label, rule)
+                scores.by_period.setdefault(period, []).extend(kept[events.PROBABILITY])
     return scores
+
+
+def coarser(telemetry: pd.DataFrame, period_s: int) -> pd.DataFrame:
+    """The rows a logger reading every ``period_s`` seconds keeps (each module from its first)."""
+    seconds = timegrid.epoch_seconds(telemetry[schema.TIMESTAMP]).astype(np.int64)
+    first = pd.Series(seconds).groupby(telemetry[schema.MODULE_ID].to_numpy()).transform("min")
+    return telemetry[(seconds - first.to_numpy()) % period_s == 0].reset_index(drop=True)
 
 
 def recall_by_fault(
@@ -127,7 +150,13 @@ def generalization_metrics(
     rule = events.event_metrics(scores.tracks[RULE], rule_threshold, alarm)
     by_fault = recall_by_fault(scores.tracks[events.PROBABILITY], scores.truth, threshold, alarm)
     module_s = fleet.racks * fleet.modules_per_rack * fleet.duration_s
+    coarse = {
+        str(period): events.event_metrics(tracks, threshold, alarm)
+        for period, tracks in sorted(scores.by_period.items())
+    }
     return result | {
+        # The same fleet as loggers reading every 10 s or 30 s keep it, same operating point.
+        "by_logging_period_s": coarse,
         "threshold": threshold,
         "modules": int(len(scores.truth)),
         "fleet_module_days": module_s / SECONDS_PER_DAY,

@@ -141,6 +141,9 @@ class Scorer:
         keeps them: both apply :func:`batteryops.hazard.events.persistent_level_rows`.
         """
         seconds = np.floor(timegrid.epoch_seconds(frame[schema.TIMESTAMP])).astype(np.int64)
+        events.check_logger_periods(
+            seconds, frame[schema.MODULE_ID].to_numpy(), self.alarm.max_logger_period_s
+        )
         modules = pd.factorize(frame[schema.MODULE_ID])[0]
         level = events.persistent_level_rows(
             seconds, probability, modules, self.alarm.persistence_k, self.alarm.persistence_n

@@ -87,6 +87,16 @@ def evaluate_gates(
                 gates.min_generalization_event_recall,
             )
         )
+        # The same fleet as coarser loggers keep it (issue 18): the gate holds at every period.
+        for period, coarse in generalization.get("by_logging_period_s", {}).items():
+            results.append(
+                _check(
+                    f"generalization.event_recall@{period}s",
+                    coarse.get("event_recall"),
+                    ">=",
+                    gates.min_generalization_event_recall,
+                )
+            )
     if validation is not None and gates.require_validation:
         results.append(_validation_gate(validation, "validation"))
     if champion is not None:

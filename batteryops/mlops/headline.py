@@ -41,7 +41,7 @@ def headline(files: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     picks = {
         "hazard": ("hazard", HAZARD),
         "unlike_fleet": ("generalization", UNLIKE_FLEET),
-        "drift": ("drift", ("share_of_drifted_columns",)),
+        "drift": ("drift", ("share_of_drifted_columns", "retrain")),
         "battery-hazard": ("registry", DECISION),
         "health": ("soh", HEALTH),
         "battery-soh": ("soh_registry", DECISION),
@@ -51,4 +51,9 @@ def headline(files: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         found = files.get(source)
         if found:
             out[section] = {key: found.get(key) for key in keys}
+    # The unlike fleet as coarser loggers keep it: recall at the minimum lead per period.
+    for period, coarse in files.get("generalization", {}).get("by_logging_period_s", {}).items():
+        out["unlike_fleet"][f"event_recall_at_min_lead_{period}s"] = coarse.get(
+            "event_recall_at_min_lead"
+        )
     return out

@@ -185,14 +185,19 @@ def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
     return out[schema.CANONICAL_COLUMNS]
 
 
+RECENT_STEPS = 10  # reading steps per module the logger-period check looks at
+
+
 class Gate:
     """The checks a parsed batch must pass against what the service already holds."""
 
-    def __init__(self, params: ServeParams, clock: Any = time.time):
+    def __init__(self, params: ServeParams, clock: Any = time.time, max_period_s: int = 30):
         self.params = params
         self.clock = clock
+        self.max_period_s = max_period_s  # alarm.max_logger_period_s
         self.last_ts: dict[str, int] = {}  # newest accepted second per module
         self.rack_of: dict[str, str] = {}
+        self.steps: dict[str, list[int]] = {}  # each module's last RECENT_STEPS reading steps
 
     def check(self, rows: pd.DataFrame) -> pd.DataFrame:
         """The batch sorted by module and time if every row may be accepted; else BatchError."""
@@ -219,6 +224,7 @@ class Gate:
             ),
         )
         self._check_modules(keyed)
+        self._check_period(keyed)
         return (
             keyed.sort_values([schema.MODULE_ID, "_ts"], kind="stable")
             .drop(columns=["_ts", "_row"])
@@ -272,8 +278,36 @@ class Gate:
                 f"({self.params.max_modules}); known modules: {len(self.last_ts)}",
             )
 
+    def _recent_steps(self, keyed: pd.DataFrame) -> dict[str, list[int]]:
+        """Each batch module's reading steps: its recent ones, then the batch's own."""
+        steps = {}
+        for module_id, ts in keyed.groupby(schema.MODULE_ID, sort=False)["_ts"]:
+            last = self.last_ts.get(module_id)
+            times = np.sort(ts.to_numpy()) if last is None else np.r_[last, np.sort(ts.to_numpy())]
+            recent = self.steps.get(module_id, []) + np.diff(times).astype(int).tolist()
+            steps[module_id] = recent[-RECENT_STEPS:]
+        return steps
+
+    def _check_period(self, keyed: pd.DataFrame) -> None:
+        """Refuse a module whose logger reads less often than ``alarm.max_logger_period_s``.
+
+        Judged on the median of its last :data:`RECENT_STEPS` steps once it has half of them,
+        so one dropout is no slow logger: k-of-n counts seconds, and a reading stands for the
+        seconds since the one before only up to the period the model was judged at.
+        """
+        for module_id, steps in self._recent_steps(keyed).items():
+            if len(steps) >= RECENT_STEPS // 2 and np.median(steps) > self.max_period_s:
+                raise BatchError(
+                    422,
+                    f"module {module_id!r}: one reading every {int(np.median(steps))} s; the "
+                    f"hazard model is judged at loggers of up to {self.max_period_s} s "
+                    "(alarm.max_logger_period_s): log at least that often",
+                )
+
     def accept(self, rows: pd.DataFrame) -> None:
         """Record a checked batch as accepted (its newest second per module)."""
+        keyed = rows.assign(_ts=rows[schema.TIMESTAMP].astype("int64") // 10**9)
+        self.steps.update(self._recent_steps(keyed))
         seconds = rows[schema.TIMESTAMP].astype("int64") // 10**9
         newest = seconds.groupby(rows[schema.MODULE_ID], sort=False).max()
         self.last_ts.update({k: int(v) for k, v in newest.items()})

@@ -47,7 +47,7 @@ class Service:
     ):
         self.params, self.settings = params, params.serve
         self.source, self.store, self.notifier, self.root = source, store, notifier, root
-        self.gate = intake.Gate(self.settings, clock)
+        self.gate = intake.Gate(self.settings, clock, params.alarm.max_logger_period_s)
         # Every accepted row, whole, for the next training run (`batteryops collect`).
         self.landing = Landing(root / params.paths.landing_dir)
         self.engine: OnlineScorer | None = None

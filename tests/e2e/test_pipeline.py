@@ -78,6 +78,10 @@ def test_repro_writes_contract_metrics(project: Path) -> None:
     assert drift["current"] == "newest_window" and drift["current_modules"] is None
     assert drift["retrain"] == (drift["share_of_drifted_columns"] > drift["max_drift_share"])
     assert "share_of_drifted_columns" not in registry["gates"]
+    # The unlike fleet judged again as 10 s and 30 s loggers keep it, each period gated.
+    coarse = json.loads((project / "metrics/generalization.json").read_text())
+    assert set(coarse["by_logging_period_s"]) == {"10", "30"}
+    assert registry["gates"]["generalization.event_recall@30s"]["passed"]
     assert (project / "reports/validation.html").stat().st_size > 0
     assert (project / "reports/drift.html").stat().st_size > 0
     assert (project / "reports/plots/pr_curve.png").stat().st_size > 0

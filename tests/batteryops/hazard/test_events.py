@@ -7,18 +7,21 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from batteryops.core import schema
 from batteryops.core.config import AlarmParams
 from batteryops.hazard.events import (
     SECONDS_PER_DAY,
+    LoggerPeriodError,
     ModuleTrack,
+    check_logger_periods,
     choose_threshold,
     critical_thresholds,
     episodes,
     event_metrics,
+    logger_period_s,
     module_tracks,
     persistent_alarm,
     persistent_level,
@@ -334,6 +337,8 @@ def test_persistent_level_matches_persistent_alarm(
     scores: list[float], k: int, extra: int, threshold: float
 ) -> None:
     score = np.array(scores)
+    # A 1 Hz grid (readings mostly a second apart); coarser loggers: the test after the next.
+    assume(logger_period_s(np.flatnonzero(~np.isnan(score))) == 1)
     n = k + extra
     over = np.nan_to_num(score, nan=-np.inf) >= threshold
     expected = persistent_alarm(over, k, n)
@@ -407,3 +412,30 @@ def test_event_metrics_are_plain_json() -> None:
     json.dumps(metrics)
     assert all(type(metrics[k]) is int for k in ("events", "events_detected", "false_alarms"))
     assert type(metrics["events_detected_at_min_lead"]) is int
+
+
+def test_a_coarser_logger_alarms_at_its_readings() -> None:
+    # Issue 18: k-of-n counted rows of a 1 Hz grid, so a 10 s logger never alarmed. A reading
+    # stands for the seconds since the one before (at most its period).
+    seconds = np.arange(0, 100, 10)
+    score = np.array([0, 0, 0.9, 0, 0, 0.9, 0.9, 0, 0, 0], dtype=float)
+    level = persistent_level_rows(seconds, score, np.zeros(10, dtype=np.int64), 8, 10)
+    assert np.array_equal(level >= 0.5, score >= 0.5)  # each reading alarms on its own
+    grid = np.full(100, np.nan)
+    grid[seconds] = score
+    on_grid = persistent_level(grid, 8, 10)
+    assert np.array_equal(np.flatnonzero(on_grid >= 0.5), seconds[score >= 0.5])
+    # A 1 Hz module beside it in the same call is judged as before (8 of its own 10 seconds).
+    ones = np.r_[np.zeros(5), np.ones(10)]
+    both = persistent_level_rows(
+        np.r_[seconds, np.arange(15)], np.r_[score, ones], np.r_[np.zeros(10), np.ones(15)], 8, 10
+    )
+    assert np.array_equal(both[10:] >= 1, np.r_[np.zeros(12), np.ones(3)] > 0)
+
+
+def test_a_logger_slower_than_the_limit_is_refused_by_name() -> None:
+    seconds = np.r_[np.arange(0, 60, 1), np.arange(0, 600, 60)]
+    modules = np.array(["fast"] * 60 + ["slow"] * 10)
+    with pytest.raises(LoggerPeriodError, match=r"module 'slow': one reading every 60 s"):
+        check_logger_periods(seconds, modules, 30)
+    check_logger_periods(seconds[:60], modules[:60], 30)

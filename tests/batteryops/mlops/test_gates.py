@@ -255,3 +255,14 @@ def test_bound_gates_are_checked_when_set() -> None:
     assert not results["event_recall_at_min_lead_lower95"].passed
     assert not results["false_alarms_per_module_day_upper95"].passed
     assert "event_recall_at_min_lead_lower95" not in _by_gate(evaluate_gates(shown, GATES))
+
+
+def test_the_unlike_fleet_gate_holds_at_every_logging_period() -> None:
+    # Issue 18: at 10 s a fleet once got no alarm at all; the gate now reads each period.
+    generalization = {
+        "event_recall": 1.0,
+        "by_logging_period_s": {"10": {"event_recall": 1.0}, "30": {"event_recall": 0.5}},
+    }
+    results = _by_gate(evaluate_gates(GOOD, GATES, generalization=generalization))
+    assert results["generalization.event_recall@10s"].passed
+    assert not results["generalization.event_recall@30s"].passed

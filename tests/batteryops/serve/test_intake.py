@@ -101,3 +101,28 @@ def test_a_header_only_csv_says_so_plainly(params: Params) -> None:
     message = refused.value.message
     assert message.startswith("export refused: ") and "; 2; " not in message
     assert "line 2" in message or "no data rows" in message
+
+
+def _reading(module: str, second: int) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            schema.TIMESTAMP: [NOW + pd.Timedelta(seconds=second)],
+            schema.MODULE_ID: [module],
+            schema.RACK_ID: ["R01"],
+        }
+    )
+    for column in schema.SIGNALS:
+        frame[column] = np.float32(25.0)
+    return frame
+
+
+def test_a_logger_slower_than_the_model_was_judged_at_is_refused_by_name(params: Params) -> None:
+    # Issue 18: a 10 s or 30 s logger is scored at its rate; a slower one is refused, never
+    # silently unalarmed. One dropout is no slow logger: the median of recent steps decides.
+    gate = Gate(params.serve, clock=lambda: NOW.timestamp() + 3600, max_period_s=30)
+    for second in (0, 30, 60, 90, 300, 330):  # a 30 s logger with one 210 s dropout
+        gate.accept(gate.check(_reading("R01-M01", second)))
+    with pytest.raises(BatchError, match=r"module 'R01-M02': one reading every 60 s") as slow:
+        for k in range(6):
+            gate.accept(gate.check(_reading("R01-M02", 60 * k)))
+    assert slow.value.status == 422 and k == 5  # judged once it has five steps
