@@ -109,6 +109,11 @@ class NuisanceCounts(_Section):
     gas_spikes: int = Field(ge=0)
     hot_ambient_racks: int = Field(ge=0)
     high_load_racks: int = Field(ge=0)
+    # Benign heat (issue 18): hotter than its neighbours for a reason that is no hazard.
+    busy_module: int = Field(default=0, ge=0)  # carries more current than its rack for hours
+    poor_cooling: int = Field(default=0, ge=0)  # a badly cooled position (rack end, blocked duct)
+    contact_resistance: int = Field(default=0, ge=0)  # a warm busbar joint: I^2 R into the module
+    calibration_offset: int = Field(default=0, ge=0)  # temperature sensors read high by offset
 
 
 class CellParams(_Section):
@@ -191,6 +196,10 @@ class SimulateParams(_Section):
     external_heating_w: float = Field(gt=0)
     external_heating_ramp_s: float = Field(gt=0)
     cooling_failure_factor: float = Field(gt=0, le=1)
+    busy_module_current_factor: float = Field(default=1.6, ge=1)
+    poor_cooling_factor: float = Field(default=0.7, gt=0, le=1)
+    contact_resistance_ohm: float = Field(default=0.01, ge=0)
+    calibration_offset_c: float = Field(default=3.0, ge=0)
     cooling_failure_resistance_factor: float = Field(ge=1)
     overcharge_c_rate: float = Field(gt=0)
     overcharge_side_reaction_soc: float = Field(gt=0)

@@ -21,7 +21,10 @@ heat spreads to its neighbours, temperature sensors saturate at ``sensor_max_c``
 Faults that reach runaway: internal short with exponentially ramping heat, external heating,
 cooling failure under a heavy duty, overcharge. Nuisances that must not: stuck or drifting
 temperature sensor, spike-prone gas sensor, hot ambient day (whole rack), sustained high load
-(whole rack).
+(whole rack), and benign heat in one module (issue 18: hotter than its neighbours for a reason
+that is no hazard): a busy module carrying more current than its rack (a parallel string or a
+module-level converter, at most the heavy duty's rate), a poorly cooled position, a warm busbar
+joint (I^2 R into the module body), temperature sensors reading high after a swap.
 """
 
 from __future__ import annotations
@@ -51,7 +54,15 @@ GAS_SENSOR_MAX_PPM = 2000.0
 CELL_V_SENSOR_MAX = 5.0
 
 FAULTS = ["internal_short", "external_heating", "cooling_failure", "overcharge"]
-NUISANCES = ["stuck_sensor", "drifting_sensor", "gas_spikes"]
+NUISANCES = [
+    "stuck_sensor",
+    "drifting_sensor",
+    "gas_spikes",
+    "busy_module",
+    "poor_cooling",
+    "contact_resistance",
+    "calibration_offset",
+]
 RACK_NUISANCES = ["hot_ambient", "high_load"]
 NONE = "none"
 
@@ -311,6 +322,8 @@ class FleetSimulator:
         self.short_start = np.where(plan.fault_type == "internal_short", self._fault_start, np.inf)
         self._hot_rack_start = np.nan_to_num(plan.hot_rack_start_s, nan=np.inf)[plan.rack_index]
         self._faults = {name: plan.fault_type == name for name in FAULTS}
+        self._nuisance = {name: plan.nuisance_type == name for name in NUISANCES}
+        self._nuisance_start = np.nan_to_num(plan.nuisance_start_s, nan=np.inf)
         self._heavy_start = _heavy_duty_start(plan)
         self._heavy_direction = np.ones(params.racks)  # +1 discharging, -1 charging
         self._resistance_scale = plan.resistance_scale * np.where(
@@ -381,13 +394,22 @@ class FleetSimulator:
         # one (its sensors are lost).
         burning = ~np.isnan(self.pnr_time)
         overcharging = active & self._faults["overcharge"] & ~burning
-        blind = overcharging | burning
+        busy = self._nuisance["busy_module"] & (t >= self._nuisance_start)
+        # A busy module's own converter keeps its cells in limits (below), not the rack's BMS.
+        blind = overcharging | burning | busy
         discharge, charge = (
             np.where(blind, np.inf, limit).reshape(shape).min(axis=1) * params.cells_parallel
             for limit in self.cell.current_limits(point)
         )
         i_rack = np.clip(i_rack, -charge, discharge)[plan.rack_index]
         i_cell = i_rack / params.cells_parallel
+        if busy.any():  # a parallel string or a module-level converter: more current, in limits
+            own_discharge, own_charge = self.cell.current_limits(point)
+            # ... never beyond the heavy duty's rate: a busy module, not an abused one.
+            top = params.high_load_c_rate * params.cell.capacity_ah
+            more = np.clip(i_cell * params.busy_module_current_factor, -top, top)
+            more = np.clip(more, -own_charge, own_discharge)
+            i_cell = np.where(busy, more, i_cell)
         if overcharging.any():
             i_cell -= np.where(overcharging, params.overcharge_c_rate * params.cell.capacity_ah, 0)
         return i_rack, i_cell
@@ -410,6 +432,8 @@ class FleetSimulator:
         to_air_w_per_k = params.module_to_air_w_per_k * np.where(
             active & self._faults["cooling_failure"], params.cooling_failure_factor, 1.0
         )
+        poorly_cooled = self._nuisance["poor_cooling"] & (t >= self._nuisance_start)
+        to_air_w_per_k = to_air_w_per_k * np.where(poorly_cooled, params.poor_cooling_factor, 1.0)
         return isc_w, ext_w, to_air_w_per_k
 
     def _step(self, t: int, out: dict[str, np.ndarray]) -> None:
@@ -427,6 +451,11 @@ class FleetSimulator:
         # Past 1 + span every coulomb feeds side reactions: the cell stores no more charge.
         np.minimum(self.cells.soc, 1.0 + params.overcharge_side_reaction_soc, out=self.cells.soc)
         isc_w, ext_w, to_air_w_per_k = self._fault_heat(t, active)
+        # A warm busbar joint: the module current's I^2 R heats the module body (no hazard).
+        joint = self._nuisance["contact_resistance"] & (t >= self._nuisance_start)
+        ext_w = ext_w + np.where(
+            joint, (i_cell * params.cells_parallel) ** 2 * params.contact_resistance_ohm, 0.0
+        )
         neighbour_w = self._neighbour_w(t_mod)
         # The weakest cell and the other cells of the module decompose at their own temperatures.
         cell_reaction_w = react_above(self.reactions, t_cell, 1.0) * CELL_VOLUME_M3
@@ -703,7 +732,7 @@ def _apply_nuisances(
     start_s: int,
     stuck_values: dict[int, float],
 ) -> None:
-    """Sensor nuisances: stuck and drifting temperature sensors, gas spikes (in place)."""
+    """Sensor nuisances: stuck, drifting and offset temperature sensors, gas spikes (in place)."""
     steps = signals["temp_max_c"].shape[0]
     seconds = start_s + np.arange(steps)
     for m in np.flatnonzero(plan.nuisance_type == "stuck_sensor"):
@@ -719,6 +748,10 @@ def _apply_nuisances(
         )
         signals["temp_max_c"][:, m] += drift
         signals["temp_avg_c"][:, m] += drift / TEMP_SENSORS_PER_MODULE
+    for m in np.flatnonzero(plan.nuisance_type == "calibration_offset"):
+        start = max(int(plan.nuisance_start_s[m]) - start_s, 0)  # after a sensor swap
+        for name in ("temp_max_c", "temp_avg_c", "temp_min_c"):
+            signals[name][start:, m] += params.calibration_offset_c
     for m in np.flatnonzero(plan.nuisance_type == "gas_spikes"):
         spikes = rng.random(steps) < params.gas_spike_rate_per_h / 3600.0
         spikes |= np.roll(spikes, 1) | np.roll(spikes, 2)

@@ -422,3 +422,50 @@ def test_outliers_are_single_samples_of_the_configured_size(sim: SimulateParams)
     hits = jumps > 1.0
     assert 0.005 < hits.mean() < 0.02
     np.testing.assert_allclose(jumps[hits], params.imperfections.outlier_temp_c, rtol=1e-4)
+
+
+# --- benign heat (issue 18) ----------------------------------------------------------------------
+
+
+def test_benign_heat_families_are_hotter_for_their_own_reasons(sim: SimulateParams) -> None:
+    """Each family makes a module warmer than its neighbours by a cause that is no hazard."""
+    quiet = sim.model_copy(
+        update={
+            "faults": FaultCounts(**dict.fromkeys(sim.faults.model_dump(), 0)),
+            "nuisances": NuisanceCounts(
+                **dict.fromkeys(sim.nuisances.model_dump(), 0)
+                | {"busy_module": 1, "poor_cooling": 1, "contact_resistance": 1}
+                | {"calibration_offset": 1}
+            ),
+            "duration_s": 7200,
+            "duty_c_rate": 1.0,
+        }
+    )
+    plan = simulate.plan_fleet(quiet)
+    physics, truth = simulate.simulate_fleet(quiet, plan)
+    # The same fleet with every family's cause switched off: what the families alone change.
+    neutral = quiet.model_copy(
+        update={
+            "busy_module_current_factor": 1.0,
+            "poor_cooling_factor": 1.0,
+            "contact_resistance_ohm": 0.0,
+        }
+    )
+    plain_physics, _ = simulate.simulate_fleet(neutral, plan)
+    kind = truth["nuisance_type"].to_numpy()
+    after = slice(int(np.nanmax(plan.nuisance_start_s)) + 1200, None)  # every family under way
+    busy = kind == "busy_module"
+    current, plain_current = (np.abs(p["current"][after, busy]) for p in (physics, plain_physics))
+    assert current.mean() > 1.3 * plain_current.mean()
+    warmer = physics["t_mod"][after].mean(axis=0) - plain_physics["t_mod"][after].mean(axis=0)
+    for name, least in (("busy_module", 0.05), ("poor_cooling", 0.05), ("contact_resistance", 0)):
+        # A 10 mOhm joint at this duty's ~7 A: ~0.5 W, a few hundredths of a kelvin.
+        assert warmer[kind == name].min() > least, name
+    assert truth["pnr_time"].isna().all() and truth["vent_time"].isna().all()
+    signals = simulate.sensor_readings(quiet, plan, physics, truth)
+    offset = kind == "calibration_offset"
+    m = int(np.flatnonzero(offset)[0])
+    since = int(plan.nuisance_start_s[m]) + 1
+    excess = signals["temp_avg_c"][since:, m] - physics["t_mod"][since:, m]
+    before = signals["temp_avg_c"][: since - 2, m] - physics["t_mod"][: since - 2, m]
+    assert np.nanmean(excess) - np.nanmean(before) == pytest.approx(quiet.calibration_offset_c, 0.1)
