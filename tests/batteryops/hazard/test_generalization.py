@@ -15,6 +15,7 @@ from batteryops.hazard.generalization import (
     JUDGED,
     RULE,
     FleetScores,
+    false_alarms_by_nuisance,
     generalization_metrics,
     recall_by_fault,
     score_rack,
@@ -59,6 +60,25 @@ def test_recall_by_fault_counts_each_fault_types_runaways(params: Params) -> Non
     assert recall == {"external_heating": 1.0, "internal_short": 0.5}
 
 
+def test_false_alarms_are_counted_per_nuisance_family(params: Params) -> None:
+    # Issue 18: "no alarm at all in the sustained-high-load, poor-cooling ... families".
+    busy = _healthy("M5")
+    busy.score[2000:2100] = 0.9  # one false alarm episode
+    truth = _fleet_truth()
+    truth["nuisance_type"] = "none"
+    truth = pd.concat(
+        [truth, pd.DataFrame({schema.MODULE_ID: ["M5"], "fault_type": ["none"]})]
+    ).fillna({"nuisance_type": "busy_module"})
+    by_family = false_alarms_by_nuisance([*_tracks(), busy], truth, 0.5, params.alarm)
+    assert by_family["busy_module"]["false_alarms"] == 1
+    assert by_family["busy_module"]["modules"] == 1
+    assert by_family["none"] == {
+        "modules": 1,
+        "false_alarms": 0,
+        "watched_module_days": pytest.approx(4000 / 86400),
+    }
+
+
 def test_generalization_metrics(params: Params) -> None:
     fleet = params.simulate.model_copy(update={"racks": 2, "modules_per_rack": 2})
     sums = evaluate.delta_t_sums(
@@ -76,6 +96,7 @@ def test_generalization_metrics(params: Params) -> None:
     assert metrics["fleet_module_days"] == pytest.approx(4 * fleet.duration_s / 86400)
     assert metrics["event_recall_by_fault"] == {"external_heating": 1.0, "internal_short": 0.5}
     assert metrics["overrides"] == overrides
+    assert metrics["false_alarms_by_nuisance"]["none"]["false_alarms"] == 0
     # The rule alarms at 1, which no score here reaches.
     assert metrics["baselines"]["rule"]["threshold"] == 1.0
     assert metrics["baselines"]["rule"]["events_detected"] == 0
