@@ -74,8 +74,10 @@ class Landing:
         return path
 
     def pending(self) -> list[Path]:
-        """The landed files not collected yet, oldest first."""
-        return sorted(self.folder.glob("*.parquet")) if self.folder.is_dir() else []
+        """The landed files not collected yet, oldest first (never one still being written)."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(p for p in self.folder.glob("*.parquet") if not p.name.startswith("."))
 
 
 def verdicts(store: Store) -> pd.DataFrame:

@@ -27,6 +27,9 @@ def test_batches_are_buffered_and_written_whole(tmp_path: Path) -> None:
     assert landing.flush() is not None  # the service stopping
     assert sum(len(pd.read_parquet(p)) for p in landing.pending()) == 200
     assert landing.flush() is None
+    # A file the service is still writing (atomic_path's hidden temporary) is not collected.
+    (landing.folder / ".0000000000000-00000009.parquet.abc.tmp.parquet").write_bytes(b"")
+    assert len(landing.pending()) == 2
 
 
 def _project(root: Path) -> None:
