@@ -225,6 +225,28 @@ def test_score_cli_with_the_champion(project: Path) -> None:
     assert len(early) >= 0.75 * len(truth), (first_alarm, truth)
     assert report["alarmed_modules"] == first_alarm.size
 
+    # The same fleet as a 10 s logger keeps it alarms at its readings, early as at 1 Hz (issue 18:
+    # k-of-n counted 1 Hz rows and went silent); a 60 s logger is refused, named.
+    seconds = telemetry["timestamp"].astype("int64").to_numpy() // 10**9
+    for period in (10, 60):
+        path = project / f"scored/every_{period}s.parquet"
+        telemetry[seconds % period == 0].to_parquet(path)
+        done = _run(
+            project, str(BIN / "batteryops"), "score", str(path), "--out", f"scored/{period}.csv",
+            check=False,
+        )  # fmt: skip
+        if period == 60:
+            assert done.returncode == 2 and "one reading every 60 s" in done.stderr, done.stderr
+            continue
+        coarse = pd.read_csv(project / "scored/10.csv")
+        coarse["timestamp"] = pd.to_datetime(coarse["timestamp"], utc=True)
+        alarmed = coarse[coarse["alarm"]].merge(truth, on="module_id")
+        in_window = alarmed[
+            (alarmed["timestamp"] >= alarmed["fault_start"])
+            & (alarmed["timestamp"] < alarmed["pnr_time"])
+        ]
+        assert in_window["module_id"].nunique() >= 0.75 * len(truth), done.stdout
+
 
 def _audit(project: Path) -> list[dict]:
     lines = (project / "registry/audit.jsonl").read_text().splitlines()
