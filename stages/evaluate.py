@@ -31,10 +31,11 @@ def main(params: Params) -> None:
         paths.model, paths.delta_t_model, paths.baseline_models, info["model_config"]
     )
     started = time.perf_counter()
+    truth = pd.read_parquet(paths.truth)
     scored = evaluation.score_held_out(
         partition_files(paths.features_dir),
         model,
-        pd.read_parquet(paths.truth),
+        truth,
         params.evaluate,
         params.label.delta_t_horizon_s,
         params.train.seed,
@@ -48,6 +49,10 @@ def main(params: Params) -> None:
     results = evaluation.results_on_test(scored, thresholds, alarm)
     delta_t = evaluate.delta_t_metrics(scored.delta_t_sums, reference="persistence")
     metrics = evaluation.hazard_metrics(results, on_validation, delta_t, alarm)
+    # Each family that must not alarm, on the test modules, on its own (issue 18).
+    metrics["false_alarms_by_nuisance"] = events.false_alarms_by_nuisance(
+        scored.tracks["test"][events.PROBABILITY], truth, thresholds[events.PROBABILITY], alarm
+    )
     curve, metrics["calibration"] = evaluation.calibrate(scored)
     write_json(metrics, paths.metrics.hazard)
     write_json(delta_t | {"horizon_s": params.label.delta_t_horizon_s}, paths.metrics.delta_t)

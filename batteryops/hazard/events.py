@@ -281,6 +281,29 @@ def event_metrics(
     }
 
 
+def false_alarms_by_nuisance(
+    tracks: list[ModuleTrack], truth: pd.DataFrame, threshold: float, alarm: AlarmParams
+) -> dict[str, dict[str, float]]:
+    """False alarms and watched module-days on the modules of each nuisance (and ``none``).
+
+    Modules that run away are left out: their false alarms come before the fault, whatever
+    nuisance they carry. Each family that must not alarm can then be read on its own.
+    """
+    truth = truth.set_index(schema.MODULE_ID)
+    kinds = truth.get("nuisance_type", pd.Series("none", index=truth.index))
+    quiet = [t for t in tracks if not t.runaway]
+    found = {}
+    for kind in sorted({kinds[t.module_id] for t in quiet}):
+        chosen = [t for t in quiet if kinds[t.module_id] == kind]
+        result = event_metrics(chosen, threshold, alarm)
+        found[kind] = {
+            "modules": len(chosen),
+            "false_alarms": result["false_alarms"],
+            "watched_module_days": result["watched_module_days"],
+        }
+    return found
+
+
 def choose_threshold(
     tracks: list[ModuleTrack], candidates: np.ndarray, alarm: AlarmParams
 ) -> tuple[float, dict[str, object]]:

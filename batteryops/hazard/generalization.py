@@ -124,29 +124,6 @@ def recall_by_fault(
     return recall
 
 
-def false_alarms_by_nuisance(
-    tracks: list[events.ModuleTrack], truth: pd.DataFrame, threshold: float, alarm: AlarmParams
-) -> dict[str, dict[str, float]]:
-    """False alarms and watched module-days on the modules of each nuisance (and ``none``).
-
-    Modules that run away are left out: their false alarms come before the fault, whatever
-    nuisance they carry. Each family that must not alarm can then be read on its own.
-    """
-    truth = truth.set_index(schema.MODULE_ID)
-    kinds = truth.get("nuisance_type", pd.Series("none", index=truth.index))
-    quiet = [t for t in tracks if not t.runaway]
-    found = {}
-    for kind in sorted({kinds[t.module_id] for t in quiet}):
-        chosen = [t for t in quiet if kinds[t.module_id] == kind]
-        result = events.event_metrics(chosen, threshold, alarm)
-        found[kind] = {
-            "modules": len(chosen),
-            "false_alarms": result["false_alarms"],
-            "watched_module_days": result["watched_module_days"],
-        }
-    return found
-
-
 def generalization_metrics(
     scores: FleetScores,
     threshold: float,
@@ -185,7 +162,7 @@ def generalization_metrics(
         "fleet_module_days": module_s / SECONDS_PER_DAY,
         "event_recall_by_fault": by_fault,
         # Each family that must not alarm, on its own (the benign-heat ones among them).
-        "false_alarms_by_nuisance": false_alarms_by_nuisance(
+        "false_alarms_by_nuisance": events.false_alarms_by_nuisance(
             scores.tracks[events.PROBABILITY], scores.truth, threshold, alarm
         ),
         "overrides": overrides,

@@ -15,7 +15,6 @@ from batteryops.hazard.generalization import (
     JUDGED,
     RULE,
     FleetScores,
-    false_alarms_by_nuisance,
     generalization_metrics,
     recall_by_fault,
     score_rack,
@@ -69,7 +68,7 @@ def test_false_alarms_are_counted_per_nuisance_family(params: Params) -> None:
     truth = pd.concat(
         [truth, pd.DataFrame({schema.MODULE_ID: ["M5"], "fault_type": ["none"]})]
     ).fillna({"nuisance_type": "busy_module"})
-    by_family = false_alarms_by_nuisance([*_tracks(), busy], truth, 0.5, params.alarm)
+    by_family = events.false_alarms_by_nuisance([*_tracks(), busy], truth, 0.5, params.alarm)
     assert by_family["busy_module"]["false_alarms"] == 1
     assert by_family["busy_module"]["modules"] == 1
     assert by_family["none"] == {
