@@ -52,12 +52,16 @@ def main(params: Params) -> None:
     metrics = generalization.generalization_metrics(
         scores,
         threshold,
-        fleet,
+        fleet.racks * fleet.modules_per_rack * fleet.duration_s / 86400,
         params.generalize.simulate,
         params.alarm,
         params.label.delta_t_horizon_s,
         rule_threshold,
     )
+    if params.generalize.family_b is not None:
+        metrics["family_b"] = generalization.family_b_metrics(
+            params.generalize.family_b, model, params, threshold, rule_threshold
+        )
     write_json(metrics, paths.metrics.generalization)
     log.info(
         "unlike fleet: event recall %.3f (%d of %d), lead p10 %.1f min, %.3f false alarms/"

@@ -406,11 +406,49 @@ class DeratingParams(_Section):
         return self
 
 
+class FamilyBFaults(_Section):
+    """Runaway faults of family B (its own mechanisms; :mod:`batteryops.familyb.plan`)."""
+
+    internal_short: int = Field(default=0, ge=0)
+    external_heating: int = Field(default=0, ge=0)
+    cooling_failure: int = Field(default=0, ge=0)
+    overcharge: int = Field(default=0, ge=0)
+
+
+class FamilyBNuisances(_Section):
+    """Families of family B that must not alarm (module counts; ``*_racks``: whole racks)."""
+
+    busy_module: int = Field(default=0, ge=0)
+    poor_cooling: int = Field(default=0, ge=0)
+    contact_resistance: int = Field(default=0, ge=0)
+    calibration_offset: int = Field(default=0, ge=0)
+    stuck_sensor: int = Field(default=0, ge=0)
+    gas_cross_sensitivity: int = Field(default=0, ge=0)
+    hvac_cycling_racks: int = Field(default=0, ge=0)
+    heat_wave_racks: int = Field(default=0, ge=0)
+
+
+class FamilyBParams(_Section):
+    """Family B: an independently written simulator, used only for judging (never trained on)."""
+
+    seed: int = 2026
+    start_time: str = "2026-08-01T00:00:00Z"
+    racks: int = Field(default=4, gt=0)
+    modules_per_rack: int = Field(default=12, gt=0)
+    duration_s: int = Field(default=86400, gt=0)
+    chunk_s: int = Field(default=21600, gt=0)
+    fault_earliest_s: int = Field(default=3600, ge=0)
+    fault_latest_fraction: float = Field(default=0.7, gt=0, le=1)
+    faults: FamilyBFaults = Field(default_factory=FamilyBFaults)
+    nuisances: FamilyBNuisances = Field(default_factory=FamilyBNuisances)
+
+
 class GeneralizeParams(_Section):
     """A second fleet, unlike the training one, that the trained model is scored on."""
 
     simulate: dict[str, Any]  # overrides of the ``simulate`` section (validated when merged)
     logging_periods_s: list[int] = Field(default_factory=list)  # coarser loggers judged too
+    family_b: FamilyBParams | None = None  # the independent physics family (judging only)
 
 
 class DriftParams(_Section):

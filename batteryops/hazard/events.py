@@ -204,8 +204,12 @@ class ModuleTrack:
 
     @cached_property
     def watched(self) -> np.ndarray:
-        """Seconds where an alarm would be false: before any fault, no neighbour vented."""
-        quiet_end = self.fault_start_s if self.runaway else np.inf
+        """Seconds where an alarm would be false: before any fault, no neighbour vented.
+
+        A fault that never reached its PNR in the data still ends the watch at its start: an
+        alarm on a module heating from a real fault is no false alarm.
+        """
+        quiet_end = np.inf if np.isnan(self.fault_start_s) else self.fault_start_s
         return (~self.excluded) & (self.seconds < quiet_end)
 
     @cached_property

@@ -9,7 +9,7 @@ budget. Nothing of it is used for training or for choosing the threshold.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,8 +17,16 @@ import numpy as np
 import pandas as pd
 
 from batteryops.core import schema, timegrid
-from batteryops.core.config import AlarmParams, LabelParams, RuleBaselineParams, SimulateParams
+from batteryops.core.config import (
+    AlarmParams,
+    FamilyBParams,
+    LabelParams,
+    Params,
+    RuleBaselineParams,
+    SimulateParams,
+)
 from batteryops.core.io import partition_files
+from batteryops.familyb import writer as familyb_writer
 from batteryops.hazard import evaluate, events, labels
 from batteryops.hazard.model import HazardModel
 from batteryops.hazard.models import delta_t_forecasts
@@ -91,8 +99,36 @@ def score_fleet(
     Each of ``periods`` scores the model again on the rows a logger reading every that many
     seconds would have kept (:func:`coarser`).
     """
+
+    def write(folder: str) -> pd.DataFrame:
+        return simulate.truth_with_times(fleet, fleet_writer.write_fleet(fleet, folder))
+
+    return score_written(write, model, label, rule, periods)
+
+
+def score_family_b(
+    fleet: FamilyBParams,
+    model: HazardModel,
+    label: LabelParams,
+    rule: RuleBaselineParams,
+    periods: Sequence[int] = (),
+) -> FleetScores:
+    """:func:`score_fleet` on a fleet of the independent family B (:mod:`batteryops.familyb`)."""
+    return score_written(
+        lambda folder: familyb_writer.write_fleet(fleet, folder), model, label, rule, periods
+    )
+
+
+def score_written(
+    write: Callable[[str], pd.DataFrame],
+    model: HazardModel,
+    label: LabelParams,
+    rule: RuleBaselineParams,
+    periods: Sequence[int] = (),
+) -> FleetScores:
+    """Score the racks ``write`` puts in a temporary folder (it returns their truth, in times)."""
     with tempfile.TemporaryDirectory() as tmp:
-        scores = FleetScores(simulate.truth_with_times(fleet, fleet_writer.write_fleet(fleet, tmp)))
+        scores = FleetScores(write(tmp))
         for path in partition_files(tmp):
             telemetry = pd.read_parquet(path)
             tracks, sums = score_rack(telemetry, scores.truth, model, label, rule)
@@ -127,7 +163,7 @@ def recall_by_fault(
 def generalization_metrics(
     scores: FleetScores,
     threshold: float,
-    fleet: SimulateParams,
+    module_days: float,
     overrides: dict[str, Any],
     alarm: AlarmParams,
     horizon_s: int,
@@ -138,8 +174,9 @@ def generalization_metrics(
     Args:
         scores: :func:`score_fleet`.
         threshold: The model's operating threshold (``evaluate``'s).
-        fleet: The unlike fleet's ``simulate`` section.
-        overrides: What it overrides of the training fleet's (``generalize.simulate``).
+        module_days: The fleet's module-days (modules x its duration).
+        overrides: What it changes of the training fleet (``generalize.simulate``), or the
+            family B section.
         alarm: The ``alarm`` section.
         horizon_s: The ΔT forecast's horizon (``label.delta_t_horizon_s``).
         rule_threshold: The rule's threshold (``evaluate``'s, chosen on validation; 1 is the
@@ -149,7 +186,6 @@ def generalization_metrics(
     result = events.event_metrics(scores.tracks[events.PROBABILITY], threshold, alarm)
     rule = events.event_metrics(scores.tracks[RULE], rule_threshold, alarm)
     by_fault = recall_by_fault(scores.tracks[events.PROBABILITY], scores.truth, threshold, alarm)
-    module_s = fleet.racks * fleet.modules_per_rack * fleet.duration_s
     coarse = {
         str(period): events.event_metrics(tracks, threshold, alarm)
         for period, tracks in sorted(scores.by_period.items())
@@ -159,7 +195,7 @@ def generalization_metrics(
         "by_logging_period_s": coarse,
         "threshold": threshold,
         "modules": int(len(scores.truth)),
-        "fleet_module_days": module_s / SECONDS_PER_DAY,
+        "fleet_module_days": module_days,
         "event_recall_by_fault": by_fault,
         # Each family that must not alarm, on its own (the benign-heat ones among them).
         "false_alarms_by_nuisance": events.false_alarms_by_nuisance(
@@ -171,3 +207,33 @@ def generalization_metrics(
         "delta_t_skill": delta_t["hazard"]["model"]["skill_vs_persistence"],
         "delta_t": delta_t | {"horizon_s": horizon_s},
     }
+
+
+def family_b_metrics(
+    fleet: FamilyBParams,
+    model: HazardModel,
+    params: Params,
+    threshold: float,
+    rule_threshold: float,
+) -> dict[str, object]:
+    """The model judged on a family B fleet, in the shape of :func:`generalization_metrics`."""
+    scores = score_family_b(
+        fleet,
+        model,
+        params.label,
+        params.evaluate.rule_baseline,
+        params.generalize.logging_periods_s,
+    )
+    module_days = fleet.racks * fleet.modules_per_rack * fleet.duration_s / SECONDS_PER_DAY
+    metrics = generalization_metrics(
+        scores,
+        threshold,
+        module_days,
+        fleet.model_dump(),
+        params.alarm,
+        params.label.delta_t_horizon_s,
+        rule_threshold,
+    )
+    faulted = scores.truth["fault_type"] != "none"
+    metrics["faults_without_runaway"] = int((faulted & scores.truth["pnr_time"].isna()).sum())
+    return metrics

@@ -162,6 +162,17 @@ def test_false_alarms_on_a_healthy_module_per_module_day() -> None:
     assert metrics["false_alarms_per_module_day_upper95"] == pytest.approx(6.2958, abs=1e-4)
 
 
+def test_fault_without_pnr_ends_the_watch_at_its_start() -> None:
+    # A module whose fault never reached its PNR in the data (family B's slow faults): alarms
+    # after the fault started are neither false alarms nor events; before it they are false.
+    faulted = _track("R01-M03", DAY, [(1000, 1100, 1.0), (60000, 60100, 1.0)], fault_s=50000.0)
+    assert not faulted.runaway
+    metrics = event_metrics([faulted], 0.5, ALARM)
+    assert metrics["events"] == 0
+    assert metrics["false_alarms"] == 1
+    assert metrics["watched_module_days"] == pytest.approx(50000 / DAY)
+
+
 def test_alarm_gaps_under_merge_gap_are_one_false_alarm() -> None:
     healthy = _track("R01-M02", DAY, [(1000, 1010, 1.0), (1040, 1050, 1.0), (1200, 1210, 1.0)])
     assert event_metrics([healthy], 0.5, ALARM)["false_alarms"] == 2

@@ -87,7 +87,8 @@ def test_generalization_metrics(params: Params) -> None:
     )
     scores = FleetScores(_fleet_truth(), {c: _tracks() for c in JUDGED}, sums)
     overrides = {"seed": 99}
-    metrics = generalization_metrics(scores, 0.5, fleet, overrides, params.alarm, 30)
+    module_days = fleet.racks * fleet.modules_per_rack * fleet.duration_s / 86400
+    metrics = generalization_metrics(scores, 0.5, module_days, overrides, params.alarm, 30)
     assert metrics["threshold"] == 0.5
     assert metrics["events"] == 3 and metrics["events_detected"] == 2
     assert metrics["event_recall"] == pytest.approx(2 / 3)
