@@ -185,13 +185,26 @@ def sensor_health(seconds, values, bounds, stuck_s, missing_s, stuck_out, missin
 
 
 @njit(cache=True)
-def rack_median(seconds, values, module_of_row, modules):  # noqa: ANN001, ANN201
-    """Median over the rack's modules of the valid readings of each row's second (NaN if none)."""
+def rack_median(seconds, values, module_of_row, modules, hold_s):  # noqa: ANN001, ANN201
+    """Median over the rack's modules of each row's second (NaN if none).
+
+    A module's reading stands for the ``hold_s`` seconds after it unless a newer one comes:
+    loggers of one rack rarely read on the same seconds (clock offsets, 10-30 s periods).
+    """
     lowest = seconds.min()
     span = seconds.max() - lowest + 1
     table = np.full((span, modules), NAN)
     for i in range(len(seconds)):
         table[seconds[i] - lowest, module_of_row[i]] = values[i]
+    for m in range(modules):
+        last, since = NAN, hold_s + 1
+        for s in range(span):
+            if np.isnan(table[s, m]):
+                since += 1
+                if since <= hold_s:
+                    table[s, m] = last
+            else:
+                last, since = table[s, m], 0
     medians = np.empty(span)
     scratch = np.empty(modules)
     for s in range(span):

@@ -33,6 +33,9 @@ INPUT_SIGNALS = ["temp_min_c", "coolant_c", "cell_v_max", "cell_v_min", "voltage
 STUCK_WINDOW_S = 300
 MISSING_WINDOW_S = 60
 CURRENT_WINDOW_S = 300
+# A module's reading stands this long in its rack's median (loggers of one rack read at their
+# own seconds; the slowest logger the alarm accepts reads every 30 s).
+RACK_HOLD_S = 30
 # Heat balance: the hottest sensor's 10 s temperature slope regressed, over the trailing
 # ``featurize.heat_balance_window_s``, on the charge power of the same seconds (the 10 s mean
 # ending half a smoothing window earlier, the middle of the slope's span).
@@ -78,9 +81,10 @@ def _rack_median(seconds: np.ndarray, values: np.ndarray, codes: np.ndarray) -> 
     """Median of a signal across the rack's modules at each row's second."""
     modules = int(codes.max()) + 1 if len(codes) else 0
     span = int(seconds.max() - seconds.min()) + 1 if len(seconds) else 0
-    if span * modules <= 16 * len(seconds) + 1_000_000:
-        return feature_kernels.rack_median(seconds, values, codes, modules)
-    # Sparse in time (e.g. files far apart): group rows by second instead of a dense table.
+    if span * modules <= 40 * len(seconds) + 20_000_000:  # a reading every 40 s or more often
+        return feature_kernels.rack_median(seconds, values, codes, modules, RACK_HOLD_S)
+    # Sparse in time (e.g. files far apart): group rows by second instead of a dense table
+    # (no reading held: readings this sparse are refused for alarms anyway).
     median = pd.Series(values).groupby(seconds).median()
     return median.reindex(seconds).to_numpy()
 

@@ -186,6 +186,22 @@ def test_rack_median_difference(featurized: pd.DataFrame) -> None:
     np.testing.assert_allclose(at["temp_max_vs_rack_c"], at["temp_max_c"] - median, atol=1e-4)
 
 
+def test_rack_median_holds_readings_of_unsynchronised_loggers(fparams: FeaturizeParams) -> None:
+    # Loggers reading every 10 s, each on its own second: at any second one module reads, but
+    # the rack's median is still over all four (each reading stands until the next, <= 30 s).
+    rack = _rack()
+    offset = rack[schema.MODULE_ID].map({m: i for i, m in enumerate(MODULES)})
+    seconds = (rack[schema.TIMESTAMP] - START).dt.total_seconds().astype(int)
+    sparse = rack[(seconds - offset) % 10 == 0].reset_index(drop=True)
+    out = featurize_rack(sparse, fparams)
+    late = out[out[schema.TIMESTAMP] >= START + pd.Timedelta(seconds=600)]
+    hot = late[late[schema.MODULE_ID] == HOT]
+    cool = late[late[schema.MODULE_ID] != HOT]
+    # The hot module is ~30-45 C above the idle three: their median is ~25 C, not itself.
+    assert (hot["temp_max_vs_rack_c"] > 25.0).all()
+    assert cool["temp_max_vs_rack_c"].abs().max() < 1.5
+
+
 def test_level_and_derived_features(featurized: pd.DataFrame) -> None:
     np.testing.assert_allclose(featurized["temp_spread_c"], 2.0, atol=1e-4)
     np.testing.assert_allclose(featurized["cell_v_spread_v"], 0.02, atol=1e-5)
