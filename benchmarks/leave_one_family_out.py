@@ -99,7 +99,10 @@ def run_family(
     validation_rows: pd.DataFrame,
 ) -> dict:
     """Train without ``held``, choose its threshold on validation without them, judge them."""
-    train, validation = (rows[~rows[schema.MODULE_ID].isin(held)] for rows in train_all)
+    # Logger copies (``<module>@10s``) of a held module are held out with it.
+    train, validation = (
+        rows[~rows[schema.MODULE_ID].str.split("@").str[0].isin(held)] for rows in train_all
+    )
     fitted = models.train_hazard(train, validation, features, params.train)
     quiet = validation_rows[~validation_rows[schema.MODULE_ID].isin(held)].copy()
     quiet[SCORE] = models.predict(fitted.booster, quiet, fitted.features)
@@ -129,7 +132,10 @@ def main() -> None:
     if args.families:
         chosen = {k: v for k, v in chosen.items() if k in args.families.split(",")}
     extra = [c for c in training.TRAINING_COLUMNS if c not in features]
-    train_all = training.read_training_rows(files, features, params.train)
+    copies = (
+        partition_files(params.paths.logger_copies_dir) if params.featurize.logger_copies_s else []
+    )
+    train_all = training.read_training_rows(files + copies, features, params.train)
     validation_rows = read_rows(
         files, list(dict.fromkeys(ROW_COLUMNS + features + extra)), None, "validation"
     )

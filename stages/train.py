@@ -22,7 +22,9 @@ def main(params: Params) -> None:
     paths, section = params.paths, params.train
     features = read_json(paths.split)["features"]
     files = partition_files(paths.features_dir)
-    train, validation = training.read_training_rows(files, features, section)
+    # The training modules as coarser loggers keep them too (featurize.logger_copies_s).
+    copies = partition_files(paths.logger_copies_dir) if params.featurize.logger_copies_s else []
+    train, validation = training.read_training_rows(files + copies, features, section)
     log.info(
         "training rows: %d (%d hazard); validation rows: %d",
         len(train),

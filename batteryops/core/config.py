@@ -60,6 +60,7 @@ class PathsParams(_Section):
     truth: str
     labelled_dir: str
     features_dir: str
+    logger_copies_dir: str = "data/processed/logger_copies"
     split: str
     model: str
     model_info: str
@@ -286,11 +287,14 @@ class FeaturizeParams(_Section):
     # Defaults: models registered before the heat-balance features load unchanged.
     heat_balance_window_s: int = Field(default=90, gt=0)
     heat_balance_ridge_kw2: float = Field(default=1.0e-4, ge=0)
+    # The training modules again as loggers reading every this many seconds keep them (trained
+    # on beside the 1 Hz rows; validation and test stay 1 Hz): issue 18's coarser loggers.
+    logger_copies_s: list[int] = Field(default_factory=list)
     split: SplitParams
 
     @model_validator(mode="after")
     def _positive_windows(self) -> FeaturizeParams:
-        for name in ("slope_windows_s", "rolling_windows_s"):
+        for name in ("slope_windows_s", "rolling_windows_s", "logger_copies_s"):
             for window in getattr(self, name):
                 if window <= 0:
                     raise ValueError(f"featurize.{name} must hold positive seconds, got {window}")

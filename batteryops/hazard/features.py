@@ -7,6 +7,7 @@ some compare each module with its rack's median.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 
 import numpy as np
@@ -276,6 +277,24 @@ def featurize_racks(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.Data
     out = featurize_rack(shifted, params)
     out[schema.TIMESTAMP] = out[schema.TIMESTAMP] - out.pop("_rack_offset")
     return out
+
+
+def logger_copy(labelled: pd.DataFrame, period_s: int) -> pd.DataFrame:
+    """The rows a logger reading every ``period_s`` seconds keeps, as modules of their own.
+
+    Each module keeps the seconds ``t`` with ``(t + its phase) % period_s == 0``, its phase
+    drawn from its id (loggers of one rack read at their own seconds), and becomes
+    ``<module>@<period>s`` in rack ``<rack>@<period>s``, so that it never mixes with the 1 Hz
+    rows. Labels are kept as they are (they were made at 1 Hz).
+    """
+    seconds = _seconds(labelled[schema.TIMESTAMP])
+    modules = labelled[schema.MODULE_ID].astype(str)
+    phase = modules.map(lambda m: zlib.crc32(m.encode()) % period_s).to_numpy(dtype=np.int64)
+    kept = labelled[(seconds + phase) % period_s == 0].copy()
+    suffix = f"@{period_s}s"
+    kept[schema.MODULE_ID] = kept[schema.MODULE_ID].astype(str) + suffix
+    kept[schema.RACK_ID] = kept[schema.RACK_ID].astype(str) + suffix
+    return kept.reset_index(drop=True)
 
 
 def feature_names(params: FeaturizeParams) -> list[str]:

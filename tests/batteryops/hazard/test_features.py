@@ -8,7 +8,12 @@ import pytest
 
 from batteryops.core import schema
 from batteryops.core.config import FeaturizeParams, Params
-from batteryops.hazard.features import STUCK_WINDOW_S, feature_names, featurize_rack
+from batteryops.hazard.features import (
+    STUCK_WINDOW_S,
+    feature_names,
+    featurize_rack,
+    logger_copy,
+)
 from tests.batteryops.conftest import TinyFleet
 
 START = pd.Timestamp("2026-07-01T00:00:00Z")
@@ -375,3 +380,19 @@ def test_rolling_regression_equals_least_squares_per_window() -> None:
         expected = [cov / (xs.var() + ridge), xs.mean(), ys.mean()]
         expected.append(cov**2 / ((xs.var() + ridge) * ys.var()))
         np.testing.assert_allclose(out[:, i], expected, rtol=1e-9, atol=1e-9)
+
+
+def test_logger_copy_keeps_every_period_each_module_on_its_own_second() -> None:
+    rack = _rack()
+    copy = logger_copy(rack, 10)
+    assert set(copy[schema.MODULE_ID]) == {f"{m}@10s" for m in MODULES}
+    assert set(copy[schema.RACK_ID]) == {"R01@10s"}
+    phases = set()
+    for _, rows in copy.groupby(schema.MODULE_ID):
+        seconds = (rows[schema.TIMESTAMP] - START).dt.total_seconds().astype(int)
+        assert len(rows) == DURATION_S // 10
+        assert (seconds.diff().dropna() == 10).all()
+        phases.add(int(seconds.iloc[0]) % 10)
+    assert len(phases) > 1  # not all on the same seconds
+    # The same module always keeps the same seconds (training and scoring agree run to run).
+    pd.testing.assert_frame_equal(copy, logger_copy(rack, 10))
