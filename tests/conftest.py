@@ -78,7 +78,32 @@ TINY_OVERRIDES: dict[str, Any] = {
             },
             "fault_earliest_s": 600,
             "fault_latest_fraction": 0.3,
-        }
+        },
+        # Family B, as small: one rack of 4 modules for 2 h, two runaways, a busy module.
+        "family_b": {
+            "racks": 1,
+            "modules_per_rack": 4,
+            "duration_s": 7200,
+            "chunk_s": 3600,
+            "fault_earliest_s": 600,
+            "fault_latest_fraction": 0.3,
+            "faults": {
+                "internal_short": 1,
+                "external_heating": 1,
+                "cooling_failure": 0,
+                "overcharge": 0,
+            },
+            "nuisances": {
+                "busy_module": 1,
+                "poor_cooling": 0,
+                "contact_resistance": 0,
+                "calibration_offset": 0,
+                "stuck_sensor": 0,
+                "gas_cross_sensitivity": 0,
+                "hvac_cycling_racks": 0,
+                "heat_wave_racks": 0,
+            },
+        },
     },
     # The newest 2 h of a 2.5 h run: a shorter window of so few modules is mostly sampling noise.
     "drift": {"reference_rows": 3000, "current_rows": 3000, "current_window_s": 7200},
