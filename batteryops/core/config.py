@@ -290,6 +290,9 @@ class FeaturizeParams(_Section):
     # The training modules again as loggers reading every this many seconds keep them (trained
     # on beside the 1 Hz rows; validation and test stay 1 Hz): issue 18's coarser loggers.
     logger_copies_s: list[int] = Field(default_factory=list)
+    # The thermal observer's unexplained heat (batteryops.hazard.observer) as classifier inputs;
+    # computed either way. False keeps models registered before it loading unchanged.
+    observer_inputs: bool = False
     split: SplitParams
 
     @model_validator(mode="after")

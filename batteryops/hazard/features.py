@@ -15,7 +15,7 @@ import pandas as pd
 
 from batteryops.core import schema, timegrid
 from batteryops.core.config import FeaturizeParams
-from batteryops.hazard import feature_kernels
+from batteryops.hazard import feature_kernels, observer
 
 SLOPE_SMOOTHING_S = 10
 SLOPE_SIGNALS = ["temp_max_c", "temp_avg_c", "gas_co_ppm", "gas_h2_ppm", "gas_voc_ppm"]
@@ -147,6 +147,11 @@ def featurize_rack(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.DataF
         slot("abs_current_mean_300s_a"),
     )
     _heat_balance(seconds, signal, bounds, params, slot)
+    unexplained = observer.observe(
+        seconds, signal["temp_max_c"], signal["coolant_c"], signal["current_a"], bounds
+    )
+    for k, name in enumerate(observer.NAMES):
+        slot(name)[:] = unexplained[k]
     numbers = pd.DataFrame(block.T, columns=floats + added, index=frame.index, copy=False)
     others = [c for c in frame.columns if c not in set(floats)]
     return pd.concat([frame[others], numbers], axis=1, copy=False) if others else numbers
@@ -316,6 +321,8 @@ def feature_names(params: FeaturizeParams) -> list[str]:
         "sensor_temp_max_missing_share_60s",
         "abs_current_mean_300s_a",
     ]
+    if params.observer_inputs:
+        names += observer.NAMES
     return names
 
 
@@ -328,4 +335,5 @@ def output_names(params: FeaturizeParams) -> list[str]:
     against 0.845 without, median lead 32.8 min against 36.1, lead p10 15.6 against 15.4, the
     same 8 of 8 events at the minimum lead and no false alarm in 122 module-days either way.
     """
-    return feature_names(params) + HEAT_BALANCE
+    inputs = feature_names(params)
+    return inputs + HEAT_BALANCE + [name for name in observer.NAMES if name not in inputs]

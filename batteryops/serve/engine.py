@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from batteryops.core import schema
-from batteryops.hazard import derating, events, features
+from batteryops.hazard import derating, events, features, observer
 from batteryops.hazard.model import DELTA_T_FORECAST, PROBABILITY
 from batteryops.hazard.scoring import EXPLAIN_EVERY_S, Scorer
 from batteryops.serve.store import MONITORED
@@ -85,6 +85,7 @@ class OnlineScorer:
         self._pending: list[pd.DataFrame] = []
         self._lock = threading.Lock()
         self._buffer: pd.DataFrame | None = None  # recent telemetry and scores of every module
+        self._observers: dict[str, np.ndarray] = {}  # each module's thermal observer state
         self.open_alarms: dict[str, OpenAlarm] = {}
         self.newest: dict[str, int] = {}  # newest scored second per module
 
@@ -150,6 +151,7 @@ class OnlineScorer:
             features.featurize_racks(joined[in_play].reset_index(drop=True), model.featurize)
         )
         new = frame[NEW].to_numpy(dtype=bool)
+        self._observe(frame, new)
         fresh = frame[new]
         matrix = model.matrix(fresh)
         probability = model.hazard_probability(fresh, matrix)
@@ -189,6 +191,30 @@ class OnlineScorer:
         )
         self._buffer = kept[recent].reset_index(drop=True)
         return out
+
+    def _observe(self, frame: pd.DataFrame, new: np.ndarray) -> None:
+        """The thermal observer on the new rows, from each module's state after its last tick.
+
+        ``featurize_racks`` ran it over the buffer from a fresh state; the offline features of
+        these rows come from the module's whole history, which the carried state stands for.
+        """
+        fresh = frame.loc[new]
+        if fresh.empty:
+            return
+        codes, modules = pd.factorize(fresh[schema.MODULE_ID], sort=False)
+        states = np.stack([self._observers.get(m, observer.fresh_states(1)[0]) for m in modules])
+        bounds = np.concatenate([[0], np.flatnonzero(np.diff(codes)) + 1, [len(codes)]])
+        out = observer.observe(
+            fresh[schema.TIMESTAMP].astype("int64").to_numpy() // 10**9,
+            fresh["temp_max_c"].to_numpy(dtype=float),
+            fresh["coolant_c"].to_numpy(dtype=float),
+            fresh["current_a"].to_numpy(dtype=float),
+            bounds,
+            states,
+        )
+        for k, name in enumerate(observer.NAMES):
+            frame.loc[new, name] = out[k]
+        self._observers.update(zip(modules, states, strict=True))
 
     def forecast(self, module_id: str, steps: int) -> pd.DataFrame | None:
         """The hottest sensor of a module, ``steps`` x the regressor's horizon ahead.

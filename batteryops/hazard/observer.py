@@ -1,0 +1,155 @@
+"""Online thermal observer: the heat a module's own load and cooling do not explain (issue 18).
+
+Per module, a lumped thermal model of its hottest sensor,
+
+    dT/dt = a * I^2 + b * (T_coolant - T) + c,
+
+is identified on the module's own operation by recursive least squares with forgetting (a
+half-life of hours, so that a module that is simply busy, poorly cooled or next to a warm
+busbar is explained by its own a, b and c), updated every :data:`STEP_S` seconds of its data.
+Its a-priori prediction error, the heating rate its model did not expect (K/min), is the
+evidence: smoothed over two minutes (``unexplained_heat_c_per_min``) and as its growth over
+ten (``unexplained_heat_growth_c_per_min``, the two-minute mean minus the ten-minute one).
+An error far outside the residual spread updates the model with a small weight only, so a
+fault's heat is not learnt away in minutes.
+
+One kernel serves offline (a module's rows from a fresh state) and online (the live service
+carries each module's state from tick to tick: :func:`observe` with ``states``), so both see
+the same features for the same rows. Times are the rows' seconds: a 10 s or 30 s logger gets
+the same model, its updates at its own readings.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+NAMES = ["unexplained_heat_c_per_min", "unexplained_heat_growth_c_per_min"]
+STEP_S = 30  # one update per this many seconds of data
+MAX_GAP_S = 90  # a longer gap restarts the difference (not the model)
+SMOOTHING_S = 10.0  # the temperature is smoothed this much before differencing
+HALF_LIFE_S = 4 * 3600.0  # forgetting: data this old weighs half
+FAST_S, SLOW_S = 120.0, 600.0  # the error's two means
+SPREAD_S = 3600.0  # the error's spread is tracked over this long
+WARMUP_UPDATES = 40  # 20 minutes of data before the features are given
+ROBUST_SIGMAS = 3.0
+CURRENT_SCALE = 1e-3  # I^2 in kA^2 x 1000, for conditioning
+# State per module: theta (3), P (9), spread, fast, slow, anchor t, anchor T, anchor dT to
+# coolant, I^2 integral, last t, last I^2, updates, smoothed T.
+THETA, P, SPREAD, FAST, SLOW, ANCHOR_T, ANCHOR_TEMP, ANCHOR_COOL = 0, 3, 12, 13, 14, 15, 16, 17
+I2_SUM, LAST_T, LAST_I2, UPDATES, SMOOTH = 18, 19, 20, 21, 22
+STATE = 23
+
+
+def fresh_states(modules: int) -> np.ndarray:
+    """States of modules never seen: no model yet (large P), no anchor."""
+    states = np.full((modules, STATE), np.nan)
+    states[:, THETA : THETA + 3] = 0.0
+    states[:, P : P + 9] = np.eye(3).ravel() * 100.0
+    states[:, [SPREAD, FAST, SLOW, I2_SUM, UPDATES]] = [0.25, 0.0, 0.0, 0.0, 0.0]
+    return states
+
+
+def observe(
+    seconds: np.ndarray,
+    temp_c: np.ndarray,
+    coolant_c: np.ndarray,
+    current_a: np.ndarray,
+    bounds: np.ndarray,
+    states: np.ndarray | None = None,
+) -> np.ndarray:
+    """The observer's features, (len(NAMES), rows), for rows sorted by module then time.
+
+    Args:
+        seconds: Whole seconds of each row.
+        temp_c: Hottest sensor (C).
+        coolant_c: Coolant or inlet air (C).
+        current_a: Module current (A).
+        bounds: ``bounds[m]:bounds[m + 1]`` are module ``m``'s rows.
+        states: Each module's state before its rows (advanced in place); fresh if None.
+    """
+    if states is None:
+        states = fresh_states(len(bounds) - 1)
+    out = np.full((len(NAMES), len(seconds)), np.nan, dtype=np.float32)
+    _observe(
+        seconds.astype(np.int64),
+        temp_c.astype(np.float64),
+        coolant_c.astype(np.float64),
+        current_a.astype(np.float64),
+        bounds.astype(np.int64),
+        states,
+        out,
+    )
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _observe(seconds, temp, coolant, current, bounds, states, out):  # noqa: ANN001, ANN201
+    forget = 0.5 ** (STEP_S / HALF_LIFE_S)
+    for m in prange(len(bounds) - 1):
+        s = states[m]
+        for i in range(bounds[m], bounds[m + 1]):
+            t, i2 = float(seconds[i]), current[i] ** 2 * CURRENT_SCALE
+            if np.isnan(temp[i]) or np.isnan(coolant[i]) or np.isnan(i2):
+                _emit(s, out, i)
+                continue
+            if np.isnan(s[LAST_T]) or t - s[LAST_T] > MAX_GAP_S:
+                s[SMOOTH] = temp[i]
+                _anchor(s, t, temp[i], coolant[i])
+                s[LAST_T], s[LAST_I2] = t, i2
+                _emit(s, out, i)
+                continue
+            gap = t - s[LAST_T]
+            if gap <= 0:
+                _emit(s, out, i)
+                continue
+            s[SMOOTH] += (temp[i] - s[SMOOTH]) * (1.0 - math.exp(-gap / SMOOTHING_S))
+            s[I2_SUM] += 0.5 * (s[LAST_I2] + i2) * gap
+            s[LAST_T], s[LAST_I2] = t, i2
+            span = t - s[ANCHOR_T]
+            if span >= STEP_S:
+                _update(s, span, coolant[i] - s[SMOOTH], forget)
+                _anchor(s, t, s[SMOOTH], coolant[i])
+            _emit(s, out, i)
+
+
+@njit(cache=True)
+def _anchor(s, t, temp, coolant):  # noqa: ANN001, ANN202
+    s[ANCHOR_T], s[ANCHOR_TEMP], s[ANCHOR_COOL] = t, temp, coolant - temp
+    s[I2_SUM] = 0.0
+
+
+@njit(cache=True)
+def _update(s, span, cool_now, forget):  # noqa: ANN001, ANN202
+    """One RLS step on the interval since the anchor; the error's means and spread."""
+    rate = (s[SMOOTH] - s[ANCHOR_TEMP]) / span * 60.0
+    phi = np.array([s[I2_SUM] / span, 0.5 * (s[ANCHOR_COOL] + cool_now), 1.0])
+    theta = s[THETA : THETA + 3]
+    p = s[P : P + 9].reshape(3, 3)
+    error = rate - phi @ theta
+    spread = math.sqrt(s[SPREAD])
+    warm = s[UPDATES] >= WARMUP_UPDATES
+    weight = 1.0
+    if warm and abs(error) > ROBUST_SIGMAS * spread:
+        weight = (ROBUST_SIGMAS * spread / abs(error)) ** 2
+    p_phi = p @ phi
+    gain = p_phi / (forget / weight + phi @ p_phi)
+    s[THETA : THETA + 3] = theta + gain * error
+    p_new = (p - np.outer(gain, p_phi)) / forget
+    if np.trace(p_new) > 1e6:  # no excitation for long: keep P bounded
+        p_new *= 1e6 / np.trace(p_new)
+    s[P : P + 9] = (0.5 * (p_new + p_new.T)).ravel()
+    clipped = min(error * error, (ROBUST_SIGMAS * spread) ** 2) if warm else error * error
+    s[SPREAD] += (clipped - s[SPREAD]) * (1.0 - math.exp(-span / SPREAD_S))
+    s[FAST] += (error - s[FAST]) * (1.0 - math.exp(-span / FAST_S))
+    s[SLOW] += (error - s[SLOW]) * (1.0 - math.exp(-span / SLOW_S))
+    s[UPDATES] += 1.0
+
+
+@njit(cache=True)
+def _emit(s, out, i):  # noqa: ANN001, ANN202
+    if s[UPDATES] >= WARMUP_UPDATES:
+        out[0, i] = s[FAST]
+        out[1, i] = s[FAST] - s[SLOW]

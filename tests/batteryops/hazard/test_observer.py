@@ -1,0 +1,87 @@
+"""batteryops.hazard.observer: unexplained heat from a module's own identified thermal model."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from batteryops.hazard import observer
+
+HOURS = 6
+
+
+def _module(
+    seed: int, extra_c_per_min: float = 0.0, load: float = 1.0, from_s: int = 5 * 3600
+) -> tuple[np.ndarray, ...]:
+    """A lumped module at 1 Hz: Joule heat, cooling, and from ``from_s`` an extra heat ramp."""
+    rng = np.random.default_rng(seed)
+    seconds = np.arange(HOURS * 3600)
+    current = load * 40.0 * np.sin(2 * np.pi * seconds / 3600.0) + rng.normal(0, 2, len(seconds))
+    coolant = 22.0 + 2.0 * np.sin(2 * np.pi * seconds / 86400.0)
+    temp = np.empty(len(seconds))
+    t = 25.0
+    for i, s in enumerate(seconds):
+        ramp = extra_c_per_min * max(0.0, (s - from_s) / 600.0) if s >= from_s else 0.0
+        t += (0.004 * current[i] ** 2 / 60.0 + (coolant[i] - t) / 1800.0) + ramp / 60.0
+        temp[i] = t
+    measured = np.round(temp + rng.normal(0, 0.1, len(seconds)), 1)
+    return seconds, measured, coolant, current
+
+
+def _features(module: tuple[np.ndarray, ...]) -> np.ndarray:
+    seconds, temp, coolant, current = module
+    return observer.observe(seconds, temp, coolant, current, np.array([0, len(seconds)]))
+
+
+def test_a_busy_healthy_module_is_explained_by_its_own_model() -> None:
+    for load in (1.0, 1.6):  # a busy module heats more, and its own model says why
+        heat = _features(_module(0, load=load))[0]
+        assert np.isnan(heat[:600]).all()  # warming up
+        settled = heat[3600:]
+        assert np.nanmax(np.abs(settled)) < 0.4, load
+
+
+def test_extra_heat_shows_within_minutes_and_grows() -> None:
+    heat, growth = _features(_module(1, extra_c_per_min=0.5))
+    start = 5 * 3600
+    assert np.nanmax(np.abs(heat[3600:start])) < 0.3
+    # The extra heat rate ramps by 0.5 C/min every 10 min: the observer follows it a couple of
+    # minutes behind (its two-minute mean), and the growth shows.
+    assert heat[start + 600] > 0.25
+    assert heat[start + 1200] > 0.7 and growth[start + 1200] > 0.25
+
+
+def test_state_carried_across_calls_gives_the_offline_features() -> None:
+    seconds, temp, coolant, current = _module(2, extra_c_per_min=0.3)
+    whole = _features((seconds, temp, coolant, current))
+    states = observer.fresh_states(1)
+    parts = []
+    for lo, hi in ((0, 7000), (7000, 7001), (7001, 15000), (15000, len(seconds))):
+        parts.append(
+            observer.observe(
+                seconds[lo:hi], temp[lo:hi], coolant[lo:hi], current[lo:hi], np.array([0, hi - lo]),
+                states,
+            )
+        )  # fmt: skip
+    np.testing.assert_array_equal(np.concatenate(parts, axis=1), whole)
+
+
+def test_coarse_logger_sees_the_same_heat() -> None:
+    seconds, temp, coolant, current = _module(3, extra_c_per_min=0.5)
+    every = seconds % 10 == 0
+    sparse = observer.observe(
+        seconds[every], temp[every], coolant[every], current[every], np.array([0, every.sum()])
+    )
+    start = (5 * 3600) // 10
+    assert np.nanmax(np.abs(sparse[0][360:start])) < 0.3
+    assert sparse[0][start + 120] > 0.7
+
+
+def test_missing_readings_are_skipped_and_modules_are_independent() -> None:
+    a, b = _module(4), _module(5, extra_c_per_min=0.5)
+    temp_a = a[1].copy()
+    temp_a[1000:1100] = np.nan
+    joined = [np.concatenate([x, y]) for x, y in zip((a[0], temp_a, a[2], a[3]), b, strict=True)]
+    n = len(a[0])
+    out = observer.observe(*joined, np.array([0, n, 2 * n]))
+    np.testing.assert_array_equal(out[:, n:], _features(b))
+    assert np.nanmax(np.abs(out[0, 3600:n])) < 0.4
