@@ -91,10 +91,16 @@ def main() -> None:
             f"{found['false_alarms_per_module_day_upper95']:.4f})"
         )
     print("  recall by fault:", json.dumps(metrics["event_recall_by_fault"]))
+    coarse = metrics["by_logging_period_s"]
+    print(f"  {'family':>22}  false alarms at 1 s / " + " / ".join(f"{p} s" for p in coarse))
     for kind, found in metrics["false_alarms_by_nuisance"].items():
+        at = [str(found["false_alarms"])] + [
+            str(c["false_alarms_by_nuisance"].get(kind, {}).get("false_alarms", "-"))
+            for c in coarse.values()
+        ]
         print(
-            f"  {kind:>22}: {found['false_alarms']} false alarms in "
-            f"{found['watched_module_days']:.1f} module-days ({found['modules']} modules)"
+            f"  {kind:>22}: {' / '.join(at)} in {found['watched_module_days']:.1f} "
+            f"module-days ({found['modules']} modules)"
         )
     print(f"  faults without runaway: {metrics['faults_without_runaway']}; {metrics['seconds']} s")
     print(f"  written to {args.out}")

@@ -188,6 +188,11 @@ def generalization_metrics(
     by_fault = recall_by_fault(scores.tracks[events.PROBABILITY], scores.truth, threshold, alarm)
     coarse = {
         str(period): events.event_metrics(tracks, threshold, alarm)
+        | {
+            "false_alarms_by_nuisance": events.false_alarms_by_nuisance(
+                tracks, scores.truth, threshold, alarm
+            )
+        }
         for period, tracks in sorted(scores.by_period.items())
     }
     return result | {

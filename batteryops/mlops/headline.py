@@ -36,7 +36,7 @@ def headline(files: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
     Returns:
         ``{"hazard": ..., "unlike_fleet": ..., "drift": ..., "battery-hazard": ...,
-        "health": ..., "battery-soh": ...}`` with a few numbers each.
+        "health": ..., "battery-soh": ..., "family_b": ...}`` with a few numbers each.
     """
     picks = {
         "hazard": ("hazard", HAZARD),
@@ -56,4 +56,11 @@ def headline(files: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         out["unlike_fleet"][f"event_recall_at_min_lead_{period}s"] = coarse.get(
             "event_recall_at_min_lead"
         )
+    # Family B, the independently written simulator (judged only), as the unlike fleet.
+    family_b = files.get("generalization", {}).get("family_b")
+    if family_b:
+        out["family_b"] = {key: family_b.get(key) for key in UNLIKE_FLEET} | {
+            f"event_recall_at_min_lead_{period}s": coarse.get("event_recall_at_min_lead")
+            for period, coarse in family_b.get("by_logging_period_s", {}).items()
+        }
     return out

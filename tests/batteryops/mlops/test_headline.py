@@ -22,3 +22,17 @@ def test_the_headline_picks_a_few_figures_per_task() -> None:
     }
     assert found["battery-hazard"] == {"promoted": 1, "candidate_version": 3, "champion_version": 3}
     assert sum(len(section) for section in found.values()) <= 20
+
+
+def test_family_b_gets_its_own_section() -> None:
+    family_b = {
+        "event_recall_at_min_lead": 0.75,
+        "false_alarms_per_module_day": 0.0,
+        "by_logging_period_s": {"10": {"event_recall_at_min_lead": 0.5}},
+    }
+    found = headline.headline({"generalization": {"family_b": family_b}})
+    assert found["family_b"] == {
+        "event_recall_at_min_lead": 0.75,
+        "false_alarms_per_module_day": 0.0,
+        "event_recall_at_min_lead_10s": 0.5,
+    }
