@@ -29,7 +29,7 @@ import pandas as pd
 from batteryops.core import schema
 from batteryops.core.config import Params, load_params
 from batteryops.core.io import partition_files, read_json, write_json
-from batteryops.hazard import evaluate, events, models, training
+from batteryops.hazard import evaluate, events, models, observer, training
 from batteryops.hazard.labels import ROW_COLUMNS
 
 SCORE = "lofo_probability"
@@ -97,6 +97,7 @@ def run_family(
     held: list[str],
     train_all: tuple[pd.DataFrame, pd.DataFrame],
     validation_rows: pd.DataFrame,
+    judged_splits: list[str],
 ) -> dict:
     """Train without ``held``, choose its threshold on validation without them, judge them."""
     # Logger copies (``<module>@10s``) of a held module are held out with it.
@@ -108,13 +109,15 @@ def run_family(
     quiet[SCORE] = models.predict(fitted.booster, quiet, fitted.features)
     threshold = choose(params, quiet, truth)
     rows = read_rows(files, list(dict.fromkeys(ROW_COLUMNS + features)), held, None)
+    rows = rows[rows[schema.SPLIT].isin(judged_splits)].reset_index(drop=True)
     rows[SCORE] = models.predict(fitted.booster, rows, fitted.features)
     mine = judged(params, rows, truth, threshold)
     # The pipeline's model on the same modules (it trained on some: the upper reference).
     import xgboost as xgb
 
     pipeline = xgb.Booster(model_file=str(params.paths.model))
-    rows[SCORE] = models.predict(pipeline, rows, features)
+    inputs = read_json(params.paths.model_info)["model_config"]["features"]
+    rows[SCORE] = models.predict(pipeline, rows, inputs)
     reference = read_json(params.paths.operating_point)["threshold"]
     return {"held_out": mine, "pipeline_model": judged(params, rows, truth, float(reference))}
 
@@ -123,12 +126,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", default="", help="comma-separated; default: all")
     parser.add_argument("--out", default="reports/leave_one_family_out.json")
+    parser.add_argument(
+        "--judge-splits",
+        default="train,validation,test",
+        help="splits whose family modules are judged (train,validation: no test row read, "
+        "for a choice made on it)",
+    )
+    parser.add_argument(
+        "--with-observer", action="store_true", help="the observer's columns as inputs too"
+    )
     args = parser.parse_args()
     params = load_params()
     files = partition_files(params.paths.features_dir)
     features = read_json(params.paths.split)["features"]
+    if args.with_observer:
+        features = features + [c for c in observer.NAMES if c not in features]
     truth = pd.read_parquet(params.paths.truth)
     chosen = families(truth)
+    judged_splits = args.judge_splits.split(",")
     if args.families:
         chosen = {k: v for k, v in chosen.items() if k in args.families.split(",")}
     extra = [c for c in training.TRAINING_COLUMNS if c not in features]
@@ -143,7 +158,9 @@ def main() -> None:
     print(f"{'family':>22} {'mods':>4}  held out: recall@min lead, p10, FA/module-days (upper95)")
     for name, held in chosen.items():
         began = time.perf_counter()
-        found = run_family(params, files, features, truth, held, train_all, validation_rows)
+        found = run_family(
+            params, files, features, truth, held, train_all, validation_rows, judged_splits
+        )
         results[name] = found | {"modules": len(held), "seconds": time.perf_counter() - began}
         mine, ref = found["held_out"], found["pipeline_model"]
         print(
