@@ -135,6 +135,7 @@ def test_metrics_and_plots_show(project: Path) -> None:
         "battery-hazard",
         "health",
         "battery-soh",
+        "family_b",
     }
     assert (
         headline["hazard"]["pr_auc"]
