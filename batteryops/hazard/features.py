@@ -335,7 +335,7 @@ def output_names(params: FeaturizeParams) -> list[str]:
     against 0.845 without, median lead 32.8 min against 36.1, lead p10 15.6 against 15.4, the
     same 8 of 8 events at the minimum lead and no false alarm in 122 module-days either way.
     The thermal observer's columns (:data:`observer.NAMES`) follow; they are inputs when
-    ``featurize.observer_inputs`` says so (chosen on held-out fault families, README).
+    ``featurize.observer_inputs`` says so (README: why not by default).
     """
     inputs = feature_names(params)
     return inputs + HEAT_BALANCE + [name for name in observer.NAMES if name not in inputs]
