@@ -17,15 +17,6 @@ from batteryops.core.config import FamilyBParams
 from batteryops.familyb import cell, plant
 
 DUTIES = ("peak_shaving", "frequency_regulation", "solar_shift", "heavy_arbitrage")
-RACK_NUISANCES = ("hvac_cycling", "heat_wave")
-MODULE_NUISANCES = (
-    "busy_module",
-    "poor_cooling",
-    "contact_resistance",
-    "calibration_offset",
-    "stuck_sensor",
-    "gas_cross_sensitivity",
-)
 ONE_C_A = cell.CAPACITY_AH
 LOST_ROW_FRACTION = 0.003
 CLOCK_OFFSET_S = 4  # each module's BMS clock is off by up to this many seconds
