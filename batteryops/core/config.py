@@ -349,6 +349,9 @@ class TrainParams(_Section):
     xgboost: XGBoostParams
     delta_t_xgboost: XGBoostParams
     baselines: BaselineParams
+    # The physics alarm (batteryops.hazard.model.HazardModel.physics_alarm): unexplained heat in
+    # C/min that alarms whatever the classifier says; None: the classifier alone.
+    unexplained_heat_alarm_c_per_min: float | None = Field(default=None, gt=0)
 
 
 class AlarmParams(_Section):

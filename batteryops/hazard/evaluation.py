@@ -251,7 +251,7 @@ def score_held_out(
     import pyarrow as pa
 
     base = [name for name in model.features if name != ANOMALY_FEATURE]
-    columns = list(dict.fromkeys(ROW_COLUMNS + base + [HEAT_BALANCE_FEATURE]))
+    columns = list(dict.fromkeys(ROW_COLUMNS + base + model.featurized_columns))
     rng = np.random.default_rng(seed)
     shap_per_file = max(section.shap_sample_rows // len(files), 1)
     scored = HeldOutScores()

@@ -21,7 +21,7 @@ import pandas as pd
 
 from batteryops.core import schema
 from batteryops.core.config import FeaturizeParams
-from batteryops.hazard import features
+from batteryops.hazard import features, observer
 from batteryops.hazard.models import (
     ANOMALY_FEATURE,
     HEAT_BALANCE_FEATURE,
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 PROBABILITY = "hazard_probability"
 DELTA_T_FORECAST = "delta_t_30s_forecast_c"
 TOP_FEATURES = "top_features"
+UNEXPLAINED_HEAT = observer.NAMES[0]
 
 
 @dataclass
@@ -53,6 +54,10 @@ class HazardModel:
     # The fewest modules a training rack had (0: not recorded). The features are rack-relative
     # (a module against its rack's median): a rack sent with fewer modules is out of context.
     rack_modules: int = 0
+    # The physics alarm (issue 18): rows whose thermal observer finds at least this much heat
+    # (C/min) that the module's own load and cooling do not explain score 1, whatever the
+    # classifier says. It holds for fault families the classifier never met. None: classifier only.
+    unexplained_heat_alarm_c_per_min: float | None = None
 
     @property
     def uses_anomaly_feature(self) -> bool:
@@ -66,7 +71,10 @@ class HazardModel:
         The inputs (bar the anomaly score, computed here) and the ΔT forecast's base.
         """
         columns = [name for name in self.features if name != ANOMALY_FEATURE]
-        return columns + ([HEAT_BALANCE_FEATURE] if self.delta_t_base == "heat_balance" else [])
+        columns += [HEAT_BALANCE_FEATURE] if self.delta_t_base == "heat_balance" else []
+        if self.unexplained_heat_alarm_c_per_min is not None:
+            columns += [UNEXPLAINED_HEAT]
+        return list(dict.fromkeys(columns))
 
     def config(self) -> dict[str, Any]:
         """What, beside the fitted objects, is needed to rebuild the model."""
@@ -76,6 +84,7 @@ class HazardModel:
             "delta_t_horizon_s": self.delta_t_horizon_s,
             "delta_t_base": self.delta_t_base,
             "rack_modules": self.rack_modules,
+            "unexplained_heat_alarm_c_per_min": self.unexplained_heat_alarm_c_per_min,
         }
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -144,8 +153,29 @@ class HazardModel:
     def hazard_probability(
         self, frame: pd.DataFrame, matrix: np.ndarray | None = None
     ) -> np.ndarray:
-        """Hazard probability per prepared row (``matrix``: its :meth:`matrix`, if at hand)."""
-        return self._predict(self.hazard, frame if matrix is None else matrix)
+        """Hazard probability per prepared row (``matrix``: its :meth:`matrix`, if at hand).
+
+        The classifier's probability, raised to 1 on rows where the physics alarm fires
+        (:meth:`physics_alarm`).
+        """
+        probability = self._predict(self.hazard, frame if matrix is None else matrix)
+        return np.maximum(probability, self.physics_alarm(frame), dtype=np.float32)
+
+    def physics_alarm(self, frame: pd.DataFrame) -> np.ndarray:
+        """Rows whose unexplained heat reaches :attr:`unexplained_heat_alarm_c_per_min`.
+
+        Raises:
+            ValueError: If the model has the physics alarm and the rows lack the observer's column.
+        """
+        if self.unexplained_heat_alarm_c_per_min is None:
+            return np.zeros(len(frame), dtype=bool)
+        if UNEXPLAINED_HEAT not in frame.columns:
+            raise ValueError(
+                f"rows lack {UNEXPLAINED_HEAT}, the physics alarm's input: featurize them with "
+                "this version (or give canonical telemetry)"
+            )
+        heat = frame[UNEXPLAINED_HEAT].to_numpy(dtype=np.float32)
+        return np.nan_to_num(heat, nan=-np.inf) >= self.unexplained_heat_alarm_c_per_min
 
     def delta_t_forecast(self, frame: pd.DataFrame, matrix: np.ndarray | None = None) -> np.ndarray:
         """Forecast change of the hottest sensor over the next 30 s (C) per prepared row."""
@@ -176,13 +206,19 @@ class HazardModel:
         values = frame[self.features].to_numpy(dtype=float)
         rows = np.arange(len(frame))[:, None]
         picked, amounts = values[rows, order], contributions[rows, order]
-        return [
-            "; ".join(
+        named = [
+            [
                 f"{self.features[j]}={v:.4g} ({c:+.2f})"
                 for j, v, c in zip(order[i], picked[i], amounts[i], strict=True)
-            )
+            ]
             for i in range(len(frame))
         ]
+        physics = self.physics_alarm(frame)
+        if physics.any():  # the physics alarm names its evidence first
+            heat = frame[UNEXPLAINED_HEAT].to_numpy(dtype=float)
+            for i in np.flatnonzero(physics):
+                named[i] = [f"{UNEXPLAINED_HEAT}={heat[i]:.3g} (physics alarm)"] + named[i][:-1]
+        return ["; ".join(names) for names in named]
 
     def save(self, hazard_path: str | Path, delta_t_path: str | Path, baselines_path: str | Path):
         """Write the fitted objects (XGBoost UBJ files and a joblib file of the baselines)."""
@@ -215,4 +251,5 @@ class HazardModel:
             delta_t_horizon_s=int(config["delta_t_horizon_s"]),
             delta_t_base=str(config.get("delta_t_base", "trend")),
             rack_modules=int(config.get("rack_modules", 0)),
+            unexplained_heat_alarm_c_per_min=config.get("unexplained_heat_alarm_c_per_min"),
         )

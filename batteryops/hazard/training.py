@@ -135,6 +135,7 @@ def fit_models(
         featurize,
         horizon_s,
         rack_modules=rack_modules,
+        unexplained_heat_alarm_c_per_min=section.unexplained_heat_alarm_c_per_min,
     )
     return TrainingResult(model, fitted, delta_t_best, train.head(INPUT_EXAMPLE_ROWS))
 

@@ -144,6 +144,7 @@ def train_small(raw_params: dict) -> Trained:
         params.featurize,
         horizon,
         rack_modules=params.simulate.modules_per_rack,
+        unexplained_heat_alarm_c_per_min=section.unexplained_heat_alarm_c_per_min,
     )
     validation = table[table[schema.SPLIT] == "validation"].reset_index(drop=True)
     validation[PROBABILITY] = model.hazard_probability(validation)

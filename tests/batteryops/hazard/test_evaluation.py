@@ -92,6 +92,7 @@ class _StubModel:
     """Scores from the hottest sensor alone: enough to follow the rows through the evaluation."""
 
     features = ["temp_max_c", TREND_FEATURE]
+    featurized_columns = [*features, HEAT_BALANCE_FEATURE]
     baselines = SimpleNamespace(
         logistic_probability=lambda matrix: matrix[:, 0] / 200.0,
         anomaly_score=lambda matrix: np.abs(matrix[:, 1]),
