@@ -20,13 +20,15 @@ from batteryops.core import plots, schema
 from batteryops.core.config import FeaturizeParams, LabelParams, TrackingParams, TrainParams
 from batteryops.hazard import models, split
 from batteryops.hazard.labels import NEIGHBOUR_VENTED, ROW_COLUMNS
-from batteryops.hazard.model import HazardModel
+from batteryops.hazard.model import UNEXPLAINED_HEAT, HazardModel
 from batteryops.mlops import tracking
 
 # The row columns training reads beside the features: no rack, no neighbour flag (``trainable``
 # holds it), and the ΔT forecast's base (not a model input).
+# The ΔT forecast's base and the physics alarm's input travel with the rows (the input example).
 TRAINING_COLUMNS = [c for c in ROW_COLUMNS if c not in (schema.RACK_ID, NEIGHBOUR_VENTED)] + [
-    models.HEAT_BALANCE_FEATURE
+    models.HEAT_BALANCE_FEATURE,
+    UNEXPLAINED_HEAT,
 ]
 # How many training rows the logged model carries as its input example.
 INPUT_EXAMPLE_ROWS = 5
@@ -58,7 +60,7 @@ def read_training_rows(
     """
     parts: dict[str, list[pd.DataFrame]] = {"train": [], "validation": []}
     for path in files:
-        frame = pd.read_parquet(path, columns=TRAINING_COLUMNS + features)
+        frame = pd.read_parquet(path, columns=list(dict.fromkeys(TRAINING_COLUMNS + features)))
         for name, kept in parts.items():
             kept.append(
                 models.training_rows(

@@ -11,6 +11,7 @@ import pytest
 from batteryops.core import schema
 from batteryops.core.config import Params, TrainParams
 from batteryops.hazard import models
+from batteryops.hazard.model import UNEXPLAINED_HEAT
 from batteryops.hazard.split import SplitLeakError
 from batteryops.hazard.training import (
     INPUT_EXAMPLE_ROWS,
@@ -29,7 +30,11 @@ def test_training_columns_are_the_row_columns_training_reads() -> None:
     # The order the train stage always read (the logged input example's columns follow it).
     expected = "timestamp module_id split trainable hazard overheat delta_t_30s"
     columns = TRAINING_COLUMNS
-    assert columns == [*expected.split(), "heat_balance_slope_per_min"]
+    assert columns == [
+        *expected.split(),
+        "heat_balance_slope_per_min",
+        "unexplained_heat_c_per_min",
+    ]
 
 
 def _rows(n: int, seed: int, split: str | np.ndarray = "train") -> pd.DataFrame:
@@ -47,6 +52,7 @@ def _rows(n: int, seed: int, split: str | np.ndarray = "train") -> pd.DataFrame:
             schema.OVERHEAT: np.int8(0),
             schema.DELTA_T_30S: (0.5 * values[:, 1]).astype(np.float32),
             models.HEAT_BALANCE_FEATURE: np.float32(0.1),
+            UNEXPLAINED_HEAT: np.float32(0.0),
         }
         | {name: values[:, i] for i, name in enumerate(FEATURES)}
     )

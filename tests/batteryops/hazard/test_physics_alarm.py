@@ -1,0 +1,79 @@
+"""The physics alarm: unexplained heat over its threshold alarms whatever the classifier says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+
+from batteryops.core.config import FeaturizeParams, load_params
+from batteryops.hazard.model import UNEXPLAINED_HEAT, HazardModel
+from tests.conftest import ROOT
+
+FEATURES = ["temp_max_c", "current_a"]
+
+
+def _model(limit: float | None) -> HazardModel:
+    """A tiny booster that scores every row low, and the physics alarm at ``limit``."""
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(200, 2))
+    labels = (rng.random(200) < 0.05).astype(int)
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 2}, xgb.DMatrix(rows, labels), 5
+    )
+    featurize: FeaturizeParams = load_params(ROOT / "params.yaml").featurize
+    return HazardModel(
+        booster, booster, None, FEATURES, featurize, 30, unexplained_heat_alarm_c_per_min=limit
+    )
+
+
+def _rows(heat: list[float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"temp_max_c": 0.0, "current_a": 0.0, UNEXPLAINED_HEAT: np.array(heat, dtype=np.float32)}
+    )
+
+
+def test_heat_at_or_over_the_threshold_scores_one_and_nan_never_alarms() -> None:
+    model = _model(3.0)
+    rows = _rows([0.5, 2.99, 3.0, 7.0, np.nan])
+    probability = model.hazard_probability(rows)
+    assert probability[[2, 3]].tolist() == [1.0, 1.0]
+    assert (probability[[0, 1, 4]] < 0.5).all()
+    assert model.physics_alarm(rows).tolist() == [False, False, True, True, False]
+
+
+def test_without_a_threshold_the_classifier_alone_scores_and_needs_no_observer_column() -> None:
+    model = _model(None)
+    rows = _rows([9.0, 9.0]).drop(columns=UNEXPLAINED_HEAT)
+    assert (model.hazard_probability(rows) < 0.5).all()
+    assert UNEXPLAINED_HEAT not in model.featurized_columns
+
+
+def test_rows_without_the_observer_column_are_refused_by_name() -> None:
+    model = _model(3.0)
+    assert UNEXPLAINED_HEAT in model.featurized_columns
+    with pytest.raises(ValueError, match=UNEXPLAINED_HEAT):
+        model.hazard_probability(_rows([1.0]).drop(columns=UNEXPLAINED_HEAT))
+
+
+def test_the_threshold_travels_with_the_model_and_old_configs_load_without_it(
+    tmp_path: Path,
+) -> None:
+    model = _model(3.3)
+    files = [tmp_path / name for name in ("hazard.ubj", "delta_t.ubj", "baselines.joblib")]
+    model.save(*files)
+    config = model.config()
+    assert HazardModel.load(*files, config).unexplained_heat_alarm_c_per_min == 3.3
+    del config["unexplained_heat_alarm_c_per_min"]  # a model registered before it
+    assert HazardModel.load(*files, config).unexplained_heat_alarm_c_per_min is None
+
+
+def test_the_explanation_names_the_physics_evidence_first() -> None:
+    model = _model(3.0)
+    named = model.top_features(_rows([5.0, 1.0]), top=2)
+    assert named[0].startswith(f"{UNEXPLAINED_HEAT}=5 (physics alarm)")
+    assert len(named[0].split("; ")) == 2
+    assert "physics" not in named[1]
