@@ -120,9 +120,8 @@ def run_family(
     )
     fitted = models.train_hazard(train, validation, features, params.train)
     quiet = validation_rows[~validation_rows[schema.MODULE_ID].isin(held)].copy()
-    quiet[SCORE] = with_physics(
-        params, quiet, models.predict(fitted.booster, quiet, fitted.features)
-    )
+    # The threshold is chosen on the classifier alone, as evaluate does.
+    quiet[SCORE] = models.predict(fitted.booster, quiet, fitted.features)
     threshold = choose(params, quiet, truth)
     rows = read_rows(files, list(dict.fromkeys(ROW_COLUMNS + features + PHYSICS)), held, None)
     rows = rows[rows[schema.SPLIT].isin(judged_splits)].reset_index(drop=True)

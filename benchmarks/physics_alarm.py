@@ -55,10 +55,10 @@ def by_fault(tracks: list[events.ModuleTrack], truth: pd.DataFrame, threshold: f
         family["events"] += 1
         family["leads_min"].append(leads.get(str(track.module_id)))
     for family in result.values():
-        family["at_min_lead"] = sum(
-            lead is not None and lead >= alarm.min_lead_s / 60 for lead in family["leads_min"]
+        family["at_min_lead"] = int(
+            sum(lead is not None and lead >= alarm.min_lead_s / 60 for lead in family["leads_min"])
         )
-    return {"false_alarms": found["false_alarms"], "families": result}
+    return {"false_alarms": int(found["false_alarms"]), "families": result}
 
 
 def main() -> None:

@@ -112,11 +112,12 @@ def metrics_on_test_modules(
         if frame.empty:
             continue
         frame = model.prepare(frame)
-        frame[events.PROBABILITY] = model.hazard_probability(frame)
+        classifier = model.classifier_probability(frame)  # ranks rows, as in evaluate
+        frame[events.PROBABILITY] = model.with_physics(frame, classifier)
         tracks += events.module_tracks(frame, truth, events.PROBABILITY)
-        labelled = frame[frame[schema.TRAINABLE]]
-        labels.append(labelled[schema.HAZARD].to_numpy())
-        scores.append(labelled[events.PROBABILITY].to_numpy())
+        labelled = frame[schema.TRAINABLE].to_numpy()
+        labels.append(frame.loc[labelled, schema.HAZARD].to_numpy())
+        scores.append(classifier[labelled])
     result = evaluate.split_metrics(
         np.concatenate(labels), np.concatenate(scores), tracks, threshold, alarm
     )

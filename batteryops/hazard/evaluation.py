@@ -41,6 +41,12 @@ RULE, LOGISTIC, ANOMALY = evaluate.RULE_SCORE, "logistic_probability", ANOMALY_F
 # Score column -> name under ``baselines`` in the metrics (the model's own is top level).
 LEARNED = {events.PROBABILITY: None, LOGISTIC: "logistic_regression", ANOMALY: "isolation_forest"}
 JUDGED = [*LEARNED, RULE]
+# The classifier's probability before the physics alarm (``HazardModel.with_physics``) raises it:
+# it ranks rows (PR AUC, calibration) and its validation tracks choose the model's threshold, so
+# the physics alarm, which needs no threshold, cannot move the classifier's operating point.
+CLASSIFIER = "classifier_probability"
+ROW_SCORE = {events.PROBABILITY: CLASSIFIER}  # judged column -> the score its rows are ranked by
+TRACKED = [*JUDGED, CLASSIFIER]
 # Score column -> its name in the plots.
 PLOT_NAMES = {events.PROBABILITY: "model", RULE: "rule"} | {
     column: name for column, name in LEARNED.items() if name is not None
@@ -89,7 +95,7 @@ class HeldOutScores:
     """What scoring every held-out partition keeps: tracks, test scores, ΔT sums, a SHAP sample."""
 
     tracks: dict[str, dict[str, list[events.ModuleTrack]]] = field(
-        default_factory=lambda: {split: {c: [] for c in JUDGED} for split in HELD_OUT}
+        default_factory=lambda: {split: {c: [] for c in TRACKED} for split in HELD_OUT}
     )
     labels: list[np.ndarray] = field(default_factory=list)
     row_scores: dict[str, list[np.ndarray]] = field(default_factory=lambda: {c: [] for c in JUDGED})
@@ -156,8 +162,10 @@ def score_partition(
     frame = model.prepare(frame)
     # The inputs once, as one array, for every model (a frame copy per model is slow).
     matrix = model.matrix(frame)
+    classifier = model.classifier_probability(frame, matrix)
     scores = {
-        events.PROBABILITY: model.hazard_probability(frame, matrix),
+        CLASSIFIER: classifier,
+        events.PROBABILITY: model.with_physics(frame, classifier),
         LOGISTIC: model.baselines.logistic_probability(matrix),
         ANOMALY: model.baselines.anomaly_score(matrix),
         RULE: evaluate.rule_score(frame, rule),
@@ -177,13 +185,16 @@ def score_partition(
     return ScoredPartition(
         tracks=_split_tracks(frame, truth),
         labels=test[schema.HAZARD].to_numpy(),
-        row_scores={column: test[column].to_numpy(dtype=np.float32) for column in JUDGED},
+        row_scores={
+            column: test[ROW_SCORE.get(column, column)].to_numpy(dtype=np.float32)
+            for column in JUDGED
+        },
         delta_t_sums=_delta_t_sums(test, horizon_s),
         shap=shap,
         table=frame[ROW_COLUMNS + SCORES],
         validation=(
             validation[schema.HAZARD].to_numpy(dtype=np.int8),
-            validation[events.PROBABILITY].to_numpy(dtype=np.float32),
+            validation[CLASSIFIER].to_numpy(dtype=np.float32),
         ),
     )
 
@@ -196,7 +207,7 @@ def _split_tracks(
     for split in HELD_OUT:
         part = frame[frame[schema.SPLIT] == split].reset_index(drop=True)
         if not part.empty:
-            tracks[split] = events.score_tracks(part, truth, JUDGED)
+            tracks[split] = events.score_tracks(part, truth, TRACKED)
     return tracks
 
 
@@ -299,7 +310,7 @@ def choose_thresholds(
     """
     thresholds, on_validation = {}, {}
     for column in JUDGED:
-        tracks = validation[column]
+        tracks = validation[ROW_SCORE.get(column, column)]
         candidates = np.concatenate(
             [
                 evaluate.threshold_candidates(np.concatenate([t.score for t in tracks]), grid_size),
@@ -309,6 +320,10 @@ def choose_thresholds(
         thresholds[column], on_validation[column] = events.choose_threshold(
             tracks, candidates, alarm
         )
+        if column in ROW_SCORE:  # the alarms at that threshold, physics alarm included
+            on_validation[column] = events.event_metrics(
+                validation[column], thresholds[column], alarm
+            )
     return thresholds, on_validation
 
 

@@ -155,25 +155,36 @@ class HazardModel:
     ) -> np.ndarray:
         """Hazard probability per prepared row (``matrix``: its :meth:`matrix`, if at hand).
 
-        The classifier's probability, raised to 1 on rows where the physics alarm fires
-        (:meth:`physics_alarm`).
+        The classifier's probability (:meth:`classifier_probability`), raised to 1 on rows
+        where the physics alarm fires (:meth:`physics_alarm`): what alarms are made of.
         """
-        probability = self._predict(self.hazard, frame if matrix is None else matrix)
+        return self.with_physics(frame, self.classifier_probability(frame, matrix))
+
+    def classifier_probability(
+        self, frame: pd.DataFrame, matrix: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The XGBoost classifier's probability alone (what ranks rows: PR AUC, calibration)."""
+        return self._predict(self.hazard, frame if matrix is None else matrix)
+
+    def with_physics(self, frame: pd.DataFrame, probability: np.ndarray) -> np.ndarray:
+        """``probability`` raised to 1 on the rows of ``frame`` where the physics alarm fires."""
         return np.maximum(probability, self.physics_alarm(frame), dtype=np.float32)
 
     def physics_alarm(self, frame: pd.DataFrame) -> np.ndarray:
         """Rows whose unexplained heat reaches :attr:`unexplained_heat_alarm_c_per_min`.
 
-        Raises:
-            ValueError: If the model has the physics alarm and the rows lack the observer's column.
+        Featurized rows without the observer's column (only the classifier's inputs) get no
+        physics alarm, and a warning says so, as :meth:`delta_t_forecast` does for its base.
         """
         if self.unexplained_heat_alarm_c_per_min is None:
             return np.zeros(len(frame), dtype=bool)
         if UNEXPLAINED_HEAT not in frame.columns:
-            raise ValueError(
-                f"rows lack {UNEXPLAINED_HEAT}, the physics alarm's input: featurize them with "
-                "this version (or give canonical telemetry)"
+            log.warning(
+                "featurized rows without %s: no physics alarm on them, the classifier alone "
+                "scores (give canonical telemetry to compute it)",
+                UNEXPLAINED_HEAT,
             )
+            return np.zeros(len(frame), dtype=bool)
         heat = frame[UNEXPLAINED_HEAT].to_numpy(dtype=np.float32)
         return np.nan_to_num(heat, nan=-np.inf) >= self.unexplained_heat_alarm_c_per_min
 

@@ -147,7 +147,8 @@ def train_small(raw_params: dict) -> Trained:
         unexplained_heat_alarm_c_per_min=section.unexplained_heat_alarm_c_per_min,
     )
     validation = table[table[schema.SPLIT] == "validation"].reset_index(drop=True)
-    validation[PROBABILITY] = model.hazard_probability(validation)
+    # The threshold is chosen on the classifier's probability, as evaluate does.
+    validation[PROBABILITY] = model.classifier_probability(validation)
     tracks = events.module_tracks(validation, truth, PROBABILITY)
     candidates = evaluate.threshold_candidates(validation[PROBABILITY].to_numpy(), 100)
     threshold, _ = events.choose_threshold(tracks, candidates, params.alarm)

@@ -21,6 +21,7 @@ from batteryops.hazard.evaluation import (
     PLOT_NAMES,
     RULE,
     SCORES,
+    TRACKED,
     HeldOutScores,
     choose_thresholds,
     hazard_metrics,
@@ -104,8 +105,11 @@ class _StubModel:
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
         return frame[self.features].to_numpy(np.float32)
 
-    def hazard_probability(self, frame: pd.DataFrame, matrix: np.ndarray) -> np.ndarray:
+    def classifier_probability(self, frame: pd.DataFrame, matrix: np.ndarray) -> np.ndarray:
         return np.clip((matrix[:, 0] - 25.0) / 20.0, 0.0, 1.0)
+
+    def with_physics(self, frame: pd.DataFrame, probability: np.ndarray) -> np.ndarray:
+        return probability  # no physics alarm
 
     def delta_t_forecast(self, frame: pd.DataFrame, matrix: np.ndarray) -> np.ndarray:
         return np.full(len(frame), 0.5, dtype=np.float32)
@@ -133,7 +137,7 @@ def test_score_partition_scores_every_held_out_row_and_judges_test_rows_only() -
         "validation": ["R01-M03"],
         "test": ["R01-M01", "R01-M02"],
     }
-    assert set(partition.tracks["test"]) == set(JUDGED)
+    assert set(partition.tracks["test"]) == set(TRACKED)
     judged = is_test & partition.table[schema.TRAINABLE].to_numpy()
     # the runaway's rows from the guard on are not trainable
     assert len(partition.labels) == judged.sum() == (PNR_S - GUARD_S) + LENGTH_S
@@ -226,7 +230,7 @@ def _validation_tracks() -> list[events.ModuleTrack]:
 def test_choose_thresholds_meet_the_budget_for_every_score_the_rule_too(params: Params) -> None:
     # The rule was fixed at 1 (its definition) while every learned score got a threshold under
     # the budget: it was reported at 20 false alarms per module-day. Now it is chosen alike.
-    validation = {column: _validation_tracks() for column in JUDGED}
+    validation = {column: _validation_tracks() for column in TRACKED}
     thresholds, on_validation = choose_thresholds(validation, 20, params.alarm)
     assert set(on_validation) == set(thresholds) == set(JUDGED)
     assert RULE in on_validation

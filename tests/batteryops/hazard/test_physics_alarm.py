@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 import xgboost as xgb
 
 from batteryops.core.config import FeaturizeParams, load_params
@@ -52,11 +51,13 @@ def test_without_a_threshold_the_classifier_alone_scores_and_needs_no_observer_c
     assert UNEXPLAINED_HEAT not in model.featurized_columns
 
 
-def test_rows_without_the_observer_column_are_refused_by_name() -> None:
+def test_rows_without_the_observer_column_score_by_the_classifier_and_say_so(caplog) -> None:
     model = _model(3.0)
     assert UNEXPLAINED_HEAT in model.featurized_columns
-    with pytest.raises(ValueError, match=UNEXPLAINED_HEAT):
-        model.hazard_probability(_rows([1.0]).drop(columns=UNEXPLAINED_HEAT))
+    with caplog.at_level("WARNING"):
+        probability = model.hazard_probability(_rows([9.0]).drop(columns=UNEXPLAINED_HEAT))
+    assert (probability < 0.5).all()
+    assert UNEXPLAINED_HEAT in caplog.text
 
 
 def test_the_threshold_travels_with_the_model_and_old_configs_load_without_it(
