@@ -4,8 +4,9 @@ The physics alarm (``train.unexplained_heat_alarm_c_per_min``) fires where the t
 (:mod:`batteryops.hazard.observer`) finds heat that the module's own load and cooling do not
 explain. Its threshold is set from healthy behaviour alone: a margin over the most unexplained
 heat any watched second of a healthy or nuisance module showed (held k of n seconds, as alarms
-are). No fault is used to choose it, so the alarm owes nothing to the fault families it then
-catches; the faults' leads are printed to show what it adds.
+are), at 1 Hz and as 10 s and 30 s loggers keep the training modules
+(``featurize.logger_copies_s``). No fault is used to choose it, so the alarm owes nothing to the
+fault families it then catches; the faults' leads are printed to show what it adds.
 
 Run after ``make run`` (it reads the featurized partitions)::
 
@@ -28,6 +29,14 @@ from batteryops.hazard.model import UNEXPLAINED_HEAT
 
 SPLITS = ["train", "validation"]
 COLUMNS = [schema.TIMESTAMP, schema.MODULE_ID, schema.SPLIT, NEIGHBOUR_VENTED, UNEXPLAINED_HEAT]
+
+
+def with_copies(truth: pd.DataFrame, modules: np.ndarray) -> pd.DataFrame:
+    """Truth rows for logger copies too (``<module>@<period>s`` is its module's truth)."""
+    copies = [str(m) for m in modules if "@" in str(m)]
+    base = truth.set_index(schema.MODULE_ID).loc[[m.split("@")[0] for m in copies]]
+    extra = base.reset_index(drop=True).assign(**{schema.MODULE_ID: copies})
+    return pd.concat([truth, extra], ignore_index=True)
 
 
 def worst_benign(tracks: list[events.ModuleTrack], truth: pd.DataFrame, k: int, n: int) -> dict:
@@ -68,13 +77,15 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params()
     alarm = params.alarm
+    files = partition_files(params.paths.features_dir)
+    if params.featurize.logger_copies_s:  # training modules as 10 s / 30 s loggers keep them
+        files += partition_files(params.paths.logger_copies_dir)
     parts = [
-        pd.read_parquet(p, columns=COLUMNS, filters=[(schema.SPLIT, "in", SPLITS)])
-        for p in partition_files(params.paths.features_dir)
+        pd.read_parquet(p, columns=COLUMNS, filters=[(schema.SPLIT, "in", SPLITS)]) for p in files
     ]
     frame = pd.concat(parts, ignore_index=True)
     frame[UNEXPLAINED_HEAT] = frame[UNEXPLAINED_HEAT].fillna(-np.inf)
-    truth = pd.read_parquet(params.paths.truth)
+    truth = with_copies(pd.read_parquet(params.paths.truth), frame[schema.MODULE_ID].unique())
     tracks = events.score_tracks(frame, truth, [UNEXPLAINED_HEAT])[UNEXPLAINED_HEAT]
     days = sum(t.watched_s for t in tracks) / events.SECONDS_PER_DAY
     worst = worst_benign(tracks, truth, alarm.persistence_k, alarm.persistence_n)

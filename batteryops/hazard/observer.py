@@ -11,7 +11,10 @@ Its a-priori prediction error, the heating rate its model did not expect (K/min)
 evidence: smoothed over two minutes (``unexplained_heat_c_per_min``) and as its growth over
 ten (``unexplained_heat_growth_c_per_min``, the two-minute mean minus the ten-minute one).
 An error far outside the residual spread updates the model with a small weight only, so a
-fault's heat is not learnt away in minutes.
+fault's heat is not learnt away in minutes. A reading more than :data:`JUMP_C` from the
+smoothed temperature is held back until the next reading confirms it: a single-reading sensor
+spike (a 25 C glitch) is dropped, which matters for a 10 s or 30 s logger, where smoothing over
+seconds cannot absorb it; a real jump costs one reading of delay.
 
 One kernel serves offline (a module's rows from a fresh state) and online (the live service
 carries each module's state from tick to tick: :func:`observe` with ``states``), so both see
@@ -35,12 +38,13 @@ FAST_S, SLOW_S = 120.0, 600.0  # the error's two means
 SPREAD_S = 3600.0  # the error's spread is tracked over this long
 WARMUP_UPDATES = 40  # 20 minutes of data before the features are given
 ROBUST_SIGMAS = 3.0
+JUMP_C = 5.0  # a reading this far from the smoothed temperature waits for the next to confirm it
 CURRENT_SCALE = 1e-3  # I^2 in kA^2 x 1000, for conditioning
 # State per module: theta (3), P (9), spread, fast, slow, anchor t, anchor T, anchor dT to
-# coolant, I^2 integral, last t, last I^2, updates, smoothed T.
+# coolant, I^2 integral, last t, last I^2, updates, smoothed T, a reading held back.
 THETA, P, SPREAD, FAST, SLOW, ANCHOR_T, ANCHOR_TEMP, ANCHOR_COOL = 0, 3, 12, 13, 14, 15, 16, 17
-I2_SUM, LAST_T, LAST_I2, UPDATES, SMOOTH = 18, 19, 20, 21, 22
-STATE = 23
+I2_SUM, LAST_T, LAST_I2, UPDATES, SMOOTH, HELD = 18, 19, 20, 21, 22, 23
+STATE = 24
 
 
 def fresh_states(modules: int) -> np.ndarray:
@@ -95,9 +99,13 @@ def _observe(seconds, temp, coolant, current, bounds, states, out):  # noqa: ANN
             if np.isnan(temp[i]) or np.isnan(coolant[i]) or np.isnan(i2):
                 _emit(s, out, i)
                 continue
+            reading = temp[i]
+            if _held_back(s, reading):
+                _emit(s, out, i)
+                continue
             if np.isnan(s[LAST_T]) or t - s[LAST_T] > MAX_GAP_S:
-                s[SMOOTH] = temp[i]
-                _anchor(s, t, temp[i], coolant[i])
+                s[SMOOTH] = reading
+                _anchor(s, t, reading, coolant[i])
                 s[LAST_T], s[LAST_I2] = t, i2
                 _emit(s, out, i)
                 continue
@@ -105,7 +113,7 @@ def _observe(seconds, temp, coolant, current, bounds, states, out):  # noqa: ANN
             if gap <= 0:
                 _emit(s, out, i)
                 continue
-            s[SMOOTH] += (temp[i] - s[SMOOTH]) * (1.0 - math.exp(-gap / SMOOTHING_S))
+            s[SMOOTH] += (reading - s[SMOOTH]) * (1.0 - math.exp(-gap / SMOOTHING_S))
             s[I2_SUM] += 0.5 * (s[LAST_I2] + i2) * gap
             s[LAST_T], s[LAST_I2] = t, i2
             span = t - s[ANCHOR_T]
@@ -113,6 +121,18 @@ def _observe(seconds, temp, coolant, current, bounds, states, out):  # noqa: ANN
                 _update(s, span, coolant[i] - s[SMOOTH], forget)
                 _anchor(s, t, s[SMOOTH], coolant[i])
             _emit(s, out, i)
+
+
+@njit(cache=True)
+def _held_back(s, temp):  # noqa: ANN001, ANN202
+    """Whether a reading far from the smoothed temperature waits (is skipped).
+
+    Not when the reading before it was held back and lies near it: the two confirm a real jump.
+    """
+    far = not np.isnan(s[SMOOTH]) and abs(temp - s[SMOOTH]) > JUMP_C
+    confirmed = not np.isnan(s[HELD]) and abs(temp - s[HELD]) <= JUMP_C
+    s[HELD] = temp if far and not confirmed else np.nan
+    return far and not confirmed
 
 
 @njit(cache=True)

@@ -85,3 +85,24 @@ def test_missing_readings_are_skipped_and_modules_are_independent() -> None:
     out = observer.observe(*joined, np.array([0, n, 2 * n]))
     np.testing.assert_array_equal(out[:, n:], _features(b))
     assert np.nanmax(np.abs(out[0, 3600:n])) < 0.4
+
+
+def test_a_one_reading_spike_is_dropped_and_a_lasting_jump_is_kept() -> None:
+    seconds, temp, coolant, current = _module(6)
+    every = seconds % 30 == 0  # a 30 s logger: nothing smooths a glitch over seconds
+    seconds, temp, coolant, current = (
+        seconds[every],
+        temp[every].copy(),
+        coolant[every],
+        current[every],
+    )
+    bounds = np.array([0, len(seconds)])
+    spike = 4 * 120  # 4 h in
+    clean = observer.observe(seconds, temp, coolant, current, bounds)[0]
+    temp[spike] += 25.0
+    heat = observer.observe(seconds, temp, coolant, current, bounds)[0]
+    # Unfiltered, the spike read as 10 C/min of unexplained heat; dropped, it changes little.
+    assert np.nanmax(np.abs(heat - clean)) < 0.1
+    temp[spike:] += 8.0  # the same reading, then a lasting jump: two readings confirm it
+    jumped = observer.observe(seconds, temp, coolant, current, bounds)[0]
+    assert jumped[spike + 4] > 1.0
