@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = {
-    "model": "XGBoost",
+    "model": "XGBoost + physics alarm",
     "logistic_regression": "logistic regression",
     "isolation_forest": "IsolationForest",
     "rule": "temperature / dT/dt rule",
