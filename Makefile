@@ -12,6 +12,10 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := False
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME := $(CURDIR)/.prefect
+# Let Python cache compiled modules: where PYTHONDONTWRITEBYTECODE is set (this machine and CI
+# set it), every process compiled every module it imported from source again (a no-op
+# `dvc repro`: 4.9 s, 1.3 s with the cache; each stage and test process pays it too).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install init run test test-fast lint flow bench clean clean-registry
 
@@ -52,7 +56,7 @@ flow: init
 	$(BIN)/python -m flows.pipeline
 
 bench: install
-	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/spine.py
 
 # Run outputs only: the model registry (mlflow.db, mlartifacts/) and its audit log (registry/)
 # are the record of what reached the fleet and survive `make clean`.

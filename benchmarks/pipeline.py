@@ -1,71 +1,157 @@
-"""Benchmark the spine: full pipeline, no-op `dvc repro`, and the Prefect flow's overhead.
+"""Run the pipeline stage by stage and print what each costs beside what the machine can do.
 
-Copies the project's git-tracked files into a temporary folder (as a fresh clone has them) and,
-on the default fleet of params.yaml:
-  1. `dvc repro` from nothing (the default pipeline after install; target <= 180 s);
-  2. `dvc repro` again, nothing to do (target <= 3 s; median of 3);
-  3. `dvc repro --force` (every stage, plain DVC);
-  4. `python -m flows.pipeline --force` (the same work under Prefect; target <= 30 s more than 3).
-Prints wall time and the peak resident memory of the child processes.
+    .venv/bin/python -m benchmarks.pipeline [--stages a,b] [--out reports/pipeline.json]
 
-Usage: .venv/bin/python benchmarks/pipeline.py [--keep]
+After ``make run`` (the inputs of every stage must exist). Each stage of ``dvc.yaml`` is run again
+in DAG order with ``dvc repro --force --single-item`` in a process of its own, which prints:
+
+* wall time, and the peak resident memory of the stage's process (its largest descendant);
+* rows in and out: the Parquet rows of its recorded dependencies and outputs (``dvc.lock``),
+  and rows per second (the larger of the two over the wall time);
+* bytes written: the size of its outputs;
+* the ceiling, measured in the same run on the same data: reading every Parquet input and
+  writing every Parquet output with pyarrow alone (no pandas, no features, no model), so the
+  gap is what the stage does beyond moving its data (``x ceiling``).
+
+The no-op ``dvc repro`` (nothing changed) is timed last. Writes ``reports/pipeline.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
-import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from batteryops.core import workspace
+import pyarrow.parquet as pq
+import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from batteryops.core.io import write_json
 
-
-def _env(project: Path) -> dict[str, str]:
-    return workspace.tool_environment(project, BIN)
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def _timed(project: Path, *command: str) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=project, env=_env(project), capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return elapsed
+def stage_order() -> list[str]:
+    """The stages in the order ``dvc.yaml`` lists them (a topological order of the DAG)."""
+    return list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
+
+
+def lock_paths(stage: str) -> tuple[list[Path], list[Path]]:
+    """A stage's recorded dependency and output paths (``dvc.lock``)."""
+    entry = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"][stage]
+    deps = [ROOT / d["path"] for d in entry.get("deps", [])]
+    outs = [ROOT / o["path"] for o in entry.get("outs", [])]
+    return deps, outs
+
+
+def parquet_files(paths: list[Path]) -> list[Path]:
+    """Every Parquet file at or under ``paths``."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_file() and path.suffix == ".parquet":
+            found.append(path)
+        elif path.is_dir():
+            found += sorted(path.rglob("*.parquet"))
+    return found
+
+
+def rows(files: list[Path]) -> int:
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
+def size(paths: list[Path]) -> int:
+    total = 0
+    for path in paths:
+        if path.is_file():
+            total += path.stat().st_size
+        elif path.is_dir():
+            total += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return total
+
+
+def io_ceiling(inputs: list[Path], outputs: list[Path]) -> float:
+    """Seconds pyarrow takes to read the inputs and write the outputs (read first, untimed)."""
+    began = time.perf_counter()
+    for f in inputs:
+        pq.read_table(f)
+    read_s = time.perf_counter() - began
+    tables = [pq.read_table(f) for f in outputs]
+    with tempfile.TemporaryDirectory() as tmp:
+        began = time.perf_counter()
+        for i, table in enumerate(tables):
+            pq.write_table(table, Path(tmp) / f"{i}.parquet")
+        return read_s + time.perf_counter() - began
+
+
+def run_stage(stage: str) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of ``dvc repro --force --single-item stage``."""
+    probe = (
+        "import resource, subprocess, sys\n"
+        f"code = subprocess.run(['dvc', 'repro', '--force', '--single-item', {stage!r}],"
+        " stdout=subprocess.DEVNULL).returncode\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "sys.exit(code)\n"
+    )
+    began = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - began
+    if done.returncode:
+        sys.exit(f"stage {stage} failed:\n{done.stderr[-2000:]}")
+    return wall, int(done.stdout.split()[-1]) / 1024.0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--keep", action="store_true", help="keep the temporary project")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stages", default="", help="comma-separated; default: every stage")
+    parser.add_argument("--out", default="reports/pipeline.json")
     args = parser.parse_args()
-    project = Path(tempfile.mkdtemp(prefix="batteryops-bench-"))
-    workspace.copy_checkout(ROOT, project)
-    workspace.commit_all(project, "bench", _env(project))
-    dvc = str(BIN / "dvc")
-    full = _timed(project, dvc, "repro")
-    noop = statistics.median(_timed(project, dvc, "repro") for _ in range(3))
-    forced = _timed(project, dvc, "repro", "--force")
-    flow = _timed(project, sys.executable, "-m", "flows.pipeline", "--force")
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"project copy: {project}")
-    print(f"{'measure':44} {'seconds':>9} {'target':>10}")
-    print(f"{'dvc repro, default fleet, from nothing':44} {full:9.1f} {'<= 180':>10}")
-    print(f"{'dvc repro, nothing to do (median of 3)':44} {noop:9.2f} {'<= 3':>10}")
-    print(f"{'dvc repro --force (every stage)':44} {forced:9.1f} {'':>10}")
-    print(f"{'python -m flows.pipeline --force':44} {flow:9.1f} {'':>10}")
-    print(f"{'Prefect overhead over plain dvc repro':44} {flow - forced:9.1f} {'<= 30':>10}")
-    print(f"peak resident memory of any child process: {peak_mb:.0f} MB")
-    if not args.keep:
-        shutil.rmtree(project, ignore_errors=True)
+    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    chosen = args.stages.split(",") if args.stages else stage_order()
+    table = []
+    print(
+        f"{'stage':>16} {'wall s':>7} {'peak MB':>8} {'rows in':>11} {'rows out':>11} "
+        f"{'rows/s':>10} {'MB out':>8} {'ceiling s':>9} {'x ceiling':>9}"
+    )
+    for stage in chosen:
+        wall, peak = run_stage(stage)
+        deps, outs = lock_paths(stage)
+        inputs, outputs = parquet_files(deps), parquet_files(outs)
+        ceiling = io_ceiling(inputs, outputs) if inputs or outputs else float("nan")
+        n_in, n_out = rows(inputs), rows(outputs)
+        row = {
+            "stage": stage,
+            "wall_s": round(wall, 1),
+            "peak_rss_mb": round(peak),
+            "rows_in": n_in,
+            "rows_out": n_out,
+            "rows_per_s": round(max(n_in, n_out) / wall),
+            "mb_written": round(size(outs) / 1e6, 1),
+            "io_ceiling_s": round(ceiling, 1),
+            "x_ceiling": round(wall / ceiling, 1) if ceiling == ceiling and ceiling > 0 else None,
+        }
+        table.append(row)
+        print(
+            f"{stage:>16} {row['wall_s']:>7} {row['peak_rss_mb']:>8} {n_in:>11} {n_out:>11} "
+            f"{row['rows_per_s']:>10} {row['mb_written']:>8} {row['io_ceiling_s']:>9} "
+            f"{row['x_ceiling'] if row['x_ceiling'] is not None else '-':>9}",
+            flush=True,
+        )
+    began = time.perf_counter()
+    subprocess.run(["dvc", "repro"], cwd=ROOT, stdout=subprocess.DEVNULL, check=True)
+    noop = time.perf_counter() - began
+    total = sum(r["wall_s"] for r in table)
+    peak = max(r["peak_rss_mb"] for r in table)
+    print(f"total {total:.0f} s, peak {peak:.0f} MB; no-op dvc repro {noop:.2f} s")
+    write_json({"stages": table, "total_s": total, "noop_repro_s": noop}, ROOT / args.out)
+    print(f"written to {args.out}")
 
 
 if __name__ == "__main__":
+    del resource  # used by the probe process only
     main()
