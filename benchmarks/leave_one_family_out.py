@@ -34,7 +34,7 @@ from batteryops.core.config import Params, load_params
 from batteryops.core.io import partition_files, read_json, write_json
 from batteryops.hazard import evaluate, events, models, observer, training
 from batteryops.hazard.labels import ROW_COLUMNS
-from batteryops.hazard.model import UNEXPLAINED_HEAT
+from batteryops.hazard.model import UNEXPLAINED_HEAT, unexplained_heat_alarm
 
 SCORE = "lofo_probability"
 PHYSICS = [UNEXPLAINED_HEAT]
@@ -97,10 +97,7 @@ def judged(params: Params, scored: pd.DataFrame, truth: pd.DataFrame, threshold:
 def with_physics(params: Params, rows: pd.DataFrame, probability: np.ndarray) -> np.ndarray:
     """The classifier's probability raised to 1 where the physics alarm fires (as the model)."""
     limit = params.train.unexplained_heat_alarm_c_per_min
-    if limit is None:
-        return probability
-    heat = rows[UNEXPLAINED_HEAT].fillna(-np.inf).to_numpy()
-    return np.maximum(probability, heat >= limit)
+    return np.maximum(probability, unexplained_heat_alarm(rows[UNEXPLAINED_HEAT].to_numpy(), limit))
 
 
 def run_family(

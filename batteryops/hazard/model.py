@@ -38,6 +38,13 @@ TOP_FEATURES = "top_features"
 UNEXPLAINED_HEAT = observer.NAMES[0]
 
 
+def unexplained_heat_alarm(heat: np.ndarray, limit: float | None) -> np.ndarray:
+    """Rows whose unexplained heat (C/min) reaches ``limit`` (none if None; NaN never)."""
+    if limit is None:
+        return np.zeros(len(heat), dtype=bool)
+    return np.nan_to_num(heat.astype(np.float32), nan=-np.inf) >= limit
+
+
 @dataclass
 class HazardModel:
     """Classifier, regressor and baselines over one feature list."""
@@ -185,8 +192,9 @@ class HazardModel:
                 UNEXPLAINED_HEAT,
             )
             return np.zeros(len(frame), dtype=bool)
-        heat = frame[UNEXPLAINED_HEAT].to_numpy(dtype=np.float32)
-        return np.nan_to_num(heat, nan=-np.inf) >= self.unexplained_heat_alarm_c_per_min
+        return unexplained_heat_alarm(
+            frame[UNEXPLAINED_HEAT].to_numpy(), self.unexplained_heat_alarm_c_per_min
+        )
 
     def delta_t_forecast(self, frame: pd.DataFrame, matrix: np.ndarray | None = None) -> np.ndarray:
         """Forecast change of the hottest sensor over the next 30 s (C) per prepared row."""
