@@ -33,6 +33,7 @@ from batteryops.core import schema
 from batteryops.core.config import Params, load_params
 from batteryops.core.io import partition_files, read_json, write_json
 from batteryops.hazard import evaluate, events, models, observer, training
+from batteryops.hazard.features import copied_module
 from batteryops.hazard.labels import ROW_COLUMNS
 from batteryops.hazard.model import UNEXPLAINED_HEAT, unexplained_heat_alarm
 
@@ -113,7 +114,7 @@ def run_family(
     """Train without ``held``, choose its threshold on validation without them, judge them."""
     # Logger copies (``<module>@10s``) of a held module are held out with it.
     train, validation = (
-        rows[~rows[schema.MODULE_ID].str.split("@").str[0].isin(held)] for rows in train_all
+        rows[~rows[schema.MODULE_ID].map(copied_module).isin(held)] for rows in train_all
     )
     fitted = models.train_hazard(train, validation, features, params.train)
     quiet = validation_rows[~validation_rows[schema.MODULE_ID].isin(held)].copy()

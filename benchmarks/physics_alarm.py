@@ -24,6 +24,7 @@ from batteryops.core import schema
 from batteryops.core.config import load_params
 from batteryops.core.io import partition_files, write_json
 from batteryops.hazard import events
+from batteryops.hazard.features import copied_module
 from batteryops.hazard.labels import NEIGHBOUR_VENTED
 from batteryops.hazard.model import UNEXPLAINED_HEAT
 
@@ -33,8 +34,8 @@ COLUMNS = [schema.TIMESTAMP, schema.MODULE_ID, schema.SPLIT, NEIGHBOUR_VENTED, U
 
 def with_copies(truth: pd.DataFrame, modules: np.ndarray) -> pd.DataFrame:
     """Truth rows for logger copies too (``<module>@<period>s`` is its module's truth)."""
-    copies = [str(m) for m in modules if "@" in str(m)]
-    base = truth.set_index(schema.MODULE_ID).loc[[m.split("@")[0] for m in copies]]
+    copies = [str(m) for m in modules if copied_module(str(m)) != str(m)]
+    base = truth.set_index(schema.MODULE_ID).loc[[copied_module(m) for m in copies]]
     extra = base.reset_index(drop=True).assign(**{schema.MODULE_ID: copies})
     return pd.concat([truth, extra], ignore_index=True)
 

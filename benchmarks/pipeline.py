@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -153,5 +152,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    del resource  # used by the probe process only
     main()

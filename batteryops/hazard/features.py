@@ -37,6 +37,7 @@ CURRENT_WINDOW_S = 300
 # A module's reading stands this long in its rack's median (loggers of one rack read at their
 # own seconds; the slowest logger the alarm accepts reads every 30 s).
 RACK_HOLD_S = 30
+COPY_MARK = "@"  # a logger copy of module M at P s is "M@Ps" (logger_copy)
 # Heat balance: the hottest sensor's 10 s temperature slope regressed, over the trailing
 # ``featurize.heat_balance_window_s``, on the charge power of the same seconds (the 10 s mean
 # ending half a smoothing window earlier, the middle of the slope's span).
@@ -284,6 +285,11 @@ def featurize_racks(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.Data
     return out
 
 
+def copied_module(module_id: str) -> str:
+    """The module a logger copy (:func:`logger_copy`) was made from; a module's own id otherwise."""
+    return module_id.split(COPY_MARK)[0]
+
+
 def logger_copy(labelled: pd.DataFrame, period_s: int) -> pd.DataFrame:
     """The rows a logger reading every ``period_s`` seconds keeps, as modules of their own.
 
@@ -296,7 +302,7 @@ def logger_copy(labelled: pd.DataFrame, period_s: int) -> pd.DataFrame:
     modules = labelled[schema.MODULE_ID].astype(str)
     phase = modules.map(lambda m: zlib.crc32(m.encode()) % period_s).to_numpy(dtype=np.int64)
     kept = labelled[(seconds + phase) % period_s == 0].copy()
-    suffix = f"@{period_s}s"
+    suffix = f"{COPY_MARK}{period_s}s"
     kept[schema.MODULE_ID] = kept[schema.MODULE_ID].astype(str) + suffix
     kept[schema.RACK_ID] = kept[schema.RACK_ID].astype(str) + suffix
     return kept.reset_index(drop=True)
