@@ -1,4 +1,8 @@
-"""DVC stage ``featurize``: rolling features per rack and the grouped module split."""
+"""DVC stage ``featurize``: labels and rolling features per rack, and the grouped module split.
+
+Labels are made here, rack by rack, on the way to the features (there is no labelled copy of the
+telemetry on disk: the features table carries the labels, and only it is read downstream).
+"""
 
 from __future__ import annotations
 
@@ -8,42 +12,58 @@ import pandas as pd
 
 from batteryops.core import schema
 from batteryops.core.config import Params
-from batteryops.core.io import atomic_dir, partition_files, require, write_json
-from batteryops.hazard import features, split
-from stages._common import run
+from batteryops.core.io import (
+    atomic_dir,
+    partition_files,
+    read_json,
+    require,
+    write_frame,
+    write_json,
+)
+from batteryops.hazard import features, labels, split
+from stages._common import StageFailure, run
 
 log = logging.getLogger("stages.featurize")
 
 
 def main(params: Params) -> None:
-    """Featurize every labelled rack, tag each row with its module's split."""
+    """Label and featurize every rack of the validated telemetry; tag each row's split."""
     paths, section = params.paths, params.featurize
-    require(paths.truth)
+    require(paths.truth, paths.metrics.validation)
+    if not read_json(paths.metrics.validation).get("success", False):
+        raise StageFailure(f"{paths.metrics.validation} says validation failed; not featurizing")
     truth = pd.read_parquet(paths.truth)
     assignment = split.assign_splits(truth, section.split)
-    rows = copies = 0
+    rows = copies = positives = 0
     training = {m for m, s in assignment.items() if s == "train"}
     with atomic_dir(paths.features_dir) as tmp, atomic_dir(paths.logger_copies_dir) as coarse:
-        for path in partition_files(paths.labelled_dir):
-            labelled = pd.read_parquet(path)
+        for path in partition_files(paths.telemetry_dir):
+            labelled = labels.label_rack(pd.read_parquet(path), truth, params.label)
+            positives += int(labelled[schema.HAZARD].sum())
             frame = features.featurize_rack(labelled, section)
             frame[schema.SPLIT] = frame[schema.MODULE_ID].map(assignment)
             split.check_no_leak(frame)
             rows += len(frame)
-            frame.to_parquet(tmp / path.name, index=False)
+            write_frame(frame, tmp / path.name)
+            del frame
             train_rows = labelled[labelled[schema.MODULE_ID].isin(training)]
+            del labelled
             for period in section.logger_copies_s if len(train_rows) else []:
                 copy = features.featurize_rack(features.logger_copy(train_rows, period), section)
                 copy[schema.SPLIT] = "train"
                 copies += len(copy)
-                copy.to_parquet(coarse / f"{path.stem}@{period}s.parquet", index=False)
+                write_frame(copy, coarse / f"{path.stem}@{period}s.parquet")
     counts = pd.Series(assignment).value_counts().to_dict()
     write_json(
         {"modules": assignment, "counts": counts, "features": features.feature_names(section)},
         paths.split,
     )
     log.info(
-        "featurized %d rows (+%d of logger copies); modules per split %s", rows, copies, counts
+        "featurized %d rows (+%d of logger copies), %d hazard seconds; modules per split %s",
+        rows,
+        copies,
+        positives,
+        counts,
     )
 
 

@@ -58,7 +58,6 @@ class PathsParams(_Section):
     simulated_truth: str
     telemetry_dir: str
     truth: str
-    labelled_dir: str
     features_dir: str
     logger_copies_dir: str = "data/processed/logger_copies"
     split: str

@@ -10,11 +10,12 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
@@ -97,23 +98,52 @@ def read_json(path: str | Path) -> Any:
     return json.loads(path.read_text())
 
 
+# How tables are stored: LZ4 on byte-stream-split floats. Tried on a features partition
+# (2 M rows, 66 columns) against Snappy: a third smaller, written and read faster.
+COMPRESSION = "lz4"
+
+
+def storage_options(float_columns: list[str], dictionary_columns: list[str] | bool) -> dict:
+    """Parquet writer options: LZ4, float columns byte-stream split, dictionaries where given.
+
+    Byte-stream splitting stores each float's bytes in separate streams (the exponent bytes of
+    a sensor signal repeat, its low mantissa bytes are noise), which compresses well; dictionary
+    encoding is kept to low-cardinality columns (on float signals it costs time and saves
+    nothing, and it excludes the split).
+    """
+    return {
+        "compression": COMPRESSION,
+        "use_dictionary": dictionary_columns,
+        "use_byte_stream_split": float_columns,
+    }
+
+
 def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write one Parquet file atomically."""
+    """Write one Parquet file atomically (:func:`storage_options`: strings as dictionaries)."""
     with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
+        write_frame(frame, tmp)
+
+
+def write_frame(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a frame to Parquet in place (:func:`storage_options`; callers own atomicity)."""
+    floats = [str(c) for c in frame.columns if pd.api.types.is_float_dtype(frame[c].dtype)]
+    labels = [
+        str(c)
+        for c in frame.columns
+        if pd.api.types.is_object_dtype(frame[c].dtype)
+        or isinstance(frame[c].dtype, pd.CategoricalDtype)
+        or pd.api.types.is_string_dtype(frame[c].dtype)
+    ]
+    frame.to_parquet(path, index=False, **storage_options(floats, labels))
 
 
 def parquet_writer(path: str | Path, schema: Any, dictionary_columns: list[str]) -> Any:
-    """A streaming Parquet writer (one row group per ``write_table``).
-
-    Dictionary encoding is kept to the given (low-cardinality) columns: tried on float signals
-    it costs time and saves nothing.
-    """
+    """A streaming Parquet writer (one row group per ``write_table``; :func:`storage_options`)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return pq.ParquetWriter(
-        str(path), schema, use_dictionary=dictionary_columns, compression="snappy"
-    )
+    floats = [f.name for f in schema if pa.types.is_floating(f.type)]
+    return pq.ParquetWriter(str(path), schema, **storage_options(floats, dictionary_columns))
 
 
 def partition_files(directory: str | Path) -> list[Path]:
@@ -133,6 +163,36 @@ def read_partitions(directory: str | Path, columns: list[str] | None = None) -> 
     """Read every partition of a dataset into one frame."""
     frames = [pd.read_parquet(path, columns=columns) for path in partition_files(directory)]
     return pd.concat(frames, ignore_index=True)
+
+
+def read_rows(
+    path: str | Path,
+    columns: list[str],
+    keep: Callable[[pd.DataFrame], Any] | np.ndarray | None = None,
+    by: list[str] | None = None,
+) -> pd.DataFrame:
+    """Some rows of a Parquet file: only ``by`` go to pandas to choose them, the rest after.
+
+    Converting a whole partition to pandas costs several times decoding it; choosing the rows
+    on a few columns first, and taking them in Arrow, converts only what is kept.
+
+    Args:
+        path: The Parquet file.
+        columns: The columns returned.
+        keep: The rows to keep (a boolean mask or positions), or a function giving them from
+            the ``by`` columns as a frame. None: every row.
+        by: The columns ``keep`` reads (any of them may be outside ``columns``).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    wanted = list(dict.fromkeys(columns + (by or [])))
+    table = pq.read_table(path, columns=wanted)
+    if keep is not None:
+        chosen = np.asarray(keep(table.select(by or []).to_pandas()) if callable(keep) else keep)
+        rows = np.flatnonzero(chosen) if chosen.dtype == bool else chosen
+        table = table.take(pa.array(rows, type=pa.int64()))
+    return table.select(columns).to_pandas()
 
 
 def require(*paths: str | Path) -> None:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from batteryops.core import schema
 from batteryops.core.config import AlarmParams
-from batteryops.core.io import partition_files, read_json
+from batteryops.core.io import partition_files, read_json, read_rows
 from batteryops.hazard import evaluate, events
 from batteryops.hazard.labels import ROW_COLUMNS
 from batteryops.hazard.model import UNEXPLAINED_HEAT, HazardModel
@@ -107,8 +107,7 @@ def metrics_on_test_modules(
     """
     tracks, labels, scores = [], [], []
     for path in partitions:
-        frame = pd.read_parquet(path, columns=RESCORE_COLUMNS + features)
-        frame = frame[frame[schema.SPLIT] == "test"].reset_index(drop=True)
+        frame = read_rows(path, RESCORE_COLUMNS + features, _test_rows, [schema.SPLIT])
         if frame.empty:
             continue
         frame = model.prepare(frame)
@@ -124,6 +123,10 @@ def metrics_on_test_modules(
     result.pop("lead_times_min", None)
     result.pop("lead_times_by_module", None)
     return result
+
+
+def _test_rows(frame: pd.DataFrame) -> np.ndarray:
+    return (frame[schema.SPLIT] == "test").to_numpy()
 
 
 # What of the alarm belongs to a version's operating point (the rest defines the metrics).

@@ -28,7 +28,9 @@ def _ranked(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndar
     """True and false positives at each distinct score, highest score first (one sort)."""
     valid = ~np.isnan(scores)
     labels, scores = labels[valid].astype(bool), scores[valid]
-    order = np.argsort(-scores, kind="stable")
+    # Rows of equal score are one point (``last``), so their order among themselves is free:
+    # the unstable sort is several times faster on tens of millions of rows.
+    order = np.argsort(-scores)
     ordered = scores[order]
     last = np.concatenate([np.flatnonzero(np.diff(ordered)), [len(ordered) - 1]])
     true_positives = np.cumsum(labels[order])[last] if len(ordered) else np.array([])

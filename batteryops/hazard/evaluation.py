@@ -172,16 +172,18 @@ def score_partition(
     }
     is_test = (frame[schema.SPLIT] == "test").to_numpy()
     forecast = np.full(len(frame), np.nan, dtype=np.float32)  # judged on test rows only
-    forecast[is_test] = model.delta_t_forecast(frame[is_test], matrix[is_test])
+    # The forecast's base reads only these columns: copy them, not the whole test frame.
+    base = [c for c in (TREND_FEATURE, HEAT_BALANCE_FEATURE) if c in frame.columns]
+    forecast[is_test] = model.delta_t_forecast(frame.loc[is_test, base], matrix[is_test])
     shap = _shap_sample(
-        frame[is_test & frame[schema.TRAINABLE].to_numpy()], model.features, shap_rows, rng
+        frame, is_test & frame[schema.TRAINABLE].to_numpy(), model.features, shap_rows, rng
     )
     del matrix
     kept = ROW_COLUMNS + [TREND_FEATURE, HEAT_BALANCE_FEATURE]
     frame = frame[kept].assign(**scores, **{DELTA_T_FORECAST: forecast})
     trainable = frame[schema.TRAINABLE].to_numpy()
     test = frame[is_test & trainable]
-    validation = frame[(frame[schema.SPLIT] == "validation").to_numpy() & trainable]
+    validation = (frame[schema.SPLIT] == "validation").to_numpy() & trainable
     return ScoredPartition(
         tracks=_split_tracks(frame, truth),
         labels=test[schema.HAZARD].to_numpy(),
@@ -193,8 +195,8 @@ def score_partition(
         shap=shap,
         table=frame[ROW_COLUMNS + SCORES],
         validation=(
-            validation[schema.HAZARD].to_numpy(dtype=np.int8),
-            validation[CLASSIFIER].to_numpy(dtype=np.float32),
+            frame[schema.HAZARD].to_numpy()[validation].astype(np.int8),
+            classifier[validation].astype(np.float32),
         ),
     )
 
@@ -226,14 +228,19 @@ def _delta_t_sums(test: pd.DataFrame, horizon_s: int) -> dict[str, dict[str, flo
 
 
 def _shap_sample(
-    test: pd.DataFrame, features: list[str], size: int, rng: np.random.Generator
+    frame: pd.DataFrame,
+    test: np.ndarray,
+    features: list[str],
+    size: int,
+    rng: np.random.Generator,
 ) -> pd.DataFrame:
-    """Up to ``size`` test rows: half from hazard windows, half from anywhere."""
-    hazard = np.flatnonzero(test[schema.HAZARD].to_numpy() > 0)
+    """Up to ``size`` of the ``test`` rows: half from hazard windows, half from anywhere."""
+    among = np.flatnonzero(test)
+    hazard = np.flatnonzero(frame[schema.HAZARD].to_numpy()[among] > 0)
     take = rng.choice(hazard, min(len(hazard), size // 2), replace=False) if len(hazard) else []
-    rest = rng.choice(len(test), min(len(test), size - len(take)), replace=False)
+    rest = rng.choice(len(among), min(len(among), size - len(take)), replace=False)
     rows = np.unique(np.concatenate([np.asarray(take, dtype=int), rest]))
-    return test.iloc[rows][features].reset_index(drop=True)
+    return frame.iloc[among[rows]][features].reset_index(drop=True)
 
 
 def score_held_out(

@@ -14,10 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from batteryops.core import plots, schema
 from batteryops.core.config import FeaturizeParams, LabelParams, TrackingParams, TrainParams
+from batteryops.core.io import read_rows
 from batteryops.hazard import models, split
 from batteryops.hazard.labels import NEIGHBOUR_VENTED, ROW_COLUMNS
 from batteryops.hazard.model import UNEXPLAINED_HEAT, HazardModel
@@ -29,6 +31,14 @@ from batteryops.mlops import tracking
 TRAINING_COLUMNS = [c for c in ROW_COLUMNS if c not in (schema.RACK_ID, NEIGHBOUR_VENTED)] + [
     models.HEAT_BALANCE_FEATURE,
     UNEXPLAINED_HEAT,
+]
+# What models.training_rows reads to thin the rows (overheat where the partition has it).
+THINNING_COLUMNS = [
+    schema.TIMESTAMP,
+    schema.HAZARD,
+    schema.OVERHEAT,
+    schema.SPLIT,
+    schema.TRAINABLE,
 ]
 # How many training rows the logged model carries as its input example.
 INPUT_EXAMPLE_ROWS = 5
@@ -58,16 +68,25 @@ def read_training_rows(
     Returns:
         The training rows and the validation rows (``TRAINING_COLUMNS`` and ``features``).
     """
-    parts: dict[str, list[pd.DataFrame]] = {"train": [], "validation": []}
+    import pyarrow.parquet as pq
+
+    def thinned(frame: pd.DataFrame) -> np.ndarray:
+        kept = [
+            models.training_rows(frame, name, section.row_stride_s, section.negative_stride_s)
+            for name in ("train", "validation")
+        ]
+        return np.sort(np.concatenate([part.index.to_numpy() for part in kept]))
+
+    columns = list(dict.fromkeys(TRAINING_COLUMNS + features))
+    parts = []
     for path in files:
-        frame = pd.read_parquet(path, columns=list(dict.fromkeys(TRAINING_COLUMNS + features)))
-        for name, kept in parts.items():
-            kept.append(
-                models.training_rows(
-                    frame, name, section.row_stride_s, section.negative_stride_s
-                ).reset_index(drop=True)
-            )
-    train, validation = (pd.concat(parts[s], ignore_index=True) for s in ("train", "validation"))
+        present = set(pq.read_schema(path).names)
+        by = [c for c in THINNING_COLUMNS if c in present]
+        parts.append(read_rows(path, columns, thinned, by))
+    rows = pd.concat(parts, ignore_index=True)
+    train, validation = (
+        rows[rows[schema.SPLIT] == name].reset_index(drop=True) for name in ("train", "validation")
+    )
     # Over every partition's rows as read: a stale or mixed features folder shows here.
     key = [schema.MODULE_ID, schema.SPLIT]
     split.check_no_leak(pd.concat([train[key], validation[key]], ignore_index=True))
@@ -76,8 +95,11 @@ def read_training_rows(
 
 def fewest_rack_modules(files: Sequence[Path]) -> int:
     """The fewest modules one rack partition holds (each featurized file is one rack)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
     counts = [
-        pd.read_parquet(path, columns=[schema.MODULE_ID])[schema.MODULE_ID].nunique()
+        len(pc.unique(pq.read_table(path, columns=[schema.MODULE_ID])[schema.MODULE_ID]))
         for path in files
     ]
     return int(min(counts, default=0))
@@ -87,9 +109,12 @@ def rack_example(files: Sequence[Path], seconds: int = 3) -> pd.DataFrame:
     """The MLflow input example: the first seconds of the first rack, every module, canonical."""
     if not files:
         return pd.DataFrame(columns=schema.CANONICAL_COLUMNS)
-    rack = pd.read_parquet(files[0], columns=schema.CANONICAL_COLUMNS)
-    first = rack[schema.TIMESTAMP].min()
-    rows = rack[rack[schema.TIMESTAMP] < first + pd.Timedelta(seconds=seconds)]
+
+    def first_seconds(stamps: pd.DataFrame) -> np.ndarray:
+        column = stamps[schema.TIMESTAMP]
+        return (column < column.min() + pd.Timedelta(seconds=seconds)).to_numpy()
+
+    rows = read_rows(files[0], schema.CANONICAL_COLUMNS, first_seconds, [schema.TIMESTAMP])
     return rows.sort_values([schema.TIMESTAMP, schema.MODULE_ID]).reset_index(drop=True)
 
 

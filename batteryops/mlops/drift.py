@@ -15,6 +15,7 @@ import pandas as pd
 
 from batteryops.core import schema, timegrid
 from batteryops.core.config import DriftParams
+from batteryops.core.io import read_rows
 
 
 def sample_positions(
@@ -84,9 +85,7 @@ def sample_partitions(
         ``(reference, current)`` feature rows, each in its sample's order.
     """
     metas = [
-        pd.read_parquet(
-            f, columns=[schema.TIMESTAMP, schema.MODULE_ID, schema.SPLIT, schema.TRAINABLE]
-        )
+        read_rows(f, [schema.TIMESTAMP, schema.MODULE_ID, schema.SPLIT, schema.TRAINABLE])
         for f in files
     ]
     offsets = np.cumsum([0] + [len(m) for m in metas])
@@ -99,27 +98,36 @@ def sample_partitions(
         arrived,
     )
     del metas
-    reference, current = (
-        _gather(files, offsets, at, features) for at in (reference_at, current_at)
-    )
+    reference, current = _gather(files, offsets, [reference_at, current_at], features)
     return reference, current
 
 
 def _gather(
-    files: list[Path], offsets: np.ndarray, positions: np.ndarray, features: list[str]
-) -> pd.DataFrame:
-    """The feature rows at global ``positions`` (in the order given), file by file."""
-    parts, order = [], []
+    files: list[Path], offsets: np.ndarray, samples: list[np.ndarray], features: list[str]
+) -> list[pd.DataFrame]:
+    """The feature rows at each sample's global positions (in its order), one read per file."""
+    parts: list[list[pd.DataFrame]] = [[] for _ in samples]
+    orders: list[list[np.ndarray]] = [[] for _ in samples]
     for i, path in enumerate(files):
-        inside = np.flatnonzero((positions >= offsets[i]) & (positions < offsets[i + 1]))
-        if len(inside):
-            frame = pd.read_parquet(path, columns=features)
-            parts.append(frame.iloc[positions[inside] - offsets[i]])
-            order.append(inside)
-    if not parts:
-        return pd.DataFrame(columns=features)
-    gathered = pd.concat(parts, ignore_index=True)
-    return gathered.iloc[np.argsort(np.concatenate(order), kind="stable")].reset_index(drop=True)
+        inside = [np.flatnonzero((at >= offsets[i]) & (at < offsets[i + 1])) for at in samples]
+        if not any(len(rows) for rows in inside):
+            continue
+        local = [at[rows] - offsets[i] for at, rows in zip(samples, inside, strict=True)]
+        wanted = np.unique(np.concatenate(local))
+        frame = read_rows(path, features, wanted)
+        for k, rows in enumerate(inside):
+            if len(rows):
+                parts[k].append(frame.iloc[np.searchsorted(wanted, local[k])])
+                orders[k].append(rows)
+    gathered = []
+    for part, order in zip(parts, orders, strict=True):
+        if not part:
+            gathered.append(pd.DataFrame(columns=features))
+            continue
+        frame = pd.concat(part, ignore_index=True)
+        by_order = np.argsort(np.concatenate(order), kind="stable")
+        gathered.append(frame.iloc[by_order].reset_index(drop=True))
+    return gathered
 
 
 def drift_report(

@@ -1,6 +1,7 @@
 """Stage entry points fail cleanly: bad params or missing inputs exit 2 with a clear message.
 
-Runs ``python -m stages.label`` as DVC does, in a scratch project folder.
+Runs ``python -m stages.featurize`` (which labels, then featurizes) as DVC does, in a scratch
+project folder.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from batteryops.core import schema
 from tests.conftest import ROOT, deep_merge
 
 
-def _run_label(project: Path) -> subprocess.CompletedProcess[str]:
+def _run_featurize(project: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT)
     env.pop("BATTERYOPS_LOG_LEVEL", None)
     return subprocess.run(
-        [sys.executable, "-m", "stages.label"],
+        [sys.executable, "-m", "stages.featurize"],
         cwd=project,
         env=env,
         capture_output=True,
@@ -39,25 +40,25 @@ def _project(tmp_path: Path, raw: dict[str, Any]) -> Path:
     return tmp_path
 
 
-def _labelled_dir(project: Path, raw: dict[str, Any]) -> Path:
-    return project / raw["paths"]["labelled_dir"]
+def _features_dir(project: Path, raw: dict[str, Any]) -> Path:
+    return project / raw["paths"]["features_dir"]
 
 
 def test_misspelled_key_exits_2_naming_it(tmp_path: Path, raw_params: dict[str, Any]) -> None:
     raw = deep_merge(raw_params, {})
     raw["label"]["guard"] = raw["label"].pop("guard_s")
     project = _project(tmp_path, raw)
-    done = _run_label(project)
+    done = _run_featurize(project)
     assert done.returncode == 2, done.stderr
     assert "unknown key 'label.guard'" in done.stderr
     assert "did you mean 'guard_s'" in done.stderr
     assert "Traceback" not in done.stderr
-    assert not _labelled_dir(project, raw_params).exists()
+    assert not _features_dir(project, raw_params).exists()
 
 
 def test_negative_window_exits_2_naming_it(tmp_path: Path, raw_params: dict[str, Any]) -> None:
     raw = deep_merge(raw_params, {"featurize": {"slope_windows_s": [-10]}})
-    done = _run_label(_project(tmp_path, raw))
+    done = _run_featurize(_project(tmp_path, raw))
     assert done.returncode == 2, done.stderr
     assert "featurize.slope_windows_s must hold positive seconds, got -10" in done.stderr
     assert "Traceback" not in done.stderr
@@ -65,7 +66,7 @@ def test_negative_window_exits_2_naming_it(tmp_path: Path, raw_params: dict[str,
 
 def test_missing_inputs_exit_2_naming_them(tmp_path: Path, raw_params: dict[str, Any]) -> None:
     project = _project(tmp_path, raw_params)
-    done = _run_label(project)
+    done = _run_featurize(project)
     assert done.returncode == 2, done.stderr
     assert "missing input:" in done.stderr
     assert raw_params["paths"]["truth"] in done.stderr
@@ -122,10 +123,10 @@ def test_missing_telemetry_leaves_no_half_written_output(
 ) -> None:
     project = _project(tmp_path, raw_params)
     _write_inputs(project, raw_params, telemetry=False, success=True)
-    done = _run_label(project)
+    done = _run_featurize(project)
     assert done.returncode == 2, done.stderr
     assert f"{raw_params['paths']['telemetry_dir']}: no Parquet partitions found" in done.stderr
-    labelled = _labelled_dir(project, raw_params)
+    labelled = _features_dir(project, raw_params)
     assert not labelled.exists()
     # No temporary sibling left behind either.
     assert list(labelled.parent.iterdir()) == []
@@ -134,24 +135,24 @@ def test_missing_telemetry_leaves_no_half_written_output(
 def test_failed_validation_stops_the_stage(tmp_path: Path, raw_params: dict[str, Any]) -> None:
     project = _project(tmp_path, raw_params)
     _write_inputs(project, raw_params, telemetry=True, success=False)
-    done = _run_label(project)
+    done = _run_featurize(project)
     assert done.returncode == 2, done.stderr
-    assert "says validation failed; not labelling" in done.stderr
-    assert not _labelled_dir(project, raw_params).exists()
+    assert "says validation failed; not featurizing" in done.stderr
+    assert not _features_dir(project, raw_params).exists()
 
 
-def test_valid_inputs_write_one_labelled_file_per_rack(
+def test_valid_inputs_write_one_labelled_features_file_per_rack(
     tmp_path: Path, raw_params: dict[str, Any]
 ) -> None:
     raw = deep_merge(raw_params, {"label": {"prediction_window_s": 300, "guard_s": 30}})
     project = _project(tmp_path, raw)
     _write_inputs(project, raw, telemetry=True, success=True)
-    done = _run_label(project)
+    done = _run_featurize(project)
     assert done.returncode == 0, done.stderr
-    labelled_dir = _labelled_dir(project, raw)
-    assert [p.name for p in labelled_dir.iterdir()] == ["R01.parquet"]
-    labelled = pd.read_parquet(labelled_dir / "R01.parquet")
+    features_dir = _features_dir(project, raw)
+    assert [p.name for p in features_dir.iterdir()] == ["R01.parquet"]
+    labelled = pd.read_parquet(features_dir / "R01.parquet")
     assert set(schema.LABEL_COLUMNS) <= set(labelled.columns)
     # PNR at 550 s, guard 30 s, window 300 s: hazard on [220, 520) of R01-M01.
     assert int(labelled[schema.HAZARD].sum()) == 300
-    assert "labelled" in done.stderr and "300 hazard seconds" in done.stderr
+    assert "featurized" in done.stderr and "300 hazard seconds" in done.stderr
