@@ -109,5 +109,19 @@ def module_groups(frame: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
 
 
 def sort_canonical(frame: pd.DataFrame) -> pd.DataFrame:
-    """Sort rows by module then timestamp (the order every per-module function expects)."""
+    """Sort rows by module then timestamp (the order every per-module function expects).
+
+    Files written a time chunk at a time hold each module's rows in time order already: then a
+    stable sort on the module alone gives the same order, several times faster than sorting on
+    both columns (equal rows keep their order either way).
+    """
+    codes, _ = pd.factorize(frame[schema.MODULE_ID], sort=True)
+    order = np.argsort(codes, kind="stable")
+    stamps = pd.DatetimeIndex(frame[schema.TIMESTAMP])
+    ticks = stamps.asi8[order]
+    same = codes[order][1:] == codes[order][:-1]
+    if len(frame) and not stamps.hasnans and bool(np.all(ticks[1:][same] >= ticks[:-1][same])):
+        ordered = frame.take(order)
+        ordered.index = pd.RangeIndex(len(ordered))  # reset_index would copy every column
+        return ordered
     return frame.sort_values([schema.MODULE_ID, schema.TIMESTAMP], kind="stable", ignore_index=True)

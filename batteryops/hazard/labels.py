@@ -57,8 +57,8 @@ def label_rack(telemetry: pd.DataFrame, truth: pd.DataFrame, params: LabelParams
     if unknown:
         raise ValueError(f"truth table has no row for modules {unknown[:5]}")
     now_s = timegrid.epoch_seconds(frame[schema.TIMESTAMP])
-    module_truth = truth.loc[frame[schema.MODULE_ID]]
-    pnr_s = timegrid.epoch_seconds(module_truth["pnr_time"])
+    codes, modules = pd.factorize(frame[schema.MODULE_ID])
+    pnr_s = timegrid.epoch_seconds(truth.loc[modules, "pnr_time"])[codes]
     window_end = pnr_s - params.guard_s
     hazard = (now_s >= window_end - params.prediction_window_s) & (now_s < window_end)
 
