@@ -24,8 +24,11 @@ def rule_score(frame: pd.DataFrame, rule: RuleBaselineParams) -> np.ndarray:
     return np.fmax(temp, slope)
 
 
-def _ranked(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """True and false positives at each distinct score, highest score first (one sort)."""
+def ranked(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """True and false positives at each distinct score, highest score first (one sort).
+
+    The metrics and the PR curve of the same rows can share it (``ranked=`` below).
+    """
     valid = ~np.isnan(scores)
     labels, scores = labels[valid].astype(bool), scores[valid]
     # Rows of equal score are one point (``last``), so their order among themselves is free:
@@ -37,13 +40,16 @@ def _ranked(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndar
     return true_positives, (last + 1) - true_positives
 
 
-def row_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+def row_metrics(
+    labels: np.ndarray, scores: np.ndarray, ranking: tuple[np.ndarray, np.ndarray] | None = None
+) -> dict[str, float]:
     """PR AUC (average precision) and ROC AUC on labelled rows.
 
     The definitions of scikit-learn's ``average_precision_score`` and ``roc_auc_score``, from one
-    sort of the scores instead of one per metric (held-out rows number in the tens of millions).
+    sort of the scores instead of one per metric (held-out rows number in the tens of millions);
+    ``ranking``: :func:`ranked` of these rows when already computed.
     """
-    true_positives, false_positives = _ranked(labels, scores)
+    true_positives, false_positives = ranking or ranked(labels, scores)
     if len(true_positives) == 0 or true_positives[-1] == 0 or false_positives[-1] == 0:
         return {"pr_auc": float("nan"), "roc_auc": float("nan")}
     precision = true_positives / (true_positives + false_positives)
@@ -55,10 +61,16 @@ def row_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
 
 
 def pr_curve(
-    labels: np.ndarray, scores: np.ndarray, points: int = 200
+    labels: np.ndarray,
+    scores: np.ndarray,
+    points: int = 200,
+    ranking: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Precision-recall curve thinned to about ``points`` points (recall, precision)."""
-    true_positives, false_positives = _ranked(labels, scores)
+    """Precision-recall curve thinned to about ``points`` points (recall, precision).
+
+    ``ranking``: :func:`ranked` of these rows when already computed.
+    """
+    true_positives, false_positives = ranking or ranked(labels, scores)
     if len(true_positives) == 0 or true_positives[-1] == 0:
         return np.array([0.0]), np.array([1.0])
     recall = np.concatenate([[0.0], true_positives / true_positives[-1]])
@@ -80,6 +92,7 @@ def split_metrics(
     tracks: list[events.ModuleTrack],
     threshold: float,
     alarm: AlarmParams,
+    ranking: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, object]:
     """Row and event metrics of one score on one split at one threshold.
 
@@ -89,9 +102,10 @@ def split_metrics(
         tracks: The split's module tracks of that score (:func:`events.score_tracks`).
         threshold: Operating threshold.
         alarm: The ``alarm`` section.
+        ranking: :func:`ranked` of ``labels`` and ``scores`` when already computed.
     """
     return (
-        row_metrics(labels, scores)
+        row_metrics(labels, scores, ranking)
         | events.event_metrics(tracks, threshold, alarm)
         | {"threshold": threshold}
     )

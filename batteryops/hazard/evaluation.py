@@ -102,6 +102,8 @@ class HeldOutScores:
     delta_t_sums: dict[str, dict[str, float]] = field(default_factory=dict)
     shap_rows: list[pd.DataFrame] = field(default_factory=list)
     validation_rows: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    # Score column -> its test PR curve, drawn by results_on_test from the sort its metrics made.
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def add(self, partition: ScoredPartition) -> None:
         """Keep one partition's contribution (not its scores table)."""
@@ -337,14 +339,20 @@ def choose_thresholds(
 def results_on_test(
     scored: HeldOutScores, thresholds: dict[str, float], alarm: AlarmParams
 ) -> dict[str, dict[str, object]]:
-    """Row and event metrics of every score on the test split at its threshold."""
+    """Row and event metrics of every score on the test split at its threshold.
+
+    Each score's rows are sorted once: for its metrics and for its PR curve (``scored.curves``).
+    """
     labels = scored.test_labels()
-    return {
-        column: evaluate.split_metrics(
-            labels, scored.test_scores(column), scored.tracks["test"][column], threshold, alarm
+    results = {}
+    for column, threshold in thresholds.items():
+        scores = scored.test_scores(column)
+        ranking = evaluate.ranked(labels, scores)
+        results[column] = evaluate.split_metrics(
+            labels, scores, scored.tracks["test"][column], threshold, alarm, ranking
         )
-        for column, threshold in thresholds.items()
-    }
+        scored.curves[column] = evaluate.pr_curve(labels, scores, ranking=ranking)
+    return results
 
 
 def hazard_metrics(
@@ -435,7 +443,7 @@ def pr_curves(scored: HeldOutScores) -> dict[str, tuple[np.ndarray, np.ndarray]]
     """Plot name -> (recall, precision) of every score on the trainable test rows."""
     labels = scored.test_labels()
     return {
-        name: evaluate.pr_curve(labels, scored.test_scores(column).astype(float))
+        name: scored.curves.get(column) or evaluate.pr_curve(labels, scored.test_scores(column))
         for column, name in PLOT_NAMES.items()
     }
 

@@ -257,14 +257,24 @@ def kth_highest_trailing(seconds, values, bounds, k, n, out):  # noqa: ANN001, A
                 filled += 1
             for j in range(filled, n):
                 window[j] = -np.inf
-            # Partial selection sort: the k highest to the front.
-            for a in range(k):
-                best = a
-                for b in range(a + 1, n):
-                    if window[b] > window[best]:
-                        best = b
-                window[a], window[best] = window[best], window[a]
-            out[i] = window[k - 1]
+            # Partial selection sort from whichever end is nearer: the k-th highest of n is the
+            # (n - k + 1)-th lowest (8 of 10: three passes instead of eight).
+            if 2 * k <= n + 1:
+                for a in range(k):
+                    best = a
+                    for b in range(a + 1, n):
+                        if window[b] > window[best]:
+                            best = b
+                    window[a], window[best] = window[best], window[a]
+                out[i] = window[k - 1]
+            else:
+                for a in range(n - k + 1):
+                    least = a
+                    for b in range(a + 1, n):
+                        if window[b] < window[least]:
+                            least = b
+                    window[a], window[least] = window[least], window[a]
+                out[i] = window[n - k]
 
 
 @njit(cache=True, parallel=True)
