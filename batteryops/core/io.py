@@ -189,25 +189,40 @@ def read_rows(
     """Some rows of a Parquet file: only ``by`` go to pandas to choose them, the rest after.
 
     Converting a whole partition to pandas costs several times decoding it; choosing the rows
-    on a few columns first, and taking them in Arrow, converts only what is kept.
+    on a few columns first, and taking them in Arrow row group by row group, decodes one row
+    group of the other columns at a time and converts only what is kept.
 
     Args:
         path: The Parquet file.
         columns: The columns returned.
-        keep: The rows to keep (a boolean mask or positions), or a function giving them from
-            the ``by`` columns as a frame. None: every row.
+        keep: The rows to keep (a boolean mask or positions, in the order wanted), or a function
+            giving them from the ``by`` columns of the whole file as a frame. None: every row.
         by: The columns ``keep`` reads (any of them may be outside ``columns``).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    wanted = list(dict.fromkeys(columns + (by or [])))
-    table = pq.read_table(path, columns=wanted)
-    if keep is not None:
-        chosen = np.asarray(keep(table.select(by or []).to_pandas()) if callable(keep) else keep)
-        rows = np.flatnonzero(chosen) if chosen.dtype == bool else chosen
-        table = table.take(pa.array(rows, type=pa.int64()))
-    return table.select(columns).to_pandas()
+    source = pq.ParquetFile(path)
+    if keep is None:
+        return source.read(columns=columns).to_pandas()
+    chosen = np.asarray(keep(source.read(columns=by or []).to_pandas()) if callable(keep) else keep)
+    rows = np.flatnonzero(chosen) if chosen.dtype == bool else chosen.astype(np.int64)
+    order = np.argsort(rows, kind="stable")
+    ascending = rows[order]
+    pieces, start = [], 0
+    for group in range(source.num_row_groups):
+        size = source.metadata.row_group(group).num_rows
+        lo, hi = np.searchsorted(ascending, [start, start + size])
+        if hi > lo:
+            table = source.read_row_group(group, columns=columns)
+            pieces.append(table.take(pa.array(ascending[lo:hi] - start, type=pa.int64())))
+        start += size
+    if not pieces:
+        return source.schema_arrow.empty_table().select(columns).to_pandas()
+    taken = pa.concat_tables(pieces)
+    if np.any(order[1:] < order[:-1]):  # positions given out of order: put them back
+        taken = taken.take(pa.array(np.argsort(order, kind="stable"), type=pa.int64()))
+    return taken.to_pandas()
 
 
 def require(*paths: str | Path) -> None:

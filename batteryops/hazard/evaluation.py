@@ -25,7 +25,7 @@ from batteryops.core.config import (
     RuleBaselineParams,
     TrackingParams,
 )
-from batteryops.core.io import atomic_dir, atomic_path, parquet_writer
+from batteryops.core.io import atomic_dir, atomic_path, parquet_writer, read_rows
 from batteryops.hazard import calibration, evaluate, events
 from batteryops.hazard.labels import ROW_COLUMNS
 from batteryops.hazard.model import DELTA_T_FORECAST, HazardModel
@@ -245,6 +245,10 @@ def _shap_sample(
     return frame.iloc[among[rows]][features].reset_index(drop=True)
 
 
+def _held_out(frame: pd.DataFrame) -> np.ndarray:
+    return frame[schema.SPLIT].isin(HELD_OUT).to_numpy()
+
+
 def score_held_out(
     files: Sequence[Path],
     model: HazardModel,
@@ -278,9 +282,7 @@ def score_held_out(
     with atomic_path(scores_path) as scores_tmp:
         writer, table_schema = None, None
         for path in files:
-            frame = pd.read_parquet(
-                path, columns=columns, filters=[(schema.SPLIT, "in", list(HELD_OUT))]
-            )
+            frame = read_rows(path, columns, _held_out, [schema.SPLIT])
             if frame.empty:
                 continue
             partition = score_partition(
