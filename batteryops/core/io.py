@@ -220,9 +220,25 @@ def read_rows(
     if not pieces:
         return source.schema_arrow.empty_table().select(columns).to_pandas()
     taken = pa.concat_tables(pieces)
+    del pieces
     if np.any(order[1:] < order[:-1]):  # positions given out of order: put them back
         taken = taken.take(pa.array(np.argsort(order, kind="stable"), type=pa.int64()))
-    return taken.to_pandas()
+    frame = taken.to_pandas()
+    del taken
+    release_arrow_memory()
+    return frame
+
+
+def release_arrow_memory() -> None:
+    """Hand the memory Arrow's pool keeps from freed tables back to the system.
+
+    Arrow's allocator keeps freed buffers for reuse; a stage that reads one rack after another
+    otherwise holds every rack's worth of freed decode buffers (evaluate: 6.4 GB peak, of which
+    about 1.4 GB was this).
+    """
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def require(*paths: str | Path) -> None:

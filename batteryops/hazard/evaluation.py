@@ -25,7 +25,13 @@ from batteryops.core.config import (
     RuleBaselineParams,
     TrackingParams,
 )
-from batteryops.core.io import atomic_dir, atomic_path, parquet_writer, read_rows
+from batteryops.core.io import (
+    atomic_dir,
+    atomic_path,
+    parquet_writer,
+    read_rows,
+    release_arrow_memory,
+)
 from batteryops.hazard import calibration, evaluate, events
 from batteryops.hazard.labels import ROW_COLUMNS
 from batteryops.hazard.model import DELTA_T_FORECAST, HazardModel
@@ -297,6 +303,7 @@ def score_held_out(
                 pa.Table.from_pandas(partition.table, schema=table_schema, preserve_index=False)
             )
             del partition
+            release_arrow_memory()
         if writer is not None:
             writer.close()
     return scored
