@@ -103,18 +103,28 @@ def read_json(path: str | Path) -> Any:
 COMPRESSION = "lz4"
 
 
-def storage_options(float_columns: list[str], dictionary_columns: list[str] | bool) -> dict:
-    """Parquet writer options: LZ4, float columns byte-stream split, dictionaries where given.
+def storage_options(schema: Any, dictionary_columns: list[str] | None = None) -> dict:
+    """Parquet writer options for an Arrow ``schema``: LZ4, floats byte-stream split.
 
     Byte-stream splitting stores each float's bytes in separate streams (the exponent bytes of
-    a sensor signal repeat, its low mantissa bytes are noise), which compresses well; dictionary
-    encoding is kept to low-cardinality columns (on float signals it costs time and saves
-    nothing, and it excludes the split).
+    a sensor signal repeat, its low mantissa bytes are noise), which compresses well. Dictionary
+    encoding is kept to ``dictionary_columns`` (default: the string and dictionary columns): on
+    float signals it costs time and saves nothing, and it excludes the split.
     """
+    import pyarrow as pa
+
+    if dictionary_columns is None:
+        dictionary_columns = [
+            f.name
+            for f in schema
+            if pa.types.is_string(f.type)
+            or pa.types.is_large_string(f.type)
+            or pa.types.is_dictionary(f.type)
+        ]
     return {
         "compression": COMPRESSION,
         "use_dictionary": dictionary_columns,
-        "use_byte_stream_split": float_columns,
+        "use_byte_stream_split": [f.name for f in schema if pa.types.is_floating(f.type)],
     }
 
 
@@ -137,16 +147,8 @@ def write_frame(frame: pd.DataFrame, path: str | Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    floats = [str(c) for c in frame.columns if pd.api.types.is_float_dtype(frame[c].dtype)]
-    labels = [
-        str(c)
-        for c in frame.columns
-        if pd.api.types.is_object_dtype(frame[c].dtype)
-        or isinstance(frame[c].dtype, pd.CategoricalDtype)
-        or pd.api.types.is_string_dtype(frame[c].dtype)
-    ]
     schema = pa.Schema.from_pandas(frame, preserve_index=False)
-    with pq.ParquetWriter(str(path), schema, **storage_options(floats, labels)) as writer:
+    with pq.ParquetWriter(str(path), schema, **storage_options(schema)) as writer:
         for start in range(0, max(len(frame), 1), ROW_GROUP_ROWS):
             part = frame.iloc[start : start + ROW_GROUP_ROWS]
             writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
@@ -154,11 +156,9 @@ def write_frame(frame: pd.DataFrame, path: str | Path) -> None:
 
 def parquet_writer(path: str | Path, schema: Any, dictionary_columns: list[str]) -> Any:
     """A streaming Parquet writer (one row group per ``write_table``; :func:`storage_options`)."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    floats = [f.name for f in schema if pa.types.is_floating(f.type)]
-    return pq.ParquetWriter(str(path), schema, **storage_options(floats, dictionary_columns))
+    return pq.ParquetWriter(str(path), schema, **storage_options(schema, dictionary_columns))
 
 
 def partition_files(directory: str | Path) -> list[Path]:
