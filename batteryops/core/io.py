@@ -199,14 +199,27 @@ def read_rows(
             giving them from the ``by`` columns of the whole file as a frame. None: every row.
         by: The columns ``keep`` reads (any of them may be outside ``columns``).
     """
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     source = pq.ParquetFile(path)
     if keep is None:
-        return source.read(columns=columns).to_pandas()
-    chosen = np.asarray(keep(source.read(columns=by or []).to_pandas()) if callable(keep) else keep)
-    rows = np.flatnonzero(chosen) if chosen.dtype == bool else chosen.astype(np.int64)
+        table = source.read(columns=columns)
+    else:
+        chosen = np.asarray(
+            keep(source.read(columns=by or []).to_pandas()) if callable(keep) else keep
+        )
+        rows = np.flatnonzero(chosen) if chosen.dtype == bool else chosen.astype(np.int64)
+        table = _take(source, columns, rows)
+    frame = table.to_pandas()
+    del table
+    release_arrow_memory()
+    return frame
+
+
+def _take(source: Any, columns: list[str], rows: np.ndarray) -> Any:
+    """The Arrow rows at ``rows`` (in that order) of a ``ParquetFile``, one row group at a time."""
+    import pyarrow as pa
+
     order = np.argsort(rows, kind="stable")
     ascending = rows[order]
     pieces, start = [], 0
@@ -218,15 +231,11 @@ def read_rows(
             pieces.append(table.take(pa.array(ascending[lo:hi] - start, type=pa.int64())))
         start += size
     if not pieces:
-        return source.schema_arrow.empty_table().select(columns).to_pandas()
+        return source.schema_arrow.empty_table().select(columns)
     taken = pa.concat_tables(pieces)
-    del pieces
     if np.any(order[1:] < order[:-1]):  # positions given out of order: put them back
         taken = taken.take(pa.array(np.argsort(order, kind="stable"), type=pa.int64()))
-    frame = taken.to_pandas()
-    del taken
-    release_arrow_memory()
-    return frame
+    return taken
 
 
 def release_arrow_memory() -> None:
