@@ -16,7 +16,7 @@ from batteryops.core.io import (
     atomic_dir,
     partition_files,
     read_json,
-    release_arrow_memory,
+    release_memory,
     require,
     write_frame,
     write_json,
@@ -47,7 +47,7 @@ def main(params: Params) -> None:
             rows += len(frame)
             write_frame(frame, tmp / path.name)
             del frame
-            release_arrow_memory()
+            release_memory()
             train_rows = labelled[labelled[schema.MODULE_ID].isin(training)]
             del labelled
             for period in section.logger_copies_s if len(train_rows) else []:

@@ -30,7 +30,7 @@ from batteryops.core.io import (
     atomic_path,
     parquet_writer,
     read_rows,
-    release_arrow_memory,
+    release_memory,
 )
 from batteryops.hazard import calibration, evaluate, events
 from batteryops.hazard.labels import ROW_COLUMNS
@@ -79,6 +79,19 @@ SUMMARY_KEYS = [
 ]
 # The scores table: each held-out row's keys and labels, then every score and the ΔT forecast.
 SCORES = [events.PROBABILITY, LOGISTIC, ANOMALY, RULE, DELTA_T_FORECAST]
+# What the ΔT forecasts are judged on (:func:`_delta_t_sums`).
+DELTA_T_ROWS = [
+    schema.DELTA_T_30S,
+    schema.OVERHEAT,
+    schema.HAZARD,
+    DELTA_T_FORECAST,
+    TREND_FEATURE,
+    HEAT_BALANCE_FEATURE,
+]
+# Held-out rows scored at once: whole modules up to about this many rows (a 388,800 s module is
+# 0.39 M). Scoring holds about 0.7 kB per row (the frame, the model matrix, five scores and
+# their tracks), so 1.6 M rows keep evaluate's peak near 1.1 GB above what it has kept.
+SCORE_CHUNK_ROWS = 1_600_000
 
 
 @dataclass
@@ -88,12 +101,45 @@ class ScoredPartition:
     tracks: dict[str, dict[str, list[events.ModuleTrack]]]  # split -> score column -> tracks
     labels: np.ndarray  # ``hazard`` of the test split's trainable rows
     row_scores: dict[str, np.ndarray]  # score column -> those rows' scores
-    delta_t_sums: dict[str, dict[str, float]]  # :func:`evaluate.delta_t_sums` on those rows
+    delta_t_rows: pd.DataFrame  # those rows' ΔT target, forecast and base columns (DELTA_T_ROWS)
+    horizon_s: int  # the ΔT forecast's horizon
     shap: pd.DataFrame  # a sample of those rows' features
     table: pd.DataFrame  # the rows of the scores table (``ROW_COLUMNS + SCORES``)
     # ``hazard`` and the model's probability of the validation split's trainable rows (the
     # calibration is fitted on them).
     validation: tuple[np.ndarray, np.ndarray] = (np.empty(0), np.empty(0))
+
+    @property
+    def delta_t_sums(self) -> dict[str, dict[str, float]]:
+        """:func:`evaluate.delta_t_sums` of the ΔT forecasts on the test split's trainable rows."""
+        return _delta_t_sums(self.delta_t_rows, self.horizon_s)
+
+    @classmethod
+    def merge(cls, parts: list[ScoredPartition]) -> ScoredPartition:
+        """One partition of several scored in turn (module groups of one file), in order.
+
+        The ΔT rows are kept, not their sums, so that the file's sums are the same numbers
+        whatever the grouping (a float sum depends on its order).
+        """
+        first = parts[0]
+        tracks: dict[str, dict[str, list[events.ModuleTrack]]] = {}
+        for part in parts:
+            for split, by_column in part.tracks.items():
+                for column, built in by_column.items():
+                    tracks.setdefault(split, {}).setdefault(column, []).extend(built)
+        return cls(
+            tracks=tracks,
+            labels=np.concatenate([p.labels for p in parts]),
+            row_scores={c: np.concatenate([p.row_scores[c] for p in parts]) for c in JUDGED},
+            delta_t_rows=pd.concat([p.delta_t_rows for p in parts], ignore_index=True),
+            horizon_s=first.horizon_s,
+            shap=pd.concat([p.shap for p in parts], ignore_index=True),
+            table=pd.concat([p.table for p in parts], ignore_index=True),
+            validation=(
+                np.concatenate([p.validation[0] for p in parts]),
+                np.concatenate([p.validation[1] for p in parts]),
+            ),
+        )
 
 
 @dataclass
@@ -151,6 +197,7 @@ def score_partition(
     horizon_s: int,
     shap_rows: int,
     rng: np.random.Generator,
+    shap_positions: np.ndarray | None = None,
 ) -> ScoredPartition:
     """Score one partition's held-out rows with the model, the baselines and the ΔT forecast.
 
@@ -163,6 +210,8 @@ def score_partition(
         horizon_s: The ΔT forecast's horizon (``label.delta_t_horizon_s``).
         shap_rows: How many test rows to sample for the SHAP summary.
         rng: Draws that sample (consumed once per call).
+        shap_positions: The sample's rows (positions in ``frame``), drawn by the caller
+            (:func:`shap_positions`); ``shap_rows`` and ``rng`` are then unused.
 
     Returns:
         The partition's tracks, test labels and scores, ΔT error sums, SHAP sample and scores table.
@@ -183,9 +232,14 @@ def score_partition(
     # The forecast's base reads only these columns: copy them, not the whole test frame.
     base = [c for c in (TREND_FEATURE, HEAT_BALANCE_FEATURE) if c in frame.columns]
     forecast[is_test] = model.delta_t_forecast(frame.loc[is_test, base], matrix[is_test])
-    shap = _shap_sample(
-        frame, is_test & frame[schema.TRAINABLE].to_numpy(), model.features, shap_rows, rng
-    )
+    if shap_positions is None:
+        shap_positions = shap_positions_of(
+            is_test & frame[schema.TRAINABLE].to_numpy(),
+            frame[schema.HAZARD].to_numpy(),
+            shap_rows,
+            rng,
+        )
+    shap = frame.iloc[shap_positions][model.features].reset_index(drop=True)
     del matrix
     kept = ROW_COLUMNS + [TREND_FEATURE, HEAT_BALANCE_FEATURE]
     frame = frame[kept].assign(**scores, **{DELTA_T_FORECAST: forecast})
@@ -199,7 +253,8 @@ def score_partition(
             column: test[ROW_SCORE.get(column, column)].to_numpy(dtype=np.float32)
             for column in JUDGED
         },
-        delta_t_sums=_delta_t_sums(test, horizon_s),
+        delta_t_rows=test[DELTA_T_ROWS].reset_index(drop=True),
+        horizon_s=horizon_s,
         shap=shap,
         table=frame[ROW_COLUMNS + SCORES],
         validation=(
@@ -235,24 +290,51 @@ def _delta_t_sums(test: pd.DataFrame, horizon_s: int) -> dict[str, dict[str, flo
     )
 
 
-def _shap_sample(
-    frame: pd.DataFrame,
-    test: np.ndarray,
-    features: list[str],
-    size: int,
-    rng: np.random.Generator,
-) -> pd.DataFrame:
-    """Up to ``size`` of the ``test`` rows: half from hazard windows, half from anywhere."""
+def shap_positions_of(
+    test: np.ndarray, hazard: np.ndarray, size: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Up to ``size`` of the ``test`` rows, half from hazard windows, half from anywhere.
+
+    Args:
+        test: Which rows may be drawn (the test split's trainable rows).
+        hazard: Each row's ``hazard`` label.
+        size: How many rows to draw.
+        rng: Draws them.
+
+    Returns:
+        The drawn rows' positions, ascending.
+    """
     among = np.flatnonzero(test)
-    hazard = np.flatnonzero(frame[schema.HAZARD].to_numpy()[among] > 0)
-    take = rng.choice(hazard, min(len(hazard), size // 2), replace=False) if len(hazard) else []
+    hot = np.flatnonzero(hazard[among] > 0)
+    take = rng.choice(hot, min(len(hot), size // 2), replace=False) if len(hot) else []
     rest = rng.choice(len(among), min(len(among), size - len(take)), replace=False)
-    rows = np.unique(np.concatenate([np.asarray(take, dtype=int), rest]))
-    return frame.iloc[among[rows]][features].reset_index(drop=True)
+    return among[np.unique(np.concatenate([np.asarray(take, dtype=int), rest]))]
 
 
-def _held_out(frame: pd.DataFrame) -> np.ndarray:
-    return frame[schema.SPLIT].isin(HELD_OUT).to_numpy()
+def _held_out_keys(path: Path) -> pd.DataFrame:
+    """A featurized partition's held-out rows: their positions in the file, module, label, split."""
+    import pyarrow.parquet as pq
+
+    keys = [schema.MODULE_ID, schema.SPLIT, schema.HAZARD, schema.TRAINABLE]
+    frame = pq.read_table(path, columns=keys, read_dictionary=[schema.MODULE_ID]).to_pandas()
+    held = frame[schema.SPLIT].isin(HELD_OUT).to_numpy()
+    return frame[held].assign(position=np.flatnonzero(held)).reset_index(drop=True)
+
+
+def module_chunks(modules: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    """Runs of whole modules (rows sorted by module) of at most ``limit`` rows where they can be.
+
+    A module longer than ``limit`` is a run of its own.
+    """
+    starts = np.concatenate([[0], np.flatnonzero(modules[1:] != modules[:-1]) + 1])
+    bounds, lo = [], 0
+    for start, end in zip(starts, [*starts[1:], len(modules)], strict=True):
+        if end - lo > limit and start > lo:
+            bounds.append((lo, int(start)))
+            lo = int(start)
+    if len(modules):
+        bounds.append((lo, len(modules)))
+    return bounds
 
 
 def score_held_out(
@@ -265,6 +347,9 @@ def score_held_out(
     scores_path: str | Path,
 ) -> HeldOutScores:
     """Score the held-out rows of every featurized partition; write the scores table.
+
+    Each partition is scored a few whole modules at a time (:data:`SCORE_CHUNK_ROWS`); what it
+    contributes does not depend on that grouping (the SHAP sample is drawn on the whole file).
 
     Args:
         files: The featurized partitions, in order.
@@ -288,22 +373,32 @@ def score_held_out(
     with atomic_path(scores_path) as scores_tmp:
         writer, table_schema = None, None
         for path in files:
-            frame = read_rows(path, columns, _held_out, [schema.SPLIT])
-            if frame.empty:
+            keys = _held_out_keys(path)
+            if keys.empty:
                 continue
-            partition = score_partition(
-                frame, model, truth, section.rule_baseline, horizon_s, shap_per_file, rng
-            )
-            del frame
-            scored.add(partition)
-            if writer is None:
-                table_schema = pa.Schema.from_pandas(partition.table, preserve_index=False)
-                writer = parquet_writer(scores_tmp, table_schema, [schema.RACK_ID, schema.SPLIT])
-            writer.write_table(
-                pa.Table.from_pandas(partition.table, schema=table_schema, preserve_index=False)
-            )
-            del partition
-            release_arrow_memory()
+            test = (keys[schema.SPLIT] == "test").to_numpy() & keys[schema.TRAINABLE].to_numpy()
+            sample = shap_positions_of(test, keys[schema.HAZARD].to_numpy(), shap_per_file, rng)
+            parts = []
+            modules = keys[schema.MODULE_ID].cat.codes.to_numpy()
+            for lo, hi in module_chunks(modules, SCORE_CHUNK_ROWS):
+                frame = read_rows(path, columns, keys["position"].to_numpy()[lo:hi])
+                in_chunk = sample[(sample >= lo) & (sample < hi)] - lo
+                part = score_partition(
+                    frame, model, truth, section.rule_baseline, horizon_s, 0, rng, in_chunk
+                )
+                del frame
+                if writer is None:
+                    table_schema = pa.Schema.from_pandas(part.table, preserve_index=False)
+                    writer = parquet_writer(
+                        scores_tmp, table_schema, [schema.RACK_ID, schema.SPLIT]
+                    )
+                writer.write_table(
+                    pa.Table.from_pandas(part.table, schema=table_schema, preserve_index=False)
+                )
+                part.table = part.table.iloc[:0]
+                parts.append(part)
+                release_memory()
+            scored.add(ScoredPartition.merge(parts))
         if writer is not None:
             writer.close()
     return scored

@@ -13,7 +13,7 @@ import yaml
 
 from batteryops.core import schema
 from batteryops.core.config import Params, RuleBaselineParams
-from batteryops.hazard import evaluate, events
+from batteryops.hazard import evaluate, evaluation, events
 from batteryops.hazard.evaluation import (
     JUDGED,
     LEARNED,
@@ -27,6 +27,7 @@ from batteryops.hazard.evaluation import (
     hazard_metrics,
     lead_time_table,
     lead_times,
+    module_chunks,
     operating_point,
     pr_curve_table,
     results_on_test,
@@ -205,6 +206,42 @@ def test_score_held_out_writes_the_held_out_rows_of_every_partition(
     assert len(scored.tracks["test"][events.PROBABILITY]) == 2
     # No temporary file left beside it.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["features", "scores.parquet"]
+
+
+def test_module_chunks_keep_modules_whole() -> None:
+    modules = np.repeat([0, 1, 2, 3], [3, 3, 5, 1])
+    assert module_chunks(modules, 6) == [(0, 6), (6, 12)]
+    assert module_chunks(modules, 4) == [(0, 3), (3, 6), (6, 11), (11, 12)]  # 5 > 4: alone
+    assert module_chunks(modules, 100) == [(0, 12)]
+    assert module_chunks(np.array([], dtype=int), 4) == []
+
+
+def test_score_held_out_gives_the_same_whatever_the_chunk(
+    tmp_path, params: Params, monkeypatch
+) -> None:
+    features_dir = tmp_path / "features"
+    features_dir.mkdir()
+    _partition().to_parquet(features_dir / "R01.parquet", index=False)
+    files = sorted(features_dir.glob("*.parquet"))
+    runs = []
+    for rows in (10 * LENGTH_S, LENGTH_S):  # the whole file at once; one module at a time
+        monkeypatch.setattr(evaluation, "SCORE_CHUNK_ROWS", rows)
+        out = tmp_path / f"scores{rows}.parquet"
+        scored = score_held_out(
+            files, _StubModel(), _truth(list(SPLITS)), params.evaluate, 30, 0, out
+        )
+        runs.append((scored, pd.read_parquet(out)))
+    (whole, whole_table), (chunked, chunked_table) = runs
+    pd.testing.assert_frame_equal(whole_table, chunked_table)
+    pd.testing.assert_frame_equal(whole.shap_sample(), chunked.shap_sample())
+    np.testing.assert_array_equal(whole.test_labels(), chunked.test_labels())
+    assert whole.delta_t_sums == chunked.delta_t_sums
+    for split, by_column in whole.tracks.items():
+        for column, tracks in by_column.items():
+            again = chunked.tracks[split][column]
+            assert [t.module_id for t in tracks] == [t.module_id for t in again]
+            for a, b in zip(tracks, again, strict=True):
+                np.testing.assert_array_equal(a.score, b.score)
 
 
 def _track(
