@@ -7,6 +7,7 @@ telemetry on disk: the features table carries the labels, and only it is read do
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pandas as pd
 
@@ -39,7 +40,7 @@ def main(params: Params) -> None:
     training = {m for m, s in assignment.items() if s == "train"}
     with atomic_dir(paths.features_dir) as tmp, atomic_dir(paths.logger_copies_dir) as coarse:
         for path in partition_files(paths.telemetry_dir):
-            labelled = labels.label_rack(pd.read_parquet(path), truth, params.label)
+            labelled = labels.label_rack(_read(path), truth, params.label)
             positives += int(labelled[schema.HAZARD].sum())
             frame = features.featurize_rack(labelled, section)
             frame[schema.SPLIT] = frame[schema.MODULE_ID].map(assignment)
@@ -67,6 +68,13 @@ def main(params: Params) -> None:
         positives,
         counts,
     )
+
+
+def _read(path: Path) -> pd.DataFrame:
+    """A rack's telemetry, with Arrow's decode buffers handed back (0.8 GB a rack) at once."""
+    frame = pd.read_parquet(path)
+    release_memory()
+    return frame
 
 
 if __name__ == "__main__":
