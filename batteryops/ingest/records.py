@@ -1,0 +1,235 @@
+"""Cycler records: the per-record time series of a cycler export, and the cycles they make.
+
+Every cycler reader (:mod:`batteryops.ingest.cyclers`) turns one export into :class:`Records`:
+the rows it could read in :data:`RECORD_COLUMNS` (SI units; current + on discharge, as in
+telemetry), the rows it could not with the reason and the line, and what the file says about the
+test. :func:`cycles_from_records` then makes the canonical cycle rows
+(:data:`batteryops.core.schema.CYCLE_COLUMNS`) that the health task reads.
+
+Cyclers count charge differently (Arbin: from the start of the cycle, one counter each way;
+Maccor and Neware: from the start of each step, one counter for both ways), so readers bring
+their counters to one meaning with :func:`per_cycle_from_steps`, or integrate the current with
+:func:`coulomb_count` where the file has no counter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from batteryops.core import schema
+
+RECORD = "record"  # the row's place in the file's own order, from 0
+LINE = "line"  # where a reason points: the line in a text file, the row in a binary one (1-based)
+TEST_TIME = "test_time_s"  # seconds since the test started
+STEP = "step"  # the cycler's step index (-1 where the file has none)
+CURRENT = "current_a"  # + discharge (out of the cell), - charge
+VOLTAGE = "voltage_v"
+CHARGE = "charge_capacity_ah"  # into the cell since its cycle started
+DISCHARGE = "discharge_capacity_ah"  # out of the cell since its cycle started
+TEMPERATURE = "temperature_c"  # cell temperature (surface); NaN where not measured
+RECORD_COLUMNS = [
+    RECORD,
+    LINE,
+    TEST_TIME,
+    schema.CYCLE,
+    STEP,
+    CURRENT,
+    VOLTAGE,
+    CHARGE,
+    DISCHARGE,
+    TEMPERATURE,
+]
+RECORD_DTYPES = {RECORD: "int64", LINE: "int64", schema.CYCLE: "int64", STEP: "int64"}
+QUARANTINE_COLUMNS = [LINE, "reason"]
+# A record whose current is within this share of the file's largest is a rest, not a charge or
+# a discharge (cyclers report a few microamps of offset at rest).
+REST_SHARE = 1e-3
+
+
+@dataclass
+class Records:
+    """What a reader makes of one export.
+
+    Attributes:
+        cell_id: The cell: from the file's metadata where it names one, else the file's stem.
+        frame: The readable records (:data:`RECORD_COLUMNS`, in file order).
+        source_format: Which reader read it (``"arbin_csv"``, ``"maccor_text"``, ...).
+        quarantined: Rows set aside: ``line``, ``reason`` (what was wrong, the column and what was
+            expected), then the row's own values as text where the format has text.
+        metadata: What the file says about the test: ``nominal_capacity_ah`` when it says so,
+            the channel, the start time, the procedure, the units it used.
+    """
+
+    cell_id: str
+    frame: pd.DataFrame
+    source_format: str
+    quarantined: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    )
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        missing = [c for c in RECORD_COLUMNS if c not in self.frame.columns]
+        if missing:
+            raise ValueError(f"{self.source_format} records lack the columns {missing}")
+        self.frame = self.frame[RECORD_COLUMNS].astype(
+            {c: RECORD_DTYPES.get(c, "float64") for c in RECORD_COLUMNS}
+        )
+
+
+@dataclass
+class CycleSummary:
+    """What a reader makes of an export that holds one row per cycle (no records).
+
+    Attributes:
+        frame: Canonical cycle rows of every cell in the file
+            (:data:`batteryops.core.schema.CYCLE_COLUMNS` plus any of
+            :data:`batteryops.core.schema.CYCLE_HELPER_COLUMNS`; missing values NaN).
+        source_format: Which reader read it.
+        quarantined: Rows set aside, as in :class:`Records`.
+        metadata: What the file says about the test.
+    """
+
+    frame: pd.DataFrame
+    source_format: str
+    quarantined: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    )
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        missing = [c for c in schema.CYCLE_COLUMNS if c not in self.frame.columns]
+        if missing:
+            raise ValueError(f"{self.source_format} cycle rows lack the columns {missing}")
+
+
+def records_frame(**columns: Any) -> pd.DataFrame:
+    """A :data:`RECORD_COLUMNS` frame from the columns given; the others missing.
+
+    ``record`` defaults to 0, 1, ...; ``line`` to ``record + 2`` (one header line); ``step`` to
+    -1; capacities and temperature to NaN.
+    """
+    size = len(next(iter(columns.values()))) if columns else 0
+    frame = pd.DataFrame({name: np.asarray(values) for name, values in columns.items()})
+    frame.index = pd.RangeIndex(size)
+    if RECORD not in frame:
+        frame[RECORD] = np.arange(size)
+    if LINE not in frame:
+        frame[LINE] = frame[RECORD] + 2
+    if STEP not in frame:
+        frame[STEP] = -1
+    for name in RECORD_COLUMNS:
+        if name not in frame:
+            frame[name] = np.nan
+    return frame[RECORD_COLUMNS]
+
+
+def per_cycle_from_steps(
+    cycle: np.ndarray, step: np.ndarray, capacity: np.ndarray, current: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Charge and discharge counters from the start of each cycle, from one counter per step.
+
+    Maccor's ``Amp-hr`` and Neware's ``Capacity`` restart at every step and count both ways up.
+    A step's charge goes to the charge side when its current is a charge (negative here), to the
+    discharge side when a discharge; each side carries its step totals on to the end of the cycle.
+
+    Args:
+        cycle: Cycle index per record (file order).
+        step: Step index per record; a new step starts wherever it (or the cycle) changes.
+        capacity: The step counter (Ah, >= 0).
+        current: Current per record (A, + discharge).
+
+    Returns:
+        ``charge_capacity_ah`` and ``discharge_capacity_ah`` per record.
+    """
+    capacity = np.nan_to_num(np.abs(np.asarray(capacity, dtype=float)))
+    charge, discharge = np.zeros(len(capacity)), np.zeros(len(capacity))
+    if not len(capacity):
+        return charge, discharge
+    new_cycle = np.concatenate([[True], np.diff(cycle) != 0])
+    new_step = new_cycle | np.concatenate([[True], np.diff(step) != 0])
+    starts = np.flatnonzero(new_step)
+    step_of = np.cumsum(new_step) - 1  # each record's step (a run of one step index)
+    totals = np.maximum.reduceat(capacity, starts)
+    # A step counts on the side of its mean current; a rest on neither.
+    sign = np.sign(np.add.reduceat(np.nan_to_num(np.asarray(current, dtype=float)), starts))
+    positions = np.arange(len(starts))
+    first_of_cycle = np.maximum.accumulate(np.where(new_cycle[starts], positions, 0))
+    for side, wanted in ((charge, -1.0), (discharge, 1.0)):
+        mine = np.where(sign == wanted, totals, 0.0)
+        earlier = np.cumsum(mine) - mine  # this side's totals of every earlier step
+        before = earlier - earlier[first_of_cycle]  # ... of this cycle's earlier steps
+        side[:] = before[step_of] + np.where(sign[step_of] == wanted, capacity, 0.0)
+    return charge, discharge
+
+
+def coulomb_count(
+    test_time_s: np.ndarray, current_a: np.ndarray, cycle: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Charge and discharge from the start of each cycle by integrating the current (trapezoids).
+
+    For files without a counter of their own. Each interval counts on the side of its mean
+    current; a cycle starts its counters at 0.
+    """
+    time = np.asarray(test_time_s, dtype=float)
+    current = np.nan_to_num(np.asarray(current_a, dtype=float))
+    charge, discharge = np.zeros(len(time)), np.zeros(len(time))
+    if len(time) < 2:
+        return charge, discharge
+    same_cycle = np.diff(cycle) == 0
+    mean = (current[1:] + current[:-1]) / 2.0
+    amp_hours = np.where(same_cycle, mean * np.nan_to_num(np.diff(time)) / 3600.0, 0.0)
+    starts = np.flatnonzero(np.concatenate([[True], ~same_cycle]))
+    counts = np.diff(np.append(starts, len(time)))
+    for side, amounts in ((charge, -amp_hours), (discharge, amp_hours)):
+        total = np.concatenate([[0.0], np.cumsum(np.maximum(amounts, 0.0))])
+        side[:] = total - np.repeat(total[starts], counts)
+    return charge, discharge
+
+
+def cycles_from_records(records: Records, nominal_capacity_ah: float | None = None) -> pd.DataFrame:
+    """The canonical cycle rows of one cell's records, one per cycle index.
+
+    * ``capacity_ah`` and ``charge_capacity_ah``: the cycle's largest discharge and charge counters;
+    * ``temperature_c``: the mean of the cycle's cell temperatures;
+    * ``time_s``: test time at the cycle's last record, from the cell's first record;
+    * ``charge_c_rate`` / ``discharge_c_rate``: the median current while charging / discharging
+      over the nominal capacity (the file's, else ``nominal_capacity_ah``; missing without one);
+    * ``depth_of_discharge``: the discharge capacity over the nominal capacity, at most 1;
+    * throughputs: the cumulative charge in and out from the cell's first cycle;
+    * ``resistance_ohm``: missing (a reader does not invent one).
+    """
+    frame = records.frame
+    nominal = records.metadata.get("nominal_capacity_ah", nominal_capacity_ah)
+    rows = frame.groupby(schema.CYCLE, sort=True)
+    current = frame[CURRENT]
+    rest = current.abs() <= REST_SHARE * max(float(current.abs().max() or 0.0), 1e-12)
+    charging = frame[CURRENT].where((current < 0) & ~rest).abs()
+    discharging = frame[CURRENT].where((current > 0) & ~rest)
+    out = pd.DataFrame(
+        {
+            schema.CELL_ID: records.cell_id,
+            "temperature_c": rows[TEMPERATURE].mean(),
+            "capacity_ah": rows[DISCHARGE].max(),
+            "resistance_ohm": np.nan,
+            schema.CHARGE_CAPACITY: rows[CHARGE].max(),
+            schema.CHARGE_CURRENT: charging.groupby(frame[schema.CYCLE]).median(),
+            schema.DISCHARGE_CURRENT: discharging.groupby(frame[schema.CYCLE]).median(),
+            "time_s": rows[TEST_TIME].max() - frame[TEST_TIME].min(),
+        }
+    )
+    out.index.name = schema.CYCLE
+    out = out.reset_index()
+    out["charge_throughput_ah"] = out[schema.CHARGE_CAPACITY].fillna(0.0).cumsum()
+    out["discharge_throughput_ah"] = out["capacity_ah"].fillna(0.0).cumsum()
+    if nominal:
+        out["charge_c_rate"] = out[schema.CHARGE_CURRENT] / nominal
+        out["discharge_c_rate"] = out[schema.DISCHARGE_CURRENT] / nominal
+        out["depth_of_discharge"] = (out["capacity_ah"] / nominal).clip(upper=1.0)
+    else:
+        out["charge_c_rate"] = out["discharge_c_rate"] = out["depth_of_discharge"] = np.nan
+    return out[schema.CYCLE_COLUMNS + schema.CYCLE_HELPER_COLUMNS]
