@@ -1,6 +1,7 @@
 """Run the pipeline stage by stage and print what each costs beside what the machine can do.
 
     .venv/bin/python -m benchmarks.pipeline [--stages a,b] [--out reports/pipeline.json]
+    .venv/bin/python -m benchmarks.pipeline --markdown   # the README's table from that JSON
 
 After ``make run`` (the inputs of every stage must exist). Each stage of ``dvc.yaml`` is run again
 in DAG order with ``dvc repro --force --single-item`` in a process of its own, which prints:
@@ -13,12 +14,15 @@ in DAG order with ``dvc repro --force --single-item`` in a process of its own, w
   writing every Parquet output with pyarrow alone (no pandas, no features, no model), so the
   gap is what the stage does beyond moving its data (``x ceiling``).
 
-The no-op ``dvc repro`` (nothing changed) is timed last. Writes ``reports/pipeline.json``.
+The no-op ``dvc repro`` (nothing changed) is timed last, and what the run leaves on disk is
+measured (the data, models, registry and reports; the DVC cache hardlinks them). Writes
+``reports/pipeline.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -108,11 +112,41 @@ def run_stage(stage: str) -> tuple[float, float]:
     return wall, int(done.stdout.split()[-1]) / 1024.0
 
 
+LEFT_ON_DISK = ["data", "models", "mlflow.db", "mlartifacts", "registry", "reports", "metrics"]
+
+
+def markdown(path: Path) -> str:
+    """The per-stage table of a written run, as the README shows it."""
+    run = json.loads(path.read_text())
+    lines = [
+        "| stage | wall s | peak MB | rows in | rows out | MB out | I/O ceiling s | x ceiling |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in run["stages"]:
+        ceiling = r["io_ceiling_s"]
+        ceiling = "" if ceiling is None or ceiling != ceiling else ceiling  # none: no Parquet
+        lines.append(
+            f"| {r['stage']} | {r['wall_s']} | {r['peak_rss_mb']:,} | {r['rows_in']:,} | "
+            f"{r['rows_out']:,} | {r['mb_written']:,} | {ceiling} | {r['x_ceiling'] or ''} |"
+        )
+    peak = max(r["peak_rss_mb"] for r in run["stages"])
+    lines.append(
+        f"\nTotal {run['total_s']:.0f} s of stages, peak {peak:,} MB, no-op `dvc repro` "
+        f"{run['noop_repro_s']:.2f} s, {run.get('left_on_disk_mb', float('nan')):,.0f} MB left "
+        "on disk."
+    )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stages", default="", help="comma-separated; default: every stage")
     parser.add_argument("--out", default="reports/pipeline.json")
+    parser.add_argument("--markdown", action="store_true", help="print --out's table and stop")
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(ROOT / args.out))
+        return
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     chosen = args.stages.split(",") if args.stages else stage_order()
     table = []
@@ -149,8 +183,12 @@ def main() -> None:
     noop = time.perf_counter() - began
     total = sum(r["wall_s"] for r in table)
     peak = max(r["peak_rss_mb"] for r in table)
-    print(f"total {total:.0f} s, peak {peak:.0f} MB; no-op dvc repro {noop:.2f} s")
-    write_json({"stages": table, "total_s": total, "noop_repro_s": noop}, ROOT / args.out)
+    disk = size([ROOT / name for name in LEFT_ON_DISK]) / 1e6
+    print(f"total {total:.0f} s, peak {peak:.0f} MB; no-op dvc repro {noop:.2f} s; {disk:.0f} MB")
+    write_json(
+        {"stages": table, "total_s": total, "noop_repro_s": noop, "left_on_disk_mb": disk},
+        ROOT / args.out,
+    )
     print(f"written to {args.out}")
 
 
