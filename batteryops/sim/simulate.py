@@ -39,8 +39,18 @@ import pyarrow as pa
 
 from batteryops.core import schema
 from batteryops.core.config import SimulateParams
-from batteryops.physics.cell import CellModel, CellState, OperatingPoint
-from batteryops.physics.kinetics import RHO_CP_J_PER_M3_K, ReactionState, react_above
+from batteryops.physics.cell import (
+    LOW_SOC_SCALE,
+    LOWER_CUT_OFF_V,
+    OCV_TABLE,
+    OVERCHARGE_SLOPE_V,
+    REFERENCE_K,
+    UPPER_CUT_OFF_V,
+    CellModel,
+    CellState,
+)
+from batteryops.physics.kinetics import RHO_CP_J_PER_M3_K, ReactionState
+from batteryops.sim import kernel
 
 logger = logging.getLogger(__name__)
 
@@ -334,10 +344,26 @@ class FleetSimulator:
         t_air0 = params.ambient_mean_c + params.coolant_offset_c
         self.t_cell = np.full(n_mod, t_air0 + 2.0)
         self.t_mod = self.t_cell.copy()
-        self.reactions = ReactionState.fresh(n_mod)
-        self.body_reactions = ReactionState.fresh(n_mod)
+        # Rows c_sei, c_neg, t_sei, alpha, c_e (kinetics.ReactionState.fresh) per module.
+        fresh = ReactionState.fresh(n_mod)
+        self._cell_reactions = np.stack(
+            [fresh.c_sei, fresh.c_neg, fresh.t_sei, fresh.alpha, fresh.c_e]
+        )
+        self._body_reactions = self._cell_reactions.copy()
         self.vent_time = np.full(n_mod, np.nan)
         self.pnr_time = np.full(n_mod, np.nan)
+        self._flags = np.stack(
+            [
+                self._faults["internal_short"],
+                self._faults["external_heating"],
+                self._faults["cooling_failure"],
+                self._faults["overcharge"],
+                self._nuisance["busy_module"],
+                self._nuisance["poor_cooling"],
+                self._nuisance["contact_resistance"],
+            ]
+        )
+        self._p = self._kernel_params()
 
     @property
     def done(self) -> bool:
@@ -351,171 +377,92 @@ class FleetSimulator:
             Physical traces of the chunk, arrays of shape (chunk seconds, modules).
         """
         steps = min(seconds, self.params.duration_s - self.t)
-        out = {
-            name: np.empty((steps, self.plan.modules), dtype=np.float32) for name in PHYSICS_TRACES
-        }
-        for step in range(steps):
-            self._step(self.t + step, {name: trace[step] for name, trace in out.items()})
+        out = np.empty((len(PHYSICS_TRACES), steps, self.plan.modules), dtype=np.float32)
+        kernel.advance(
+            self.t,
+            steps,
+            self._p,
+            self._rack_current,
+            self.plan.rack_index,
+            self.params.modules_per_rack,
+            self._flags,
+            self._fault_start,
+            self._nuisance_start,
+            self._hot_rack_start,
+            self._heavy_start,
+            self._resistance_scale,
+            self.plan.capacity_scale.astype(float),
+            OCV_TABLE["soc"],
+            OCV_TABLE["ocv_v"],
+            self.cells.soc,
+            self.cells.v1,
+            self.cells.v2,
+            self.t_cell,
+            self.t_mod,
+            self._cell_reactions,
+            self._body_reactions,
+            self.vent_time,
+            self.pnr_time,
+            self.short_start,
+            self._heavy_direction,
+            out,
+        )
         self.t += steps
-        return out
+        return {name: out[k] for k, name in enumerate(PHYSICS_TRACES)}
 
-    def _air(self, t: int) -> tuple[np.ndarray, np.ndarray]:
-        """Room ambient and cooling-air temperature per module at second ``t``."""
-        params = self.params
-        ambient = (
-            params.ambient_mean_c
-            + params.ambient_daily_amplitude_c * np.sin(2 * np.pi * (t / 86400.0 - 0.375))
-            + np.where(t >= self._hot_rack_start, params.hot_ambient_delta_c, 0.0)
-        )
-        return ambient, ambient + params.coolant_offset_c
-
-    def _cell_current(
-        self, t: int, active: np.ndarray, point: OperatingPoint
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Rack current (after the racks' SoC limits) and cell current, per module, + = discharge.
-
-        An overcharge-faulted module also takes ``overcharge_c_rate`` of charge until it burns.
-        """
-        params, plan = self.params, self.plan
-        shape = (params.racks, params.modules_per_rack)
-        rack_mean_soc = self.cells.soc.reshape(shape).mean(axis=1)
-        i_rack = self._rack_current[t].copy()
-        # Heavy duty: full cycles at high_load_c_rate, discharging down to 15 % SoC, then
-        # charging up to 85 %.
-        self._heavy_direction[rack_mean_soc < 0.15] = -1.0
-        self._heavy_direction[rack_mean_soc > 0.85] = 1.0
-        heavy = t >= self._heavy_start
-        module_capacity_ah = params.cell.capacity_ah * params.cells_parallel
-        i_rack[heavy] = params.high_load_c_rate * module_capacity_ah * self._heavy_direction[heavy]
-        i_rack[(rack_mean_soc < 0.1) & (i_rack > 0)] = 0.0
-        i_rack[(rack_mean_soc > 0.95) & (i_rack < 0)] = 0.0
-        # The BMS keeps every cell it sees between 2.5 and 4.2 V (CC-CV charge, derating near
-        # empty). It does not see an overcharge-faulted module (that is the fault), nor a burning
-        # one (its sensors are lost).
-        burning = ~np.isnan(self.pnr_time)
-        overcharging = active & self._faults["overcharge"] & ~burning
-        busy = self._nuisance["busy_module"] & (t >= self._nuisance_start)
-        # A busy module's own converter keeps its cells in limits (below), not the rack's BMS.
-        blind = overcharging | burning | busy
-        discharge, charge = (
-            np.where(blind, np.inf, limit).reshape(shape).min(axis=1) * params.cells_parallel
-            for limit in self.cell.current_limits(point)
-        )
-        i_rack = np.clip(i_rack, -charge, discharge)[plan.rack_index]
-        i_cell = i_rack / params.cells_parallel
-        if busy.any():  # a parallel string or a module-level converter: more current, in limits
-            own_discharge, own_charge = self.cell.current_limits(point)
-            # ... never beyond the heavy duty's rate: a busy module, not an abused one.
-            top = params.high_load_c_rate * params.cell.capacity_ah
-            more = np.clip(i_cell * params.busy_module_current_factor, -top, top)
-            more = np.clip(more, -own_charge, own_discharge)
-            i_cell = np.where(busy, more, i_cell)
-        if overcharging.any():
-            i_cell -= np.where(overcharging, params.overcharge_c_rate * params.cell.capacity_ah, 0)
-        return i_rack, i_cell
-
-    def _fault_heat(self, t: int, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Internal-short heat (weakest cell), external heat (module) and cooling conductance."""
-        params = self.params
-        overheated = np.isinf(self.short_start) & (self.t_cell > params.separator_short_c)
-        self.short_start[overheated] = t
-        isc_w = np.zeros(self.plan.modules)
-        shorted = np.flatnonzero(t >= self.short_start)
-        if shorted.size:
-            doublings = (t - self.short_start[shorted]) / params.isc_doubling_s
-            isc_w[shorted] = np.minimum(params.isc_initial_w * 2.0**doublings, params.isc_max_w)
-        ext_w = np.zeros(self.plan.modules)
-        heated = np.flatnonzero(active & self._faults["external_heating"])
-        if heated.size:
-            ramp = (t - self._fault_start[heated]) / params.external_heating_ramp_s
-            ext_w[heated] = params.external_heating_w * np.clip(ramp, 0, 1)
-        to_air_w_per_k = params.module_to_air_w_per_k * np.where(
-            active & self._faults["cooling_failure"], params.cooling_failure_factor, 1.0
-        )
-        poorly_cooled = self._nuisance["poor_cooling"] & (t >= self._nuisance_start)
-        to_air_w_per_k = to_air_w_per_k * np.where(poorly_cooled, params.poor_cooling_factor, 1.0)
-        return isc_w, ext_w, to_air_w_per_k
-
-    def _step(self, t: int, out: dict[str, np.ndarray]) -> None:
-        """Advance every module by one second, writing that second's traces into ``out``."""
-        params, plan = self.params, self.plan
-        n_cells, t_cell, t_mod = self._n_cells, self.t_cell, self.t_mod
-        active = t >= self._fault_start
-        ambient, t_air = self._air(t)
-        point = self.cell.operating_point(self.cells, t_cell, self._resistance_scale)
-        i_rack, i_cell = self._cell_current(t, active, point)
-        v_cell, joule_w = self.cell.step(self.cells, i_cell, point, plan.capacity_scale)
-        overcharge_w = overcharge_heat_w(
-            i_cell, v_cell, self.cells.soc, params.overcharge_side_reaction_soc
-        )
-        # Past 1 + span every coulomb feeds side reactions: the cell stores no more charge.
-        np.minimum(self.cells.soc, 1.0 + params.overcharge_side_reaction_soc, out=self.cells.soc)
-        isc_w, ext_w, to_air_w_per_k = self._fault_heat(t, active)
-        # A warm busbar joint: the module current's I^2 R heats the module body (no hazard).
-        joint = self._nuisance["contact_resistance"] & (t >= self._nuisance_start)
-        ext_w = ext_w + np.where(
-            joint, (i_cell * params.cells_parallel) ** 2 * params.contact_resistance_ohm, 0.0
-        )
-        neighbour_w = self._neighbour_w(t_mod)
-        # The weakest cell and the other cells of the module decompose at their own temperatures.
-        cell_reaction_w = react_above(self.reactions, t_cell, 1.0) * CELL_VOLUME_M3
-        body_reaction_w = (
-            react_above(self.body_reactions, t_mod, 1.0) * CELL_VOLUME_M3 * (n_cells - 1)
-        )
-        exchange_w = params.cell_to_module_w_per_k * (t_cell - t_mod)
-        burning = ~np.isnan(self.pnr_time)
-        cell_rate = (
-            joule_w + overcharge_w + isc_w + cell_reaction_w - exchange_w
-        ) / CELL_HEAT_CAPACITY_J_PER_K
-        module_w = (
-            (n_cells - 1) * (joule_w + overcharge_w)
-            + body_reaction_w
-            + exchange_w
-            + ext_w
-            + neighbour_w.ravel()
-            - to_air_w_per_k * (t_mod - t_air)
-        )
-        if burning.any():
-            fire = t - self.pnr_time < params.post_pnr_fire_s
-            module_w += np.where(fire, params.post_pnr_fire_w, 0.0)
-        module_rate = module_w / self._module_heat_capacity
-        self.t_cell = t_cell = t_cell + cell_rate
-        self.t_mod = t_mod + module_rate
-
-        newly_vented = np.isnan(self.vent_time) & (t_cell >= params.vent_temp_c)
-        self.vent_time[newly_vented] = t
-        newly_pnr = ~burning & (np.maximum(cell_rate, module_rate) >= params.pnr_rate_c_per_s)
-        self.pnr_time[newly_pnr] = t
-        self._gas(t, t_cell, out["gas"])
-        out["t_cell"][:] = t_cell
-        out["t_mod"][:] = self.t_mod
-        out["ambient"][:] = ambient[plan.rack_index]
-        out["coolant"][:] = t_air[plan.rack_index]
-        out["current"][:] = i_cell * params.cells_parallel
-        out["v_cell"][:] = v_cell
-        out["soc"][:] = self.cells.soc
-        out["isc_w"][:] = isc_w
-
-    def _neighbour_w(self, t_mod: np.ndarray) -> np.ndarray:
-        """Heat each module body takes from its neighbours in the rack (racks x modules, W)."""
-        params = self.params
-        body = t_mod.reshape(params.racks, params.modules_per_rack)
-        step_to_next = body[:, 1:] - body[:, :-1]
-        neighbour_w = np.zeros_like(body)
-        neighbour_w[:, :-1] += step_to_next
-        neighbour_w[:, 1:] -= step_to_next
-        neighbour_w *= params.neighbour_w_per_k
-        return neighbour_w
-
-    def _gas(self, t: int, t_cell: np.ndarray, gas: np.ndarray) -> None:
-        """Write into ``gas`` the off-gas of second ``t``: zero until a module vents."""
-        params = self.params
-        gas[:] = 0.0
-        vented = np.flatnonzero(~np.isnan(self.vent_time))
-        if vented.size:
-            since_vent = t - self.vent_time[vented]
-            above = np.clip(t_cell[vented] - params.vent_temp_c, 0, None)
-            gas[vented] = params.vent_gas_ppm_per_s * since_vent * (1.0 + above / 20.0)
+    def _kernel_params(self) -> np.ndarray:
+        """The scalars :func:`batteryops.sim.kernel.advance` reads, in its ``P_*`` order."""
+        params, cell = self.params, self.cell
+        values = [
+            params.ambient_mean_c,
+            params.ambient_daily_amplitude_c,
+            params.hot_ambient_delta_c,
+            params.coolant_offset_c,
+            params.cells_parallel,
+            params.high_load_c_rate,
+            params.cell.capacity_ah,
+            params.busy_module_current_factor,
+            params.overcharge_c_rate,
+            params.overcharge_side_reaction_soc,
+            params.separator_short_c,
+            params.isc_doubling_s,
+            params.isc_initial_w,
+            params.isc_max_w,
+            params.external_heating_ramp_s,
+            params.external_heating_w,
+            params.module_to_air_w_per_k,
+            params.cooling_failure_factor,
+            params.poor_cooling_factor,
+            params.contact_resistance_ohm,
+            params.cell_to_module_w_per_k,
+            params.post_pnr_fire_s,
+            params.post_pnr_fire_w,
+            params.vent_temp_c,
+            params.pnr_rate_c_per_s,
+            params.vent_gas_ppm_per_s,
+            params.neighbour_w_per_k,
+            self._n_cells,
+            self._module_heat_capacity,
+            CELL_HEAT_CAPACITY_J_PER_K,
+            CELL_VOLUME_M3,
+            cell.r0_ohm,
+            cell.r1_ohm,
+            cell.r2_ohm,
+            cell.activation_k,
+            cell.low_soc_factor,
+            cell.heat_share,
+            float(np.exp(-1.0 / cell.tau1_s)),
+            float(np.exp(-1.0 / cell.tau2_s)),
+            (1.0 - float(np.exp(-1.0 / cell.tau1_s))) * cell.r1_ohm,
+            (1.0 - float(np.exp(-1.0 / cell.tau2_s))) * cell.r2_ohm,
+            OVERCHARGE_SLOPE_V,
+            LOW_SOC_SCALE,
+            REFERENCE_K,
+            UPPER_CUT_OFF_V,
+            LOWER_CUT_OFF_V,
+        ]
+        assert len(values) == kernel.N_PARAMS
+        return np.asarray(values, dtype=float)
 
     def truth(self) -> pd.DataFrame:
         """Ground truth per module so far (:data:`~batteryops.core.schema.TRUTH_COLUMNS`, s)."""

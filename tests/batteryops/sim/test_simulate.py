@@ -469,3 +469,25 @@ def test_benign_heat_families_are_hotter_for_their_own_reasons(sim: SimulatePara
     excess = signals["temp_avg_c"][since:, m] - physics["t_mod"][since:, m]
     before = signals["temp_avg_c"][: since - 2, m] - physics["t_mod"][: since - 2, m]
     assert np.nanmean(excess) - np.nanmean(before) == pytest.approx(quiet.calibration_offset_c, 0.1)
+
+
+def test_a_hot_racks_ambient_and_coolant_readings_show_its_heat_wave(sim: SimulateParams) -> None:
+    # The ambient and coolant traces were indexed by rack into a per-module array: every module
+    # reported the ambient of one of the first rack's modules, so a heat wave on any other rack
+    # heated its modules while their ambient and coolant sensors read normal.
+    nuisances = sim.nuisances.model_dump() | {"hot_ambient_racks": 1}
+    hot_sim = sim.model_copy(update={"nuisances": NuisanceCounts(**nuisances), "seed": 1})
+    plan = simulate.plan_fleet(hot_sim)
+    start = np.nanmin(plan.hot_rack_start_s)
+    rack = int(np.flatnonzero(~np.isnan(plan.hot_rack_start_s))[0])
+    assert rack != 0 and start < hot_sim.duration_s - 10  # where the old indexing went wrong
+    physics, _ = simulate.simulate_fleet(hot_sim, plan)
+    late = np.arange(hot_sim.duration_s) > start + 1
+    in_rack = plan.rack_index == rack
+    delta = hot_sim.hot_ambient_delta_c
+    for trace in ("ambient", "coolant"):
+        heated = (
+            physics[trace][late][:, in_rack]
+            - physics[trace][late][:, ~in_rack].mean(axis=1)[:, None]
+        )
+        np.testing.assert_allclose(heated, delta, atol=1e-3)
