@@ -2,7 +2,10 @@
 
 ``health.source: simulated`` ages the default cells (:mod:`batteryops.sim.ageing`) and writes their
 cycler rows, checkpoint curves and truth. ``files`` ingests the exports in
-``paths.raw_cycles_dir`` (:mod:`batteryops.ingest.cycle_files`); bad rows and unusable files go to
+``paths.raw_cycles_dir`` (:mod:`batteryops.ingest.cycle_files`: cycler exports of Arbin, Maccor,
+Neware, BioLogic, Novonix, PEC, Battery Data Hub, NASA PCoE through
+:mod:`batteryops.ingest.cyclers`, their records to ``paths.cycle_records``, and per-cycle CSV or
+Parquet files); bad rows and unusable files go to
 ``paths.cycle_quarantine_dir`` with their reasons, and the truth tables are written empty.
 """
 
@@ -17,10 +20,12 @@ import pandas as pd
 from batteryops.core import schema
 from batteryops.core.config import Params
 from batteryops.core.io import atomic_dir, write_json, write_parquet
+from batteryops.ingest.records import RECORD_COLUMNS
 from batteryops.sim import ageing
 from stages._common import StageFailure, run
 
 log = logging.getLogger("stages.cycles")
+RECORDS = [schema.CELL_ID, *RECORD_COLUMNS]
 
 
 def main(params: Params) -> None:
@@ -31,6 +36,7 @@ def main(params: Params) -> None:
         cycles, curves, cells, truth = data.cycles, data.curves, data.cells, data.truth
         with atomic_dir(paths.cycle_quarantine_dir):
             pass
+        write_parquet(pd.DataFrame(columns=RECORDS), paths.cycle_records)  # no records aged
         log.info(
             "aged %d cells: %d cycles, %d curves, end of life at cycle %.0f-%.0f",
             len(cells),
@@ -48,7 +54,7 @@ def main(params: Params) -> None:
         try:
             with atomic_dir(paths.cycle_quarantine_dir) as quarantine:
                 summary = cycle_files.ingest_cycle_files(
-                    files, paths.cycles, quarantine, params.cycle_ingest
+                    files, paths.cycles, quarantine, params.cycle_ingest, paths.cycle_records
                 )
         except ValueError as error:
             raise StageFailure(str(error)) from None

@@ -78,6 +78,7 @@ class PathsParams(_Section):
     audit_log: str
     raw_cycles_dir: str
     cycles: str
+    cycle_records: str
     curves: str
     cell_truth: str
     cycle_truth: str

@@ -59,6 +59,7 @@ from batteryops.core.schema import CHARGE_CAPACITY, CHARGE_CURRENT, DISCHARGE_CU
 from batteryops.ingest import columns, files
 from batteryops.ingest.columns import normalise_name, unique_names
 from batteryops.ingest.files import Sniffed, UnusableFile
+from batteryops.ingest.values import MISSING_TEXT, text_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,6 @@ _HEADER_UNITS = columns.known_units(
 
 MAX_CYCLE = 1e9  # no cell lives a billion cycles: a larger index is a corrupt value
 PERCENT_THRESHOLD = 1.5  # a unitless depth of discharge above this is percent, not a fraction
-_MISSING = {"", "nan", "na", "n/a", "#n/a", "null", "none", "nat", "-", "--"}
 _ROW_EXPECTED = (
     "rows with a cell, an integer cycle >= 0, a numeric capacity > 0 and values inside "
     "cycle_ingest.limits; one set of values per (cell_id, cycle)"
@@ -352,18 +352,6 @@ def _fit(row: list[str], width: int, delimiter: str) -> list[str]:
 # --- values -------------------------------------------------------------------------------------
 
 
-def _numbers(texts: pd.Series, decimal_comma: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Text to float64; also which values are missing and which are not a (finite) number."""
-    text = texts.astype(str).str.strip()
-    missing = text.str.lower().isin(_MISSING).to_numpy()
-    if decimal_comma:
-        text = text.str.replace(",", ".", regex=False)
-    values = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~missing & ~np.isfinite(values)
-    values[bad] = np.nan
-    return values, missing, bad
-
-
 class _Problems:
     """Per row, what is wrong with it: (kind, message) in the order found."""
 
@@ -390,7 +378,7 @@ def _cell_ids(table: _Table, mapping: _Mapping, stem: str, problems: _Problems) 
     if header is None:
         return np.full(len(table.raw), stem, dtype=object)
     cells = table.raw[header].str.strip()
-    missing = cells.str.lower().isin(_MISSING).to_numpy()
+    missing = cells.str.lower().isin(MISSING_TEXT).to_numpy()
     problems.flag(
         missing,
         f"{schema.CELL_ID}: missing",
@@ -402,7 +390,7 @@ def _cell_ids(table: _Table, mapping: _Mapping, stem: str, problems: _Problems) 
 def _cycles(table: _Table, mapping: _Mapping, problems: _Problems) -> np.ndarray:
     header = mapping.headers[schema.CYCLE]
     texts = table.raw[header]
-    values, missing, bad = _numbers(texts, table.decimal_comma)
+    values, missing, bad = text_numbers(texts, table.decimal_comma)
     label, expected = mapping.label(schema.CYCLE), "expected an integer >= 0"
     with np.errstate(invalid="ignore"):
         fraction = np.isfinite(values) & (values != np.round(values))
@@ -437,7 +425,7 @@ def _signals(
         if column in (schema.CELL_ID, schema.CYCLE):
             continue
         texts = table.raw[header]
-        numbers, missing, bad = _numbers(texts, table.decimal_comma)
+        numbers, missing, bad = text_numbers(texts, table.decimal_comma)
         scale, offset = mapping.conversions[column]
         if (scale, offset) != (1.0, 0.0):
             numbers = numbers * scale + offset
@@ -609,6 +597,11 @@ def read_cycle_file(path: str | Path, params: CycleIngestParams) -> CycleFileRes
     cells = _cell_ids(table, mapping, _file_stem(path), problems)
     cycles = _cycles(table, mapping, problems)
     values = _signals(table, mapping, problems, summary)
+    if layout == "matr" and "resistance_ohm" in values:
+        # The MATR summary writes IR = 0 for a cycle without a pulse: no measurement, not 0 ohm.
+        unmeasured = values["resistance_ohm"] == 0
+        values["resistance_ohm"][unmeasured] = np.nan
+        summary["notes"].append(f"IR = 0 read as not measured on {int(unmeasured.sum())} rows")
     _derive_c_rates(values, mapping, params.nominal_capacity_ah, summary)
     _check_values(values, mapping, params.limits, problems)
     keep = ~problems.bad_rows()
@@ -626,6 +619,119 @@ def read_cycle_file(path: str | Path, params: CycleIngestParams) -> CycleFileRes
     return CycleFileResult(
         frame=frame,
         quarantined=quarantined,
+        summary=summary,
+        kept_source=source[keep].take(order).reset_index(drop=True),
+        increments=increments,
+    )
+
+
+def read_cycler_export(
+    path: str | Path, params: CycleIngestParams
+) -> tuple[CycleFileResult, pd.DataFrame]:
+    """Read an export a cycler reader claims (:func:`batteryops.ingest.cyclers.identify`).
+
+    Records become cycle rows (:func:`batteryops.ingest.records.cycles_from_records`); a
+    per-cycle export is read as it is. Cycle rows then pass the checks every cycle row passes
+    (a capacity > 0, ``cycle_ingest.limits``), quarantined with the line of the cycle's first
+    record; throughputs are summed over the kept cycles, as for any per-cycle file.
+
+    Returns:
+        The file's result, as :func:`read_cycle_file` gives it, and its records
+        (:data:`batteryops.ingest.records.RECORD_COLUMNS` after ``cell_id``; none for a
+        per-cycle export).
+
+    Raises:
+        batteryops.ingest.files.UnusableFile: If no reader claims the file, or its reader
+            cannot use it.
+    """
+    from batteryops.ingest import cyclers, records
+
+    path = Path(path)
+    reader = cyclers.identify(path)
+    if not isinstance(reader, cyclers.Reader):
+        raise UnusableFile(f"no cycler reader claims {path.name}", expected="a cycler export")
+    read = reader.read(path)
+    if isinstance(read, records.Records):
+        cycles = records.cycles_from_records(read, params.nominal_capacity_ah)
+        lines = read.frame.groupby(schema.CYCLE)[records.LINE].min().reindex(cycles[schema.CYCLE])
+        kept_records = read.frame.assign(**{schema.CELL_ID: read.cell_id})
+        kept_records = kept_records[[schema.CELL_ID, *records.RECORD_COLUMNS]]
+        rows_read = len(read.frame) + len(read.quarantined)
+    else:
+        cycles = read.frame.sort_values(schema.CYCLE_KEYS, kind="stable", ignore_index=True)
+        lines = cycles.get(records.LINE, pd.Series(np.arange(len(cycles)) + 2))
+        kept_records = pd.DataFrame(columns=[schema.CELL_ID, *records.RECORD_COLUMNS])
+        rows_read = len(cycles) + len(read.quarantined)
+    result = _cycler_result(path, reader.name, cycles, np.asarray(lines, dtype=np.int64), params)
+    result.summary |= {"rows_read": rows_read, "records": len(kept_records)}
+    result.summary["metadata"] = {k: v for k, v in read.metadata.items() if _plain(v)}
+    if len(read.quarantined):
+        result.quarantined = pd.concat([read.quarantined, result.quarantined], ignore_index=True)
+        # "line 12: voltage (column 'Volts'): 'abc' is not a number ..." -> "voltage (column ...)"
+        reasons = Counter(
+            re.sub(r"^line \d+: ", "", str(r)).split(":")[0] for r in read.quarantined["reason"]
+        )
+        result.summary["quarantine_reasons"] |= {f"record: {k}": n for k, n in reasons.items()}
+        result.summary["rows_quarantined"] = len(result.quarantined)
+    return result, kept_records
+
+
+def _plain(value: Any) -> bool:
+    """Whether a metadata value goes into the JSON summary as it is."""
+    return isinstance(value, str | int | float | bool) or value is None
+
+
+def _cycler_result(
+    path: Path, layout: str, cycles: pd.DataFrame, lines: np.ndarray, params: CycleIngestParams
+) -> CycleFileResult:
+    """Canonical cycle rows from a reader's cycle rows, checked as every cycle row is."""
+    signals = [c for c in [*schema.CYCLE_SIGNALS, *schema.CYCLE_HELPER_COLUMNS] if c in cycles]
+    # Throughputs are summed over the kept cycles (and again across files), as for CSV files.
+    values = {c: cycles[c].to_numpy(dtype=float) for c in signals if c not in THROUGHPUTS}
+    if not np.isfinite(values.get(CHARGE_CAPACITY, np.zeros(0))).any():
+        values.pop(CHARGE_CAPACITY, None)
+    mapping = _Mapping(headers={c: f"{layout} {c}" for c in values})
+    problems = _Problems(lines)
+    capacity = values["capacity_ah"]
+    problems.flag(
+        ~np.isfinite(capacity),
+        "capacity_ah: missing",
+        lambda row: (
+            f"cycle {cycles[schema.CYCLE].iloc[row]}: no discharge in the cycle "
+            "(expected a discharge capacity > 0)"
+        ),
+    )
+    values["capacity_ah"] = np.nan_to_num(capacity)
+    _check_values(values, mapping, params.limits, problems)
+    keep = ~problems.bad_rows()
+    cells = cycles[schema.CELL_ID].astype(str).to_numpy()
+    frame, increments, order = _kept_rows(cells, cycles[schema.CYCLE].to_numpy(), values, keep)
+    source = cycles.astype(str).assign(line=lines)
+    source = source[["line", *[c for c in source.columns if c != "line"]]]
+    rows = sorted(problems.by_row)
+    flagged = source.iloc[rows].copy()
+    flagged.insert(1, "reason", ["; ".join(t for _, t in problems.by_row[r]) for r in rows])
+    reasons: Counter = Counter(found[0][0] for found in problems.by_row.values())
+    summary = {
+        "path": str(path),
+        "accepted": True,
+        "layout": layout,
+        "repeated_headers": 0,
+        "columns": {},
+        "unmapped_columns": [],
+        "column_problems": [],
+        "cell_id_from": f"{layout} reader",
+        "unit_conversions": {},
+        "derived": {c: "cumulative sum per cell over kept cycles" for c in increments},
+        "notes": [],
+        "cycles": len(cycles),
+        "rows_kept": len(frame),
+        "rows_quarantined": len(flagged),
+        "quarantine_reasons": dict(sorted(reasons.items())),
+    }
+    return CycleFileResult(
+        frame=frame,
+        quarantined=flagged.reset_index(drop=True),
         summary=summary,
         kept_source=source[keep].take(order).reset_index(drop=True),
         increments=increments,
@@ -829,13 +935,48 @@ def _write_row_quarantine(
     return name
 
 
+def _read_files(
+    found: list[Path], params: CycleIngestParams, directory: Path
+) -> tuple[list[tuple[Path, CycleFileResult]], list[dict[str, Any]], list[str], list[pd.DataFrame]]:
+    """Each file read by its reader: the accepted ones, every entry, the sidecars, the records."""
+    from batteryops.ingest import cyclers, records
+
+    accepted: list[tuple[Path, CycleFileResult]] = []
+    entries: list[dict[str, Any]] = []
+    sidecars: list[str] = []
+    record_parts = [pd.DataFrame(columns=[schema.CELL_ID, *records.RECORD_COLUMNS])]
+    for index, path in enumerate(found):
+        try:
+            kind = cyclers.identify(path)
+            if kind == "sidecar":
+                sidecars.append(str(path))
+                continue
+            if kind is None:
+                result = read_cycle_file(path, params)
+            else:
+                result, kept_records = read_cycler_export(path, params)
+                record_parts.append(kept_records)
+        except UnusableFile as error:
+            entries.append(_quarantine_file(path, error, directory, index))
+            continue
+        accepted.append((path, result))
+        entries.append(result.summary)
+    return accepted, entries, sidecars, record_parts
+
+
 def ingest_cycle_files(
     paths: Iterable[str | Path],
     out_path: str | Path,
     quarantine_dir: str | Path,
     params: CycleIngestParams,
+    records_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Ingest cycler exports into one canonical cycle-data Parquet file.
+
+    A file a cycler reader claims (:mod:`batteryops.ingest.cyclers`: Arbin, Maccor, Neware,
+    BioLogic, ... records) is read by it (:func:`read_cycler_export`); a file that only
+    accompanies another (a metadata sidecar) is passed over; any other file is a per-cycle
+    export (:func:`read_cycle_file`).
 
     Args:
         paths: Files, or directories to search for supported files
@@ -844,26 +985,20 @@ def ingest_cycle_files(
         quarantine_dir: Where unusable files are copied (with ``.reason.json``) and
             quarantined rows written as ``<file stem>.cycles.csv`` (with ``.reason.json``).
         params: The ``cycle_ingest`` section.
+        records_path: Where the records of the record exports go (Parquet: ``cell_id`` then
+            :data:`batteryops.ingest.records.RECORD_COLUMNS`); not written when None.
 
     Returns:
         A JSON-ready summary: files accepted and rejected, rows read, kept, quarantined,
-        duplicates dropped, conflicting keys, cells, and one entry per file.
+        duplicates dropped, conflicting keys, cells, sidecars passed over, and one entry per
+        file.
 
     Raises:
         ValueError: If no file yields any row (the message names the files).
     """
     found = files.discover(paths)
     directory = Path(quarantine_dir)
-    accepted: list[tuple[Path, CycleFileResult]] = []
-    entries: list[dict[str, Any]] = []
-    for index, path in enumerate(found):
-        try:
-            result = read_cycle_file(path, params)
-        except UnusableFile as error:
-            entries.append(_quarantine_file(path, error, directory, index))
-            continue
-        accepted.append((path, result))
-        entries.append(result.summary)
+    accepted, entries, sidecars, record_parts = _read_files(found, params, directory)
     rows_kept = sum(len(result.frame) for _, result in accepted)
     if rows_kept == 0:
         _write_quarantines(accepted, {}, directory)
@@ -875,7 +1010,10 @@ def ingest_cycle_files(
     if order:  # the frame was just sorted and deduplicated: this is a bug, not bad data
         raise RuntimeError("cycle data out of order after sorting: " + "; ".join(order))
     write_parquet(combined.frame, out_path)
-    summary = _run_summary(entries, combined, written)
+    if records_path is not None:
+        frames = [part for part in record_parts if len(part)] or record_parts[:1]
+        write_parquet(pd.concat(frames, ignore_index=True), records_path)
+    summary = _run_summary(entries, combined, written) | {"sidecars": sidecars}
     logger.info(
         "cycle ingest: %d rows of %d cells from %d files (%d rejected), %d rows quarantined",
         summary["rows_out"],

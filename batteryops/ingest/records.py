@@ -31,6 +31,7 @@ VOLTAGE = "voltage_v"
 CHARGE = "charge_capacity_ah"  # into the cell since its cycle started
 DISCHARGE = "discharge_capacity_ah"  # out of the cell since its cycle started
 TEMPERATURE = "temperature_c"  # cell temperature (surface); NaN where not measured
+RESISTANCE = "resistance_ohm"  # what the cycler measured (Arbin's Internal_Resistance); NaN if none
 RECORD_COLUMNS = [
     RECORD,
     LINE,
@@ -42,6 +43,7 @@ RECORD_COLUMNS = [
     CHARGE,
     DISCHARGE,
     TEMPERATURE,
+    RESISTANCE,
 ]
 RECORD_DTYPES = {RECORD: "int64", LINE: "int64", schema.CYCLE: "int64", STEP: "int64"}
 QUARANTINE_COLUMNS = [LINE, "reason"]
@@ -88,7 +90,8 @@ class CycleSummary:
     Attributes:
         frame: Canonical cycle rows of every cell in the file
             (:data:`batteryops.core.schema.CYCLE_COLUMNS` plus any of
-            :data:`batteryops.core.schema.CYCLE_HELPER_COLUMNS`; missing values NaN).
+            :data:`batteryops.core.schema.CYCLE_HELPER_COLUMNS`; missing values NaN), and
+            optionally ``line``: where each row is in the file, for the reasons that point at it.
         source_format: Which reader read it.
         quarantined: Rows set aside, as in :class:`Records`.
         metadata: What the file says about the test.
@@ -157,12 +160,12 @@ def per_cycle_from_steps(
     totals = np.maximum.reduceat(capacity, starts)
     # A step counts on the side of its mean current; a rest on neither.
     sign = np.sign(np.add.reduceat(np.nan_to_num(np.asarray(current, dtype=float)), starts))
-    positions = np.arange(len(starts))
-    first_of_cycle = np.maximum.accumulate(np.where(new_cycle[starts], positions, 0))
+    cycle_of_step = np.cumsum(new_cycle[starts])
     for side, wanted in ((charge, -1.0), (discharge, 1.0)):
-        mine = np.where(sign == wanted, totals, 0.0)
-        earlier = np.cumsum(mine) - mine  # this side's totals of every earlier step
-        before = earlier - earlier[first_of_cycle]  # ... of this cycle's earlier steps
+        mine = pd.Series(np.where(sign == wanted, totals, 0.0))
+        # This side's totals of the cycle's earlier steps (a sum that restarts every cycle, so
+        # the counters never step back by a rounding error).
+        before = (mine.groupby(cycle_of_step).cumsum() - mine).to_numpy()
         side[:] = before[step_of] + np.where(sign[step_of] == wanted, capacity, 0.0)
     return charge, discharge
 
@@ -194,18 +197,20 @@ def coulomb_count(
 def cycles_from_records(records: Records, nominal_capacity_ah: float | None = None) -> pd.DataFrame:
     """The canonical cycle rows of one cell's records, one per cycle index.
 
-    * ``capacity_ah`` and ``charge_capacity_ah``: the cycle's largest discharge and charge counters;
+    * ``capacity_ah`` and ``charge_capacity_ah``: the cycle's largest discharge and charge counters
+      (missing for a cycle without a discharging, or charging, record);
     * ``temperature_c``: the mean of the cycle's cell temperatures;
     * ``time_s``: test time at the cycle's last record, from the cell's first record;
     * ``charge_c_rate`` / ``discharge_c_rate``: the median current while charging / discharging
       over the nominal capacity (the file's, else ``nominal_capacity_ah``; missing without one);
     * ``depth_of_discharge``: the discharge capacity over the nominal capacity, at most 1;
     * throughputs: the cumulative charge in and out from the cell's first cycle;
-    * ``resistance_ohm``: missing (a reader does not invent one).
+    * ``resistance_ohm``: the cycle's last resistance the cycler measured (> 0), else missing.
     """
     frame = records.frame
     nominal = records.metadata.get("nominal_capacity_ah", nominal_capacity_ah)
-    rows = frame.groupby(schema.CYCLE, sort=True)
+    cycle = frame[schema.CYCLE]
+    rows = frame.groupby(cycle, sort=True)
     current = frame[CURRENT]
     rest = current.abs() <= REST_SHARE * max(float(current.abs().max() or 0.0), 1e-12)
     charging = frame[CURRENT].where((current < 0) & ~rest).abs()
@@ -214,9 +219,13 @@ def cycles_from_records(records: Records, nominal_capacity_ah: float | None = No
         {
             schema.CELL_ID: records.cell_id,
             "temperature_c": rows[TEMPERATURE].mean(),
-            "capacity_ah": rows[DISCHARGE].max(),
-            "resistance_ohm": np.nan,
-            schema.CHARGE_CAPACITY: rows[CHARGE].max(),
+            # A cycle with no discharging (charging) record has no discharge (charge) capacity.
+            "capacity_ah": rows[DISCHARGE].max().where(discharging.notna().groupby(cycle).any()),
+            "resistance_ohm": frame[RESISTANCE]
+            .where(frame[RESISTANCE] > 0)
+            .groupby(frame[schema.CYCLE])
+            .last(),
+            schema.CHARGE_CAPACITY: rows[CHARGE].max().where(charging.notna().groupby(cycle).any()),
             schema.CHARGE_CURRENT: charging.groupby(frame[schema.CYCLE]).median(),
             schema.DISCHARGE_CURRENT: discharging.groupby(frame[schema.CYCLE]).median(),
             "time_s": rows[TEST_TIME].max() - frame[TEST_TIME].min(),

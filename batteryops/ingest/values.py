@@ -128,3 +128,21 @@ def _pandas_times(strings: pd.Series, offset: bool, timezone: str, dayfirst: boo
     if not offset:
         parsed = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
     return parsed.dt.tz_convert("UTC").array.asi8.copy()
+
+
+# Text that means "no value" in a cycler export (compared lower-case, stripped).
+MISSING_TEXT = {"", "nan", "na", "n/a", "#n/a", "null", "none", "nat", "-", "--"}
+
+
+def text_numbers(
+    texts: pd.Series, decimal_comma: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Text to float64; also which values are missing and which are not a (finite) number."""
+    text = texts.astype(str).str.strip()
+    missing = text.str.lower().isin(MISSING_TEXT).to_numpy()
+    if decimal_comma:
+        text = text.str.replace(",", ".", regex=False)
+    values = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~missing & ~np.isfinite(values)
+    values[bad] = np.nan
+    return values, missing, bad

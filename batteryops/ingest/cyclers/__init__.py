@@ -13,6 +13,8 @@ order; the first reader that claims a file reads it. A file a reader claims but 
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,3 +37,32 @@ def head(path: Path) -> bytes:
     """The first :data:`HEAD_BYTES` of a file."""
     with open(path, "rb") as handle:
         return handle.read(HEAD_BYTES)
+
+
+# The families, most specific detectors first (each module's READERS and SIDECARS).
+MODULES = ("arbin", "maccor", "novonix_pec", "neware", "biologic", "nasa", "beep_files")
+
+
+@functools.cache
+def registry() -> tuple[tuple[Reader, ...], tuple[Callable[[Path, bytes], bool], ...]]:
+    """Every reader and sidecar detector, in :data:`MODULES` order."""
+    readers: list[Reader] = []
+    sidecars: list[Callable[[Path, bytes], bool]] = []
+    for name in MODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        readers += module.READERS
+        sidecars += module.SIDECARS
+    return tuple(readers), tuple(sidecars)
+
+
+def identify(path: Path) -> Reader | str | None:
+    """The reader that claims ``path``, ``"sidecar"`` or None.
+
+    ``"sidecar"``: a file that only accompanies another (its reader reads it). None: a file no
+    cycler reader knows (a per-cycle CSV or Parquet, for the generic cycle ingest).
+    """
+    start = head(path)
+    readers, sidecars = registry()
+    if any(claims(path, start) for claims in sidecars):
+        return "sidecar"
+    return next((reader for reader in readers if reader.detect(path, start)), None)

@@ -72,7 +72,7 @@ def test_cycles_from_records_one_row_per_cycle() -> None:
     np.testing.assert_allclose(cycles["time_s"], [5 * 3600.0, 8 * 3600.0])
     np.testing.assert_allclose(cycles["depth_of_discharge"], [0.4, 0.3])
     np.testing.assert_allclose(cycles["discharge_c_rate"], [1.0, 1.0])
-    assert cycles["resistance_ohm"].isna().all()
+    assert cycles["resistance_ohm"].isna().all()  # the file measured none
 
 
 def test_cycles_without_a_nominal_capacity_leave_rates_missing() -> None:
@@ -95,3 +95,17 @@ def test_records_frame_fills_defaults() -> None:
     frame = records_frame(test_time_s=[0.0, 1.0], cycle=[0, 0], current_a=[0, 1], voltage_v=[3, 3])
     assert frame[["record", "line", "step"]].values.tolist() == [[0, 2, -1], [1, 3, -1]]
     assert frame["temperature_c"].isna().all()
+
+
+def test_a_cycle_without_a_discharge_has_no_capacity() -> None:
+    frame = records_frame(
+        test_time_s=[0.0, 3600.0],
+        cycle=[0, 0],
+        current_a=[-1.0, -1.0],
+        voltage_v=[3.6, 4.1],
+        charge_capacity_ah=[0.0, 1.0],
+        discharge_capacity_ah=[0.0, 0.0],
+    )
+    cycles = cycles_from_records(Records("formation", frame, "test"))
+    assert np.isnan(cycles["capacity_ah"].iloc[0])
+    assert cycles[schema.CHARGE_CAPACITY].iloc[0] == 1.0
