@@ -609,6 +609,7 @@ DEFAULT_CYCLE_LIMITS: dict[str, tuple[float, float]] = {
     "capacity_ah": (0.0, 1000.0),
     "resistance_ohm": (0.0, 10.0),
     "temperature_c": (-60.0, 120.0),
+    "temperature_max_c": (-60.0, 120.0),
     "depth_of_discharge": (0.0, 1.0),
     "charge_c_rate": (0.0, 20.0),
     "discharge_c_rate": (0.0, 20.0),

@@ -62,6 +62,8 @@ CYCLE_SIGNALS = [
     "discharge_c_rate",
     "depth_of_discharge",  # 0-1
     "time_s",  # test time at the end of the cycle, seconds since the cell's first cycle
+    "temperature_max_c",  # highest cell temperature over the cycle
+    "charge_time_s",  # how long the cycle's charge took (s)
 ]
 CYCLE_COLUMNS = CYCLE_KEYS + CYCLE_SIGNALS
 # Helper columns of cycler exports: read to derive canonical ones, never written out.

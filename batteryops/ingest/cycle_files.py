@@ -118,12 +118,14 @@ DEFAULT_ALIASES: dict[str, list[str]] = {
         "discharge_rate",
     ],
     "depth_of_discharge": ["depth_of_discharge", "dod"],
+    "temperature_max_c": ["tmax", "t_max", "max_temperature", "temperature_max", "max_temp"],
+    "charge_time_s": ["charge_time", "chargetime", "chg_time", "charging_time"],
     "time_s": ["test_time", "total_time", "elapsed_time", "time"],
     CHARGE_CAPACITY: ["charge_capacity", "capacity_charge", "qcharge", "chg_capacity", "qc"],
     CHARGE_CURRENT: ["charge_current", "chg_current", "current_charge", "i_charge"],
     DISCHARGE_CURRENT: ["discharge_current", "dchg_current", "current_discharge", "i_discharge"],
 }
-# The MATR summary: QDischarge, QCharge, IR, Tavg; Tmax, Tmin and chargetime stay unmapped.
+# The MATR summary: QDischarge, QCharge, IR, Tavg, Tmax, chargetime (min); Tmin stays unmapped.
 MATR_ALIASES: dict[str, list[str]] = {
     schema.CELL_ID: DEFAULT_ALIASES[schema.CELL_ID],
     schema.CYCLE: ["cycle", "cycle_index"],
@@ -131,8 +133,12 @@ MATR_ALIASES: dict[str, list[str]] = {
     CHARGE_CAPACITY: ["qcharge"],
     "resistance_ohm": ["ir"],
     "temperature_c": ["tavg"],
+    "temperature_max_c": ["tmax"],
+    "charge_time_s": ["chargetime"],  # minutes (MATR_MINUTES)
     "time_s": DEFAULT_ALIASES["time_s"],
 }
+# The MATR summary's columns without a unit in their header, and the unit they are in.
+MATR_MINUTES = ["charge_time_s"]
 
 UNITS = columns.CYCLE_UNITS  # header units accepted per column
 # A ``Name_unit`` header is split at any unit of cycle data or telemetry (as it always was).
@@ -592,11 +598,15 @@ def read_cycle_file(path: str | Path, params: CycleIngestParams) -> CycleFileRes
     _require_columns(table, mapping, layout)
     summary = _new_summary(path, table, mapping, layout)
     if layout == "matr":
-        summary["notes"].append("chargetime is a charge duration, not test time: not used")
+        summary["notes"].append("chargetime is a charge duration in minutes, not test time")
     problems = _Problems(table.lines)
     cells = _cell_ids(table, mapping, _file_stem(path), problems)
     cycles = _cycles(table, mapping, problems)
     values = _signals(table, mapping, problems, summary)
+    for column in MATR_MINUTES if layout == "matr" else []:
+        if column in values:
+            values[column] = values[column] * 60.0
+            summary["unit_conversions"][mapping.headers[column]] = f"min -> {column} (x 60)"
     if layout == "matr" and "resistance_ohm" in values:
         # The MATR summary writes IR = 0 for a cycle without a pulse: no measurement, not 0 ohm.
         unmeasured = values["resistance_ohm"] == 0

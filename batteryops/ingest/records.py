@@ -47,6 +47,7 @@ RECORD_COLUMNS = [
 ]
 RECORD_DTYPES = {RECORD: "int64", LINE: "int64", schema.CYCLE: "int64", STEP: "int64"}
 QUARANTINE_COLUMNS = [LINE, "reason"]
+REQUIRED_CYCLE = [*schema.CYCLE_KEYS, "capacity_ah"]  # what a per-cycle export must have
 # A record whose current is within this share of the file's largest is a rest, not a charge or
 # a discharge (cyclers report a few microamps of offset at rest).
 REST_SHARE = 1e-3
@@ -105,9 +106,12 @@ class CycleSummary:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        missing = [c for c in schema.CYCLE_COLUMNS if c not in self.frame.columns]
+        missing = [c for c in REQUIRED_CYCLE if c not in self.frame.columns]
         if missing:
             raise ValueError(f"{self.source_format} cycle rows lack the columns {missing}")
+        # A per-cycle export may lack any signal: missing, not an error.
+        absent = [c for c in schema.CYCLE_SIGNALS if c not in self.frame.columns]
+        self.frame = self.frame.assign(**dict.fromkeys(absent, np.nan))
 
 
 def records_frame(**columns: Any) -> pd.DataFrame:
@@ -205,7 +209,10 @@ def cycles_from_records(records: Records, nominal_capacity_ah: float | None = No
       over the nominal capacity (the file's, else ``nominal_capacity_ah``; missing without one);
     * ``depth_of_discharge``: the discharge capacity over the nominal capacity, at most 1;
     * throughputs: the cumulative charge in and out from the cell's first cycle;
-    * ``resistance_ohm``: the cycle's last resistance the cycler measured (> 0), else missing.
+    * ``resistance_ohm``: the cycle's last resistance the cycler measured (> 0), else missing;
+    * ``temperature_max_c``: the cycle's highest cell temperature;
+    * ``charge_time_s``: the seconds between records while charging (each interval counted on
+      the record that starts it).
     """
     frame = records.frame
     nominal = records.metadata.get("nominal_capacity_ah", nominal_capacity_ah)
@@ -229,6 +236,8 @@ def cycles_from_records(records: Records, nominal_capacity_ah: float | None = No
             schema.CHARGE_CURRENT: charging.groupby(frame[schema.CYCLE]).median(),
             schema.DISCHARGE_CURRENT: discharging.groupby(frame[schema.CYCLE]).median(),
             "time_s": rows[TEST_TIME].max() - frame[TEST_TIME].min(),
+            "temperature_max_c": rows[TEMPERATURE].max(),
+            "charge_time_s": _charge_time(frame, charging.notna().to_numpy()),
         }
     )
     out.index.name = schema.CYCLE
@@ -242,3 +251,15 @@ def cycles_from_records(records: Records, nominal_capacity_ah: float | None = No
     else:
         out["charge_c_rate"] = out["discharge_c_rate"] = out["depth_of_discharge"] = np.nan
     return out[schema.CYCLE_COLUMNS + schema.CYCLE_HELPER_COLUMNS]
+
+
+def _charge_time(frame: pd.DataFrame, charging: np.ndarray) -> pd.Series:
+    """Per cycle, the seconds from each charging record to the next record of the cycle."""
+    cycle = frame[schema.CYCLE].to_numpy()
+    time = frame[TEST_TIME].to_numpy(dtype=float)
+    step = np.zeros(len(time))
+    if len(time) > 1:
+        step[:-1] = np.where(np.diff(cycle) == 0, np.nan_to_num(np.diff(time)), 0.0)
+    seconds = pd.Series(np.where(charging, np.maximum(step, 0.0), 0.0))
+    total = seconds.groupby(cycle).sum()
+    return total.where(pd.Series(charging).groupby(cycle).any())

@@ -348,8 +348,11 @@ def _cycler_rows(
             "discharge_c_rate": c_dis[idx],
             "depth_of_discharge": 1.0,
             "time_s": (rec["cycle"] + 1) * hours * 3600.0,
+            "temperature_max_c": np.nan,  # the cycle's one temperature, set below
+            "charge_time_s": 3600.0 / c_ch[idx],  # the protocol's constant-current charge
         }
     )
+    cycles["temperature_max_c"] = cycles["temperature_c"]  # the model has one per cycle
     grouped = cycles.groupby(schema.CELL_ID, sort=False)["capacity_ah"]
     cycles["discharge_throughput_ah"] = grouped.cumsum()
     cycles["charge_throughput_ah"] = cycles["discharge_throughput_ah"] / params.coulombic_efficiency

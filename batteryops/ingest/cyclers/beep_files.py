@@ -55,6 +55,8 @@ SUMMARY_COLUMNS = {
     "charge_capacity": schema.CHARGE_CAPACITY,
     "temperature_average": "temperature_c",
     "dc_internal_resistance": "resistance_ohm",
+    "temperature_maximum": "temperature_max_c",
+    "charge_duration": "charge_time_s",  # s
 }
 _KEYS = ("cycle_index", "discharge_capacity")  # every section needs both
 _SUMMARY_EXPECTED = (

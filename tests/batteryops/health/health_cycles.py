@@ -41,6 +41,8 @@ def fading_cycles(
                     "discharge_c_rate": 1.0,
                     "depth_of_discharge": 1.0,
                     "time_s": 3.0 * 3600.0 * (n + 1),
+                    "temperature_max_c": temperature_c[cell] + 2.0,
+                    "charge_time_s": 7200.0,
                 }
             )
         )

@@ -137,7 +137,10 @@ def test_matr_summary_layout(tmp_path) -> None:
     entry = summary["files"][0]
     assert entry["layout"] == "matr"
     assert entry["cell_id_from"] == "file name ('b1c0')"
-    assert entry["unmapped_columns"] == ["Tmax", "Tmin", "chargetime"]
+    assert entry["unmapped_columns"] == ["Tmin"]
+    np.testing.assert_allclose(frame["temperature_max_c"], [35.1, 35.0, 34.9])  # Tmax
+    np.testing.assert_allclose(frame["charge_time_s"], [800.4, 800.4, 801.0])  # minutes -> s
+    assert entry["unit_conversions"]["chargetime"] == "min -> charge_time_s (x 60)"
     assert summary["quarantine_reasons"] == {"capacity_ah: zero": 1}
     quarantined = pd.read_csv(tmp_path / "quarantine" / "b1c0.cycles.csv")
     assert quarantined["line"].tolist() == [2]
