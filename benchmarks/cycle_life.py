@@ -1,6 +1,7 @@
 """Cycle life of the MIT/Stanford/TRI LFP cells predicted from their first 100 cycles.
 
     .venv/bin/python benchmarks/cycle_life.py [--data FILE] [--out reports/cycle_life.json]
+        [--drop charge_time_2_6,temperature_max]   # the same without some features
 
 The batch 2017-05-12 summary (Severson et al. 2019, data.matr.io, CC BY 4.0; 46 A123 APR18650M1A
 cells, 1.1 Ah, fast-charged at 30 C) is read in place from ``../shared/realdata/cycling/
@@ -39,12 +40,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", default="reports/cycle_life.json")
+    parser.add_argument("--drop", default="", help="features to leave out, comma-separated")
     args = parser.parse_args()
     if not args.data.is_file():
         sys.exit(f"{args.data} not found: the real data sets live in ../shared/realdata")
     cycles = read_cycle_file(args.data, load_params(ROOT / "params.yaml").cycle_ingest).frame
     life = early_life.cycle_life(cycles, END_OF_LIFE_AH)
     features = early_life.summary_features(cycles)
+    dropped = [name for name in args.drop.split(",") if name]
+    features[dropped] = float("nan")  # imputed by the training median: carries nothing
     reached = life.dropna().index.intersection(features.index)
     censored = sorted(set(life.index) - set(reached))
     features, actual = features.loc[reached], life.loc[reached].to_numpy()
@@ -71,7 +75,7 @@ def main() -> None:
             "censored": censored,
             "end_of_life_ah": END_OF_LIFE_AH,
             "early_cycles": early_life.EARLY_CYCLES,
-            "features": early_life.FEATURES,
+            "features": [name for name in early_life.FEATURES if name not in dropped],
             "results": results,
         },
         ROOT / args.out,
