@@ -48,6 +48,9 @@ def main() -> None:
     life = early_life.cycle_life(cycles, END_OF_LIFE_AH)
     features = early_life.summary_features(cycles)
     dropped = [name for name in args.drop.split(",") if name]
+    unknown = sorted(set(dropped) - set(early_life.FEATURES))
+    if unknown:
+        sys.exit(f"--drop: {unknown} are not features; they are {early_life.FEATURES}")
     features[dropped] = float("nan")  # imputed by the training median: carries nothing
     reached = life.dropna().index.intersection(features.index)
     censored = sorted(set(life.index) - set(reached))

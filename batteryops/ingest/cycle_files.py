@@ -636,7 +636,7 @@ def read_cycle_file(path: str | Path, params: CycleIngestParams) -> CycleFileRes
 
 
 def read_cycler_export(
-    path: str | Path, params: CycleIngestParams
+    path: str | Path, params: CycleIngestParams, reader: Any = None
 ) -> tuple[CycleFileResult, pd.DataFrame]:
     """Read an export a cycler reader claims (:func:`batteryops.ingest.cyclers.identify`).
 
@@ -644,6 +644,11 @@ def read_cycler_export(
     per-cycle export is read as it is. Cycle rows then pass the checks every cycle row passes
     (a capacity > 0, ``cycle_ingest.limits``), quarantined with the line of the cycle's first
     record; throughputs are summed over the kept cycles, as for any per-cycle file.
+
+    Args:
+        path: The export.
+        params: The ``cycle_ingest`` section.
+        reader: Its :class:`batteryops.ingest.cyclers.Reader` (found here when None).
 
     Returns:
         The file's result, as :func:`read_cycle_file` gives it, and its records
@@ -657,10 +662,16 @@ def read_cycler_export(
     from batteryops.ingest import cyclers, records
 
     path = Path(path)
-    reader = cyclers.identify(path)
+    reader = reader or cyclers.identify(path)
     if not isinstance(reader, cyclers.Reader):
         raise UnusableFile(f"no cycler reader claims {path.name}", expected="a cycler export")
     read = reader.read(path)
+    if isinstance(read, records.Records) and read.frame.empty:
+        first = read.quarantined["reason"].iloc[0] if len(read.quarantined) else "no data rows"
+        raise UnusableFile(
+            f"no readable record ({len(read.quarantined)} rows set aside; the first: {first})",
+            expected=f"records a {reader.name} export holds",
+        )
     if isinstance(read, records.Records):
         cycles = records.cycles_from_records(read, params.nominal_capacity_ah)
         lines = read.frame.groupby(schema.CYCLE)[records.LINE].min().reindex(cycles[schema.CYCLE])
@@ -677,9 +688,11 @@ def read_cycler_export(
     result.summary["metadata"] = {k: v for k, v in read.metadata.items() if _plain(v)}
     if len(read.quarantined):
         result.quarantined = pd.concat([read.quarantined, result.quarantined], ignore_index=True)
-        # "line 12: voltage (column 'Volts'): 'abc' is not a number ..." -> "voltage (column ...)"
+        # "line 12: voltage (column 'Volts'): 'abc' is not a number" -> "voltage (column 'Volts')",
+        # numbers replaced, so that one kind of problem is one key.
         reasons = Counter(
-            re.sub(r"^line \d+: ", "", str(r)).split(":")[0] for r in read.quarantined["reason"]
+            re.sub(r"\d+(\.\d+)?", "N", re.sub(r"^line \d+: ", "", str(r)).split(":")[0])[:80]
+            for r in read.quarantined["reason"]
         )
         result.summary["quarantine_reasons"] |= {f"record: {k}": n for k, n in reasons.items()}
         result.summary["rows_quarantined"] = len(result.quarantined)
@@ -696,8 +709,13 @@ def _cycler_result(
 ) -> CycleFileResult:
     """Canonical cycle rows from a reader's cycle rows, checked as every cycle row is."""
     signals = [c for c in [*schema.CYCLE_SIGNALS, *schema.CYCLE_HELPER_COLUMNS] if c in cycles]
-    # Throughputs are summed over the kept cycles (and again across files), as for CSV files.
-    values = {c: cycles[c].to_numpy(dtype=float) for c in signals if c not in THROUGHPUTS}
+    # The reader's throughputs (every charge in and out, set-aside cycles too) where it gives
+    # them all; else summed over the kept cycles (and again across files), as for CSV files.
+    values = {
+        c: cycles[c].to_numpy(dtype=float)
+        for c in signals
+        if c not in THROUGHPUTS or np.isfinite(cycles[c].to_numpy(dtype=float)).all()
+    }
     if not np.isfinite(values.get(CHARGE_CAPACITY, np.zeros(0))).any():
         values.pop(CHARGE_CAPACITY, None)
     mapping = _Mapping(headers={c: f"{layout} {c}" for c in values})
@@ -964,7 +982,7 @@ def _read_files(
             if kind is None:
                 result = read_cycle_file(path, params)
             else:
-                result, kept_records = read_cycler_export(path, params)
+                result, kept_records = read_cycler_export(path, params, kind)
                 record_parts.append(kept_records)
         except UnusableFile as error:
             entries.append(_quarantine_file(path, error, directory, index))

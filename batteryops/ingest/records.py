@@ -51,6 +51,10 @@ REQUIRED_CYCLE = [*schema.CYCLE_KEYS, "capacity_ah"]  # what a per-cycle export 
 # A record whose current is within this share of the file's largest is a rest, not a charge or
 # a discharge (cyclers report a few microamps of offset at rest).
 REST_SHARE = 1e-3
+# A run of charging (discharging) splits a cycle's discharge (charge) into two runs when it is at
+# least this share of the cycle's largest run of its side (cycles_from_records): smaller ones are
+# pulses inside a run.
+SPLIT_SHARE = 0.5
 
 
 @dataclass
@@ -201,14 +205,16 @@ def coulomb_count(
 def cycles_from_records(records: Records, nominal_capacity_ah: float | None = None) -> pd.DataFrame:
     """The canonical cycle rows of one cell's records, one per cycle index.
 
-    * ``capacity_ah`` and ``charge_capacity_ah``: the cycle's largest discharge and charge counters
-      (missing for a cycle without a discharging, or charging, record);
+    * ``capacity_ah`` and ``charge_capacity_ah``: the most the cycle's discharge (charge) counter
+      gained in one run of discharging (charging) steps (:func:`_largest_run`): a cycle whose
+      index the cycler never advanced (Maccor and Neware loops) holds several runs, and its
+      capacity is the largest, not their sum (missing for a cycle without such a step);
     * ``temperature_c``: the mean of the cycle's cell temperatures;
     * ``time_s``: test time at the cycle's last record, from the cell's first record;
     * ``charge_c_rate`` / ``discharge_c_rate``: the median current while charging / discharging
       over the nominal capacity (the file's, else ``nominal_capacity_ah``; missing without one);
     * ``depth_of_discharge``: the discharge capacity over the nominal capacity, at most 1;
-    * throughputs: the cumulative charge in and out from the cell's first cycle;
+    * throughputs: the cumulative charge in and out from the cell's first cycle (every run);
     * ``resistance_ohm``: the cycle's last resistance the cycler measured (> 0), else missing;
     * ``temperature_max_c``: the cycle's highest cell temperature;
     * ``charge_time_s``: the seconds between records while charging (each interval counted on
@@ -227,12 +233,12 @@ def cycles_from_records(records: Records, nominal_capacity_ah: float | None = No
             schema.CELL_ID: records.cell_id,
             "temperature_c": rows[TEMPERATURE].mean(),
             # A cycle with no discharging (charging) record has no discharge (charge) capacity.
-            "capacity_ah": rows[DISCHARGE].max().where(discharging.notna().groupby(cycle).any()),
+            "capacity_ah": _largest_run(frame, DISCHARGE, 1.0),
             "resistance_ohm": frame[RESISTANCE]
             .where(frame[RESISTANCE] > 0)
             .groupby(frame[schema.CYCLE])
             .last(),
-            schema.CHARGE_CAPACITY: rows[CHARGE].max().where(charging.notna().groupby(cycle).any()),
+            schema.CHARGE_CAPACITY: _largest_run(frame, CHARGE, -1.0),
             schema.CHARGE_CURRENT: charging.groupby(frame[schema.CYCLE]).median(),
             schema.DISCHARGE_CURRENT: discharging.groupby(frame[schema.CYCLE]).median(),
             "time_s": rows[TEST_TIME].max() - frame[TEST_TIME].min(),
@@ -242,8 +248,9 @@ def cycles_from_records(records: Records, nominal_capacity_ah: float | None = No
     )
     out.index.name = schema.CYCLE
     out = out.reset_index()
-    out["charge_throughput_ah"] = out[schema.CHARGE_CAPACITY].fillna(0.0).cumsum()
-    out["discharge_throughput_ah"] = out["capacity_ah"].fillna(0.0).cumsum()
+    # Throughputs count every run of the cycle (all the charge that went in and out).
+    out["charge_throughput_ah"] = rows[CHARGE].max().fillna(0.0).cumsum().to_numpy()
+    out["discharge_throughput_ah"] = rows[DISCHARGE].max().fillna(0.0).cumsum().to_numpy()
     if nominal:
         out["charge_c_rate"] = out[schema.CHARGE_CURRENT] / nominal
         out["discharge_c_rate"] = out[schema.DISCHARGE_CURRENT] / nominal
@@ -263,3 +270,51 @@ def _charge_time(frame: pd.DataFrame, charging: np.ndarray) -> pd.Series:
     seconds = pd.Series(np.where(charging, np.maximum(step, 0.0), 0.0))
     total = seconds.groupby(cycle).sum()
     return total.where(pd.Series(charging).groupby(cycle).any())
+
+
+def _largest_run(frame: pd.DataFrame, counter: str, wanted: float) -> pd.Series:
+    """Per cycle, the most ``counter`` gained over one run of steps of its side (NaN without one).
+
+    A step (a run of one step index) is on the side of its mean current: discharging (+1) or
+    charging (-1); a rest step belongs to the side before it. Runs of the ``wanted`` side split
+    where the other side takes over with a run of its own at least :data:`SPLIT_SHARE` of that
+    side's largest in the cycle: a cycle whose index the cycler never advanced (Maccor and
+    Neware loops) splits at each of its charges, while a pulse (Arbin's resistance pulse in a
+    fast charge, NASA's at the start of each charge, HPPC) never splits a run. A run's gain is the
+    counter's highest value in it less its value at the record before it (0 for the cycle's
+    first run: a file that starts mid-run carries what was counted before its first record).
+    """
+    cycle = frame[schema.CYCLE].to_numpy()
+    step = frame[STEP].to_numpy()
+    new_step = np.concatenate([[True], (np.diff(cycle) != 0) | (np.diff(step) != 0)])
+    step_of = np.cumsum(new_step) - 1
+    current = np.nan_to_num(frame[CURRENT].to_numpy(dtype=float))
+    step_sign = np.sign(np.bincount(step_of, weights=current))
+    side = np.where(step_sign == 0, np.nan, step_sign)[step_of]
+    other = DISCHARGE if counter == CHARGE else CHARGE
+    run, gains, run_cycle = _runs(cycle, _carried(side, cycle), -wanted, frame[other])
+    minor = gains.index[gains < SPLIT_SHARE * gains.groupby(run_cycle).transform("max")]
+    side = np.where(np.isin(run, minor), np.nan, side)  # a pulse: part of the run around it
+    _, gains, run_cycle = _runs(cycle, _carried(side, cycle), wanted, frame[counter])
+    return gains.groupby(run_cycle).max().reindex(np.unique(cycle))
+
+
+def _carried(side: np.ndarray, cycle: np.ndarray) -> np.ndarray:
+    """Each record's side, a record without one (a rest) taking the one before it in its cycle."""
+    return pd.Series(side).groupby(cycle).ffill().to_numpy()
+
+
+def _runs(
+    cycle: np.ndarray, side: np.ndarray, wanted: float, counter: pd.Series
+) -> tuple[np.ndarray, pd.Series, pd.Series]:
+    """Runs of records on the ``wanted`` side: each record's run (0: none), gains, their cycle."""
+    in_run = side == wanted
+    same_cycle = np.concatenate([[False], np.diff(cycle) == 0])
+    start = in_run & ~(np.concatenate([[False], in_run[:-1]]) & same_cycle)
+    run = np.where(in_run, np.cumsum(start), 0)
+    value = counter.to_numpy(dtype=float)
+    previous = pd.Series(value).groupby(cycle).shift().fillna(0.0).to_numpy()
+    first = start & (pd.Series(start).groupby(cycle).cumsum().to_numpy() == 1)
+    base = pd.Series(np.where(first, 0.0, previous)[start], index=run[start])
+    top = pd.Series(value[in_run]).groupby(run[in_run]).max()
+    return run, top - base, pd.Series(cycle[start], index=run[start])

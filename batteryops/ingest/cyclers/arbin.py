@@ -60,6 +60,7 @@ from batteryops.ingest.records import (
     CHARGE,
     CURRENT,
     DISCHARGE,
+    RESISTANCE,
     STEP,
     TEMPERATURE,
     TEST_TIME,
@@ -120,11 +121,12 @@ _ARBIN = _Layout(
             columns.CELSIUS,
             "°C",
         ),
+        _Signal(RESISTANCE, ("internalresistance",), _OPTIONAL, columns.OHMS, "Ohm"),
     ),
 )
 _ARBIN_HEADER = {"datapoint", "testtime", "cycleindex", "stepindex", "current", "voltage"}
 _ARBIN_UNITS = columns.known_units(
-    [columns.SECONDS, columns.AMPS, columns.VOLTS, columns.AMP_HOURS, columns.CELSIUS]
+    [columns.SECONDS, columns.AMPS, columns.VOLTS, columns.AMP_HOURS, columns.CELSIUS, columns.OHMS]
 )
 _ABSOLUTE, _NET = "absolute_throughput_ah", "net_throughput_ah"  # Battery Data Hub counters
 _BDH_RAW = _Layout(
@@ -440,6 +442,8 @@ def _records(
     for column in (CHARGE, DISCHARGE, TEMPERATURE):
         if column in kept:
             frame[column] = kept[column]
+    if RESISTANCE in kept:  # Arbin writes 0 where it measured none
+        frame[RESISTANCE] = np.where(kept[RESISTANCE] > 0, kept[RESISTANCE], np.nan)
     if charge_discharge is not None:
         frame[CHARGE], frame[DISCHARGE] = charge_discharge
     return records_frame(**frame)
@@ -867,11 +871,12 @@ def read_batterydatahub_raw(path: Path) -> Records:
     )
 
 
-def _summary_frame(cell_id: str, values: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Canonical cycle rows from a Battery Data Hub summary's (kept) values."""
+def _summary_frame(cell_id: str, values: dict[str, np.ndarray], lines: np.ndarray) -> pd.DataFrame:
+    """Canonical cycle rows from a Battery Data Hub summary's (kept) values, with their lines."""
     size = len(values[CYCLE])
     missing = np.full(size, np.nan)
     frame = pd.DataFrame({schema.CELL_ID: cell_id, CYCLE: values[CYCLE].astype(np.int64)})
+    frame["line"] = lines
     for column in (*schema.CYCLE_SIGNALS, schema.CHARGE_CAPACITY):
         frame[column] = values.get(column, missing)
     if "end_s" in values:
@@ -884,7 +889,7 @@ def _summary_frame(cell_id: str, values: dict[str, np.ndarray]) -> pd.DataFrame:
     else:
         frame["charge_throughput_ah"] = frame[schema.CHARGE_CAPACITY].fillna(0.0).cumsum()
         frame["discharge_throughput_ah"] = frame["capacity_ah"].fillna(0.0).cumsum()
-    frame = frame[schema.CYCLE_COLUMNS + [schema.CHARGE_CAPACITY]]
+    frame = frame[schema.CYCLE_COLUMNS + [schema.CHARGE_CAPACITY, "line"]]
     return frame.sort_values(CYCLE, kind="stable", ignore_index=True)
 
 
@@ -937,7 +942,7 @@ def read_batterydatahub_summary(path: Path) -> CycleSummary:
     metadata = {**_read_metadata(mapped, checked, table), **_bdh_metadata(table, checked.keep)}
     del metadata["current_sign"]  # no current here
     return CycleSummary(
-        frame=_summary_frame(_bdh_cell(path), kept),
+        frame=_summary_frame(_bdh_cell(path), kept, table.lines[checked.keep]),
         source_format="batterydatahub_summary",
         quarantined=checked.quarantined,
         metadata=metadata,

@@ -54,8 +54,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.io
-from scipy.io.matlab import MatReadError
 
 from batteryops.core import schema
 from batteryops.ingest import files
@@ -148,6 +146,9 @@ def _load(path: Path) -> tuple[str, np.ndarray]:
         "a MATLAB v5 file holding one struct (B00xx) whose field 'cycle' is the array of "
         "charge, discharge and impedance operations"
     )
+    import scipy.io  # only for .mat files (about 90 ms to import)
+    from scipy.io.matlab import MatReadError
+
     try:
         contents = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)
     except (MatReadError, ValueError, TypeError, OSError, NotImplementedError, zlib.error) as error:

@@ -109,3 +109,26 @@ def test_a_cycle_without_a_discharge_has_no_capacity() -> None:
     cycles = cycles_from_records(Records("formation", frame, "test"))
     assert np.isnan(cycles["capacity_ah"].iloc[0])
     assert cycles[schema.CHARGE_CAPACITY].iloc[0] == 1.0
+
+
+def test_a_cycle_of_several_loops_has_the_largest_as_capacity_and_all_as_throughput() -> None:
+    # Two charge/discharge loops under one cycle index (Maccor, Neware), steps 1-4; then a
+    # discharge with a short charge pulse inside it (step 6): a pulse never splits a run.
+    step = np.array([1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8])
+    current = np.array([-1, -1, 1, 1, -1, -1, 1, 1, -1, -1, 1, 1, -1, -1, 1, 1.0])
+    step_ah = np.array([0, 1.0, 0, 0.9, 0, 0.8, 0, 0.7, 0, 1.0, 0, 0.5, 0, 0.02, 0, 0.45])
+    cycle = np.array([1] * 8 + [2] * 8)
+    charge, discharge = per_cycle_from_steps(cycle, step, step_ah, current)
+    frame = records_frame(
+        test_time_s=np.arange(16) * 600.0,
+        cycle=cycle,
+        step=step,
+        current_a=current,
+        voltage_v=np.full(16, 3.7),
+        charge_capacity_ah=charge,
+        discharge_capacity_ah=discharge,
+    )
+    cycles = cycles_from_records(Records("loops", frame, "test"))
+    np.testing.assert_allclose(cycles["capacity_ah"], [0.9, 0.95])  # 0.9 > 0.7; 0.5 + 0.45
+    np.testing.assert_allclose(cycles[schema.CHARGE_CAPACITY], [1.0, 1.0])
+    np.testing.assert_allclose(cycles["discharge_throughput_ah"], [1.6, 2.55])

@@ -332,8 +332,10 @@ def test_batterydatahub_raw_read_whole():
     assert cycles["capacity_ah"].max() == pytest.approx(0.02173834, abs=1e-8)  # capacity check
     assert cycles.loc[2, "charge_capacity_ah"] == pytest.approx(0.02187029, abs=1e-8)
     assert np.isnan(cycles.loc[3, "capacity_ah"])  # a charge-only cycle
-    # Cycle 4 charges twice: the total, where the summary's Q_chg (0.019642) is the larger one.
-    assert cycles.loc[4, "charge_capacity_ah"] == pytest.approx(0.03076214, abs=1e-8)
+    # Cycle 4 charges twice: the larger charge is its capacity (as the summary's Q_chg says),
+    # both are its throughput.
+    assert cycles.loc[4, "charge_capacity_ah"] == pytest.approx(0.019642, abs=1e-6)
+    assert cycles["charge_throughput_ah"].diff().loc[4] == pytest.approx(0.03076214, abs=1e-8)
 
 
 def test_batterydatahub_raw_excerpt_first_charge():
@@ -350,7 +352,8 @@ def test_batterydatahub_raw_excerpt_first_charge():
 
 def check_summary(summary: CycleSummary, rows: int) -> pd.DataFrame:
     frame = summary.frame
-    assert list(frame.columns) == schema.CYCLE_COLUMNS + [schema.CHARGE_CAPACITY]
+    assert list(frame.columns) == schema.CYCLE_COLUMNS + [schema.CHARGE_CAPACITY, "line"]
+    assert frame["line"].tolist() == list(range(2, rows + 2))  # one header line, in order
     assert frame["cell_id"].unique().tolist() == ["p492-13"]
     assert frame["cycle"].tolist() == list(range(1, rows + 1))
     assert frame["temperature_c"].dropna().between(29.79, 30.08).all()

@@ -219,8 +219,8 @@ def test_b0025_reads_with_its_capacity_and_temperatures() -> None:
     frame = records.frame
     cycles = cycles_from_records(records)
     complete = cycles[cycles[schema.CYCLE] <= 28]
-    # Cycle 29 is the charge after the last discharge: 0 Ah (ingest sets it aside).
-    assert cycles[schema.CYCLE].max() == 29 and cycles["capacity_ah"].iloc[-1] == 0.0
+    # Cycle 29 is the charge after the last discharge: no capacity (ingest sets it aside).
+    assert cycles[schema.CYCLE].max() == 29 and np.isnan(cycles["capacity_ah"].iloc[-1])
     assert complete["capacity_ah"].between(1.80, 1.91).all()
     assert complete["capacity_ah"].iloc[0] > complete["capacity_ah"].iloc[-1] + 0.09  # fading
     assert frame["temperature_c"].between(25.0, 42.0).all()
@@ -287,7 +287,8 @@ def test_every_mat_file_reads(
             assert counted == pytest.approx(expected, abs=2e-5)  # 0.02 mAh
     counted = cycles_from_records(records).set_index(schema.CYCLE)["capacity_ah"]
     assert (
-        counted.reindex(with_discharge[schema.CYCLE]) >= file_capacity.fillna(0).to_numpy() - 2e-5
+        counted.reindex(with_discharge[schema.CYCLE]).fillna(0.0)  # no current: no discharge
+        >= file_capacity.fillna(0).to_numpy() - 2e-5
     ).all()
 
 

@@ -113,8 +113,11 @@ def test_flat_whole_file_cycles_signs_and_capacities(flat_full: Records) -> None
     assert cycles.loc[1, "capacity_ah"] == pytest.approx(0.005086, abs=2e-6)
     assert cycles.loc[1, "charge_capacity_ah"] == pytest.approx(0.004249, abs=1e-6)
     # Cycle 3 holds two discharge/charge blocks (steps 2-9 and 11-14): the cycler never
-    # advanced its index between them.
-    assert cycles.loc[3, "capacity_ah"] == pytest.approx(0.004332 + 0.003642, abs=3e-6)
+    # advanced its index between them. The larger discharge is the capacity, both the throughput.
+    assert cycles.loc[3, "capacity_ah"] == pytest.approx(0.004332, abs=3e-6)
+    assert cycles["discharge_throughput_ah"].diff().loc[3] == pytest.approx(
+        0.004332 + 0.003642, abs=3e-6
+    )
     assert cycles["capacity_ah"].between(0.0033, 0.0080).all()
     assert cycles["temperature_c"].isna().all()
 
