@@ -607,7 +607,7 @@ class IngestParams(_Section):
 # cycles suite checks them. ``cycle_ingest.limits`` is merged over this table, column by column.
 DEFAULT_CYCLE_LIMITS: dict[str, tuple[float, float]] = {
     "capacity_ah": (0.0, 1000.0),
-    "resistance_ohm": (0.0, 10.0),
+    "resistance_ohm": (0.0, 1000.0),  # coin cells read tens of ohms
     "temperature_c": (-60.0, 120.0),
     "temperature_max_c": (-60.0, 120.0),
     "depth_of_discharge": (0.0, 1.0),

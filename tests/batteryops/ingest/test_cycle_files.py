@@ -395,7 +395,7 @@ def test_params_defaults_merge_and_names() -> None:
     assert PARAMS.layout == "auto" and PARAMS.nominal_capacity_ah is None
     merged = CycleIngestParams(limits={"capacity_ah": (0.0, 10.0)})
     assert merged.limits["capacity_ah"] == (0.0, 10.0)
-    assert merged.limits["resistance_ohm"] == (0.0, 10.0)
+    assert merged.limits["resistance_ohm"] == (0.0, 1000.0)
     with pytest.raises(ValidationError, match="did you mean 'capacity_ah'"):
         CycleIngestParams(aliases={"capacity_a": ["Cap"]})
     with pytest.raises(ValidationError, match="low 5.0 must be below high 1.0"):
@@ -432,7 +432,7 @@ def cycle_findings(tmp_path_factory) -> dict[str, list[validation.Finding]]:
     )
     duplicate = pd.concat([good, good.iloc[[1]]], ignore_index=True)
     warm = good.copy()
-    warm.loc[0, "resistance_ohm"] = 12.0  # a warning, not a stop
+    warm.loc[0, "resistance_ohm"] = 1200.0  # a warning, not a stop
     suite = validation.with_limits(
         validation.load_suite(ROOT / "expectations" / "cycles.json"),
         PARAMS.limits,
