@@ -110,6 +110,9 @@ class TextRows:
     raw: pd.DataFrame
     lines: np.ndarray
     header_line: int
+    # Per row: how many non-empty fields it had past the header's width (0 for most; a row with
+    # more is two records run together or a shifted row, and is set aside, never cut).
+    overflow: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def text_rows(lines: list[str], header_index: int, split: Callable[[str], list[str]]) -> TextRows:
@@ -121,11 +124,12 @@ def text_rows(lines: list[str], header_index: int, split: Callable[[str], list[s
         split: Splits one line into its fields.
 
     Returns:
-        Rows as text (blank lines skipped); a missing field is ``""``.
+        Rows as text (blank lines skipped); a missing field is ``""``; fields past the header's
+        width are counted in ``overflow`` when they hold anything (trailing tabs are common).
     """
     headers = [name.strip() for name in split(lines[header_index])]
     width = len(headers)
-    kept, numbers = [], []
+    kept, numbers, overflow = [], [], []
     for index in range(header_index + 1, len(lines)):
         line = lines[index].rstrip("\r")
         if not line.strip():
@@ -133,8 +137,10 @@ def text_rows(lines: list[str], header_index: int, split: Callable[[str], list[s
         fields = split(line)
         kept.append(fields[:width] + [""] * (width - len(fields)))
         numbers.append(index + 1)
+        overflow.append(sum(1 for extra in fields[width:] if extra.strip()))
     raw = pd.DataFrame(kept, columns=unique_names(headers), dtype=object)
-    return TextRows(headers, raw, np.array(numbers, dtype=np.int64), header_index + 1)
+    lines_of = np.array(numbers, dtype=np.int64)
+    return TextRows(headers, raw, lines_of, header_index + 1, np.array(overflow, dtype=np.int64))
 
 
 @dataclass
@@ -144,6 +150,16 @@ class RowCheck:
     rows: TextRows
     decimal_comma: bool = False
     reasons: dict[int, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        width = len(self.rows.headers)
+        self.flag(
+            self.rows.overflow > 0,
+            lambda row: (
+                f"line {self.rows.lines[row]}: {self.rows.overflow[row]} more field(s) "
+                f"than the header's {width} (expected one record per line)"
+            ),
+        )
 
     def flag(self, mask: np.ndarray, message: Callable[[int], str]) -> None:
         """Record ``message(row)`` for each row in ``mask``."""

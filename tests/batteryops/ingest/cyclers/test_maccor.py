@@ -208,6 +208,20 @@ def test_damaged_rows_are_quarantined_with_their_line(tmp_path: Path) -> None:
     assert not result.frame["line"].isin([10, 20, 30]).any()
 
 
+def test_two_records_run_together_are_quarantined_not_cut(tmp_path: Path) -> None:
+    # A lost newline joins records 14 and 15 on one line: cutting it at the header's width kept
+    # the first and silently lost the second.
+    lines = (DATA / "xTESLADIAG_000038.078").read_text().split("\n")
+    lines[13] = lines[13].rstrip("\r\t") + "\t" + lines[14]
+    del lines[14]
+    path = tmp_path / "joined.078"
+    path.write_text("\n".join(lines))
+    result = maccor.read_text(path)
+    assert result.quarantined["line"].tolist() == [14]
+    assert "more field(s) than the header" in result.quarantined["reason"].iloc[0]
+    assert len(result.frame) == 160 - 2
+
+
 def test_current_in_an_unknown_state_of_an_unsigned_export_is_quarantined(tmp_path: Path) -> None:
     lines = (DATA / "maccor_001.txt").read_text().split("\n")
     lines[6] = lines[6].replace("\tD\t", "\tX\t")  # line 7: 0.50401 A
