@@ -123,8 +123,11 @@ def _timestamps(values: pd.Series, unit: str) -> pd.Series:
     if numeric.notna().all():
         seconds = numeric.astype(float)
         # Epoch seconds pandas can hold (years 1677-2262); beyond, NaT and the message below.
-        seconds = seconds.where(seconds.abs() < EPOCH_LIMIT_S)
-        parsed = pd.to_datetime(seconds, unit="s", utc=True, errors="coerce")
+        # Only those reach pandas: its conversion multiplies under np.errstate(over="raise"),
+        # and a huge epoch (1e300) raised FloatingPointError there instead of our 422.
+        held = (seconds.abs() < EPOCH_LIMIT_S).to_numpy()
+        parsed = pd.Series(pd.NaT, index=seconds.index, dtype="datetime64[ns, UTC]")
+        parsed[held] = pd.to_datetime(seconds[held], unit="s", utc=True, errors="coerce")
     else:
         parsed = pd.to_datetime(values.astype(str), utc=True, errors="coerce", format="ISO8601")
     bad = np.flatnonzero(parsed.isna().to_numpy())
