@@ -15,9 +15,10 @@ from batteryops.core import schema
 from batteryops.ingest.cyclers import arbin, head
 from batteryops.ingest.files import UnusableFile
 from batteryops.ingest.records import CycleSummary, Records, cycles_from_records
+from tests.batteryops.ingest.cyclers import realdata
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "cyclers" / "arbin"
-REALDATA = Path(__file__).resolve().parents[4].parent / "shared" / "realdata"
+REALDATA = realdata.REALDATA
 FORMATS = REALDATA / "formats"
 MDB_MISSING = "mdb-export (Debian package mdbtools) is not installed: apt-get install -y mdbtools"
 needs_mdbtools = pytest.mark.skipif(shutil.which("mdb-export") is None, reason=MDB_MISSING)
@@ -25,10 +26,7 @@ needs_mdbtools = pytest.mark.skipif(shutil.which("mdb-export") is None, reason=M
 
 def real(relative: str) -> Path:
     """A file under ../shared/realdata/formats, or skip naming the path."""
-    path = FORMATS / relative
-    if not path.is_file():
-        pytest.skip(f"real data not found: {path}")
-    return path
+    return realdata.real(relative, FORMATS)
 
 
 @functools.cache

@@ -23,9 +23,10 @@ from batteryops.ingest.cycle_files import read_cycle_file
 from batteryops.ingest.cyclers import beep_files, head, identify
 from batteryops.ingest.files import UnusableFile
 from batteryops.ingest.records import cycles_from_records
+from tests.batteryops.ingest.cyclers import realdata
 from tests.conftest import ROOT
 
-REALDATA = Path(__file__).resolve().parents[4].parent / "shared" / "realdata"
+REALDATA = realdata.REALDATA
 BEEP = REALDATA / "formats" / "beep"
 DATA = Path(__file__).resolve().parents[3] / "data" / "cyclers" / "beep_files"
 SHORT_JSON = DATA / "PredictionDiagnostics_000107_0001B9_structure_short.json"
@@ -37,9 +38,7 @@ DIAGNOSTIC_TYPES = ["reset", "hppc", "rpt_0.2C", "rpt_1C", "rpt_2C"]
 
 
 def _real(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"real data absent: {path}")
-    return path
+    return realdata.real(path)
 
 
 # --- beep structured JSON -----------------------------------------------------------------------

@@ -14,9 +14,10 @@ import pytest
 from batteryops.ingest.cyclers import biologic, head
 from batteryops.ingest.files import UnusableFile
 from batteryops.ingest.records import Records, cycles_from_records
+from tests.batteryops.ingest.cyclers import realdata
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "cyclers" / "biologic"
-REALDATA = Path(__file__).resolve().parents[4].parent / "shared" / "realdata"
+REALDATA = realdata.REALDATA
 EXPORT = "test_loopsnewoutput_MB_CE1_short10k.csv"
 LOG = "test_loopsnewoutput_MB_CE1_short10k.mpl"
 # Other cyclers' exports that no BioLogic reader may claim (read in place when present).
@@ -38,10 +39,7 @@ OTHERS = [
 
 
 def _real(name: str) -> Path:
-    path = REALDATA / name
-    if not path.is_file():
-        pytest.skip(f"real data absent: {path}")
-    return path
+    return realdata.real(name)
 
 
 def _claims(path: Path) -> list[str]:

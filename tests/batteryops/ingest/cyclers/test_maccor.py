@@ -17,9 +17,10 @@ import pytest
 from batteryops.ingest.cyclers import Reader, head, maccor
 from batteryops.ingest.files import UnusableFile
 from batteryops.ingest.records import Records, cycles_from_records
+from tests.batteryops.ingest.cyclers import realdata
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "cyclers" / "maccor"
-REALDATA = Path(__file__).resolve().parents[4].parent / "shared" / "realdata"
+REALDATA = realdata.REALDATA
 FORMATS = REALDATA / "formats"
 
 
@@ -35,10 +36,7 @@ def _read(path: Path) -> Records:
 
 
 def _real(relative: str) -> Path:
-    path = FORMATS / relative
-    if not path.is_file():
-        pytest.skip(f"real data not found: {path}")
-    return path
+    return realdata.real(relative, FORMATS)
 
 
 def _assert_contract(result: Records) -> None:

@@ -21,8 +21,9 @@ from batteryops.ingest.cycle_files import read_cycle_file
 from batteryops.ingest.cyclers import head, identify, nasa
 from batteryops.ingest.files import UnusableFile
 from batteryops.ingest.records import cycles_from_records
+from tests.batteryops.ingest.cyclers import realdata
 
-REALDATA = Path(__file__).resolve().parents[4].parent / "shared" / "realdata"
+REALDATA = realdata.REALDATA
 MAT_DIR = REALDATA / "cycling" / "nasa_pcoe" / "raw_mat"
 SUMMARY = REALDATA / "cycling" / "nasa_pcoe" / "cycle_summary.csv"
 DATA = Path(__file__).resolve().parents[3] / "data" / "cyclers" / "nasa"
@@ -57,9 +58,7 @@ MAT_FILES = [
 
 
 def _real(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"real data absent: {path}")
-    return path
+    return realdata.real(path)
 
 
 # --- a tiny file in the PCoE layout, written here -----------------------------------------------

@@ -16,9 +16,10 @@ import pytest
 from batteryops.ingest.cyclers import head, neware
 from batteryops.ingest.files import UnusableFile
 from batteryops.ingest.records import Records, cycles_from_records
+from tests.batteryops.ingest.cyclers import realdata
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "cyclers" / "neware"
-REALDATA = Path(__file__).resolve().parents[4].parent / "shared" / "realdata"
+REALDATA = realdata.REALDATA
 MISC = REALDATA / "formats" / "cellpy" / "misc_cyclers"
 FLAT = "neware_uio.csv"
 REGULAR = "nw_regular_export_ife_example.csv"
@@ -41,10 +42,7 @@ OTHERS = [
 
 
 def _real(name: str) -> Path:
-    path = MISC / name
-    if not path.is_file():
-        pytest.skip(f"real data absent: {path}")
-    return path
+    return realdata.real(name, MISC)
 
 
 def _claims(path: Path) -> list[str]:

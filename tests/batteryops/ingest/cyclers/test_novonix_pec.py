@@ -15,9 +15,10 @@ import pytest
 from batteryops.ingest.cyclers import Reader, head, novonix_pec
 from batteryops.ingest.files import UnusableFile
 from batteryops.ingest.records import Records, cycles_from_records
+from tests.batteryops.ingest.cyclers import realdata
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "cyclers" / "novonix_pec"
-REALDATA = Path(__file__).resolve().parents[4].parent / "shared" / "realdata"
+REALDATA = realdata.REALDATA
 FORMATS = REALDATA / "formats"
 NOVONIX = "test_Nova_Form-CH01-01_short.csv"
 SIDECAR = "test_Nova_Form-CH01-01_short_metadata.csv"
@@ -35,10 +36,7 @@ def _read(path: Path) -> Records:
 
 
 def _real(relative: str) -> Path:
-    path = FORMATS / relative
-    if not path.is_file():
-        pytest.skip(f"real data not found: {path}")
-    return path
+    return realdata.real(relative, FORMATS)
 
 
 def _assert_counters_never_fall(result: Records) -> None:
