@@ -201,6 +201,11 @@ class SimulateParams(_Section):
     poor_cooling_factor: float = Field(default=0.7, gt=0, le=1)
     contact_resistance_ohm: float = Field(default=0.01, ge=0)
     calibration_offset_c: float = Field(default=3.0, ge=0)
+    # Benign variety of the cell-voltage spread (drawn per module, uniform from 0 to these):
+    # the SoC gap between the module's highest and lowest cell, and how far the weakest cell's
+    # resistance is above the others' (a share of r0).
+    cell_imbalance_soc_max: float = Field(default=0.0, ge=0, le=0.5)
+    cell_resistance_mismatch_max: float = Field(default=0.0, ge=0, le=2)
     cooling_failure_resistance_factor: float = Field(ge=1)
     overcharge_c_rate: float = Field(gt=0)
     overcharge_side_reaction_soc: float = Field(gt=0)

@@ -99,6 +99,10 @@ class FleetPlan:
     gap_module: np.ndarray
     gap_start_s: np.ndarray
     gap_end_s: np.ndarray
+    # Benign cell-voltage spread per module (``simulate.cell_imbalance_soc_max`` and
+    # ``cell_resistance_mismatch_max``); none when absent.
+    cell_imbalance_soc: np.ndarray | None = None
+    cell_resistance_mismatch: np.ndarray | None = None
 
     @property
     def modules(self) -> int:
@@ -142,6 +146,10 @@ def plan_fleet(params: SimulateParams) -> FleetPlan:
     spread = params.cell_spread_fraction
     rack_ids = [f"R{r + 1:02d}" for r in range(racks)]
     gap_module, gap_start, gap_end = _logger_gaps(params, count, rng)
+    # Drawn from a stream of their own, so that adding them left every other draw as it was.
+    balance = np.random.default_rng([params.seed, 7])
+    imbalance = balance.uniform(0.0, params.cell_imbalance_soc_max, count)
+    mismatch = balance.uniform(0.0, params.cell_resistance_mismatch_max, count)
     return FleetPlan(
         rack_ids=rack_ids,
         module_ids=[f"{rack_ids[r]}-M{p + 1:02d}" for r in range(racks) for p in range(per_rack)],
@@ -161,6 +169,8 @@ def plan_fleet(params: SimulateParams) -> FleetPlan:
         gap_module=gap_module,
         gap_start_s=gap_start,
         gap_end_s=gap_end,
+        cell_imbalance_soc=imbalance,
+        cell_resistance_mismatch=mismatch,
     )
 
 
@@ -530,7 +540,7 @@ def sensor_readings(
     temp_avg, temp_max, temp_min = _temperature_readings(params, plan, physics, rng)
     pnr = truth["pnr_time"].to_numpy()
     after_pnr = seconds >= np.nan_to_num(pnr, nan=np.inf)[None, :]
-    voltage, cell_v_max, cell_v_min = _voltage_readings(params, physics, after_pnr, rng)
+    voltage, cell_v_max, cell_v_min = _voltage_readings(params, plan, physics, after_pnr, rng)
     signals = {
         "voltage_v": voltage,
         "current_a": _noisy(rng, physics["current"].astype(np.float32, copy=False), 0.05),
@@ -592,23 +602,26 @@ def _temperature_readings(
 
 def _voltage_readings(
     params: SimulateParams,
+    plan: FleetPlan,
     physics: dict[str, np.ndarray],
     after_pnr: np.ndarray,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Module voltage and the highest and lowest cell voltage (noise drawn max, min, module).
 
-    The weakest cell sags in proportion to its internal short's power and reads 0 V once the
-    module burns.
+    The highest and lowest cells sit 20 mV apart plus the module's benign spread
+    (:func:`benign_spread_v`). The weakest cell sags in proportion to its internal short's
+    power and reads 0 V once the module burns.
     """
     v_cell = physics["v_cell"].astype(np.float32, copy=False)
+    half = 0.01 + 0.5 * benign_spread_v(params, plan, physics)
     weak_v = v_cell - params.isc_cell_voltage_drop_v_per_w * physics["isc_w"]
     weak_v = np.where(after_pnr, 0.0, weak_v)
     # Cell-voltage channels read 0-5 V (the range of common BMS front ends): an overcharged cell
     # pins at full scale.
-    cell_v_max = np.clip(_noisy(rng, v_cell + 0.01, params.voltage_noise_v), 0, CELL_V_SENSOR_MAX)
+    cell_v_max = np.clip(_noisy(rng, v_cell + half, params.voltage_noise_v), 0, CELL_V_SENSOR_MAX)
     cell_v_min = np.clip(
-        _noisy(rng, np.minimum(weak_v, v_cell - 0.01), params.voltage_noise_v),
+        _noisy(rng, np.minimum(weak_v, v_cell - half), params.voltage_noise_v),
         0,
         CELL_V_SENSOR_MAX,
     )
@@ -617,6 +630,30 @@ def _voltage_readings(
         _noisy(rng, v_cell * (cells_series - 1) + weak_v, params.voltage_noise_v * 4), 0, None
     )
     return voltage, cell_v_max, cell_v_min
+
+
+def benign_spread_v(
+    params: SimulateParams, plan: FleetPlan, physics: dict[str, np.ndarray]
+) -> np.ndarray:
+    """The spread between a healthy module's highest and lowest cell beyond 20 mV, in V.
+
+    Cells of one module drift apart in state of charge (self-discharge, balancing) and in
+    resistance (ageing, a weaker weld). The SoC gap shows through the OCV curve, widest near
+    empty and full: ``OCV(soc + gap / 2) - OCV(soc - gap / 2)``; the resistance gap under load:
+    ``|I| / cells_parallel x r0 x mismatch``. Both are drawn per module (:func:`plan_fleet`).
+    """
+    imbalance, mismatch = plan.cell_imbalance_soc, plan.cell_resistance_mismatch
+    if imbalance is None or mismatch is None or not (imbalance.any() or mismatch.any()):
+        return np.zeros_like(physics["v_cell"], dtype=np.float32)
+    soc = np.clip(physics["soc"], 0.0, 1.0)
+    gap = imbalance[None, :]
+    table_soc, table_v = OCV_TABLE["soc"], OCV_TABLE["ocv_v"]
+    by_soc = np.interp(soc + gap / 2, table_soc, table_v) - np.interp(
+        soc - gap / 2, table_soc, table_v
+    )
+    per_cell_a = np.abs(physics["current"]) / params.cells_parallel
+    by_load = per_cell_a * params.cell.r0_ohm * mismatch[None, :]
+    return (by_soc + by_load).astype(np.float32)
 
 
 def _apply_dropouts(

@@ -49,6 +49,35 @@ def test_plan_differs_with_another_seed(sim: SimulateParams) -> None:
     assert not np.array_equal(first.sensor_coupling, other.sensor_coupling)
 
 
+def test_cell_imbalance_leaves_every_other_draw_as_it_was(sim: SimulateParams) -> None:
+    plain = simulate.plan_fleet(sim)
+    varied = simulate.plan_fleet(
+        sim.model_copy(update={"cell_imbalance_soc_max": 0.03, "cell_resistance_mismatch_max": 0.2})
+    )
+    for name in ("fault_start_s", "nuisance_start_s", "capacity_scale", "sensor_coupling"):
+        np.testing.assert_array_equal(getattr(plain, name), getattr(varied, name))
+    assert (varied.cell_imbalance_soc > 0).all() and (varied.cell_imbalance_soc <= 0.03).all()
+    assert (varied.cell_resistance_mismatch <= 0.2).all()
+
+
+def test_benign_spread_is_widest_near_empty_and_grows_with_load(sim: SimulateParams) -> None:
+    varied = sim.model_copy(
+        update={"cell_imbalance_soc_max": 0.03, "cell_resistance_mismatch_max": 0.2}
+    )
+    plan = simulate.plan_fleet(varied)
+    modules = plan.modules
+    socs = np.array([0.05, 0.5, 0.05, 0.5])[:, None] * np.ones((1, modules))
+    current = np.array([0.0, 0.0, 40.0, 40.0])[:, None] * np.ones((1, modules))
+    physics = {"soc": socs, "current": current, "v_cell": np.full_like(socs, 3.7)}
+    spread = simulate.benign_spread_v(varied, plan, physics)
+    assert (spread >= 0).all()
+    assert (spread[0] > spread[1]).all()  # the OCV curve is steeper near empty
+    expected = 40.0 / varied.cells_parallel * varied.cell.r0_ohm * plan.cell_resistance_mismatch
+    np.testing.assert_allclose(spread[3] - spread[1], expected, rtol=1e-4)
+    off = simulate.benign_spread_v(sim, simulate.plan_fleet(sim), physics)
+    assert not off.any()  # none by default: the spread is the fixed 20 mV
+
+
 def test_plan_counts_and_identities(sim: SimulateParams) -> None:
     plan = simulate.plan_fleet(sim)
     count = sim.racks * sim.modules_per_rack
