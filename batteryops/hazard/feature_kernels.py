@@ -333,3 +333,21 @@ def rolling_regression(seconds, x, y, bounds, window, ridge, min_pairs, out):  #
             out[1, i] = mx
             out[2, i] = my
             out[3, i] = min(cxy * cxy / (vxx * vyy), 1.0) if vxx > 0 and vyy > 0 else 0.0
+
+
+@njit(cache=True)
+def round_significand(values, keep_bits):  # noqa: ANN001, ANN201
+    """Round float32 ``values`` in place to ``keep_bits`` bits after the leading one.
+
+    To nearest (a tie away from zero); NaN and infinities are left as they are. The relative
+    error is at most ``2 ** -(keep_bits + 1)``. The dropped bits are zeros, which the byte-stream
+    split of the Parquet writer then compresses away.
+    """
+    bits = values.view(np.uint32)
+    drop = 23 - keep_bits
+    half = np.uint32(1 << (drop - 1))
+    mask = np.uint32((0xFFFFFFFF >> drop) << drop)
+    for i in range(len(bits)):
+        b = bits[i]
+        if (b & 0x7F800000) != 0x7F800000:
+            bits[i] = np.uint32((b + half) & mask)

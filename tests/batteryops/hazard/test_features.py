@@ -8,11 +8,13 @@ import pytest
 
 from batteryops.core import schema
 from batteryops.core.config import FeaturizeParams, Params
+from batteryops.hazard import feature_kernels, features
 from batteryops.hazard.features import (
     STUCK_WINDOW_S,
     feature_names,
     featurize_rack,
     logger_copy,
+    output_names,
 )
 from tests.batteryops.conftest import TinyFleet
 
@@ -210,8 +212,12 @@ def test_rack_median_holds_readings_of_unsynchronised_loggers(fparams: Featurize
 def test_level_and_derived_features(featurized: pd.DataFrame) -> None:
     np.testing.assert_allclose(featurized["temp_spread_c"], 2.0, atol=1e-4)
     np.testing.assert_allclose(featurized["cell_v_spread_v"], 0.02, atol=1e-5)
+    # Kept to SIGNIFICAND_BITS: within 2 ** -15 of the exact difference, relatively.
     np.testing.assert_allclose(
-        featurized["temp_max_over_coolant_c"], featurized["temp_max_c"] - 20.0, atol=1e-4
+        featurized["temp_max_over_coolant_c"],
+        featurized["temp_max_c"] - 20.0,
+        atol=1e-4,
+        rtol=2.0 ** -(features.SIGNIFICAND_BITS + 1),
     )
 
 
@@ -396,3 +402,34 @@ def test_logger_copy_keeps_every_period_each_module_on_its_own_second() -> None:
     assert len(phases) > 1  # not all on the same seconds
     # The same module always keeps the same seconds (training and scoring agree run to run).
     pd.testing.assert_frame_equal(copy, logger_copy(rack, 10))
+
+
+def test_round_significand_bounds_the_relative_error() -> None:
+    rng = np.random.default_rng(0)
+    values = (rng.standard_normal(100_000) * 10.0 ** rng.integers(-6, 6, 100_000)).astype(
+        np.float32
+    )
+    special = np.array([0.0, -0.0, np.nan, np.inf, -np.inf], dtype=np.float32)
+    values = np.concatenate([values, special])
+    rounded = values.copy()
+    feature_kernels.round_significand(rounded, features.SIGNIFICAND_BITS)
+    finite = np.isfinite(values) & (values != 0)
+    error = np.abs(rounded[finite] - values[finite]) / np.abs(values[finite])
+    assert error.max() <= 2.0 ** -(features.SIGNIFICAND_BITS + 1)
+    np.testing.assert_array_equal(rounded[-5:], special)  # zeros, NaN and infinities kept
+    assert (rounded.view(np.uint32) & ((1 << (23 - features.SIGNIFICAND_BITS)) - 1) == 0).all()
+    again = rounded.copy()
+    feature_kernels.round_significand(again, features.SIGNIFICAND_BITS)
+    np.testing.assert_array_equal(again, rounded)  # rounding twice changes nothing
+
+
+def test_features_are_kept_to_their_significand_bits(
+    featurized: pd.DataFrame, fparams: FeaturizeParams
+) -> None:
+    low = (1 << (23 - features.SIGNIFICAND_BITS)) - 1
+    for name in [n for n in output_names(fparams) if n not in schema.SIGNALS]:
+        bits = featurized[name].to_numpy(dtype=np.float32).view(np.uint32)
+        assert not (bits & low).any(), name
+    # The telemetry's own readings are stored as they came.
+    raw = featurized["temp_max_c"].to_numpy(dtype=np.float32).view(np.uint32)
+    assert (raw & low).any()
