@@ -46,7 +46,7 @@ def main(params: Params) -> None:
             frame[schema.SPLIT] = frame[schema.MODULE_ID].map(assignment)
             split.check_no_leak(frame)
             rows += len(frame)
-            write_frame(frame, tmp / path.name)
+            write_frame(frame, tmp / path.name, features.stored_columns(frame))
             del frame
             release_memory()
             train_rows = labelled[labelled[schema.MODULE_ID].isin(training)]
@@ -55,7 +55,9 @@ def main(params: Params) -> None:
                 copy = features.featurize_rack(features.logger_copy(train_rows, period), section)
                 copy[schema.SPLIT] = "train"
                 copies += len(copy)
-                write_frame(copy, coarse / f"{path.stem}@{period}s.parquet")
+                write_frame(
+                    copy, coarse / f"{path.stem}@{period}s.parquet", features.stored_columns(copy)
+                )
     counts = pd.Series(assignment).value_counts().to_dict()
     write_json(
         {"modules": assignment, "counts": counts, "features": features.feature_names(section)},

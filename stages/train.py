@@ -57,7 +57,8 @@ def main(params: Params) -> None:
         "delta_t": paths.delta_t_model,
         "baselines": paths.baseline_models,
     }
-    example = training.rack_example(files)
+    # Canonical rows, from the telemetry (the featurized table leaves some signals out).
+    example = training.rack_example(partition_files(paths.telemetry_dir))
     info = training.log_training_run(
         params.tracking, section, params.label, result, model_files, example
     )
