@@ -328,6 +328,9 @@ class XGBoostParams(_Section):
     colsample_bytree: float = Field(gt=0, le=1)
     min_child_weight: float = Field(ge=0)
     n_jobs: int = Field(gt=0)
+    # Early stopping judges rounds from this one on (the hazard classifier; see
+    # batteryops.hazard.models.BestFromRound).
+    min_rounds: int = Field(default=1, gt=0)
 
 
 class IsolationForestParams(_Section):

@@ -107,15 +107,16 @@ def train_hazard(
     dvalid = xgb.DMatrix(
         validation[features], label=validation[schema.HAZARD], feature_names=features
     )
+    stop = BestFromRound(hyper.min_rounds, max(20, hyper.n_estimators // 10))
     booster = xgb.train(
         booster_params,
         dtrain,
         num_boost_round=hyper.n_estimators,
         evals=[(dvalid, "validation")],
-        early_stopping_rounds=max(20, hyper.n_estimators // 10),
+        callbacks=[stop.callback()],
         verbose_eval=False,
     )
-    best = int(booster.best_iteration)
+    best = stop.best_round if stop.best_round is not None else hyper.n_estimators - 1
     booster = booster[: best + 1]
     predicted = booster.predict(dvalid)
     valid_labels = validation[schema.HAZARD].to_numpy()
@@ -125,6 +126,41 @@ def train_hazard(
         else float("nan")
     )
     return TrainedModel(booster, features, best, len(labels), positives, pr_auc)
+
+
+@dataclass
+class BestFromRound:
+    """Early stopping on the validation PR AUC that judges only rounds from ``min_rounds`` on.
+
+    As XGBoost's own (a round is best if its score beats every earlier one; training stops
+    ``patience`` rounds after the best), except that rounds before ``min_rounds`` never count.
+    On a validation split with few events the PR AUC of the first round or two can happen to
+    beat what follows for a while (a small fleet's model stopped at 2 trees and scored every
+    healthy module 0.42): such a model is an accident of the split, not a choice.
+    """
+
+    min_rounds: int
+    patience: int
+    best_round: int | None = None
+    best_score: float = float("-inf")
+
+    def callback(self) -> object:
+        """The XGBoost training callback that updates this object."""
+        import xgboost as xgb
+
+        outer = self
+
+        class _Stop(xgb.callback.TrainingCallback):
+            def after_iteration(self, model: object, epoch: int, evals_log: dict) -> bool:
+                return outer.update(epoch, float(evals_log["validation"]["aucpr"][-1]))
+
+        return _Stop()
+
+    def update(self, round_: int, score: float) -> bool:
+        """Take a round's validation score; True when training should stop."""
+        if round_ + 1 >= self.min_rounds and (self.best_round is None or score > self.best_score):
+            self.best_round, self.best_score = round_, score
+        return self.best_round is not None and round_ - self.best_round >= self.patience
 
 
 def predict(booster: object, frame: pd.DataFrame, features: list[str]) -> np.ndarray:

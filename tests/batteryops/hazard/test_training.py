@@ -157,3 +157,43 @@ def test_read_training_rows_refuses_a_module_in_two_splits(tmp_path: Path, param
         read_training_rows(
             sorted(tmp_path.glob("*.parquet")), FEATURES, _section(params, as_feature=False)
         )
+
+
+def test_best_from_round_ignores_an_early_peak() -> None:
+    # PR AUC peaks by chance at round 1, then climbs past it only at round 30.
+    scores = [0.90, 0.97] + [0.95] * 28 + [0.975, 0.98] + [0.96] * 40
+    stop = models.BestFromRound(min_rounds=20, patience=20)
+    stopped = next(i for i, s in enumerate(scores) if stop.update(i, s))
+    assert stop.best_round == 31 and stopped == 51
+    plain = models.BestFromRound(min_rounds=1, patience=20)
+    stopped = next(i for i, s in enumerate(scores) if plain.update(i, s))
+    assert plain.best_round == 1 and stopped == 21  # what XGBoost's own early stopping does
+
+
+def test_best_from_round_1_chooses_as_xgboost_early_stopping_does() -> None:
+    import xgboost as xgb
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 5))
+    y = (x[:, 0] + rng.normal(scale=2.0, size=4000) > 2.0).astype(int)
+    train, valid = xgb.DMatrix(x[:3000], label=y[:3000]), xgb.DMatrix(x[3000:], label=y[3000:])
+    params = {"objective": "binary:logistic", "eval_metric": "aucpr", "eta": 0.3, "seed": 0}
+    theirs = xgb.train(
+        params,
+        train,
+        200,
+        evals=[(valid, "validation")],
+        early_stopping_rounds=10,
+        verbose_eval=False,
+    )
+    stop = models.BestFromRound(min_rounds=1, patience=10)
+    ours = xgb.train(
+        params,
+        train,
+        200,
+        evals=[(valid, "validation")],
+        callbacks=[stop.callback()],
+        verbose_eval=False,
+    )
+    assert stop.best_round == theirs.best_iteration
+    assert ours.num_boosted_rounds() == theirs.num_boosted_rounds()
