@@ -8,8 +8,8 @@ abuse kinetics, duties, faults, nuisances and loggers. The ``generalize`` stage 
 of its modules on every ``dvc repro`` (``metrics/generalization.json`` ``family_b``); this script
 judges enough of them for the false-alarm bound to mean something (300+ watched module-days),
 with the same code, model (``models/``, what the pipeline last trained) and operating point
-(``models/operating_point.json``), at 1 Hz and as 10 s and 30 s loggers keep it. About 8 minutes
-on 2 cores. Nothing of it is used to choose anything.
+(``models/operating_point.json``), at 1 Hz and as 10 s and 30 s loggers keep it. About 4 minutes
+on 2 cores (220-255 s here). Nothing of it is used to choose anything.
 """
 
 from __future__ import annotations
