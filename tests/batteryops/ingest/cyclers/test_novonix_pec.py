@@ -40,14 +40,7 @@ def _real(relative: str) -> Path:
 
 
 def _assert_counters_never_fall(result: Records) -> None:
-    frame = result.frame
-    same_cycle = frame["cycle"].diff().eq(0)
-    for counter in ("charge_capacity_ah", "discharge_capacity_ah"):
-        assert (frame[counter].diff()[same_cycle] >= -1e-12).all(), counter
-    charging = same_cycle & frame["charge_capacity_ah"].diff().gt(1e-9)
-    discharging = same_cycle & frame["discharge_capacity_ah"].diff().gt(1e-9)
-    assert (frame.loc[charging, "current_a"] <= 0).all()
-    assert (frame.loc[discharging, "current_a"] >= 0).all()
+    realdata.assert_counters_and_signs(result.frame)
 
 
 def _rewrite(source: Path, target: Path, line: int, old: str, new: str) -> Path:
