@@ -1,10 +1,10 @@
-"""DVC stage ``train_health``: SOH and RUL models judged on the temperature holdout and LOCO.
+"""DVC stage ``train_health``: SOH and RUL models judged on the temperature holdout and by cell.
 
 XGBoost and the baselines (ridge, random forest; for RUL also the empirical fade fit) are fitted
-on the training chambers and judged on the held-out one, then again in leave-one-cell-out folds
-(:mod:`batteryops.health.training`). Everything lands in ``metrics/soh.json`` side by side. The
-XGBoost pair trained on the training chambers is logged to MLflow as the ``battery-soh``
-candidate, with a TreeSHAP summary plot.
+on the training chambers and judged on the held-out one, then again with the cells held out in
+``health.cell_folds`` folds (:mod:`batteryops.health.training`). Everything lands in
+``metrics/soh.json`` side by side. The XGBoost pair trained on the training chambers is logged to
+MLflow as the ``battery-soh`` candidate, with a TreeSHAP summary plot.
 """
 
 from __future__ import annotations

@@ -549,7 +549,7 @@ class HealthParams(_Section):
     watch_below_soh: float = Field(gt=0, le=1)
     replace_below_soh: float = Field(gt=0, le=1)
     interval: tuple[float, float]
-    loco: bool
+    cell_folds: int = Field(ge=0)
     soh_xgboost: dict[str, float | int]
     rul_xgboost: dict[str, float | int]
     shap_rows: int = Field(gt=0)

@@ -17,7 +17,8 @@ Features of a row use only the cell's history up to that cycle:
 - for RUL, the empirical fade fit's own estimate (:mod:`batteryops.health.fade_fit`).
 
 Splits are by cell: a temperature holdout (train on some chamber temperatures, test on another)
-and leave-one-cell-out folds. :func:`assert_no_leak` is called wherever a split is used.
+and cells held out in folds (:func:`cell_folds`). :func:`assert_no_leak` is called wherever a
+split is used.
 """
 
 from __future__ import annotations
@@ -168,10 +169,18 @@ def temperature_holdout(
     return split
 
 
-def loco_folds(cells: list[str]) -> Iterator[tuple[list[str], list[str]]]:
-    """Leave-one-cell-out: (train cells, test cells) per fold, each fold leaving one cell out."""
-    for held in cells:
-        yield [c for c in cells if c != held], [held]
+def cell_folds(cells: list[str], folds: int) -> Iterator[tuple[list[str], list[str]]]:
+    """(train cells, test cells) of each fold, every cell held out exactly once.
+
+    The sorted cells are dealt round robin into ``min(folds, len(cells))`` folds (cell ids that
+    sort by chamber or protocol spread over the folds); as many folds as cells is
+    leave-one-cell-out.
+    """
+    ordered = sorted(cells)
+    count = min(folds, len(ordered))
+    for k in range(count):
+        held = ordered[k::count]
+        yield [c for c in ordered if c not in held], held
 
 
 def assert_no_leak(train_cells: object, test_cells: object) -> None:

@@ -5,8 +5,8 @@ cycle data into features, so the ``train_health`` stage, ``batteryops health`` a
 pyfunc (``models:/battery-soh@champion``) compute features with the same code.
 
 RUL is learned as ``log(1 + RUL)`` (lives span several-fold across conditions; errors are judged
-relative), and its interval comes from the out-of-fold residuals of the leave-one-cell-out
-folds in that log space (the ``interval`` quantiles in params).
+relative), and its interval comes from the out-of-fold residuals of the cross-validation folds
+(cells held out) in that log space (the ``interval`` quantiles in params).
 """
 
 from __future__ import annotations

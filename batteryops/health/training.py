@@ -1,9 +1,9 @@
-"""Training the health model: the temperature holdout, leave-one-cell-out folds, the candidate.
+"""Training the health model: the temperature holdout, cells held out in folds, the candidate.
 
 XGBoost and the baselines (ridge, random forest; for RUL also the empirical fade fit) are fitted
-on the training chambers and judged on the held-out one (:func:`holdout`), then again in
-leave-one-cell-out folds (:func:`loco`), whose out-of-fold log-RUL residuals give the RUL
-interval. :func:`train_health` runs both and returns the XGBoost pair of the holdout as a
+on the training chambers and judged on the held-out one (:func:`holdout`), then again with the
+cells held out in folds (:func:`cross_validate`), whose out-of-fold log-RUL residuals give the
+RUL interval. :func:`train_health` runs both and returns the XGBoost pair of the holdout as a
 :class:`~batteryops.health.model.HealthModel` with every metric side by side;
 :func:`shap_plot` and :func:`log_candidate` write its SHAP summary and log it to MLflow.
 """
@@ -81,8 +81,8 @@ def train_health(
     judged, fitted = holdout(rows, train_cells, test_cells, params, seed)
     metrics = {"temperature_holdout": judged, "features": len(features)}
     residuals = np.array([])
-    if params.loco:
-        metrics["loco"], residuals = loco(rows, params, seed)
+    if params.cell_folds:
+        metrics["cell_folds"], residuals = cross_validate(rows, params, seed)
     quantiles = residual_quantiles(residuals, params.interval)
     model = HealthModel(
         fitted["soh"]["xgboost"],
@@ -163,6 +163,16 @@ def _judge_rul(
     Judged at ``rul_judged_at_cycle`` (the gate's figure) and over all rows.
     """
     rul_models = fit_models(rul_train, rul_features, LOG_RUL, params.rul_xgboost, seed)
+    return _rul_scores(rul_models, rul_test, rul_features, params), rul_models
+
+
+def _rul_scores(
+    rul_models: dict[str, object],
+    rul_test: pd.DataFrame,
+    rul_features: list[str],
+    params: HealthParams,
+) -> dict[str, dict]:
+    """Fitted RUL models and the fade fit judged on ``rul_test``: at the judged cycle, all rows."""
     judged = rul_test[rul_test[schema.CYCLE] == params.rul_judged_at_cycle]
     rul_out = {}
     for name, model in rul_models.items():
@@ -182,33 +192,36 @@ def _judge_rul(
         ),
         "all_rows": dataset.rul_metrics(rul_test[dataset.RUL], np.expm1(rul_test[FADE_FIT_RUL])),
     }
-    return rul_out, rul_models
+    return rul_out
 
 
-def loco(rows: TrainingRows, params: HealthParams, seed: int) -> tuple[dict, np.ndarray]:
-    """Leave-one-cell-out: per fold metrics, their mean and std; out-of-fold log-RUL residuals.
+def cross_validate(rows: TrainingRows, params: HealthParams, seed: int) -> tuple[dict, np.ndarray]:
+    """Cells held out in ``params.cell_folds`` folds: metrics per held-out cell, their mean and std.
 
-    SOH models are fitted on every fourth SOH row of the training cells (a fold per cell makes
-    many fits) and judged on all SOH rows of the held-out cell.
+    Each fold's models are fitted on the other cells (SOH on every fourth SOH row: a fold makes
+    several fits) and judged on each held-out cell on its own, so the mean and std are over cells
+    whatever the number of folds (as many folds as cells is leave-one-cell-out).
 
     Returns:
-        ``{"folds": n, "soh": {model: {metric: {"mean", "std"}}}, "rul": {...}}`` and the
-        XGBoost RUL model's out-of-fold residuals in log space (empty without RUL rows).
+        ``{"folds": k, "cells": n, "soh": {model: {metric: {"mean", "std"}}}, "rul": {...}}``
+        and the XGBoost RUL model's out-of-fold residuals in log space (empty without RUL rows).
     """
     cells = sorted(rows.soh[schema.CELL_ID].unique())
-    per_fold: dict[str, dict[str, list[float]]] = {}
+    per_cell: dict[str, dict[str, list[float]]] = {}
     residuals = []
-    loco_rows = rows.soh[rows.soh[schema.CYCLE] % (4 * params.row_stride) == 0]
-    for train_cells, test_cells in dataset.loco_folds(cells):
+    cv_rows = rows.soh[rows.soh[schema.CYCLE] % (4 * params.row_stride) == 0]
+    folds = list(dataset.cell_folds(cells, params.cell_folds))
+    for train_cells, test_cells in folds:
         dataset.assert_no_leak(train_cells, test_cells)
-        fold, residual = _loco_fold(rows, loco_rows, train_cells, test_cells, params, seed)
-        for key, values in fold.items():
-            for metric, value in values.items():
-                per_fold.setdefault(key, {}).setdefault(metric, []).append(value)
+        judged, residual = _fold(rows, cv_rows, train_cells, test_cells, params, seed)
+        for cell_metrics in judged:
+            for key, values in cell_metrics.items():
+                for metric, value in values.items():
+                    per_cell.setdefault(key, {}).setdefault(metric, []).append(value)
         if residual is not None:
             residuals.append(residual)
-    summary: dict[str, dict] = {"folds": len(cells)}
-    for key, values in per_fold.items():
+    summary: dict[str, object] = {"folds": len(folds), "cells": len(cells)}
+    for key, values in per_cell.items():
         task, name = key.split(".", 1)
         summary.setdefault(task, {})[name] = {
             metric: {"mean": float(np.nanmean(v)), "std": float(np.nanstd(v))}
@@ -217,33 +230,50 @@ def loco(rows: TrainingRows, params: HealthParams, seed: int) -> tuple[dict, np.
     return summary, np.concatenate(residuals) if residuals else np.array([])
 
 
-def _loco_fold(
+def _fold(
     rows: TrainingRows,
-    loco_rows: pd.DataFrame,
+    cv_rows: pd.DataFrame,
     train_cells: list[str],
     test_cells: list[str],
     params: HealthParams,
     seed: int,
-) -> tuple[dict[str, dict[str, float]], np.ndarray | None]:
-    """One fold: its metrics and its out-of-fold log-RUL residuals.
+) -> tuple[list[dict[str, dict[str, float]]], np.ndarray | None]:
+    """One fold: the metrics of each held-out cell and the fold's out-of-fold log-RUL residuals.
 
     Returns:
-        ``{"soh.<model>": {metric: value}, "rul.<model>": {...}}`` and the residuals (None when
-        the held-out cell has no RUL row).
+        Per held-out cell ``{"soh.<model>": {metric: value}, "rul.<model>": {...}}`` (no RUL
+        entry for a cell without RUL rows) and the residuals (None when no held-out cell has any).
     """
-    train = loco_rows[loco_rows[schema.CELL_ID].isin(train_cells)]
-    test = rows.soh[rows.soh[schema.CELL_ID].isin(test_cells)]
-    soh_out, _ = _judge_soh(train, test, rows.soh_features, params.soh_xgboost, seed)
-    fold = {f"soh.{name}": {k: m[k] for k in SOH_FOLD_METRICS} for name, m in soh_out.items()}
+    train = cv_rows[cv_rows[schema.CELL_ID].isin(train_cells)]
+    features = rows.soh_features
+    soh_models = fit_models(train, features, dataset.SOH, params.soh_xgboost, seed, True)
     rul_train = rows.rul[rows.rul[schema.CELL_ID].isin(train_cells)]
     rul_test = rows.rul[rows.rul[schema.CELL_ID].isin(test_cells)]
+    rul_models = (
+        {}
+        if rul_test.empty
+        else fit_models(rul_train, rows.rul_features, LOG_RUL, params.rul_xgboost, seed)
+    )
+    judged = []
+    for cell in test_cells:
+        test = rows.soh[rows.soh[schema.CELL_ID] == cell]
+        cell_metrics = {
+            f"soh.{name}": {
+                k: dataset.soh_metrics(test[dataset.SOH], model.predict(test[features]))[k]
+                for k in SOH_FOLD_METRICS
+            }
+            for name, model in soh_models.items()
+        }
+        cell_rul = rul_test[rul_test[schema.CELL_ID] == cell]
+        if not cell_rul.empty:
+            scored = _rul_scores(rul_models, cell_rul, rows.rul_features, params)
+            for name, result in scored.items():
+                cell_metrics[f"rul.{name}"] = {k: result["all_rows"][k] for k in RUL_FOLD_METRICS}
+        judged.append(cell_metrics)
     if rul_test.empty:
-        return fold, None
-    rul_out, rul_models = _judge_rul(rul_train, rul_test, rows.rul_features, params, seed)
-    for name, judged in rul_out.items():
-        fold[f"rul.{name}"] = {k: judged["all_rows"][k] for k in RUL_FOLD_METRICS}
+        return judged, None
     predicted = rul_models["xgboost"].predict(rul_test[rows.rul_features])
-    return fold, rul_test[LOG_RUL].to_numpy() - predicted
+    return judged, rul_test[LOG_RUL].to_numpy() - predicted
 
 
 def residual_quantiles(residuals: np.ndarray, interval: tuple[float, float]) -> tuple[float, float]:

@@ -358,9 +358,12 @@ def render_health(
         ),
         "",
     ]
-    if "loco" in soh:
-        loco = soh["loco"]
-        lines += [f"## Leave-one-cell-out ({loco['folds']} folds): mean ± std", ""]
+    if "cell_folds" in soh:
+        loco = soh["cell_folds"]
+        lines += [
+            f"## {loco['cells']} cells held out in {loco['folds']} folds: mean ± std over cells",
+            "",
+        ]
         for model, m in loco.get("soh", {}).items():
             rmse = m["rmse_pct"]
             lines.append(f"- SOH {model}: RMSE {rmse['mean']:.3f} ± {rmse['std']:.3f} pts")

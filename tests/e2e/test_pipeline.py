@@ -443,9 +443,9 @@ def test_health_task_registers_a_champion_that_predicts(project: Path) -> None:
             holdout["soh"][model]
         )
     assert "fade_fit" in holdout["rul"]
-    # Leave-one-cell-out is off on the tiny fleet (tests/conftest.py); its folds, metrics and
-    # interval are tests/batteryops/health/test_training.py's.
-    assert "loco" not in soh and soh["rul_interval_log_quantiles"] == [0.0, 0.0]
+    # Cross-validation by cell is off on the tiny fleet (tests/conftest.py); its folds, metrics
+    # and interval are tests/batteryops/health/test_training.py's.
+    assert "cell_folds" not in soh and soh["rul_interval_log_quantiles"] == [0.0, 0.0]
     decision = json.loads((project / "metrics/soh_registry.json").read_text())
     assert decision["decision"] == "promoted", decision["reasons"]
     assert (project / "reports/soh_model_card.md").read_text().count("battery-soh") >= 1

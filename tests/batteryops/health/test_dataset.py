@@ -238,28 +238,40 @@ def test_a_cell_near_both_sides_is_on_one_only() -> None:
     assert split["x"] in {"train", "test"}
 
 
-def _check_folds(cells: list[str]) -> None:
-    folds = list(dataset.loco_folds(cells))
-    assert len(folds) == len(cells)
+def _check_folds(cells: list[str], folds: int) -> None:
+    made = list(dataset.cell_folds(cells, folds))
+    assert len(made) == min(folds, len(cells))
     held_out: Counter[str] = Counter()
-    for train, test in folds:
+    for train, test in made:
         dataset.assert_no_leak(train, test)
-        assert len(test) == 1 and test[0] not in train
-        assert set(train) | set(test) == set(cells)
-        assert len(train) == len(cells) - 1
+        assert test and set(train) | set(test) == set(cells)
+        assert len(train) == len(cells) - len(test)
+        assert len(test) in {len(cells) // len(made), -(-len(cells) // len(made))}  # balanced
         held_out.update(test)
     assert held_out == Counter(cells)  # every cell held out exactly once
 
 
-def test_leave_one_cell_out_holds_out_each_cell_once() -> None:
-    _check_folds(["T10-C3-C2-01", "T25-C3-C2-01", "T40-1C-1C-01"])
-    assert list(dataset.loco_folds(["only"])) == [([], ["only"])]
+def test_as_many_folds_as_cells_is_leave_one_cell_out() -> None:
+    cells = ["T10-C3-C2-01", "T25-C3-C2-01", "T40-1C-1C-01"]
+    _check_folds(cells, 8)
+    assert [test for _, test in dataset.cell_folds(cells, 3)] == [[c] for c in cells]
+    assert list(dataset.cell_folds(["only"], 8)) == [([], ["only"])]
+
+
+def test_cells_are_dealt_round_robin() -> None:
+    cells = [f"T{t}-{i}" for t in (10, 25, 40) for i in range(4)]
+    folds = [test for _, test in dataset.cell_folds(cells, 4)]
+    # Each fold holds cells of every chamber (the ids sort by chamber).
+    assert all({c.split("-")[0] for c in test} == {"T10", "T25", "T40"} for test in folds)
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=25, unique=True))
-def test_leave_one_cell_out_never_leaks(cells: list[str]) -> None:
-    _check_folds(cells)
+@given(
+    st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=25, unique=True),
+    st.integers(min_value=1, max_value=30),
+)
+def test_cell_folds_never_leak(cells: list[str], folds: int) -> None:
+    _check_folds(cells, folds)
 
 
 def test_assert_no_leak_names_the_shared_cell() -> None:

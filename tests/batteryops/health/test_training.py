@@ -24,7 +24,7 @@ SEED = 3
 
 @pytest.fixture(scope="module")
 def section(params: Params) -> HealthParams:
-    return small_health_params(params.health, loco=False)
+    return small_health_params(params.health, cell_folds=0)
 
 
 @pytest.fixture(scope="module")
@@ -110,16 +110,17 @@ def test_residual_quantiles() -> None:
     assert training.residual_quantiles(residuals, (0.1, 0.9)) == (1.0, 9.0)
 
 
-def test_loco_holds_each_cell_out_once(params: Params) -> None:
+@pytest.mark.parametrize("folds", [8, 2])
+def test_cross_validation_holds_each_cell_out_once(params: Params, folds: int) -> None:
     # A cell that never reaches its end of life has no RUL row: its fold judges SOH only.
     fades = {"A": 4.0e-4, "B": 4.5e-4, "C": 5.0e-4, "D": 5.0e-5, "E": 4.2e-4}
     temperatures = {"A": 10.0, "B": 10.0, "C": 25.0, "D": 40.0, "E": 40.0}
-    section = small_health_params(params.health)
+    section = small_health_params(params.health, cell_folds=folds)
     table = build_table(fading_cycles(fades, temperatures, 600), None, None, section)
     rows = training.training_rows(table.frame, table.features, section)
     assert "D" not in set(rows.rul[schema.CELL_ID])
-    summary, residuals = training.loco(rows, section, SEED)
-    assert summary["folds"] == 5
+    summary, residuals = training.cross_validate(rows, section, SEED)
+    assert summary["folds"] == min(folds, 5) and summary["cells"] == 5
     assert list(summary["soh"]) == ["xgboost", "ridge", "random_forest"]
     assert list(summary["rul"]) == ["xgboost", "ridge", "random_forest", "fade_fit"]
     assert set(summary["soh"]["xgboost"]) == set(training.SOH_FOLD_METRICS)
@@ -136,10 +137,11 @@ def test_loco_holds_each_cell_out_once(params: Params) -> None:
     assert np.isfinite(residuals).all()
 
 
-def test_loco_gives_the_interval(table: HealthTable, section: HealthParams) -> None:
-    with_loco = section.model_copy(update={"loco": True})
-    trained = training.train_health(table.frame, table.split, table.features, with_loco, SEED)
-    assert trained.metrics["loco"]["folds"] == 6
+def test_cross_validation_gives_the_interval(table: HealthTable, section: HealthParams) -> None:
+    with_folds = section.model_copy(update={"cell_folds": 3})
+    trained = training.train_health(table.frame, table.split, table.features, with_folds, SEED)
+    assert trained.metrics["cell_folds"]["folds"] == 3
+    assert trained.metrics["cell_folds"]["cells"] == 6
     low, high = trained.model.rul_log_residual_quantiles
     assert low < high
     assert trained.metrics["rul_interval_log_quantiles"] == [low, high]
