@@ -195,6 +195,7 @@ def read_rows(
     columns: list[str],
     keep: Callable[[pd.DataFrame], Any] | np.ndarray | None = None,
     by: list[str] | None = None,
+    categorical: list[str] | None = None,
 ) -> pd.DataFrame:
     """Some rows of a Parquet file: only ``by`` go to pandas to choose them, the rest after.
 
@@ -208,10 +209,12 @@ def read_rows(
         keep: The rows to keep (a boolean mask or positions, in the order wanted), or a function
             giving them from the ``by`` columns of the whole file as a frame. None: every row.
         by: The columns ``keep`` reads (any of them may be outside ``columns``).
+        categorical: String columns returned as pandas categoricals (a Python string per row of
+            a module id takes 8 bytes and a hash on every comparison; a code takes 1).
     """
     import pyarrow.parquet as pq
 
-    source = pq.ParquetFile(path)
+    source = pq.ParquetFile(path, read_dictionary=categorical)
     if keep is None:
         table = source.read(columns=columns)
     else:

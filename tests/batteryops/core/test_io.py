@@ -7,6 +7,7 @@ import re
 import stat
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -17,6 +18,7 @@ from batteryops.core.io import (
     partition_files,
     read_json,
     read_partitions,
+    read_rows,
     require,
     write_json,
     write_parquet,
@@ -148,3 +150,15 @@ def test_partitions_in_name_order_and_read_back(tmp_path: Path) -> None:
     assert frame["x"].tolist() == [1, 2, 3, 4]
     assert frame.index.tolist() == [0, 1, 2, 3]
     assert list(read_partitions(tmp_path, columns=["y"]).columns) == ["y"]
+
+
+def test_read_rows_gives_chosen_string_columns_as_categoricals(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"module_id": ["b", "a", "b", "c"], "x": [1.0, 2.0, 3.0, 4.0]})
+    write_parquet(frame, tmp_path / "R01.parquet")
+    plain = read_rows(tmp_path / "R01.parquet", ["module_id", "x"], np.array([3, 0, 2]))
+    coded = read_rows(
+        tmp_path / "R01.parquet", ["module_id", "x"], np.array([3, 0, 2]), categorical=["module_id"]
+    )
+    assert isinstance(coded["module_id"].dtype, pd.CategoricalDtype)
+    pd.testing.assert_frame_equal(coded.astype({"module_id": object}), plain)
+    assert plain["module_id"].tolist() == ["c", "b", "b"]
