@@ -46,7 +46,7 @@ def main(params: Params) -> None:
             frame[schema.SPLIT] = frame[schema.MODULE_ID].map(assignment)
             split.check_no_leak(frame)
             rows += len(frame)
-            write_frame(frame, tmp / path.name, features.stored_columns(frame))
+            write_frame(_plain_ids(frame), tmp / path.name, features.stored_columns(frame))
             del frame
             release_memory()
             train_rows = labelled[labelled[schema.MODULE_ID].isin(training)]
@@ -56,7 +56,9 @@ def main(params: Params) -> None:
                 copy[schema.SPLIT] = "train"
                 copies += len(copy)
                 write_frame(
-                    copy, coarse / f"{path.stem}@{period}s.parquet", features.stored_columns(copy)
+                    _plain_ids(copy),
+                    coarse / f"{path.stem}@{period}s.parquet",
+                    features.stored_columns(copy),
                 )
     counts = pd.Series(assignment).value_counts().to_dict()
     write_json(
@@ -73,9 +75,24 @@ def main(params: Params) -> None:
 
 
 def _read(path: Path) -> pd.DataFrame:
-    """A rack's telemetry, with Arrow's decode buffers handed back (0.8 GB a rack) at once."""
-    frame = pd.read_parquet(path)
+    """A rack's telemetry, ids as categoricals, Arrow's decode buffers handed back at once.
+
+    Labelling and featurizing group, sort and map by module: on codes, not on a string per row
+    (13 % of the stage's time). :func:`_plain_ids` turns them back into strings for the files.
+    """
+    import pyarrow.parquet as pq
+
+    ids = [schema.RACK_ID, schema.MODULE_ID]
+    frame = pq.read_table(path, read_dictionary=ids).to_pandas()
     release_memory()
+    return frame
+
+
+def _plain_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its categorical id columns as strings again (what readers get)."""
+    for column in (schema.RACK_ID, schema.MODULE_ID, schema.SPLIT):
+        if isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].astype(object)
     return frame
 
 

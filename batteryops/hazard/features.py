@@ -65,6 +65,7 @@ def _sorted(telemetry: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarr
     A frame already in order is returned as it is (not copied; it is never modified).
     """
     codes, uniques = pd.factorize(telemetry[schema.MODULE_ID], sort=False)
+    uniques = np.asarray(uniques, dtype=object)  # ids of a categorical compare as strings too
     seconds = _seconds(telemetry[schema.TIMESTAMP])
     ordered = len(codes) == 0 or (
         bool(np.all(np.diff(codes) >= 0))

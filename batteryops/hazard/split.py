@@ -92,7 +92,7 @@ def check_no_leak(assignment: dict[str, str] | pd.DataFrame) -> None:
         SplitLeakError: Naming the modules found in more than one split.
     """
     if isinstance(assignment, pd.DataFrame):
-        per_module = assignment.groupby(schema.MODULE_ID)[schema.SPLIT].nunique()
+        per_module = assignment.groupby(schema.MODULE_ID, observed=True)[schema.SPLIT].nunique()
         leaked = sorted(per_module[per_module > 1].index)
     else:
         leaked = []
