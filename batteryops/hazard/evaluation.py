@@ -92,6 +92,9 @@ DELTA_T_ROWS = [
 # 0.39 M). Scoring holds about 0.7 kB per row (the frame, the model matrix, five scores and
 # their tracks), so 1.6 M rows keep evaluate's peak near 1.1 GB above what it has kept.
 SCORE_CHUNK_ROWS = 1_600_000
+# Id columns read as categoricals (selecting a split or a module compares codes, not a string
+# per row); the scores table gets them back as strings.
+IDS = [schema.RACK_ID, schema.MODULE_ID, schema.SPLIT]
 
 
 @dataclass
@@ -258,7 +261,9 @@ def score_partition(
         shap=shap,
         # Every score stored as float32, as the model's own probability is (the baselines'
         # float64 scores took 345 of the table's 490 MB).
-        table=frame[ROW_COLUMNS + SCORES].astype(dict.fromkeys(SCORES, np.float32)),
+        table=frame[ROW_COLUMNS + SCORES].astype(
+            dict.fromkeys(SCORES, np.float32) | dict.fromkeys(IDS, object)
+        ),
         validation=(
             frame[schema.HAZARD].to_numpy()[validation].astype(np.int8),
             classifier[validation].astype(np.float32),
@@ -318,7 +323,7 @@ def _held_out_keys(path: Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     keys = [schema.MODULE_ID, schema.SPLIT, schema.HAZARD, schema.TRAINABLE]
-    frame = pq.read_table(path, columns=keys, read_dictionary=[schema.MODULE_ID]).to_pandas()
+    frame = pq.read_table(path, columns=keys, read_dictionary=IDS).to_pandas()
     held = frame[schema.SPLIT].isin(HELD_OUT).to_numpy()
     return frame[held].assign(position=np.flatnonzero(held)).reset_index(drop=True)
 
@@ -383,7 +388,8 @@ def score_held_out(
             parts = []
             modules = keys[schema.MODULE_ID].cat.codes.to_numpy()
             for lo, hi in module_chunks(modules, SCORE_CHUNK_ROWS):
-                frame = read_rows(path, columns, keys["position"].to_numpy()[lo:hi])
+                positions = keys["position"].to_numpy()[lo:hi]
+                frame = read_rows(path, columns, positions, categorical=IDS)
                 in_chunk = sample[(sample >= lo) & (sample < hi)] - lo
                 part = score_partition(
                     frame, model, truth, section.rule_baseline, horizon_s, 0, rng, in_chunk
