@@ -15,8 +15,18 @@ from batteryops.core import schema
 
 
 def epoch_seconds(timestamps: pd.Series) -> np.ndarray:
-    """UTC timestamps (naive ones taken as UTC) as float seconds since the epoch; NaT -> NaN."""
-    values = pd.DatetimeIndex(pd.to_datetime(timestamps, utc=True))
+    """UTC timestamps (naive ones taken as UTC) as float seconds since the epoch; NaT -> NaN.
+
+    Datetime columns skip ``pd.to_datetime``, which first turns hundreds of values into Python
+    timestamps to decide whether to cache (a sixth of generalize's time, a call per module).
+    """
+    dtype = getattr(timestamps, "dtype", None)
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        values = pd.DatetimeIndex(timestamps).tz_convert("UTC")
+    elif dtype is not None and pd.api.types.is_datetime64_dtype(dtype):
+        values = pd.DatetimeIndex(timestamps).tz_localize("UTC")
+    else:
+        values = pd.DatetimeIndex(pd.to_datetime(timestamps, utc=True))
     milliseconds = values.tz_localize(None).as_unit("ms").asi8
     return np.where(values.isna(), np.nan, milliseconds / 1000.0)
 

@@ -148,6 +148,18 @@ def test_epoch_seconds_all_nat_and_float_nan() -> None:
     assert np.all(np.isnan(seconds))
 
 
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_epoch_seconds_of_datetime_columns_as_pandas_parses_them(unit: str) -> None:
+    # The fast path for datetime columns gives what pd.to_datetime(utc=True) gives.
+    naive = pd.Series(pd.to_datetime([0, 1_500, 86_400_250, None], unit="ms").as_unit(unit))
+    for stamps in (naive, naive.dt.tz_localize("UTC"), naive.dt.tz_localize("Asia/Kolkata")):
+        parsed = pd.DatetimeIndex(pd.to_datetime(stamps, utc=True)).tz_localize(None)
+        expected = np.where(parsed.isna(), np.nan, parsed.as_unit("ms").asi8 / 1000.0)
+        np.testing.assert_array_equal(timegrid.epoch_seconds(stamps), expected)
+        as_objects = pd.Series(list(stamps), dtype=object)
+        np.testing.assert_array_equal(timegrid.epoch_seconds(as_objects), expected)
+
+
 def test_module_groups_and_sort_canonical() -> None:
     frame = pd.DataFrame(
         {
