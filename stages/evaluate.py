@@ -14,7 +14,7 @@ import time
 import pandas as pd
 
 from batteryops.core.config import Params
-from batteryops.core.io import partition_files, read_json, require, write_json
+from batteryops.core.io import partition_files, read_json, release_memory, require, write_json
 from batteryops.hazard import evaluate, evaluation, events
 from batteryops.hazard.model import HazardModel
 from stages._common import run
@@ -46,6 +46,9 @@ def main(params: Params) -> None:
         scored.tracks["validation"], params.evaluate.threshold_grid_size, alarm
     )
     log.info("thresholds chosen on validation in %.1f s", time.perf_counter() - started)
+    # Nothing reads the validation tracks again: their scores and levels are 0.9 GB.
+    del scored.tracks["validation"]
+    release_memory()
     results = evaluation.results_on_test(scored, thresholds, alarm)
     delta_t = evaluate.delta_t_metrics(scored.delta_t_sums, reference="persistence")
     metrics = evaluation.hazard_metrics(results, on_validation, delta_t, alarm)
