@@ -107,7 +107,8 @@ def metrics_on_test_modules(
     """
     tracks, labels, scores = [], [], []
     for path in partitions:
-        frame = read_rows(path, RESCORE_COLUMNS + features, _test_rows, [schema.SPLIT])
+        ids = [schema.MODULE_ID, schema.SPLIT]  # as categoricals: codes, not a string per row
+        frame = read_rows(path, RESCORE_COLUMNS + features, _test_rows, ids[1:], categorical=ids)
         if frame.empty:
             continue
         frame = model.prepare(frame)
