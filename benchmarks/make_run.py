@@ -33,25 +33,28 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_S = 0.2
 
 
-def tree_rss(process: psutil.Process) -> int:
-    """Resident bytes of ``process`` and all its descendants (those that vanish count zero)."""
-    total = 0
+def tree_rss(process: psutil.Process) -> dict[str, int]:
+    """Resident bytes of ``process`` and each descendant, by command line (gone ones count 0)."""
+    sizes: dict[str, int] = {}
     for member in [process, *process.children(recursive=True)]:
         with contextlib.suppress(psutil.Error):
-            total += member.memory_info().rss
-    return total
+            command = " ".join(member.cmdline()[:4])[-60:]
+            sizes[command] = sizes.get(command, 0) + member.memory_info().rss
+    return sizes
 
 
-def run_sampled(command: list[str], cwd: Path, log: Path) -> tuple[float, int, int]:
-    """Run ``command``; its wall seconds, peak summed RSS (bytes) and exit code."""
+def run_sampled(command: list[str], cwd: Path, log: Path) -> tuple[float, dict[str, int], int]:
+    """Run ``command``: its wall seconds, the processes' RSS at the summed peak, its exit code."""
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
-    started, peak = time.perf_counter(), 0
+    started, peak = time.perf_counter(), {}
     with open(log, "w") as out:
         child = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
         watched = psutil.Process(child.pid)
         while child.poll() is None:
             with contextlib.suppress(psutil.Error):  # make itself may end between the two calls
-                peak = max(peak, tree_rss(watched))
+                sizes = tree_rss(watched)
+                if sum(sizes.values()) > sum(peak.values()):
+                    peak = sizes
             time.sleep(SAMPLE_S)
     return time.perf_counter() - started, peak, child.returncode
 
@@ -77,7 +80,8 @@ def main() -> None:
         result = {
             "commit": commit,
             "wall_s": round(wall, 1),
-            "peak_tree_rss_mb": round(peak / 1e6),
+            "peak_tree_rss_mb": round(sum(peak.values()) / 1e6),
+            "at_peak_mb": {command: round(size / 1e6) for command, size in peak.items()},
             "disk_mb": round(disk_bytes([clone / name for name in LEFT_ON_DISK]) / 1e6),
             "cpus": os.cpu_count(),
         }
@@ -88,6 +92,7 @@ def main() -> None:
             f"peak {result['peak_tree_rss_mb']:,} MB (all processes together), "
             f"{result['disk_mb']:,} MB left on disk"
         )
+        print("at the peak:", ", ".join(f"{c} {m:,} MB" for c, m in result["at_peak_mb"].items()))
     finally:
         if args.keep:
             print(f"clone kept at {clone}")
