@@ -3,9 +3,11 @@
 The stage graph comes from DVC itself (``Repo(root).index.graph``, whose edges point from a stage
 to the stages it depends on), so there is no second DAG in Python. Each task runs
 ``dvc repro --single-item STAGE``: DVC still decides whether the stage is up to date, and still
-writes ``dvc.lock``. Stages whose dependencies are done are submitted together; DVC holds a
-repository-wide lock while it reproduces, so ``--wait-for-lock`` makes concurrent stages queue
-for it rather than fail. A lock that cannot be had, or a ``dvc`` process killed by a signal, is
+writes ``dvc.lock``. Stages whose dependencies are done are submitted together (up to
+``flow.max_parallel_stages``): DVC holds its repository lock while it checks and records a stage
+but lets go of it while the stage's command runs, so their commands run side by side and
+``--wait-for-lock`` makes the checks queue rather than fail. A lock that cannot be had (the
+repository's, or a file another stage is writing), or a ``dvc`` process killed by a signal, is
 retried; a stage that failed on its own merits is reported at once.
 
 Run once:            python -m flows.pipeline   (returns at once when ``dvc status`` is clean)
@@ -29,7 +31,7 @@ from typing import Any
 from flows._common import ROOT, project_params
 
 # What DVC prints when another process holds the repository lock.
-LOCK_MARKERS = ("Unable to acquire lock",)
+LOCK_MARKERS = ("Unable to acquire lock", "is busy, it is being blocked by")
 # Exit codes of a process killed by a signal (SIGKILL, SIGTERM; as seen direct or by a shell).
 KILLED = (-9, -15, 137, 143)
 

@@ -13,6 +13,11 @@ LOCKED = (
     "ERROR: Unable to acquire lock. Most likely another DVC process is running or was "
     "terminated abruptly."
 )
+# What this machine's DVC printed when a second `dvc repro` looked at a file being written.
+BUSY = (
+    "ERROR: failed to reproduce 'check_params': '/tmp/c1/data/params_checked.txt' is busy, it is "
+    "being blocked by:\n  (PID 1234): dvc repro validate"
+)
 
 
 def test_a_stage_that_failed_on_its_merits_is_not_retried() -> None:
@@ -23,7 +28,7 @@ def test_a_stage_that_failed_on_its_merits_is_not_retried() -> None:
 
 @pytest.mark.parametrize(
     ("returncode", "output"),
-    [(255, LOCKED), (-9, ""), (137, ""), (-15, ""), (143, "")],
+    [(255, LOCKED), (255, BUSY), (-9, ""), (137, ""), (-15, ""), (143, "")],
 )
 def test_a_lock_or_a_killed_process_is_retried(returncode: int, output: str) -> None:
     assert StageError("train", returncode, output).transient
