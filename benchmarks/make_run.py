@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -44,18 +45,32 @@ def tree_rss(process: psutil.Process) -> dict[str, int]:
 
 
 def run_sampled(command: list[str], cwd: Path, log: Path) -> tuple[float, dict[str, int], int]:
-    """Run ``command``: its wall seconds, the processes' RSS at the summed peak, its exit code."""
+    """Run ``command``: its wall seconds, the processes' RSS at the summed peak, its exit code.
+
+    Its output goes to ``log``, each line after the seconds since the start (where time goes).
+    """
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
+    env["PYTHONUNBUFFERED"] = "1"  # each line when it is printed, for its time
     started, peak = time.perf_counter(), {}
-    with open(log, "w") as out:
-        child = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
-        watched = psutil.Process(child.pid)
-        while child.poll() is None:
-            with contextlib.suppress(psutil.Error):  # make itself may end between the two calls
-                sizes = tree_rss(watched)
-                if sum(sizes.values()) > sum(peak.values()):
-                    peak = sizes
-            time.sleep(SAMPLE_S)
+    child = subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
+    )
+
+    def copy() -> None:
+        with open(log, "w") as out:
+            for line in child.stdout:
+                out.write(f"[{time.perf_counter() - started:6.1f} s] {line}")
+
+    copier = threading.Thread(target=copy, daemon=True)
+    copier.start()
+    watched = psutil.Process(child.pid)
+    while child.poll() is None:
+        with contextlib.suppress(psutil.Error):  # make itself may end between the two calls
+            sizes = tree_rss(watched)
+            if sum(sizes.values()) > sum(peak.values()):
+                peak = sizes
+        time.sleep(SAMPLE_S)
+    copier.join()
     return time.perf_counter() - started, peak, child.returncode
 
 
@@ -63,7 +78,7 @@ def main() -> None:
     """Clone, run, measure, print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", default=str(ROOT), help="the repository to clone")
-    parser.add_argument("--keep", action="store_true", help="keep the clone (its path printed)")
+    parser.add_argument("--keep", action="store_true", help="keep the clone and its timed log")
     parser.add_argument("--out", default=str(ROOT / "reports" / "make_run.json"))
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="batteryops-make-run-"))
