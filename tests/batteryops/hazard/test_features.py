@@ -433,3 +433,12 @@ def test_features_are_kept_to_their_significand_bits(
     # The telemetry's own readings are stored as they came.
     raw = featurized["temp_max_c"].to_numpy(dtype=np.float32).view(np.uint32)
     assert (raw & low).any()
+
+
+def test_a_reading_stands_in_the_rack_median_as_long_as_the_slowest_accepted_logger(
+    params: Params,
+) -> None:
+    # A module logged every alarm.max_logger_period_s seconds must stay in its rack's median
+    # between two readings; the feature's own constant cannot follow the alarm section (changing
+    # the alarm would re-featurize everything), so this holds them together.
+    assert params.alarm.max_logger_period_s <= features.RACK_HOLD_S
