@@ -6,9 +6,10 @@ to the stages it depends on), so there is no second DAG in Python. Each task run
 writes ``dvc.lock``. Stages whose dependencies are done are submitted together (up to
 ``flow.max_parallel_stages``): DVC holds its repository lock while it checks and records a stage
 but lets go of it while the stage's command runs, so their commands run side by side and
-``--wait-for-lock`` makes the checks queue rather than fail. A lock that cannot be had (the
-repository's, or a file another stage is writing), or a ``dvc`` process killed by a signal, is
-retried; a stage that failed on its own merits is reported at once.
+``--wait-for-lock`` makes the checks queue rather than fail. :data:`SOLO_STAGES` (featurize and
+evaluate, near 3.6 GB each) run with nothing beside them (:class:`StageSlots`). A lock that
+cannot be had (the repository's, or a file another stage is writing), or a ``dvc`` process
+killed by a signal, is retried; a stage that failed on its own merits is reported at once.
 
 Run once:            python -m flows.pipeline   (returns at once when ``dvc status`` is clean)
 Run every stage:     python -m flows.pipeline --force
@@ -25,6 +26,9 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,55 @@ from flows._common import ROOT, project_params
 LOCK_MARKERS = ("Unable to acquire lock", "is busy, it is being blocked by")
 # Exit codes of a process killed by a signal (SIGKILL, SIGTERM; as seen direct or by a shell).
 KILLED = (-9, -15, 137, 143)
+# Stages that run with no other stage beside them: each peaks near 3.6 GB on the default fleet,
+# so any neighbour would take the run past the 4 GB that `make run` keeps to (README, speed).
+SOLO_STAGES = frozenset({"featurize", "evaluate"})
+
+
+class StageSlots:
+    """Side by side for most stages, alone for :data:`SOLO_STAGES` (a readers-writer lock).
+
+    A solo stage waits for the running stages to end and holds off new ones while it waits, so
+    it is not starved by a stream of small stages.
+    """
+
+    def __init__(self) -> None:
+        self._turn = threading.Condition()
+        self._running = 0
+        self._solo_waiting = 0
+        self._solo_running = False
+
+    @property
+    def solo_waiting(self) -> int:
+        """How many solo stages wait for their turn."""
+        with self._turn:
+            return self._solo_waiting
+
+    @contextmanager
+    def slot(self, stage: str) -> Iterator[None]:
+        """Hold a place for ``stage`` while it runs."""
+        solo = stage in SOLO_STAGES
+        with self._turn:
+            if solo:
+                self._solo_waiting += 1
+                self._turn.wait_for(lambda: self._running == 0 and not self._solo_running)
+                self._solo_waiting -= 1
+                self._solo_running = True
+            else:
+                self._turn.wait_for(lambda: not self._solo_running and not self._solo_waiting)
+                self._running += 1
+        try:
+            yield
+        finally:
+            with self._turn:
+                if solo:
+                    self._solo_running = False
+                else:
+                    self._running -= 1
+                self._turn.notify_all()
+
+
+SLOTS = StageSlots()
 
 
 def stage_graph(root: str | Path = ROOT) -> dict[str, list[str]]:
@@ -80,7 +133,8 @@ def run_stage(stage: str, root: str | Path = ROOT, force: bool = False) -> dict[
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env)
+    with SLOTS.slot(stage):
+        done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env)
     output = done.stdout + done.stderr
     if done.returncode != 0:
         raise StageError(stage, done.returncode, output)
