@@ -56,6 +56,13 @@ class StageSlots:
         self._solo_waiting = 0
         self._solo_running = False
 
+    def __reduce__(self) -> tuple[type, tuple]:
+        """Unpickle as fresh, free slots.
+
+        A served flow travels to its run's process by value (cloudpickle); a lock cannot.
+        """
+        return (StageSlots, ())
+
     @property
     def solo_waiting(self) -> int:
         """How many solo stages wait for their turn."""

@@ -70,3 +70,18 @@ def test_two_solo_stages_never_overlap() -> None:
     one.release.set()
     assert other.entered.wait(WAIT_S)
     other.release.set()
+
+
+def test_slots_travel_by_value_as_fresh_ones() -> None:
+    # Prefect ships a served flow to its run's process with cloudpickle, module globals and all.
+    import cloudpickle
+
+    slots = StageSlots()
+    held = Stage(slots, "featurize")
+    held.start()
+    assert held.entered.wait(WAIT_S)
+    copy = cloudpickle.loads(cloudpickle.dumps(slots))
+    with copy.slot("evaluate"):  # free: the copy holds nothing of the original's state
+        pass
+    held.release.set()
+    held.join(WAIT_S)
