@@ -4,7 +4,8 @@ XGBoost and the baselines (ridge, random forest; for RUL also the empirical fade
 on the training chambers and judged on the held-out one, then again with the cells held out in
 ``health.cell_folds`` folds (:mod:`batteryops.health.training`). Everything lands in
 ``metrics/soh.json`` side by side. The XGBoost pair trained on the training chambers is logged to
-MLflow as the ``battery-soh`` candidate, with a TreeSHAP summary plot.
+MLflow as the ``battery-soh`` candidate, with a TreeSHAP summary plot. It is also judged, as it
+is, on the second ageing family (another cell, a semi-empirical model; never trained on).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import pandas as pd
 
 from batteryops.core.config import Params
 from batteryops.core.io import read_json, require, write_json
-from batteryops.health import training
+from batteryops.health import other_cells, training
+from batteryops.sim.semi_empirical import simulate_second_family
 from stages._common import run
 
 log = logging.getLogger("stages.train_health")
@@ -31,6 +33,9 @@ def main(params: Params) -> None:
         frame, split_info["cells"], split_info["features"], section, seed
     )
     model, metrics = trained.model, trained.metrics
+    family = simulate_second_family(params.second_ageing)
+    metrics["second_family"] = other_cells.judge(model, family.cycles, family.truth)
+    metrics.update(training.second_family_headline(metrics["second_family"]))
     model.save(paths.soh_model)
     training.shap_plot(model, trained.test_soh_rows, section.shap_rows, paths.soh_shap, seed)
     info = training.log_candidate(
@@ -39,11 +44,14 @@ def main(params: Params) -> None:
     write_json(metrics, paths.metrics.soh)
     write_json(info, paths.soh_model_info)
     log.info(
-        "temperature holdout: SOH RMSE %.2f %%, within 3 %% %.3f; RUL MAPE %.1f %% at cycle %d",
+        "temperature holdout: SOH RMSE %.2f %%, within 3 %% %.3f; RUL MAPE %.1f %% at cycle %d; "
+        "second ageing family: SOH RMSE %.2f %% (best baseline %.2f %%)",
         metrics["soh_rmse_pct"],
         metrics["soh_within_3pct"],
         metrics["rul_mape_pct"],
         section.rul_judged_at_cycle,
+        metrics["second_family_soh_rmse_pct"],
+        metrics["second_family_soh_best_baseline_rmse_pct"],
     )
 
 

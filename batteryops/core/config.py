@@ -527,8 +527,21 @@ class SohGateParams(_Section):
     min_soh_within_3pct: float = Field(ge=0, le=1)
     min_soh_within_5pct: float = Field(ge=0, le=1)
     max_rul_mape_pct: float = Field(gt=0)
+    beat_baselines: bool = True
+    max_second_family_soh_rmse_pct: float | None = Field(default=None, gt=0)
     max_regression: SohRegressionParams
     require_validation: bool
+
+
+class CheckupParams(_Section):
+    """What counts as a check-up (reference performance test) cycle: a full discharge at a low rate.
+
+    A cell with no cycle at or below ``max_c_rate`` (or no C-rate: no nominal capacity) has each
+    full discharge as a check-up, as in lab data that cycles at one rate.
+    """
+
+    min_depth: float = Field(gt=0, le=1)
+    max_c_rate: float | None = Field(default=None, gt=0)
 
 
 class HealthParams(_Section):
@@ -537,7 +550,6 @@ class HealthParams(_Section):
     source: Literal["simulated", "files"]
     model_name: str
     reference_cycles: int = Field(gt=0)
-    nominal_capacity_ah: float = Field(gt=0)
     eol_soh: float = Field(gt=0, lt=1)
     row_stride: int = Field(gt=0)
     rul_from_cycle: int = Field(ge=0)
@@ -550,6 +562,7 @@ class HealthParams(_Section):
     replace_below_soh: float = Field(gt=0, le=1)
     interval: tuple[float, float]
     cell_folds: int = Field(ge=0)
+    checkup: CheckupParams
     soh_xgboost: dict[str, float | int]
     rul_xgboost: dict[str, float | int]
     shap_rows: int = Field(gt=0)
@@ -664,11 +677,15 @@ class CycleIngestParams(_Section):
 
 
 class AgeingProtocol(_Section):
-    """One cycling protocol: constant-current charge and discharge rates (full 2.5-4.2 V cycles)."""
+    """One ageing protocol: constant-current charge and discharge rates, depth of each cycle.
+
+    The depth is a share of the nominal capacity (1: full 2.5-4.2 V cycles).
+    """
 
     name: str
     charge_c_rate: float = Field(gt=0)
     discharge_c_rate: float = Field(gt=0)
+    depth_of_discharge: float = Field(default=1.0, gt=0, le=1)
 
 
 class AgeingRates(_Section):
@@ -706,6 +723,46 @@ class AgeingNoise(_Section):
     resistance_fraction: float = Field(ge=0)
     temperature_c: float = Field(ge=0)
     voltage_v: float = Field(ge=0)
+
+
+class SecondAgeingProtocol(_Section):
+    """One protocol of the second family: rates, depth and mean voltage of its ageing cycles."""
+
+    name: str
+    charge_c_rate: float = Field(gt=0)
+    discharge_c_rate: float = Field(gt=0)
+    depth_of_discharge: float = Field(gt=0, le=1)
+    mean_voltage_v: float = Field(gt=2.5, lt=4.5)
+
+
+class SecondAgeingParams(_Section):
+    """The second ageing family (``second_ageing``): semi-empirical laws of another cell.
+
+    The health model is judged on it, never trained on it (:mod:`batteryops.sim.semi_empirical`).
+    """
+
+    seed: int
+    temperatures_c: list[float] = Field(min_length=1)
+    protocols: list[SecondAgeingProtocol] = Field(min_length=1)
+    cells_per_condition: int = Field(gt=0)
+    max_cycles: int = Field(gt=0)
+    end_soh: float = Field(gt=0, lt=1)
+    checkup_every: int = Field(gt=0)
+    checkup_c_rate: float = Field(gt=0)
+    nominal_capacity_ah: float = Field(gt=0)
+    storage_voltage_v: float = Field(gt=2.5, lt=4.5)
+    resistance_ohm: float = Field(gt=0)
+    rest_h: float = Field(ge=0)
+    coulombic_efficiency: float = Field(gt=0, le=1)
+    rate_capacity_loss: float = Field(ge=0, lt=0.5)
+    self_heating_c_per_c_rate: float = Field(ge=0)
+    knee_onset_loss: float = Field(gt=0, lt=1)
+    knee_gain: float = Field(ge=0)
+    rate_spread_fraction: float = Field(ge=0)
+    capacity_spread_fraction: float = Field(ge=0)
+    noise_capacity_ah: float = Field(ge=0)
+    noise_resistance_fraction: float = Field(ge=0)
+    noise_temperature_c: float = Field(ge=0)
 
 
 class AgeingParams(_Section):
@@ -834,6 +891,7 @@ class Params(_Section):
     register_: RegisterParams = Field(default_factory=RegisterParams, alias="register")
     flow: FlowParams
     ageing: AgeingParams
+    second_ageing: SecondAgeingParams
     health: HealthParams
     cycle_ingest: CycleIngestParams
     serve: ServeParams

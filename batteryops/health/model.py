@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 SOH_PRED = "soh"
 RUL_PRED = "rul_cycles"
 FADE_FIT_RUL = "fade_fit_rul_log"
+MIN_FADE_POINTS = 10
 
 
 def featurize(
@@ -35,7 +36,7 @@ def featurize(
 ) -> pd.DataFrame:
     """Summary and curve features per (cell, cycle) row, keys first; no look-ahead."""
     cycles = cycles.sort_values(schema.CYCLE_KEYS).reset_index(drop=True)
-    feats = dataset.summary_features(cycles, params.reference_cycles, params.nominal_capacity_ah)
+    feats = dataset.summary_features(cycles, params)
     if curves is not None and not curves.empty:
         curve_feats = incremental_capacity.curve_features(curves).merge(
             dma.mode_features(curves), on=schema.CYCLE_KEYS, how="left"
@@ -44,20 +45,38 @@ def featurize(
     return pd.concat([cycles[schema.CYCLE_KEYS], feats], axis=1)
 
 
+FADE_SOURCES = (
+    ("full_cycle_soh", "cycles_since_full_cycle"),
+    ("checkup_soh", "cycles_since_checkup"),
+)
+
+
+def _measured(past: pd.DataFrame, value: str, since: str) -> tuple[np.ndarray, np.ndarray]:
+    """The (cycle, SOH) points a carried-forward feature was measured at, each once."""
+    at = (past[schema.CYCLE] - past[since]).to_numpy(dtype=float)
+    values = past[value].to_numpy(dtype=float)
+    keep = np.isfinite(at) & np.isfinite(values)
+    at, index = np.unique(at[keep], return_index=True)
+    return at, values[keep][index]
+
+
 def fade_fit_rul(frame: pd.DataFrame, at: pd.Series, eol_soh: float) -> np.ndarray:
-    """Per row of ``at`` (cell, cycle): RUL from the fade fit of the cell's capacity ratios."""
+    """Per row of ``at`` (cell, cycle): RUL from the fade fit of the cell's measured SOH.
+
+    The points are its near-full field cycles (a coulomb count at one rate) where it has at
+    least :data:`MIN_FADE_POINTS`, else its check-ups; each as known before the row's cycle.
+    """
     out = np.full(len(at), np.nan)
     history = {cell: g for cell, g in frame.groupby(schema.CELL_ID, sort=False)}
     for i, (cell, now) in enumerate(zip(at[schema.CELL_ID], at[schema.CYCLE], strict=True)):
         past = history[cell]
         past = past[past[schema.CYCLE] <= now]
-        ratio = past["capacity_ratio"].to_numpy()
-        keep = np.isfinite(ratio)
-        if keep.sum() < 10:
-            continue
-        out[i] = fade_fit.rul_from_history(
-            past[schema.CYCLE].to_numpy(dtype=float)[keep], ratio[keep], float(now), eol_soh
-        )
+        for value, since in FADE_SOURCES:
+            cycles_n, ratio = _measured(past, value, since)
+            enough = MIN_FADE_POINTS if value == "full_cycle_soh" else fade_fit.MIN_POINTS
+            if len(ratio) >= enough:
+                out[i] = fade_fit.rul_from_history(cycles_n, ratio, float(now), eol_soh)
+                break
     return out
 
 
@@ -86,10 +105,12 @@ def baselines(seed: int) -> dict[str, object]:
 
     return {
         "ridge": make_pipeline(
-            SimpleImputer(strategy="median"), StandardScaler(), RidgeCV(np.logspace(-3, 3, 13))
+            SimpleImputer(strategy="median", keep_empty_features=True),
+            StandardScaler(),
+            RidgeCV(np.logspace(-3, 3, 13)),
         ),
         "random_forest": make_pipeline(
-            SimpleImputer(strategy="median"),
+            SimpleImputer(strategy="median", keep_empty_features=True),
             RandomForestRegressor(
                 n_estimators=100,
                 min_samples_leaf=3,
@@ -104,10 +125,10 @@ def baselines(seed: int) -> dict[str, object]:
 class RidgeBoosted:
     """Ridge regression plus XGBoost on its residuals: the SOH model.
 
-    SOH is close to linear in the capacity ratio and the resistance (the capacity measured at
-    the protocol's rate falls short of the low-rate one by a share that grows with resistance).
-    Trees alone approximate that in steps and cannot carry it to a chamber temperature between
-    the training ones; the ridge part carries the linear trend and the trees what it misses.
+    The change of SOH since the last check-up is close to linear in the check-up fade line
+    carried to now and in the coulomb count's gap to the check-up. Trees alone approximate that
+    in steps and cannot carry it to a chamber temperature between the training ones; the ridge
+    part carries the linear trend and the trees what it misses.
     """
 
     def __init__(self, hyper: dict, seed: int):
@@ -139,18 +160,86 @@ class RidgeBoosted:
         return linear + trees[:, :-1]
 
 
+class SinceCheckup:
+    """An SOH model learned as the change since the cell's last check-up.
+
+    SOH = ``checkup_soh`` + a change. Where the field has a near-full cycle since (a coulomb
+    count, ``full_cycle_vs_checkup``), ``inner`` predicts the change from the relative inputs
+    (shares, ratios, cycles since), so a cell of another size, chemistry or simulator is read
+    the same way. Where it has none (a cell cycled at partial depth), the change is the check-up
+    fade line carried to now (``projected_change``): the coulomb count is the model's main
+    input, and it is not extrapolated to rows without one. Before a cell's first check-up the
+    base is 1 (a fresh cell).
+    """
+
+    def __init__(self, inner: object):
+        self.inner = inner
+        self.fitted = False
+
+    @staticmethod
+    def _base(rows: pd.DataFrame) -> np.ndarray:
+        return rows[dataset.CHECKUP_SOH].fillna(1.0).to_numpy(dtype=float)
+
+    @staticmethod
+    def _counted(rows: pd.DataFrame) -> np.ndarray:
+        return rows[dataset.COULOMB_COUNT_GAP].notna().to_numpy()
+
+    @staticmethod
+    def _fade_line(rows: pd.DataFrame) -> np.ndarray:
+        return rows[dataset.PROJECTED_CHANGE].fillna(0.0).to_numpy(dtype=float)
+
+    def fit(self, rows: pd.DataFrame, target: pd.Series) -> SinceCheckup:
+        """Fit ``inner`` on the SOH change since the last check-up, on rows with a coulomb count."""
+        counted = self._counted(rows)
+        self.fitted = bool(counted.any())
+        if self.fitted:
+            self.inner.fit(rows[counted], (target - self._base(rows))[counted])
+        return self
+
+    def predict(self, rows: pd.DataFrame) -> np.ndarray:
+        """The last check-up's SOH plus the predicted change (the fade line's without a count)."""
+        change = self._fade_line(rows)
+        counted = self._counted(rows) & self.fitted
+        if counted.any():
+            change[counted] = self.inner.predict(rows[counted])
+        return self._base(rows) + change
+
+    def contributions(self, rows: pd.DataFrame) -> np.ndarray:
+        """Per row and feature, additive contributions that sum to the prediction.
+
+        ``inner``'s where it predicts, else the fade line's change on ``projected_change``; the
+        base on ``checkup_soh``.
+        """
+        columns = list(rows.columns)
+        out = np.zeros(rows.shape)
+        counted = self._counted(rows) & self.fitted
+        if counted.any():
+            out[counted] = self.inner.contributions(rows[counted])
+        out[~counted, columns.index(dataset.PROJECTED_CHANGE)] = self._fade_line(rows)[~counted]
+        out[:, columns.index(dataset.CHECKUP_SOH)] += self._base(rows)
+        return out
+
+
 def fit_models(
     train: pd.DataFrame,
     features: list[str],
     target: str,
     hyper: dict,
     seed: int,
-    linear_base: bool = False,
+    since_checkup: bool = False,
 ) -> dict[str, object]:
-    """Fit XGBoost (on a ridge base when ``linear_base``) and the baselines on ``train``."""
+    """Fit XGBoost and the baselines on ``train``.
+
+    With ``since_checkup`` (the SOH task) each learns the change since the last check-up
+    (:class:`SinceCheckup`) and XGBoost sits on a ridge base (:class:`RidgeBoosted`).
+    """
     rows = train[train[target].notna()]
-    fitted = {"xgboost": RidgeBoosted(hyper, seed) if linear_base else _regressor(hyper, seed)}
-    fitted.update(baselines(seed))
+    if since_checkup:
+        fitted = {"xgboost": SinceCheckup(RidgeBoosted(hyper, seed))}
+        fitted.update({name: SinceCheckup(m) for name, m in baselines(seed).items()})
+    else:
+        fitted = {"xgboost": _regressor(hyper, seed)}
+        fitted.update(baselines(seed))
     for model in fitted.values():
         model.fit(rows[features], rows[target])
     return fitted

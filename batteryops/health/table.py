@@ -64,7 +64,7 @@ def build_table(
     cycles = cycles.sort_values(schema.CYCLE_KEYS, ignore_index=True)
     frame = featurize(cycles, curves, params)
     known = truth if truth is not None and len(truth) else None
-    soh = dataset.soh_labels(cycles, params.reference_cycles, known)
+    soh = dataset.soh_labels(cycles, params.reference_cycles, params.checkup, known)
     frame[dataset.SOH] = soh.to_numpy()
     frame[dataset.RUL] = dataset.rul_labels(cycles, soh, params.eol_soh).to_numpy()
     cells = frame.groupby(schema.CELL_ID, as_index=False)["temperature_c"].last()

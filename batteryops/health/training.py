@@ -24,13 +24,14 @@ from batteryops.mlops import tracking
 LOG_RUL = "log_rul"
 SOH_FOLD_METRICS = ("rmse_pct", "mae_pct", "within_3pct", "within_5pct")
 RUL_FOLD_METRICS = ("rmse_cycles", "mape_pct")
+CYCLES_SINCE_CURVE = "cycles_since_curve"
 
 
 @dataclass(frozen=True)
 class TrainingRows:
     """The rows each task learns from and is judged on, with their feature lists."""
 
-    soh: pd.DataFrame  # every ``row_stride`` cycles, with a known SOH
+    soh: pd.DataFrame  # every ``row_stride`` cycles, with a known SOH, not at a check-up curve
     rul: pd.DataFrame  # RUL rows with a known RUL above zero, and its log in ``LOG_RUL``
     soh_features: list[str]
     rul_features: list[str]  # the SOH features and the fade fit's own log-RUL estimate
@@ -48,10 +49,14 @@ class HealthTraining:
 def training_rows(frame: pd.DataFrame, features: list[str], params: HealthParams) -> TrainingRows:
     """SOH and RUL rows of the health table (see :class:`TrainingRows`)."""
     soh_rows = frame[(frame[schema.CYCLE] % params.row_stride == 0) & frame[dataset.SOH].notna()]
+    if CYCLES_SINCE_CURVE in soh_rows:
+        # A row with its own low-rate curve is a check-up: its SOH is measured, not estimated.
+        soh_rows = soh_rows[soh_rows[CYCLES_SINCE_CURVE] != 0]
     rul = rul_rows(frame, params)
     rul = rul[rul[dataset.RUL].notna() & (rul[dataset.RUL] > 0)].copy()
     rul[LOG_RUL] = np.log1p(rul[dataset.RUL])
-    return TrainingRows(soh_rows, rul, features, features + [FADE_FIT_RUL])
+    soh_features = [name for name in features if name in dataset.SOH_FEATURES]
+    return TrainingRows(soh_rows, rul, soh_features, features + [FADE_FIT_RUL])
 
 
 def train_health(
@@ -66,7 +71,7 @@ def train_health(
     Args:
         frame: The health table (:func:`batteryops.health.table.build_table`).
         cells: Cell -> ``train``, ``test`` or ``unused`` (the temperature holdout).
-        features: The SOH feature columns.
+        features: The feature columns (the SOH model reads those in ``dataset.SOH_FEATURES``).
         params: The ``health`` section.
         seed: Seed of every model.
 
@@ -79,7 +84,11 @@ def train_health(
     dataset.assert_no_leak(train_cells, test_cells)
 
     judged, fitted = holdout(rows, train_cells, test_cells, params, seed)
-    metrics = {"temperature_holdout": judged, "features": len(features)}
+    metrics = {
+        "temperature_holdout": judged,
+        "features": len(rows.soh_features),
+        "rul_features": len(rows.rul_features),
+    }
     residuals = np.array([])
     if params.cell_folds:
         metrics["cell_folds"], residuals = cross_validate(rows, params, seed)
@@ -87,7 +96,7 @@ def train_health(
     model = HealthModel(
         fitted["soh"]["xgboost"],
         fitted["rul"]["xgboost"],
-        features,
+        rows.soh_features,
         rows.rul_features,
         params,
         quantiles,
@@ -141,13 +150,15 @@ def _judge_soh(
     train: pd.DataFrame, test: pd.DataFrame, features: list[str], hyper: dict, seed: int
 ) -> tuple[dict, dict[str, object]]:
     """Every SOH model fitted on ``train`` and its metrics on ``test``."""
-    soh_models = fit_models(train, features, dataset.SOH, hyper, seed, linear_base=True)
+    soh_models = fit_models(train, features, dataset.SOH, hyper, seed, since_checkup=True)
     soh_out = {
         name: dataset.soh_metrics(
             test[dataset.SOH], model.predict(test[features]), test[schema.CELL_ID]
         )
         for name, model in soh_models.items()
     }
+    for name, column in dataset.SOH_BASELINES.items():
+        soh_out[name] = dataset.soh_metrics(test[dataset.SOH], test[column], test[schema.CELL_ID])
     return soh_out, soh_models
 
 
@@ -283,11 +294,28 @@ def residual_quantiles(residuals: np.ndarray, interval: tuple[float, float]) -> 
     return tuple(float(q) for q in np.quantile(residuals, interval))
 
 
+def best_baseline_rmse(soh_metrics: dict[str, dict]) -> float:
+    """The lowest SOH RMSE (points) among the baselines that fit nothing; NaN if none answered."""
+    values = [soh_metrics[name]["rmse_pct"] for name in dataset.SOH_BASELINES]
+    finite = [value for value in values if np.isfinite(value)]
+    return min(finite) if finite else float("nan")
+
+
+def second_family_headline(judged: dict) -> dict[str, float]:
+    """The flat keys the gates read from the second ageing family (:mod:`.other_cells`)."""
+    return {
+        "second_family_soh_rmse_pct": judged["soh"]["xgboost"]["rmse_pct"],
+        "second_family_soh_within_3pct": judged["soh"]["xgboost"]["within_3pct"],
+        "second_family_soh_best_baseline_rmse_pct": best_baseline_rmse(judged["soh"]),
+    }
+
+
 def headline(holdout_metrics: dict) -> dict[str, float]:
     """The flat keys the gates read: XGBoost on the temperature holdout."""
     soh = holdout_metrics["soh"]["xgboost"]
     rul = holdout_metrics["rul"]["xgboost"]["at_judged_cycle"]
     return {
+        "soh_best_baseline_rmse_pct": best_baseline_rmse(holdout_metrics["soh"]),
         "soh_rmse_pct": soh["rmse_pct"],
         "soh_mae_pct": soh["mae_pct"],
         "soh_mape_pct": soh["mape_pct"],

@@ -200,8 +200,12 @@ def evaluate_soh_gates(
 ) -> list[GateResult]:
     """Check ``metrics/soh.json`` (temperature holdout, XGBoost) against ``gates.soh``.
 
-    The candidate's SOH RMSE and RUL MAPE may exceed the champion's (recorded on its version)
-    by at most the share of it in ``gates.soh.max_regression``.
+    With ``gates.soh.beat_baselines`` the SOH RMSE must also be at most the best baseline's
+    (last check-up, check-up fade line, coulomb count) where one answered, on the temperature
+    holdout and on the second ageing family, whose SOH RMSE is also held to
+    ``max_second_family_soh_rmse_pct``. The candidate's SOH
+    RMSE and RUL MAPE may exceed the champion's (recorded on its version) by at most the share
+    of it in ``gates.soh.max_regression``.
     """
     results = [
         _check("soh_rmse_pct", soh.get("soh_rmse_pct"), "<=", gates.max_soh_rmse_pct),
@@ -209,6 +213,20 @@ def evaluate_soh_gates(
         _check("soh_within_5pct", soh.get("soh_within_5pct"), ">=", gates.min_soh_within_5pct),
         _check("rul_mape_pct", soh.get("rul_mape_pct"), "<=", gates.max_rul_mape_pct),
     ]
+    if gates.max_second_family_soh_rmse_pct is not None:
+        results.append(
+            _check(
+                "second_family_soh_rmse_pct",
+                soh.get("second_family_soh_rmse_pct"),
+                "<=",
+                gates.max_second_family_soh_rmse_pct,
+            )
+        )
+    for prefix in ("", "second_family_"):
+        best = soh.get(f"{prefix}soh_best_baseline_rmse_pct")
+        if gates.beat_baselines and best is not None and math.isfinite(best):
+            gate = f"{prefix}soh_rmse_pct_vs_best_baseline"
+            results.append(_check(gate, soh.get(f"{prefix}soh_rmse_pct"), "<=", best))
     if validation is not None and gates.require_validation:
         results.append(_validation_gate(validation, "cycle validation"))
     results += _no_regression_gates(soh, gates.max_regression, champion or {})

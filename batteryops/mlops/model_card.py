@@ -7,6 +7,7 @@ intended use, data, metrics beside baselines, operating point, registry decision
 
 from __future__ import annotations
 
+import math
 from importlib.metadata import version as package_version
 from typing import Any
 
@@ -297,19 +298,59 @@ HEALTH_LIMITS = [
     "Judged on simulated LG M50-type cells aged by degradation modes (batteryops/sim/ageing.py): "
     "the modes, their rates and the knee are a model, not measurements; real cycler exports go "
     "through `health.source: files` and must be judged on their own before trusting SOH/RUL.",
-    "SOH is the low-rate capacity over the cell's first cycles; cells cycled at other "
-    "temperatures or protocols than the training chambers are extrapolations "
-    "(the temperature holdout measures one such step).",
+    "SOH is the low-rate capacity over the cell's first check-ups, measured at check-ups and "
+    "estimated between them as the change since the last one; without a near-full cycle since "
+    "(a cell cycled at partial depth) the estimate is the check-up fade line. Cells cycled at "
+    "other temperatures or protocols than the training chambers are extrapolations (the "
+    "temperature holdout and the second ageing family measure two such steps).",
     "RUL counts full equivalent cycles of the cell's own protocol to SOH 0.8; a change of duty, "
     "temperature or rest makes it stale until new cycles arrive.",
 ]
 
 
+def _number(value: Any, spec: str) -> str:
+    """``value`` formatted by ``spec``; ``-`` where there is none (no row answered)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, spec)
+
+
 def _soh_row(name: str, metrics: dict[str, Any]) -> str:
-    return (
-        f"| {name} | {metrics['rmse_pct']:.3f} | {metrics['mae_pct']:.3f} | "
-        f"{metrics['r2']:.4f} | {metrics['within_3pct']:.3f} | {metrics['within_5pct']:.3f} |"
-    )
+    cells = [
+        _number(metrics.get(key), spec)
+        for key, spec in (
+            ("rmse_pct", ".3f"),
+            ("mae_pct", ".3f"),
+            ("r2", ".4f"),
+            ("within_3pct", ".3f"),
+            ("within_5pct", ".3f"),
+        )
+    ]
+    return f"| {name} | {' | '.join(cells)} |"
+
+
+def _rul_row(name: str, metrics: dict[str, Any]) -> str:
+    rmse, mape = _number(metrics.get("rmse_cycles"), ".0f"), _number(metrics.get("mape_pct"), ".1f")
+    return f"| {name} | {rmse} | {mape} | {metrics.get('n', 0)} |"
+
+
+def _second_family(soh: dict[str, Any]) -> list[str]:
+    """The second ageing family's tables (another cell, another model; never trained on)."""
+    if "second_family" not in soh:
+        return []
+    family = soh["second_family"]
+    return [
+        f"## Second ageing family ({family['cells']} cells of another cell type, aged by "
+        "semi-empirical laws; never trained on)",
+        "| model | RMSE (pts) | MAE (pts) | R2 | within 3 pts | within 5 pts |",
+        "|---|---|---|---|---|---|",
+        *(_soh_row(model, m) for model, m in family["soh"].items()),
+        "",
+        "| RUL model | RMSE (cycles) | MAPE (%) | cells |",
+        "|---|---|---|---|",
+        *(_rul_row(model, m) for model, m in family["rul_at_judged_cycle"].items()),
+        "",
+    ]
 
 
 def health_card(outcome: Registration, soh: dict[str, Any]) -> str:
@@ -335,9 +376,10 @@ def render_health(
         f"{decision['gates_total']} gates); reasons: {'; '.join(decision['reasons'])}",
         "",
         "## Intended use",
-        "State of health (capacity ratio) and remaining cycles to SOH 0.8 of Li-ion cells from "
-        "their cycle data (and low-rate curves when measured), for maintenance planning; not "
-        "for safety decisions.",
+        "State of health (low-rate capacity over the initial one, measured at check-ups and "
+        "estimated between them) and remaining cycles to SOH 0.8 of Li-ion cells from their "
+        "cycle data (and low-rate curves when measured), for maintenance planning; not for "
+        "safety decisions.",
         "",
         "## Lineage",
         *(f"- {key}: `{value}`" for key, value in lineage.items()),
@@ -351,12 +393,9 @@ def render_health(
         f"## RUL from cycle {holdout['rul_judged_at_cycle']}",
         "| model | RMSE (cycles) | MAPE (%) | cells |",
         "|---|---|---|---|",
-        *(
-            f"| {model} | {m['at_judged_cycle']['rmse_cycles']:.0f} | "
-            f"{m['at_judged_cycle']['mape_pct']:.1f} | {m['at_judged_cycle']['n']} |"
-            for model, m in holdout["rul"].items()
-        ),
+        *(_rul_row(model, m["at_judged_cycle"]) for model, m in holdout["rul"].items()),
         "",
+        *_second_family(soh),
     ]
     if "cell_folds" in soh:
         loco = soh["cell_folds"]

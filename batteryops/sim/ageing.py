@@ -46,6 +46,7 @@ TRUTH_CELL_COLUMNS = [
     "protocol",
     "charge_c_rate",
     "discharge_c_rate",
+    "depth_of_discharge",
     "initial_capacity_ah",
     EOL_CYCLE,
 ]
@@ -80,6 +81,7 @@ def _cells(params: AgeingParams, rng: np.random.Generator) -> pd.DataFrame:
                         "protocol": protocol.name,
                         "charge_c_rate": protocol.charge_c_rate,
                         "discharge_c_rate": protocol.discharge_c_rate,
+                        "depth_of_discharge": protocol.depth_of_discharge,
                     }
                 )
     cells = pd.DataFrame(rows)
@@ -107,13 +109,14 @@ def simulate_ageing(params: AgeingParams) -> AgeingData:
     n = len(cells)
     rates = params.rates
     c_ch, c_dis = cells["charge_c_rate"].to_numpy(), cells["discharge_c_rate"].to_numpy()
+    depth = cells["depth_of_discharge"].to_numpy()
     q_neg0 = half_cells.Q_NEG_AH * cells["_q_neg"].to_numpy()
     q_pos0 = half_cells.Q_POS_AH * cells["_q_pos"].to_numpy()
     n_li0 = half_cells.N_LI_AH * cells["_n_li"].to_numpy()
     _, _, capacity0 = half_cells.window(q_neg0, q_pos0, n_li0)
     sei_k, plating_k, lam_neg_k, lam_pos_k = _mode_rates(params, cells)
     resistance0 = _fresh_resistance(params, cells)
-    hours_per_cycle = 1.0 / c_ch + 1.0 / c_dis + params.rest_h
+    hours_per_cycle = depth / c_ch + depth / c_dis + params.rest_h
     lli_plating = np.zeros(n)
     lam_neg = np.zeros(n)
     lam_pos = np.zeros(n)
@@ -151,11 +154,12 @@ def simulate_ageing(params: AgeingParams) -> AgeingData:
         alive &= soh > params.end_soh
         if not alive.any():
             break
-        lli_plating += alive * plating_k * _knee_factor(rates, x100, lli)
-        lam_neg += alive * lam_neg_k
-        lam_pos += alive * lam_pos_k
-        efc += alive * soh
-    return _assemble(params, cells, capacity0, eol, records, curves, c_ch, c_dis, resistance0, rng)
+        # A partial cycle moves a share of the charge a full one does, and ages the cell by it.
+        lli_plating += alive * depth * plating_k * _knee_factor(rates, x100, lli)
+        lam_neg += alive * depth * lam_neg_k
+        lam_pos += alive * depth * lam_pos_k
+        efc += alive * np.minimum(soh, depth)
+    return _assemble(params, cells, capacity0, eol, records, curves, resistance0, rng)
 
 
 def _mode_rates(
@@ -280,8 +284,6 @@ def _assemble(
     eol: np.ndarray,
     records: list[dict[str, np.ndarray]],
     curves: list[pd.DataFrame],
-    c_ch: np.ndarray,
-    c_dis: np.ndarray,
     resistance0: np.ndarray,
     rng: np.random.Generator,
 ) -> AgeingData:
@@ -290,7 +292,7 @@ def _assemble(
     order = np.lexsort((rec["cycle"], idx))
     rec = {key: value[order] for key, value in rec.items()}
     cell_ids = cells[schema.CELL_ID].to_numpy()[rec["idx"]]
-    cycles = _cycler_rows(params, cells, rec, cell_ids, c_ch, c_dis, resistance0, rng)
+    cycles = _cycler_rows(params, cells, rec, cell_ids, resistance0, rng)
     truth = pd.DataFrame(
         {
             schema.CELL_ID: cell_ids,
@@ -302,7 +304,7 @@ def _assemble(
             "x_100": rec["x_100"],
         }
     )
-    summary = cells[TRUTH_CELL_COLUMNS[:5]].copy()
+    summary = cells[TRUTH_CELL_COLUMNS[:6]].copy()
     summary["initial_capacity_ah"] = capacity0
     summary[EOL_CYCLE] = eol
     curve_frame = pd.concat(curves, ignore_index=True)
@@ -319,20 +321,33 @@ def _cycler_rows(
     cells: pd.DataFrame,
     rec: dict[str, np.ndarray],
     cell_ids: np.ndarray,
-    c_ch: np.ndarray,
-    c_dis: np.ndarray,
     resistance0: np.ndarray,
     rng: np.random.Generator,
 ) -> pd.DataFrame:
-    """What the cycler reports per (cell, cycle) row of ``rec``, with measurement noise."""
+    """What the cycler reports per (cell, cycle) row of ``rec``, with measurement noise.
+
+    A checkpoint cycle is a check-up: a full discharge at ``curve_c_rate``. Every other cycle is
+    an ageing cycle of the cell's protocol: a partial one moves a fixed charge (its depth times
+    the nominal capacity) until the cell can no longer deliver it before the voltage limit.
+    """
     idx = rec["idx"]
     noise = params.noise
-    # The capacity the cycler measures at the protocol's rate: the resistive drop ends the
+    checkup = rec["cycle"] % params.checkpoint_every == 0
+    c_ch = cells["charge_c_rate"].to_numpy()[idx]
+    c_dis = np.where(checkup, params.curve_c_rate, cells["discharge_c_rate"].to_numpy()[idx])
+    depth = np.where(checkup, 1.0, cells["depth_of_discharge"].to_numpy()[idx])
+    # The capacity the cycler measures at the cycle's rate: the resistive drop ends the
     # discharge early, by a share that grows with the rate and the resistance.
-    rate_loss = params.rate_capacity_loss * c_dis[idx] * rec["resistance"] / resistance0[idx]
-    measured = rec["capacity"] * (1 - rate_loss) + rng.normal(0, noise.capacity_ah, idx.size)
-    hours = 1.0 / c_ch[idx] + 1.0 / c_dis[idx] + params.rest_h
-    heating = params.self_heating_c_per_c_rate * 0.5 * (c_ch[idx] + c_dis[idx])
+    rate_loss = params.rate_capacity_loss * c_dis * rec["resistance"] / resistance0[idx]
+    full = rec["capacity"] * (1 - rate_loss)
+    delivered = np.where(depth < 1.0, np.minimum(depth * params.nominal_capacity_ah, full), full)
+    measured = delivered + rng.normal(0, noise.capacity_ah, idx.size)
+    # Time as the kinetics count it: every cycle takes the protocol's hours (a check-up's longer
+    # low-rate discharge is not counted).
+    protocol_depth = cells["depth_of_discharge"].to_numpy()[idx]
+    hours = protocol_depth * (1.0 / c_ch + 1.0 / cells["discharge_c_rate"].to_numpy()[idx])
+    hours = hours + params.rest_h
+    heating = params.self_heating_c_per_c_rate * 0.5 * (c_ch + c_dis)
     temperature = cells["temperature_c"].to_numpy()[idx]
     cycles = pd.DataFrame(
         {
@@ -344,12 +359,12 @@ def _cycler_rows(
             * (1 + rng.normal(0, noise.resistance_fraction, idx.size)),
             "charge_throughput_ah": 0.0,
             "discharge_throughput_ah": 0.0,
-            "charge_c_rate": c_ch[idx],
-            "discharge_c_rate": c_dis[idx],
-            "depth_of_discharge": 1.0,
+            "charge_c_rate": c_ch,
+            "discharge_c_rate": c_dis,
+            "depth_of_discharge": depth,
             "time_s": (rec["cycle"] + 1) * hours * 3600.0,
             "temperature_max_c": np.nan,  # the cycle's one temperature, set below
-            "charge_time_s": 3600.0 / c_ch[idx],  # the protocol's constant-current charge
+            "charge_time_s": 3600.0 * depth / c_ch,  # the protocol's constant-current charge
         }
     )
     cycles["temperature_max_c"] = cycles["temperature_c"]  # the model has one per cycle

@@ -71,6 +71,9 @@ SOH_GOOD: dict[str, Any] = {
     "soh_within_3pct": 1.0,
     "soh_within_5pct": 1.0,
     "rul_mape_pct": 7.0,
+    "soh_best_baseline_rmse_pct": 1.0,
+    "second_family_soh_rmse_pct": 0.6,
+    "second_family_soh_best_baseline_rmse_pct": 0.9,
 }
 
 

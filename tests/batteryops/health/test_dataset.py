@@ -11,11 +11,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batteryops.core import schema
+from batteryops.core.config import CheckupParams, HealthParams
 from batteryops.health import dataset
 
 REFERENCE_CYCLES = 3
 NOMINAL_AH = 5.0
 EOL_SOH = 0.8
+CHECKUP = CheckupParams(min_depth=0.9, max_c_rate=0.25)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _health(params) -> None:  # noqa: ANN001 (the session's Params)
+    global HEALTH
+    HEALTH = params.health.model_copy(
+        update={"reference_cycles": REFERENCE_CYCLES, "checkup": CHECKUP}
+    )
+
+
+HEALTH: HealthParams
 
 
 def _cycles(capacities: dict[str, list[float]], stride: int = 1) -> pd.DataFrame:
@@ -84,18 +97,50 @@ def test_rul_keeps_the_rows_index() -> None:
     )
 
 
-def test_reference_capacity_is_the_median_of_the_first_cycles() -> None:
+def test_reference_capacity_is_the_median_of_the_first_checkups() -> None:
     cycles = _cycles({"A": [5.0, 5.2, 4.9, 1.0, 1.0], "B": [4.0, 4.2]})
-    reference = dataset.reference_capacity(cycles, REFERENCE_CYCLES)
+    checkups = dataset.checkups(cycles, CHECKUP)
+    assert checkups.tolist() == [True, True, True, False, False, True, True]
+    reference = dataset.reference_capacity(cycles, REFERENCE_CYCLES, checkups)
     assert reference.to_dict() == {"A": 5.0, "B": pytest.approx(4.1)}
 
 
-def test_soh_without_truth_is_capacity_over_the_reference() -> None:
-    cycles = _cycles({"A": [5.0, 5.2, 4.9, 4.5, 4.0], "B": [4.0, 4.2, 4.4, 3.3]})
-    soh = dataset.soh_labels(cycles, REFERENCE_CYCLES)
+def _with_checkups(capacities: list[float], every: int, depth: float) -> pd.DataFrame:
+    """One cell: a C/5 full check-up every ``every`` cycles, 1C ageing cycles of ``depth``."""
+    cycles = _cycles({"A": capacities})
+    checkup = cycles[schema.CYCLE] % every == 0
+    cycles["discharge_c_rate"] = np.where(checkup, 0.2, 1.0)
+    cycles["depth_of_discharge"] = np.where(checkup, 1.0, depth)
+    return cycles
+
+
+def test_checkups_are_the_low_rate_full_discharges() -> None:
+    # full 1C cycles at 5 Ah between C/5 check-ups at 5.05 Ah: only the C/5 ones count
+    cycles = _with_checkups([5.05, 5.0, 5.0, 5.04, 4.99, 4.98, 5.03], every=3, depth=1.0)
+    assert dataset.checkups(cycles, CHECKUP).tolist() == [1, 0, 0, 1, 0, 0, 1]
+    assert dataset.near_full(cycles, CHECKUP).all()
+    # a cell with no low-rate cycle has each near-full discharge as its check-up
+    one_rate = cycles.assign(discharge_c_rate=1.0)
+    assert dataset.checkups(one_rate, CHECKUP).all()
+
+
+def test_a_partial_cycle_is_neither_full_nor_a_checkup() -> None:
+    # 80 % windows: even once the faded cell (4.3 Ah) nearly fills one (4.0 Ah), the stated
+    # depth marks it partial
+    cycles = _with_checkups([4.3, 4.0, 4.0, 4.3, 4.0, 4.0], every=3, depth=0.8)
+    assert dataset.near_full(cycles, CHECKUP).tolist() == [1, 0, 0, 1, 0, 0]
+    # without a stated depth, the delivered charge alone tells a partial cycle
+    unstated = _with_checkups([5.0, 3.0, 3.0, 4.9, 3.0, 3.0], every=3, depth=0.8)
+    unstated["depth_of_discharge"] = np.nan
+    assert dataset.near_full(unstated, CHECKUP).tolist() == [1, 0, 0, 1, 0, 0]
+
+
+def test_soh_without_truth_is_measured_at_checkups_and_interpolated_between() -> None:
+    cycles = _with_checkups([5.0, 4.0, 4.0, 4.0, 4.8, 4.0, 4.0], every=4, depth=0.8)
+    soh = dataset.soh_labels(cycles, 1, CHECKUP)
     assert soh.name == dataset.SOH
-    expected = [1.0, 1.04, 0.98, 0.9, 0.8, 4.0 / 4.2, 1.0, 4.4 / 4.2, 3.3 / 4.2]
-    np.testing.assert_allclose(soh.to_numpy(), expected)
+    # measured at cycles 0 and 4, linear between, nothing after the last check-up
+    np.testing.assert_allclose(soh.to_numpy(), [1.0, 0.99, 0.98, 0.97, 0.96, np.nan, np.nan])
 
 
 def test_soh_with_truth_is_the_truths_soh_row_by_row() -> None:
@@ -108,7 +153,7 @@ def test_soh_with_truth_is_the_truths_soh_row_by_row() -> None:
             "lli": 0.0,
         }
     )
-    soh = dataset.soh_labels(cycles, REFERENCE_CYCLES, truth)
+    soh = dataset.soh_labels(cycles, REFERENCE_CYCLES, CHECKUP, truth)
     pd.testing.assert_series_equal(
         soh, pd.Series([1.0, 0.7, 0.3, 0.5, np.nan], index=cycles.index, name=dataset.SOH)
     )
@@ -129,7 +174,7 @@ def _perturb_after(cycles: pd.DataFrame, cycle: int, seed: int) -> pd.DataFrame:
 
 
 def _features(cycles: pd.DataFrame) -> pd.DataFrame:
-    return dataset.summary_features(cycles, REFERENCE_CYCLES, NOMINAL_AH)
+    return dataset.summary_features(cycles, HEALTH)
 
 
 @pytest.mark.parametrize("cycle", [REFERENCE_CYCLES - 1, 10, 30, 58])
@@ -149,32 +194,69 @@ def test_summary_features_do_not_look_ahead_within_the_reference_cycles() -> Non
     pd.testing.assert_frame_equal(before[past], after[past])
 
 
+@pytest.mark.parametrize("cycle", [0, 1, REFERENCE_CYCLES, 20, 59])
+def test_no_feature_of_a_row_is_its_own_capacity(cycle: int) -> None:
+    # The label of a row is its capacity (over the reference): change that discharge alone, as
+    # the cycler would have counted it, and nothing the row is judged from may move.
+    cycles = _ageing_cycles()
+    changed = cycles.copy()
+    row = changed[schema.CYCLE] == cycle
+    changed.loc[row, "capacity_ah"] *= 0.9
+    changed["discharge_throughput_ah"] = changed.groupby(schema.CELL_ID)["capacity_ah"].cumsum()
+    before, after = _features(cycles), _features(changed)
+    pd.testing.assert_frame_equal(before[row], after[row])
+
+
 def test_summary_features_of_a_linear_fade() -> None:
+    # Every cycle a full 1C discharge: each is a check-up (the cell has no lower rate).
     slope_ah = -0.01
     capacities = list(5.0 + slope_ah * np.arange(60.0))
     cycles = _cycles({"A": capacities, "B": capacities})
+    cycles["discharge_throughput_ah"] = cycles.groupby(schema.CELL_ID)["capacity_ah"].cumsum()
     feats = _features(cycles)
     assert feats.index.equals(cycles.index)
     reference_ah = float(np.median(capacities[:REFERENCE_CYCLES]))
-    settled = cycles[schema.CYCLE] >= REFERENCE_CYCLES - 1  # earlier rows: the median so far
-    np.testing.assert_allclose(feats.loc[settled, "reference_capacity_ah"], reference_ah)
-    np.testing.assert_allclose(
-        feats.loc[settled, "capacity_ratio"], cycles.loc[settled, "capacity_ah"] / reference_ah
-    )
+    later = cycles[schema.CYCLE] > REFERENCE_CYCLES  # earlier rows: the median so far
+    previous = (cycles["capacity_ah"] - slope_ah) / reference_ah  # the cycle before, measured
+    np.testing.assert_allclose(feats.loc[later, dataset.CHECKUP_SOH], previous[later])
+    np.testing.assert_allclose(feats.loc[later, "cycles_since_checkup"], 1.0)
     first = cycles[schema.CYCLE] == 0
-    np.testing.assert_allclose(feats.loc[first, "reference_capacity_ah"], capacities[0])
-    np.testing.assert_allclose(feats["efc"], cycles["discharge_throughput_ah"] / NOMINAL_AH)
+    assert feats.loc[first, dataset.CHECKUP_SOH].isna().all()  # nothing measured before
+    before = cycles["discharge_throughput_ah"] - cycles["capacity_ah"]
+    np.testing.assert_allclose(feats.loc[later, "efc"], before[later] / reference_ah)
     np.testing.assert_allclose(feats["days"], cycles["time_s"] / 86400.0)
     np.testing.assert_allclose(feats["arrhenius"], 1.0)
     np.testing.assert_allclose(feats["resistance_ratio"], 1.0)
-    fade = feats["fade_per_100_last_50"]
-    early = cycles[schema.CYCLE] < 9  # fewer rows than the slope's minimum of 10
-    assert fade[early].isna().all()
-    # The 50-row window holds only ratios to the settled reference from this cycle on.
-    clean = cycles[schema.CYCLE] >= 50 + REFERENCE_CYCLES - 2
-    np.testing.assert_allclose(fade[clean], 100.0 * slope_ah / reference_ah, rtol=1e-6)
-    window_min = feats["capacity_ratio_min_10"]
-    np.testing.assert_allclose(window_min, feats["capacity_ratio"])  # the fade is monotone
+    fade = feats["checkup_fade_per_100"]
+    settled = cycles[schema.CYCLE] > REFERENCE_CYCLES + dataset.FADE_CHECKUPS
+    np.testing.assert_allclose(fade[settled], 100.0 * slope_ah / reference_ah, rtol=1e-6)
+    # carried to now, the fade line is the truth: one cycle on from the last check-up
+    projected = feats["checkup_soh_projected"]
+    np.testing.assert_allclose(
+        projected[settled], cycles.loc[settled, "capacity_ah"] / reference_ah
+    )
+    assert feats["full_cycle_soh"].isna().all()  # every full cycle is a check-up
+
+
+def test_the_coulomb_count_is_of_the_field_cycles_at_their_own_rate() -> None:
+    capacities = [5.05, 5.0, 4.99, 5.02, 4.97, 4.96, 4.99, 4.94]
+    cycles = _with_checkups(capacities, every=3, depth=1.0)
+    feats = _features(cycles)
+    # row 5: the last field full cycle before it is row 4 (4.97 Ah), the last check-up row 3
+    row = feats.loc[5]
+    assert row["full_cycle_soh"] == pytest.approx(4.97 / 5.05)
+    assert row["cycles_since_full_cycle"] == 1
+    assert row[dataset.CHECKUP_SOH] == pytest.approx(5.02 / 5.05)
+    assert row["cycles_since_checkup"] == 2
+    assert row[dataset.COULOMB_COUNT_GAP] == pytest.approx((4.97 - 5.02) / 5.05)
+
+
+def test_a_cell_fading_fast_keeps_its_full_discharges_and_a_glitch_drops_none() -> None:
+    capacities = list(5.0 - 0.03 * np.arange(40.0))  # 24 % in 40 cycles
+    capacities[10] = 9.0  # one impossible reading
+    cycles = _cycles({"A": capacities})
+    full = dataset.near_full(cycles, CHECKUP)
+    assert full.all()
 
 
 def test_summary_features_of_a_single_cell() -> None:
@@ -182,6 +264,12 @@ def test_summary_features_of_a_single_cell() -> None:
     twin = cycles.assign(**{schema.CELL_ID: "twin"})
     with_twin = _features(pd.concat([cycles, twin], ignore_index=True))
     pd.testing.assert_frame_equal(_features(cycles), with_twin.iloc[: len(cycles)])
+
+
+def test_the_soh_features_are_summary_features() -> None:
+    feats = _features(_ageing_cycles())
+    assert set(dataset.SOH_FEATURES) <= set(feats.columns)
+    assert set(dataset.SOH_BASELINES.values()) <= set(feats.columns)
 
 
 # --- curve features carried between checkpoints ---------------------------------------------------

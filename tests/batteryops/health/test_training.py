@@ -48,7 +48,9 @@ def test_training_rows_keep_known_labels_on_their_cycles(
     assert (rows.rul[schema.CYCLE] % section.rul_every == 0).all()
     assert (rows.rul[dataset.RUL] > 0).all()
     np.testing.assert_array_equal(rows.rul[training.LOG_RUL], np.log1p(rows.rul[dataset.RUL]))
-    assert rows.soh_features == table.features
+    # SOH from the relative summary features only; RUL from every feature and the fade fit
+    assert rows.soh_features == [f for f in table.features if f in dataset.SOH_FEATURES]
+    assert set(rows.soh_features) == set(dataset.SOH_FEATURES)
     assert rows.rul_features == table.features + [FADE_FIT_RUL]
 
 
@@ -57,7 +59,7 @@ def test_the_holdout_judges_every_model_on_the_test_chamber(
 ) -> None:
     holdout = trained.metrics["temperature_holdout"]
     assert (holdout["train_cells"], holdout["test_cells"]) == (4, 2)
-    assert list(holdout["soh"]) == ["xgboost", "ridge", "random_forest"]
+    assert list(holdout["soh"]) == ["xgboost", "ridge", "random_forest", *dataset.SOH_BASELINES]
     assert list(holdout["rul"]) == ["xgboost", "ridge", "random_forest", "fade_fit"]
     # Two test cells, SOH rows every row_stride cycles; RUL judged at one cycle per cell.
     assert holdout["soh"]["xgboost"]["n"] == 2 * 300 // section.row_stride
@@ -85,6 +87,10 @@ def test_the_headline_is_xgboost_on_the_holdout(trained: training.HealthTraining
     expected = {f"soh_{key}": soh[key] for key in soh_keys}
     expected |= {f"rul_{key}": rul[key] for key in ("rmse_cycles", "mape_pct", "mape_pct_upper95")}
     expected["soh_cells_within_3pct_lower95"] = soh["cells_within_3pct_lower95"]
+    baselines = metrics["temperature_holdout"]["soh"]
+    expected["soh_best_baseline_rmse_pct"] = min(
+        baselines[name]["rmse_pct"] for name in dataset.SOH_BASELINES
+    )
     assert expected["rul_mape_pct_upper95"] > expected["rul_mape_pct"]
     assert training.headline(metrics["temperature_holdout"]) == expected
     assert metrics.items() >= training.headline(metrics["temperature_holdout"]).items()

@@ -200,6 +200,28 @@ def test_soh_gates_pass_and_name_each_failure() -> None:
     assert "12" in failed[0].reason and "<= 10" in failed[0].reason
 
 
+def test_soh_gates_hold_the_model_to_its_baselines_and_the_second_family() -> None:
+    gates = GATES.soh.model_copy(update={"max_second_family_soh_rmse_pct": 3.0})
+    metrics = SOH_GOOD | {
+        "soh_best_baseline_rmse_pct": 1.0,
+        "second_family_soh_rmse_pct": 2.0,
+        "second_family_soh_best_baseline_rmse_pct": 2.5,
+    }
+    results = _by_gate(evaluate_soh_gates(metrics, gates))
+    names = ["second_family_soh_rmse_pct", "soh_rmse_pct_vs_best_baseline"]
+    names.append("second_family_soh_rmse_pct_vs_best_baseline")
+    assert all(results[name].passed for name in names)
+    worse = metrics | {"soh_best_baseline_rmse_pct": 0.7, "second_family_soh_rmse_pct": 3.2}
+    failed = {r.gate for r in evaluate_soh_gates(worse, gates) if not r.passed}
+    assert failed == {"soh_rmse_pct_vs_best_baseline", *names[:1], names[2]}
+    # no baseline answered (NaN): nothing to beat; a missing family figure fails its gate
+    blank = metrics | {"soh_best_baseline_rmse_pct": float("nan")}
+    blank.pop("second_family_soh_rmse_pct")
+    results = _by_gate(evaluate_soh_gates(blank, gates))
+    assert "soh_rmse_pct_vs_best_baseline" not in results
+    assert not results["second_family_soh_rmse_pct"].passed
+
+
 def test_soh_gates_no_regression_is_relative_to_the_champion() -> None:
     champion = {"soh_rmse_pct": 0.5, "rul_mape_pct": 7.0}
     results = _by_gate(evaluate_soh_gates(SOH_GOOD, GATES.soh, champion=champion))

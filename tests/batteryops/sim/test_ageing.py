@@ -254,10 +254,18 @@ def test_cycles_follow_the_cycle_contract(small: AgeingData) -> None:
     assert cycles[schema.CYCLE_SIGNALS].notna().all().all()
 
 
-def test_cycles_carry_each_cells_protocol(small: AgeingData) -> None:
+def test_cycles_carry_each_cells_protocol_and_check_ups_the_reference_rate(
+    small: AgeingData, small_params: AgeingParams
+) -> None:
     merged = small.cycles.merge(small.cells, on=schema.CELL_ID, suffixes=("", "_cell"))
-    for rate in ("charge_c_rate", "discharge_c_rate"):
-        np.testing.assert_array_equal(merged[rate], merged[f"{rate}_cell"])
+    checkup = merged[schema.CYCLE] % small_params.checkpoint_every == 0
+    assert checkup.any() and (~checkup).any()
+    np.testing.assert_array_equal(merged["charge_c_rate"], merged["charge_c_rate_cell"])
+    ageing = merged[~checkup]
+    np.testing.assert_array_equal(ageing["discharge_c_rate"], ageing["discharge_c_rate_cell"])
+    np.testing.assert_array_equal(ageing["depth_of_discharge"], ageing["depth_of_discharge_cell"])
+    assert (merged.loc[checkup, "discharge_c_rate"] == small_params.curve_c_rate).all()
+    assert (merged.loc[checkup, "depth_of_discharge"] == 1.0).all()
     # the chamber plus self-heating, never below the chamber by more than the noise
     assert (merged["temperature_c"] > merged["temperature_c_cell"] - 2.0).all()
     assert (merged["temperature_c"] < merged["temperature_c_cell"] + 5.0).all()
@@ -328,8 +336,41 @@ def test_measured_capacity_is_truth_less_rate_loss_and_noise(small: AgeingData) 
     true_ah = merged[SOH] * merged["initial_capacity_ah"]
     ratio = merged["capacity_ah"] / true_ah
     assert ratio.between(0.96, 1.01).all()
-    # the resistive loss makes the cycler read low on average
-    assert ratio.mean() < 1.0
+    # the resistive loss makes the cycler read low on average, the more the faster
+    checkup = merged["discharge_c_rate"] < 0.1
+    assert ratio[~checkup].mean() < ratio[checkup].mean() < 1.0
+
+
+def test_a_partial_cycle_moves_its_window_until_the_cell_cannot(
+    raw_params: dict[str, Any],
+) -> None:
+    protocol = {**_protocols(raw_params, [FAST])[0], "depth_of_discharge": 0.8}
+    params = _ageing(
+        raw_params, _fleet(raw_params, protocols=[protocol], **_quiet(raw_params), end_soh=0.6)
+    )
+    data = simulate_ageing(params)
+    rows = data.cycles.merge(data.truth, on=schema.CYCLE_KEYS)
+    ageing = rows[rows[schema.CYCLE] % params.checkpoint_every != 0]
+    window_ah = 0.8 * params.nominal_capacity_ah
+    fresh, faded = ageing[ageing[SOH] > 0.85], ageing[ageing[SOH] < 0.75]
+    assert len(fresh) and len(faded)
+    np.testing.assert_allclose(fresh["capacity_ah"], window_ah)  # the window, not the capacity
+    assert (faded["capacity_ah"] < window_ah - 0.1).all()  # the voltage limit ends it early
+    assert (ageing["depth_of_discharge"] == 0.8).all()
+
+
+def test_a_partial_cycle_ages_a_cell_by_its_share_of_a_full_one(
+    raw_params: dict[str, Any],
+) -> None:
+    full = _protocols(raw_params, [FAST])[0]
+    half = {**full, "name": "half", "depth_of_discharge": 0.5}
+    params = _ageing(raw_params, _fleet(raw_params, protocols=[full, half], **_quiet(raw_params)))
+    data = simulate_ageing(params)
+    lost = {
+        name: 1 - _truth_at(data, _cell(data, 25.0, name), SOH_CYCLE, SOH)
+        for name in (FAST, "half")
+    }
+    assert 0.4 * lost[FAST] < lost["half"] < 0.9 * lost[FAST]
 
 
 # --- simulate_ageing: physics trends --------------------------------------------------------------

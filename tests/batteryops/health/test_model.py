@@ -1,0 +1,66 @@
+"""batteryops.health.model: the SOH model as the change since the last check-up."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from batteryops.health import dataset
+from batteryops.health.model import RidgeBoosted, SinceCheckup
+
+HYPER = {"n_estimators": 30, "max_depth": 2, "learning_rate": 0.1}
+
+
+def _rows(n: int, seed: int, counted: bool) -> tuple[pd.DataFrame, pd.Series]:
+    """Rows whose true change since the check-up is the coulomb count's gap, or none at all."""
+    rng = np.random.default_rng(seed)
+    gap = rng.uniform(-0.02, 0.0, n)
+    rows = pd.DataFrame(
+        {
+            dataset.CHECKUP_SOH: rng.uniform(0.8, 1.0, n),
+            dataset.PROJECTED_CHANGE: rng.uniform(-0.01, 0.0, n),
+            dataset.COULOMB_COUNT_GAP: gap if counted else np.nan,
+        }
+    )
+    target = rows[dataset.CHECKUP_SOH] + 0.8 * gap
+    return rows, target
+
+
+def test_with_a_coulomb_count_the_model_learns_the_change_since_the_checkup() -> None:
+    rows, target = _rows(400, seed=0, counted=True)
+    model = SinceCheckup(RidgeBoosted(HYPER, seed=0)).fit(rows, target)
+    test, truth = _rows(100, seed=1, counted=True)
+    assert np.sqrt(np.mean((model.predict(test) - truth) ** 2)) < 0.002
+
+
+def test_without_a_coulomb_count_the_change_is_the_checkup_fade_line() -> None:
+    rows, target = _rows(400, seed=0, counted=True)
+    model = SinceCheckup(RidgeBoosted(HYPER, seed=0)).fit(rows, target)
+    test, _ = _rows(50, seed=2, counted=False)
+    expected = test[dataset.CHECKUP_SOH] + test[dataset.PROJECTED_CHANGE]
+    np.testing.assert_allclose(model.predict(test), expected)
+    # before any check-up: a fresh cell, no change known
+    fresh = test.assign(**{dataset.CHECKUP_SOH: np.nan, dataset.PROJECTED_CHANGE: np.nan})
+    np.testing.assert_allclose(model.predict(fresh), 1.0)
+
+
+def test_a_model_that_never_met_a_coulomb_count_is_the_fade_line_everywhere() -> None:
+    rows, target = _rows(100, seed=0, counted=False)
+    model = SinceCheckup(RidgeBoosted(HYPER, seed=0)).fit(rows, target)
+    test, _ = _rows(20, seed=3, counted=True)
+    expected = test[dataset.CHECKUP_SOH] + test[dataset.PROJECTED_CHANGE]
+    np.testing.assert_allclose(model.predict(test), expected)
+
+
+def test_contributions_add_up_to_the_prediction_less_the_intercepts() -> None:
+    rows, target = _rows(400, seed=0, counted=True)
+    model = SinceCheckup(RidgeBoosted(HYPER, seed=0)).fit(rows, target)
+    counted, _ = _rows(30, seed=4, counted=True)
+    blind, _ = _rows(30, seed=5, counted=False)
+    test = pd.concat([counted, blind], ignore_index=True)
+    contributions = model.contributions(test)
+    assert contributions.shape == test.shape
+    # the blind rows are exactly the base plus the fade line: no intercept
+    np.testing.assert_allclose(contributions[30:].sum(axis=1), model.predict(blind))
+    offset = model.predict(counted) - contributions[:30].sum(axis=1)
+    np.testing.assert_allclose(offset, offset[0], atol=1e-5)  # the two intercepts, one number
