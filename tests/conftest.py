@@ -12,6 +12,8 @@ import pytest
 import yaml
 
 from batteryops.core.config import Params, deep_merge, parse_params
+from tests.postgres import Server
+from tests.postgres import binaries as postgres_binaries
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,6 +123,17 @@ TINY_OVERRIDES: dict[str, Any] = {
     # test_training.py), and without it the RUL interval is the point estimate.
     "health": {"cell_folds": 0},
 }
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Server]:
+    """A throw-away PostgreSQL server for this test session (skips where none is installed)."""
+    bin_dir = postgres_binaries()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
+    server = Server(bin_dir)
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """MLflow set-up shared by training, registration and the CLI.
 
 The tracking store is SQLite in the project root by default (MLflow 3 refuses the file store);
-artifacts go to a folder inside the project so the whole state moves with it.
+artifacts go to a folder inside the project so the whole state moves with it. A team points
+``tracking.uri`` at a tracking server (PostgreSQL behind it), whose artifact root serves them.
 """
 
 from __future__ import annotations
@@ -12,9 +13,15 @@ from pathlib import Path
 
 from batteryops.core.config import TrackingParams
 
+TRACKING_SERVERS = ("http://", "https://")
+
 
 def configure(tracking: TrackingParams, root: str | Path = ".") -> str:
     """Point MLflow at the project's store and make sure the experiment exists.
+
+    A database URI (``sqlite:///mlflow.db``, ``postgresql+psycopg://...``) keeps artifacts in
+    ``tracking.artifact_dir``; a tracking server's URI (``http://host:5000``) leaves them to the
+    server's artifact root.
 
     Args:
         tracking: The ``tracking`` section.
@@ -33,13 +40,15 @@ def configure(tracking: TrackingParams, root: str | Path = ".") -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     experiment = mlflow.get_experiment_by_name(tracking.experiment)
-    if experiment is None:
-        artifact_dir = (root / tracking.artifact_dir).resolve()
-        artifact_dir.mkdir(parents=True, exist_ok=True)
-        return mlflow.create_experiment(
-            tracking.experiment, artifact_location=artifact_dir.as_uri()
-        )
-    return experiment.experiment_id
+    if experiment is not None:
+        return experiment.experiment_id
+    if uri.startswith(TRACKING_SERVERS):
+        # A team's tracking server keeps the artifacts in its own root (--artifacts-destination),
+        # proxied to every client; a local folder would be this machine's alone.
+        return mlflow.create_experiment(tracking.experiment)
+    artifact_dir = (root / tracking.artifact_dir).resolve()
+    artifact_dir.mkdir(parents=True, exist_ok=True)
+    return mlflow.create_experiment(tracking.experiment, artifact_location=artifact_dir.as_uri())
 
 
 def git_commit(root: str | Path = ".") -> str:

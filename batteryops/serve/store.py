@@ -16,6 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 
 METADATA = sa.MetaData()
+# Alarm and feedback ids: 64-bit like the API's (routes.MAX_ALARM_ID); on SQLite an INTEGER
+# primary key is already 64 bits and the only type that autoincrements.
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def _scored_second() -> list[sa.Column]:
@@ -69,7 +72,7 @@ MODULES = sa.Table(
 ALARMS = sa.Table(
     "alarms",
     METADATA,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
     sa.Column("module_id", sa.String(64), nullable=False, index=True),
     sa.Column("rack_id", sa.String(64), nullable=False),
     sa.Column("opened_ts", sa.BigInteger, nullable=False),
@@ -87,8 +90,8 @@ ALARMS = sa.Table(
 FEEDBACK = sa.Table(
     "feedback",
     METADATA,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("alarm_id", sa.Integer, sa.ForeignKey("alarms.id"), nullable=False),
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("alarm_id", ID, sa.ForeignKey("alarms.id"), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("at", sa.Float, nullable=False),
     sa.Column("by", sa.String(128)),

@@ -76,21 +76,30 @@ def dvc_project(tmp_path: Path) -> Path:
     return project
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """A Prefect server with its scheduler, on a free port, state in tmp_path."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """A Prefect server with its scheduler, on a free port, state in tmp_path (SQLite) or in a
+    database of the test PostgreSQL server (a team's server: asyncpg, Prefect's own driver)."""
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = dict(os.environ) | {
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "PREFECT_API_URL": api,
-        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
-        "PREFECT_UI_ENABLED": "false",
-        "DVC_NO_ANALYTICS": "1",
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
+    database = {}
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres").database()
+        database["PREFECT_API_DATABASE_CONNECTION_URL"] = url.replace("+psycopg", "+asyncpg")
+    env = (
+        dict(os.environ)
+        | database
+        | {
+            "PREFECT_HOME": str(tmp_path / "prefect"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "PREFECT_API_URL": api,
+            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
+            "PREFECT_UI_ENABLED": "false",
+            "DVC_NO_ANALYTICS": "1",
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+    )
     process = _start(
         [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         env,

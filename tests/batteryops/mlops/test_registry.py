@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,7 @@ def test_register_promote_and_roll_back(
     import xgboost
 
     mlflow, _ = mlflow_store
-    assert mlflow.get_tracking_uri() == f"sqlite:///{tmp_path}/mlflow.db"
+    assert mlflow.get_tracking_uri() == os.environ["MLFLOW_TRACKING_URI"]  # SQLite or PostgreSQL
     assert (tmp_path / "art").is_dir()
     booster, features = logged_model.booster, logged_model.features
     info = logged_model

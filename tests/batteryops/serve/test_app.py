@@ -85,6 +85,27 @@ def test_json_batch_is_scored_and_stored(client: TestClient, healthy: pd.DataFra
     assert client.get(f"/api/modules/{module}").json()["current_limit_a"] > 0
 
 
+def test_the_service_scores_into_postgresql(
+    raw_params, trained: Trained, healthy: pd.DataFrame, postgres
+) -> None:
+    # A team's deployment: serve.database_url on a PostgreSQL server; the same tables and reads.
+    url = postgres.database()
+    params = _params(raw_params, rate_limit_per_s=1000, database_url=url)
+    with TestClient(create_app(_service(params, trained, url))) as client:
+        response = client.post("/api/telemetry", json={"rows": _rows(healthy)})
+        assert response.status_code == 202, response.text
+        _wait_scored(client)
+        fleet = client.get("/api/fleet").json()
+        assert {m["module_id"] for m in fleet["modules"]} == set(healthy[schema.MODULE_ID])
+        ack = client.post("/api/alarms/4294967296/ack", json={})  # past 32 bits: absent, not a 500
+        assert ack.status_code == 404, ack.text
+    stored = Store(url).counts()
+    assert (
+        stored["scores"] == len(healthy)
+        and stored["modules"] == healthy[schema.MODULE_ID].nunique()
+    )
+
+
 def test_canonical_csv_and_a_logger_export_are_accepted(
     client: TestClient, healthy: pd.DataFrame
 ) -> None:
