@@ -309,6 +309,20 @@ class FeaturizeParams(_Section):
         return self
 
 
+class ComputeParams(_Section):
+    """Where the heavy per-partition work runs (``compute``; :mod:`batteryops.core.compute`).
+
+    ``cluster``: null runs every partition in the stage's process; ``local`` a Dask
+    ``LocalCluster`` of ``workers`` (processes, or threads when ``processes`` is false); any other
+    value is a Dask scheduler's address.
+    """
+
+    cluster: str | None = None
+    workers: int = Field(default=2, gt=0)
+    memory_per_worker: str = "5GB"
+    processes: bool = True
+
+
 class TrackingParams(_Section):
     """MLflow tracking and registry."""
 
@@ -880,6 +894,7 @@ class Params(_Section):
     label: LabelParams
     featurize: FeaturizeParams
     tracking: TrackingParams
+    compute: ComputeParams = ComputeParams()
     train: TrainParams
     alarm: AlarmParams
     evaluate: EvaluateParams
