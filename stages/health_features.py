@@ -30,11 +30,14 @@ def main(params: Params) -> None:
     write_parquet(table.frame, paths.health_features)
     write_json(table.split_info(), paths.health_split)
     log.info(
-        "%d rows, %d features; %d training cells, %d test cells",
+        "%d rows, %d features; %d training cells, %d test cells (%d of %d cells placed by their "
+        "chamber's ambient_c, the others by their mean measured temperature)",
         len(table.frame),
         len(table.features),
         len(table.cells("train")),
         len(table.cells("test")),
+        sum(by == "ambient_c" for by in table.placed_by.values()),
+        len(table.placed_by),
     )
 
 

@@ -645,6 +645,7 @@ DEFAULT_CYCLE_LIMITS: dict[str, tuple[float, float]] = {
     "resistance_ohm": (0.0, 1000.0),  # coin cells read tens of ohms
     "temperature_c": (-60.0, 120.0),
     "temperature_max_c": (-60.0, 120.0),
+    "ambient_c": (-60.0, 120.0),  # a climate chamber's range
     "depth_of_discharge": (0.0, 1.0),
     "charge_c_rate": (0.0, 20.0),
     "discharge_c_rate": (0.0, 20.0),

@@ -64,6 +64,7 @@ CYCLE_SIGNALS = [
     "time_s",  # test time at the end of the cycle, seconds since the cell's first cycle
     "temperature_max_c",  # highest cell temperature over the cycle
     "charge_time_s",  # how long the cycle's charge took (s)
+    "ambient_c",  # chamber (ambient) temperature of the cycle, NaN where the source does not say
 ]
 CYCLE_COLUMNS = CYCLE_KEYS + CYCLE_SIGNALS
 # Helper columns of cycler exports: read to derive canonical ones, never written out.

@@ -19,9 +19,10 @@ No input of a row is its label: every capacity-derived feature comes from earlie
   RUL model's; the SOH model reads :data:`SOH_FEATURES`);
 - for RUL, the empirical fade fit's own estimate (:mod:`batteryops.health.fade_fit`).
 
-Splits are by cell: a temperature holdout (train on some chamber temperatures, test on another)
+Splits are by cell: a temperature holdout (train on some chamber temperatures, test on another;
+a cell's chamber is its ``ambient_c`` where the source states it, :func:`temperature_holdout`)
 and cells held out in folds (:func:`cell_folds`). :func:`assert_no_leak` is called wherever a
-split is used.
+split is used. The chamber temperature only places cells: no feature reads ``ambient_c``.
 """
 
 from __future__ import annotations
@@ -306,20 +307,57 @@ def carry_curve_features(cycles: pd.DataFrame, curve_features: pd.DataFrame) -> 
     return merged.drop(columns=drop).reindex(cycles.index)
 
 
+def cell_temperatures(cycles: pd.DataFrame) -> pd.DataFrame:
+    """Per cell, the temperatures that can place it in a chamber (:func:`temperature_holdout`).
+
+    Args:
+        cycles: Canonical cycle data; data written before ``ambient_c`` was in the contract
+            (no such column) reads as if no chamber were known.
+
+    Returns:
+        One row per cell (sorted): ``cell_id``, ``temperature_c`` (the mean of its cycles' cell
+        temperatures) and ``ambient_c`` (the median of its cycles' chamber temperatures: the
+        chamber of most of its cycles when it moved; NaN where the source states none).
+    """
+    by_cell = cycles.groupby(schema.CELL_ID, sort=True)
+    out = by_cell["temperature_c"].mean().reset_index()
+    ambient = by_cell["ambient_c"].median() if "ambient_c" in cycles else None
+    out["ambient_c"] = np.nan if ambient is None else ambient.to_numpy(dtype=float)
+    return out
+
+
+def placing_temperature(cells: pd.DataFrame) -> pd.Series:
+    """Per row of ``cells``, the temperature that places the cell: ``ambient_c``, else measured.
+
+    ``cells`` as :func:`cell_temperatures` gives them; without an ``ambient_c`` column (or where
+    it is NaN), the cell's mean measured ``temperature_c``.
+    """
+    measured = cells["temperature_c"].astype(float)
+    if "ambient_c" not in cells:
+        return measured
+    return cells["ambient_c"].astype(float).fillna(measured)
+
+
 def temperature_holdout(
     cells: pd.DataFrame, train_c: list[float], test_c: list[float], tolerance_c: float = 2.5
 ) -> dict[str, str]:
     """Split cells by chamber temperature: ``train`` near ``train_c``, ``test`` near ``test_c``.
 
-    ``cells`` has ``cell_id`` and ``temperature_c`` (the cell's mean). Cells near neither are
-    left out of both (``unused``).
+    ``cells`` has ``cell_id``, ``temperature_c`` (the cell's mean measured temperature) and,
+    optionally, ``ambient_c`` (the median of its chamber temperatures; :func:`cell_temperatures`).
+    A cell is placed by its ``ambient_c`` where it has one, else by its mean measured temperature
+    (:func:`placing_temperature`). The chamber comes first because cells heat above it as they
+    cycle (NASA's PCoE cells in the 24 C chamber average 28.5 C, in the 43 C one 46 C, beyond any
+    tolerance); the measured mean serves sources that do not state their chamber. A cell within
+    ``tolerance_c`` of a test temperature is ``test`` (even when also near a training one), else
+    ``train`` when near a training one; cells near neither are left out of both (``unused``).
     """
 
     def near(temp: float, temps: list[float]) -> bool:
         return any(abs(temp - t) <= tolerance_c for t in temps)
 
     split = {}
-    for cell, temp in zip(cells[schema.CELL_ID], cells["temperature_c"], strict=True):
+    for cell, temp in zip(cells[schema.CELL_ID], placing_temperature(cells), strict=True):
         split[cell] = "test" if near(temp, test_c) else "train" if near(temp, train_c) else "unused"
     return split
 

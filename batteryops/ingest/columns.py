@@ -89,6 +89,7 @@ CYCLE_UNITS: dict[str, UnitTable] = {
     schema.CHARGE_CAPACITY: AMP_HOURS,
     "resistance_ohm": OHMS,
     "temperature_c": CELSIUS,
+    "ambient_c": CELSIUS,
     "time_s": SECONDS,
     "depth_of_discharge": FRACTION,
     "charge_c_rate": C_RATE,

@@ -17,9 +17,10 @@ Parquet):
 3. **Map columns** through an alias table (:data:`DEFAULT_ALIASES`, or :data:`MATR_ALIASES`, plus
    ``cycle_ingest.aliases``), matching names with case, spaces and punctuation ignored, the unit
    read from the header (``Name (unit)``, ``Name [unit]``, ``Name_unit``) and converted
-   (:data:`UNITS`: mAh -> Ah, mOhm -> Ohm, K/F -> C, min/h/days -> s, % -> fraction). A depth of
-   discharge without a unit whose values exceed 1.5 is read as percent. Without a cell column,
-   the file name (without extensions) is the cell id.
+   (:data:`UNITS`: mAh -> Ah, mOhm -> Ohm, K/F -> C, min/h/days -> s, % -> fraction). A chamber
+   temperature (``ambient_temperature``, ``chamber_temperature``, ...) is ``ambient_c``, never
+   ``temperature_c`` (the cell's). A depth of discharge without a unit whose values exceed 1.5
+   is read as percent. Without a cell column, the file name (without extensions) is the cell id.
 4. **Check rows**: a row without a cell, with a cycle that is not an integer >= 0, without a
    numeric capacity, with a capacity of 0 Ah (not a measurement: the MATR cycle-0 rows) or with
    a value outside ``cycle_ingest.limits`` is quarantined with a reason naming its line, the
@@ -119,6 +120,19 @@ DEFAULT_ALIASES: dict[str, list[str]] = {
     ],
     "depth_of_discharge": ["depth_of_discharge", "dod"],
     "temperature_max_c": ["tmax", "t_max", "max_temperature", "temperature_max", "max_temp"],
+    # The chamber's, never the cell's: no bare "temperature" or "temp" here.
+    "ambient_c": [
+        "ambient_temperature",
+        "chamber_temperature",
+        "ambient_temp",
+        "chamber_temp",
+        "temperature_ambient",
+        "temperature_chamber",
+        "t_ambient",
+        "t_amb",
+        "t_chamber",
+        "ambient",
+    ],
     "charge_time_s": ["charge_time", "chargetime", "chg_time", "charging_time"],
     "time_s": ["test_time", "total_time", "elapsed_time", "time"],
     CHARGE_CAPACITY: ["charge_capacity", "capacity_charge", "qcharge", "chg_capacity", "qc"],

@@ -32,6 +32,7 @@ CHARGE = "charge_capacity_ah"  # into the cell since its cycle started
 DISCHARGE = "discharge_capacity_ah"  # out of the cell since its cycle started
 TEMPERATURE = "temperature_c"  # cell temperature (surface); NaN where not measured
 RESISTANCE = "resistance_ohm"  # what the cycler measured (Arbin's Internal_Resistance); NaN if none
+AMBIENT = "ambient_c"  # the chamber (ambient) temperature the file states; NaN where it does not
 RECORD_COLUMNS = [
     RECORD,
     LINE,
@@ -44,7 +45,10 @@ RECORD_COLUMNS = [
     DISCHARGE,
     TEMPERATURE,
     RESISTANCE,
+    AMBIENT,
 ]
+# Columns a reader may leave out of its records (missing, NaN): what most files do not say.
+OPTIONAL_RECORD_COLUMNS = [AMBIENT]
 RECORD_DTYPES = {RECORD: "int64", LINE: "int64", schema.CYCLE: "int64", STEP: "int64"}
 QUARANTINE_COLUMNS = [LINE, "reason"]
 REQUIRED_CYCLE = [*schema.CYCLE_KEYS, "capacity_ah"]  # what a per-cycle export must have
@@ -63,7 +67,8 @@ class Records:
 
     Attributes:
         cell_id: The cell: from the file's metadata where it names one, else the file's stem.
-        frame: The readable records (:data:`RECORD_COLUMNS`, in file order).
+        frame: The readable records (:data:`RECORD_COLUMNS`, in file order; those of
+            :data:`OPTIONAL_RECORD_COLUMNS` a reader leaves out are missing).
         source_format: Which reader read it (``"arbin_csv"``, ``"maccor_text"``, ...).
         quarantined: Rows set aside: ``line``, ``reason`` (what was wrong, the column and what was
             expected), then the row's own values as text where the format has text.
@@ -81,9 +86,10 @@ class Records:
 
     def __post_init__(self) -> None:
         missing = [c for c in RECORD_COLUMNS if c not in self.frame.columns]
-        if missing:
-            raise ValueError(f"{self.source_format} records lack the columns {missing}")
-        self.frame = self.frame[RECORD_COLUMNS].astype(
+        required = [c for c in missing if c not in OPTIONAL_RECORD_COLUMNS]
+        if required:
+            raise ValueError(f"{self.source_format} records lack the columns {required}")
+        self.frame = self.frame.assign(**dict.fromkeys(missing, np.nan))[RECORD_COLUMNS].astype(
             {c: RECORD_DTYPES.get(c, "float64") for c in RECORD_COLUMNS}
         )
 
@@ -122,7 +128,7 @@ def records_frame(**columns: Any) -> pd.DataFrame:
     """A :data:`RECORD_COLUMNS` frame from the columns given; the others missing.
 
     ``record`` defaults to 0, 1, ...; ``line`` to ``record + 2`` (one header line); ``step`` to
-    -1; capacities and temperature to NaN.
+    -1; capacities, temperatures and resistance to NaN.
     """
     size = len(next(iter(columns.values()))) if columns else 0
     frame = pd.DataFrame({name: np.asarray(values) for name, values in columns.items()})
@@ -210,6 +216,9 @@ def cycles_from_records(records: Records, nominal_capacity_ah: float | None = No
       index the cycler never advanced (Maccor and Neware loops) holds several runs, and its
       capacity is the largest, not their sum (missing for a cycle without such a step);
     * ``temperature_c``: the mean of the cycle's cell temperatures;
+    * ``ambient_c``: the median chamber temperature while discharging (where the capacity is
+      measured; a set-point, not a mix of two when the chamber moved within the cycle), else
+      over the cycle's records; missing where the file states none;
     * ``time_s``: test time at the cycle's last record, from the cell's first record;
     * ``charge_c_rate`` / ``discharge_c_rate``: the median current while charging / discharging
       over the nominal capacity (the file's, else ``nominal_capacity_ah``; missing without one);
@@ -244,6 +253,7 @@ def cycles_from_records(records: Records, nominal_capacity_ah: float | None = No
             "time_s": rows[TEST_TIME].max() - frame[TEST_TIME].min(),
             "temperature_max_c": rows[TEMPERATURE].max(),
             "charge_time_s": _charge_time(frame, charging.notna().to_numpy()),
+            "ambient_c": _ambient(frame, discharging.notna()),
         }
     )
     out.index.name = schema.CYCLE
@@ -258,6 +268,13 @@ def cycles_from_records(records: Records, nominal_capacity_ah: float | None = No
     else:
         out["charge_c_rate"] = out["discharge_c_rate"] = out["depth_of_discharge"] = np.nan
     return out[schema.CYCLE_COLUMNS + schema.CYCLE_HELPER_COLUMNS]
+
+
+def _ambient(frame: pd.DataFrame, discharging: pd.Series) -> pd.Series:
+    """Per cycle, the median chamber temperature while discharging, else over all its records."""
+    cycle = frame[schema.CYCLE]
+    during = frame[AMBIENT].where(discharging).groupby(cycle).median()
+    return during.fillna(frame[AMBIENT].groupby(cycle).median())
 
 
 def _charge_time(frame: pd.DataFrame, charging: np.ndarray) -> pd.Series:

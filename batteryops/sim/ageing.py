@@ -21,8 +21,9 @@ The capacity (low-rate, between 2.5 and 4.2 V) and the C/20-like discharge curve
 cycles come from the half-cell potentials over the shifted stoichiometry window, so incremental-
 capacity (dQ/dV) peaks move and shrink as a real cell's do. Per cycle the "cycler" reports the
 capacity at the protocol's discharge rate (lower by the resistive loss), a pulse resistance,
-throughputs, rates, time and the cell's temperature, with noise. Every rate is in
-``params.yaml`` (``ageing:``); a seed makes the fleet reproducible.
+throughputs, rates, time and the cell's temperature, with noise, and its chamber's temperature
+(``ambient_c``: the set-point, without noise). Every rate is in ``params.yaml`` (``ageing:``); a
+seed makes the fleet reproducible.
 """
 
 from __future__ import annotations
@@ -348,12 +349,12 @@ def _cycler_rows(
     hours = protocol_depth * (1.0 / c_ch + 1.0 / cells["discharge_c_rate"].to_numpy()[idx])
     hours = hours + params.rest_h
     heating = params.self_heating_c_per_c_rate * 0.5 * (c_ch + c_dis)
-    temperature = cells["temperature_c"].to_numpy()[idx]
+    chamber_c = cells["temperature_c"].to_numpy()[idx]
     cycles = pd.DataFrame(
         {
             schema.CELL_ID: cell_ids,
             schema.CYCLE: rec["cycle"].astype("int64"),
-            "temperature_c": temperature + heating + rng.normal(0, noise.temperature_c, idx.size),
+            "temperature_c": chamber_c + heating + rng.normal(0, noise.temperature_c, idx.size),
             "capacity_ah": measured,
             "resistance_ohm": rec["resistance"]
             * (1 + rng.normal(0, noise.resistance_fraction, idx.size)),
@@ -365,6 +366,7 @@ def _cycler_rows(
             "time_s": (rec["cycle"] + 1) * hours * 3600.0,
             "temperature_max_c": np.nan,  # the cycle's one temperature, set below
             "charge_time_s": 3600.0 * depth / c_ch,  # the protocol's constant-current charge
+            "ambient_c": chamber_c,  # the set-point, without noise
         }
     )
     cycles["temperature_max_c"] = cycles["temperature_c"]  # the model has one per cycle

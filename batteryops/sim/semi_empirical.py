@@ -14,8 +14,9 @@ with ``t`` in days, ``Q`` the charge throughput in Ah, ``V`` the storage voltage
 plating) adds a loss growing with the square of the excess throughput, since the published law
 has none and real cells show one. Cells differ by a lognormal factor on each rate. Every ageing
 cycle of a protocol moves a fixed charge (its depth times the nominal capacity) at its rates; a
-check-up every ``checkup_every`` cycles discharges fully at ``checkup_c_rate``. There are no
-low-rate curves: most cycler data has none.
+check-up every ``checkup_every`` cycles discharges fully at ``checkup_c_rate``. The cycler rows
+carry the chamber's temperature (``ambient_c``) beside the self-heated, noisy cell's. There are
+no low-rate curves: most cycler data has none.
 """
 
 from __future__ import annotations
@@ -136,7 +137,8 @@ def _cell_rows(
     full = capacity0 * soh * (1 - params.rate_capacity_loss * rate * resistance / resistance[0])
     delivered = np.where(checkup | (depth >= 1.0), full, np.minimum(moved, full))
     measured = np.clip(delivered + rng.normal(0, params.noise_capacity_ah, cycles.size), 0, None)
-    temperature = cell["temperature_c"] + params.self_heating_c_per_c_rate * 0.5 * (c_ch + rate)
+    chamber_c = cell["temperature_c"]
+    temperature = chamber_c + params.self_heating_c_per_c_rate * 0.5 * (c_ch + rate)
     temperature = temperature + rng.normal(0, params.noise_temperature_c, cycles.size)
     frame = pd.DataFrame(
         {
@@ -152,6 +154,7 @@ def _cell_rows(
             "depth_of_discharge": np.where(checkup, 1.0, depth),
             "time_s": (days * 24.0 + hours + params.rest_h) * 3600.0,
             "charge_time_s": 3600.0 * np.where(checkup, 1.0, depth) / c_ch,
+            "ambient_c": chamber_c,
             SOH: soh,
         }
     )

@@ -233,6 +233,7 @@ def _summary_frame(
     frame["time_s"] = (
         ((ends - starts.min()).dt.total_seconds()).to_numpy() if len(starts) else np.nan
     )
+    frame["ambient_c"] = np.nan  # beep's summary states no chamber temperature
     frame["line"] = kept["line"].to_numpy(dtype=np.int64)
     return frame[[*schema.CYCLE_COLUMNS, schema.CHARGE_CAPACITY, "line"]]
 

@@ -28,6 +28,9 @@ Records (:func:`read_nasa_mat`):
   over the operations of the cycle with :func:`batteryops.ingest.records.per_cycle_from_steps`.
 * ``resistance_ohm``: each EIS's ``Re`` (Ω; the ohmic part, closest to a cycler's 1 kHz
   resistance) on the first record of its cycle after it; NaN on the other records.
+* ``ambient_c``: the ``ambient_temperature`` of the sample's operation (the chamber's set-point;
+  NaN where the operation has none), so a cycle's ``ambient_c`` is its charge's and discharge's
+  chamber, not an EIS's (the 4 °C cells had theirs at 24 °C).
 * ``metadata["cycles"]``: per cycle, the ambient temperature, the file's ``Capacity``, the counted
   capacity and their difference, and the last usable ``Re``/``Rct`` measured in the cycle;
   ``metadata["impedance"]``: every EIS with its cycle and what made a value unusable (complex,
@@ -35,9 +38,10 @@ Records (:func:`read_nasa_mat`):
 
 The summary (:func:`read_nasa_summary`): a third party's ``cycle_summary.csv``, one row per
 discharge (battery_id, cycle_number, start_time, ambient_temperature, capacity_ahr, ...), which
-the per-cycle ingest rejects (``capacity_ahr`` is none of its capacity names). Its
-``cycle_number`` is the MATLAB index of the discharge operation (4, 6, 8, ...), so cycles are
-renumbered 1, 2, 3, ... per cell in that order, as the MATLAB reader numbers them.
+the per-cycle ingest rejects (``capacity_ahr`` is none of its capacity names); its
+``ambient_temperature`` is the row's ``ambient_c``. Its ``cycle_number`` is the MATLAB index of
+the discharge operation (4, 6, 8, ...), so cycles are renumbered 1, 2, 3, ... per cell in that
+order, as the MATLAB reader numbers them.
 """
 
 from __future__ import annotations
@@ -226,7 +230,7 @@ def _whole_operation_problem(
 class _Samples:
     """What one charge or discharge yields."""
 
-    kept: dict[str, np.ndarray]  # line, test_time_s, step, in a discharge, current, voltage, temp.
+    kept: dict[str, np.ndarray]  # line, time, step, side, current, voltage, temperature, ambient
     quarantined: list[dict[str, Any]]
     rows: int  # rows it takes in the file's line numbering
 
@@ -286,6 +290,7 @@ def _operation_samples(operation: _Operation, first_line: int, test_start: datet
         rec.CURRENT: -values["Current_measured"][0][keep],  # the file: + while charging
         rec.VOLTAGE: values["Voltage_measured"][0][keep],
         rec.TEMPERATURE: temperature[keep],
+        rec.AMBIENT: np.full(int(keep.sum()), operation.ambient_c),
     }
     return _Samples(kept, quarantined, rows)
 
@@ -325,6 +330,7 @@ def _records_frame(samples: pd.DataFrame, impedance: pd.DataFrame) -> pd.DataFra
         discharge_capacity_ah=discharge,
         temperature_c=samples[rec.TEMPERATURE].to_numpy(),
         resistance_ohm=_resistance_column(samples, impedance),
+        ambient_c=samples[rec.AMBIENT].to_numpy(),
     )
 
 
@@ -668,7 +674,8 @@ def read_nasa_summary(path: str | Path) -> CycleSummary:
     :func:`read_nasa_mat` numbers them; the file's number and its other columns are in
     ``metadata["cycles"]``. ``temperature_c`` stays missing (the file has the maximum and the
     ambient, not the mean) and so does ``time_s`` (it gives each discharge's start, not the end
-    of its cycle). The frame keeps each row's ``line``.
+    of its cycle); ``ambient_c`` is the row's ``ambient_temperature`` (missing where it is not a
+    number). The frame keeps each row's ``line``.
 
     The per-cycle ingest (:mod:`batteryops.ingest.cycle_files`) cannot read it (``capacity_ahr``
     is none of its capacity names), and a reader cannot call it: it dispatches to the readers.
@@ -683,12 +690,14 @@ def read_nasa_summary(path: str | Path) -> CycleSummary:
     keep = np.array([not reason for reason in reasons], dtype=bool)
     kept = table[keep].reset_index(drop=True)
     capacity = pd.to_numeric(kept["capacity_ahr"].str.strip()).to_numpy(dtype=float)
+    extras = _summary_extras(kept, ordinals[keep].to_numpy().astype(np.int64))
     frame = pd.DataFrame(
         {
             schema.CELL_ID: kept["battery_id"].str.strip(),
-            schema.CYCLE: ordinals[keep].to_numpy().astype(np.int64),
+            schema.CYCLE: extras[schema.CYCLE],
             **{column: np.nan for column in schema.CYCLE_SIGNALS},
             "capacity_ah": capacity,
+            "ambient_c": extras["ambient_temperature_c"],
             rec.LINE: kept[rec.LINE].to_numpy(dtype=np.int64),
         }
     )
@@ -704,7 +713,7 @@ def read_nasa_summary(path: str | Path) -> CycleSummary:
         "cycle_numbering": "cycle = 1, 2, 3, ... per cell in the file's cycle_number order "
         "(cycle_number is the MATLAB index of the discharge operation)",
         "units": {"capacity_ahr": "Ah", "ambient_temperature": "°C", "mean_current": "A"},
-        "cycles": _summary_extras(kept, ordinals[keep].to_numpy().astype(np.int64)),
+        "cycles": extras,
     }
     columns = [*schema.CYCLE_COLUMNS, rec.LINE]
     return CycleSummary(

@@ -19,8 +19,9 @@ the nominal capacity. The ``<data>_metadata.csv`` beside an export is Novonix's 
 ``(Minutes)``, ``(Decimal Hours)`` or ``(Hours in hh:mm:ss.xxx)``). Current is - on discharge
 (negated here); ``Charge/Discharge Capacity (mAh)`` already count from the start of each cycle
 (the ``(mWh)`` columns of the same names are energies and are not read); ``Cell surface
-temperature`` is the cell's (ambient is not). The cell id is the ``Cell ID`` column where filled,
-else ``<Request Year>-<Test>-<Cell>``, PEC's own key of a cell's test.
+temperature`` is the cell's, ``Ambient temperature`` the chamber's (``ambient_c``). The cell id is
+the ``Cell ID`` column where filled, else ``<Request Year>-<Test>-<Cell>``, PEC's own key of a
+cell's test.
 
 Hand-written rather than a library: beep's ``NovonixDatapath`` maps step type 8 (the CV part of
 a CC-CV charge, by the protocol in the file and ``preparenovonix``'s table) to discharge and
@@ -66,6 +67,7 @@ _PEC_EXPECTED = (
 )
 _PEC_TIME_UNITS = {"seconds": 1.0, "minutes": 60.0, "decimalhours": 3600.0}
 _PEC_CELL_TEMPERATURE = ("cellsurfacetemperature", "celltemperature")  # ambient is not the cell
+_PEC_AMBIENT = ("ambienttemperature",)  # the chamber's
 _CLOCK = re.compile(r"^\s*(\d+):(\d+):(\d+(?:\.\d*)?)\s*$")
 
 
@@ -115,7 +117,12 @@ def _scales(found: dict[str, str], tables: dict[str, columns.UnitTable]) -> dict
     }
 
 
-def _cell_temperature(rows: TextRows, header: str | None) -> tuple[np.ndarray, int]:
+def _header_named(rows: TextRows, names: tuple[str, ...]) -> str | None:
+    """The first header whose normalised name (unit left out) is one of ``names``."""
+    return next((h for h in rows.headers if header_units(h, {})[0] in names), None)
+
+
+def _temperature(rows: TextRows, header: str | None) -> tuple[np.ndarray, int]:
     """A temperature column in °C (from its header's unit), masked outside physical limits."""
     if header is None:
         return np.full(len(rows.raw), np.nan), 0
@@ -234,7 +241,7 @@ def read_novonix(path: Path) -> records.Records:
     values = _numbers(check, found, scales)
     values[records.CURRENT] = 0.0 - values[records.CURRENT]  # Novonix: + on charge
     temperature = next((h for h in rows.headers if header_units(h, {})[0] == "temperature"), None)
-    values[records.TEMPERATURE], masked = _cell_temperature(rows, temperature)
+    values[records.TEMPERATURE], masked = _temperature(rows, temperature)
     cell_id, metadata = _novonix_metadata(_novonix_summary(lines), path)
     metadata["units"] = {"test_time": "h", "current": "A (+ charge; negated)", "capacity": "Ah"}
     metadata["temperature_column"], metadata["temperature_masked"] = temperature, masked
@@ -360,15 +367,16 @@ def read_pec(path: Path) -> records.Records:
     values = _numbers(check, found, _scales(found, tables))
     values[records.TEST_TIME], time_unit = _pec_time(check, time_header)
     values[records.CURRENT] = 0.0 - values[records.CURRENT]  # PEC: - on discharge
-    temperature = next(
-        (h for h in rows.headers if header_units(h, {})[0] in _PEC_CELL_TEMPERATURE), None
-    )
-    values[records.TEMPERATURE], masked = _cell_temperature(rows, temperature)
+    temperature = _header_named(rows, _PEC_CELL_TEMPERATURE)
+    values[records.TEMPERATURE], masked = _temperature(rows, temperature)
+    ambient = _header_named(rows, _PEC_AMBIENT)
+    values[records.AMBIENT], ambient_masked = _temperature(rows, ambient)
     cell_id, metadata = _pec_cell(rows, fields, path)
     units = {column: header_units(header, {})[1] for column, header in found.items()}
     units = {column: unit for column, unit in units.items() if unit}
     metadata["units"] = {**units, records.TEST_TIME: time_unit}
     metadata["temperature_column"], metadata["temperature_masked"] = temperature, masked
+    metadata["ambient_column"], metadata["ambient_masked"] = ambient, ambient_masked
     frame = records.records_frame(**kept_rows(check, values))
     return records.Records(cell_id, frame, PEC_FORMAT, check.quarantined(), metadata)
 

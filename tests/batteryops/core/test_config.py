@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from batteryops.core.config import (
+    DEFAULT_CYCLE_LIMITS,
     AlarmParams,
     LabelParams,
     Params,
@@ -186,6 +187,19 @@ def test_ingest_timezone_and_names_are_checked(raw_params: dict[str, Any]) -> No
         parse_params(deep_merge(raw_params, {"ingest": {"aliases": {"temp_maxc": ["T"]}}}))
     with pytest.raises(ParamsError, match="low 5.0 must be below high 1.0"):
         parse_params(deep_merge(raw_params, {"ingest": {"limits": {"soc_pct": [5.0, 1.0]}}}))
+
+
+def test_cycle_limits_cover_the_chamber_as_the_cell_temperature(raw_params: dict[str, Any]) -> None:
+    limits = parse_params(raw_params).cycle_ingest.limits
+    assert limits["ambient_c"] == limits["temperature_c"] == (-60.0, 120.0)
+    assert DEFAULT_CYCLE_LIMITS["ambient_c"] == DEFAULT_CYCLE_LIMITS["temperature_c"]
+    hotter = {"cycle_ingest": {"limits": {"ambient_c": [-40.0, 150.0]}}}
+    assert parse_params(deep_merge(raw_params, hotter)).cycle_ingest.limits["ambient_c"] == (
+        -40.0,
+        150.0,
+    )
+    with pytest.raises(ParamsError, match="did you mean 'ambient_c'"):
+        parse_params(deep_merge(raw_params, {"cycle_ingest": {"limits": {"ambientc": [0, 1]}}}))
 
 
 def test_load_params_missing_file_names_path(tmp_path: Path) -> None:

@@ -16,11 +16,14 @@ def fading_cycles(
     temperature_c: dict[str, float],
     cycles_per_cell: int = 300,
     seed: int = 0,
+    ambient_c: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """Canonical cycle rows, sorted by (cell, cycle): each cell loses ``fade`` of 5 Ah a cycle.
 
     Resistance grows as the capacity falls; capacity, resistance and temperature carry noise.
+    ``ambient_c`` is each cell's chamber temperature (missing for a cell not in it, or without).
     """
+    ambient_c = ambient_c or {}
     rng = np.random.default_rng(seed)
     n = np.arange(cycles_per_cell)
     frames = []
@@ -43,6 +46,7 @@ def fading_cycles(
                     "time_s": 3.0 * 3600.0 * (n + 1),
                     "temperature_max_c": temperature_c[cell] + 2.0,
                     "charge_time_s": 7200.0,
+                    "ambient_c": ambient_c.get(cell, np.nan),
                 }
             )
         )
@@ -60,7 +64,7 @@ def three_chambers(cycles_per_cell: int = 300) -> pd.DataFrame:
         "T40-b": 1.2e-3,
     }
     temperatures = {cell: float(cell[1:3]) for cell in fades}
-    return fading_cycles(fades, temperatures, cycles_per_cell)
+    return fading_cycles(fades, temperatures, cycles_per_cell, ambient_c=temperatures)
 
 
 def small_health_params(health: HealthParams, **update: object) -> HealthParams:

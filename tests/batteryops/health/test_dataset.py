@@ -194,6 +194,16 @@ def test_summary_features_do_not_look_ahead_within_the_reference_cycles() -> Non
     pd.testing.assert_frame_equal(before[past], after[past])
 
 
+def test_no_summary_feature_equals_or_derives_from_the_chamber_temperature() -> None:
+    # ambient_c places cells in the holdout; a feature that read it (a copy, an Arrhenius term,
+    # a mean) would move when it is scrambled.
+    cycles = _ageing_cycles()
+    scrambled = cycles.assign(ambient_c=np.random.default_rng(3).uniform(-20.0, 60.0, len(cycles)))
+    before, after = _features(cycles), _features(scrambled)
+    pd.testing.assert_frame_equal(before, after)
+    assert not [name for name in after.columns if "ambient" in name]
+
+
 @pytest.mark.parametrize("cycle", [0, 1, REFERENCE_CYCLES, 20, 59])
 def test_no_feature_of_a_row_is_its_own_capacity(cycle: int) -> None:
     # The label of a row is its capacity (over the reference): change that discharge alone, as
@@ -318,6 +328,47 @@ def test_temperature_holdout_splits_by_chamber_with_tolerance() -> None:
     }
     wider = dataset.temperature_holdout(cells, [10.0, 40.0], [25.0], tolerance_c=8.0)
     assert wider["e"] == "test" and wider["f"] == "test"
+
+
+def test_temperature_holdout_places_a_cell_by_its_chamber_where_known() -> None:
+    # NASA-like: cells run 2.5-4.5 C above their chamber; "f" states no chamber.
+    cells = pd.DataFrame(
+        {
+            schema.CELL_ID: ["a", "b", "c", "d", "e", "f"],
+            "temperature_c": [6.8, 28.5, 28.4, 46.0, 27.5, 27.5],
+            "ambient_c": [4.0, 24.0, 24.0, 43.0, 44.0, np.nan],
+        }
+    )
+    split = dataset.temperature_holdout(cells, [4.0, 43.0], [24.0])
+    assert split == {
+        "a": "train",
+        "b": "test",  # 28.5 C measured, 4.5 C off 24: the chamber places it
+        "c": "test",
+        "d": "train",
+        "e": "train",  # its chamber, not its 27.5 C
+        "f": "unused",  # no chamber known: its measured 27.5 C is 3.5 C off 24
+    }
+    by_measured = dataset.temperature_holdout(cells.drop(columns="ambient_c"), [4.0, 43.0], [24.0])
+    assert list(by_measured.values()) == ["unused"] * 6  # what NASA's cells met before
+
+
+def test_cell_temperatures_are_the_mean_measured_and_the_median_chamber() -> None:
+    cycles = pd.DataFrame(
+        {
+            schema.CELL_ID: ["b", "b", "b", "a", "a", "c"],
+            "temperature_c": [30.0, 32.0, 34.0, 6.0, 8.0, 20.0],
+            "ambient_c": [24.0, 44.0, 44.0, 4.0, np.nan, np.nan],
+        }
+    )
+    cells = dataset.cell_temperatures(cycles)
+    assert cells[schema.CELL_ID].tolist() == ["a", "b", "c"]
+    np.testing.assert_allclose(cells["temperature_c"], [7.0, 32.0, 20.0])
+    np.testing.assert_allclose(cells["ambient_c"], [4.0, 44.0, np.nan])
+    np.testing.assert_allclose(dataset.placing_temperature(cells), [4.0, 44.0, 20.0])
+    # Cycle data written before the column: every cell by its measured temperature.
+    older = dataset.cell_temperatures(cycles.drop(columns="ambient_c"))
+    assert older["ambient_c"].isna().all()
+    np.testing.assert_allclose(dataset.placing_temperature(older), [7.0, 32.0, 20.0])
 
 
 def test_a_cell_near_both_sides_is_on_one_only() -> None:

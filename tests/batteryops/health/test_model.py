@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from batteryops.core import schema
+from batteryops.core.config import Params
 from batteryops.health import dataset
-from batteryops.health.model import RidgeBoosted, SinceCheckup
+from batteryops.health.model import RidgeBoosted, SinceCheckup, featurize
+from tests.batteryops.health.health_cycles import small_health_params, three_chambers
 
 HYPER = {"n_estimators": 30, "max_depth": 2, "learning_rate": 0.1}
 
@@ -64,3 +67,36 @@ def test_contributions_add_up_to_the_prediction_less_the_intercepts() -> None:
     np.testing.assert_allclose(contributions[30:].sum(axis=1), model.predict(blind))
     offset = model.predict(counted) - contributions[:30].sum(axis=1)
     np.testing.assert_allclose(offset, offset[0], atol=1e-5)  # the two intercepts, one number
+
+
+def _curves(cells: list[str]) -> pd.DataFrame:
+    """Low-rate curves of each cell at cycles 0, 50 and 100, fading a little."""
+    capacity = np.linspace(0.0, 4.9, 120)
+    voltage = 4.2 - 1.2 * capacity / 4.9 - 0.1 * np.sin(3.0 * capacity)
+    return pd.concat(
+        pd.DataFrame(
+            {
+                schema.CELL_ID: cell,
+                schema.CYCLE: cycle,
+                "voltage_v": voltage - 0.001 * cycle / 50,
+                "capacity_ah": capacity * (1 - 0.0005 * cycle),
+            }
+        )
+        for cell in cells
+        for cycle in (0, 50, 100)
+    )
+
+
+def test_no_model_input_equals_or_derives_from_the_chamber_temperature(params: Params) -> None:
+    # Every input of both models comes from featurize (training, batteryops health, the pyfunc):
+    # scrambling ambient_c, or leaving it out (data written before it), must not move any.
+    section = small_health_params(params.health)
+    cycles = three_chambers()
+    curves = _curves(sorted(cycles[schema.CELL_ID].unique()))
+    scrambled = cycles.assign(ambient_c=np.random.default_rng(5).uniform(-20, 60, len(cycles)))
+    features = featurize(cycles, curves, section)
+    pd.testing.assert_frame_equal(features, featurize(scrambled, curves, section))
+    pd.testing.assert_frame_equal(
+        features, featurize(cycles.drop(columns="ambient_c"), curves, section)
+    )
+    assert not [name for name in features.columns if "ambient" in name]

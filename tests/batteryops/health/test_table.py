@@ -7,10 +7,14 @@ import pandas as pd
 import pytest
 
 from batteryops.core import schema
-from batteryops.core.config import Params
+from batteryops.core.config import HealthParams, Params
 from batteryops.health import dataset
 from batteryops.health.table import EmptyHoldoutError, build_table
-from tests.batteryops.health.health_cycles import small_health_params, three_chambers
+from tests.batteryops.health.health_cycles import (
+    fading_cycles,
+    small_health_params,
+    three_chambers,
+)
 
 
 def test_rows_are_labelled_and_cells_split_by_chamber(params: Params) -> None:
@@ -98,3 +102,60 @@ def test_curves_add_their_features(params: Params) -> None:
     without = build_table(cycles, None, None, section)
     assert set(without.features) < set(with_curves.features)
     assert "cycles_since_curve" in with_curves.features
+
+
+# --- the chamber (ambient_c) -------------------------------------------------------------------
+
+# NASA's PCoE cells: chambers at 4, 24 and 43 C, each cell 2.5-4.5 C above its chamber.
+NASA_FADES = {"B41": 9e-4, "B45": 1e-3, "B25": 8e-4, "B26": 8.5e-4, "B29": 1.1e-3, "B30": 1.2e-3}
+NASA_CHAMBERS = {"B41": 4.0, "B45": 4.0, "B25": 24.0, "B26": 24.0, "B29": 43.0, "B30": 43.0}
+NASA_MEASURED = {"B41": 6.5, "B45": 8.5, "B25": 28.5, "B26": 28.4, "B29": 46.0, "B30": 46.2}
+
+
+def _nasa_like(ambient_c: dict[str, float] | None = NASA_CHAMBERS) -> pd.DataFrame:
+    return fading_cycles(NASA_FADES, NASA_MEASURED, 300, seed=4, ambient_c=ambient_c)
+
+
+def _nasa_params(params: Params) -> HealthParams:
+    return small_health_params(
+        params.health, train_temperatures_c=[4.0, 43.0], test_temperatures_c=[24.0]
+    )
+
+
+def test_cells_hotter_than_their_chamber_are_placed_by_it(params: Params) -> None:
+    table = build_table(_nasa_like(), None, None, _nasa_params(params))
+    assert table.cells("test") == ["B25", "B26"]
+    assert table.cells("train") == ["B29", "B30", "B41", "B45"]
+    info = table.split_info()
+    assert info["placed_by"] == dict.fromkeys(sorted(NASA_FADES), "ambient_c")
+    assert info["placed_at_c"] == {cell: NASA_CHAMBERS[cell] for cell in sorted(NASA_FADES)}
+
+
+def test_without_a_chamber_the_measured_temperature_places_the_cells(params: Params) -> None:
+    # Cycle data written before ambient_c (no column), or a source that never states it: the
+    # cells' 28.5 C is 4.5 C off the 24 C chamber, as NASA's were, and the holdout is empty
+    # (B41's 6.5 C is near 4 C; B45's 8.5 C and the 46 C cells are near nothing).
+    older = _nasa_like().drop(columns="ambient_c")
+    with pytest.raises(
+        EmptyHoldoutError,
+        match=r"1 training and 0 test cells .* 0 of 6 by their chamber's ambient_c",
+    ):
+        build_table(older, None, None, _nasa_params(params))
+    # A cell whose source states no chamber falls back alone.
+    mixed = _nasa_like({**NASA_CHAMBERS, "B26": np.nan})
+    mixed.loc[mixed[schema.CELL_ID] == "B26", "temperature_c"] -= 3.0  # measured 25.4 C
+    table = build_table(mixed, None, None, _nasa_params(params))
+    assert table.split["B26"] == "test" and table.placed_by["B26"] == "temperature_c"
+    assert table.placed_at_c["B26"] == pytest.approx(25.4, abs=0.1)
+
+
+def test_the_chamber_places_cells_and_is_no_feature(params: Params) -> None:
+    section = _nasa_params(params)
+    cycles = _nasa_like()
+    jitter = np.random.default_rng(8).uniform(-1.0, 1.0, len(cycles))  # same chambers, moved
+    before = build_table(cycles, None, None, section)
+    after = build_table(cycles.assign(ambient_c=cycles["ambient_c"] + jitter), None, None, section)
+    assert after.split == before.split
+    assert after.features == before.features
+    pd.testing.assert_frame_equal(after.frame, before.frame)
+    assert not [name for name in before.frame.columns if "ambient" in name]

@@ -224,6 +224,31 @@ def test_user_aliases_and_c_rates_from_currents(tmp_path) -> None:
     assert any("nominal_capacity_ah" in note for note in without.summary["notes"])
 
 
+@pytest.mark.parametrize(
+    ("header", "value", "expected_c"),
+    [
+        ("Ambient Temperature (C)", "24", 24.0),
+        ("chamber_temperature [K]", "297.15", 24.0),
+        ("ambient_c", "24", 24.0),
+        ("Chamber Temp (°F)", "75.2", 24.0),
+        ("T_amb", "24", 24.0),
+    ],
+)
+def test_a_chamber_temperature_column_is_ambient_not_the_cells(
+    tmp_path, header: str, value: str, expected_c: float
+) -> None:
+    lines = [f"cell,cycle,capacity_ah,Temperature (C),{header}", f"A,1,2.5,28.5,{value}"]
+    result = read_cycle_file(_write(tmp_path / "chamber.csv", lines), PARAMS)
+    assert result.frame["ambient_c"].tolist() == pytest.approx([expected_c])
+    assert result.frame["temperature_c"].tolist() == [28.5]  # the cell's stays the cell's
+    assert result.summary["columns"][header] == "ambient_c"
+
+
+def test_without_a_chamber_column_ambient_is_missing(tmp_path) -> None:
+    frame = read_cycle_file(_write(tmp_path / "fleet.csv", [GENERIC_HEADER, *GENERIC_ROWS]), PARAMS)
+    assert frame.frame["ambient_c"].isna().all()
+
+
 # --- bad rows -----------------------------------------------------------------------------------
 
 
@@ -270,6 +295,18 @@ def test_bad_rows_are_quarantined_with_line_and_column(tmp_path) -> None:
         summary["rows_kept"] + summary["rows_quarantined"] + summary["repeated_headers"]
     )
     assert sum(summary["quarantine_reasons"].values()) == summary["rows_quarantined"] == 7
+
+
+def test_a_chamber_outside_the_limits_quarantines_its_row(tmp_path) -> None:
+    lines = ["cell,cycle,capacity_ah,ambient_temperature", "A,1,2.5,25", "A,2,2.5,999", "A,3,2.5,"]
+    result = read_cycle_file(_write(tmp_path / "chamber.csv", lines), PARAMS)
+    assert _column(result.frame, "cycle") == [1, 3]  # a missing chamber is no reason
+    assert result.quarantined["reason"].tolist() == [
+        "line 3: ambient_c (column 'ambient_temperature'): 999 is outside the allowed range "
+        "[-60, 120] (cycle_ingest.limits)"
+    ]
+    wider = PARAMS.model_copy(update={"limits": {**PARAMS.limits, "ambient_c": (-60.0, 1000.0)}})
+    assert _column(read_cycle_file(tmp_path / "chamber.csv", wider).frame, "cycle") == [1, 2, 3]
 
 
 def test_duplicate_keys_across_files(tmp_path) -> None:
@@ -433,12 +470,21 @@ def cycle_findings(tmp_path_factory) -> dict[str, list[validation.Finding]]:
     duplicate = pd.concat([good, good.iloc[[1]]], ignore_index=True)
     warm = good.copy()
     warm.loc[0, "resistance_ohm"] = 1200.0  # a warning, not a stop
+    chamber = good.assign(ambient_c=25.0)
+    hot_chamber = chamber.copy()
+    hot_chamber.loc[0, "ambient_c"] = 150.0  # outside cycle_ingest.limits: a warning
     suite = validation.with_limits(
         validation.load_suite(ROOT / "expectations" / "cycles.json"),
         PARAMS.limits,
         "cycle_ingest.limits",
     )
-    batches = {"good": good, "duplicate": duplicate, "warm": warm}
+    batches = {
+        "good": good,
+        "duplicate": duplicate,
+        "warm": warm,
+        "chamber": chamber,
+        "hot_chamber": hot_chamber,
+    }
     by_batch: dict[str, list[validation.Finding]] = {}
     for finding in validation.validate_frames(suite, batches):
         by_batch.setdefault(finding.batch, []).append(finding)
@@ -462,3 +508,12 @@ def test_suite_warns_on_a_high_resistance(cycle_findings) -> None:
     failed = [f for f in cycle_findings["warm"] if not f.success]
     assert [(f.column, f.critical) for f in failed] == [("resistance_ohm", False)]
     assert validation.summarise("cycles", cycle_findings["warm"])["success"]
+
+
+def test_suite_checks_the_chamber_temperature_against_the_limits(cycle_findings) -> None:
+    assert [f.describe() for f in cycle_findings["chamber"] if not f.success] == []
+    failed = [f for f in cycle_findings["hot_chamber"] if not f.success]
+    assert [(f.expectation, f.column, f.critical) for f in failed] == [
+        ("expect_column_values_to_be_between", "ambient_c", False)
+    ]
+    assert validation.summarise("cycles", cycle_findings["hot_chamber"])["success"]

@@ -68,6 +68,13 @@ def test_every_export_is_read_by_its_reader(ingested: tuple[dict, Path]) -> None
     assert (cycles["capacity_ah"] > 0).all()
 
 
+def test_no_reader_here_invents_a_chamber(ingested: tuple[dict, Path]) -> None:
+    # None of these exports states a chamber (their aux and T columns are the cell's).
+    _, out = ingested
+    assert pd.read_parquet(out / "cycles.parquet")["ambient_c"].isna().all()
+    assert pd.read_parquet(out / "records.parquet")["ambient_c"].isna().all()
+
+
 def test_records_are_kept_beside_the_cycles(ingested: tuple[dict, Path]) -> None:
     _, out = ingested
     records = pd.read_parquet(out / "records.parquet")

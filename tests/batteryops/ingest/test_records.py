@@ -87,6 +87,10 @@ def test_records_name_the_columns_a_reader_forgot() -> None:
         Records(
             "c", pd.DataFrame(columns=[c for c in RECORD_COLUMNS if c != "voltage_v"]), "arbin_csv"
         )
+    # The optional ambient_c is not named among the missing ones.
+    lacking = [c for c in RECORD_COLUMNS if c not in ("voltage_v", "ambient_c")]
+    with pytest.raises(ValueError, match=r"lack the columns \['voltage_v'\]$"):
+        Records("c", pd.DataFrame(columns=lacking), "arbin_csv")
     with pytest.raises(ValueError, match="capacity_ah"):
         CycleSummary(pd.DataFrame(columns=[schema.CELL_ID, schema.CYCLE]), "beep_json")
 
@@ -95,6 +99,28 @@ def test_records_frame_fills_defaults() -> None:
     frame = records_frame(test_time_s=[0.0, 1.0], cycle=[0, 0], current_a=[0, 1], voltage_v=[3, 3])
     assert frame[["record", "line", "step"]].values.tolist() == [[0, 2, -1], [1, 3, -1]]
     assert frame["temperature_c"].isna().all()
+    assert frame["ambient_c"].isna().all()
+
+
+def test_a_cycles_ambient_is_its_chamber_while_discharging() -> None:
+    records = _records()
+    # Cycle 1 charges and rests at 24 C, discharges at 44 C (the chamber moved for it): 44.
+    # Cycle 2 states its chamber on its charge only: that one.
+    ambient = np.array([24.0, 24.0, 44.0, 44.0, 24.0, 24.0, 30.0, 30.0, np.nan])
+    frame = records.frame.assign(ambient_c=ambient)
+    cycles = cycles_from_records(Records("cell-1", frame, "test"))
+    np.testing.assert_allclose(cycles["ambient_c"], [44.0, 30.0])
+    np.testing.assert_allclose(cycles["temperature_c"], [2.5, 7.0])  # the cell's, apart
+
+
+def test_records_without_an_ambient_column_read_as_unknown_chamber() -> None:
+    # Records written before ambient_c was in the contract (or a reader that never knew it).
+    older = _records().frame.drop(columns=["ambient_c"])
+    records = Records("cell-1", older, "test")
+    assert list(records.frame.columns) == RECORD_COLUMNS
+    assert records.frame["ambient_c"].isna().all()
+    assert cycles_from_records(records)["ambient_c"].isna().all()
+    assert list(older.columns) == [c for c in RECORD_COLUMNS if c != "ambient_c"]  # not changed
 
 
 def test_a_cycle_without_a_discharge_has_no_capacity() -> None:

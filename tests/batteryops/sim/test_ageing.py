@@ -269,6 +269,10 @@ def test_cycles_carry_each_cells_protocol_and_check_ups_the_reference_rate(
     # the chamber plus self-heating, never below the chamber by more than the noise
     assert (merged["temperature_c"] > merged["temperature_c_cell"] - 2.0).all()
     assert (merged["temperature_c"] < merged["temperature_c_cell"] + 5.0).all()
+    # ambient_c is the chamber itself, and the cells run above it
+    np.testing.assert_array_equal(merged["ambient_c"], merged["temperature_c_cell"])
+    heating = merged["temperature_c"] - merged["ambient_c"]
+    assert heating.groupby(merged[schema.CELL_ID]).mean().gt(0.3).all()
 
 
 def test_curves_are_discharges_between_the_cut_offs(

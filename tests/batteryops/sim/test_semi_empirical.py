@@ -49,6 +49,17 @@ def test_rows_follow_the_cycle_contract_one_cell_per_condition(
     pd.testing.assert_frame_equal(family.truth[schema.CYCLE_KEYS], cycles[schema.CYCLE_KEYS])
 
 
+def test_rows_carry_the_chamber_apart_from_the_heated_cell(
+    family: SecondFamily, family_params: SecondAgeingParams
+) -> None:
+    cycles = family.cycles
+    chamber = cycles[schema.CELL_ID].str[1:3].astype(float)  # "S15-..." ages at 15 C
+    np.testing.assert_array_equal(cycles["ambient_c"], chamber)
+    assert set(cycles["ambient_c"]) == set(family_params.temperatures_c)
+    heating = (cycles["temperature_c"] - cycles["ambient_c"]).groupby(cycles[schema.CELL_ID])
+    assert heating.mean().gt(0.3).all()
+
+
 def test_the_truth_fades_to_end_of_life_and_never_recovers(
     family: SecondFamily, family_params: SecondAgeingParams
 ) -> None:

@@ -17,7 +17,7 @@ import scipy.io
 
 from batteryops.core import schema
 from batteryops.core.config import CycleIngestParams
-from batteryops.ingest.cycle_files import read_cycle_file
+from batteryops.ingest.cycle_files import ingest_cycle_files, read_cycle_file
 from batteryops.ingest.cyclers import head, identify, nasa
 from batteryops.ingest.files import UnusableFile
 from batteryops.ingest.records import cycles_from_records
@@ -155,6 +155,33 @@ def test_tiny_file_counts_charge_per_cycle(tiny_mat: Path) -> None:
         assert (steps >= -1e-12).all()
 
 
+def test_tiny_file_ambient_is_each_operations_chamber(tiny_mat: Path) -> None:
+    records = nasa.read_nasa_mat(tiny_mat)
+    by_step = records.frame.groupby("step")["ambient_c"].agg(["min", "max"])
+    assert by_step.to_dict("index") == {
+        2: {"min": 24.0, "max": 24.0},
+        3: {"min": 24.0, "max": 24.0},
+        6: {"min": 4.0, "max": 4.0},
+        7: {"min": 4.0, "max": 4.0},
+    }
+    cycles = cycles_from_records(records)
+    # Cycle 2's charge at 24 C was set aside; its discharge ran at 4 C.
+    assert cycles["ambient_c"].tolist() == [24.0, 4.0, 4.0]
+    assert cycles["temperature_c"].between(25.0, 30.0).all()  # the cells' own, apart
+
+
+def test_tiny_file_ingests_with_its_chamber(tiny_mat: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    ingest_cycle_files(
+        [tiny_mat], out / "cycles.parquet", out / "quarantine", CycleIngestParams(), out / "r.pq"
+    )
+    cycles = pd.read_parquet(out / "cycles.parquet")
+    assert list(cycles.columns) == schema.CYCLE_COLUMNS
+    # Cycle 3 has no discharge: set aside. Cycles 1 and 2 keep their chambers.
+    assert cycles[[schema.CYCLE, "ambient_c"]].values.tolist() == [[1, 24.0], [2, 4.0]]
+    assert pd.read_parquet(out / "r.pq")["ambient_c"].notna().all()
+
+
 def test_tiny_file_quarantines_damaged_samples_and_records(tiny_mat: Path) -> None:
     quarantined = nasa.read_nasa_mat(tiny_mat).quarantined
     assert quarantined["line"].tolist() == [6, 9, 10, 11]
@@ -237,6 +264,26 @@ def test_b0025_reads_with_its_capacity_and_temperatures() -> None:
     assert records.quarantined["reason"].str.contains("cycle\\(80\\) charge").all()
 
 
+@pytest.mark.parametrize(
+    ("name", "chambers", "cell_median_c", "measured_c"),
+    [
+        ("B0025", {24.0: 29}, 24.0, (28.0, 29.0)),
+        ("B0029", {43.0: 41}, 43.0, (45.5, 46.5)),
+        # Its cycle 13 charged at 24 C and discharged at 44 C: a 44 C cycle.
+        ("B0038", {24.0: 12, 44.0: 36}, 44.0, (40.5, 41.5)),
+        ("B0041", {4.0: 68}, 4.0, (6.0, 6.5)),  # its EIS ran at 24 C: not a cycle's chamber
+    ],
+)
+def test_real_cells_carry_their_chamber_apart_from_their_heating(
+    name: str, chambers: dict, cell_median_c: float, measured_c: tuple
+) -> None:
+    cycles = cycles_from_records(nasa.read_nasa_mat(_real(MAT_DIR / f"{name}.mat")))
+    assert cycles["ambient_c"].value_counts().to_dict() == chambers
+    assert cycles["ambient_c"].median() == cell_median_c
+    # The cells run warmer than their chamber: the mean measured temperature is not it.
+    assert measured_c[0] < cycles["temperature_c"].mean() < measured_c[1]
+
+
 def _capacity_to_2v7(discharge: pd.DataFrame) -> float:
     """The current integrated until (and with) the first sample below 2.7 V, as NASA did."""
     below = np.flatnonzero(discharge["voltage_v"].to_numpy() < 2.7)
@@ -272,7 +319,15 @@ def test_every_mat_file_reads(
         discharges,
     )
     assert tuple(records.metadata["ambient_temperature_c"]) == ambient
+    # Every record's chamber is its operation's: the cycle table's (its discharge's, else its
+    # last operation's) wherever the cycle has a discharge.
+    cycle_ambient = cycles_from_records(records).set_index(schema.CYCLE)["ambient_c"]
+    assert cycle_ambient.notna().all()
     with_discharge = table[table["discharge_operation"] > 0]
+    np.testing.assert_array_equal(
+        cycle_ambient.reindex(with_discharge[schema.CYCLE]),
+        with_discharge["ambient_temperature_c"],
+    )
     file_capacity = with_discharge["capacity_file_ah"]
     assert file_capacity.min() == pytest.approx(capacity[0], abs=5e-4)
     assert file_capacity.max() == pytest.approx(capacity[1], abs=5e-4)
@@ -319,6 +374,13 @@ def test_summary_excerpt_reads_with_cycles_renumbered() -> None:
         8,
     ]
     assert (extras["mean_current_a"] > 0).all()  # + on discharge
+    chambers = frame.groupby(schema.CELL_ID)["ambient_c"].agg(["min", "max"])
+    assert chambers.to_dict("index") == {
+        "B0025": {"min": 24.0, "max": 24.0},
+        "B0045": {"min": 4.0, "max": 4.0},
+        "B0052": {"min": 4.0, "max": 4.0},
+    }
+    assert frame["temperature_c"].isna().all()  # the file has no mean cell temperature
 
 
 def test_summary_excerpt_quarantines_zero_and_missing_capacities() -> None:

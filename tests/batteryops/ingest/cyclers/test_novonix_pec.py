@@ -128,6 +128,9 @@ def test_pec_whole_file_reads_to_the_contract() -> None:
     assert summary["discharge_current_a"].loc[0] == pytest.approx(1.6399, rel=1e-3)  # C/25
     assert result.frame["temperature_c"].notna().sum() == 5389  # logged every few records
     assert result.frame["temperature_c"].dropna().between(24.9, 26.2).all()
+    # While discharging (cycles 0 and 1), else over the cycle (2 only charges).
+    np.testing.assert_allclose(summary["ambient_c"], [25.82, 26.08, 26.20])
+    assert result.metadata["ambient_column"] == "Ambient temperature (°C)"
     assert result.frame["test_time_s"].iat[-1] == pytest.approx(323010.183)
     _assert_counters_never_fall(result)
 
@@ -142,6 +145,10 @@ def test_pec_excerpt_values_units_and_metadata() -> None:
     assert frame.loc[40, "charge_capacity_ah"] == 0.0  # not the "Charge Capacity (mWh)" column
     assert frame.loc[34, "temperature_c"] == pytest.approx(24.9)  # cell surface, not ambient
     assert np.isnan(frame.loc[39, "temperature_c"])
+    assert frame.loc[34, "ambient_c"] == pytest.approx(25.83)  # "Ambient temperature (°C)"
+    assert np.isnan(frame.loc[39, "ambient_c"])  # logged every few records, as the cell's
+    assert frame["ambient_c"].notna().sum() == 103
+    assert cycles_from_records(result)["ambient_c"].tolist() == [pytest.approx(25.74)]
     metadata = result.metadata
     assert metadata["procedure"] == "SAFT VL43EFe dQdV C/25"
     assert (metadata["start_time"], metadata["channel"]) == ("02/22/2019 16:21:35", "SBT0550/001/1")
