@@ -250,7 +250,7 @@ class HealthModel:
     """Fitted SOH and RUL models with everything needed to score cycle data."""
 
     soh: object
-    rul: object
+    rul: object | None  # None: the training cells gave no RUL rows (none reached end of life)
     soh_features: list[str]
     rul_features: list[str]
     params: HealthParams
@@ -267,7 +267,7 @@ class HealthModel:
             # between checkpoints before its first curve.
             log.warning("no %s in the input: predicted without them", ", ".join(absent[:4]))
         out[SOH_PRED] = self.soh.predict(frame.reindex(columns=self.soh_features))
-        if FADE_FIT_RUL in frame:
+        if FADE_FIT_RUL in frame and self.rul is not None:
             log_rul = self.rul.predict(frame.reindex(columns=self.rul_features))
             low, high = self.rul_log_residual_quantiles
             out[RUL_PRED] = np.expm1(log_rul).clip(min=0)

@@ -95,7 +95,7 @@ def train_health(
     quantiles = residual_quantiles(residuals, params.interval)
     model = HealthModel(
         fitted["soh"]["xgboost"],
-        fitted["rul"]["xgboost"],
+        fitted["rul"].get("xgboost"),
         rows.soh_features,
         rows.rul_features,
         params,
@@ -171,10 +171,19 @@ def _judge_rul(
 ) -> tuple[dict, dict[str, object]]:
     """Every RUL model (and the fade fit) fitted on ``rul_train``, judged on ``rul_test``.
 
-    Judged at ``rul_judged_at_cycle`` (the gate's figure) and over all rows.
+    Judged at ``rul_judged_at_cycle`` (the gate's figure) and over all rows. Without RUL rows to
+    learn from (cells that never reach end of life in their data, or end before
+    ``rul_from_cycle``) nothing is fitted and nothing judged: ``({}, {})``.
     """
+    if rul_train.empty:
+        return {}, {}
     rul_models = fit_models(rul_train, rul_features, LOG_RUL, params.rul_xgboost, seed)
     return _rul_scores(rul_models, rul_test, rul_features, params), rul_models
+
+
+def _predict_rul(model: object, rows: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """RUL in cycles by a log-RUL model; empty for no rows (the models refuse those)."""
+    return np.expm1(model.predict(rows[features])) if len(rows) else np.zeros(0)
 
 
 def _rul_scores(
@@ -189,12 +198,10 @@ def _rul_scores(
     for name, model in rul_models.items():
         rul_out[name] = {
             "at_judged_cycle": dataset.rul_metrics(
-                judged[dataset.RUL],
-                np.expm1(model.predict(judged[rul_features])),
-                one_per_cell=True,
+                judged[dataset.RUL], _predict_rul(model, judged, rul_features), one_per_cell=True
             ),
             "all_rows": dataset.rul_metrics(
-                rul_test[dataset.RUL], np.expm1(model.predict(rul_test[rul_features]))
+                rul_test[dataset.RUL], _predict_rul(model, rul_test, rul_features)
             ),
         }
     rul_out["fade_fit"] = {
@@ -262,7 +269,7 @@ def _fold(
     rul_test = rows.rul[rows.rul[schema.CELL_ID].isin(test_cells)]
     rul_models = (
         {}
-        if rul_test.empty
+        if rul_test.empty or rul_train.empty
         else fit_models(rul_train, rows.rul_features, LOG_RUL, params.rul_xgboost, seed)
     )
     judged = []
@@ -281,7 +288,7 @@ def _fold(
             for name, result in scored.items():
                 cell_metrics[f"rul.{name}"] = {k: result["all_rows"][k] for k in RUL_FOLD_METRICS}
         judged.append(cell_metrics)
-    if rul_test.empty:
+    if not rul_models:
         return judged, None
     predicted = rul_models["xgboost"].predict(rul_test[rows.rul_features])
     return judged, rul_test[LOG_RUL].to_numpy() - predicted
@@ -313,7 +320,7 @@ def second_family_headline(judged: dict) -> dict[str, float]:
 def headline(holdout_metrics: dict) -> dict[str, float]:
     """The flat keys the gates read: XGBoost on the temperature holdout."""
     soh = holdout_metrics["soh"]["xgboost"]
-    rul = holdout_metrics["rul"]["xgboost"]["at_judged_cycle"]
+    rul = holdout_metrics["rul"].get("xgboost", {}).get("at_judged_cycle", {})
     return {
         "soh_best_baseline_rmse_pct": best_baseline_rmse(holdout_metrics["soh"]),
         "soh_rmse_pct": soh["rmse_pct"],
@@ -323,8 +330,8 @@ def headline(holdout_metrics: dict) -> dict[str, float]:
         "soh_within_3pct": soh["within_3pct"],
         "soh_within_5pct": soh["within_5pct"],
         "soh_cells_within_3pct_lower95": soh.get("cells_within_3pct_lower95", float("nan")),
-        "rul_rmse_cycles": rul["rmse_cycles"],
-        "rul_mape_pct": rul["mape_pct"],
+        "rul_rmse_cycles": rul.get("rmse_cycles", float("nan")),
+        "rul_mape_pct": rul.get("mape_pct", float("nan")),
         "rul_mape_pct_upper95": rul.get("mape_pct_upper95", float("nan")),
     }
 

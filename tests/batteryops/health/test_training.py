@@ -212,3 +212,17 @@ def test_log_candidate_logs_the_run_and_the_model(
         loaded.soh.predict(frame[loaded.soh_features]),
         trained.model.soh.predict(frame[trained.model.soh_features]),
     )
+
+
+def test_cells_that_never_reach_end_of_life_give_soh_and_no_rul(section: HealthParams) -> None:
+    # NASA's 24 C cells never fall below 92 %: no RUL row to learn from or to judge.
+    fades = {"T10-a": 3e-4, "T10-b": 2e-4, "T25-a": 2.5e-4, "T40-a": 3e-4, "T40-b": 2e-4}
+    cycles = fading_cycles(fades, {cell: float(cell[1:3]) for cell in fades}, 200)
+    table = build_table(cycles, None, None, section)
+    trained = training.train_health(table.frame, table.split, table.features, section, SEED)
+    assert trained.metrics["temperature_holdout"]["rul"] == {}
+    assert np.isnan(trained.metrics["rul_mape_pct"])
+    assert trained.metrics["soh_rmse_pct"] < 1.0
+    assert trained.model.rul is None
+    cells = trained.model.predict_cells(cycles, None)
+    assert cells["soh"].notna().all() and "rul_cycles" not in cells
