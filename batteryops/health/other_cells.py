@@ -44,11 +44,12 @@ def judge(model: HealthModel, cycles: pd.DataFrame, truth: pd.DataFrame | None) 
     at = frame[cycle == params.rul_judged_at_cycle].copy()
     fit = fade_fit_rul(frame, at, params.eol_soh)
     at[FADE_FIT_RUL] = np.log1p(np.clip(fit, 0, params.max_rul_cycles))
-    rul = model.predict_rows(at.drop(columns=[dataset.SOH, dataset.RUL]))
-    rul_out = {
-        "xgboost": dataset.rul_metrics(at[dataset.RUL], rul["rul_cycles"], one_per_cell=True),
-        "fade_fit": dataset.rul_metrics(at[dataset.RUL], fit, one_per_cell=True),
-    }
+    rul_out = {"fade_fit": dataset.rul_metrics(at[dataset.RUL], fit, one_per_cell=True)}
+    if model.rul is not None:  # a model whose training cells gave no RUL rows has none
+        rul = model.predict_rows(at.drop(columns=[dataset.SOH, dataset.RUL]))
+        rul_out = {
+            "xgboost": dataset.rul_metrics(at[dataset.RUL], rul["rul_cycles"], one_per_cell=True)
+        } | rul_out
     return {
         "cells": int(frame[schema.CELL_ID].nunique()),
         "soh": soh_out,

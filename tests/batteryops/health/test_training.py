@@ -10,7 +10,7 @@ import pytest
 
 from batteryops.core import schema
 from batteryops.core.config import HealthParams, Params, TrackingParams
-from batteryops.health import dataset, training
+from batteryops.health import dataset, other_cells, training
 from batteryops.health.model import FADE_FIT_RUL, HealthModel
 from batteryops.health.table import HealthTable, build_table
 from tests.batteryops.health.health_cycles import (
@@ -226,3 +226,5 @@ def test_cells_that_never_reach_end_of_life_give_soh_and_no_rul(section: HealthP
     assert trained.model.rul is None
     cells = trained.model.predict_cells(cycles, None)
     assert cells["soh"].notna().all() and "rul_cycles" not in cells
+    judged = other_cells.judge(trained.model, fading_cycles({"X": 1e-3}, {"X": 20.0}, 300), None)
+    assert list(judged["rul_at_judged_cycle"]) == ["fade_fit"]
