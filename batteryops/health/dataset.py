@@ -158,14 +158,22 @@ def rul_labels(cycles: pd.DataFrame, soh: pd.Series, eol_soh: float) -> pd.Serie
 
 
 def _slope_per_100(
-    values: pd.Series, cycles: pd.Series, cells: pd.Series, window: int
+    values: pd.Series,
+    cycles: pd.Series,
+    cells: pd.Series,
+    window: int,
+    min_rows: int | None = None,
 ) -> pd.Series:
-    """Least-squares slope of ``values`` against cycle over the last ``window`` rows, per 100."""
+    """Least-squares slope of ``values`` against cycle over the last ``window`` rows, per 100.
+
+    NaN until a cell has ``min_rows`` rows (default: a fifth of the window, at least 5).
+    """
     x = cycles.astype(float)
+    least = max(5, window // 5) if min_rows is None else min_rows
 
     def mean(series: pd.Series) -> pd.Series:
         return series.groupby(cells, sort=False).transform(
-            lambda s: s.rolling(window, min_periods=max(5, window // 5)).mean()
+            lambda s: s.rolling(window, min_periods=least).mean()
         )
 
     cov = mean(x * values) - mean(x) * mean(values)
@@ -204,16 +212,9 @@ def _checkup_fade(ratio: pd.Series, cycle: pd.Series, cells: pd.Series) -> pd.Se
     Least squares over :data:`FADE_CHECKUPS` check-ups, carried forward; NaN until two.
     """
     measured = ratio.notna()
-    x, y, keys = cycle[measured].astype(float), ratio[measured], cells[measured]
-
-    def mean(series: pd.Series) -> pd.Series:
-        return series.groupby(keys, sort=False).transform(
-            lambda s: s.rolling(FADE_CHECKUPS, min_periods=2).mean()
-        )
-
-    cov = mean(x * y) - mean(x) * mean(y)
-    var = mean(x * x) - mean(x) ** 2
-    slope = (100.0 * cov / var.where(var > 0)).reindex(ratio.index)
+    slope = _slope_per_100(
+        ratio[measured], cycle[measured], cells[measured], FADE_CHECKUPS, min_rows=2
+    ).reindex(ratio.index)
     return _before(slope, cells, cycle)["value"]
 
 
