@@ -570,8 +570,10 @@ class HealthParams(_Section):
     rul_every: int = Field(gt=0)
     rul_judged_at_cycle: int = Field(ge=0)
     max_rul_cycles: float = Field(gt=0)
+    holdout: Literal["temperature", "protocol"] = "temperature"
     train_temperatures_c: list[float] = Field(min_length=1)
     test_temperatures_c: list[float] = Field(min_length=1)
+    protocol_test_every: int = Field(default=4, ge=2)
     watch_below_soh: float = Field(gt=0, le=1)
     replace_below_soh: float = Field(gt=0, le=1)
     interval: tuple[float, float]

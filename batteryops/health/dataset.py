@@ -46,6 +46,8 @@ COULOMB_COUNT_GAP = "full_cycle_vs_checkup"
 PROJECTED_CHANGE = "projected_change"
 RECENT_CYCLES = 100  # a partial cycle's stated depth is judged against the largest of these
 LAST_FULL = 3  # a near-full discharge is judged against the median of this many before it
+PROTOCOL_CYCLES = 100  # a cell's charge protocol: its median charge time over these first cycles
+PROTOCOL_TOLERANCE = 0.02  # sorted by it, a cell this much above the one before starts a protocol
 FADE_CHECKUPS = 4  # the check-up fade: least squares over this many check-ups
 
 
@@ -360,6 +362,25 @@ def temperature_holdout(
     split = {}
     for cell, temp in zip(cells[schema.CELL_ID], placing_temperature(cells), strict=True):
         split[cell] = "test" if near(temp, test_c) else "train" if near(temp, train_c) else "unused"
+    return split
+
+
+def protocol_holdout(cycles: pd.DataFrame, test_every: int) -> dict[str, str]:
+    """Split cells by charge protocol: no protocol on both sides.
+
+    A cell's protocol is read from its median charge time over its first
+    :data:`PROTOCOL_CYCLES` cycles; sorted by it, a cell more than :data:`PROTOCOL_TOLERANCE`
+    above the one before starts a new protocol. In that order the last protocol of every run of
+    ``test_every`` is ``test``, the others ``train``; a cell without a charge time is
+    ``unused``.
+    """
+    first = cycles.groupby(schema.CELL_ID, sort=False).head(PROTOCOL_CYCLES)
+    charge = first.groupby(schema.CELL_ID)["charge_time_s"].median()
+    known = charge.dropna().sort_values(kind="stable")
+    protocol = (known.pct_change() > PROTOCOL_TOLERANCE).cumsum()
+    split = dict.fromkeys(charge.index, "unused")
+    for cell, number in protocol.items():
+        split[cell] = "test" if number % test_every == test_every - 1 else "train"
     return split
 
 

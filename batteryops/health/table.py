@@ -82,13 +82,22 @@ def build_table(
     frame[dataset.SOH] = soh.to_numpy()
     frame[dataset.RUL] = dataset.rul_labels(cycles, soh, params.eol_soh).to_numpy()
     cells = dataset.cell_temperatures(cycles)
-    split = dataset.temperature_holdout(
-        cells, params.train_temperatures_c, params.test_temperatures_c
-    )
     placed_at, placed_by = _placement(cells)
+    if params.holdout == "protocol":
+        split = dataset.protocol_holdout(cycles, params.protocol_test_every)
+    else:
+        split = dataset.temperature_holdout(
+            cells, params.train_temperatures_c, params.test_temperatures_c
+        )
     train = [c for c, s in split.items() if s == "train"]
     test = [c for c, s in split.items() if s == "test"]
     dataset.assert_no_leak(train, test)
+    if params.holdout == "protocol" and (not train or not test):
+        raise EmptyHoldoutError(
+            f"protocol holdout is empty: {len(train)} training and {len(test)} test cells "
+            f"(every {params.protocol_test_every}th charge protocol tests; cells without a "
+            "charge time are unused)"
+        )
     if not train or not test:
         at = sorted({round(t, 1) for t in placed_at.values() if np.isfinite(t)})
         raise EmptyHoldoutError(

@@ -390,6 +390,19 @@ def _check_folds(cells: list[str], folds: int) -> None:
     assert held_out == Counter(cells)  # every cell held out exactly once
 
 
+def test_protocol_holdout_keeps_each_charge_protocol_on_one_side() -> None:
+    # Six protocols by charge time (two cells each, within 1 %), one cell without a charge time.
+    minutes = {"a": 10.0, "b": 10.05, "c": 11.0, "d": 11.1, "e": 12.0, "f": 12.0}
+    minutes |= {"g": 13.0, "h": 13.1, "i": 14.0, "j": 14.05, "k": 15.0, "l": 15.0}
+    cycles = _cycles({cell: [1.0] * 3 for cell in [*minutes, "z"]})
+    cycles["charge_time_s"] = cycles[schema.CELL_ID].map(minutes).mul(60.0)
+    split = dataset.protocol_holdout(cycles, test_every=3)
+    assert split["z"] == "unused"
+    test = sorted(cell for cell, side in split.items() if side == "test")
+    assert test == ["e", "f", "k", "l"]  # protocols 3 and 6 of 6, whole
+    dataset.assert_no_leak([c for c, side in split.items() if side == "train"], test)
+
+
 def test_as_many_folds_as_cells_is_leave_one_cell_out() -> None:
     cells = ["T10-C3-C2-01", "T25-C3-C2-01", "T40-1C-1C-01"]
     _check_folds(cells, 8)
