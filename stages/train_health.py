@@ -44,8 +44,9 @@ def main(params: Params) -> None:
     write_json(metrics, paths.metrics.soh)
     write_json(info, paths.soh_model_info)
     log.info(
-        "temperature holdout: SOH RMSE %.2f %%, within 3 %% %.3f; RUL MAPE %.1f %% at cycle %d; "
+        "%s holdout: SOH RMSE %.2f %%, within 3 %% %.3f; RUL MAPE %.1f %% at cycle %d; "
         "second ageing family: SOH RMSE %.2f %% (best baseline %.2f %%)",
+        section.holdout,
         metrics["soh_rmse_pct"],
         metrics["soh_within_3pct"],
         metrics["rul_mape_pct"],
