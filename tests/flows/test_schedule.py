@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,17 +21,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.servers import free_port, wait_healthy
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
 DEADLINE_S = 240
 COMPLETED = {"state": {"type": {"any_": ["COMPLETED"]}}}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _post(url: str, body: dict) -> list | dict:
@@ -80,7 +74,7 @@ def dvc_project(tmp_path: Path) -> Path:
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """A Prefect server with its scheduler, on a free port, state in tmp_path (SQLite) or in a
     database of the test PostgreSQL server (a team's server: asyncpg, Prefect's own driver)."""
-    port = _free_port()
+    port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     database = {}
     if request.param == "postgresql":
@@ -107,15 +101,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
         tmp_path,
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{api}/health", timeout=2):
-                    break
-            except OSError:
-                assert process.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "the Prefect server did not start"
-                time.sleep(1)
+        wait_healthy(f"{api}/health", process, tmp_path / "server.log", "Prefect server")
         yield api, env
     finally:
         _stop(process)

@@ -8,21 +8,15 @@ import numpy as np
 import pytest
 
 from batteryops.core import schema
-from batteryops.core.config import HealthParams, Params
+from batteryops.core.config import HealthParams
 from batteryops.health import dataset, other_cells, training
 from batteryops.health.table import build_table
 from tests.batteryops.health.health_cycles import (
     fading_cycles,
-    small_health_params,
     three_chambers,
 )
 
 SEED = 5
-
-
-@pytest.fixture(scope="module")
-def section(params: Params) -> HealthParams:
-    return small_health_params(params.health, cell_folds=0)
 
 
 @pytest.fixture(scope="module")

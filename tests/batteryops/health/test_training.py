@@ -23,11 +23,6 @@ SEED = 3
 
 
 @pytest.fixture(scope="module")
-def section(params: Params) -> HealthParams:
-    return small_health_params(params.health, cell_folds=0)
-
-
-@pytest.fixture(scope="module")
 def table(section: HealthParams) -> HealthTable:
     return build_table(three_chambers(), None, None, section)
 

@@ -7,11 +7,8 @@ what the README's "Running it for a team" starts; batteryops points ``tracking.u
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,20 +17,15 @@ import pytest
 
 from batteryops.core.config import TrackingParams
 from batteryops.mlops import tracking
+from tests.servers import free_port, wait_healthy
 
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
 def tracking_server(postgres, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """An MLflow tracking server on a new PostgreSQL database, artifacts in tmp_path/artifacts."""
-    port, artifacts = _free_port(), tmp_path / "artifacts"
+    port, artifacts = free_port(), tmp_path / "artifacts"
     command = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--backend-store-uri", postgres.database(), "--workers", "1"]
     command += ["--artifacts-destination", str(artifacts)]
@@ -42,15 +34,7 @@ def tracking_server(postgres, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2):
-                    break
-            except OSError:
-                assert process.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "the MLflow server did not start"
-                time.sleep(1)
+        wait_healthy(f"{url}/health", process, tmp_path / "server.log", "MLflow server")
         yield url, artifacts
     finally:
         process.terminate()
