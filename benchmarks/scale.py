@@ -137,7 +137,9 @@ def main() -> None:
     os.environ["NUMBA_NUM_THREADS"] = "1"
     results, digests = [], {}
     for workers in (0, 1, 2):
-        compute = ComputeParams(cluster="local" if workers else None, workers=max(workers, 1))
+        compute = params.compute.model_copy(
+            update={"cluster": "local" if workers else None, "workers": max(workers, 1)}
+        )
         out = args.workdir / f"features_{workers}"
         (out / "copies").mkdir(parents=True)
 
@@ -173,7 +175,9 @@ def main() -> None:
     trained = _timed("train", 0, train)
     results.append(trained)
     for workers in (0, 1, 2):
-        compute = ComputeParams(cluster="local" if workers else None, workers=max(workers, 1))
+        compute = params.compute.model_copy(
+            update={"cluster": "local" if workers else None, "workers": max(workers, 1)}
+        )
 
         def score(compute: ComputeParams = compute) -> int:
             with partitions_runner(compute) as map_partitions:

@@ -67,20 +67,16 @@ def _near_full_in_sequence(capacity: np.ndarray, candidate: np.ndarray, share: f
     return full
 
 
-def checkups(cycles: pd.DataFrame, checkup: CheckupParams) -> pd.Series:
-    """Per row (sorted by cell and cycle), whether the cycle is a check-up.
+def near_full(cycles: pd.DataFrame, checkup: CheckupParams) -> pd.Series:
+    """Per row (sorted by cell and cycle), whether the discharge is near-full, at any rate.
 
-    A discharge is *near-full* when it delivers at least ``checkup.min_depth`` of the cell's
-    near-full discharges before it (:func:`_near_full_in_sequence`) and its stated depth of
-    discharge (where given) is at least that share of the largest stated in the cell's last
-    :data:`RECENT_CYCLES` cycles, so a partial cycle is never read as lost capacity, whatever
-    the nominal capacity. A check-up is a near-full discharge at or below
-    ``checkup.max_c_rate``; a cell with none (one rate throughout, or no C-rate) has each
-    near-full discharge as a check-up.
+    It is when it delivers at least ``checkup.min_depth`` of the cell's near-full discharges
+    before it (:func:`_near_full_in_sequence`) and its stated depth of discharge (where given)
+    is at least that share of the largest stated in the cell's last :data:`RECENT_CYCLES`
+    cycles, so a partial cycle is never read as lost capacity, whatever the nominal capacity.
     """
-    cells = cycles[schema.CELL_ID]
     depth = cycles["depth_of_discharge"]
-    recent_depth = depth.groupby(cells, sort=False).transform(
+    recent_depth = depth.groupby(cycles[schema.CELL_ID], sort=False).transform(
         lambda s: s.rolling(RECENT_CYCLES, min_periods=1).max()
     )
     # A cycler that states the depth it was told to cycle (a window of the nominal capacity)
@@ -90,16 +86,24 @@ def checkups(cycles: pd.DataFrame, checkup: CheckupParams) -> pd.Series:
     full = np.zeros(len(cycles), dtype=bool)
     for rows in cycles.groupby(schema.CELL_ID, sort=False).indices.values():
         full[rows] = _near_full_in_sequence(capacity[rows], candidate[rows], checkup.min_depth)
-    full = pd.Series(full, index=cycles.index)
+    return pd.Series(full, index=cycles.index)
+
+
+def checkups(
+    cycles: pd.DataFrame, checkup: CheckupParams, full: pd.Series | None = None
+) -> pd.Series:
+    """Per row (sorted by cell and cycle), whether the cycle is a check-up.
+
+    A check-up is a near-full discharge (``full``, else :func:`near_full`) at or below
+    ``checkup.max_c_rate``; a cell with none (one rate throughout, or no C-rate) has each
+    near-full discharge as a check-up.
+    """
+    full = near_full(cycles, checkup) if full is None else full
     if checkup.max_c_rate is None:
         return full.rename(CHECKUP)
+    cells = cycles[schema.CELL_ID]
     low = full & (cycles["discharge_c_rate"] <= checkup.max_c_rate)
     return (low | (full & ~low.groupby(cells, sort=False).transform("any"))).rename(CHECKUP)
-
-
-def near_full(cycles: pd.DataFrame, checkup: CheckupParams) -> pd.Series:
-    """Per row, whether the discharge is near-full (see :func:`checkups`), at any rate."""
-    return checkups(cycles, checkup.model_copy(update={"max_c_rate": None}))
 
 
 def reference_rows(cycles: pd.DataFrame, reference_cycles: int, is_checkup: pd.Series) -> pd.Series:
@@ -230,7 +234,8 @@ def summary_features(cycles: pd.DataFrame, params: HealthParams) -> pd.DataFrame
     """
     cells, cycle = cycles[schema.CELL_ID], cycles[schema.CYCLE]
     by_cell = cycles.groupby(schema.CELL_ID, sort=False)
-    is_checkup = checkups(cycles, params.checkup)
+    full = near_full(cycles, params.checkup)
+    is_checkup = checkups(cycles, params.checkup, full)
     checkup_ah = cycles["capacity_ah"].where(is_checkup)
     # Each check-up's reference: the median of the cell's reference check-ups up to it.
     chosen = cycles["capacity_ah"].where(
@@ -246,7 +251,7 @@ def summary_features(cycles: pd.DataFrame, params: HealthParams) -> pd.DataFrame
     throughput = cycles["discharge_throughput_ah"] - cycles["capacity_ah"]
     last_checkup = _before(checkup_ratio, cells, cycle)
     # The coulomb count of the field's own near-full cycles (check-ups, at another rate, apart).
-    field_full = near_full(cycles, params.checkup) & ~is_checkup
+    field_full = full & ~is_checkup
     last_full = _before(cycles["capacity_ah"].where(field_full), cells, cycle)
     at_checkup = _before(throughput.where(is_checkup), cells, cycle)["value"]
     first_r = _running_reference(cycles["resistance_ohm"], cells, params.reference_cycles)

@@ -14,7 +14,8 @@ import pandas as pd
 
 from batteryops.core import schema
 from batteryops.health import dataset
-from batteryops.health.model import FADE_FIT_RUL, HealthModel, fade_fit_rul, featurize
+from batteryops.health.model import FADE_FIT_RUL, HealthModel, fade_fit_rul
+from batteryops.health.table import labelled
 
 
 def judge(model: HealthModel, cycles: pd.DataFrame, truth: pd.DataFrame | None) -> dict:
@@ -29,11 +30,7 @@ def judge(model: HealthModel, cycles: pd.DataFrame, truth: pd.DataFrame | None) 
         ``{"cells", "soh": {predictor: metrics}, "rul_at_judged_cycle": {predictor: metrics}}``.
     """
     params = model.params
-    cycles = cycles.sort_values(schema.CYCLE_KEYS, ignore_index=True)
-    frame = featurize(cycles, None, params)
-    soh = dataset.soh_labels(cycles, params.reference_cycles, params.checkup, truth)
-    frame[dataset.SOH] = soh.to_numpy()
-    frame[dataset.RUL] = dataset.rul_labels(cycles, soh, params.eol_soh).to_numpy()
+    frame = labelled(cycles, None, truth, params)
     cycle = frame[schema.CYCLE]
     rows = frame[(cycle % params.row_stride == 0) & (cycle > 0) & frame[dataset.SOH].notna()]
     cells = rows[schema.CELL_ID]

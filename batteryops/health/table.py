@@ -52,6 +52,25 @@ class HealthTable:
         }
 
 
+def labelled(
+    cycles: pd.DataFrame,
+    curves: pd.DataFrame | None,
+    truth: pd.DataFrame | None,
+    params: HealthParams,
+) -> pd.DataFrame:
+    """Every (cell, cycle) row featurized (keys first) with its SOH and RUL labels.
+
+    ``truth`` as for :func:`build_table` (None or empty: labels measured at check-ups).
+    """
+    cycles = cycles.sort_values(schema.CYCLE_KEYS, ignore_index=True)
+    frame = featurize(cycles, curves, params)
+    known = truth if truth is not None and len(truth) else None
+    soh = dataset.soh_labels(cycles, params.reference_cycles, params.checkup, known)
+    frame[dataset.SOH] = soh.to_numpy()
+    frame[dataset.RUL] = dataset.rul_labels(cycles, soh, params.eol_soh).to_numpy()
+    return frame
+
+
 def build_table(
     cycles: pd.DataFrame,
     curves: pd.DataFrame | None,
@@ -76,11 +95,7 @@ def build_table(
         EmptyHoldoutError: If no cell is near the training or near the test temperatures.
     """
     cycles = cycles.sort_values(schema.CYCLE_KEYS, ignore_index=True)
-    frame = featurize(cycles, curves, params)
-    known = truth if truth is not None and len(truth) else None
-    soh = dataset.soh_labels(cycles, params.reference_cycles, params.checkup, known)
-    frame[dataset.SOH] = soh.to_numpy()
-    frame[dataset.RUL] = dataset.rul_labels(cycles, soh, params.eol_soh).to_numpy()
+    frame = labelled(cycles, curves, truth, params)
     cells = dataset.cell_temperatures(cycles)
     placed_at, placed_by = _placement(cells)
     if params.holdout == "protocol":

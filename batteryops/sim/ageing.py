@@ -109,7 +109,6 @@ def simulate_ageing(params: AgeingParams) -> AgeingData:
     cells = _cells(params, rng)
     n = len(cells)
     rates = params.rates
-    c_ch, c_dis = cells["charge_c_rate"].to_numpy(), cells["discharge_c_rate"].to_numpy()
     depth = cells["depth_of_discharge"].to_numpy()
     q_neg0 = half_cells.Q_NEG_AH * cells["_q_neg"].to_numpy()
     q_pos0 = half_cells.Q_POS_AH * cells["_q_pos"].to_numpy()
@@ -117,7 +116,7 @@ def simulate_ageing(params: AgeingParams) -> AgeingData:
     _, _, capacity0 = half_cells.window(q_neg0, q_pos0, n_li0)
     sei_k, plating_k, lam_neg_k, lam_pos_k = _mode_rates(params, cells)
     resistance0 = _fresh_resistance(params, cells)
-    hours_per_cycle = depth / c_ch + depth / c_dis + params.rest_h
+    hours_per_cycle = _hours_per_cycle(cells, params.rest_h)
     lli_plating = np.zeros(n)
     lam_neg = np.zeros(n)
     lam_pos = np.zeros(n)
@@ -161,6 +160,16 @@ def simulate_ageing(params: AgeingParams) -> AgeingData:
         lam_pos += alive * depth * lam_pos_k
         efc += alive * np.minimum(soh, depth)
     return _assemble(params, cells, capacity0, eol, records, curves, resistance0, rng)
+
+
+def _hours_per_cycle(cells: pd.DataFrame, rest_h: float) -> np.ndarray:
+    """Per cell, the hours of one ageing cycle of its protocol: charge, discharge and rest."""
+    depth = cells["depth_of_discharge"].to_numpy()
+    return (
+        depth / cells["charge_c_rate"].to_numpy()
+        + depth / cells["discharge_c_rate"].to_numpy()
+        + rest_h
+    )
 
 
 def _mode_rates(
@@ -345,9 +354,7 @@ def _cycler_rows(
     measured = delivered + rng.normal(0, noise.capacity_ah, idx.size)
     # Time as the kinetics count it: every cycle takes the protocol's hours (a check-up's longer
     # low-rate discharge is not counted).
-    protocol_depth = cells["depth_of_discharge"].to_numpy()[idx]
-    hours = protocol_depth * (1.0 / c_ch + 1.0 / cells["discharge_c_rate"].to_numpy()[idx])
-    hours = hours + params.rest_h
+    hours = _hours_per_cycle(cells, params.rest_h)[idx]
     heating = params.self_heating_c_per_c_rate * 0.5 * (c_ch + c_dis)
     chamber_c = cells["temperature_c"].to_numpy()[idx]
     cycles = pd.DataFrame(
