@@ -7,9 +7,9 @@ The default fleet's racks (16 modules each) are simulated for ``--days`` days an
 Parquet file per rack, as ``generate`` does. Then, in the stage's own process and on local Dask
 clusters of one and of two worker processes (:mod:`batteryops.core.compute`):
 
-- **featurize**: every rack labelled and featurized (:func:`batteryops.hazard.partitions.
-  featurize_partition`, what the ``featurize`` stage maps), files byte-compared across runs;
-- **score**: every rack's features scored by the hazard booster trained below.
+- **featurize**: every rack × day labelled and featurized (:func:`batteryops.hazard.partitions.
+  featurize_partition`, what the ``featurize`` stage chains), files byte-compared across runs;
+- **score**: every rack × day's features scored by the hazard booster trained below.
 
 **train** (XGBoost on the thinned training rows, as the ``train`` stage does) runs once, in this
 process: training through XGBoost's Dask interface is not built yet. Printed per step: wall time in
@@ -38,7 +38,7 @@ import psutil
 from batteryops.core.compute import partitions_runner
 from batteryops.core.config import ComputeParams, load_params
 from batteryops.hazard import models, split
-from batteryops.hazard.partitions import featurize_partition
+from batteryops.hazard.partitions import featurize_partition, rack_spans
 from batteryops.hazard.training import read_training_rows
 from batteryops.sim import fleet_writer, simulate
 
@@ -122,6 +122,7 @@ def main() -> None:
     started = time.perf_counter()
     truth = simulate.truth_with_times(sim, fleet_writer.write_fleet(sim, telemetry, None))
     racks = sorted(telemetry.glob("*.parquet"))
+    spans = [rack_spans(path, params.compute.partition_s) for path in racks]
     modules = sim.racks * sim.modules_per_rack
     rows = modules * sim.duration_s
     print(f"{modules} modules x {args.days:g} day(s) = {rows:,} rows in {len(racks)} racks")
@@ -144,10 +145,10 @@ def main() -> None:
         (out / "copies").mkdir(parents=True)
 
         def featurize(out: Path = out, compute: ComputeParams = compute) -> int:
-            with partitions_runner(compute) as map_partitions:
-                counts = map_partitions(
+            with partitions_runner(compute) as runner:
+                counts = runner.chain(
                     featurize_partition,
-                    racks,
+                    spans,
                     **shared,
                     features_dir=out,
                     copies_dir=out / "copies",
@@ -180,8 +181,8 @@ def main() -> None:
         )
 
         def score(compute: ComputeParams = compute) -> int:
-            with partitions_runner(compute) as map_partitions:
-                scored = map_partitions(
+            with partitions_runner(compute) as runner:
+                scored = runner.map(
                     _score_partition, files, booster=trained["out"], features=feature_names
                 )
             return sum(scored)
@@ -221,8 +222,8 @@ def _report(
     target_rows = TARGET_MODULES * TARGET_DAYS * DAY_S
     print(
         f"projection, {TARGET_MODULES} modules x {TARGET_DAYS} days ({target_rows:,} rows): one "
-        "worker's rate x N x the efficiency measured on 2 workers (rack partitions: a worker's "
-        "memory grows with the days in a rack, see --days):"
+        "worker's rate x N x the efficiency measured on 2 workers (rack x day partitions: a "
+        "worker holds one day of one rack whatever the days, see --days):"
     )
     projection = {}
     for workers in (2, 8, 32):

@@ -28,11 +28,14 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows._common import ROOT, project_params
+
+if TYPE_CHECKING:
+    from batteryops.core.config import ComputeParams
 
 # What DVC prints when another process holds the repository lock.
 LOCK_MARKERS = ("Unable to acquire lock", "is busy, it is being blocked by")
@@ -41,6 +44,9 @@ KILLED = (-9, -15, 137, 143)
 # Stages that run with no other stage beside them: each peaks near 3.6 GB on the default fleet,
 # so any neighbour would take the run past the 4 GB that `make run` keeps to (README, speed).
 SOLO_STAGES = frozenset({"featurize", "evaluate"})
+# On Dask (``flow.task_runner: dask``): each worker offers ``max_parallel_stages`` of these; a
+# stage takes one, a solo stage all of them, so it runs alone on its worker.
+STAGE_SLOTS = "stage_slots"
 
 
 class StageSlots:
@@ -168,8 +174,22 @@ class StageError(RuntimeError):
         return killed or any(marker in self.output for marker in LOCK_MARKERS)
 
 
-def build_flow(max_parallel: int, retries: int, retry_delay_s: int):
-    """Build the Prefect flow (Prefect is imported here so importing this module is cheap)."""
+def build_flow(
+    max_parallel: int,
+    retries: int,
+    retry_delay_s: int,
+    task_runner: str = "threads",
+    compute: ComputeParams | None = None,
+):
+    """Build the Prefect flow (Prefect is imported here so importing this module is cheap).
+
+    Args:
+        max_parallel: Stages side by side (``flow.max_parallel_stages``; per worker on Dask).
+        retries: Retries of a stage that failed on a lock or a killed process.
+        retry_delay_s: Seconds before such a retry.
+        task_runner: ``threads`` (this process) or ``dask`` (:func:`dask_task_runner`).
+        compute: The ``compute`` section: the Dask cluster for ``dask``.
+    """
     from prefect import flow, task
     from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -189,25 +209,85 @@ def build_flow(max_parallel: int, retries: int, retry_delay_s: int):
         retry_condition_fn=_retry_transient,
         task_run_name="dvc:{stage}",
     )
-
-    @flow(
-        name="batteryops-pipeline",
-        task_runner=ThreadPoolTaskRunner(max_workers=max_parallel),
-        log_prints=True,
+    on_dask = task_runner == "dask"
+    runner = (
+        dask_task_runner(max_parallel, compute)
+        if on_dask
+        else ThreadPoolTaskRunner(max_workers=max_parallel)
     )
+
+    @flow(name="batteryops-pipeline", task_runner=runner, log_prints=True)
     def pipeline(root: str = str(ROOT), force: bool = False) -> list[dict[str, Any]]:
         """Run every DVC stage in dependency order, independent stages side by side."""
         futures = {}
         for stage, upstream in stage_graph(root).items():
-            futures[stage] = stage_task.submit(
-                stage, root, force, wait_for=[futures[name] for name in upstream if name in futures]
-            )
+            with _stage_slots(stage, max_parallel) if on_dask else nullcontext():
+                futures[stage] = stage_task.submit(
+                    stage,
+                    root,
+                    force,
+                    wait_for=[futures[name] for name in upstream if name in futures],
+                )
         results = [future.result() for future in futures.values()]
         ran = [r["stage"] for r in results if r["ran"]]
         print(f"stages run: {', '.join(ran) or 'none (all up to date)'}")
         return results
 
     return pipeline
+
+
+def dask_task_runner(max_parallel: int, compute: ComputeParams | None) -> Any:
+    """A ``DaskTaskRunner``: on ``compute.cluster``'s scheduler, or a local cluster of workers.
+
+    A local cluster has ``compute.workers`` worker processes of ``max_parallel`` threads, each
+    offering ``max_parallel`` :data:`STAGE_SLOTS`. Workers of a cluster you run must offer them
+    too (``dask worker ADDRESS --nthreads 2 --resources stage_slots=2``) and see the project at the
+    same path; the flow refuses to start otherwise (a stage asking for a resource no worker has
+    would wait for ever). A task that a lost worker had finished runs again: a stage's outputs
+    are written under temporary names and renamed, and DVC finds a finished stage up to date.
+    """
+    from prefect_dask import DaskTaskRunner
+
+    from batteryops.core.config import ComputeParams
+
+    compute = compute or ComputeParams()
+    if compute.cluster not in (None, "local"):
+        _check_stage_slots(compute.cluster, max_parallel)
+        return DaskTaskRunner(address=compute.cluster)
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={
+            "n_workers": compute.workers,
+            "threads_per_worker": max_parallel,
+            "processes": compute.processes,
+            "memory_limit": compute.memory_per_worker,
+            "resources": {STAGE_SLOTS: max_parallel},
+            "dashboard_address": None,
+        },
+    )
+
+
+def _stage_slots(stage: str, max_parallel: int) -> Any:
+    """Ask Dask for a stage's slots on its worker: all of them for a solo stage."""
+    import dask
+
+    return dask.annotate(resources={STAGE_SLOTS: max_parallel if stage in SOLO_STAGES else 1})
+
+
+def _check_stage_slots(address: str, max_parallel: int) -> None:
+    """Refuse a cluster whose workers offer fewer than ``max_parallel`` stage slots."""
+    from distributed import Client
+
+    with Client(address, timeout=30) as client:
+        workers = client.scheduler_info()["workers"]
+    offered = [w.get("resources", {}).get(STAGE_SLOTS, 0) for w in workers.values()]
+    if not offered or max(offered) < max_parallel:
+        raise RuntimeError(
+            f"no worker of the Dask cluster at {address} offers {max_parallel} {STAGE_SLOTS} "
+            f"(offered: {offered or 'no workers'}); start them with "
+            f"`dask worker {address} --nthreads {max_parallel} "
+            f"--resources {STAGE_SLOTS}={max_parallel}` (flow.max_parallel_stages)"
+        )
 
 
 def up_to_date(root: Path) -> bool:
@@ -218,7 +298,8 @@ def up_to_date(root: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the flow once, or serve it as a scheduled deployment."""
-    settings = project_params().flow
+    params = project_params()
+    settings = params.flow
     parser = argparse.ArgumentParser(
         prog="python -m flows.pipeline", description=__doc__.split("\n")[0]
     )
@@ -243,7 +324,13 @@ def main(argv: list[str] | None = None) -> None:
         # Prefect's temporary server alone takes 12-25 s to start: nothing to run, no flow run.
         print("pipeline up to date (dvc status): nothing to run, no flow run started")
         return
-    pipeline = build_flow(settings.max_parallel_stages, settings.retries, settings.retry_delay_s)
+    pipeline = build_flow(
+        settings.max_parallel_stages,
+        settings.retries,
+        settings.retry_delay_s,
+        settings.task_runner,
+        params.compute,
+    )
     if args.serve:
         schedule = {"interval": args.interval} if args.interval else {"cron": args.cron}
         pipeline.serve(

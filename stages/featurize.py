@@ -2,8 +2,10 @@
 
 Labels are made here, rack by rack, on the way to the features (there is no labelled copy of the
 telemetry on disk: the features table carries the labels, and only it is read downstream). The
-racks are partitions (:mod:`batteryops.hazard.partitions`): one after another in this process,
-or side by side on Dask workers when ``compute.cluster`` is set (:mod:`batteryops.core.compute`).
+partitions are rack × day (:mod:`batteryops.hazard.partitions`): a rack's days one after another
+(the thermal observer's state passes from day to day), its racks one after another in this
+process, or side by side on Dask workers when ``compute.cluster`` is set
+(:mod:`batteryops.core.compute`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from batteryops.core.compute import partitions_runner
 from batteryops.core.config import Params
 from batteryops.core.io import atomic_dir, partition_files, read_json, require, write_json
 from batteryops.hazard import features, split
-from batteryops.hazard.partitions import featurize_partition
+from batteryops.hazard.partitions import featurize_partition, rack_spans
 from stages._common import StageFailure, run
 
 log = logging.getLogger("stages.featurize")
@@ -33,11 +35,14 @@ def main(params: Params) -> None:
     with (
         atomic_dir(paths.features_dir) as tmp,
         atomic_dir(paths.logger_copies_dir) as coarse,
-        partitions_runner(params.compute) as map_partitions,
+        partitions_runner(params.compute) as runner,
     ):
-        counts = map_partitions(
+        counts = runner.chain(
             featurize_partition,
-            partition_files(paths.telemetry_dir),
+            [
+                rack_spans(f, params.compute.partition_s)
+                for f in partition_files(paths.telemetry_dir)
+            ],
             truth=truth,
             assignment=assignment,
             featurize=section,

@@ -1,7 +1,8 @@
 """DVC stage ``train``: the hazard classifier, the ΔT regressor and the baselines, to MLflow.
 
 The work is :mod:`batteryops.hazard.training`'s: rows read partition by partition, the models
-fitted on the training split and early-stopped on validation, the run logged to MLflow.
+fitted on the training split and early-stopped on validation, the run logged to MLflow. With
+``compute.cluster`` set, the hazard booster is fitted on the Dask cluster's workers.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from batteryops.core import schema
+from batteryops.core.compute import partitions_runner
 from batteryops.core.config import Params
 from batteryops.core.io import atomic_path, partition_files, read_json, write_json
 from batteryops.hazard import training
@@ -31,15 +33,17 @@ def main(params: Params) -> None:
         int(train[schema.HAZARD].sum()),
         len(validation),
     )
-    result = training.fit_models(
-        train,
-        validation,
-        features,
-        section,
-        params.featurize,
-        params.label.delta_t_horizon_s,
-        rack_modules=training.fewest_rack_modules(files),
-    )
+    with partitions_runner(params.compute) as runner:  # compute.cluster: the booster on Dask
+        result = training.fit_models(
+            train,
+            validation,
+            features,
+            section,
+            params.featurize,
+            params.label.delta_t_horizon_s,
+            rack_modules=training.fewest_rack_modules(files),
+            client=runner.client,
+        )
     log.info(
         "hazard: best iteration %d, validation PR AUC %.3f; delta T: best iteration %d",
         result.fitted.best_iteration,

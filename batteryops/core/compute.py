@@ -5,15 +5,16 @@ process, as a stage always did; ``local`` starts a ``distributed.LocalCluster`` 
 ``compute.workers`` worker processes (one thread each, ``compute.memory_per_worker`` each); any
 other value is the address of a running Dask scheduler (``tcp://host:8786``), whose workers must
 see the project's files at the same paths (a shared filesystem). :func:`partitions_runner`
-yields a ``map(function, items, **shared)`` that returns the results in the order of ``items``;
-functions that write files must write each partition whole (a temporary name, then a rename),
+yields a :class:`Runner`: ``map`` runs independent partitions, ``chain`` runs chains of them
+(each partition after the one before it, which hands it what it carries on); functions that
+write files must write each partition whole (a temporary name, then a rename),
 since a lost worker's tasks run again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
@@ -22,18 +23,68 @@ from batteryops.core.config import ComputeParams
 
 log = logging.getLogger(__name__)
 
-PartitionMap = Callable[..., list[Any]]
+
+class Runner:
+    """Maps over partitions in this process; :func:`partitions_runner` gives one for Dask."""
+
+    client: Any = None  # the Dask client, for work that has its own Dask interface (XGBoost)
+
+    def map(self, function: Callable[..., Any], items: Sequence[Any], **shared: Any) -> list[Any]:
+        """``function(item, **shared)`` of every item, in the order of ``items``."""
+        return [function(item, **shared) for item in items]
+
+    def chain(
+        self, function: Callable[..., Any], chains: Sequence[Sequence[Any]], **shared: Any
+    ) -> list[Any]:
+        """Run chains of partitions: each item after the one before it, the chains side by side.
+
+        ``function(item, carried, **shared)`` returns ``(result, carried)``; ``carried`` is None
+        for a chain's first item and what the item before returned otherwise. The results come
+        back chain after chain, item after item.
+        """
+        results = []
+        for items in chains:
+            carried = None
+            for item in items:
+                result, carried = function(item, carried, **shared)
+                results.append(result)
+        return results
 
 
-def _in_process(function: Callable[..., Any], items: list[Any], **shared: Any) -> list[Any]:
-    return [function(item, **shared) for item in items]
+class DaskRunner(Runner):
+    """The same maps, each partition a task on a Dask client's workers."""
+
+    def __init__(self, client: Any):
+        self.client = client
+
+    def map(self, function: Callable[..., Any], items: Sequence[Any], **shared: Any) -> list[Any]:
+        """As :meth:`Runner.map`, one task per item."""
+        task = partial(function, **shared)
+        return self.client.gather(self.client.map(task, list(items), pure=False))
+
+    def chain(
+        self, function: Callable[..., Any], chains: Sequence[Sequence[Any]], **shared: Any
+    ) -> list[Any]:
+        """As :meth:`Runner.chain`: a task per item, each waiting for the one before it."""
+        task = partial(_link, partial(function, **shared))
+        futures = []
+        for items in chains:
+            previous = None
+            for item in items:
+                previous = self.client.submit(task, item, previous, pure=False)
+                futures.append(previous)
+        return [result for result, _ in self.client.gather(futures)]
+
+
+def _link(function: Callable[..., Any], item: Any, previous: tuple[Any, Any] | None) -> Any:
+    return function(item, None if previous is None else previous[1])
 
 
 @contextmanager
-def partitions_runner(compute: ComputeParams) -> Iterator[PartitionMap]:
-    """Yield a map over partitions: in this process, or on the configured Dask cluster."""
+def partitions_runner(compute: ComputeParams) -> Iterator[Runner]:
+    """Yield a runner of partitions: in this process, or on the configured Dask cluster."""
     if compute.cluster is None:
-        yield _in_process
+        yield Runner()
         return
     from distributed import Client, LocalCluster
 
@@ -50,12 +101,7 @@ def partitions_runner(compute: ComputeParams) -> Iterator[PartitionMap]:
         cluster, client = None, Client(compute.cluster)
     log.info("partitions on Dask: %s", client)
     try:
-
-        def on_cluster(function: Callable[..., Any], items: list[Any], **shared: Any) -> list[Any]:
-            task = partial(function, **shared)
-            return client.gather(client.map(task, items, pure=False))
-
-        yield on_cluster
+        yield DaskRunner(client)
     finally:
         client.close()
         if cluster is not None:

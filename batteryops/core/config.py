@@ -314,13 +314,15 @@ class ComputeParams(_Section):
 
     ``cluster``: null runs every partition in the stage's process; ``local`` a Dask
     ``LocalCluster`` of ``workers`` (processes, or threads when ``processes`` is false); any other
-    value is a Dask scheduler's address.
+    value is a Dask scheduler's address. ``partition_s``: each rack's telemetry is featurized
+    this many seconds (a day) at a time, aligned to the epoch.
     """
 
     cluster: str | None = None
     workers: int = Field(default=2, gt=0)
     memory_per_worker: str = "5GB"
     processes: bool = True
+    partition_s: int = Field(default=86400, ge=3600)
 
 
 class TrackingParams(_Section):
@@ -602,6 +604,7 @@ class FlowParams(_Section):
     retry_delay_s: int = Field(ge=0)
     cron: str
     deployment_name: str
+    task_runner: Literal["threads", "dask"] = "threads"
 
 
 class IngestParams(_Section):

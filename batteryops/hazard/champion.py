@@ -119,7 +119,7 @@ def metrics_on_test_modules(
         labels.append(frame.loc[labelled, schema.HAZARD].to_numpy())
         scores.append(classifier[labelled])
     result = evaluate.split_metrics(
-        np.concatenate(labels), np.concatenate(scores), tracks, threshold, alarm
+        np.concatenate(labels), np.concatenate(scores), events.join_tracks(tracks), threshold, alarm
     )
     result.pop("lead_times_min", None)
     result.pop("lead_times_by_module", None)

@@ -172,6 +172,12 @@ class HeldOutScores:
         self.shap_rows.append(partition.shap)
         self.validation_rows.append(partition.validation)
 
+    def join_tracks(self) -> None:
+        """One track per module (its days' partitions joined: :func:`events.join_tracks`)."""
+        for by_column in self.tracks.values():
+            for column, tracks in by_column.items():
+                by_column[column] = events.join_tracks(tracks)
+
     def validation_labels_and_probability(self) -> tuple[np.ndarray, np.ndarray]:
         """``hazard`` and the model's probability of every trainable validation row."""
         if not self.validation_rows:
@@ -409,6 +415,7 @@ def score_held_out(
             scored.add(ScoredPartition.merge(parts))
         if writer is not None:
             writer.close()
+    scored.join_tracks()
     return scored
 
 

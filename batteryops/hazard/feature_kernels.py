@@ -148,8 +148,11 @@ def sensor_health(seconds, values, bounds, stuck_s, missing_s, stuck_out, missin
     """Stuck flag and share of missing seconds per row.
 
     Stuck: the last ``stuck_s`` seconds all hold one same reading; missing readings carry the
-    last one (see :func:`batteryops.core.timegrid.unchanged_for`). Missing share: seconds of the
-    trailing ``missing_s`` window (clipped at the module's first second) without a valid reading.
+    last one (see :func:`batteryops.core.timegrid.unchanged_for`) for less than ``stuck_s``: a
+    sensor silent that long is missing, not stuck, and a run starts again at its next reading
+    (so a row's flag reads no more than its own window's history, as the live buffer does).
+    Missing share: seconds of the trailing ``missing_s`` window (clipped at the module's first
+    second) without a valid reading.
     """
     for m in prange(len(bounds) - 1):
         lo, hi = bounds[m], bounds[m + 1]
@@ -157,16 +160,18 @@ def sensor_health(seconds, values, bounds, stuck_s, missing_s, stuck_out, missin
         known = False
         previous = 0.0
         last_change = first
+        last_valid = first
         start = lo
         valid = 0
         for i in range(lo, hi):
             t = seconds[i]
             v = values[i]
             if not np.isnan(v):
-                if not known or v != previous:
+                if not known or v != previous or last_valid <= t - stuck_s:
                     last_change = t
                 previous = v
                 known = True
+                last_valid = t
                 valid += 1
             else:
                 if not known:
@@ -177,7 +182,10 @@ def sensor_health(seconds, values, bounds, stuck_s, missing_s, stuck_out, missin
                 start += 1
             stuck_out[i] = (
                 1.0
-                if known and t - first >= stuck_s - 1 and last_change <= t - stuck_s + 1
+                if known
+                and last_valid > t - stuck_s
+                and t - first >= stuck_s - 1
+                and last_change <= t - stuck_s + 1
                 else 0.0
             )
             span = min(missing_s, t - first + 1)

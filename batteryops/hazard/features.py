@@ -66,7 +66,7 @@ def _sorted(telemetry: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarr
     """
     codes, uniques = pd.factorize(telemetry[schema.MODULE_ID], sort=False)
     uniques = np.asarray(uniques, dtype=object)  # ids of a categorical compare as strings too
-    seconds = _seconds(telemetry[schema.TIMESTAMP])
+    seconds = whole_seconds(telemetry[schema.TIMESTAMP])
     ordered = len(codes) == 0 or (
         bool(np.all(np.diff(codes) >= 0))
         and bool(np.all(uniques[1:] > uniques[:-1]))
@@ -77,10 +77,10 @@ def _sorted(telemetry: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarr
         return telemetry if plain else telemetry.reset_index(drop=True), seconds, codes
     frame = timegrid.sort_canonical(telemetry)
     codes, _ = pd.factorize(frame[schema.MODULE_ID], sort=False)
-    return frame, _seconds(frame[schema.TIMESTAMP]), codes
+    return frame, whole_seconds(frame[schema.TIMESTAMP]), codes
 
 
-def _seconds(timestamps: pd.Series) -> np.ndarray:
+def whole_seconds(timestamps: pd.Series) -> np.ndarray:
     """Whole UTC seconds since the epoch (naive timestamps taken as UTC)."""
     values = pd.DatetimeIndex(timestamps)
     if values.tz is not None:
@@ -100,12 +100,22 @@ def _rack_median(seconds: np.ndarray, values: np.ndarray, codes: np.ndarray) -> 
     return median.reindex(seconds).to_numpy()
 
 
-def featurize_rack(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.DataFrame:
+def featurize_rack(
+    telemetry: pd.DataFrame,
+    params: FeaturizeParams,
+    observer_states: dict[str, np.ndarray] | None = None,
+    observe_span_s: tuple[int, int] | None = None,
+) -> pd.DataFrame:
     """Compute the feature columns for one rack.
 
     Args:
         telemetry: Canonical telemetry of one rack (extra columns such as labels are kept).
         params: The ``featurize`` section.
+        observer_states: Module id -> the thermal observer's state before its rows (fresh for
+            a module not in it); advanced in place, modules seen added. None: fresh states.
+        observe_span_s: The observer reads the rows of these epoch seconds only, from the
+            first up to (not with) the second; the others are history and future that other
+            spans observe, and get NaN. None: every row.
 
     Returns:
         A new frame sorted by module then timestamp: the input columns (those that are not
@@ -157,15 +167,42 @@ def featurize_rack(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.DataF
         slot("abs_current_mean_300s_a"),
     )
     _heat_balance(seconds, signal, bounds, params, slot)
-    unexplained = observer.observe(
-        seconds, signal["temp_max_c"], signal["coolant_c"], signal["current_a"], bounds
-    )
+    unexplained = _observe(frame, seconds, signal, bounds, observer_states, observe_span_s)
     for k, name in enumerate(observer.NAMES):
         slot(name)[:] = unexplained[k]
     feature_kernels.round_significand(block[len(floats) :].reshape(-1), SIGNIFICAND_BITS)
     numbers = pd.DataFrame(block.T, columns=floats + added, index=frame.index, copy=False)
     others = [c for c in frame.columns if c not in set(floats)]
     return pd.concat([frame[others], numbers], axis=1, copy=False) if others else numbers
+
+
+def _observe(
+    frame: pd.DataFrame,
+    seconds: np.ndarray,
+    signal: dict[str, np.ndarray],
+    bounds: np.ndarray,
+    states: dict[str, np.ndarray] | None,
+    span_s: tuple[int, int] | None,
+) -> np.ndarray:
+    """The observer's features of every row: from ``states`` on the rows of ``span_s``."""
+    inputs = [signal["temp_max_c"], signal["coolant_c"], signal["current_a"]]
+    if states is None and span_s is None:
+        return observer.observe(seconds, *inputs, bounds)
+    out = np.full((len(observer.NAMES), len(seconds)), np.nan, dtype=np.float32)
+    if not len(seconds):
+        return out
+    kept = np.ones(len(seconds), dtype=bool)
+    if span_s is not None:
+        kept = (seconds >= span_s[0]) & (seconds < span_s[1])
+    ids = frame[schema.MODULE_ID].to_numpy()[bounds[:-1]].astype(str)
+    per_module = np.add.reduceat(kept.astype(np.int64), bounds[:-1])
+    kept_bounds = np.concatenate([[0], np.cumsum(per_module)]).astype(np.int64)
+    states = {} if states is None else states
+    fresh = observer.fresh_states(1)[0]
+    start = np.stack([states.get(m, fresh) for m in ids])
+    out[:, kept] = observer.observe(seconds[kept], *(x[kept] for x in inputs), kept_bounds, start)
+    states.update(zip(ids, start, strict=True))
+    return out
 
 
 def _derived(
@@ -313,7 +350,7 @@ def logger_copy(labelled: pd.DataFrame, period_s: int) -> pd.DataFrame:
     ``<module>@<period>s`` in rack ``<rack>@<period>s``, so that it never mixes with the 1 Hz
     rows. Labels are kept as they are (they were made at 1 Hz).
     """
-    seconds = _seconds(labelled[schema.TIMESTAMP])
+    seconds = whole_seconds(labelled[schema.TIMESTAMP])
     modules = labelled[schema.MODULE_ID].astype(str)
     phase = modules.map(lambda m: zlib.crc32(m.encode()) % period_s).to_numpy(dtype=np.int64)
     kept = labelled[(seconds + phase) % period_s == 0].copy()

@@ -71,7 +71,11 @@ def training_rows(
 
 
 def train_hazard(
-    train: pd.DataFrame, validation: pd.DataFrame, features: list[str], params: TrainParams
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    features: list[str],
+    params: TrainParams,
+    client: object | None = None,
 ) -> TrainedModel:
     """Fit the hazard classifier, weighting the rare positive class up, with early stopping.
 
@@ -80,6 +84,8 @@ def train_hazard(
         validation: Validation rows used for early stopping.
         features: Input columns, in order.
         params: The ``train`` section.
+        client: A Dask client: the booster is fitted on its workers through XGBoost's Dask
+            interface (:func:`_fit_on_dask`); None fits it in this process.
 
     Returns:
         The fitted model and its bookkeeping.
@@ -103,22 +109,28 @@ def train_hazard(
         "eval_metric": "aucpr",
         "scale_pos_weight": (len(labels) - positives) / positives,
     }
-    dtrain = xgb.DMatrix(train[features], label=labels, feature_names=features)
-    dvalid = xgb.DMatrix(
-        validation[features], label=validation[schema.HAZARD], feature_names=features
-    )
-    stop = BestFromRound(hyper.min_rounds, max(20, hyper.n_estimators // 10))
-    booster = xgb.train(
-        booster_params,
-        dtrain,
-        num_boost_round=hyper.n_estimators,
-        evals=[(dvalid, "validation")],
-        callbacks=[stop.callback()],
-        verbose_eval=False,
-    )
+    patience = max(20, hyper.n_estimators // 10)
+    callback = BestFromRound(hyper.min_rounds, patience).callback()
+    if client is None:
+        history: dict = {}
+        booster = xgb.train(
+            booster_params,
+            xgb.DMatrix(train[features], label=labels, feature_names=features),
+            num_boost_round=hyper.n_estimators,
+            evals=[(_matrix(validation, features), "validation")],
+            evals_result=history,
+            callbacks=[callback],
+            verbose_eval=False,
+        )
+    else:
+        booster, history = _fit_on_dask(
+            client, booster_params, train, validation, features, hyper.n_estimators, callback
+        )
+    # The best round, from the validation history as the callback judged it.
+    stop = BestFromRound.replay(hyper.min_rounds, patience, history["validation"]["aucpr"])
     best = stop.best_round if stop.best_round is not None else hyper.n_estimators - 1
     booster = booster[: best + 1]
-    predicted = booster.predict(dvalid)
+    predicted = booster.predict(_matrix(validation, features))
     valid_labels = validation[schema.HAZARD].to_numpy()
     pr_auc = (
         float(average_precision_score(valid_labels, predicted))
@@ -144,15 +156,30 @@ class BestFromRound:
     best_round: int | None = None
     best_score: float = float("-inf")
 
+    @classmethod
+    def replay(cls, min_rounds: int, patience: int, scores: list[float]) -> BestFromRound:
+        """The stopping state after the validation scores of rounds 0, 1, ... in turn."""
+        stop = cls(min_rounds, patience)
+        for round_, score in enumerate(scores):
+            if stop.update(round_, float(score)):
+                break
+        return stop
+
     def callback(self) -> object:
-        """The XGBoost training callback that updates this object."""
+        """An XGBoost training callback that stops as this object would.
+
+        It keeps no state: each round it replays the validation history XGBoost hands it, so a
+        copy per Dask worker (pickled, or shared by threads) decides as one object would.
+        """
         import xgboost as xgb
 
-        outer = self
+        min_rounds, patience = self.min_rounds, self.patience
 
         class _Stop(xgb.callback.TrainingCallback):
             def after_iteration(self, model: object, epoch: int, evals_log: dict) -> bool:
-                return outer.update(epoch, float(evals_log["validation"]["aucpr"][-1]))
+                scores = evals_log["validation"]["aucpr"]
+                stop = BestFromRound.replay(min_rounds, patience, scores[:-1])
+                return stop.update(len(scores) - 1, float(scores[-1]))
 
         return _Stop()
 
@@ -161,6 +188,56 @@ class BestFromRound:
         if round_ + 1 >= self.min_rounds and (self.best_round is None or score > self.best_score):
             self.best_round, self.best_score = round_, score
         return self.best_round is not None and round_ - self.best_round >= self.patience
+
+
+def _matrix(frame: pd.DataFrame, features: list[str]) -> object:
+    import xgboost as xgb
+
+    return xgb.DMatrix(frame[features], label=frame[schema.HAZARD], feature_names=features)
+
+
+def _fit_on_dask(
+    client: object,
+    booster_params: dict[str, object],
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    features: list[str],
+    rounds: int,
+    callback: object,
+) -> tuple[object, dict]:
+    """Fit a booster on the client's workers (``DaskQuantileDMatrix``, ``xgboost.dask.train``).
+
+    The rows are cut into one partition per worker and sent to them; each worker builds its
+    share of the quantile sketch and the histograms, and XGBoost's collective sums them. The
+    trees differ from a one-process fit only as the sketch's bin edges do (tolerances in
+    ``tests/batteryops/hazard/test_models_dask.py``).
+
+    Returns:
+        The booster and the validation history.
+    """
+    import dask.dataframe as dd
+    from xgboost import dask as dxgb
+
+    workers = max(len(client.scheduler_info()["workers"]), 1)  # type: ignore[attr-defined]
+    columns = [*features, schema.HAZARD]
+
+    def matrix(frame: pd.DataFrame, ref: object = None) -> object:
+        parts = dd.from_pandas(frame[columns], npartitions=min(workers, max(len(frame), 1)))
+        return dxgb.DaskQuantileDMatrix(
+            client, parts[features], parts[schema.HAZARD], feature_names=features, ref=ref
+        )
+
+    dtrain = matrix(train)
+    output = dxgb.train(
+        client,
+        booster_params,
+        dtrain,
+        num_boost_round=rounds,
+        evals=[(matrix(validation, dtrain), "validation")],
+        callbacks=[callback],
+        verbose_eval=False,
+    )
+    return output["booster"], output["history"]
 
 
 def predict(booster: object, frame: pd.DataFrame, features: list[str]) -> np.ndarray:

@@ -1,12 +1,16 @@
-"""One rack partition of the telemetry, labelled and featurized: what ``featurize`` maps over.
+"""One rack × span partition of the telemetry, labelled and featurized: what ``featurize`` maps.
 
-The stage maps it over the racks in its own process or on Dask workers
-(:mod:`batteryops.core.compute`).
-:func:`featurize_partition` reads one rack's validated telemetry, labels it, featurizes it, tags
-each row's split and writes the features (and the training modules' logger copies) into the
-given folders. Each file is written under a temporary name and renamed, so a task that runs again
-(a lost Dask worker) leaves whole files only; the same inputs give byte-identical files wherever
-the task runs.
+A rack's file is cut into spans of ``compute.partition_s`` (a day) aligned to the epoch
+(:func:`rack_spans`), so that what one task holds does not grow with the days a file covers.
+:func:`featurize_partition` reads one span's rows together with the readings its windows look
+back on and its labels look ahead to (:func:`margins_s`), labels and featurizes them, keeps the
+span's own rows, tags each row's split and writes ``<rack>.<span start>.parquet`` (and the
+training modules' logger copies). The thermal observer, which remembers hours, carries its
+state from one span of a rack to the next: the spans of a rack form a chain, racks run side by
+side (:meth:`batteryops.core.compute.Runner.chain`), in this process or on Dask workers.
+
+Each file is written under a temporary name and renamed, so a task that runs again (a lost Dask
+worker) leaves whole files only; the same inputs give byte-identical files wherever the task runs.
 """
 
 from __future__ import annotations
@@ -15,12 +19,78 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from batteryops.core import schema
 from batteryops.core.config import FeaturizeParams, LabelParams
 from batteryops.core.io import release_memory, write_frame
 from batteryops.hazard import features, labels, split
+
+# Readings a span reads beyond its window's longest look-back, and beyond its labels' look-ahead.
+MARGIN_S = 60
+ObserverStates = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Span:
+    """The rows of one rack file at epoch seconds ``start_s`` up to (not with) ``end_s``."""
+
+    path: Path
+    start_s: int
+    end_s: int
+
+    @property
+    def seconds(self) -> tuple[int, int]:
+        """``(start_s, end_s)``."""
+        return self.start_s, self.end_s
+
+    @property
+    def name(self) -> str:
+        """``<rack>.<start, UTC>``: the span's file name without suffix (sorts by rack, time)."""
+        start = pd.Timestamp(self.start_s, unit="s", tz="UTC")
+        return f"{self.path.stem}.{start:%Y-%m-%dT%H%M}"
+
+
+def rack_spans(path: Path, span_s: int) -> list[Span]:
+    """The spans of ``span_s`` seconds, aligned to the epoch, that hold a rack file's rows."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    first, last = None, None
+    for batch in pq.ParquetFile(path).iter_batches(columns=[schema.TIMESTAMP]):
+        stamps = pc.min_max(batch.column(0).cast("int64"))
+        if stamps["min"].is_valid:
+            lo, hi = stamps["min"].as_py(), stamps["max"].as_py()
+            first = lo if first is None else min(first, lo)
+            last = hi if last is None else max(last, hi)
+    if first is None:
+        return []
+    unit = _ticks_per_second(pq.ParquetFile(path).schema_arrow.field(schema.TIMESTAMP).type)
+    start, end = first // unit // span_s * span_s, last // unit + 1
+    return [Span(Path(path), s, s + span_s) for s in range(start, end, span_s)]
+
+
+def margins_s(featurize: FeaturizeParams, label: LabelParams) -> tuple[int, int]:
+    """Seconds of readings before and after a span that its rows' features and labels read.
+
+    Back: twice the longest trailing window of any feature or label (a slope's window reaches
+    back its own length plus a smoothing window; the heat balance pairs a slope with a power
+    mean), plus a margin. Ahead: the labels' longest look-ahead, plus a margin.
+    """
+    trailing = [
+        *featurize.slope_windows_s,
+        *featurize.rolling_windows_s,
+        featurize.heat_balance_window_s,
+        features.SLOPE_SMOOTHING_S,
+        features.STUCK_WINDOW_S,
+        features.MISSING_WINDOW_S,
+        features.CURRENT_WINDOW_S,
+        features.RACK_HOLD_S,
+        label.delta_t_median_s,
+    ]
+    ahead = max(label.overheat_horizon_s, label.delta_t_horizon_s)
+    return 2 * max(trailing) + MARGIN_S, ahead + MARGIN_S
 
 
 @dataclass(frozen=True)
@@ -33,35 +103,43 @@ class PartitionCounts:
 
 
 def featurize_partition(
-    path: Path,
+    span: Span,
+    carried: ObserverStates | None,
     truth: pd.DataFrame,
     assignment: dict[str, str],
     featurize: FeaturizeParams,
     label: LabelParams,
     features_dir: Path,
     copies_dir: Path,
-) -> PartitionCounts:
-    """Label and featurize one rack's telemetry file; write its features and logger copies.
+) -> tuple[PartitionCounts, ObserverStates]:
+    """Label and featurize one span of a rack; write its features and logger copies.
 
     Args:
-        path: The rack's validated telemetry (Parquet).
+        span: The rack file and the seconds whose rows this partition writes.
+        carried: The observer states after the rack's previous span (None for its first).
         truth: The fleet's truth table (labels).
         assignment: Module -> split (``train``, ``validation``, ``test``).
         featurize: The ``featurize`` section.
         label: The ``label`` section.
-        features_dir: Where ``<rack>.parquet`` of features goes.
-        copies_dir: Where ``<rack>@<period>s.parquet`` logger copies go.
+        features_dir: Where ``<span>.parquet`` of features goes.
+        copies_dir: Where ``<span>@<period>s.parquet`` logger copies go.
 
     Returns:
-        The partition's row counts.
+        The partition's row counts, and the observer states after its rows (for the next span).
     """
-    labelled = labels.label_rack(_read(path), truth, label)
-    positives = int(labelled[schema.HAZARD].sum())
-    frame = features.featurize_rack(labelled, featurize)
+    back, ahead = margins_s(featurize, label)
+    window = _read(span.path, span.start_s - back, span.end_s + ahead)
+    states = dict(carried or {})  # a task run again must start from the same states
+    if window.empty:
+        return PartitionCounts(0, 0, 0), states
+    labelled = labels.label_rack(window, truth, label)
+    del window
+    frame = _in_span(features.featurize_rack(labelled, featurize, states, span.seconds), span)
     frame[schema.SPLIT] = frame[schema.MODULE_ID].map(assignment)
     split.check_no_leak(frame)
-    rows = len(frame)
-    _write(_plain_ids(frame), Path(features_dir) / path.name)
+    rows, positives = len(frame), int(frame[schema.HAZARD].sum())
+    if rows:
+        _write(_plain_ids(frame), Path(features_dir) / f"{span.name}.parquet")
     del frame
     release_memory()
     training = {m for m, s in assignment.items() if s == "train"}
@@ -69,11 +147,20 @@ def featurize_partition(
     del labelled
     copies = 0
     for period in featurize.logger_copies_s if len(train_rows) else []:
-        copy = features.featurize_rack(features.logger_copy(train_rows, period), featurize)
+        copy = features.logger_copy(train_rows, period)
+        copy = _in_span(features.featurize_rack(copy, featurize, states, span.seconds), span)
         copy[schema.SPLIT] = "train"
         copies += len(copy)
-        _write(_plain_ids(copy), Path(copies_dir) / f"{path.stem}@{period}s.parquet")
-    return PartitionCounts(rows, copies, positives)
+        if len(copy):
+            _write(_plain_ids(copy), Path(copies_dir) / f"{span.name}@{period}s.parquet")
+    return PartitionCounts(rows, copies, positives), states
+
+
+def _in_span(frame: pd.DataFrame, span: Span) -> pd.DataFrame:
+    """The frame's rows at the span's seconds (the others were its windows' history)."""
+    seconds = features.whole_seconds(frame[schema.TIMESTAMP])
+    keep = (seconds >= span.start_s) & (seconds < span.end_s)
+    return frame if keep.all() else frame[keep].reset_index(drop=True)
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
@@ -83,18 +170,32 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
     os.replace(partial, path)
 
 
-def _read(path: Path) -> pd.DataFrame:
-    """A rack's telemetry, ids as categoricals, Arrow's decode buffers handed back at once.
+def _read(path: Path, start_s: int, end_s: int) -> pd.DataFrame:
+    """A rack's telemetry from ``start_s`` up to ``end_s``, ids as categoricals.
 
-    Labelling and featurizing group, sort and map by module: on codes, not on a string per row
-    (13 % of the stage's time). :func:`_plain_ids` turns them back into strings for the files.
+    Only the row groups that hold those seconds are decoded, a batch at a time. Labelling and
+    featurizing group, sort and map by module: on codes, not on a string per row (13 % of the
+    stage's time). :func:`_plain_ids` turns them back into strings for the files.
     """
-    import pyarrow.parquet as pq
+    import pyarrow as pa
+    import pyarrow.dataset as ds
 
     ids = [schema.RACK_ID, schema.MODULE_ID]
-    frame = pq.read_table(path, read_dictionary=ids).to_pandas()
+    options = ds.ParquetReadOptions(dictionary_columns=ids)
+    dataset = ds.dataset(path, format=ds.ParquetFileFormat(read_options=options))
+    kind = dataset.schema.field(schema.TIMESTAMP).type
+    ticks = _ticks_per_second(kind)
+    start = pa.scalar(start_s * ticks, pa.int64()).cast(kind)
+    end = pa.scalar(end_s * ticks, pa.int64()).cast(kind)
+    stamp = ds.field(schema.TIMESTAMP)
+    frame = dataset.to_table(filter=(stamp >= start) & (stamp < end)).to_pandas()
     release_memory()
     return frame
+
+
+def _ticks_per_second(kind: object) -> int:
+    """Ticks per second of an Arrow timestamp type."""
+    return {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[kind.unit]  # type: ignore[attr-defined]
 
 
 def _plain_ids(frame: pd.DataFrame) -> pd.DataFrame:

@@ -94,15 +94,15 @@ def read_training_rows(
 
 
 def fewest_rack_modules(files: Sequence[Path]) -> int:
-    """The fewest modules one rack partition holds (each featurized file is one rack)."""
-    import pyarrow.compute as pc
+    """The fewest modules one rack holds, over all its partitions (a file is a rack's span)."""
     import pyarrow.parquet as pq
 
-    counts = [
-        len(pc.unique(pq.read_table(path, columns=[schema.MODULE_ID])[schema.MODULE_ID]))
-        for path in files
-    ]
-    return int(min(counts, default=0))
+    modules: dict[str, set[str]] = {}
+    for path in files:
+        ids = pq.read_table(path, columns=[schema.RACK_ID, schema.MODULE_ID]).to_pandas()
+        for rack, members in ids.groupby(schema.RACK_ID, observed=True)[schema.MODULE_ID]:
+            modules.setdefault(str(rack), set()).update(members.astype(str).unique())
+    return min((len(members) for members in modules.values()), default=0)
 
 
 def rack_example(files: Sequence[Path], seconds: int = 3) -> pd.DataFrame:
@@ -126,6 +126,7 @@ def fit_models(
     featurize: FeaturizeParams,
     horizon_s: int,
     rack_modules: int = 0,
+    client: object | None = None,
 ) -> TrainingResult:
     """Fit the baselines, the hazard classifier and the ΔT regressor into one model.
 
@@ -140,6 +141,8 @@ def fit_models(
         featurize: The ``featurize`` section the features were computed with.
         horizon_s: The ΔT forecast's horizon (``label.delta_t_horizon_s``).
         rack_modules: The fewest modules a training rack had (:func:`fewest_rack_modules`).
+        client: A Dask client to fit the hazard classifier on (XGBoost's Dask interface);
+            None: in this process.
 
     Returns:
         The model, the classifier's bookkeeping, the regressor's best iteration and the input
@@ -152,7 +155,7 @@ def fit_models(
             for frame in (train, validation)
         )
         features = features + [models.ANOMALY_FEATURE]
-    fitted = models.train_hazard(train, validation, features, section)
+    fitted = models.train_hazard(train, validation, features, section, client)
     delta_t, delta_t_best = models.train_delta_t(train, validation, features, section, horizon_s)
     model = HazardModel(
         fitted.booster,

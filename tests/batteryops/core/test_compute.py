@@ -1,4 +1,4 @@
-"""batteryops.core.compute: one map over partitions, in process or on Dask, results in order."""
+"""batteryops.core.compute: maps and chains of partitions, in process or on Dask, in order."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ def _square_plus(item: int, offset: int) -> int:
 
 
 def test_in_process_maps_in_order() -> None:
-    with partitions_runner(ComputeParams()) as map_partitions:
-        assert map_partitions(_square_plus, [3, 1, 2], offset=1) == [10, 2, 5]
+    with partitions_runner(ComputeParams()) as runner:
+        assert runner.map(_square_plus, [3, 1, 2], offset=1) == [10, 2, 5]
 
 
 def test_a_local_cluster_maps_in_order() -> None:
     compute = ComputeParams(cluster="local", workers=2, processes=False)
-    with partitions_runner(compute) as map_partitions:
-        assert map_partitions(_square_plus, list(range(10)), offset=0) == [i * i for i in range(10)]
+    with partitions_runner(compute) as runner:
+        assert runner.map(_square_plus, list(range(10)), offset=0) == [i * i for i in range(10)]
 
 
 def test_a_scheduler_address_uses_that_cluster() -> None:
@@ -28,11 +28,29 @@ def test_a_scheduler_address_uses_that_cluster() -> None:
 
     with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
         compute = ComputeParams(cluster=cluster.scheduler_address)
-        with partitions_runner(compute) as map_partitions:
-            assert map_partitions(_square_plus, [2], offset=3) == [7]
+        with partitions_runner(compute) as runner:
+            assert runner.map(_square_plus, [2], offset=3) == [7]
         assert len(cluster.workers) == 1  # ours to keep: the runner closes its client only
 
 
 def test_a_failing_partition_fails_the_map() -> None:
-    with partitions_runner(ComputeParams()) as map_partitions, pytest.raises(ZeroDivisionError):
-        map_partitions(lambda item: 1 / item, [1, 0])
+    with partitions_runner(ComputeParams()) as runner, pytest.raises(ZeroDivisionError):
+        runner.map(lambda item: 1 / item, [1, 0])
+
+
+def _running_sum(item: int, carried: int | None, scale: int) -> tuple[str, int]:
+    total = (carried or 0) + item * scale
+    return f"{item}:{total}", total
+
+
+@pytest.mark.parametrize(
+    "compute",
+    [ComputeParams(), ComputeParams(cluster="local", workers=2, processes=False)],
+    ids=["in-process", "local-cluster"],
+)
+def test_chains_carry_from_item_to_item_and_come_back_in_order(compute: ComputeParams) -> None:
+    chains = [[1, 2, 3], [10], [5, 5]]
+    with partitions_runner(compute) as runner:
+        assert runner.chain(_running_sum, chains, scale=2) == [
+            "1:2", "2:6", "3:12", "10:20", "5:10", "5:20"
+        ]  # fmt: skip

@@ -1,8 +1,10 @@
-"""batteryops.hazard.partitions with batteryops.core.compute: the same files wherever racks run.
+"""batteryops.hazard.partitions with batteryops.core.compute: the same files wherever spans run.
 
-The tiny fleet's racks are featurized one after another in this process, then on a 2-worker
-Dask ``LocalCluster`` of threads and of worker processes (the functions and frames pickled to
-them): every features and logger-copy file must be byte-identical.
+The tiny fleet's racks (9,000 s) are cut into hour spans and featurized one after another in this
+process, then on a 2-worker Dask ``LocalCluster`` of threads and of worker processes (the
+functions, frames and observer states pickled to them): every features and logger-copy file must
+be byte-identical. The spans' rows put together are the rows of the whole rack featurized at once,
+with the same thermal observer features (its state carried from span to span).
 """
 
 from __future__ import annotations
@@ -10,15 +12,19 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from batteryops.core.compute import partitions_runner
 from batteryops.core.config import ComputeParams, Params
-from batteryops.hazard import split
-from batteryops.hazard.partitions import PartitionCounts, featurize_partition
+from batteryops.hazard import features, labels, split
+from batteryops.hazard.observer import NAMES as OBSERVER
+from batteryops.hazard.partitions import PartitionCounts, Span, featurize_partition, rack_spans
 from batteryops.sim import simulate
 from tests.batteryops.conftest import TinyFleet
+
+SPAN_S = 3600
 
 
 @pytest.fixture(scope="module")
@@ -42,15 +48,16 @@ def _run(compute: ComputeParams, racks: tuple[list[Path], dict], out: Path) -> d
     files, shared = racks
     (out / "features").mkdir(parents=True)
     (out / "copies").mkdir()
-    with partitions_runner(compute) as map_partitions:
-        counts = map_partitions(
+    chains = [rack_spans(path, SPAN_S) for path in files]
+    with partitions_runner(compute) as runner:
+        counts = runner.chain(
             featurize_partition,
-            files,
+            chains,
             **shared,
             features_dir=out / "features",
             copies_dir=out / "copies",
         )
-    assert [type(c) for c in counts] == [PartitionCounts] * len(files)
+    assert [type(c) for c in counts] == [PartitionCounts] * sum(len(c) for c in chains)
     assert all(c.rows > 0 for c in counts)
     return {
         str(path.relative_to(out)): hashlib.md5(path.read_bytes()).hexdigest()
@@ -60,15 +67,54 @@ def _run(compute: ComputeParams, racks: tuple[list[Path], dict], out: Path) -> d
 
 
 @pytest.fixture(scope="module")
-def in_process(racks, tmp_path_factory) -> dict[str, str]:
-    return _run(ComputeParams(), racks, tmp_path_factory.mktemp("one"))
+def in_process_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("one")
 
 
-def test_each_rack_writes_whole_files_only(in_process: dict[str, str], racks) -> None:
+@pytest.fixture(scope="module")
+def in_process(racks, in_process_dir: Path) -> dict[str, str]:
+    return _run(ComputeParams(), racks, in_process_dir)
+
+
+def test_a_rack_is_cut_into_aligned_spans(racks) -> None:
     files, _ = racks
-    assert {f"features/{f.name}" for f in files} <= set(in_process)
+    spans = rack_spans(files[0], SPAN_S)
+    stamps = pd.read_parquet(files[0], columns=["timestamp"])["timestamp"]
+    assert len(spans) >= 3
+    assert all(s.start_s % SPAN_S == 0 and s.end_s - s.start_s == SPAN_S for s in spans)
+    assert spans[0].start_s <= stamps.min().timestamp() < spans[0].end_s
+    assert spans[-1].start_s <= stamps.max().timestamp() < spans[-1].end_s
+    assert [s.name for s in spans] == sorted(s.name for s in spans)
+
+
+def test_each_span_writes_whole_files_only(in_process: dict[str, str], racks) -> None:
+    files, _ = racks
+    written = {name.split("/")[1].split(".")[0] for name in in_process if name.startswith("feat")}
+    assert written == {f.stem for f in files}
     assert any(name.startswith("copies/") for name in in_process)
     assert not any(".partial" in name for name in in_process)
+
+
+def test_the_spans_put_together_are_the_whole_rack_featurized(
+    in_process: dict[str, str], racks, in_process_dir: Path
+) -> None:
+    files, shared = racks
+    folder = in_process_dir / "features"
+    spans = pd.concat(
+        [pd.read_parquet(p) for p in sorted(folder.glob(f"{files[0].stem}.*.parquet"))],
+        ignore_index=True,
+    )
+    labelled = labels.label_rack(pd.read_parquet(files[0]), shared["truth"], shared["label"])
+    whole = features.featurize_rack(labelled, shared["featurize"])
+    key = ["module_id", "timestamp"]
+    spans = spans.sort_values(key).reset_index(drop=True)
+    whole = whole.sort_values(key).reset_index(drop=True)
+    assert len(spans) == len(whole)
+    pd.testing.assert_frame_equal(spans[key], whole[key].astype(spans[key].dtypes.to_dict()))
+    for name in [*labels.ROW_COLUMNS[4:], *OBSERVER]:  # labels and the observer: exactly
+        np.testing.assert_array_equal(spans[name].to_numpy(), whole[name].to_numpy(), name)
+    for name in features.feature_names(shared["featurize"]):
+        np.testing.assert_allclose(spans[name], whole[name], rtol=1e-3, atol=1e-4, err_msg=name)
 
 
 @pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
@@ -86,11 +132,17 @@ def test_a_partition_run_again_replaces_its_files_whole(
     files, shared = racks
     (tmp_path / "features").mkdir()
     (tmp_path / "copies").mkdir()
+    first: Span = rack_spans(files[0], SPAN_S)[0]
     for _ in range(2):
         featurize_partition(
-            files[0], **shared, features_dir=tmp_path / "features", copies_dir=tmp_path / "copies"
+            first,
+            None,
+            **shared,
+            features_dir=tmp_path / "features",
+            copies_dir=tmp_path / "copies",
         )
-    written = pd.read_parquet(tmp_path / "features" / files[0].name)
-    assert len(written) and not list(tmp_path.rglob(".*.partial"))
-    digest = hashlib.md5((tmp_path / "features" / files[0].name).read_bytes()).hexdigest()
-    assert digest == in_process[f"features/{files[0].name}"]
+    name = f"{first.name}.parquet"
+    assert len(pd.read_parquet(tmp_path / "features" / name))
+    assert not list(tmp_path.rglob(".*.partial"))
+    digest = hashlib.md5((tmp_path / "features" / name).read_bytes()).hexdigest()
+    assert digest == in_process[f"features/{name}"]

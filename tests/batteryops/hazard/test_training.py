@@ -186,14 +186,16 @@ def test_best_from_round_1_chooses_as_xgboost_early_stopping_does() -> None:
         early_stopping_rounds=10,
         verbose_eval=False,
     )
-    stop = models.BestFromRound(min_rounds=1, patience=10)
+    history: dict = {}
     ours = xgb.train(
         params,
         train,
         200,
         evals=[(valid, "validation")],
-        callbacks=[stop.callback()],
+        evals_result=history,
+        callbacks=[models.BestFromRound(min_rounds=1, patience=10).callback()],
         verbose_eval=False,
     )
+    stop = models.BestFromRound.replay(1, 10, history["validation"]["aucpr"])
     assert stop.best_round == theirs.best_iteration
     assert ours.num_boosted_rounds() == theirs.num_boosted_rounds()
