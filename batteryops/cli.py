@@ -13,6 +13,8 @@ Commands:
     monitor         Served data against the training data, proxies, feedback; alert on a breach.
     collect         Served telemetry + operators' verdicts -> a DVC-tracked batch the next run
                     trains on.
+    ask             A plain-language question about the fleet, answered by a read-only tool.
+    llm-serve       Serve the embedded small language model (optional extra) for ``ask``.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ EXIT_CODES = {
     "monitor": ("0 no breach", "1 a monitoring limit is breached", USAGE),
     "simulate-oven": ("0 simulated", "2 bad arguments"),
     "collect": ("0 collected (or nothing landed since the last collection)", USAGE),
+    "ask": ("0 answered (a refusal says why)", "2 bad params, an empty question or no database"),
+    "llm-serve": ("0 stopped", "2 the optional extra is not installed"),
 }
 
 
@@ -442,6 +446,54 @@ def cmd_collect(params: Params, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ask(params: Params, args: argparse.Namespace) -> int:
+    """Answer a question from the service's database, the registry and the reports."""
+    from batteryops.ask.asker import QuestionError
+    from batteryops.serve import asking
+    from batteryops.serve.server import database_url
+    from batteryops.serve.store import Store
+
+    root = Path(".").resolve()
+    url = args.database or database_url(params, root)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        print(
+            f"error: no service database at {url} (run `batteryops serve` first)", file=sys.stderr
+        )
+        return EXIT_USAGE
+    if args.endpoint or args.llm:
+        ask = params.ask.model_copy(
+            update={k: v for k, v in (("endpoint", args.endpoint), ("model", args.llm)) if v}
+        )
+        params = params.model_copy(update={"ask": ask})
+    reader = asking.StoreReader(
+        Store(url), params, root, lambda: asking.champion_info(params, root)
+    )
+    asker = asking.asker(reader, params, use_model=False if args.no_model else None)
+    try:
+        answer = asker.ask(" ".join(args.question))
+    except QuestionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(answer.to_dict(), indent=2, default=str) if args.json else answer.answer)
+    return 0
+
+
+def cmd_llm_serve(params: Params, args: argparse.Namespace) -> int:
+    """Serve the embedded SmolLM2 at an OpenAI-compatible endpoint until interrupted."""
+    from batteryops.ask.local_model import LocalModelMissingError, server_command
+
+    try:
+        command = server_command(args.host, args.port)
+    except LocalModelMissingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"serving {command[command.index('--model') + 1]} at http://{args.host}:{args.port}/v1")
+    try:
+        return subprocess.run(command, check=False).returncode
+    except KeyboardInterrupt:
+        return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(prog="batteryops", description=__doc__.split("\n")[0])
@@ -566,6 +618,16 @@ def _add_service_commands(commands: argparse._SubParsersAction) -> None:
     commands.add_parser(
         "collect", help="served telemetry and operators' verdicts into the next training data"
     )
+    ask = commands.add_parser("ask", help="ask the fleet a question in plain language")
+    ask.add_argument("question", nargs="+", help='e.g. "which modules ran hottest overnight?"')
+    ask.add_argument("--no-model", action="store_true", help="the deterministic router only")
+    ask.add_argument("--endpoint", help="OpenAI-compatible endpoint (default ask.endpoint)")
+    ask.add_argument("--llm", help="the endpoint's model name (default ask.model)")
+    ask.add_argument("--database", help="the service's database URL (default serve.database_url)")
+    ask.add_argument("--json", action="store_true", help="the whole answer: tool, args, facts")
+    llm = commands.add_parser("llm-serve", help="serve the embedded small model for ask")
+    llm.add_argument("--host", default="127.0.0.1")
+    llm.add_argument("--port", type=int, default=8011)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -592,6 +654,8 @@ def main(argv: list[str] | None = None) -> int:
         "serve": cmd_serve,
         "monitor": cmd_monitor,
         "collect": cmd_collect,
+        "ask": cmd_ask,
+        "llm-serve": cmd_llm_serve,
     }
     try:
         return handlers[args.command](params, args)

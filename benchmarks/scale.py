@@ -9,15 +9,16 @@ clusters of one and of two worker processes (:mod:`batteryops.core.compute`):
 
 - **featurize**: every rack × day labelled and featurized (:func:`batteryops.hazard.partitions.
   featurize_partition`, what the ``featurize`` stage chains), files byte-compared across runs;
-- **score**: every rack × day's features scored by the hazard booster trained below.
+- **train**: XGBoost on the thinned training rows, as the ``train`` stage does: in process, and
+  through XGBoost's Dask interface on 1 and 2 workers (validation PR AUC printed beside each);
+- **score**: every rack × day's features scored by the in-process booster, scores compared
+  (md5) across runs.
 
-**train** (XGBoost on the thinned training rows, as the ``train`` stage does) runs once, in this
-process: training through XGBoost's Dask interface is not built yet. Printed per step: wall time in
-process (all cores: the feature kernels are numba-parallel) and on 1 and 2 Dask workers of one
-core each, speed-up and scaling efficiency of 2 workers over 1, the largest RSS of any one
-process (sampled every 0.2 s), rows per second per core; and, from the measured rates, what
-1,000 modules x 30 days would take on N workers. Everything lands in ``--workdir`` (removed
-unless ``--keep``).
+Printed per step: wall time in process (all cores: the feature kernels are numba-parallel) and
+on 1 and 2 Dask workers of one core each, speed-up and scaling efficiency of 2 workers over 1,
+the largest RSS of any one process (sampled every 0.2 s), rows per second per core; and, from
+the measured rates, what 1,000 modules x 30 days would take on N workers. Everything lands in
+``--workdir`` (removed unless ``--keep``).
 """
 
 from __future__ import annotations
@@ -72,11 +73,11 @@ class PeakRss:
         self._thread.join()
 
 
-def _score_partition(path: Path, booster: object, features: list[str]) -> int:
-    """Score one rack's features with the booster; the rows scored."""
+def _score_partition(path: Path, booster: object, features: list[str]) -> tuple[int, str]:
+    """Score one rack-day's features with the booster; the rows scored, the scores' md5."""
     frame = pd.read_parquet(path, columns=features)
     probability = booster.inplace_predict(frame.to_numpy(dtype=np.float32))
-    return int(len(probability))
+    return int(len(probability)), hashlib.md5(probability.tobytes()).hexdigest()
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -169,26 +170,42 @@ def main() -> None:
 
     feature_names = hazard_features.feature_names(params.featurize)
 
-    def train() -> object:
-        train_rows, validation = read_training_rows(files, feature_names, params.train)
-        return models.train_hazard(train_rows, validation, feature_names, params.train).booster
-
-    trained = _timed("train", 0, train)
-    results.append(trained)
+    train_rows, validation = read_training_rows(files, feature_names, params.train)
+    fits = {}
     for workers in (0, 1, 2):
         compute = params.compute.model_copy(
             update={"cluster": "local" if workers else None, "workers": max(workers, 1)}
         )
 
-        def score(compute: ComputeParams = compute) -> int:
+        def train(compute: ComputeParams = compute) -> object:
             with partitions_runner(compute) as runner:
-                scored = runner.map(
+                return models.train_hazard(
+                    train_rows, validation, feature_names, params.train, runner.client
+                )
+
+        results.append(_timed("train", workers, train))
+        fits[workers] = results[-1]["out"]
+        print(
+            f"    best iteration {fits[workers].best_iteration}, validation PR AUC "
+            f"{fits[workers].validation_pr_auc:.4f}"
+        )
+    trained = {"out": fits[0].booster}
+    for workers in (0, 1, 2):
+        compute = params.compute.model_copy(
+            update={"cluster": "local" if workers else None, "workers": max(workers, 1)}
+        )
+
+        def score(compute: ComputeParams = compute) -> list[tuple[int, str]]:
+            with partitions_runner(compute) as runner:
+                return runner.map(
                     _score_partition, files, booster=trained["out"], features=feature_names
                 )
-            return sum(scored)
 
         results.append(_timed("score", workers, score))
-    _report(results, rows, modules, args, identical)
+    scored = [r["out"] for r in results if r["step"] == "score"]
+    same_scores = all(s == scored[0] for s in scored)
+    print(f"  scores identical in process and on 1 and 2 workers: {same_scores}")
+    _report(results, rows, modules, args, identical and same_scores)
     if not args.keep:
         shutil.rmtree(args.workdir, ignore_errors=True)
 

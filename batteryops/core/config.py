@@ -607,6 +607,27 @@ class FlowParams(_Section):
     task_runner: Literal["threads", "dask"] = "threads"
 
 
+class AskParams(_Section):
+    """Plain-language questions (``batteryops ask``, ``POST /api/ask``; :mod:`batteryops.ask`).
+
+    ``endpoint`` and ``model``: an OpenAI-compatible chat endpoint (Ollama's by default);
+    ``use_model`` false answers with the deterministic router alone; ``route``: who picks the
+    tool first (``router_first`` or ``model_first``).
+    """
+
+    endpoint: str = "http://127.0.0.1:11434/v1"
+    model: str = "llama3.2"
+    api_key_env: str = "BATTERYOPS_LLM_API_KEY"
+    use_model: bool = True
+    route: Literal["router_first", "model_first"] = "router_first"
+    timeout_s: float = Field(default=30.0, gt=0)
+    connect_timeout_s: float = Field(default=1.0, gt=0)
+    retry_after_s: float = Field(default=60.0, ge=0)
+    max_question_chars: int = Field(default=500, ge=20, le=5000)
+    default_window_s: int = Field(default=3600, ge=60, le=7 * 86400)
+    default_count: int = Field(default=5, ge=1, le=50)
+
+
 class IngestParams(_Section):
     """Logger and BMS exports to canonical telemetry (``ingest`` stage, ``batteryops ingest``)."""
 
@@ -916,6 +937,7 @@ class Params(_Section):
     health: HealthParams
     cycle_ingest: CycleIngestParams
     serve: ServeParams
+    ask: AskParams = Field(default_factory=AskParams)
 
     @model_validator(mode="after")
     def _generalization_fleet(self) -> Params:

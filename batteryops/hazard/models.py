@@ -222,7 +222,10 @@ def _fit_on_dask(
     columns = [*features, schema.HAZARD]
 
     def matrix(frame: pd.DataFrame, ref: object = None) -> object:
-        parts = dd.from_pandas(frame[columns], npartitions=min(workers, max(len(frame), 1)))
+        # The shares go to the workers once (scattered), not inside the task graph.
+        shares = np.array_split(np.arange(len(frame)), min(workers, max(len(frame), 1)))
+        futures = client.scatter([frame[columns].iloc[rows] for rows in shares])  # type: ignore[attr-defined]
+        parts = dd.from_delayed(futures, meta=frame[columns].iloc[:0], verify_meta=False)
         return dxgb.DaskQuantileDMatrix(
             client, parts[features], parts[schema.HAZARD], feature_names=features, ref=ref
         )

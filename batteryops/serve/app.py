@@ -10,6 +10,7 @@ the state behind them in :mod:`batteryops.serve.service`):
 - ``GET /api/alarms``; ``POST /api/alarms/{id}/ack`` | ``/false`` | ``/true``: operator feedback
 - ``GET /api/soh``; ``POST /api/cycles``: per-cell SOH, RUL and health class
 - ``GET /api/model``: version, metrics, operating point, lineage
+- ``POST /api/ask``: a plain-language question, answered by a read-only tool (:mod:`batteryops.ask`)
 - ``WS /ws``: a message per scoring tick (the modules it scored) and per new alarm
 - ``GET /``: the live page
 """

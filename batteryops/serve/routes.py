@@ -4,7 +4,8 @@
 - :func:`query_router`: liveness, the fleet, SOH, the model and the counters (reads);
 - :func:`module_router`: one module's latest state, its scored seconds and its forecast;
 - :func:`alarm_router`: the alarm list and the operators' verdicts;
-- :func:`live_router`: the live page and its WebSocket.
+- :func:`live_router`: the live page and its WebSocket;
+- :func:`ask_router`: ``POST /api/ask``, a plain-language question answered by a read-only tool.
 
 :func:`routers` lists them; :func:`batteryops.serve.app.create_app` puts them behind the
 request guards.
@@ -13,8 +14,6 @@ request guards.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +21,8 @@ from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisco
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from batteryops.core.config import Params
-from batteryops.serve import intake
+from batteryops.ask.asker import QuestionError
+from batteryops.serve import asking, intake
 
 if TYPE_CHECKING:
     from batteryops.serve.service import Service
@@ -66,7 +65,36 @@ def routers(service: Service) -> list[APIRouter]:
         query_router(service),
         module_router(service),
         alarm_router(service),
+        ask_router(service),
     ]
+
+
+class Question(BaseModel):
+    """A plain-language question about the fleet."""
+
+    question: str = Field(min_length=1, max_length=5000)
+
+
+def ask_router(service: Service) -> APIRouter:
+    """``POST /api/ask``: the answer, the tool it came from, its window and facts."""
+    router = APIRouter()
+    reader = asking.StoreReader(
+        service.store,
+        service.params,
+        service.root,
+        lambda: dict(service.model.info) if service.model else None,
+    )
+    answering = asking.asker(reader, service.params)
+
+    @router.post("/api/ask", summary="ask the fleet a question in plain language")
+    async def ask(question: Question) -> dict[str, Any]:
+        try:
+            answer = await asyncio.to_thread(answering.ask, question.question)
+        except QuestionError as error:
+            raise HTTPException(422, str(error)) from error
+        return answer.to_dict()
+
+    return router
 
 
 def intake_router(service: Service) -> APIRouter:
@@ -104,7 +132,7 @@ def query_router(service: Service) -> APIRouter:
             "racks": sorted({m["rack_id"] for m in modules}),
             "rack_current_limit_a": _string_limits(modules),
             "open_alarms": open_alarms,
-            "monitoring": _monitoring(service.root, service.params),
+            "monitoring": asking.monitoring_status(service.root, service.params),
             "status": service.status(),
         }
 
@@ -256,19 +284,6 @@ async def _disconnected(socket: WebSocket) -> None:
         message = await socket.receive()
         if message["type"] == "websocket.disconnect":
             return
-
-
-def _monitoring(root: Path, params: Params) -> dict[str, Any]:
-    """Drift status for the page: the pipeline's drift metrics and the last monitoring run."""
-    status: dict[str, Any] = {}
-    for name, path in (
-        ("pipeline_drift", root / params.paths.metrics.drift),
-        ("monitoring", root / "metrics" / "monitoring.json"),
-    ):
-        if path.is_file():
-            with contextlib.suppress(ValueError, OSError):
-                status[name] = json.loads(path.read_text())
-    return status
 
 
 def _string_limits(modules: list[dict[str, Any]]) -> dict[str, float | None]:

@@ -297,6 +297,38 @@ class Store:
             sa.select(SCORES).where(SCORES.c.ts >= since_ts).order_by(SCORES.c.ts).limit(limit)
         )
 
+    def hottest(
+        self, since_ts: int, until_ts: int, limit: int, rack_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Each module's peak and mean hottest-sensor reading over a window, hottest first."""
+        peak = sa.func.max(SCORES.c.temp_max_c)
+        statement = (
+            sa.select(
+                SCORES.c.module_id,
+                SCORES.c.rack_id,
+                peak.label("peak_temp_c"),
+                sa.func.avg(SCORES.c.temp_max_c).label("mean_temp_c"),
+            )
+            .where(SCORES.c.ts >= since_ts, SCORES.c.ts <= until_ts)
+            .group_by(SCORES.c.module_id, SCORES.c.rack_id)
+            .order_by(peak.desc().nulls_last(), SCORES.c.module_id)
+            .limit(limit)
+        )
+        if rack_id is not None:
+            statement = statement.where(SCORES.c.rack_id == rack_id)
+        return self._rows(statement)
+
+    def module_window(self, module_id: str, since_ts: int, until_ts: int) -> dict[str, Any]:
+        """A module over a window: peak and mean temperature, peak probability, alarm seconds."""
+        statement = sa.select(
+            sa.func.max(SCORES.c.temp_max_c).label("peak_temp_c"),
+            sa.func.avg(SCORES.c.temp_max_c).label("mean_temp_c"),
+            sa.func.max(SCORES.c.probability).label("peak_probability"),
+            sa.func.sum(sa.case((SCORES.c.alarm, 1), else_=0)).label("alarm_seconds"),
+            sa.func.count().label("seconds"),
+        ).where(SCORES.c.module_id == module_id, SCORES.c.ts >= since_ts, SCORES.c.ts <= until_ts)
+        return self._rows(statement)[0]
+
     def counts(self) -> dict[str, int]:
         """Rows per table."""
         with self.engine.connect() as connection:

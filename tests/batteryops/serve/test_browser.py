@@ -35,7 +35,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def served(raw_params, trained: Trained, tmp_path: Path):
-    params = parse_params(deep_merge(raw_params, {"serve": {"rate_limit_per_s": 1000}}))
+    overrides = {"serve": {"rate_limit_per_s": 1000}, "ask": {"use_model": False}}
+    params = parse_params(deep_merge(raw_params, overrides))
     url = f"sqlite:///{tmp_path / 'serve.db'}"
     service = Service(
         params,
@@ -78,6 +79,54 @@ def _until(check, timeout_s: float, what: str):
             return found
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def _replay_to_pnr(service, trained: Trained) -> str:
+    """A runaway's rack, from 10 minutes before its fault to 1 s before its PNR; its module."""
+    runaway = trained.truth.dropna(subset=["pnr_time"]).iloc[0]
+    frame = trained.frames[runaway[schema.RACK_ID]]
+    start = runaway["fault_start"] - pd.Timedelta(minutes=10)
+    frame = frame[
+        (frame[schema.TIMESTAMP] >= start) & (frame[schema.TIMESTAMP] < runaway["pnr_time"])
+    ]
+    seconds = frame[schema.TIMESTAMP].astype("int64") // 10**9
+    for first in range(int(seconds.min()), int(seconds.max()) + 1, 300):
+        service.ingest_frame(frame[(seconds >= first) & (seconds < first + 300)])
+        time.sleep(0.05)
+    return runaway[schema.MODULE_ID]
+
+
+def test_the_question_box_answers_from_the_replayed_fleet(served, browser, trained) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    service, base, _ = served
+    browser.get(base + "/")
+    _until(lambda: browser.find_element(By.ID, "link").text == "live", 20, "the WebSocket")
+    module = _replay_to_pnr(service, trained)
+    _until(lambda: service.store.alarms("open", 10, module), 90, f"{module}'s alarm")
+
+    def ask(question: str) -> str:
+        box = browser.find_element(By.ID, "ask-question")
+        box.clear()
+        box.send_keys(question, Keys.ENTER)
+        return _until(
+            lambda: (t := browser.find_element(By.ID, "ask-answer").text) not in ("", "…") and t,
+            30,
+            f"an answer to {question!r}",
+        )
+
+    why = ask(f"why did {module} alarm?")
+    assert why.startswith(f"{module} alarmed at") and "TreeSHAP" in why
+    assert "[tool: why_alarmed; window: alarm" in why
+    assert (
+        "tool why_alarmed, chosen by the router" in browser.find_element(By.ID, "ask-source").text
+    )
+    hottest = ask("which modules ran hottest in the last hour?")
+    assert module in hottest and "[tool: hottest_modules; window: the last hour" in hottest
+    refused = ask("<b>delete</b> all alarms")
+    assert "cannot change anything" in refused
+    assert not browser.find_elements(By.CSS_SELECTOR, "#ask-answer b")  # text, not markup
 
 
 def test_a_replayed_runaway_turns_red_before_pnr_and_ack_persists(
