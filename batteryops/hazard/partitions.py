@@ -133,62 +133,86 @@ def featurize_partition(
     if window.empty:
         return PartitionCounts(0, 0, 0), states
     labelled = labels.label_rack(window, truth, label)
+    inputs = list(labelled.columns)
     del window
-    frame = _in_span(features.featurize_rack(labelled, featurize, states, span.seconds), span)
+    frame = features.featurize_rack(labelled, featurize, states, span.seconds)
+    del labelled  # the featurized frame carries the input columns too
+    release_memory()
+    kept = _in_span(frame, span)
     frame[schema.SPLIT] = frame[schema.MODULE_ID].map(assignment)
     split.check_no_leak(frame)
-    rows, positives = len(frame), int(frame[schema.HAZARD].sum())
+    rows, positives = len(kept), int(frame[schema.HAZARD].to_numpy()[kept].sum())
     if rows:
-        _write(_plain_ids(frame), Path(features_dir) / f"{span.name}.parquet")
+        _write(_plain_ids(frame), Path(features_dir) / f"{span.name}.parquet", kept)
+    training = frame[schema.MODULE_ID].isin({m for m, s in assignment.items() if s == "train"})
+    train_rows = frame.loc[training.to_numpy(), inputs] if featurize.logger_copies_s else None
     del frame
     release_memory()
-    training = {m for m, s in assignment.items() if s == "train"}
-    train_rows = labelled[labelled[schema.MODULE_ID].isin(training)]
-    del labelled
     copies = 0
-    for period in featurize.logger_copies_s if len(train_rows) else []:
-        copy = features.logger_copy(train_rows, period)
-        copy = _in_span(features.featurize_rack(copy, featurize, states, span.seconds), span)
+    for period in featurize.logger_copies_s if train_rows is not None and len(train_rows) else []:
+        copy = features.featurize_rack(
+            features.logger_copy(train_rows, period), featurize, states, span.seconds
+        )
+        kept = _in_span(copy, span)
         copy[schema.SPLIT] = "train"
-        copies += len(copy)
-        if len(copy):
-            _write(_plain_ids(copy), Path(copies_dir) / f"{span.name}@{period}s.parquet")
+        copies += len(kept)
+        if len(kept):
+            _write(_plain_ids(copy), Path(copies_dir) / f"{span.name}@{period}s.parquet", kept)
     return PartitionCounts(rows, copies, positives), states
 
 
-def _in_span(frame: pd.DataFrame, span: Span) -> pd.DataFrame:
-    """The frame's rows at the span's seconds (the others were its windows' history)."""
+def _in_span(frame: pd.DataFrame, span: Span) -> np.ndarray:
+    """Positions of the frame's rows at the span's seconds (the others were history)."""
     seconds = features.whole_seconds(frame[schema.TIMESTAMP])
-    keep = (seconds >= span.start_s) & (seconds < span.end_s)
-    return frame if keep.all() else frame[keep].reset_index(drop=True)
+    return np.flatnonzero((seconds >= span.start_s) & (seconds < span.end_s))
 
 
-def _write(frame: pd.DataFrame, path: Path) -> None:
-    """The stored columns to ``path``, whole or not at all (a temporary name, then a rename)."""
+def _write(frame: pd.DataFrame, path: Path, rows: np.ndarray) -> None:
+    """The stored columns of the rows at ``rows`` to ``path``, whole or not at all.
+
+    A temporary name, then a rename; the rows go out a row group at a time (no copy of the
+    frame's span).
+    """
     partial = path.with_name(f".{path.name}.partial")
-    write_frame(frame, partial, features.stored_columns(frame))
+    write_frame(frame, partial, features.stored_columns(frame), rows)
     os.replace(partial, path)
 
 
 def _read(path: Path, start_s: int, end_s: int) -> pd.DataFrame:
     """A rack's telemetry from ``start_s`` up to ``end_s``, ids as categoricals.
 
-    Only the row groups that hold those seconds are decoded, a batch at a time. Labelling and
-    featurizing group, sort and map by module: on codes, not on a string per row (13 % of the
-    stage's time). :func:`_plain_ids` turns them back into strings for the files.
+    Row group by row group: one whose timestamp statistics lie outside the seconds is skipped
+    unread, the others are decoded one at a time and cut to the seconds, so what is held is the
+    window and one row group. Labelling and featurizing group, sort and map by module: on codes,
+    not on a string per row (13 % of the stage's time). :func:`_plain_ids` turns them back into
+    strings for the files.
     """
     import pyarrow as pa
-    import pyarrow.dataset as ds
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
 
     ids = [schema.RACK_ID, schema.MODULE_ID]
-    options = ds.ParquetReadOptions(dictionary_columns=ids)
-    dataset = ds.dataset(path, format=ds.ParquetFileFormat(read_options=options))
-    kind = dataset.schema.field(schema.TIMESTAMP).type
+    source = pq.ParquetFile(path, read_dictionary=ids)
+    kind = source.schema_arrow.field(schema.TIMESTAMP).type
     ticks = _ticks_per_second(kind)
     start = pa.scalar(start_s * ticks, pa.int64()).cast(kind)
     end = pa.scalar(end_s * ticks, pa.int64()).cast(kind)
-    stamp = ds.field(schema.TIMESTAMP)
-    frame = dataset.to_table(filter=(stamp >= start) & (stamp < end)).to_pandas()
+    column = source.schema_arrow.get_field_index(schema.TIMESTAMP)
+    parts = []
+    for group in range(source.num_row_groups):
+        stats = source.metadata.row_group(group).column(column).statistics
+        if stats is not None and stats.has_min_max:
+            low, high = pa.scalar(stats.min, kind), pa.scalar(stats.max, kind)
+            if pc.less(high, start).as_py() or not pc.less(low, end).as_py():
+                continue
+        table = source.read_row_group(group)
+        stamps = table.column(schema.TIMESTAMP)
+        parts.append(table.filter(pc.and_(pc.greater_equal(stamps, start), pc.less(stamps, end))))
+        del table
+    if not parts:
+        return source.schema_arrow.empty_table().to_pandas()
+    frame = pa.concat_tables(parts).to_pandas()
+    del parts
     release_memory()
     return frame
 
