@@ -225,6 +225,9 @@ def module_history(reader: FleetReader, args: ModuleArgs) -> ToolResult:
     since, until = latest["last_ts"] - args.window_s, latest["last_ts"]
     window = f"{args.window_said or 'the window'}: {when(since)} to {when(until)}"
     summary = reader.module_window(args.module_id, since, until)
+    if summary.get("peak_temp_c") is None and summary.get("peak_probability") is None:
+        text = f"{args.module_id} has no scored seconds in {window}."
+        return ToolResult("module_history", args.model_dump(), window, [], text)
     raised = [a for a in reader.alarms(None, 50, args.module_id) if a["opened_ts"] >= since]
     fact = {
         "module_id": args.module_id,
