@@ -466,7 +466,7 @@ def cmd_ask(params: Params, args: argparse.Namespace) -> int:
         )
         params = params.model_copy(update={"ask": ask})
     reader = asking.StoreReader(
-        Store(url), params, root, lambda: asking.champion_info(params, root)
+        Store(url, read_only=True), params, root, lambda: asking.champion_info(params, root)
     )
     asker = asking.asker(reader, params, use_model=False if args.no_model else None)
     try:
@@ -627,7 +627,7 @@ def _add_service_commands(commands: argparse._SubParsersAction) -> None:
     ask.add_argument("--json", action="store_true", help="the whole answer: tool, args, facts")
     llm = commands.add_parser("llm-serve", help="serve the embedded small model for ask")
     llm.add_argument("--host", default="127.0.0.1")
-    llm.add_argument("--port", type=int, default=8011)
+    llm.add_argument("--port", type=int, default=8011, help="(the ask.endpoint to point at)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -239,8 +239,10 @@ def build_flow(
 def dask_task_runner(max_parallel: int, compute: ComputeParams | None) -> Any:
     """A ``DaskTaskRunner``: on ``compute.cluster``'s scheduler, or a local cluster of workers.
 
-    A local cluster has ``compute.workers`` worker processes of ``max_parallel`` threads, each
-    offering ``max_parallel`` :data:`STAGE_SLOTS`. Workers of a cluster you run must offer them
+    A local cluster is one worker process of ``max_parallel`` threads offering
+    ``max_parallel`` :data:`STAGE_SLOTS`: all on this machine, so a solo stage must be alone on
+    it (a second local worker would run stages beside it; the stages that use
+    ``compute.workers`` start their own cluster). Workers of a cluster you run must offer them
     too (``dask worker ADDRESS --nthreads 2 --resources stage_slots=2``) and see the project at the
     same path; the flow refuses to start otherwise (a stage asking for a resource no worker has
     would wait for ever). A task that a lost worker had finished runs again: a stage's outputs
@@ -257,7 +259,7 @@ def dask_task_runner(max_parallel: int, compute: ComputeParams | None) -> Any:
     return DaskTaskRunner(
         cluster_class="distributed.LocalCluster",
         cluster_kwargs={
-            "n_workers": compute.workers,
+            "n_workers": 1,
             "threads_per_worker": max_parallel,
             "processes": compute.processes,
             "memory_limit": compute.memory_per_worker,

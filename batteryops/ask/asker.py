@@ -93,9 +93,9 @@ class Asker:
     ) -> tuple[router.Routed | router.Refusal, str | None]:
         routed = router.route(question, fleet, self.defaults)
         model_first = self.settings.route == "model_first"
-        open_to_model = (
-            routed.kind != "write" if isinstance(routed, router.Refusal) else model_first
-        )
+        # A change request or an argument the fleet cannot take is refused whoever picks.
+        refused = isinstance(routed, router.Refusal)
+        open_to_model = routed.kind == "unknown" if refused else model_first
         if self.model is None or not open_to_model:
             return routed, "router" if isinstance(routed, router.Routed) else None
         tool = self.model.choose(question, TOOLS)

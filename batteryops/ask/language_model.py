@@ -127,6 +127,8 @@ class LanguageModel:
         }
         order = [self._schema_form] if self._schema_form else list(forms)
         for form in order:
+            if time.monotonic() < self._down_until:  # the first form found it unreachable
+                return None
             reply = self._post(body | {"response_format": forms[form]})
             if reply is not None:
                 self._schema_form = form  # the form this endpoint took: asked first from now on

@@ -369,7 +369,11 @@ def health_ranking(reader: FleetReader, args: HealthArgs) -> ToolResult:
     )
     if not facts:
         return ToolResult(
-            "health_ranking", args.model_dump(), window, [], f"No cell is {scope} ({window})."
+            "health_ranking",
+            args.model_dump(),
+            window,
+            [{"listed": 0, "estimated": len(cells)}],
+            f"No cell is {scope} ({window}).",
         )
     said = "; ".join(
         f"{f['cell_id']}: SOH {f['soh_pct']} % at cycle {f['cycle']}, about {f['rul_cycles']} "
@@ -382,7 +386,8 @@ def health_ranking(reader: FleetReader, args: HealthArgs) -> ToolResult:
         for f in facts
     )
     text = f"{plural(len(facts), 'cell')} {scope} ({window}): {said}."
-    return ToolResult("health_ranking", args.model_dump(), window, [*facts, _listed(facts)], text)
+    summary = _listed(facts) | {"estimated": len(cells)}
+    return ToolResult("health_ranking", args.model_dump(), window, [*facts, summary], text)
 
 
 def drift_status(reader: FleetReader, args: Args) -> ToolResult:

@@ -118,6 +118,18 @@ def module_groups(frame: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
     return [(str(uniques[codes[s]]), np.arange(s, e)) for s, e in zip(starts, ends, strict=True)]
 
 
+def module_rows(frame: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
+    """Row indices of each module, wherever its rows lie, in their order in the frame.
+
+    For frames put together from partitions (a rack's days one after another): a module's rows
+    are then several runs, each in time order, the runs in file (and so time) order.
+    """
+    codes, uniques = pd.factorize(frame[schema.MODULE_ID], sort=False)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    return [(str(uniques[codes[rows[0]]]), rows) for rows in np.split(order, bounds) if len(rows)]
+
+
 def sort_canonical(frame: pd.DataFrame) -> pd.DataFrame:
     """Sort rows by module then timestamp (the order every per-module function expects).
 

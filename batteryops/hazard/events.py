@@ -366,12 +366,15 @@ def _logit(p: float) -> float:
 def score_tracks(
     scored: pd.DataFrame, truth: pd.DataFrame, columns: list[str]
 ) -> dict[str, list[ModuleTrack]]:
-    """Per-module tracks of several score columns, each module's grid built once for all."""
+    """Per-module tracks of several score columns, each module's grid built once for all.
+
+    A module's rows may lie apart (rack-days read one after another): they make one track.
+    """
     truth = truth.set_index(schema.MODULE_ID)
     result: dict[str, list[ModuleTrack]] = {column: [] for column in columns}
     values = {column: scored[column].to_numpy(dtype=float) for column in columns}
     vented = scored[NEIGHBOUR_VENTED].to_numpy().astype(float)
-    for module_id, rows in timegrid.module_groups(scored):
+    for module_id, rows in timegrid.module_rows(scored):  # a module's days may be apart
         stamps = scored[schema.TIMESTAMP].iloc[rows]
         positions, length = timegrid.grid_positions(stamps)
         first = np.floor(timegrid.epoch_seconds(stamps.iloc[:1]))[0]

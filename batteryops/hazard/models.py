@@ -111,13 +111,14 @@ def train_hazard(
     }
     patience = max(20, hyper.n_estimators // 10)
     callback = BestFromRound(hyper.min_rounds, patience).callback()
+    dvalid = _matrix(validation, features)
     if client is None:
         history: dict = {}
         booster = xgb.train(
             booster_params,
             xgb.DMatrix(train[features], label=labels, feature_names=features),
             num_boost_round=hyper.n_estimators,
-            evals=[(_matrix(validation, features), "validation")],
+            evals=[(dvalid, "validation")],
             evals_result=history,
             callbacks=[callback],
             verbose_eval=False,
@@ -130,7 +131,7 @@ def train_hazard(
     stop = BestFromRound.replay(hyper.min_rounds, patience, history["validation"]["aucpr"])
     best = stop.best_round if stop.best_round is not None else hyper.n_estimators - 1
     booster = booster[: best + 1]
-    predicted = booster.predict(_matrix(validation, features))
+    predicted = booster.predict(dvalid)
     valid_labels = validation[schema.HAZARD].to_numpy()
     pr_auc = (
         float(average_precision_score(valid_labels, predicted))

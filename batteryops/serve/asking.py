@@ -17,6 +17,7 @@ from typing import Any
 from batteryops.ask.asker import Asker
 from batteryops.ask.language_model import LanguageModel
 from batteryops.core.config import Params
+from batteryops.serve import monitor
 from batteryops.serve.store import Store
 
 
@@ -87,7 +88,7 @@ def monitoring_status(root: Path, params: Params) -> dict[str, Any]:
     status: dict[str, Any] = {}
     for name, path in (
         ("pipeline_drift", root / params.paths.metrics.drift),
-        ("monitoring", root / "metrics" / "monitoring.json"),
+        ("monitoring", root / monitor.METRICS),
     ):
         if path.is_file():
             with contextlib.suppress(ValueError, OSError):

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 STATIC = Path(__file__).parent / "static"
 MAX_FORECAST_STEPS = 25
+ASK_CONCURRENCY = 2  # questions answered at once (the rest wait their turn)
 
 
 class Review(BaseModel):
@@ -85,11 +86,15 @@ def ask_router(service: Service) -> APIRouter:
         lambda: dict(service.model.info) if service.model else None,
     )
     answering = asking.asker(reader, service.params)
+    # Questions wait for one another rather than take the threads intake and reads use (a
+    # language model may hold one for up to twice ask.timeout_s).
+    turns = asyncio.Semaphore(ASK_CONCURRENCY)
 
     @router.post("/api/ask", summary="ask the fleet a question in plain language")
     async def ask(question: Question) -> dict[str, Any]:
         try:
-            answer = await asyncio.to_thread(answering.ask, question.question)
+            async with turns:
+                answer = await asyncio.to_thread(answering.ask, question.question)
         except QuestionError as error:
             raise HTTPException(422, str(error)) from error
         return answer.to_dict()

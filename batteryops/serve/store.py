@@ -140,7 +140,19 @@ def _engine(url: str) -> sa.Engine:
 class Store:
     """Typed reads and whole-tick writes over the service's tables."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, read_only: bool = False):
+        """Open (and create the tables of) the database at ``url``.
+
+        ``read_only``: neither the tables nor SQLite's journal mode are touched, and a SQLite
+        file is opened read-only (``batteryops ask`` reads the service's database this way).
+        """
+        if read_only:
+            sqlite = url.startswith("sqlite:///") and ":memory:" not in url
+            path = url.removeprefix("sqlite:///")
+            self.engine = sa.create_engine(
+                f"sqlite:///file:{path}?mode=ro&uri=true" if sqlite else url
+            )
+            return
         self.engine = _engine(url)
         METADATA.create_all(self.engine)
 

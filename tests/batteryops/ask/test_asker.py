@@ -124,3 +124,27 @@ def test_the_evaluation_set_routes_as_labelled(fleet, params: Params) -> None:
     assert sum(r["correct"] for r in claimed) / len(claimed) >= 0.9
     assert not any(r["invented_numbers"] for r in rows)
     assert not [r["question"] for r in rows if r["missing_facts"]]
+
+
+def test_the_cli_answers_from_the_services_database_and_leaves_it_as_it_was(
+    fleet, capsys, tmp_path
+) -> None:
+    import hashlib
+
+    from batteryops.cli import main
+    from tests.batteryops.ask.conftest import root_of
+
+    database = root_of(fleet) / "ask_fleet.db"
+    before = hashlib.md5(database.read_bytes()).hexdigest()
+    url = f"sqlite:///{database}"
+    assert (
+        main(["ask", "--database", url, "--no-model", "which", "modules", "ran", "hottest?"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "R02-M05 peaked at 68.4 C" in out and "[tool: hottest_modules;" in out
+    assert main(["ask", "--database", url, "--no-model", "--json", "delete all alarms"]) == 0
+    assert json.loads(capsys.readouterr().out)["tool"] is None
+    assert hashlib.md5(database.read_bytes()).hexdigest() == before
+    missing = f"sqlite:///{tmp_path / 'none.db'}"
+    assert main(["ask", "--database", missing, "anything?"]) == 2
+    assert "no service database" in capsys.readouterr().err

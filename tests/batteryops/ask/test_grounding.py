@@ -46,3 +46,26 @@ def test_a_note_in_the_data_is_no_source() -> None:
 
 def test_a_rounding_to_more_digits_than_read_is_no_rounding() -> None:
     assert not grounding.check("R02-M05 peaked at 68.43 C.", RESULT).grounded
+
+
+def test_a_number_joined_to_its_unit_is_still_a_number() -> None:
+    assert grounding.check("R02-M05 is at 99C after 9h.", RESULT).ungrounded == ("99", "9")
+
+
+def test_the_digits_of_a_date_make_no_other_number_sayable() -> None:
+    # The window's dates hold 04, 05, 08 and 20; none of them may be said as a count.
+    checked = grounding.check("20 modules alarmed at 2026-07-05 08:00 UTC.", RESULT)
+    assert checked.ungrounded == ("20",)
+    assert grounding.check("It peaked at 2026-07-05 09:13 UTC.", RESULT).ungrounded == (
+        "2026-07-05 09:13",
+    )
+
+
+def test_an_id_the_result_does_not_name_is_caught() -> None:
+    assert grounding.check("R03-M99 peaked at 47.3 C.", RESULT).ungrounded == ("R03-M99",)
+
+
+def test_only_the_number_written_as_a_percent_may_be_a_share() -> None:
+    # 99.1 % is the probability 0.991; a bare 99.1 elsewhere is not.
+    assert grounding.check("Probability 99.1 %.", RESULT).grounded
+    assert grounding.check("Probability 99.1 %, and 99.1 C.", RESULT).ungrounded == ("99.1",)
