@@ -598,7 +598,9 @@ def _add_data_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_service_commands(commands: argparse._SubParsersAction) -> None:
-    """``serve``, ``monitor`` and ``collect``."""
+    """``serve``, ``monitor``, ``collect``, ``ask`` and ``llm-serve``."""
+    from batteryops.ask import local_model
+
     serve = commands.add_parser("serve", help="live scoring service, REST API and live page")
     serve.add_argument("--host", help="address to listen on (default serve.host: localhost)")
     serve.add_argument("--port", type=int, help="port (default serve.port)")
@@ -627,7 +629,7 @@ def _add_service_commands(commands: argparse._SubParsersAction) -> None:
     ask.add_argument("--json", action="store_true", help="the whole answer: tool, args, facts")
     llm = commands.add_parser("llm-serve", help="serve the embedded small model for ask")
     llm.add_argument("--host", default="127.0.0.1")
-    llm.add_argument("--port", type=int, default=8011, help="(the ask.endpoint to point at)")
+    llm.add_argument("--port", type=int, default=local_model.PORT, help="(point ask.endpoint here)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -106,9 +106,7 @@ class Refusal:
 def route(question: str, fleet: Fleet, defaults: Defaults) -> Routed | Refusal:
     """The tool a question asks for by the rules, with its arguments; or why none."""
     lowered = question.lower()
-    if re.search(WRITES, lowered) and not re.search(
-        r"^\s*(why|which|what|how|when|who|show|list)\b", lowered
-    ):
+    if re.search(WRITES, lowered) and not re.search(QUESTION_WORD, lowered):
         return Refusal(
             f"I only read the fleet's data; I cannot change anything. I can answer: {CAN_ANSWER}.",
             "write",
@@ -143,10 +141,10 @@ def claim(question: str, fleet: Fleet) -> str | None:
 
 @dataclass(frozen=True)
 class Defaults:
-    """What a question that does not say takes (``params.yaml`` ``ask``)."""
+    """What a question that does not say takes (``params.yaml`` ``ask.default_*``)."""
 
-    window_s: int = 3600
-    count: int = 5
+    window_s: int
+    count: int
 
 
 def arguments(tool: str, question: str, fleet: Fleet, defaults: Defaults) -> Args:
