@@ -1,9 +1,9 @@
 """DVC stage ``evaluate``: thresholds on validation; hazard, baseline and ΔT metrics on test.
 
-The work is :mod:`batteryops.hazard.evaluation`'s: held-out partitions scored one at a time,
-each learned score's threshold chosen on validation under the same alarm budget, then every score
-judged on test. The operating point is written for scoring and logged, with the metrics, to the
-training run in MLflow.
+The work is :mod:`batteryops.hazard.evaluation`'s: held-out partitions scored one at a time
+(or side by side on Dask workers: ``compute.cluster``), each learned score's threshold chosen on
+validation under the same alarm budget, then every score judged on test. The operating point is
+written for scoring and logged, with the metrics, to the training run in MLflow.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import time
 
 import pandas as pd
 
+from batteryops.core.compute import partitions_runner
 from batteryops.core.config import Params
 from batteryops.core.io import partition_files, read_json, release_memory, require, write_json
 from batteryops.hazard import evaluate, evaluation, events
@@ -32,15 +33,17 @@ def main(params: Params) -> None:
     )
     started = time.perf_counter()
     truth = pd.read_parquet(paths.truth)
-    scored = evaluation.score_held_out(
-        partition_files(paths.features_dir),
-        model,
-        truth,
-        params.evaluate,
-        params.label.delta_t_horizon_s,
-        params.train.seed,
-        paths.scores,
-    )
+    with partitions_runner(params.compute) as runner:  # compute.cluster: partitions on Dask
+        scored = evaluation.score_held_out(
+            partition_files(paths.features_dir),
+            model,
+            truth,
+            params.evaluate,
+            params.label.delta_t_horizon_s,
+            params.train.seed,
+            paths.scores,
+            runner,
+        )
     log.info("scored held-out partitions in %.1f s", time.perf_counter() - started)
     thresholds, on_validation = evaluation.choose_thresholds(
         scored.tracks["validation"], params.evaluate.threshold_grid_size, alarm

@@ -6,6 +6,7 @@ import logging
 
 import pandas as pd
 
+from batteryops.core.compute import partitions_runner
 from batteryops.core.config import Params
 from batteryops.core.io import read_json, require, write_json, write_parquet
 from batteryops.health.table import EmptyHoldoutError, build_table
@@ -24,7 +25,8 @@ def main(params: Params) -> None:
     curves = pd.read_parquet(paths.curves)
     truth = pd.read_parquet(paths.cycle_truth)
     try:
-        table = build_table(cycles, curves, truth, params.health)
+        with partitions_runner(params.compute) as runner:  # compute.cluster: cells on Dask
+            table = build_table(cycles, curves, truth, params.health, runner)
     except EmptyHoldoutError as error:
         raise StageFailure(str(error)) from None
     write_parquet(table.frame, paths.health_features)

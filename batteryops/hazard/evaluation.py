@@ -10,6 +10,8 @@ read for metrics only after those choices (:func:`results_on_test`, :func:`hazar
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from batteryops.core import plots, schema
+from batteryops.core.compute import Runner
 from batteryops.core.config import (
     AlarmParams,
     DeratingParams,
@@ -358,11 +361,15 @@ def score_held_out(
     horizon_s: int,
     seed: int,
     scores_path: str | Path,
+    runner: Runner | None = None,
 ) -> HeldOutScores:
     """Score the held-out rows of every featurized partition; write the scores table.
 
-    Each partition is scored a few whole modules at a time (:data:`SCORE_CHUNK_ROWS`); what it
-    contributes does not depend on that grouping (the SHAP sample is drawn on the whole file).
+    Each partition is a task of ``runner`` (:func:`score_file`: in this process, or on Dask
+    workers), scored a few whole modules at a time (:data:`SCORE_CHUNK_ROWS`); what it
+    contributes depends neither on that grouping nor on where it ran (its SHAP sample is drawn
+    from its own stream, ``[seed, index]``). Each task writes its rows of the scores table to
+    a file of its own; they are then joined in partition order into ``scores_path``.
 
     Args:
         files: The featurized partitions, in order.
@@ -372,51 +379,110 @@ def score_held_out(
         horizon_s: The ΔT forecast's horizon (``label.delta_t_horizon_s``).
         seed: Seeds the SHAP sample (``train.seed``).
         scores_path: Where the scores table goes (Parquet, written atomically).
+        runner: Where the partitions are scored (default: here, one after another).
 
     Returns:
         What every partition contributed.
     """
-    import pyarrow as pa
-
-    base = [name for name in model.features if name != ANOMALY_FEATURE]
-    columns = list(dict.fromkeys(ROW_COLUMNS + base + model.featurized_columns))
-    rng = np.random.default_rng(seed)
-    shap_per_file = max(section.shap_sample_rows // len(files), 1)
+    scores_path = Path(scores_path)
+    scores_path.parent.mkdir(parents=True, exist_ok=True)
+    tables = Path(
+        tempfile.mkdtemp(prefix=f".{scores_path.name}.", suffix=".parts", dir=scores_path.parent)
+    )
+    try:
+        parts = (runner or Runner()).map(
+            score_file,
+            list(enumerate(files)),
+            model=model,
+            truth=truth,
+            rule=section.rule_baseline,
+            horizon_s=horizon_s,
+            seed=seed,
+            shap_rows=max(section.shap_sample_rows // len(files), 1),
+            tables=tables,
+        )
+        with atomic_path(scores_path) as scores_tmp:
+            join_tables(sorted(tables.glob("*.parquet")), scores_tmp)
+    finally:
+        shutil.rmtree(tables, ignore_errors=True)
     scored = HeldOutScores()
-    with atomic_path(scores_path) as scores_tmp:
-        writer, table_schema = None, None
-        for path in files:
-            keys = _held_out_keys(path)
-            if keys.empty:
-                continue
-            test = (keys[schema.SPLIT] == "test").to_numpy() & keys[schema.TRAINABLE].to_numpy()
-            sample = shap_positions_of(test, keys[schema.HAZARD].to_numpy(), shap_per_file, rng)
-            parts = []
-            modules = keys[schema.MODULE_ID].cat.codes.to_numpy()
-            for lo, hi in module_chunks(modules, SCORE_CHUNK_ROWS):
-                positions = keys["position"].to_numpy()[lo:hi]
-                frame = read_rows(path, columns, positions, categorical=IDS)
-                in_chunk = sample[(sample >= lo) & (sample < hi)] - lo
-                part = score_partition(
-                    frame, model, truth, section.rule_baseline, horizon_s, 0, rng, in_chunk
-                )
-                del frame
-                if writer is None:
-                    table_schema = pa.Schema.from_pandas(part.table, preserve_index=False)
-                    writer = parquet_writer(
-                        scores_tmp, table_schema, [schema.RACK_ID, schema.SPLIT]
-                    )
-                writer.write_table(
-                    pa.Table.from_pandas(part.table, schema=table_schema, preserve_index=False)
-                )
-                part.table = part.table.iloc[:0]
-                parts.append(part)
-                release_memory()
-            scored.add(ScoredPartition.merge(parts))
-        if writer is not None:
-            writer.close()
+    for part in parts:
+        if part is not None:
+            scored.add(part)
     scored.join_tracks()
     return scored
+
+
+def score_file(
+    item: tuple[int, Path],
+    model: HazardModel,
+    truth: pd.DataFrame,
+    rule: RuleBaselineParams,
+    horizon_s: int,
+    seed: int,
+    shap_rows: int,
+    tables: Path,
+) -> ScoredPartition | None:
+    """Score one featurized partition's held-out rows; write its scores to ``tables``.
+
+    ``item`` is the partition's index and path; its rows of the scores table go to
+    ``tables/<index>.parquet`` (written whole, then renamed: a task run twice writes the same
+    file). Returns its contribution without the table, or None if it holds no held-out row.
+    """
+    import pyarrow as pa
+
+    index, path = item
+    keys = _held_out_keys(path)
+    if keys.empty:
+        return None
+    base = [name for name in model.features if name != ANOMALY_FEATURE]
+    columns = list(dict.fromkeys(ROW_COLUMNS + base + model.featurized_columns))
+    test = (keys[schema.SPLIT] == "test").to_numpy() & keys[schema.TRAINABLE].to_numpy()
+    rng = np.random.default_rng([seed, index])
+    sample = shap_positions_of(test, keys[schema.HAZARD].to_numpy(), shap_rows, rng)
+    parts = []
+    modules = keys[schema.MODULE_ID].cat.codes.to_numpy()
+    with atomic_path(tables / f"{index:06d}.parquet") as table_tmp:
+        writer, table_schema = None, None
+        for lo, hi in module_chunks(modules, SCORE_CHUNK_ROWS):
+            positions = keys["position"].to_numpy()[lo:hi]
+            frame = read_rows(path, columns, positions, categorical=IDS)
+            in_chunk = sample[(sample >= lo) & (sample < hi)] - lo
+            part = score_partition(frame, model, truth, rule, horizon_s, 0, rng, in_chunk)
+            del frame
+            if writer is None:
+                table_schema = pa.Schema.from_pandas(part.table, preserve_index=False)
+                writer = parquet_writer(table_tmp, table_schema, [schema.RACK_ID, schema.SPLIT])
+            writer.write_table(
+                pa.Table.from_pandas(part.table, schema=table_schema, preserve_index=False)
+            )
+            part.table = part.table.iloc[:0]
+            parts.append(part)
+            release_memory()
+        writer.close()
+    return ScoredPartition.merge(parts)
+
+
+def join_tables(paths: Sequence[Path], out: Path) -> None:
+    """Write the Parquet files ``paths`` one after another into ``out``, a row group at a time.
+
+    Every file's columns are cast to the first file's schema (a partition whose score column is
+    all missing may have stored it with another type).
+    """
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for path in paths:
+            source = pq.ParquetFile(path)
+            if writer is None:
+                table_schema = source.schema_arrow
+                writer = parquet_writer(out, table_schema, [schema.RACK_ID, schema.SPLIT])
+            for group in range(source.num_row_groups):
+                writer.write_table(source.read_row_group(group).cast(table_schema))
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def choose_thresholds(

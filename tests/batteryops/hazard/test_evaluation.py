@@ -244,6 +244,50 @@ def test_score_held_out_gives_the_same_whatever_the_chunk(
                 np.testing.assert_array_equal(a.score, b.score)
 
 
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
+def test_score_held_out_on_a_local_cluster_equals_in_process(
+    tmp_path, params: Params, processes: bool
+) -> None:
+    from batteryops.core.compute import partitions_runner
+    from batteryops.core.config import ComputeParams
+
+    features_dir = tmp_path / "features"
+    features_dir.mkdir()
+    first = _partition()
+    first.to_parquet(features_dir / "R01.2026-07-01T0000.parquet", index=False)
+    # The same modules' next span, and a rack of which nothing is held out.
+    later = first.assign(**{schema.TIMESTAMP: first[schema.TIMESTAMP] + pd.Timedelta(hours=1)})
+    later.to_parquet(features_dir / "R01.2026-07-01T0100.parquet", index=False)
+    _module("R02-M01", "train").to_parquet(features_dir / "R02.parquet", index=False)
+    files = sorted(features_dir.glob("*.parquet"))
+    runs = []
+    for compute in (ComputeParams(), ComputeParams(cluster="local", processes=processes)):
+        out = tmp_path / f"scores-{compute.cluster}.parquet"
+        with partitions_runner(compute) as runner:
+            scored = score_held_out(
+                files, _StubModel(), _truth(list(SPLITS)), params.evaluate, 30, 0, out, runner
+            )
+        runs.append((scored, pd.read_parquet(out)))
+    (here, here_table), (there, there_table) = runs
+    assert len(here_table) == 2 * 3 * LENGTH_S
+    pd.testing.assert_frame_equal(here_table, there_table)
+    pd.testing.assert_frame_equal(here.shap_sample(), there.shap_sample())
+    np.testing.assert_array_equal(here.test_labels(), there.test_labels())
+    assert here.delta_t_sums == there.delta_t_sums
+    for split, by_column in here.tracks.items():
+        for column, tracks in by_column.items():
+            again = there.tracks[split][column]
+            assert [t.module_id for t in tracks] == [t.module_id for t in again]
+            for a, b in zip(tracks, again, strict=True):
+                np.testing.assert_array_equal(a.score, b.score)
+                np.testing.assert_array_equal(a.seconds, b.seconds)
+    # The module's two spans are one track.
+    assert len(here.tracks["test"][events.PROBABILITY]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "features", "scores-None.parquet", "scores-local.parquet"
+    ]  # fmt: skip
+
+
 def _track(
     module_id: str, length: int, high: tuple[int, int, float], fault_s: float, pnr_s: float
 ) -> events.ModuleTrack:

@@ -159,3 +159,26 @@ def test_the_chamber_places_cells_and_is_no_feature(params: Params) -> None:
     assert after.features == before.features
     pd.testing.assert_frame_equal(after.frame, before.frame)
     assert not [name for name in before.frame.columns if "ambient" in name]
+
+
+def test_cells_featurized_in_groups_on_a_local_cluster_equal_all_at_once(
+    raw_params, monkeypatch
+) -> None:
+    """The health table's rows do not depend on which cells were featurized together, or where."""
+    from batteryops.core.compute import partitions_runner
+    from batteryops.core.config import ComputeParams, deep_merge, parse_params
+    from batteryops.health import table
+    from batteryops.sim.ageing import simulate_ageing
+
+    overrides = {"ageing": {"cells_per_condition": 1, "max_cycles": 400, "checkpoint_every": 100}}
+    params = parse_params(deep_merge(raw_params, overrides))
+    data = simulate_ageing(params.ageing)
+    assert data.cycles[schema.CELL_ID].nunique() > 3 and not data.curves.empty
+    whole = table.labelled(data.cycles, data.curves, data.truth, params.health)
+    monkeypatch.setattr(table, "CELLS_PER_PARTITION", 3)
+    compute = ComputeParams(cluster="local", workers=2, processes=True)
+    with partitions_runner(compute) as runner:
+        grouped = table.labelled_by_cells(
+            data.cycles, data.curves, data.truth, params.health, runner
+        )
+    pd.testing.assert_frame_equal(whole, grouped)
