@@ -312,6 +312,9 @@ class FeaturizeParams(_Section):
 class ComputeParams(_Section):
     """Where the heavy per-partition work runs (``compute``; :mod:`batteryops.core.compute`).
 
+    The work of featurize (rack-days), train (the booster), evaluate (held-out rack-days) and
+    health_features (cells).
+
     ``cluster``: null runs every partition in the stage's process; ``local`` a Dask
     ``LocalCluster`` of ``workers`` (processes, or threads when ``processes`` is false); any other
     value is a Dask scheduler's address. ``partition_s``: each rack's telemetry is featurized

@@ -86,3 +86,57 @@ def test_a_cluster_whose_workers_offer_no_stage_slots_is_refused() -> None:
         compute = ComputeParams(cluster=cluster.scheduler_address)
         with pytest.raises(RuntimeError, match="--resources stage_slots=2"):
             dask_task_runner(2, compute)
+
+
+def test_the_flow_runs_on_a_scheduler_and_worker_started_as_a_team_would(
+    dvc_project: Path, tmp_path: Path
+) -> None:
+    """`dask scheduler` and `dask worker ... --resources stage_slots=2`, as the README has them."""
+    import json
+    import time
+
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.pipeline import build_flow, stage_graph
+
+    scheduler_file = tmp_path / "scheduler.json"
+    dask = str(BIN / "dask")
+    started = [
+        subprocess.Popen(
+            [dask, "scheduler", "--port", "0", "--no-dashboard", "--scheduler-file",
+             str(scheduler_file)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+    ]  # fmt: skip
+    try:
+        for _ in range(120):
+            if scheduler_file.exists() and scheduler_file.stat().st_size:
+                break
+            time.sleep(0.5)
+        address = json.loads(scheduler_file.read_text())["address"]
+        started.append(
+            subprocess.Popen(
+                [dask, "worker", address, "--nthreads", "2", "--resources", "stage_slots=2",
+                 "--no-dashboard"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        )  # fmt: skip
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(1, timeout=120)
+        with prefect_test_harness():
+            pipeline = build_flow(
+                2, 0, 0, task_runner="dask", compute=ComputeParams(cluster=address)
+            )
+            state = pipeline(root=str(dvc_project), return_state=True)
+            assert state.is_completed(), state
+            results = state.result()
+    finally:
+        for process in reversed(started):
+            process.terminate()
+            process.wait(timeout=60)
+    assert [r["stage"] for r in results] == list(stage_graph(dvc_project))
+    assert all(r["ran"] for r in results)
+    # The worker's process ran them (under the nanny this test started), not this one.
+    assert os.getpid() not in {_runner_pid(dvc_project, n) for n in stage_graph(dvc_project)}
