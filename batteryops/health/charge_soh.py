@@ -3,9 +3,13 @@
 The rows are those of :func:`batteryops.health.nasa_soh.label_rows` (any table with the same
 columns will do). Feature sets (:data:`FEATURE_SETS`), hyper-parameters (:data:`GRIDS`) and
 the target (SOH itself, or SOH minus the coulomb-count ratio of the last charge, ``base``) are
-chosen by leave-one-cell-out cross-validation of the training cells alone
-(:func:`select`): each training cell is predicted by a model of the others, and the choice with
-the lowest pooled RMSE wins. The test cells are not touched until :func:`fit_predict`.
+chosen by cross-validation of the training cells alone (:func:`select`): each training cell is
+predicted by a model of the others (``by="cell"``), or each chamber's cells by a model of the
+other chambers' (``by="ambient"``: what a judged cell at an unseen temperature asks of a model),
+and the choice with the lowest pooled RMSE wins. The coulomb count itself
+(:data:`COULOMB_COUNT_KIND`, no fit) is a candidate beside the learned models: a correction that
+does not carry to other cells loses to it. The test cells are not touched until
+:func:`fit_predict`.
 """
 
 from __future__ import annotations
@@ -65,6 +69,8 @@ GRIDS: Mapping[str, tuple[dict[str, Any], ...]] = MappingProxyType(
     }
 )
 BASES = (None, COULOMB_COUNT)
+COULOMB_COUNT_KIND = "coulomb count"  # the candidate that predicts the coulomb count as it is
+AMBIENT = "ambient_temperature_c"
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,8 @@ def fit_predict(train: pd.DataFrame, test: pd.DataFrame, choice: Choice, seed: i
         AssertionError: If a cell is in both.
     """
     dataset.assert_no_leak(train[schema.CELL_ID], test[schema.CELL_ID])
+    if choice.kind == COULOMB_COUNT_KIND:
+        return test[COULOMB_COUNT].to_numpy(dtype=float)
     columns = list(choice.features)
     target = train[SOH].to_numpy(dtype=float)
     if choice.base is not None:
@@ -125,13 +133,35 @@ def fit_predict(train: pd.DataFrame, test: pd.DataFrame, choice: Choice, seed: i
     return np.asarray(predicted, dtype=float)
 
 
-def cross_validated(rows: pd.DataFrame, choice: Choice, seed: int) -> np.ndarray:
-    """Leave-one-cell-out predictions of every row (each cell by a model of the others)."""
+def cell_groups(rows: pd.DataFrame, by: str) -> np.ndarray:
+    """Per row, the fold group of its cell: the cell itself, or its chamber (``by="ambient"``).
+
+    A cell's chamber is the median of its rows' ambient temperature, rounded to a degree.
+
+    Raises:
+        ValueError: If ``by`` is neither ``cell`` nor ``ambient``.
+    """
+    cells = rows[schema.CELL_ID]
+    if by == "cell":
+        return cells.to_numpy()
+    if by == "ambient":
+        chamber = rows.groupby(schema.CELL_ID)[AMBIENT].median().round()
+        return cells.map(chamber).to_numpy()
+    raise ValueError(f"cross-validation by {by!r}: expected 'cell' or 'ambient'")
+
+
+def cross_validated(rows: pd.DataFrame, choice: Choice, seed: int, by: str = "cell") -> np.ndarray:
+    """Held-out predictions of every row: each group of cells by a model of the others.
+
+    The groups are :func:`cell_groups`; with one group only (one chamber), each cell is its own.
+    """
     predicted = np.full(len(rows), np.nan)
-    cells = rows[schema.CELL_ID].to_numpy()
-    for train_cells, held in dataset.cell_folds(sorted(set(cells)), len(set(cells))):
-        inside, out = np.isin(cells, train_cells), np.isin(cells, held)
-        predicted[out] = fit_predict(rows[inside], rows[out], choice, seed)
+    groups = cell_groups(rows, by)
+    if len(set(groups)) < 2:
+        groups = rows[schema.CELL_ID].to_numpy()
+    for held in sorted(set(groups)):
+        out = groups == held
+        predicted[out] = fit_predict(rows[~out], rows[out], choice, seed)
     return predicted
 
 
@@ -140,30 +170,39 @@ def select(
     kind: str,
     seed: int,
     feature_sets: Sequence[str] | None = None,
+    by: str = "cell",
 ) -> tuple[Choice, pd.DataFrame]:
-    """The choice of ``kind`` with the lowest leave-one-cell-out RMSE on ``rows``, and every score.
+    """The choice of ``kind`` with the lowest cross-validated RMSE on ``rows``, and every score.
 
-    ``rows`` must hold training cells only. The scores table has one row per choice: feature
-    set, hyper-parameters, base, RMSE and share within ±3 points (pooled over rows). Every
-    choice is scored on the same rows: those with a coulomb count (a base must be finite).
+    ``rows`` must hold training cells only; ``by`` groups them into folds
+    (:func:`cross_validated`). The scores table has one row per choice: feature set,
+    hyper-parameters, base, RMSE and share within ±3 points (pooled over rows). Every choice is
+    scored on the same rows: those with a coulomb count (a base must be finite).
+    ``kind`` :data:`COULOMB_COUNT_KIND` has one choice, the coulomb count as it is.
     """
     usable = rows[np.isfinite(rows[COULOMB_COUNT].to_numpy(dtype=float))]
     truth = usable[SOH].to_numpy(dtype=float)
+    if kind == COULOMB_COUNT_KIND:
+        candidates = [Choice(kind, "charge", {}, COULOMB_COUNT)]
+    else:
+        candidates = [
+            Choice(kind, name, dict(hyper), base)
+            for name in feature_sets or list(FEATURE_SETS)
+            for hyper, base in itertools.product(GRIDS[kind], BASES)
+        ]
     scores = []
-    for name in feature_sets or list(FEATURE_SETS):
-        for hyper, base in itertools.product(GRIDS[kind], BASES):
-            choice = Choice(kind, name, dict(hyper), base)
-            error = cross_validated(usable, choice, seed) - truth
-            scores.append(
-                {
-                    "choice": choice,
-                    "feature_set": name,
-                    "hyper": dict(hyper),
-                    "base": base or "none",
-                    "rmse_pct": float(np.sqrt(np.mean(error**2)) * 100),
-                    "within_3pct": float(np.mean(np.abs(error) <= 0.03)),
-                    "rows": len(usable),
-                }
-            )
+    for choice in candidates:
+        error = cross_validated(usable, choice, seed, by) - truth
+        scores.append(
+            {
+                "choice": choice,
+                "feature_set": choice.feature_set,
+                "hyper": dict(choice.hyper),
+                "base": choice.base or "none",
+                "rmse_pct": float(np.sqrt(np.mean(error**2)) * 100),
+                "within_3pct": float(np.mean(np.abs(error) <= 0.03)),
+                "rows": len(usable),
+            }
+        )
     table = pd.DataFrame(scores).sort_values("rmse_pct", kind="stable", ignore_index=True)
     return table["choice"].iloc[0], table.drop(columns="choice")

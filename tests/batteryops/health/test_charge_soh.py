@@ -55,3 +55,37 @@ def test_xgboost_on_a_coulomb_count_base_predicts_the_offset() -> None:
 def test_unknown_model_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown model kind 'lasso'"):
         charge_soh.make_model("lasso", {}, SEED)
+
+
+def test_chamber_folds_hold_out_each_chamber_whole() -> None:
+    frame = rows(["a", "b", "c", "d"])
+    frame[charge_soh.AMBIENT] = frame[schema.CELL_ID].map({"a": 4.0, "b": 4.2, "c": 43.0, "d": 43})
+    groups = charge_soh.cell_groups(frame, "ambient")
+    assert sorted(set(groups)) == [4.0, 43.0]
+    assert list(charge_soh.cell_groups(frame, "cell")) == list(frame[schema.CELL_ID])
+    with pytest.raises(ValueError, match="cross-validation by 'protocol'"):
+        charge_soh.cell_groups(frame, "protocol")
+    # Each chamber predicted by a model of the other alone; one chamber: a cell at a time.
+    seen = []
+
+    def record(train, test, choice, seed):
+        seen.append((sorted(set(train[schema.CELL_ID])), sorted(set(test[schema.CELL_ID]))))
+        return np.zeros(len(test))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(charge_soh, "fit_predict", record)
+        charge_soh.cross_validated(frame, charge_soh.Choice("ridge", "charge"), SEED, "ambient")
+        assert seen == [(["c", "d"], ["a", "b"]), (["a", "b"], ["c", "d"])]
+        seen.clear()
+        one = frame.assign(**{charge_soh.AMBIENT: 24.0})
+        charge_soh.cross_validated(one, charge_soh.Choice("ridge", "charge"), SEED, "ambient")
+        assert [held for _, held in seen] == [["a"], ["b"], ["c"], ["d"]]
+
+
+def test_the_coulomb_count_is_a_candidate_that_fits_nothing() -> None:
+    frame = rows(["a", "b", "c"])
+    choice, scores = charge_soh.select(frame, charge_soh.COULOMB_COUNT_KIND, SEED)
+    assert choice.kind == charge_soh.COULOMB_COUNT_KIND and len(scores) == 1
+    assert scores["rmse_pct"].iloc[0] == pytest.approx(1.0)  # SOH is the count minus 0.01
+    predicted = charge_soh.fit_predict(frame[frame[schema.CELL_ID] != "c"], rows(["c"]), choice, 0)
+    np.testing.assert_array_equal(predicted, rows(["c"])[charge_soh.COULOMB_COUNT].to_numpy())

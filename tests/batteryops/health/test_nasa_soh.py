@@ -116,8 +116,25 @@ def test_label_is_capacity_over_the_reference_and_judged_after_it() -> None:
     rows = labelled(synthetic_records("A", FADE))
     assert rows[nasa_soh.SOH].to_numpy() == pytest.approx(np.array(FADE) / FADE[0])
     assert rows["labelled"].tolist() == [False, True, True, True, True, True]
+    # Inputs compare with the median of the first three reference charges (FADE[1] here).
+    assert nasa_soh.REFERENCE_CHARGES == 3
     assert rows["charge_ah_ratio"].iloc[1:].to_numpy() == pytest.approx(
-        np.array(FADE[1:]) / FADE[0], rel=0.01
+        np.array(FADE[1:]) / np.median(FADE[:3]), rel=0.01
+    )
+
+
+def test_one_odd_first_charge_moves_no_ratio() -> None:
+    """A first charge that filled a cell left emptier (B0051's: 1.29x the next) is outvoted."""
+    plain = labelled(synthetic_records("A", FADE))
+    records = synthetic_records("A", FADE)
+    frame = records.frame.copy()
+    first = frame[schema.CYCLE] == 1
+    charging = first & (frame[rec.CURRENT] < 0)  # the records charge with negative current
+    frame.loc[charging, [rec.CURRENT, rec.CHARGE]] *= 1.3
+    odd = labelled(Records("A", frame, records.source_format, metadata=records.metadata))
+    assert odd["charge_ah"].iloc[0] == pytest.approx(1.3 * plain["charge_ah"].iloc[0], rel=0.01)
+    assert odd["charge_ah_ratio"].iloc[1:].to_numpy() == pytest.approx(
+        plain["charge_ah_ratio"].iloc[1:].to_numpy(), rel=1e-6
     )
 
 
