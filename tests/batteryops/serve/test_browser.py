@@ -192,3 +192,50 @@ def test_a_replayed_runaway_turns_red_before_pnr_and_ack_persists(
     )
     assert "acknowledged" in acknowledged[0].text
     assert Store(url).alarm(alarm["id"])["reviewed_by"] == "live page"
+
+
+def test_a_service_that_needs_a_key_asks_the_operator_once(
+    raw_params, trained: Trained, tmp_path: Path, browser
+) -> None:
+    """Off localhost writes need ``X-API-Key``: the page asks for it and keeps it for the tab."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    overrides = {"serve": {"rate_limit_per_s": 1000}, "ask": {"use_model": False}}
+    params = parse_params(deep_merge(raw_params, overrides))
+    service = Service(
+        params,
+        StaticSource(trained.scorer, "3", {"name": "battery-hazard", "version": "3"}),
+        Store(f"sqlite:///{tmp_path / 'serve.db'}"),
+        Notifier(params.serve.alerts),
+    )
+    with running(create_app(service, api_key="s3cret", require_key=True)) as server:
+        browser.get(server.url + "/")
+        _until(lambda: browser.find_element(By.ID, "link").text == "live", 20, "the WebSocket")
+        for question, expect_prompt in (("which modules ran hottest?", True), ("status", False)):
+            box = browser.find_element(By.ID, "ask-question")
+            box.clear()
+            box.send_keys(question, Keys.ENTER)
+            if expect_prompt:
+                asked = _until(lambda: _alert(browser), 20, "the page to ask for the key")
+                assert "API key" in asked.text
+                asked.send_keys("s3cret")
+                asked.accept()
+            answer = _until(
+                lambda: (
+                    (t := browser.find_element(By.ID, "ask-answer").text) not in ("", "…") and t
+                ),
+                30,
+                f"an answer to {question!r}",
+            )
+            assert "X-API-Key" not in answer and "error 401" not in answer, answer
+        assert service.refused.get(401) == 1  # the first question only, before the key
+
+
+def _alert(browser):  # noqa: ANN001, ANN202
+    from selenium.common.exceptions import NoAlertPresentException
+
+    try:
+        return browser.switch_to.alert
+    except NoAlertPresentException:
+        return None
