@@ -1,6 +1,6 @@
 """State of health of the NASA PCoE cells at 24 °C from their charges, beside the baselines.
 
-    .venv/bin/python benchmarks/nasa_soh.py [--data DIR] [--out reports/nasa_soh.json] [--cv-by ambient]
+    .venv/bin/python benchmarks/nasa_soh.py [--data DIR] [--out FILE] [--cv-by ambient|cell]
 
 Issue 20's line: "NASA cells, judged at 24 °C: SOH RMSE ≤ 3 pp, ≥ 80 % within ±3 pp, from data
 available without a full reference discharge; the baselines beside it." The 21 ``B00xx.mat``

@@ -33,6 +33,17 @@ class Runner:
         """``function(item, **shared)`` of every item, in the order of ``items``."""
         return [function(item, **shared) for item in items]
 
+    def imap(
+        self, function: Callable[..., Any], items: Sequence[Any], **shared: Any
+    ) -> Iterator[Any]:
+        """As :meth:`map`, one result at a time in the order of ``items``.
+
+        The caller can keep what it needs of each result and drop the rest before the next
+        (here the next item is not even started until then).
+        """
+        for item in items:
+            yield function(item, **shared)
+
     def chain(
         self, function: Callable[..., Any], chains: Sequence[Sequence[Any]], **shared: Any
     ) -> list[Any]:
@@ -61,6 +72,22 @@ class DaskRunner(Runner):
         """As :meth:`Runner.map`, one task per item."""
         task = partial(function, **shared)
         return self.client.gather(self.client.map(task, list(items), pure=False))
+
+    def imap(
+        self, function: Callable[..., Any], items: Sequence[Any], **shared: Any
+    ) -> Iterator[Any]:
+        """As :meth:`Runner.imap`: every item a task at once, results handed back in order.
+
+        Each result is released on the cluster once handed back; tasks not yet handed back are
+        cancelled if the caller stops early.
+        """
+        futures = self.client.map(partial(function, **shared), list(items), pure=False)
+        try:
+            for future in futures:
+                yield future.result()
+                future.release()
+        finally:
+            self.client.cancel(futures)
 
     def chain(
         self, function: Callable[..., Any], chains: Sequence[Sequence[Any]], **shared: Any

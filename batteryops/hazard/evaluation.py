@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -369,7 +370,7 @@ def score_held_out(
     workers), scored a few whole modules at a time (:data:`SCORE_CHUNK_ROWS`); what it
     contributes depends neither on that grouping nor on where it ran (its SHAP sample is drawn
     from its own stream, ``[seed, index]``). Each task writes its rows of the scores table to
-    a file of its own; they are then joined in partition order into ``scores_path``.
+    a file of its own, appended in partition order to ``scores_path`` as its result comes back.
 
     Args:
         files: The featurized partitions, in order.
@@ -389,8 +390,9 @@ def score_held_out(
     tables = Path(
         tempfile.mkdtemp(prefix=f".{scores_path.name}.", suffix=".parts", dir=scores_path.parent)
     )
+    scored = HeldOutScores()
     try:
-        parts = (runner or Runner()).map(
+        results = (runner or Runner()).imap(
             score_file,
             list(enumerate(files)),
             model=model,
@@ -401,14 +403,18 @@ def score_held_out(
             shap_rows=max(section.shap_sample_rows // len(files), 1),
             tables=tables,
         )
-        with atomic_path(scores_path) as scores_tmp:
-            join_tables(sorted(tables.glob("*.parquet")), scores_tmp)
+        # Each partition's contribution is kept and its table appended as it comes back, so
+        # what is held grows by what is kept, not by every partition's whole result.
+        with atomic_path(scores_path) as scores_tmp, _JoinedTables(scores_tmp) as joined:
+            for index, part in enumerate(results):
+                if part is None:
+                    continue
+                joined.append(tables / f"{index:06d}.parquet")
+                scored.add(part)
+                del part
+                release_memory()
     finally:
         shutil.rmtree(tables, ignore_errors=True)
-    scored = HeldOutScores()
-    for part in parts:
-        if part is not None:
-            scored.add(part)
     scored.join_tracks()
     return scored
 
@@ -463,26 +469,36 @@ def score_file(
     return ScoredPartition.merge(parts)
 
 
-def join_tables(paths: Sequence[Path], out: Path) -> None:
-    """Write the Parquet files ``paths`` one after another into ``out``, a row group at a time.
+class _JoinedTables:
+    """Parquet files written one after another into ``out``, a row group at a time.
 
     Every file's columns are cast to the first file's schema (a partition whose score column is
-    all missing may have stored it with another type).
+    all missing may have stored it with another type); each file is deleted once appended.
     """
-    import pyarrow.parquet as pq
 
-    writer = None
-    try:
-        for path in paths:
-            source = pq.ParquetFile(path)
-            if writer is None:
-                table_schema = source.schema_arrow
-                writer = parquet_writer(out, table_schema, [schema.RACK_ID, schema.SPLIT])
-            for group in range(source.num_row_groups):
-                writer.write_table(source.read_row_group(group).cast(table_schema))
-    finally:
-        if writer is not None:
-            writer.close()
+    def __init__(self, out: Path):
+        self.out = out
+        self.writer: Any = None
+        self.schema: Any = None
+
+    def __enter__(self) -> _JoinedTables:
+        return self
+
+    def append(self, path: Path) -> None:
+        """Append every row group of ``path``, then delete it."""
+        import pyarrow.parquet as pq
+
+        source = pq.ParquetFile(path)
+        if self.writer is None:
+            self.schema = source.schema_arrow
+            self.writer = parquet_writer(self.out, self.schema, [schema.RACK_ID, schema.SPLIT])
+        for group in range(source.num_row_groups):
+            self.writer.write_table(source.read_row_group(group).cast(self.schema))
+        path.unlink()
+
+    def __exit__(self, *_: object) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 def choose_thresholds(

@@ -54,3 +54,29 @@ def test_chains_carry_from_item_to_item_and_come_back_in_order(compute: ComputeP
         assert runner.chain(_running_sum, chains, scale=2) == [
             "1:2", "2:6", "3:12", "10:20", "5:10", "5:20"
         ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "compute",
+    [ComputeParams(), ComputeParams(cluster="local", workers=2, processes=False)],
+    ids=["in-process", "local-cluster"],
+)
+def test_imap_hands_results_back_one_at_a_time_in_order(compute: ComputeParams) -> None:
+    with partitions_runner(compute) as runner:
+        results = runner.imap(_square_plus, [4, 2, 3, 1], offset=1)
+        assert next(results) == 17
+        assert list(results) == [5, 10, 2]
+
+
+def test_in_process_imap_starts_an_item_only_when_asked() -> None:
+    started = []
+
+    def record(item: int) -> int:
+        started.append(item)
+        return item
+
+    with partitions_runner(ComputeParams()) as runner:
+        results = runner.imap(record, [1, 2, 3])
+        assert next(results) == 1 and started == [1]
+        results.close()
+    assert started == [1]
