@@ -231,17 +231,7 @@ def test_score_held_out_gives_the_same_whatever_the_chunk(
             files, _StubModel(), _truth(list(SPLITS)), params.evaluate, 30, 0, out
         )
         runs.append((scored, pd.read_parquet(out)))
-    (whole, whole_table), (chunked, chunked_table) = runs
-    pd.testing.assert_frame_equal(whole_table, chunked_table)
-    pd.testing.assert_frame_equal(whole.shap_sample(), chunked.shap_sample())
-    np.testing.assert_array_equal(whole.test_labels(), chunked.test_labels())
-    assert whole.delta_t_sums == chunked.delta_t_sums
-    for split, by_column in whole.tracks.items():
-        for column, tracks in by_column.items():
-            again = chunked.tracks[split][column]
-            assert [t.module_id for t in tracks] == [t.module_id for t in again]
-            for a, b in zip(tracks, again, strict=True):
-                np.testing.assert_array_equal(a.score, b.score)
+    _assert_same_scores(*runs)
 
 
 @pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
@@ -268,24 +258,32 @@ def test_score_held_out_on_a_local_cluster_equals_in_process(
                 files, _StubModel(), _truth(list(SPLITS)), params.evaluate, 30, 0, out, runner
             )
         runs.append((scored, pd.read_parquet(out)))
-    (here, here_table), (there, there_table) = runs
+    _assert_same_scores(*runs)
+    (here, here_table), _ = runs
     assert len(here_table) == 2 * 3 * LENGTH_S
-    pd.testing.assert_frame_equal(here_table, there_table)
-    pd.testing.assert_frame_equal(here.shap_sample(), there.shap_sample())
-    np.testing.assert_array_equal(here.test_labels(), there.test_labels())
-    assert here.delta_t_sums == there.delta_t_sums
-    for split, by_column in here.tracks.items():
-        for column, tracks in by_column.items():
-            again = there.tracks[split][column]
-            assert [t.module_id for t in tracks] == [t.module_id for t in again]
-            for a, b in zip(tracks, again, strict=True):
-                np.testing.assert_array_equal(a.score, b.score)
-                np.testing.assert_array_equal(a.seconds, b.seconds)
     # The module's two spans are one track.
     assert len(here.tracks["test"][events.PROBABILITY]) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "features", "scores-None.parquet", "scores-local.parquet"
     ]  # fmt: skip
+
+
+def _assert_same_scores(
+    first: tuple[HeldOutScores, pd.DataFrame], second: tuple[HeldOutScores, pd.DataFrame]
+) -> None:
+    """Two score_held_out runs (what they kept, the table they wrote) gave the same."""
+    (one, one_table), (other, other_table) = first, second
+    pd.testing.assert_frame_equal(one_table, other_table)
+    pd.testing.assert_frame_equal(one.shap_sample(), other.shap_sample())
+    np.testing.assert_array_equal(one.test_labels(), other.test_labels())
+    assert one.delta_t_sums == other.delta_t_sums
+    for split, by_column in one.tracks.items():
+        for column, tracks in by_column.items():
+            again = other.tracks[split][column]
+            assert [t.module_id for t in tracks] == [t.module_id for t in again]
+            for a, b in zip(tracks, again, strict=True):
+                np.testing.assert_array_equal(a.score, b.score)
+                np.testing.assert_array_equal(a.seconds, b.seconds)
 
 
 def _track(
