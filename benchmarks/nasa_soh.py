@@ -93,14 +93,15 @@ def temperature_transfer(
     Leave-one-cell-out keeps cells of the held-out cell's temperature in training; this asks
     what the judged cells ask of a model, to carry a relation to an ambient it never saw.
     """
-    ambient = train["ambient_temperature_c"].round()
+    ambient = charge_soh.cell_groups(train, "ambient")  # each cell's chamber, as the folds use
+    chambers = sorted({float(a) for a in ambient})
     out = {}
-    for source in sorted(ambient.unique()):
+    for source in chambers:
         fitted, judged = train[ambient == source], train[ambient != source]
         truth = judged[nasa_soh.SOH].to_numpy()
         predicted = {k: charge_soh.fit_predict(fitted, judged, c, SEED) for k, c in choices.items()}
         predicted["coulomb count"] = judged[charge_soh.COULOMB_COUNT].to_numpy()
-        name = f"fit at {source:.0f} C, judged at {sorted(set(ambient) - {source})} C"
+        name = f"fit at {source:.0f} C, judged at {[c for c in chambers if c != source]} C"
         out[name] = {
             key: {
                 "rmse_pct": float(np.sqrt(np.mean((values - truth) ** 2)) * 100),
