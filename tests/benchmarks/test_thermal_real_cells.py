@@ -184,3 +184,12 @@ def test_missing_data_folder_exits_with_2_and_names_it(tmp_path, capsys) -> None
     assert trc.main(["--data", str(absent)]) == 2
     err = capsys.readouterr().err
     assert str(absent) in err and "not found" in err
+
+
+def test_heat_loss_is_free_convection_referred_to_10_k() -> None:
+    conductance = 0.04
+    assert trc.heat_loss_w(conductance, 35.0, 25.0) == pytest.approx(0.4)
+    # h grows as dT^1/4: at 16 x the excess the loss is 16 x 2 = 32 x larger.
+    assert trc.heat_loss_w(conductance, 185.0, 25.0) == pytest.approx(0.4 * 32.0)
+    assert trc.heat_loss_w(conductance, 15.0, 25.0) == pytest.approx(-0.4)
+    assert trc.heat_loss_w(conductance, 25.0, 25.0) == 0.0
