@@ -1,12 +1,16 @@
-"""Choose the physics alarm's threshold on train + validation modules (no test row is read).
+"""Choose the physics alarm's thresholds on train + validation modules (no test row is read).
 
-The physics alarm (``train.unexplained_heat_alarm_c_per_min``) fires where the thermal observer
-(:mod:`batteryops.hazard.observer`) finds heat that the module's own load and cooling do not
-explain. Its threshold is set from healthy behaviour alone: a margin over the most unexplained
-heat any watched second of a healthy or nuisance module showed (held k of n seconds, as alarms
-are), at 1 Hz and as 10 s and 30 s loggers keep the training modules
-(``featurize.logger_copies_s``). No fault is used to choose it, so the alarm owes nothing to the
-fault families it then catches; the faults' leads are printed to show what it adds.
+The physics alarm fires where the thermal observer (:mod:`batteryops.hazard.observer`) finds
+heat that the module's own load and cooling do not explain: on the hottest sensor over two
+minutes at ``train.unexplained_heat_alarm_c_per_min`` (the fast channel), or on the mean of the
+module's sensors over ten minutes at ``train.unexplained_heat_sustained_alarm_c_per_min`` (the
+sustained channel: a cell that heats little per watt shows a fault as weak heat that persists
+over the module; one drifting sensor moves the mean only by its share). Each threshold is set
+from healthy behaviour alone: a margin over the highest level that any watched second of a
+healthy or nuisance module showed (held k of n seconds, as alarms are), at 1 Hz and as 10 s and
+30 s loggers keep the training modules (``featurize.logger_copies_s``), rounded to 0.1 C/min.
+No fault is used to choose them, so the alarm owes nothing to the fault families it then
+catches; the faults' leads are printed to show what each channel, and both, add.
 
 Run after ``make run`` (it reads the featurized partitions)::
 
@@ -23,13 +27,18 @@ import pandas as pd
 from batteryops.core import schema
 from batteryops.core.config import load_params
 from batteryops.core.io import partition_files, write_json
-from batteryops.hazard import events
+from batteryops.hazard import events, observer
 from batteryops.hazard.features import copied_module
 from batteryops.hazard.labels import NEIGHBOUR_VENTED
-from batteryops.hazard.model import UNEXPLAINED_HEAT
+from batteryops.hazard.model import SUSTAINED_HEAT, UNEXPLAINED_HEAT, physics_alarm_rows
 
 SPLITS = ["train", "validation"]
-COLUMNS = [schema.TIMESTAMP, schema.MODULE_ID, schema.SPLIT, NEIGHBOUR_VENTED, UNEXPLAINED_HEAT]
+COLUMNS = [schema.TIMESTAMP, schema.MODULE_ID, schema.SPLIT, NEIGHBOUR_VENTED, *observer.NAMES]
+SUSTAINED, BOTH = SUSTAINED_HEAT, "physics_alarm"
+CONFIGURED = {
+    "fast": "unexplained_heat_alarm_c_per_min",
+    "sustained": "unexplained_heat_sustained_alarm_c_per_min",
+}
 
 
 def with_copies(truth: pd.DataFrame, modules: np.ndarray) -> pd.DataFrame:
@@ -71,13 +80,44 @@ def by_fault(tracks: list[events.ModuleTrack], truth: pd.DataFrame, threshold: f
     return {"false_alarms": int(found["false_alarms"]), "families": result}
 
 
+def channel_report(
+    tracks: list[events.ModuleTrack],
+    truth: pd.DataFrame,
+    alarm,  # noqa: ANN001
+    configured: float | None,
+    margin: float,
+) -> dict:
+    """One channel: its worst benign levels, the suggested threshold and what each level catches."""
+    days = sum(t.watched_s for t in tracks) / events.SECONDS_PER_DAY
+    worst = worst_benign(tracks, truth, alarm.persistence_k, alarm.persistence_n)
+    top = max(worst.values())
+    print(f"highest level held {alarm.persistence_k} of {alarm.persistence_n} s on a watched")
+    print("second, by nuisance family (C/min):")
+    for kind, level in worst.items():
+        print(f"  {kind:>20}  {level:6.2f}")
+    suggested = round(margin * top, 1)
+    print(f"suggested threshold: {margin} x {top:.2f} = {suggested} C/min; configured {configured}")
+    report = {"worst_benign_c_per_min": worst, "margin": margin, "suggested": suggested}
+    for threshold in sorted({round(top, 2), suggested, configured or suggested}):
+        report[f"at_{threshold}"] = found = by_fault(tracks, truth, threshold, alarm)
+        print(f"at {threshold} C/min: {found['false_alarms']} false alarms in {days:.1f} md")
+        print_families(found)
+    return report
+
+
+def print_families(found: dict) -> None:
+    """Each fault family's runaways at the minimum lead and their leads."""
+    for name, family in sorted(found["families"].items()):
+        leads = ", ".join("-" if x is None else f"{x:.1f}" for x in family["leads_min"])
+        print(f"  {name:>20}  {family['at_min_lead']}/{family['events']} at min lead [{leads}]")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--margin", type=float, default=1.25, help="over the worst benign level")
     parser.add_argument("--out", default="reports/physics_alarm.json")
     args = parser.parse_args()
     params = load_params()
-    alarm = params.alarm
     files = partition_files(params.paths.features_dir)
     if params.featurize.logger_copies_s:  # training modules as 10 s / 30 s loggers keep them
         files += partition_files(params.paths.logger_copies_dir)
@@ -85,29 +125,27 @@ def main() -> None:
         pd.read_parquet(p, columns=COLUMNS, filters=[(schema.SPLIT, "in", SPLITS)]) for p in files
     ]
     frame = pd.concat(parts, ignore_index=True)
-    frame[UNEXPLAINED_HEAT] = frame[UNEXPLAINED_HEAT].fillna(-np.inf)
+    fast, sustained = physics_alarm_rows(
+        frame[UNEXPLAINED_HEAT].to_numpy(),
+        frame[SUSTAINED_HEAT].to_numpy(),
+        params.train.unexplained_heat_alarm_c_per_min,
+        params.train.unexplained_heat_sustained_alarm_c_per_min,
+    )
+    frame[BOTH] = (fast | sustained).astype(np.float32)
+    for column in (UNEXPLAINED_HEAT, SUSTAINED):
+        frame[column] = frame[column].fillna(-np.inf)
     truth = with_copies(pd.read_parquet(params.paths.truth), frame[schema.MODULE_ID].unique())
-    tracks = events.score_tracks(frame, truth, [UNEXPLAINED_HEAT])[UNEXPLAINED_HEAT]
-    days = sum(t.watched_s for t in tracks) / events.SECONDS_PER_DAY
-    worst = worst_benign(tracks, truth, alarm.persistence_k, alarm.persistence_n)
-    top = max(worst.values())
-    print(f"{len(tracks)} train + validation modules, {days:.1f} watched module-days")
-    print(f"highest unexplained heat held {alarm.persistence_k} of {alarm.persistence_n} s on a")
-    print("watched second, by nuisance family (C/min):")
-    for kind, level in worst.items():
-        print(f"  {kind:>20}  {level:6.2f}")
-    suggested = round(args.margin * top, 1)
-    configured = params.train.unexplained_heat_alarm_c_per_min
-    print(f"suggested threshold: {args.margin} x {top:.2f} = {suggested} C/min")
-    print(f"configured (train.unexplained_heat_alarm_c_per_min): {configured}")
-    report = {"worst_benign_c_per_min": worst, "margin": args.margin, "suggested": suggested}
-    for threshold in sorted({round(top, 2), suggested, configured or suggested}):
-        found = by_fault(tracks, truth, threshold, alarm)
-        report[f"at_{threshold}"] = found
-        print(f"at {threshold} C/min: {found['false_alarms']} false alarms in {days:.1f} md")
-        for name, family in sorted(found["families"].items()):
-            leads = ", ".join("-" if x is None else f"{x:.1f}" for x in family["leads_min"])
-            print(f"  {name:>20}  {family['at_min_lead']}/{family['events']} at min lead [{leads}]")
+    tracks = events.score_tracks(frame, truth, [UNEXPLAINED_HEAT, SUSTAINED, BOTH])
+    days = sum(t.watched_s for t in tracks[BOTH]) / events.SECONDS_PER_DAY
+    print(f"{len(tracks[BOTH])} train + validation modules, {days:.1f} watched module-days")
+    report = {}
+    for column, key in ((UNEXPLAINED_HEAT, "fast"), (SUSTAINED, "sustained")):
+        print(f"\n{column} (the {key} channel)")
+        section = params.train.model_dump()[CONFIGURED[key]]
+        report[key] = channel_report(tracks[column], truth, params.alarm, section, args.margin)
+    report["configured"] = found = by_fault(tracks[BOTH], truth, 0.5, params.alarm)
+    print(f"\nboth channels as configured: {found['false_alarms']} false alarms in {days:.1f} md")
+    print_families(found)
     write_json(report, args.out)
     print(f"written to {args.out}")
 

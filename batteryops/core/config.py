@@ -379,6 +379,8 @@ class TrainParams(_Section):
     # The physics alarm (batteryops.hazard.model.HazardModel.physics_alarm): unexplained heat in
     # C/min that alarms whatever the classifier says; None: the classifier alone.
     unexplained_heat_alarm_c_per_min: float | None = Field(default=None, gt=0)
+    # Its sustained channel: the same heat's ten-minute mean in C/min; None: off.
+    unexplained_heat_sustained_alarm_c_per_min: float | None = Field(default=None, gt=0)
 
 
 class AlarmParams(_Section):

@@ -19,9 +19,9 @@ import pandas as pd
 from batteryops.core import schema
 from batteryops.core.config import AlarmParams
 from batteryops.core.io import partition_files, read_json, read_rows
-from batteryops.hazard import evaluate, events
+from batteryops.hazard import evaluate, events, observer
 from batteryops.hazard.labels import ROW_COLUMNS
-from batteryops.hazard.model import UNEXPLAINED_HEAT, HazardModel
+from batteryops.hazard.model import HazardModel
 from batteryops.hazard.models import ANOMALY_FEATURE
 from batteryops.mlops import registry
 
@@ -74,7 +74,7 @@ def compare_on_test_modules(
     base = [f for f in champion.features if f != ANOMALY_FEATURE]
     if threshold is None or not set(base) <= set(read_json(split_path)["features"]):
         return fallback
-    read = base + [c for c in champion.featurized_columns if c == UNEXPLAINED_HEAT]
+    read = base + [c for c in champion.featurized_columns if c in observer.NAMES]
     metrics = metrics_on_test_modules(
         champion, read, partition_files(features_dir), pd.read_parquet(truth_path), threshold, alarm
     )

@@ -186,8 +186,9 @@ def _observe(
 ) -> np.ndarray:
     """The observer's features of every row: from ``states`` on the rows of ``span_s``."""
     inputs = [signal["temp_max_c"], signal["coolant_c"], signal["current_a"]]
+    mean = signal["temp_avg_c"]
     if states is None and span_s is None:
-        return observer.observe(seconds, *inputs, bounds)
+        return observer.observe(seconds, *inputs, bounds, mean_temp_c=mean)
     out = np.full((len(observer.NAMES), len(seconds)), np.nan, dtype=np.float32)
     if not len(seconds):
         return out
@@ -200,7 +201,9 @@ def _observe(
     states = {} if states is None else states
     fresh = observer.fresh_states(1)[0]
     start = np.stack([states.get(m, fresh) for m in ids])
-    out[:, kept] = observer.observe(seconds[kept], *(x[kept] for x in inputs), kept_bounds, start)
+    out[:, kept] = observer.observe(
+        seconds[kept], *(x[kept] for x in inputs), kept_bounds, start, mean[kept]
+    )
     states.update(zip(ids, start, strict=True))
     return out
 

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 PROBABILITY = "hazard_probability"
 DELTA_T_FORECAST = "delta_t_30s_forecast_c"
 TOP_FEATURES = "top_features"
-UNEXPLAINED_HEAT = observer.NAMES[0]
+UNEXPLAINED_HEAT, _, SUSTAINED_HEAT = observer.NAMES
 
 
 def unexplained_heat_alarm(heat: np.ndarray, limit: float | None) -> np.ndarray:
@@ -43,6 +43,24 @@ def unexplained_heat_alarm(heat: np.ndarray, limit: float | None) -> np.ndarray:
     if limit is None:
         return np.zeros(len(heat), dtype=bool)
     return np.nan_to_num(heat.astype(np.float32), nan=-np.inf) >= limit
+
+
+def physics_alarm_rows(
+    heat: np.ndarray,
+    sustained: np.ndarray | None,
+    limit: float | None,
+    sustained_limit: float | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The physics alarm's two channels, each a mask of rows.
+
+    Rows whose unexplained heat (hottest sensor, two-minute mean) reaches ``limit``, and rows
+    whose sustained heat (the sensors' mean, ten-minute mean) reaches ``sustained_limit``. A
+    channel whose limit is None (or, for the sustained one, without ``sustained``) never fires.
+    """
+    fast = unexplained_heat_alarm(heat, limit)
+    if sustained_limit is None or sustained is None:
+        return fast, np.zeros(len(heat), dtype=bool)
+    return fast, unexplained_heat_alarm(sustained, sustained_limit)
 
 
 @dataclass
@@ -65,6 +83,10 @@ class HazardModel:
     # (C/min) that the module's own load and cooling do not explain score 1, whatever the
     # classifier says. It holds for fault families the classifier never met. None: classifier only.
     unexplained_heat_alarm_c_per_min: float | None = None
+    # Its sustained channel: the unexplained heat of the sensors' mean over ten minutes
+    # (observer.NAMES[2]) at or above this (C/min). Cells that heat little per watt show a fault
+    # as weak heat that persists, over the whole module. None: off (models registered before it).
+    unexplained_heat_sustained_alarm_c_per_min: float | None = None
 
     @property
     def uses_anomaly_feature(self) -> bool:
@@ -79,8 +101,10 @@ class HazardModel:
         """
         columns = [name for name in self.features if name != ANOMALY_FEATURE]
         columns += [HEAT_BALANCE_FEATURE] if self.delta_t_base == "heat_balance" else []
-        if self.unexplained_heat_alarm_c_per_min is not None:
+        if self._alarm_limits != (None, None):
             columns += [UNEXPLAINED_HEAT]
+        if self.unexplained_heat_sustained_alarm_c_per_min is not None:
+            columns += [SUSTAINED_HEAT]
         return list(dict.fromkeys(columns))
 
     def config(self) -> dict[str, Any]:
@@ -92,7 +116,17 @@ class HazardModel:
             "delta_t_base": self.delta_t_base,
             "rack_modules": self.rack_modules,
             "unexplained_heat_alarm_c_per_min": self.unexplained_heat_alarm_c_per_min,
+            "unexplained_heat_sustained_alarm_c_per_min": (
+                self.unexplained_heat_sustained_alarm_c_per_min
+            ),
         }
+
+    @property
+    def _alarm_limits(self) -> tuple[float | None, float | None]:
+        return (
+            self.unexplained_heat_alarm_c_per_min,
+            self.unexplained_heat_sustained_alarm_c_per_min,
+        )
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Rows with every model input: featurized here (per rack) unless already featurized.
@@ -178,22 +212,34 @@ class HazardModel:
         return np.maximum(probability, self.physics_alarm(frame), dtype=np.float32)
 
     def physics_alarm(self, frame: pd.DataFrame) -> np.ndarray:
-        """Rows whose unexplained heat reaches :attr:`unexplained_heat_alarm_c_per_min`.
+        """Rows where either channel of the physics alarm fires (:meth:`physics_channels`)."""
+        fast, sustained = self.physics_channels(frame)
+        return fast | sustained
 
-        Featurized rows without the observer's column (only the classifier's inputs) get no
+    def physics_channels(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The physics alarm's two channels, each a mask of rows.
+
+        Rows whose unexplained heat reaches :attr:`unexplained_heat_alarm_c_per_min`, and rows
+        whose sustained heat reaches :attr:`unexplained_heat_sustained_alarm_c_per_min`.
+        Featurized rows without the observer's columns (only the classifier's inputs) get no
         physics alarm, and a warning says so, as :meth:`delta_t_forecast` does for its base.
         """
-        if self.unexplained_heat_alarm_c_per_min is None:
-            return np.zeros(len(frame), dtype=bool)
-        if UNEXPLAINED_HEAT not in frame.columns:
+        none = np.zeros(len(frame), dtype=bool)
+        if self._alarm_limits == (None, None):
+            return none, none
+        needed = [c for c in self.featurized_columns if c in observer.NAMES]
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
             log.warning(
                 "featurized rows without %s: no physics alarm on them, the classifier alone "
                 "scores (give canonical telemetry to compute it)",
-                UNEXPLAINED_HEAT,
+                ", ".join(missing),
             )
-            return np.zeros(len(frame), dtype=bool)
-        return unexplained_heat_alarm(
-            frame[UNEXPLAINED_HEAT].to_numpy(), self.unexplained_heat_alarm_c_per_min
+            return none, none
+        return physics_alarm_rows(
+            frame[UNEXPLAINED_HEAT].to_numpy(),
+            frame[SUSTAINED_HEAT].to_numpy() if SUSTAINED_HEAT in needed else None,
+            *self._alarm_limits,
         )
 
     def delta_t_forecast(self, frame: pd.DataFrame, matrix: np.ndarray | None = None) -> np.ndarray:
@@ -232,11 +278,14 @@ class HazardModel:
             ]
             for i in range(len(frame))
         ]
-        physics = self.physics_alarm(frame)
-        if physics.any():  # the physics alarm names its evidence first
+        fast, sustained = self.physics_channels(frame)
+        if (fast | sustained).any():  # the physics alarm names its evidence first
             heat = frame[UNEXPLAINED_HEAT].to_numpy(dtype=float)
-            for i in np.flatnonzero(physics):
-                named[i] = [f"{UNEXPLAINED_HEAT}={heat[i]:.3g} (physics alarm)"] + named[i][:-1]
+            for i in np.flatnonzero(fast | sustained):
+                name, value = UNEXPLAINED_HEAT, heat[i]
+                if not fast[i]:
+                    name, value = SUSTAINED_HEAT, float(frame[SUSTAINED_HEAT].iat[i])
+                named[i] = [f"{name}={value:.3g} (physics alarm)"] + named[i][:-1]
         return ["; ".join(names) for names in named]
 
     def save(self, hazard_path: str | Path, delta_t_path: str | Path, baselines_path: str | Path):
@@ -271,4 +320,7 @@ class HazardModel:
             delta_t_base=str(config.get("delta_t_base", "trend")),
             rack_modules=int(config.get("rack_modules", 0)),
             unexplained_heat_alarm_c_per_min=config.get("unexplained_heat_alarm_c_per_min"),
+            unexplained_heat_sustained_alarm_c_per_min=config.get(
+                "unexplained_heat_sustained_alarm_c_per_min"
+            ),
         )

@@ -22,7 +22,7 @@ from batteryops.core.config import FeaturizeParams, LabelParams, TrackingParams,
 from batteryops.core.io import read_rows
 from batteryops.hazard import models, split
 from batteryops.hazard.labels import NEIGHBOUR_VENTED, ROW_COLUMNS
-from batteryops.hazard.model import UNEXPLAINED_HEAT, HazardModel
+from batteryops.hazard.model import SUSTAINED_HEAT, UNEXPLAINED_HEAT, HazardModel
 from batteryops.mlops import tracking
 
 # The row columns training reads beside the features: no rack, no neighbour flag (``trainable``
@@ -31,6 +31,7 @@ from batteryops.mlops import tracking
 TRAINING_COLUMNS = [c for c in ROW_COLUMNS if c not in (schema.RACK_ID, NEIGHBOUR_VENTED)] + [
     models.HEAT_BALANCE_FEATURE,
     UNEXPLAINED_HEAT,
+    SUSTAINED_HEAT,
 ]
 # What models.training_rows reads to thin the rows (overheat where the partition has it).
 THINNING_COLUMNS = [
@@ -166,6 +167,9 @@ def fit_models(
         horizon_s,
         rack_modules=rack_modules,
         unexplained_heat_alarm_c_per_min=section.unexplained_heat_alarm_c_per_min,
+        unexplained_heat_sustained_alarm_c_per_min=(
+            section.unexplained_heat_sustained_alarm_c_per_min
+        ),
     )
     return TrainingResult(model, fitted, delta_t_best, train.head(INPUT_EXAMPLE_ROWS))
 

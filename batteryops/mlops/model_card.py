@@ -62,8 +62,11 @@ SELECTION_PROTOCOL = [
     "a behaviour spec (a module heating faster scored lower). It alarms on its own instead: "
     "the physics alarm (`train.unexplained_heat_alarm_c_per_min`), set at 1.25 x the most "
     "unexplained heat any healthy or nuisance train or validation module showed at 1, 10 and "
-    "30 s logging (`benchmarks/physics_alarm.py`; no fault used to choose it). The classifier's "
-    "threshold is chosen on the classifier alone; the alarms and their figures include both.",
+    "30 s logging (`benchmarks/physics_alarm.py`; no fault used to choose it), and its "
+    "sustained channel (`train.unexplained_heat_sustained_alarm_c_per_min`): the same heat's "
+    "ten-minute mean, its threshold set the same way, for cells that heat little per watt. The "
+    "classifier's threshold is chosen on the classifier alone; the alarms and their figures "
+    "include both.",
     "",
 ]
 

@@ -211,6 +211,7 @@ class OnlineScorer:
             fresh["current_a"].to_numpy(dtype=float),
             bounds,
             states,
+            fresh["temp_avg_c"].to_numpy(dtype=float),
         )
         for k, name in enumerate(observer.NAMES):
             frame.loc[new, name] = out[k]

@@ -148,6 +148,9 @@ def train_small(raw_params: dict) -> Trained:
         horizon,
         rack_modules=params.simulate.modules_per_rack,
         unexplained_heat_alarm_c_per_min=section.unexplained_heat_alarm_c_per_min,
+        unexplained_heat_sustained_alarm_c_per_min=(
+            section.unexplained_heat_sustained_alarm_c_per_min
+        ),
     )
     validation = table[table[schema.SPLIT] == "validation"].reset_index(drop=True)
     # The threshold is chosen on the classifier's probability, as evaluate does.

@@ -9,14 +9,14 @@ import pandas as pd
 import xgboost as xgb
 
 from batteryops.core.config import FeaturizeParams, load_params
-from batteryops.hazard.model import UNEXPLAINED_HEAT, HazardModel
+from batteryops.hazard.model import SUSTAINED_HEAT, UNEXPLAINED_HEAT, HazardModel
 from tests.conftest import ROOT
 
 FEATURES = ["temp_max_c", "current_a"]
 
 
-def _model(limit: float | None) -> HazardModel:
-    """A tiny booster that scores every row low, and the physics alarm at ``limit``."""
+def _model(limit: float | None, sustained: float | None = None) -> HazardModel:
+    """A tiny booster that scores every row low, and the physics alarm at these limits."""
     rng = np.random.default_rng(0)
     rows = rng.normal(size=(200, 2))
     labels = (rng.random(200) < 0.05).astype(int)
@@ -25,7 +25,14 @@ def _model(limit: float | None) -> HazardModel:
     )
     featurize: FeaturizeParams = load_params(ROOT / "params.yaml").featurize
     return HazardModel(
-        booster, booster, None, FEATURES, featurize, 30, unexplained_heat_alarm_c_per_min=limit
+        booster,
+        booster,
+        None,
+        FEATURES,
+        featurize,
+        30,
+        unexplained_heat_alarm_c_per_min=limit,
+        unexplained_heat_sustained_alarm_c_per_min=sustained,
     )
 
 
@@ -78,3 +85,37 @@ def test_the_explanation_names_the_physics_evidence_first() -> None:
     assert named[0].startswith(f"{UNEXPLAINED_HEAT}=5 (physics alarm)")
     assert len(named[0].split("; ")) == 2
     assert "physics" not in named[1]
+
+
+def _heat_and_sustained(heat: list[float], sustained: list[float]) -> pd.DataFrame:
+    return _rows(heat).assign(**{SUSTAINED_HEAT: np.array(sustained, dtype=np.float32)})
+
+
+def test_a_weak_heat_that_persists_alarms_on_the_sustained_channel() -> None:
+    model = _model(3.0, sustained=0.5)
+    rows = _heat_and_sustained([0.5, 0.7, 0.6, 3.2, np.nan], [0.4, 0.6, 0.5, 0.2, np.nan])
+    assert model.physics_alarm(rows).tolist() == [False, True, True, True, False]
+    fast, sustained = model.physics_channels(rows)
+    assert fast.tolist() == [False, False, False, True, False]
+    assert sustained.tolist() == [False, True, True, False, False]
+    named = model.top_features(rows, top=2)
+    assert named[1].startswith(f"{SUSTAINED_HEAT}=0.6 (physics alarm)")
+    assert named[3].startswith(f"{UNEXPLAINED_HEAT}=3.2 (physics alarm)")
+    assert SUSTAINED_HEAT in model.featurized_columns
+
+
+def test_without_the_sustained_column_that_channel_stays_silent_and_says_so(caplog) -> None:
+    model = _model(None, sustained=0.5)
+    with caplog.at_level("WARNING"):
+        assert not model.physics_alarm(_rows([0.9])).any()
+    assert SUSTAINED_HEAT in caplog.text
+
+
+def test_the_sustained_threshold_travels_with_the_model(tmp_path: Path) -> None:
+    model = _model(3.3, sustained=0.5)
+    files = [tmp_path / name for name in ("hazard.ubj", "delta_t.ubj", "baselines.joblib")]
+    model.save(*files)
+    config = model.config()
+    assert HazardModel.load(*files, config).unexplained_heat_sustained_alarm_c_per_min == 0.5
+    del config["unexplained_heat_sustained_alarm_c_per_min"]  # a model registered before it
+    assert HazardModel.load(*files, config).unexplained_heat_sustained_alarm_c_per_min is None

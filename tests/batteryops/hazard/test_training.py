@@ -11,7 +11,7 @@ import pytest
 from batteryops.core import schema
 from batteryops.core.config import Params, TrainParams
 from batteryops.hazard import models
-from batteryops.hazard.model import UNEXPLAINED_HEAT
+from batteryops.hazard.model import SUSTAINED_HEAT, UNEXPLAINED_HEAT
 from batteryops.hazard.split import SplitLeakError
 from batteryops.hazard.training import (
     INPUT_EXAMPLE_ROWS,
@@ -34,6 +34,7 @@ def test_training_columns_are_the_row_columns_training_reads() -> None:
         *expected.split(),
         "heat_balance_slope_per_min",
         "unexplained_heat_c_per_min",
+        "unexplained_heat_mean_sensor_10min_c_per_min",
     ]
 
 
@@ -53,6 +54,7 @@ def _rows(n: int, seed: int, split: str | np.ndarray = "train") -> pd.DataFrame:
             schema.DELTA_T_30S: (0.5 * values[:, 1]).astype(np.float32),
             models.HEAT_BALANCE_FEATURE: np.float32(0.1),
             UNEXPLAINED_HEAT: np.float32(0.0),
+            SUSTAINED_HEAT: np.float32(0.0),
         }
         | {name: values[:, i] for i, name in enumerate(FEATURES)}
     )
