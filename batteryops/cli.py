@@ -233,6 +233,7 @@ def cmd_health(params: Params, args: argparse.Namespace) -> int:
     import pandas as pd
 
     from batteryops.health import pyfunc as health_pyfunc
+    from batteryops.health.model import IncompatibleModelError
     from batteryops.ingest.cycle_files import ingest_cycle_files
     from batteryops.mlops import tracking
 
@@ -252,6 +253,14 @@ def cmd_health(params: Params, args: argparse.Namespace) -> int:
     curves = pd.read_parquet(args.curves) if args.curves else None
     try:
         model = health_pyfunc.load_model(uri)
+    except IncompatibleModelError as error:
+        print(
+            f"error: {uri}: {error}. Promote a version trained by this code (`batteryops status "
+            f"--model {params.health.model_name}` lists them; `batteryops promote N --model "
+            f"{params.health.model_name} --reason ...`) or pass --version N",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except Exception as error:  # noqa: BLE001 - MLflow raises its own exception types
         print(f"error: cannot load {uri} ({error}); run `make run` first", file=sys.stderr)
         return EXIT_USAGE

@@ -295,5 +295,23 @@ class HealthModel:
 
     @staticmethod
     def load(path: str) -> HealthModel:
-        """Read a model written by :meth:`save`."""
-        return joblib.load(path)
+        """Read a model written by :meth:`save`.
+
+        Raises:
+            IncompatibleModelError: The model was saved by a batteryops whose ``health`` section
+                lacked settings this code reads (a model from before check-ups, say): its
+                features are not the ones this code computes.
+        """
+        model = joblib.load(path)
+        saved = set(getattr(model.params, "__dict__", {}))
+        missing = sorted(set(HealthParams.model_fields) - saved)
+        if missing:
+            raise IncompatibleModelError(
+                f"the health model at {path} was saved by an older batteryops: its health "
+                f"settings lack {', '.join(missing)}, so its features are not this code's"
+            )
+        return model
+
+
+class IncompatibleModelError(ValueError):
+    """A saved health model this code cannot score with (see :meth:`HealthModel.load`)."""

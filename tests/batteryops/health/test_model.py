@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import joblib
 import numpy as np
 import pandas as pd
+import pytest
 
 from batteryops.core import schema
 from batteryops.core.config import Params
 from batteryops.health import dataset
-from batteryops.health.model import RidgeBoosted, SinceCheckup, featurize
+from batteryops.health.model import (
+    HealthModel,
+    IncompatibleModelError,
+    RidgeBoosted,
+    SinceCheckup,
+    featurize,
+)
 from tests.batteryops.health.health_cycles import small_health_params, three_chambers
 
 HYPER = {"n_estimators": 30, "max_depth": 2, "learning_rate": 0.1}
@@ -100,3 +108,17 @@ def test_no_model_input_equals_or_derives_from_the_chamber_temperature(params: P
         features, featurize(cycles.drop(columns="ambient_c"), curves, section)
     )
     assert not [name for name in features.columns if "ambient" in name]
+
+
+def test_a_model_saved_with_an_older_health_section_is_refused_by_name(
+    tmp_path, params: Params
+) -> None:
+    section = params.health
+    old = section.model_copy()
+    del old.__dict__["checkup"]  # as unpickled from a batteryops before check-ups
+    path = tmp_path / "soh.joblib"
+    joblib.dump(HealthModel(None, None, [], [], old), path)
+    with pytest.raises(IncompatibleModelError, match=r"older batteryops.*lack checkup"):
+        HealthModel.load(str(path))
+    joblib.dump(HealthModel(None, None, [], [], section), path)
+    assert HealthModel.load(str(path)).params == section
