@@ -876,6 +876,9 @@ def check_cycle_order(frame: pd.DataFrame, limit: int = 20) -> list[str]:
 # --- many files ---------------------------------------------------------------------------------
 
 
+SUPERSEDED = "cell's records read from another file"
+
+
 @dataclass
 class _Combined:
     """Rows of every file after removing duplicates, and the conflicting rows per file."""
@@ -884,6 +887,7 @@ class _Combined:
     conflicts: dict[int, pd.DataFrame]
     duplicates: int
     conflicting_keys: list[str]
+    superseded: dict[int, pd.DataFrame]  # per-cycle rows of cells another file has records of
 
 
 def _stacked(results: list[CycleFileResult]) -> pd.DataFrame:
@@ -902,6 +906,8 @@ def _stacked(results: list[CycleFileResult]) -> pd.DataFrame:
 def _combine(results: list[CycleFileResult], paths: list[Path]) -> _Combined:
     """Drop exact duplicates, set aside conflicting keys, sort, sum derived throughputs again."""
     table = _stacked(results)
+    aside, superseded = _superseded(table, results, paths)
+    table = table[~aside]
     compared = table[schema.CYCLE_COLUMNS].copy()
     for column in THROUGHPUTS:
         # A derived cumulative value depends on how a cell is split into files: compare steps.
@@ -920,7 +926,40 @@ def _combine(results: list[CycleFileResult], paths: list[Path]) -> _Combined:
             kept.loc[derived, column] = steps.groupby(kept.loc[derived, schema.CELL_ID]).cumsum()
     frame = kept[schema.CYCLE_COLUMNS].astype({schema.CYCLE: np.int64})
     frame = frame.astype({column: np.float64 for column in schema.CYCLE_SIGNALS})
-    return _Combined(frame, conflicts, int(exact.sum()), keys)
+    return _Combined(frame, conflicts, int(exact.sum()), keys, superseded)
+
+
+def _superseded(
+    table: pd.DataFrame, results: list[CycleFileResult], paths: list[Path]
+) -> tuple[np.ndarray, dict[int, pd.DataFrame]]:
+    """Rows of a per-cycle file for a cell whose raw records another file holds, set aside.
+
+    One cell read both from its cycler's records (NASA's ``.mat``) and from a per-cycle summary
+    of them (a third party's ``cycle_summary.csv``) would clash on every cycle, and both
+    versions would be lost to the conflict rule. The records are the source: the summary's rows
+    of that cell go to its quarantine with the file that holds them; its other cells are kept.
+    """
+    raw = np.array([int(r.summary.get("records") or 0) > 0 for r in results], dtype=bool)
+    numbers = table["_file"].to_numpy(dtype=np.int64)
+    from_raw = raw[numbers] if len(raw) else np.zeros(len(table), dtype=bool)
+    owners = (
+        table.loc[from_raw, [schema.CELL_ID, "_file"]]
+        .drop_duplicates(schema.CELL_ID)
+        .set_index(schema.CELL_ID)["_file"]
+    )
+    aside = ~from_raw & table[schema.CELL_ID].isin(owners.index).to_numpy()
+    by_file: dict[int, pd.DataFrame] = {}
+    for number, rows in table[aside].groupby("_file"):
+        source = results[int(number)].kept_source.iloc[rows["_row"].to_numpy()].copy()
+        reason = [
+            f"line {line}: cell {cell!r} comes from {paths[int(owners[cell])].name}, which holds "
+            "its records; this file's per-cycle rows of it are set aside (expected each cell "
+            "from one source)"
+            for line, cell in zip(source["line"], rows[schema.CELL_ID], strict=True)
+        ]
+        source.insert(1, "reason", reason)
+        by_file[int(number)] = source.reset_index(drop=True)
+    return aside, by_file
 
 
 def _conflicts(
@@ -1047,7 +1086,7 @@ def ingest_cycle_files(
         names = ", ".join(str(path) for path in found) or "(no files found)"
         raise ValueError(f"no cycle rows in any input file: {names}")
     combined = _combine([r for _, r in accepted], [p for p, _ in accepted])
-    written = _write_quarantines(accepted, combined.conflicts, directory)
+    written = _write_quarantines(accepted, combined.conflicts, directory, combined.superseded)
     order = check_cycle_order(combined.frame)
     if order:  # the frame was just sorted and deduplicated: this is a bug, not bad data
         raise RuntimeError("cycle data out of order after sorting: " + "; ".join(order))
@@ -1071,18 +1110,23 @@ def _write_quarantines(
     accepted: list[tuple[Path, CycleFileResult]],
     conflicts: dict[int, pd.DataFrame],
     directory: Path,
+    superseded: dict[int, pd.DataFrame] | None = None,
 ) -> list[str]:
-    """Write each file's quarantined rows (its own and its conflicting ones); the CSV names."""
+    """Write each file's quarantined rows (its own, conflicting, superseded); the CSV names."""
     written: list[str] = []
     taken: set[str] = set()
+    superseded = superseded or {}
     for number, (path, result) in enumerate(accepted):
-        parts = [part for part in (result.quarantined, conflicts.get(number)) if part is not None]
+        parts = [result.quarantined, conflicts.get(number), superseded.get(number)]
+        parts = [part for part in parts if part is not None]
         rows = pd.concat([p for p in parts if len(p)] or [result.quarantined], ignore_index=True)
         if rows.empty:
             continue
         reasons = dict(result.summary["quarantine_reasons"])
         if number in conflicts:
             reasons["duplicate key with different values"] = len(conflicts[number])
+        if number in superseded:
+            reasons[SUPERSEDED] = len(superseded[number])
         written.append(_write_row_quarantine(path, rows, reasons, directory, taken))
     return written
 
@@ -1097,6 +1141,9 @@ def _run_summary(
     conflicting = sum(len(rows) for rows in combined.conflicts.values())
     if conflicting:
         reasons["duplicate key with different values"] += conflicting
+    superseded = sum(len(rows) for rows in combined.superseded.values())
+    if superseded:
+        reasons[SUPERSEDED] += superseded
     return {
         "files_accepted": len(accepted),
         "files_rejected": len(entries) - len(accepted),

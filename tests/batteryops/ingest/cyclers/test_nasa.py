@@ -493,3 +493,38 @@ def test_the_registry_routes_nasa_files_here(tiny_mat: Path) -> None:
     assert identify(EXCERPT).name == "nasa_pcoe_summary"
     readme = _real(MAT_DIR / "3._BatteryAgingARC_25-44__README_41_42_43_44.txt")
     assert identify(readme) == "sidecar"
+
+
+def test_a_cell_with_its_records_is_read_from_them_and_the_summary_keeps_the_others(
+    tiny_mat: Path, tmp_path: Path
+) -> None:
+    # The summary holds the .mat's cell (as B9999) and another cell: without a rule both
+    # versions of B9999 clashed on every cycle and all of them were quarantined.
+    excerpt = pd.read_csv(EXCERPT)
+    mine = excerpt[excerpt["battery_id"] == "B0025"].head(3).assign(battery_id="B9999")
+    other = excerpt[excerpt["battery_id"] == "B0045"].head(4)
+    summary = tmp_path / "cycle_summary.csv"
+    pd.concat([mine, other]).to_csv(summary, index=False)
+    out = tmp_path / "out"
+    report = ingest_cycle_files(
+        [tiny_mat, summary], out / "cycles.parquet", out / "quarantine", CycleIngestParams()
+    )
+    cycles = pd.read_parquet(out / "cycles.parquet")
+    alone = _alone(tiny_mat)
+    mat_rows = cycles[cycles[schema.CELL_ID] == "B9999"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(mat_rows, alone, check_dtype=False)
+    assert (cycles[schema.CELL_ID] == "B0045").sum() == len(other) - int(
+        (other["capacity_ahr"].fillna(0) <= 0).sum()
+    )
+    assert report["conflicting_keys"] == []
+    set_aside = pd.read_csv(out / "quarantine" / "cycle_summary.cycles.csv")
+    superseded = set_aside[set_aside["reason"].str.contains("B9999.mat, which holds its records")]
+    assert len(superseded) == 3
+    assert report["quarantine_reasons"]["cell's records read from another file"] == 3
+
+
+def _alone(path: Path) -> pd.DataFrame:
+    """The .mat file's cycles ingested alone."""
+    out = path.parent / "alone"
+    ingest_cycle_files([path], out / "cycles.parquet", out / "quarantine", CycleIngestParams())
+    return pd.read_parquet(out / "cycles.parquet")
