@@ -8,7 +8,7 @@ sustained channel: a cell that heats little per watt shows a fault as weak heat 
 over the module; one drifting sensor moves the mean only by its share). Each threshold is set
 from healthy behaviour alone: a margin over the highest level that any watched second of a
 healthy or nuisance module showed (held k of n seconds, as alarms are), at 1 Hz and as 10 s and
-30 s loggers keep the training modules (``featurize.logger_copies_s``), rounded to 0.1 C/min.
+30 s loggers keep the training modules (``featurize.logger_copies_s``), rounded up to 0.1 C/min.
 No fault is used to choose them, so the alarm owes nothing to the fault families it then
 catches; the faults' leads are printed to show what each channel, and both, add.
 
@@ -20,6 +20,7 @@ Run after ``make run`` (it reads the featurized partitions)::
 from __future__ import annotations
 
 import argparse
+import math
 
 import numpy as np
 import pandas as pd
@@ -95,7 +96,7 @@ def channel_report(
     print("second, by nuisance family (C/min):")
     for kind, level in worst.items():
         print(f"  {kind:>20}  {level:6.2f}")
-    suggested = round(margin * top, 1)
+    suggested = math.ceil(round(margin * top, 6) * 10) / 10  # at least the margin
     print(f"suggested threshold: {margin} x {top:.2f} = {suggested} C/min; configured {configured}")
     report = {"worst_benign_c_per_min": worst, "margin": margin, "suggested": suggested}
     for threshold in sorted({round(top, 2), suggested, configured or suggested}):

@@ -221,8 +221,9 @@ class HazardModel:
 
         Rows whose unexplained heat reaches :attr:`unexplained_heat_alarm_c_per_min`, and rows
         whose sustained heat reaches :attr:`unexplained_heat_sustained_alarm_c_per_min`.
-        Featurized rows without the observer's columns (only the classifier's inputs) get no
-        physics alarm, and a warning says so, as :meth:`delta_t_forecast` does for its base.
+        Featurized rows without an observer column (only the classifier's inputs, or rows
+        featurized before the sustained heat existed) get no alarm from the channels that need
+        it, and a warning says so, as :meth:`delta_t_forecast` does for its base.
         """
         none = np.zeros(len(frame), dtype=bool)
         if self._alarm_limits == (None, None):
@@ -231,14 +232,16 @@ class HazardModel:
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             log.warning(
-                "featurized rows without %s: no physics alarm on them, the classifier alone "
-                "scores (give canonical telemetry to compute it)",
+                "featurized rows without %s: no physics alarm from it on them (give canonical "
+                "telemetry to compute it)",
                 ", ".join(missing),
             )
+        if UNEXPLAINED_HEAT not in frame.columns:
             return none, none
+        sustained = SUSTAINED_HEAT in needed and SUSTAINED_HEAT in frame.columns
         return physics_alarm_rows(
             frame[UNEXPLAINED_HEAT].to_numpy(),
-            frame[SUSTAINED_HEAT].to_numpy() if SUSTAINED_HEAT in needed else None,
+            frame[SUSTAINED_HEAT].to_numpy() if sustained else None,
             *self._alarm_limits,
         )
 

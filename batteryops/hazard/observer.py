@@ -15,13 +15,15 @@ ten-minute mean is the heat that persists (``unexplained_heat_mean_sensor_10min_
 weak heat over the whole module, which one drifting sensor moves only by its share. It is given
 once that model has seen a forgetting half-life of data (:data:`SUSTAINED_WARMUP_UPDATES`).
 An error far outside the residual spread updates the model with a small weight only and
-leaves the spread as it is, so a fault's heat is not learnt away in minutes (when such errors
-still widened the spread, the outlier bound grew with them, and a family B module heated from
-outside over half an hour read as explained within 20 minutes: unexplained heat back to zero
-while it warmed at 2 C/min). A reading more than :data:`JUMP_C` from the
-smoothed temperature is held back until the next reading confirms it: a single-reading sensor
-spike (a 25 C glitch) is dropped, which matters for a 10 s or 30 s logger, where smoothing over
-seconds cannot absorb it; a real jump costs one reading of delay.
+widens the spread four times more slowly than an ordinary one, so a fault's heat is not learnt
+away in minutes (when such errors widened the spread at the ordinary rate, the outlier bound
+grew with them, and a family B module heated from outside over half an hour read as explained
+within 20 minutes: unexplained heat back to zero while it warmed at 2 C/min); the spread has a
+floor, the readings' resolution, so an idle module's model still learns its first load. A
+reading more than :data:`JUMP_C` from the smoothed temperature is held back until the next
+reading confirms it: a single-reading sensor spike (a 25 C glitch) is dropped, which matters
+for a 10 s or 30 s logger, where smoothing over seconds cannot absorb it; a real jump costs one
+reading of delay.
 
 One kernel serves offline (a module's rows from a fresh state) and online (the live service
 carries each module's state from tick to tick: :func:`observe` with ``states``), so both see
@@ -47,6 +49,11 @@ SMOOTHING_S = 10.0  # the temperature is smoothed this much before differencing
 HALF_LIFE_S = 4 * 3600.0  # forgetting: data this old weighs half
 FAST_S, SLOW_S = 120.0, 600.0  # the error's two means
 SPREAD_S = 3600.0  # the error's spread is tracked over this long
+OUTLIER_SPREAD_SLOWER = 4.0  # an outlier widens the spread this many times more slowly
+# The spread never falls under this (C/min)^2: readings quantised to 0.1 C give a 30 s rate
+# noise of about 0.2 / sqrt(12) = 0.06 C/min. Without a floor an idle module's spread fell to
+# nothing and its first load after hours was all outliers, read as unexplained heat.
+SPREAD_FLOOR = 0.05**2
 WARMUP_UPDATES = 40  # 20 minutes of data before the features are given
 # The sustained heat waits until the model has seen a forgetting half-life of data: a small
 # error held for ten minutes means something only from a model identified on hours.
@@ -196,8 +203,10 @@ def _update(s, span, cool_now, forget):  # noqa: ANN001, ANN202
         p_new *= 1e6 / np.trace(p_new)
     s[P : P + 9] = (0.5 * (p_new + p_new.T)).ravel()
     outlier = warm and abs(error) > ROBUST_SIGMAS * spread
-    if not outlier:
-        s[SPREAD] += (error * error - s[SPREAD]) * (1.0 - math.exp(-span / SPREAD_S))
+    clipped = min(error * error, (ROBUST_SIGMAS * spread) ** 2) if warm else error * error
+    horizon = SPREAD_S * (OUTLIER_SPREAD_SLOWER if outlier else 1.0)
+    s[SPREAD] += (clipped - s[SPREAD]) * (1.0 - math.exp(-span / horizon))
+    s[SPREAD] = max(s[SPREAD], SPREAD_FLOOR)
     s[FAST] += (error - s[FAST]) * (1.0 - math.exp(-span / FAST_S))
     s[SLOW] += (error - s[SLOW]) * (1.0 - math.exp(-span / SLOW_S))
     s[UPDATES] += 1.0

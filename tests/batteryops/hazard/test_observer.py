@@ -148,3 +148,21 @@ def test_heat_that_grows_for_most_of_an_hour_is_not_learnt_away() -> None:
     at = [start + 60 * minutes for minutes in (30, 40, 50)]
     assert heat[at[0]] < heat[at[1]] < heat[at[2]]
     assert heat[at[2]] > 0.75 * 2.5
+
+
+def test_a_module_idle_for_hours_learns_its_first_load_without_alarming() -> None:
+    # Ten hours at rest (readings at 0.1 C, no noise), then hourly cycles at 40 A: the spread
+    # must not have collapsed to nothing, or the first load is all outliers, slowly learnt, and
+    # reads as unexplained heat (4.2 C/min, sustained 2.8 C/min, before the floor).
+    seconds = np.arange(16 * 3600)
+    loaded = seconds >= 10 * 3600
+    current = np.where(loaded, 40.0 * np.sin(2 * np.pi * seconds / 3600.0), 0.0)
+    coolant = 22.0 + 2.0 * np.sin(2 * np.pi * seconds / 86400.0)
+    temp, t = np.empty(len(seconds)), 22.0
+    for i in range(len(seconds)):
+        t += 0.004 * current[i] ** 2 / 60.0 + (coolant[i] - t) / 1800.0
+        temp[i] = t
+    temp = np.round(temp, 1)
+    out = observer.observe(seconds, temp, coolant, current, np.array([0, len(seconds)]), None, temp)
+    assert np.nanmax(np.abs(out[0][loaded])) < 0.5
+    assert np.nanmax(out[2][loaded]) < 0.2

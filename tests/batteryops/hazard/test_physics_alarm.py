@@ -119,3 +119,10 @@ def test_the_sustained_threshold_travels_with_the_model(tmp_path: Path) -> None:
     assert HazardModel.load(*files, config).unexplained_heat_sustained_alarm_c_per_min == 0.5
     del config["unexplained_heat_sustained_alarm_c_per_min"]  # a model registered before it
     assert HazardModel.load(*files, config).unexplained_heat_sustained_alarm_c_per_min is None
+
+
+def test_rows_featurized_before_the_sustained_heat_keep_the_fast_channel(caplog) -> None:
+    model = _model(1.7, sustained=0.4)
+    with caplog.at_level("WARNING"):
+        assert model.physics_alarm(_rows([5.0, 0.5])).tolist() == [True, False]
+    assert SUSTAINED_HEAT in caplog.text
