@@ -938,6 +938,8 @@ def _superseded(
     of them (a third party's ``cycle_summary.csv``) would clash on every cycle, and both
     versions would be lost to the conflict rule. The records are the source: the summary's rows
     of that cell go to its quarantine with the file that holds them; its other cells are kept.
+    The whole cell, not only its clashing cycles: two sources number a cell's cycles their own
+    way (NASA's summary counts discharges from 1 in its own order), so their rows do not mix.
     """
     raw = np.array([int(r.summary.get("records") or 0) > 0 for r in results], dtype=bool)
     numbers = table["_file"].to_numpy(dtype=np.int64)

@@ -100,10 +100,17 @@ class Service:
 
     def refresh_health(self) -> None:
         """Grade the cells of the pipeline's cycle data when a new SOH champion appears."""
+        from batteryops.health.model import IncompatibleModelError
+
         version = self.source.health_version()
         if version is None or version == self.health_version:
             return
-        found = self.source.health()
+        try:
+            found = self.source.health()
+        except IncompatibleModelError as error:  # an old champion: say so once, keep serving
+            log.warning("SOH champion v%s grades no cells: %s", version, error)
+            self.health_version = version
+            return
         if found is None:
             return
         model, version = found
@@ -135,7 +142,12 @@ class Service:
 
     def grade_cycles(self, body: bytes) -> list[dict[str, Any]]:
         """Per-cell SOH, RUL and class of posted cycle data (JSON rows, canonical columns)."""
-        found = self.source.health()
+        from batteryops.health.model import IncompatibleModelError
+
+        try:
+            found = self.source.health()
+        except IncompatibleModelError as error:
+            raise intake.BatchError(409, f"the SOH champion cannot grade cycles: {error}") from None
         if found is None:
             raise intake.BatchError(503, "no battery-soh champion is registered yet")
         try:

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from batteryops.core import schema
 from batteryops.core.config import Params, parse_params
+from batteryops.health.model import IncompatibleModelError
 from batteryops.serve.app import Service, api_key_for, create_app
 from batteryops.serve.champion import Loaded, StaticSource
 from batteryops.serve.intake import csv_bytes
@@ -478,3 +479,26 @@ def test_an_open_alarm_is_sent_again_when_its_peak_rises(
     assert peaks == sorted(peaks) and peaks[-1] > peaks[0]
     # Each message is the stored row as it then was.
     assert rows[-1]["peak_probability"] == service.store.alarm(rows[-1]["id"])["peak_probability"]
+
+
+class _OldHealthChampion(StaticSource):
+    """A registry whose SOH champion was saved by an older batteryops."""
+
+    def health(self) -> tuple[Any, str] | None:
+        raise IncompatibleModelError("its health settings lack checkup")
+
+    def health_version(self) -> str | None:
+        return "10"
+
+
+def test_an_old_soh_champion_neither_stops_the_service_nor_hides_why(
+    raw_params, trained: Trained, tmp_path: Path
+) -> None:
+    params = _params(raw_params, rate_limit_per_s=1000)
+    source = _OldHealthChampion(trained.scorer, "7", {"name": "battery-hazard", "version": "7"})
+    service = _service(params, trained, f"sqlite:///{tmp_path / 'serve.db'}", source)
+    with TestClient(create_app(service)) as client:
+        assert client.get("/api/status").status_code == 200
+        response = client.post("/api/cycles", json=[{"cell_id": "A", "cycle": 1}])
+    assert response.status_code == 409
+    assert "lack checkup" in response.text
