@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import xgboost as xgb
 
 from batteryops.core.config import FeaturizeParams, load_params
@@ -67,16 +68,19 @@ def test_rows_without_the_observer_column_score_by_the_classifier_and_say_so(cap
     assert UNEXPLAINED_HEAT in caplog.text
 
 
-def test_the_threshold_travels_with_the_model_and_old_configs_load_without_it(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    "key", ["unexplained_heat_alarm_c_per_min", "unexplained_heat_sustained_alarm_c_per_min"]
+)
+def test_each_threshold_travels_with_the_model_and_old_configs_load_without_it(
+    tmp_path: Path, key: str
 ) -> None:
-    model = _model(3.3)
+    model = _model(3.3, sustained=0.5)
     files = [tmp_path / name for name in ("hazard.ubj", "delta_t.ubj", "baselines.joblib")]
     model.save(*files)
     config = model.config()
-    assert HazardModel.load(*files, config).unexplained_heat_alarm_c_per_min == 3.3
-    del config["unexplained_heat_alarm_c_per_min"]  # a model registered before it
-    assert HazardModel.load(*files, config).unexplained_heat_alarm_c_per_min is None
+    assert getattr(HazardModel.load(*files, config), key) == config[key]
+    del config[key]  # a model registered before it
+    assert getattr(HazardModel.load(*files, config), key) is None
 
 
 def test_the_explanation_names_the_physics_evidence_first() -> None:
@@ -109,16 +113,6 @@ def test_without_the_sustained_column_that_channel_stays_silent_and_says_so(capl
     with caplog.at_level("WARNING"):
         assert not model.physics_alarm(_rows([0.9])).any()
     assert SUSTAINED_HEAT in caplog.text
-
-
-def test_the_sustained_threshold_travels_with_the_model(tmp_path: Path) -> None:
-    model = _model(3.3, sustained=0.5)
-    files = [tmp_path / name for name in ("hazard.ubj", "delta_t.ubj", "baselines.joblib")]
-    model.save(*files)
-    config = model.config()
-    assert HazardModel.load(*files, config).unexplained_heat_sustained_alarm_c_per_min == 0.5
-    del config["unexplained_heat_sustained_alarm_c_per_min"]  # a model registered before it
-    assert HazardModel.load(*files, config).unexplained_heat_sustained_alarm_c_per_min is None
 
 
 def test_rows_featurized_before_the_sustained_heat_keep_the_fast_channel(caplog) -> None:
