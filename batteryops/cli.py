@@ -241,6 +241,20 @@ def cmd_health(params: Params, args: argparse.Namespace) -> int:
     uri = _model_uri(args, params.health.model_name)
     out = Path(args.out)
     quarantine = Path(args.quarantine or out.with_name(out.stem + "_quarantine"))
+    try:  # the model first: no ingest for nothing
+        model = health_pyfunc.load_model(uri)
+    except IncompatibleModelError as error:
+        name = args.model or params.health.model_name
+        print(
+            f"error: {uri}: {error}. Promote a version trained by this code (`batteryops status "
+            f"--model {name}` lists them; `batteryops promote N --model {name} --reason ...`) or "
+            "pass --version N",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    except Exception as error:  # noqa: BLE001 - MLflow raises its own exception types
+        print(f"error: cannot load {uri} ({error}); run `make run` first", file=sys.stderr)
+        return EXIT_USAGE
     files = _expand(args.inputs)
     parquet = [f for f in files if f.suffix in (".parquet", ".pq")]
     exports = [f for f in files if f not in parquet]
@@ -251,19 +265,6 @@ def cmd_health(params: Params, args: argparse.Namespace) -> int:
         frames.append(pd.read_parquet(canonical))
         print(json.dumps({"ingest": summary}, default=str), file=sys.stderr)
     curves = pd.read_parquet(args.curves) if args.curves else None
-    try:
-        model = health_pyfunc.load_model(uri)
-    except IncompatibleModelError as error:
-        print(
-            f"error: {uri}: {error}. Promote a version trained by this code (`batteryops status "
-            f"--model {params.health.model_name}` lists them; `batteryops promote N --model "
-            f"{params.health.model_name} --reason ...`) or pass --version N",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    except Exception as error:  # noqa: BLE001 - MLflow raises its own exception types
-        print(f"error: cannot load {uri} ({error}); run `make run` first", file=sys.stderr)
-        return EXIT_USAGE
     result = model.predict_cells(pd.concat(frames, ignore_index=True), curves)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".csv":
