@@ -61,8 +61,9 @@ SUSTAINED_WARMUP_UPDATES = int(HALF_LIFE_S // STEP_S)
 ROBUST_SIGMAS = 3.0
 JUMP_C = 5.0  # a reading this far from the smoothed temperature waits for the next to confirm it
 CURRENT_SCALE = 1e-3  # I^2 in kA^2 x 1000, for conditioning
-# State per module: theta (3), P (9), spread, fast, slow, anchor t, anchor T, anchor dT to
-# coolant, I^2 integral, last t, last I^2, updates, smoothed T, a reading held back.
+# State of one sensor signal's model (a module holds SENSORS of them, one after the other):
+# theta (3), P (9), spread, fast, slow, anchor t, anchor T, anchor dT to coolant, I^2 integral,
+# last t, last I^2, updates, smoothed T, a reading held back.
 THETA, P, SPREAD, FAST, SLOW, ANCHOR_T, ANCHOR_TEMP, ANCHOR_COOL = 0, 3, 12, 13, 14, 15, 16, 17
 I2_SUM, LAST_T, LAST_I2, UPDATES, SMOOTH, HELD = 18, 19, 20, 21, 22, 23
 STATE = 24
@@ -192,9 +193,8 @@ def _update(s, span, cool_now, forget):  # noqa: ANN001, ANN202
     error = rate - phi @ theta
     spread = math.sqrt(s[SPREAD])
     warm = s[UPDATES] >= WARMUP_UPDATES
-    weight = 1.0
-    if warm and abs(error) > ROBUST_SIGMAS * spread:
-        weight = (ROBUST_SIGMAS * spread / abs(error)) ** 2
+    outlier = warm and abs(error) > ROBUST_SIGMAS * spread
+    weight = (ROBUST_SIGMAS * spread / abs(error)) ** 2 if outlier else 1.0
     p_phi = p @ phi
     gain = p_phi / (forget / weight + phi @ p_phi)
     s[THETA : THETA + 3] = theta + gain * error
@@ -202,7 +202,6 @@ def _update(s, span, cool_now, forget):  # noqa: ANN001, ANN202
     if np.trace(p_new) > 1e6:  # no excitation for long: keep P bounded
         p_new *= 1e6 / np.trace(p_new)
     s[P : P + 9] = (0.5 * (p_new + p_new.T)).ravel()
-    outlier = warm and abs(error) > ROBUST_SIGMAS * spread
     clipped = min(error * error, (ROBUST_SIGMAS * spread) ** 2) if warm else error * error
     horizon = SPREAD_S * (OUTLIER_SPREAD_SLOWER if outlier else 1.0)
     s[SPREAD] += (clipped - s[SPREAD]) * (1.0 - math.exp(-span / horizon))
