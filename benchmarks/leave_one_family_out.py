@@ -16,7 +16,8 @@ About 1.5 minutes per family on 2 cores (13 families: ~20 minutes); outside the 
 The pipeline's own model, trained on every family, is judged on the same modules beside it
 (its training split includes some of them, so it is the upper reference, not a held-out one).
 Both carry the physics alarm (``train.unexplained_heat_alarm_c_per_min`` and its sustained
-channel ``train.unexplained_heat_sustained_alarm_c_per_min``), as the model does; its thresholds
+channel ``train.unexplained_heat_sustained_alarm_c_per_min`` and the voltage channel
+``train.spread_excess_alarm_v``), as the model does; its thresholds
 come from healthy modules alone, none of a fault family (``benchmarks/physics_alarm.py``).
 """
 
@@ -35,10 +36,16 @@ from batteryops.core.io import partition_files, read_json, write_json
 from batteryops.hazard import evaluate, events, models, observer, training
 from batteryops.hazard.features import copied_module
 from batteryops.hazard.labels import ROW_COLUMNS
-from batteryops.hazard.model import SUSTAINED_HEAT, UNEXPLAINED_HEAT, physics_alarm_rows
+from batteryops.hazard.model import (
+    SPREAD_EXCESS,
+    SUSTAINED_HEAT,
+    UNEXPLAINED_HEAT,
+    physics_alarm_rows,
+    unexplained_heat_alarm,
+)
 
 SCORE = "lofo_probability"
-PHYSICS = [UNEXPLAINED_HEAT, SUSTAINED_HEAT]
+PHYSICS = [UNEXPLAINED_HEAT, SUSTAINED_HEAT, SPREAD_EXCESS]
 
 
 def families(truth: pd.DataFrame) -> dict[str, list[str]]:
@@ -103,7 +110,10 @@ def with_physics(params: Params, rows: pd.DataFrame, probability: np.ndarray) ->
         params.train.unexplained_heat_alarm_c_per_min,
         params.train.unexplained_heat_sustained_alarm_c_per_min,
     )
-    return np.maximum(probability, fast | sustained)
+    voltage = unexplained_heat_alarm(
+        rows[SPREAD_EXCESS].to_numpy(), params.train.spread_excess_alarm_v
+    )
+    return np.maximum(probability, fast | sustained | voltage)
 
 
 def run_family(

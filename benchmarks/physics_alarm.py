@@ -12,6 +12,10 @@ healthy or nuisance module showed (held k of n seconds, as alarms are), at 1 Hz 
 No fault is used to choose them, so the alarm owes nothing to the fault families it then
 catches; the faults' leads are printed to show what each channel, and both, add.
 
+The cell-voltage spread's excess over the module's own at the same charge and current
+(``cell_v_spread_excess_v``, :mod:`batteryops.hazard.spread_baseline`) is reported the same way,
+in volts rounded up to 1 mV: the alarm's voltage channel (``train.spread_excess_alarm_v``).
+
 Run after ``make run`` (it reads the featurized partitions)::
 
     .venv/bin/python -m benchmarks.physics_alarm [--margin 1.25]
@@ -31,7 +35,13 @@ from batteryops.core.io import partition_files, write_json
 from batteryops.hazard import events, observer
 from batteryops.hazard.features import copied_module
 from batteryops.hazard.labels import NEIGHBOUR_VENTED
-from batteryops.hazard.model import SUSTAINED_HEAT, UNEXPLAINED_HEAT, physics_alarm_rows
+from batteryops.hazard.model import (
+    SPREAD_EXCESS,
+    SUSTAINED_HEAT,
+    UNEXPLAINED_HEAT,
+    physics_alarm_rows,
+    unexplained_heat_alarm,
+)
 
 SPLITS = ["train", "validation"]
 COLUMNS = [schema.TIMESTAMP, schema.MODULE_ID, schema.SPLIT, NEIGHBOUR_VENTED, *observer.NAMES]
@@ -87,21 +97,29 @@ def channel_report(
     alarm,  # noqa: ANN001
     configured: float | None,
     margin: float,
+    unit: str = "C/min",
+    step: float = 0.1,
 ) -> dict:
-    """One channel: its worst benign levels, the suggested threshold and what each level catches."""
+    """One channel: its worst benign levels, the suggested threshold and what each level catches.
+
+    The threshold suggested is ``margin`` x the worst benign level, rounded up to ``step``.
+    """
     days = sum(t.watched_s for t in tracks) / events.SECONDS_PER_DAY
     worst = worst_benign(tracks, truth, alarm.persistence_k, alarm.persistence_n)
     top = max(worst.values())
     print(f"highest level held {alarm.persistence_k} of {alarm.persistence_n} s on a watched")
-    print("second, by nuisance family (C/min):")
+    print(f"second, by nuisance family ({unit}):")
     for kind, level in worst.items():
-        print(f"  {kind:>20}  {level:6.2f}")
-    suggested = math.ceil(round(margin * top, 6) * 10) / 10  # at least the margin
-    print(f"suggested threshold: {margin} x {top:.2f} = {suggested} C/min; configured {configured}")
-    report = {"worst_benign_c_per_min": worst, "margin": margin, "suggested": suggested}
-    for threshold in sorted({round(top, 2), suggested, configured or suggested}):
+        print(f"  {kind:>20}  {level:8.4f}")
+    steps = round(margin * top / step, 6)
+    suggested = round(math.ceil(steps) * step, 6)  # at least the margin
+    print(
+        f"suggested threshold: {margin} x {top:.4f} = {suggested} {unit}; configured {configured}"
+    )
+    report = {"worst_benign": worst, "unit": unit, "margin": margin, "suggested": suggested}
+    for threshold in sorted({round(top, 4), suggested, configured or suggested}):
         report[f"at_{threshold}"] = found = by_fault(tracks, truth, threshold, alarm)
-        print(f"at {threshold} C/min: {found['false_alarms']} false alarms in {days:.1f} md")
+        print(f"at {threshold} {unit}: {found['false_alarms']} false alarms in {days:.1f} md")
         print_families(found)
     return report
 
@@ -132,11 +150,14 @@ def main() -> None:
         params.train.unexplained_heat_alarm_c_per_min,
         params.train.unexplained_heat_sustained_alarm_c_per_min,
     )
-    frame[BOTH] = (fast | sustained).astype(np.float32)
-    for column in (UNEXPLAINED_HEAT, SUSTAINED):
+    voltage = unexplained_heat_alarm(
+        frame[SPREAD_EXCESS].to_numpy(), params.train.spread_excess_alarm_v
+    )
+    frame[BOTH] = (fast | sustained | voltage).astype(np.float32)
+    for column in (UNEXPLAINED_HEAT, SUSTAINED, SPREAD_EXCESS):
         frame[column] = frame[column].fillna(-np.inf)
     truth = with_copies(pd.read_parquet(params.paths.truth), frame[schema.MODULE_ID].unique())
-    tracks = events.score_tracks(frame, truth, [UNEXPLAINED_HEAT, SUSTAINED, BOTH])
+    tracks = events.score_tracks(frame, truth, [UNEXPLAINED_HEAT, SUSTAINED, SPREAD_EXCESS, BOTH])
     days = sum(t.watched_s for t in tracks[BOTH]) / events.SECONDS_PER_DAY
     print(f"{len(tracks[BOTH])} train + validation modules, {days:.1f} watched module-days")
     report = {}
@@ -144,8 +165,20 @@ def main() -> None:
         print(f"\n{column} (the {key} channel)")
         section = params.train.model_dump()[CONFIGURED[key]]
         report[key] = channel_report(tracks[column], truth, params.alarm, section, args.margin)
+    print(f"\n{SPREAD_EXCESS} (the voltage channel)")
+    report["spread_excess"] = channel_report(
+        tracks[SPREAD_EXCESS],
+        truth,
+        params.alarm,
+        params.train.spread_excess_alarm_v,
+        args.margin,
+        "V",
+        0.001,
+    )
     report["configured"] = found = by_fault(tracks[BOTH], truth, 0.5, params.alarm)
-    print(f"\nboth channels as configured: {found['false_alarms']} false alarms in {days:.1f} md")
+    print(
+        f"\nthe three channels as configured: {found['false_alarms']} false alarms in {days:.1f} md"
+    )
     print_families(found)
     write_json(report, args.out)
     print(f"written to {args.out}")

@@ -381,6 +381,8 @@ class TrainParams(_Section):
     unexplained_heat_alarm_c_per_min: float | None = Field(default=None, gt=0)
     # Its sustained channel: the same heat's ten-minute mean in C/min; None: off.
     unexplained_heat_sustained_alarm_c_per_min: float | None = Field(default=None, gt=0)
+    # Its voltage channel: the cell-voltage spread's excess over the module's own, in V; None: off.
+    spread_excess_alarm_v: float | None = Field(default=None, gt=0)
 
 
 class AlarmParams(_Section):

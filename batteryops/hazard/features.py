@@ -186,9 +186,9 @@ def _observe(
 ) -> np.ndarray:
     """The observer's features of every row: from ``states`` on the rows of ``span_s``."""
     inputs = [signal["temp_max_c"], signal["coolant_c"], signal["current_a"]]
-    mean = signal["temp_avg_c"]
+    extra = [signal["temp_avg_c"], signal["cell_v_max"] - signal["cell_v_min"], signal["soc_pct"]]
     if states is None and span_s is None:
-        return observer.observe(seconds, *inputs, bounds, mean_temp_c=mean)
+        return observer.observe(seconds, *inputs, bounds, None, *extra)
     out = np.full((len(observer.NAMES), len(seconds)), np.nan, dtype=np.float32)
     if not len(seconds):
         return out
@@ -202,7 +202,7 @@ def _observe(
     fresh = observer.fresh_states(1)[0]
     start = np.stack([states.get(m, fresh) for m in ids])
     out[:, kept] = observer.observe(
-        seconds[kept], *(x[kept] for x in inputs), kept_bounds, start, mean[kept]
+        seconds[kept], *(x[kept] for x in inputs), kept_bounds, start, *(x[kept] for x in extra)
     )
     states.update(zip(ids, start, strict=True))
     return out

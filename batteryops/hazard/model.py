@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 PROBABILITY = "hazard_probability"
 DELTA_T_FORECAST = "delta_t_30s_forecast_c"
 TOP_FEATURES = "top_features"
-UNEXPLAINED_HEAT, _, SUSTAINED_HEAT = observer.NAMES
+UNEXPLAINED_HEAT, _, SUSTAINED_HEAT, SPREAD_EXCESS = observer.NAMES
 
 
 def unexplained_heat_alarm(heat: np.ndarray, limit: float | None) -> np.ndarray:
@@ -87,6 +87,10 @@ class HazardModel:
     # (observer.NAMES[2]) at or above this (C/min). Cells that heat little per watt show a fault
     # as weak heat that persists, over the whole module. None: off (models registered before it).
     unexplained_heat_sustained_alarm_c_per_min: float | None = None
+    # Its voltage channel: the cell-voltage spread's excess over the module's own at the same
+    # charge and current (observer.NAMES[3], spread_baseline) at or above this (V): a cell an
+    # internal short drains. None: off (models registered before it).
+    spread_excess_alarm_v: float | None = None
 
     @property
     def uses_anomaly_feature(self) -> bool:
@@ -105,6 +109,8 @@ class HazardModel:
             columns += [UNEXPLAINED_HEAT]
         if self.unexplained_heat_sustained_alarm_c_per_min is not None:
             columns += [SUSTAINED_HEAT]
+        if self.spread_excess_alarm_v is not None:
+            columns += [SPREAD_EXCESS]
         return list(dict.fromkeys(columns))
 
     def config(self) -> dict[str, Any]:
@@ -119,6 +125,7 @@ class HazardModel:
             "unexplained_heat_sustained_alarm_c_per_min": (
                 self.unexplained_heat_sustained_alarm_c_per_min
             ),
+            "spread_excess_alarm_v": self.spread_excess_alarm_v,
         }
 
     @property
@@ -212,9 +219,27 @@ class HazardModel:
         return np.maximum(probability, self.physics_alarm(frame), dtype=np.float32)
 
     def physics_alarm(self, frame: pd.DataFrame) -> np.ndarray:
-        """Rows where either channel of the physics alarm fires (:meth:`physics_channels`)."""
+        """Rows where any channel of the physics alarm fires.
+
+        The two heat channels (:meth:`physics_channels`) and the voltage one
+        (:meth:`spread_excess_alarm`).
+        """
         fast, sustained = self.physics_channels(frame)
-        return fast | sustained
+        return fast | sustained | self.spread_excess_alarm(frame)
+
+    def spread_excess_alarm(self, frame: pd.DataFrame) -> np.ndarray:
+        """Rows whose cell-voltage spread excess reaches :attr:`spread_excess_alarm_v`.
+
+        None of them for a model without the channel, or rows featurized without the column
+        (a warning says so, once per call).
+        """
+        limit = self.spread_excess_alarm_v
+        if limit is None:
+            return np.zeros(len(frame), dtype=bool)
+        if SPREAD_EXCESS not in frame.columns:
+            log.warning("featurized rows without %s: no voltage channel on them", SPREAD_EXCESS)
+            return np.zeros(len(frame), dtype=bool)
+        return unexplained_heat_alarm(frame[SPREAD_EXCESS].to_numpy(), limit)
 
     def physics_channels(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """The physics alarm's two channels, each a mask of rows.
@@ -228,7 +253,7 @@ class HazardModel:
         none = np.zeros(len(frame), dtype=bool)
         if self._alarm_limits == (None, None):
             return none, none
-        needed = [c for c in self.featurized_columns if c in observer.NAMES]
+        needed = [c for c in self.featurized_columns if c in (UNEXPLAINED_HEAT, SUSTAINED_HEAT)]
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             log.warning(
@@ -282,13 +307,13 @@ class HazardModel:
             for i in range(len(frame))
         ]
         fast, sustained = self.physics_channels(frame)
-        if (fast | sustained).any():  # the physics alarm names its evidence first
-            heat = frame[UNEXPLAINED_HEAT].to_numpy(dtype=float)
-            for i in np.flatnonzero(fast | sustained):
-                name, value = UNEXPLAINED_HEAT, heat[i]
-                if not fast[i]:
-                    name, value = SUSTAINED_HEAT, float(frame[SUSTAINED_HEAT].iat[i])
-                named[i] = [f"{name}={value:.3g} (physics alarm)"] + named[i][:-1]
+        voltage = self.spread_excess_alarm(frame)
+        for i in np.flatnonzero(fast | sustained | voltage):  # the physics alarm names it first
+            name = (
+                UNEXPLAINED_HEAT if fast[i] else SUSTAINED_HEAT if sustained[i] else SPREAD_EXCESS
+            )
+            value = float(frame[name].iat[i])
+            named[i] = [f"{name}={value:.3g} (physics alarm)"] + named[i][:-1]
         return ["; ".join(names) for names in named]
 
     def save(self, hazard_path: str | Path, delta_t_path: str | Path, baselines_path: str | Path):
@@ -326,4 +351,5 @@ class HazardModel:
             unexplained_heat_sustained_alarm_c_per_min=config.get(
                 "unexplained_heat_sustained_alarm_c_per_min"
             ),
+            spread_excess_alarm_v=config.get("spread_excess_alarm_v"),
         )

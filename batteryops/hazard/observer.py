@@ -38,10 +38,15 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from batteryops.hazard import spread_baseline
+
 NAMES = [
     "unexplained_heat_c_per_min",
     "unexplained_heat_growth_c_per_min",
     "unexplained_heat_mean_sensor_10min_c_per_min",
+    # Not thermal: the cell-voltage spread against the module's own (spread_baseline), whose
+    # state is carried with the observer's.
+    "cell_v_spread_excess_v",
 ]
 STEP_S = 30  # one update per this many seconds of data
 MAX_GAP_S = 90  # a longer gap restarts the difference (not the model)
@@ -67,7 +72,8 @@ CURRENT_SCALE = 1e-3  # I^2 in kA^2 x 1000, for conditioning
 THETA, P, SPREAD, FAST, SLOW, ANCHOR_T, ANCHOR_TEMP, ANCHOR_COOL = 0, 3, 12, 13, 14, 15, 16, 17
 I2_SUM, LAST_T, LAST_I2, UPDATES, SMOOTH, HELD = 18, 19, 20, 21, 22, 23
 STATE = 24
-SENSORS = 2  # a module's state: the hottest sensor's model, then the sensors' mean's
+SENSORS = 2  # a module's state: the hottest sensor's model, then the sensors' mean's, then
+THERMAL = SENSORS * STATE  # the spread baseline's (spread_baseline.STATE)
 
 
 def fresh_states(modules: int) -> np.ndarray:
@@ -76,7 +82,7 @@ def fresh_states(modules: int) -> np.ndarray:
     states[:, :, THETA : THETA + 3] = 0.0
     states[:, :, P : P + 9] = np.eye(3).ravel() * 100.0
     states[:, :, [SPREAD, FAST, SLOW, I2_SUM, UPDATES]] = [0.25, 0.0, 0.0, 0.0, 0.0]
-    return states.reshape(modules, SENSORS * STATE)
+    return np.hstack([states.reshape(modules, THERMAL), spread_baseline.fresh_states(modules)])
 
 
 def observe(
@@ -87,6 +93,8 @@ def observe(
     bounds: np.ndarray,
     states: np.ndarray | None = None,
     mean_temp_c: np.ndarray | None = None,
+    cell_v_spread_v: np.ndarray | None = None,
+    soc_pct: np.ndarray | None = None,
 ) -> np.ndarray:
     """The observer's features, (len(NAMES), rows), for rows sorted by module then time.
 
@@ -100,6 +108,9 @@ def observe(
             :func:`fresh_states` makes them (advanced in place); fresh if None.
         mean_temp_c: Mean of the module's sensors (C); None: its feature stays NaN (and its
             state as it was).
+        cell_v_spread_v: Highest minus lowest cell voltage (V) and
+        soc_pct: the module's charge (%): the spread baseline's inputs; either None: its
+            feature stays NaN (and its state as it was).
     """
     if states is None:
         states = fresh_states(len(bounds) - 1)
@@ -110,7 +121,7 @@ def observe(
         current_a.astype(np.float64),
         bounds.astype(np.int64),
     )
-    per_sensor = states.reshape(len(states), SENSORS, STATE)
+    per_sensor = states[:, :THERMAL].reshape(len(states), SENSORS, STATE)
     hottest = np.ascontiguousarray(per_sensor[:, 0])
     _observe(args[0], temp_c.astype(np.float64), *args[1:], hottest, out[:2], WARMUP_UPDATES)
     per_sensor[:, 0] = hottest
@@ -127,7 +138,13 @@ def observe(
         )
         per_sensor[:, 1] = mean
         out[2] = errors[0] - errors[1]  # the two-minute mean minus its growth: the ten-minute one
-    states[:] = per_sensor.reshape(states.shape)  # a no-op unless reshape had to copy
+    states[:, :THERMAL] = per_sensor.reshape(len(states), THERMAL)  # a no-op unless reshape copied
+    if cell_v_spread_v is not None and soc_pct is not None:
+        baseline = np.ascontiguousarray(states[:, THERMAL:])
+        excess = np.full(len(seconds), np.nan)
+        spread_baseline.run(seconds, cell_v_spread_v, soc_pct, current_a, bounds, baseline, excess)
+        states[:, THERMAL:] = baseline
+        out[3] = excess
     return out
 
 

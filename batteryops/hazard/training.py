@@ -22,7 +22,7 @@ from batteryops.core.config import FeaturizeParams, LabelParams, TrackingParams,
 from batteryops.core.io import read_rows
 from batteryops.hazard import models, split
 from batteryops.hazard.labels import NEIGHBOUR_VENTED, ROW_COLUMNS
-from batteryops.hazard.model import SUSTAINED_HEAT, UNEXPLAINED_HEAT, HazardModel
+from batteryops.hazard.model import SPREAD_EXCESS, SUSTAINED_HEAT, UNEXPLAINED_HEAT, HazardModel
 from batteryops.mlops import tracking
 
 # The row columns training reads beside the features: no rack, no neighbour flag (``trainable``
@@ -32,6 +32,7 @@ TRAINING_COLUMNS = [c for c in ROW_COLUMNS if c not in (schema.RACK_ID, NEIGHBOU
     models.HEAT_BALANCE_FEATURE,
     UNEXPLAINED_HEAT,
     SUSTAINED_HEAT,
+    SPREAD_EXCESS,
 ]
 # What models.training_rows reads to thin the rows (overheat where the partition has it).
 THINNING_COLUMNS = [
@@ -170,6 +171,7 @@ def fit_models(
         unexplained_heat_sustained_alarm_c_per_min=(
             section.unexplained_heat_sustained_alarm_c_per_min
         ),
+        spread_excess_alarm_v=section.spread_excess_alarm_v,
     )
     return TrainingResult(model, fitted, delta_t_best, train.head(INPUT_EXAMPLE_ROWS))
 

@@ -64,9 +64,12 @@ SELECTION_PROTOCOL = [
     "unexplained heat any healthy or nuisance train or validation module showed at 1, 10 and "
     "30 s logging (`benchmarks/physics_alarm.py`; no fault used to choose it), and its "
     "sustained channel (`train.unexplained_heat_sustained_alarm_c_per_min`): the same heat's "
-    "ten-minute mean, its threshold set the same way, for cells that heat little per watt. The "
-    "classifier's threshold is chosen on the classifier alone; the alarms and their figures "
-    "include both.",
+    "ten-minute mean, its threshold set the same way, for cells that heat little per watt. Its "
+    "voltage channel (`train.spread_excess_alarm_v`) fires on the cell-voltage spread's excess "
+    "over the module's own at the same charge and current (a cell an internal short drains; "
+    "the spread's level is no evidence: healthy cells of another format sit far apart near "
+    "empty), its threshold set the same way. The classifier's threshold is chosen on the "
+    "classifier alone; the alarms and their figures include all three.",
     "",
 ]
 

@@ -212,6 +212,8 @@ class OnlineScorer:
             bounds,
             states,
             fresh["temp_avg_c"].to_numpy(dtype=float),
+            fresh["cell_v_spread_v"].to_numpy(dtype=float),
+            fresh["soc_pct"].to_numpy(dtype=float),
         )
         for k, name in enumerate(observer.NAMES):
             frame.loc[new, name] = out[k]

@@ -151,6 +151,7 @@ def train_small(raw_params: dict) -> Trained:
         unexplained_heat_sustained_alarm_c_per_min=(
             section.unexplained_heat_sustained_alarm_c_per_min
         ),
+        spread_excess_alarm_v=section.spread_excess_alarm_v,
     )
     validation = table[table[schema.SPLIT] == "validation"].reset_index(drop=True)
     # The threshold is chosen on the classifier's probability, as evaluate does.

@@ -41,7 +41,7 @@ def test_a_busy_healthy_module_is_explained_by_its_own_model() -> None:
 
 
 def test_extra_heat_shows_within_minutes_and_grows() -> None:
-    heat, growth, _ = _features(_module(1, extra_c_per_min=0.5))
+    heat, growth, _, _ = _features(_module(1, extra_c_per_min=0.5))
     start = 5 * 3600
     assert np.nanmax(np.abs(heat[3600:start])) < 0.3
     # The extra heat rate ramps by 0.5 C/min every 10 min: the observer follows it a couple of

@@ -10,13 +10,15 @@ import pytest
 import xgboost as xgb
 
 from batteryops.core.config import FeaturizeParams, load_params
-from batteryops.hazard.model import SUSTAINED_HEAT, UNEXPLAINED_HEAT, HazardModel
+from batteryops.hazard.model import SPREAD_EXCESS, SUSTAINED_HEAT, UNEXPLAINED_HEAT, HazardModel
 from tests.conftest import ROOT
 
 FEATURES = ["temp_max_c", "current_a"]
 
 
-def _model(limit: float | None, sustained: float | None = None) -> HazardModel:
+def _model(
+    limit: float | None, sustained: float | None = None, voltage: float | None = None
+) -> HazardModel:
     """A tiny booster that scores every row low, and the physics alarm at these limits."""
     rng = np.random.default_rng(0)
     rows = rng.normal(size=(200, 2))
@@ -34,6 +36,7 @@ def _model(limit: float | None, sustained: float | None = None) -> HazardModel:
         30,
         unexplained_heat_alarm_c_per_min=limit,
         unexplained_heat_sustained_alarm_c_per_min=sustained,
+        spread_excess_alarm_v=voltage,
     )
 
 
@@ -69,12 +72,17 @@ def test_rows_without_the_observer_column_score_by_the_classifier_and_say_so(cap
 
 
 @pytest.mark.parametrize(
-    "key", ["unexplained_heat_alarm_c_per_min", "unexplained_heat_sustained_alarm_c_per_min"]
+    "key",
+    [
+        "unexplained_heat_alarm_c_per_min",
+        "unexplained_heat_sustained_alarm_c_per_min",
+        "spread_excess_alarm_v",
+    ],
 )
 def test_each_threshold_travels_with_the_model_and_old_configs_load_without_it(
     tmp_path: Path, key: str
 ) -> None:
-    model = _model(3.3, sustained=0.5)
+    model = _model(3.3, sustained=0.5, voltage=0.035)
     files = [tmp_path / name for name in ("hazard.ubj", "delta_t.ubj", "baselines.joblib")]
     model.save(*files)
     config = model.config()
@@ -120,3 +128,21 @@ def test_rows_featurized_before_the_sustained_heat_keep_the_fast_channel(caplog)
     with caplog.at_level("WARNING"):
         assert model.physics_alarm(_rows([5.0, 0.5])).tolist() == [True, False]
     assert SUSTAINED_HEAT in caplog.text
+
+
+def test_a_drained_cell_alarms_on_the_voltage_channel_whatever_the_heat() -> None:
+    model = _model(None, voltage=0.035)
+    rows = _rows([0.0] * 4).assign(
+        **{SPREAD_EXCESS: np.array([0.01, 0.035, 0.2, np.nan], dtype=np.float32)}
+    )
+    assert model.physics_alarm(rows).tolist() == [False, True, True, False]
+    assert model.hazard_probability(rows)[[1, 2]].tolist() == [1.0, 1.0]
+    assert model.top_features(rows, top=2)[2].startswith(f"{SPREAD_EXCESS}=0.2 (physics alarm)")
+    assert SPREAD_EXCESS in model.featurized_columns
+
+
+def test_without_the_excess_column_the_voltage_channel_stays_silent_and_says_so(caplog) -> None:
+    model = _model(3.0, voltage=0.035)
+    with caplog.at_level("WARNING"):
+        assert model.physics_alarm(_rows([0.5])).tolist() == [False]
+    assert SPREAD_EXCESS in caplog.text

@@ -1,0 +1,130 @@
+"""Cell-voltage spread against the module's own recent spread at the same charge and current.
+
+The spread between a module's highest and lowest cell is not a fault by its level: cells of one
+module drift apart in charge and in resistance, and through the OCV curve the same charge gap
+reads as a few millivolts at mid charge and as 100 mV near empty (family B's healthy modules sit
+at 30-130 mV, where the first simulator's sat at 20). A cell that an internal short drains, on
+the other hand, moves away from what the module showed at the same charge the day before.
+
+Per module, the spread's 30 s means are fitted bin by bin (:data:`BINS` bins of charge, three
+of current: charging, at rest, discharging) by weighted least squares on
+``[1, |I|, SoC - bin centre]`` (the cells' resistance gap times the current; the slope of the
+spread across the bin), each bin forgetting with a :data:`HALF_LIFE_S` half-life. The excess is
+a 30 s mean's a-priori error against its bin's fit (given once the bin holds
+:data:`MIN_WEIGHT` means' weight), smoothed over :data:`SMOOTHING_S`: ``cell_v_spread_excess_v``
+(V). ``benchmarks/spread_excess.py`` prints how far it reaches on healthy and nuisance modules
+and on faults before their PNR.
+
+The state of a module is a flat float64 vector (:data:`STATE`), carried like the thermal
+observer's (:mod:`batteryops.hazard.observer`, which calls :func:`run`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+BINS = 50  # charge bins of 2 %
+CURRENTS = 3  # charging, at rest, discharging
+REST_A = 2.0  # |I| under this is rest
+STEP_S = 30  # the spread, charge and current are averaged over this many seconds of data
+MAX_GAP_S = 90  # a longer gap restarts the average
+HALF_LIFE_S = 24 * 3600.0  # a bin's fit forgets data a day old by half
+MIN_WEIGHT = 3.0  # a bin's fit is used once it holds this much weight (three 30 s means)
+SMOOTHING_S = 600.0  # the excess is smoothed over ten minutes
+RIDGE = (0.0, 1.0, 0.25)  # on |I| (A^2) and on the charge offset (%^2): a bin seen at one point
+# Layout: the running 30 s sums, then per bin and current the normal equations (3 x 3 + 3) and
+# the second of their last decay.
+ANCHOR_T, LAST_T, COUNT, SUM_SPREAD, SUM_SOC, SUM_CURRENT, EXCESS = range(7)
+HEADER = 7
+CELL = 13  # 9 of the matrix, 3 of the right-hand side, the last decay's second
+STATE = HEADER + BINS * CURRENTS * CELL
+
+
+def fresh_states(modules: int) -> np.ndarray:
+    """States of modules never seen: empty fits, no average under way, no excess."""
+    states = np.zeros((modules, STATE))
+    states[:, [ANCHOR_T, LAST_T, EXCESS]] = np.nan
+    return states
+
+
+def run(
+    seconds: np.ndarray,
+    spread_v: np.ndarray,
+    soc_pct: np.ndarray,
+    current_a: np.ndarray,
+    bounds: np.ndarray,
+    states: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Fill ``out`` (rows) with each row's smoothed excess, advancing ``states`` in place.
+
+    Rows are sorted by module then time; ``bounds[m]:bounds[m + 1]`` are module ``m``'s rows.
+    A row gets the excess as of the last 30 s mean at or before it (NaN before the first).
+    """
+    _run(
+        seconds.astype(np.int64),
+        spread_v.astype(np.float64),
+        soc_pct.astype(np.float64),
+        current_a.astype(np.float64),
+        bounds.astype(np.int64),
+        states,
+        out,
+        np.asarray(RIDGE, dtype=np.float64),
+    )
+
+
+@njit(cache=True, parallel=True)
+def _run(seconds, spread, soc, current, bounds, states, out, ridge):  # noqa: ANN001, ANN202
+    for m in prange(len(bounds) - 1):
+        s = states[m]
+        for i in range(bounds[m], bounds[m + 1]):
+            t = float(seconds[i])
+            if not (np.isnan(spread[i]) or np.isnan(soc[i]) or np.isnan(current[i])):
+                if np.isnan(s[LAST_T]) or t - s[LAST_T] > MAX_GAP_S:
+                    s[ANCHOR_T], s[COUNT] = t, 0.0
+                    s[SUM_SPREAD], s[SUM_SOC], s[SUM_CURRENT] = 0.0, 0.0, 0.0
+                s[LAST_T] = t
+                s[COUNT] += 1.0
+                s[SUM_SPREAD] += spread[i]
+                s[SUM_SOC] += soc[i]
+                s[SUM_CURRENT] += current[i]
+                span = t - s[ANCHOR_T]
+                if span >= STEP_S:
+                    _step(s, t, span, ridge)
+            out[i] = s[EXCESS]
+
+
+@njit(cache=True)
+def _step(s, t, span, ridge):  # noqa: ANN001, ANN202
+    """One 30 s mean: its error against its bin's fit, then the fit updated with it."""
+    n = s[COUNT]
+    spread, soc, current = s[SUM_SPREAD] / n, s[SUM_SOC] / n, s[SUM_CURRENT] / n
+    s[ANCHOR_T], s[COUNT] = t, 0.0
+    s[SUM_SPREAD], s[SUM_SOC], s[SUM_CURRENT] = 0.0, 0.0, 0.0
+    width = 100.0 / BINS
+    b = int(min(max(soc, 0.0), 99.999) / width)
+    c = 1 if abs(current) < REST_A else (0 if current < 0 else 2)
+    at = HEADER + (b * CURRENTS + c) * CELL
+    cell = s[at : at + CELL]
+    if cell[12] > 0:  # forget since the bin's last mean
+        decay = 0.5 ** ((t - cell[12]) / HALF_LIFE_S)
+        cell[:12] *= decay
+    cell[12] = t
+    x = np.array([1.0, abs(current), soc - (b + 0.5) * width])
+    matrix = cell[:9].reshape(3, 3)
+    weight = matrix[0, 0]
+    if weight >= MIN_WEIGHT:
+        normal = matrix / weight + np.diag(ridge)
+        coef = np.linalg.solve(normal, cell[9:12] / weight)
+        error = spread - (coef[0] + coef[1] * x[1] + coef[2] * x[2])
+        if np.isnan(s[EXCESS]):
+            s[EXCESS] = error
+        else:
+            s[EXCESS] += (error - s[EXCESS]) * (1.0 - math.exp(-span / SMOOTHING_S))
+    for p in range(3):
+        cell[9 + p] += x[p] * spread
+        for q in range(3):
+            cell[p * 3 + q] += x[p] * x[q]

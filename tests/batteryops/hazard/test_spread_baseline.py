@@ -1,0 +1,89 @@
+"""batteryops.hazard.spread_baseline: the cell-voltage spread against the module's own."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from batteryops.hazard import observer, spread_baseline
+
+DAY = 86400
+
+
+def _module(days: float, drain_from_s: float | None = None, seed: int = 0) -> tuple:
+    """1 Hz rows of a module cycling 10-90 % once a day, its spread widest near empty.
+
+    Charge 6 h at 20 A, rest, discharge 6 h at 20 A, rest. The benign spread is 20 mV, plus
+    100 mV x exp(-SoC / 6 %) (a charge gap read through the OCV curve), plus 0.5 mV per A (a
+    resistance gap). From ``drain_from_s`` one cell loses charge: the spread grows 20 mV an hour.
+    """
+    rng = np.random.default_rng(seed)
+    seconds = np.arange(int(days * DAY), dtype=np.int64)
+    phase = seconds % DAY
+    current = np.select(
+        [phase < 6 * 3600, (phase >= 12 * 3600) & (phase < 18 * 3600)], [-20.0, 20.0], 0.0
+    )
+    soc = np.select(
+        [phase < 6 * 3600, phase < 12 * 3600, phase < 18 * 3600],
+        [10 + 80 * phase / (6 * 3600), 90.0, 90 - 80 * (phase - 12 * 3600) / (6 * 3600)],
+        10.0,
+    )
+    spread = 0.020 + 0.100 * np.exp(-soc / 6.0) + 0.0005 * np.abs(current)
+    if drain_from_s is not None:
+        spread = spread + np.clip(seconds - drain_from_s, 0, None) / 3600 * 0.020
+    spread = np.round(spread + rng.normal(0, 0.001, len(seconds)), 3)  # 1 mV readings
+    return seconds, spread, soc, current
+
+
+def _excess(seconds, spread, soc, current, states=None) -> np.ndarray:  # noqa: ANN001
+    states = spread_baseline.fresh_states(1) if states is None else states
+    out = np.full(len(seconds), np.nan)
+    spread_baseline.run(seconds, spread, soc, current, np.array([0, len(seconds)]), states, out)
+    return out
+
+
+def test_a_healthy_module_reads_near_zero_at_every_charge_once_it_has_seen_a_day() -> None:
+    excess = _excess(*_module(3))
+    second_day_on = excess[DAY + 3600 :]
+    assert np.isfinite(second_day_on).all()
+    # Near empty its spread moves 17 mV per % of charge: the fit's slope across a bin keeps
+    # that out of the excess.
+    assert np.abs(second_day_on).max() < 0.002
+
+
+def test_a_drained_cell_shows_within_the_hour_wherever_the_charge_is() -> None:
+    start = 2 * DAY + 9 * 3600  # at rest, full
+    excess = _excess(*_module(3, drain_from_s=start))
+    assert np.abs(excess[DAY + 3600 : start]).max() < 0.004
+    assert excess[start + 1800] > 0.004  # 10 mV of growth, smoothed over ten minutes
+    assert excess[start + 3600] > 0.012
+
+
+def test_state_carried_across_calls_gives_the_offline_excess() -> None:
+    seconds, spread, soc, current = _module(1.5, drain_from_s=DAY)
+    whole = _excess(seconds, spread, soc, current)
+    states = spread_baseline.fresh_states(1)
+    parts = [
+        _excess(seconds[lo:hi], spread[lo:hi], soc[lo:hi], current[lo:hi], states)
+        for lo, hi in ((0, 40_000), (40_000, 40_001), (40_001, len(seconds)))
+    ]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+
+
+def test_missing_readings_hold_the_last_excess_and_nothing_comes_before_a_bin_is_known() -> None:
+    seconds, spread, soc, current = _module(1.2)
+    spread[50_000:50_100] = np.nan
+    excess = _excess(seconds, spread, soc, current)
+    assert np.isnan(excess[:60]).all()  # no fit anywhere yet
+    np.testing.assert_array_equal(excess[50_000:50_100], excess[49_999])
+
+
+def test_the_observer_carries_it_beside_its_thermal_models() -> None:
+    seconds, spread, soc, current = _module(1.5, drain_from_s=DAY)
+    temp = np.full(len(seconds), 25.0)
+    bounds = np.array([0, len(seconds)])
+    states = observer.fresh_states(1)
+    out = observer.observe(seconds, temp, temp - 5, current, bounds, states, temp, spread, soc)
+    np.testing.assert_allclose(out[3], _excess(seconds, spread, soc, current), rtol=1e-6)
+    alone = observer.observe(seconds, temp, temp - 5, current, bounds)
+    assert np.isnan(alone[3]).all()  # no spread given: no excess
+    np.testing.assert_array_equal(out[:2], alone[:2])
