@@ -298,6 +298,12 @@ class FeaturizeParams(_Section):
     # The thermal observer's unexplained heat (batteryops.hazard.observer) as classifier inputs;
     # computed either way. False keeps models registered before it loading unchanged.
     observer_inputs: bool = False
+    # The cell-voltage spread's level (its value and rolling means) as classifier inputs;
+    # computed and stored either way. True keeps models registered before it loading unchanged.
+    spread_level_inputs: bool = True
+    # The cell-voltage spread's excess over the module's own (batteryops.hazard.spread_baseline)
+    # as a classifier input; computed either way. False keeps older models loading unchanged.
+    spread_excess_input: bool = False
     split: SplitParams
 
     @model_validator(mode="after")

@@ -384,7 +384,16 @@ def feature_names(params: FeaturizeParams) -> list[str]:
     ]
     if params.observer_inputs:
         names += observer.NAMES
+    elif params.spread_excess_input:
+        names += [observer.NAMES[3]]
+    if not params.spread_level_inputs:
+        names = [name for name in names if name not in spread_levels(params)]
     return names
+
+
+def spread_levels(params: FeaturizeParams) -> list[str]:
+    """The cell-voltage spread's level: its value and rolling means (``spread_level_inputs``)."""
+    return ["cell_v_spread_v"] + [f"cell_v_spread_v_mean_{w}s" for w in params.rolling_windows_s]
 
 
 def output_names(params: FeaturizeParams) -> list[str]:
@@ -399,4 +408,5 @@ def output_names(params: FeaturizeParams) -> list[str]:
     ``featurize.observer_inputs`` says so (README: why not by default).
     """
     inputs = feature_names(params)
-    return inputs + HEAT_BALANCE + [name for name in observer.NAMES if name not in inputs]
+    stored = [name for name in spread_levels(params) if name not in inputs]
+    return inputs + stored + HEAT_BALANCE + [name for name in observer.NAMES if name not in inputs]

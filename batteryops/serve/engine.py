@@ -212,7 +212,7 @@ class OnlineScorer:
             bounds,
             states,
             fresh["temp_avg_c"].to_numpy(dtype=float),
-            fresh["cell_v_spread_v"].to_numpy(dtype=float),
+            (fresh["cell_v_max"] - fresh["cell_v_min"]).to_numpy(dtype=float),
             fresh["soc_pct"].to_numpy(dtype=float),
         )
         for k, name in enumerate(observer.NAMES):

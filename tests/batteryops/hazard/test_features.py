@@ -92,6 +92,20 @@ def test_feature_names_follow_the_windows(fparams: FeaturizeParams) -> None:
     assert "temp_max_c_slope_10s_per_min" not in feature_names(other)
 
 
+def test_the_spread_level_can_leave_the_inputs_and_its_excess_join_them(
+    fparams: FeaturizeParams,
+) -> None:
+    levels = ["cell_v_spread_v", "cell_v_spread_v_mean_60s", "cell_v_spread_v_mean_300s"]
+    assert set(levels) <= set(feature_names(fparams))  # the default keeps them
+    other = fparams.model_copy(update={"spread_level_inputs": False, "spread_excess_input": True})
+    names = feature_names(other)
+    assert not set(levels) & set(names) and "cell_v_spread_v_std_60s" in names
+    assert names[-1] == "cell_v_spread_excess_v"
+    outputs = output_names(other)  # computed and stored either way
+    assert set(levels) | {"cell_v_spread_excess_v"} <= set(outputs)
+    assert len(outputs) == len(set(outputs))
+
+
 def test_output_columns_unique_and_raw_columns_untouched(featurized: pd.DataFrame) -> None:
     assert featurized.columns.is_unique
     raw = _rack().sort_values([schema.MODULE_ID, schema.TIMESTAMP], ignore_index=True)
