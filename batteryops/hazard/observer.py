@@ -111,9 +111,19 @@ def observe(
         cell_v_spread_v: Highest minus lowest cell voltage (V) and
         soc_pct: the module's charge (%): the spread baseline's inputs; either None: its
             feature stays NaN (and its state as it was).
+
+    Raises:
+        ValueError: If ``states`` is not one row per module of :func:`fresh_states`' width
+            (a state kept from an older layout, say).
     """
     if states is None:
         states = fresh_states(len(bounds) - 1)
+    width = THERMAL + spread_baseline.STATE
+    if states.shape != (len(bounds) - 1, width):
+        raise ValueError(
+            f"observer states have shape {states.shape}, expected ({len(bounds) - 1}, {width}):"
+            " one row per module, as fresh_states makes them"
+        )
     out = np.full((len(NAMES), len(seconds)), np.nan, dtype=np.float32)
     args = (
         seconds.astype(np.int64),

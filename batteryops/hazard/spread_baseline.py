@@ -32,7 +32,7 @@ REST_A = 2.0  # |I| under this is rest
 STEP_S = 30  # the spread, charge and current are averaged over this many seconds of data
 MAX_GAP_S = 90  # a longer gap restarts the average
 HALF_LIFE_S = 24 * 3600.0  # a bin's fit forgets data a day old by half
-MIN_WEIGHT = 3.0  # a bin's fit is used once it holds this much weight (three 30 s means)
+MIN_WEIGHT = 3.0  # a bin's fit is used once it holds this much weight (four 30 s means: decay)
 SMOOTHING_S = 600.0  # the excess is smoothed over ten minutes
 RIDGE = (0.0, 1.0, 0.25)  # on |I| (A^2) and on the charge offset (%^2): a bin seen at one point
 # Layout: the running 30 s sums, then per bin and current the normal equations (3 x 3 + 3) and
@@ -82,7 +82,8 @@ def _run(seconds, spread, soc, current, bounds, states, out, ridge):  # noqa: AN
         s = states[m]
         for i in range(bounds[m], bounds[m + 1]):
             t = float(seconds[i])
-            if not (np.isnan(spread[i]) or np.isnan(soc[i]) or np.isnan(current[i])):
+            missing = np.isnan(spread[i]) or np.isnan(soc[i]) or np.isnan(current[i])
+            if not missing and not t <= s[LAST_T]:  # a repeated or earlier second is skipped
                 if np.isnan(s[LAST_T]) or t - s[LAST_T] > MAX_GAP_S:
                     s[ANCHOR_T], s[COUNT] = t, 0.0
                     s[SUM_SPREAD], s[SUM_SOC], s[SUM_CURRENT] = 0.0, 0.0, 0.0

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from batteryops.core import schema
-from batteryops.hazard import derating, events, features, observer
+from batteryops.hazard import derating, events, feature_kernels, features, observer
 from batteryops.hazard.model import DELTA_T_FORECAST, PROBABILITY
 from batteryops.hazard.scoring import EXPLAIN_EVERY_S, Scorer
 from batteryops.serve.store import MONITORED
@@ -215,6 +215,8 @@ class OnlineScorer:
             (fresh["cell_v_max"] - fresh["cell_v_min"]).to_numpy(dtype=float),
             fresh["soc_pct"].to_numpy(dtype=float),
         )
+        # Rounded as featurize stores them, so a value at a threshold alarms alike on both sides.
+        feature_kernels.round_significand(out.reshape(-1), features.SIGNIFICAND_BITS)
         for k, name in enumerate(observer.NAMES):
             frame.loc[new, name] = out[k]
         self._observers.update(zip(modules, states, strict=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from batteryops.hazard import observer
 
@@ -166,3 +167,14 @@ def test_a_module_idle_for_hours_learns_its_first_load_without_alarming() -> Non
     out = observer.observe(seconds, temp, coolant, current, np.array([0, len(seconds)]), None, temp)
     assert np.nanmax(np.abs(out[0][loaded])) < 0.5
     assert np.nanmax(out[2][loaded]) < 0.2
+
+
+def test_a_state_of_another_layout_is_refused_before_anything_moves() -> None:
+    seconds, temp, coolant, current = _module(0)
+    old = observer.fresh_states(1)[:, : observer.THERMAL]  # the layout before the voltage channel
+    kept = old.copy()
+    with pytest.raises(
+        ValueError, match=rf"observer states have shape \(1, {observer.THERMAL}\), expected"
+    ):
+        observer.observe(seconds, temp, coolant, current, np.array([0, len(seconds)]), old)
+    np.testing.assert_array_equal(old, kept)

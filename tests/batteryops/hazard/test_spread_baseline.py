@@ -87,3 +87,16 @@ def test_the_observer_carries_it_beside_its_thermal_models() -> None:
     alone = observer.observe(seconds, temp, temp - 5, current, bounds)
     assert np.isnan(alone[3]).all()  # no spread given: no excess
     np.testing.assert_array_equal(out[:2], alone[:2])
+
+
+def test_a_repeated_or_earlier_second_is_skipped() -> None:
+    seconds, spread, soc, current = _module(2)
+    clean = _excess(seconds, spread, soc, current)
+    # The same rows with every 100th second read twice, and an hour-old second after noon of
+    # day 2 (a logger whose clock steps back): neither moves what the module's own rows give.
+    back = DAY + 12 * 3600
+    order = np.sort(np.r_[np.arange(len(seconds)), np.arange(0, len(seconds), 100)])
+    order = np.insert(order, np.searchsorted(order, back, side="right"), back - 3600)
+    excess = _excess(seconds[order], spread[order], soc[order], current[order])
+    kept = np.r_[True, np.diff(seconds[order]) > 0]
+    np.testing.assert_array_equal(excess[kept], clean)
