@@ -12,8 +12,10 @@ of current: charging, at rest, discharging) by weighted least squares on
 spread across the bin), each bin forgetting with a :data:`HALF_LIFE_S` half-life. The excess is
 a 30 s mean's a-priori error against its bin's fit (given once the bin holds
 :data:`MIN_WEIGHT` means' weight), smoothed over :data:`SMOOTHING_S`: ``cell_v_spread_excess_v``
-(V). ``benchmarks/spread_excess.py`` prints how far it reaches on healthy and nuisance modules
-and on faults before their PNR.
+(V). A row gets the excess as of the last 30 s mean that moved it; once that is more than
+:data:`STALE_S` old (cell voltages missing, or a module sweeping its charge faster than its bins
+fill), the row gets NaN rather than a value frozen in time. ``benchmarks/physics_alarm.py``
+prints how far the excess reaches on healthy and nuisance modules and on faults before their PNR.
 
 The state of a module is a flat float64 vector (:data:`STATE`), carried like the thermal
 observer's (:mod:`batteryops.hazard.observer`, which calls :func:`run`).
@@ -34,11 +36,12 @@ MAX_GAP_S = 90  # a longer gap restarts the average
 HALF_LIFE_S = 24 * 3600.0  # a bin's fit forgets data a day old by half
 MIN_WEIGHT = 3.0  # a bin's fit is used once it holds this much weight (four 30 s means: decay)
 SMOOTHING_S = 600.0  # the excess is smoothed over ten minutes
+STALE_S = 3 * SMOOTHING_S  # an excess not moved for this long is not given
 RIDGE = (0.0, 1.0, 0.25)  # on |I| (A^2) and on the charge offset (%^2): a bin seen at one point
 # Layout: the running 30 s sums, then per bin and current the normal equations (3 x 3 + 3) and
 # the second of their last decay.
-ANCHOR_T, LAST_T, COUNT, SUM_SPREAD, SUM_SOC, SUM_CURRENT, EXCESS = range(7)
-HEADER = 7
+ANCHOR_T, LAST_T, COUNT, SUM_SPREAD, SUM_SOC, SUM_CURRENT, EXCESS, MOVED_T = range(8)
+HEADER = 8
 CELL = 13  # 9 of the matrix, 3 of the right-hand side, the last decay's second
 STATE = HEADER + BINS * CURRENTS * CELL
 
@@ -46,7 +49,7 @@ STATE = HEADER + BINS * CURRENTS * CELL
 def fresh_states(modules: int) -> np.ndarray:
     """States of modules never seen: empty fits, no average under way, no excess."""
     states = np.zeros((modules, STATE))
-    states[:, [ANCHOR_T, LAST_T, EXCESS]] = np.nan
+    states[:, [ANCHOR_T, LAST_T, EXCESS, MOVED_T]] = np.nan
     return states
 
 
@@ -62,7 +65,8 @@ def run(
     """Fill ``out`` (rows) with each row's smoothed excess, advancing ``states`` in place.
 
     Rows are sorted by module then time; ``bounds[m]:bounds[m + 1]`` are module ``m``'s rows.
-    A row gets the excess as of the last 30 s mean at or before it (NaN before the first).
+    A row gets the excess as of the last 30 s mean at or before it that moved it (NaN before
+    the first, and once that is more than :data:`STALE_S` old).
     """
     _run(
         seconds.astype(np.int64),
@@ -95,7 +99,7 @@ def _run(seconds, spread, soc, current, bounds, states, out, ridge):  # noqa: AN
                 span = t - s[ANCHOR_T]
                 if span >= STEP_S:
                     _step(s, t, span, ridge)
-            out[i] = s[EXCESS]
+            out[i] = s[EXCESS] if t - s[MOVED_T] <= STALE_S else np.nan
 
 
 @njit(cache=True)
@@ -125,6 +129,7 @@ def _step(s, t, span, ridge):  # noqa: ANN001, ANN202
             s[EXCESS] = error
         else:
             s[EXCESS] += (error - s[EXCESS]) * (1.0 - math.exp(-span / SMOOTHING_S))
+        s[MOVED_T] = t
     for p in range(3):
         cell[9 + p] += x[p] * spread
         for q in range(3):

@@ -100,3 +100,15 @@ def test_a_repeated_or_earlier_second_is_skipped() -> None:
     excess = _excess(seconds[order], spread[order], soc[order], current[order])
     kept = np.r_[True, np.diff(seconds[order]) > 0]
     np.testing.assert_array_equal(excess[kept], clean)
+
+
+def test_an_excess_not_moved_for_half_an_hour_is_not_given() -> None:
+    seconds, spread, soc, current = _module(2)
+    gap = slice(DAY + 9 * 3600, DAY + 11 * 3600)  # cell voltages lost for two hours, at rest
+    spread = spread.copy()
+    spread[gap] = np.nan
+    excess = _excess(seconds, spread, soc, current)
+    start = gap.start
+    assert np.isfinite(excess[start : start + int(spread_baseline.STALE_S) - 60]).all()
+    assert np.isnan(excess[start + int(spread_baseline.STALE_S) + 60 : gap.stop]).all()
+    assert np.isfinite(excess[gap.stop + 60 : gap.stop + 3600]).all()  # back with the readings
