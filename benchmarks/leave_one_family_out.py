@@ -40,8 +40,7 @@ from batteryops.hazard.model import (
     SPREAD_EXCESS,
     SUSTAINED_HEAT,
     UNEXPLAINED_HEAT,
-    physics_alarm_rows,
-    unexplained_heat_alarm,
+    physics_alarm_configured,
 )
 
 SCORE = "lofo_probability"
@@ -104,16 +103,7 @@ def judged(params: Params, scored: pd.DataFrame, truth: pd.DataFrame, threshold:
 
 def with_physics(params: Params, rows: pd.DataFrame, probability: np.ndarray) -> np.ndarray:
     """The classifier's probability raised to 1 where the physics alarm fires (as the model)."""
-    fast, sustained = physics_alarm_rows(
-        rows[UNEXPLAINED_HEAT].to_numpy(),
-        rows[SUSTAINED_HEAT].to_numpy(),
-        params.train.unexplained_heat_alarm_c_per_min,
-        params.train.unexplained_heat_sustained_alarm_c_per_min,
-    )
-    voltage = unexplained_heat_alarm(
-        rows[SPREAD_EXCESS].to_numpy(), params.train.spread_excess_alarm_v
-    )
-    return np.maximum(probability, fast | sustained | voltage)
+    return np.maximum(probability, physics_alarm_configured(rows, params.train))
 
 
 def run_family(

@@ -39,8 +39,7 @@ from batteryops.hazard.model import (
     SPREAD_EXCESS,
     SUSTAINED_HEAT,
     UNEXPLAINED_HEAT,
-    physics_alarm_rows,
-    unexplained_heat_alarm,
+    physics_alarm_configured,
 )
 
 SPLITS = ["train", "validation"]
@@ -144,16 +143,7 @@ def main() -> None:
         pd.read_parquet(p, columns=COLUMNS, filters=[(schema.SPLIT, "in", SPLITS)]) for p in files
     ]
     frame = pd.concat(parts, ignore_index=True)
-    fast, sustained = physics_alarm_rows(
-        frame[UNEXPLAINED_HEAT].to_numpy(),
-        frame[SUSTAINED_HEAT].to_numpy(),
-        params.train.unexplained_heat_alarm_c_per_min,
-        params.train.unexplained_heat_sustained_alarm_c_per_min,
-    )
-    voltage = unexplained_heat_alarm(
-        frame[SPREAD_EXCESS].to_numpy(), params.train.spread_excess_alarm_v
-    )
-    frame[BOTH] = (fast | sustained | voltage).astype(np.float32)
+    frame[BOTH] = physics_alarm_configured(frame, params.train).astype(np.float32)
     for column in (UNEXPLAINED_HEAT, SUSTAINED, SPREAD_EXCESS):
         frame[column] = frame[column].fillna(-np.inf)
     truth = with_copies(pd.read_parquet(params.paths.truth), frame[schema.MODULE_ID].unique())

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from batteryops.core import schema
-from batteryops.core.config import FeaturizeParams
+from batteryops.core.config import FeaturizeParams, TrainParams
 from batteryops.hazard import features, observer
 from batteryops.hazard.models import (
     ANOMALY_FEATURE,
@@ -61,6 +61,22 @@ def physics_alarm_rows(
     if sustained_limit is None or sustained is None:
         return fast, np.zeros(len(heat), dtype=bool)
     return fast, unexplained_heat_alarm(sustained, sustained_limit)
+
+
+def physics_alarm_configured(frame: pd.DataFrame, train: TrainParams) -> np.ndarray:
+    """Rows where any channel fires at the ``train`` section's thresholds (what a model gets).
+
+    For featurized rows that carry every observer column (the benchmarks'); a model judges its
+    own rows with :meth:`HazardModel.physics_alarm`, which also copes with missing columns.
+    """
+    fast, sustained = physics_alarm_rows(
+        frame[UNEXPLAINED_HEAT].to_numpy(),
+        frame[SUSTAINED_HEAT].to_numpy(),
+        train.unexplained_heat_alarm_c_per_min,
+        train.unexplained_heat_sustained_alarm_c_per_min,
+    )
+    voltage = unexplained_heat_alarm(frame[SPREAD_EXCESS].to_numpy(), train.spread_excess_alarm_v)
+    return fast | sustained | voltage
 
 
 @dataclass

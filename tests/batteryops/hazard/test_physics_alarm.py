@@ -10,7 +10,13 @@ import pytest
 import xgboost as xgb
 
 from batteryops.core.config import FeaturizeParams, load_params
-from batteryops.hazard.model import SPREAD_EXCESS, SUSTAINED_HEAT, UNEXPLAINED_HEAT, HazardModel
+from batteryops.hazard.model import (
+    SPREAD_EXCESS,
+    SUSTAINED_HEAT,
+    UNEXPLAINED_HEAT,
+    HazardModel,
+    physics_alarm_configured,
+)
 from tests.conftest import ROOT
 
 FEATURES = ["temp_max_c", "current_a"]
@@ -146,3 +152,21 @@ def test_without_the_excess_column_the_voltage_channel_stays_silent_and_says_so(
     with caplog.at_level("WARNING"):
         assert model.physics_alarm(_rows([0.5])).tolist() == [False]
     assert SPREAD_EXCESS in caplog.text
+
+
+def test_the_benchmarks_physics_alarm_is_the_models_at_the_params_thresholds() -> None:
+    train = load_params(ROOT / "params.yaml").train
+    limits = (
+        train.unexplained_heat_alarm_c_per_min,
+        train.unexplained_heat_sustained_alarm_c_per_min,
+        train.spread_excess_alarm_v,
+    )
+    rows = _rows([0.0, 9.0, 0.0, 0.0, np.nan]).assign(
+        **{
+            SUSTAINED_HEAT: np.array([0.0, 0.0, 9.0, 0.0, np.nan], dtype=np.float32),
+            SPREAD_EXCESS: np.array([0.0, 0.0, 0.0, 9.0, np.nan], dtype=np.float32),
+        }
+    )
+    expected = [False, True, True, True, False]
+    assert physics_alarm_configured(rows, train).tolist() == expected
+    assert _model(*limits).physics_alarm(rows).tolist() == expected
