@@ -62,8 +62,14 @@ test: install
 
 # Optional: the embedded small language model for `batteryops ask` (llama-cpp-python builds from
 # source: 6-16 min on 2 cores). `make llm-serve` then serves it at http://127.0.0.1:8011/v1.
+# Built for x86-64-v3 (AVX2, FMA, F16C), not for the building CPU: llama.cpp's native build
+# used the AMX and AVX-512 that this machine's CPU lists, and its server died of an illegal
+# instruction (exit 132) at the first question; a wheel built natively is also wrong for any
+# other machine that shares uv's cache. The setting is part of uv's cache key.
+LLM_CMAKE_ARGS := llama-cpp-python:cmake.args=-DGGML_NATIVE=OFF
 llm: install
-	$(BIN)/uv pip install -q --python $(BIN)/python -e ".[llm]"
+	$(BIN)/uv pip install -q --python $(BIN)/python --config-settings-package "$(LLM_CMAKE_ARGS)" \
+		-e ".[llm]"
 
 llm-serve: llm
 	$(BIN)/batteryops llm-serve

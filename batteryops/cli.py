@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -499,9 +500,17 @@ def cmd_llm_serve(params: Params, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(f"serving {command[command.index('--model') + 1]} at http://{args.host}:{args.port}/v1")
     try:
-        return subprocess.run(command, check=False).returncode
+        code = subprocess.run(command, check=False).returncode
     except KeyboardInterrupt:
         return 0
+    if code == -signal.SIGILL:
+        print(
+            "error: llama.cpp died of an illegal instruction: it was built for another CPU "
+            "(or natively, for CPU features this machine lists but does not run); rebuild "
+            "it with `make llm`, which builds for x86-64-v3",
+            file=sys.stderr,
+        )
+    return 128 - code if code < 0 else code  # a signal's exit status, as a shell gives it
 
 
 def build_parser() -> argparse.ArgumentParser:

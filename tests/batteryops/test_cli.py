@@ -248,3 +248,16 @@ def test_model_means_a_registered_name_in_every_command() -> None:
         )
         with pytest.raises(SystemExit):
             parser.parse_args([*base, "--version", "3", "--uri", "runs:/r/model"])
+
+
+def test_llm_serve_names_an_illegal_instruction(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    from batteryops.ask import local_model
+
+    dies = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGILL)"]
+    monkeypatch.setattr(local_model, "server_command", lambda host, port: [*dies, "--model", "m"])
+    assert main(["llm-serve"]) == 128 + 4
+    assert "illegal instruction" in capsys.readouterr().err
