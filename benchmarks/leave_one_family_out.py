@@ -16,8 +16,9 @@ About 1.5 minutes per family on 2 cores (13 families: ~20 minutes); outside the 
 The pipeline's own model, trained on every family, is judged on the same modules beside it
 (its training split includes some of them, so it is the upper reference, not a held-out one).
 Both carry the physics alarm (``train.unexplained_heat_alarm_c_per_min`` and its sustained
-channel ``train.unexplained_heat_sustained_alarm_c_per_min`` and the voltage channel
-``train.spread_excess_alarm_v``), as the model does; its thresholds
+channel ``train.unexplained_heat_sustained_alarm_c_per_min``, the voltage channel
+``train.spread_excess_alarm_v`` and the overvoltage channel ``train.cell_overvoltage_alarm_v``),
+as the model does; its thresholds
 come from healthy modules alone, none of a fault family (``benchmarks/physics_alarm.py``).
 """
 
@@ -37,6 +38,7 @@ from batteryops.hazard import evaluate, events, models, observer, training
 from batteryops.hazard.features import copied_module
 from batteryops.hazard.labels import ROW_COLUMNS
 from batteryops.hazard.model import (
+    HELD_CELL_V,
     SPREAD_EXCESS,
     SUSTAINED_HEAT,
     UNEXPLAINED_HEAT,
@@ -44,7 +46,7 @@ from batteryops.hazard.model import (
 )
 
 SCORE = "lofo_probability"
-PHYSICS = [UNEXPLAINED_HEAT, SUSTAINED_HEAT, SPREAD_EXCESS]
+PHYSICS = [UNEXPLAINED_HEAT, SUSTAINED_HEAT, SPREAD_EXCESS, HELD_CELL_V]
 
 
 def families(truth: pd.DataFrame) -> dict[str, list[str]]:

@@ -15,10 +15,15 @@ catches; the faults' leads are printed to show what each channel, and both, add.
 The cell-voltage spread's excess over the module's own at the same charge and current
 (``cell_v_spread_excess_v``, :mod:`batteryops.hazard.spread_baseline`) is reported the same way,
 in volts rounded up to 1 mV: the alarm's voltage channel (``train.spread_excess_alarm_v``).
+The highest cell voltage a module held for a minute (``cell_v_max_held_v``,
+:func:`batteryops.hazard.features.held_cell_voltage`) is reported too, its threshold the worst
+benign level plus 10 mV (``--headroom-v``), rounded up to 10 mV: a margin in volts, not a
+multiple, as the level is the charger's limit rather than a deviation from zero. That is the
+alarm's overvoltage channel (``train.cell_overvoltage_alarm_v``): a cell charged past full.
 
 Run after ``make run`` (it reads the featurized partitions)::
 
-    .venv/bin/python -m benchmarks.physics_alarm [--margin 1.25]
+    .venv/bin/python -m benchmarks.physics_alarm [--margin 1.25] [--headroom-v 0.01]
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from batteryops.hazard import events, observer
 from batteryops.hazard.features import copied_module
 from batteryops.hazard.labels import NEIGHBOUR_VENTED
 from batteryops.hazard.model import (
+    HELD_CELL_V,
     SPREAD_EXCESS,
     SUSTAINED_HEAT,
     UNEXPLAINED_HEAT,
@@ -43,7 +49,15 @@ from batteryops.hazard.model import (
 )
 
 SPLITS = ["train", "validation"]
-COLUMNS = [schema.TIMESTAMP, schema.MODULE_ID, schema.SPLIT, NEIGHBOUR_VENTED, *observer.NAMES]
+COLUMNS = [
+    schema.TIMESTAMP,
+    schema.MODULE_ID,
+    schema.SPLIT,
+    NEIGHBOUR_VENTED,
+    *observer.NAMES,
+    HELD_CELL_V,
+]
+CHANNELS = [UNEXPLAINED_HEAT, SUSTAINED_HEAT, SPREAD_EXCESS, HELD_CELL_V]
 SUSTAINED, BOTH = SUSTAINED_HEAT, "physics_alarm"
 CONFIGURED = {
     "fast": "unexplained_heat_alarm_c_per_min",
@@ -98,10 +112,12 @@ def channel_report(
     margin: float,
     unit: str = "C/min",
     step: float = 0.1,
+    headroom: float | None = None,
 ) -> dict:
     """One channel: its worst benign levels, the suggested threshold and what each level catches.
 
-    The threshold suggested is ``margin`` x the worst benign level, rounded up to ``step``.
+    The threshold suggested is ``margin`` x the worst benign level (or, given ``headroom``, the
+    worst benign level + ``headroom``), rounded up to ``step``.
     """
     days = sum(t.watched_s for t in tracks) / events.SECONDS_PER_DAY
     worst = worst_benign(tracks, truth, alarm.persistence_k, alarm.persistence_n)
@@ -110,12 +126,12 @@ def channel_report(
     print(f"second, by nuisance family ({unit}):")
     for kind, level in worst.items():
         print(f"  {kind:>20}  {level:8.4f}")
-    steps = round(margin * top / step, 6)
-    suggested = round(math.ceil(steps) * step, 6)  # at least the margin
-    print(
-        f"suggested threshold: {margin} x {top:.4f} = {suggested} {unit}; configured {configured}"
-    )
+    raised = margin * top if headroom is None else top + headroom
+    suggested = round(math.ceil(round(raised / step, 6)) * step, 6)  # at least the margin
+    rule = f"{margin} x {top:.4f}" if headroom is None else f"{top:.4f} + {headroom}"
+    print(f"suggested threshold: {rule} = {suggested} {unit}; configured {configured}")
     report = {"worst_benign": worst, "unit": unit, "margin": margin, "suggested": suggested}
+    report["headroom"] = headroom
     for threshold in sorted({round(top, 4), suggested, configured or suggested}):
         report[f"at_{threshold}"] = found = by_fault(tracks, truth, threshold, alarm)
         print(f"at {threshold} {unit}: {found['false_alarms']} false alarms in {days:.1f} md")
@@ -133,6 +149,7 @@ def print_families(found: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--margin", type=float, default=1.25, help="over the worst benign level")
+    parser.add_argument("--headroom-v", type=float, default=0.01, help="over the worst held V")
     parser.add_argument("--out", default="reports/physics_alarm.json")
     args = parser.parse_args()
     params = load_params()
@@ -144,10 +161,10 @@ def main() -> None:
     ]
     frame = pd.concat(parts, ignore_index=True)
     frame[BOTH] = physics_alarm_configured(frame, params.train).astype(np.float32)
-    for column in (UNEXPLAINED_HEAT, SUSTAINED, SPREAD_EXCESS):
+    for column in CHANNELS:
         frame[column] = frame[column].fillna(-np.inf)
     truth = with_copies(pd.read_parquet(params.paths.truth), frame[schema.MODULE_ID].unique())
-    tracks = events.score_tracks(frame, truth, [UNEXPLAINED_HEAT, SUSTAINED, SPREAD_EXCESS, BOTH])
+    tracks = events.score_tracks(frame, truth, [*CHANNELS, BOTH])
     days = sum(t.watched_s for t in tracks[BOTH]) / events.SECONDS_PER_DAY
     print(f"{len(tracks[BOTH])} train + validation modules, {days:.1f} watched module-days")
     report = {}
@@ -165,9 +182,20 @@ def main() -> None:
         "V",
         0.001,
     )
+    print(f"\n{HELD_CELL_V} (the overvoltage channel)")
+    report["overvoltage"] = channel_report(
+        tracks[HELD_CELL_V],
+        truth,
+        params.alarm,
+        params.train.cell_overvoltage_alarm_v,
+        args.margin,
+        "V",
+        0.01,
+        args.headroom_v,
+    )
     report["configured"] = found = by_fault(tracks[BOTH], truth, 0.5, params.alarm)
     print(
-        f"\nthe three channels as configured: {found['false_alarms']} false alarms in {days:.1f} md"
+        f"\nthe four channels as configured: {found['false_alarms']} false alarms in {days:.1f} md"
     )
     print_families(found)
     write_json(report, args.out)

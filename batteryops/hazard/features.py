@@ -45,6 +45,11 @@ RACK_HOLD_S = 30
 # 3e-5: 0.0015 C at 50 C, far below any sensor's resolution). Online and offline alike; the
 # zeroed low bits make the featurized table about a quarter smaller on disk.
 SIGNIFICAND_BITS = 14
+# The physics alarm's overvoltage channel reads the highest cell voltage a module has held for a
+# minute: the lower of the two trailing 30 s means of ``cell_v_max`` (NaN unless both have a
+# reading), so a one-sample spike lifts one of them only, at 1 Hz as at a 30 s logger.
+HELD_CELL_V = "cell_v_max_held_v"
+HELD_HALF_S = 30
 COPY_MARK = "@"  # a logger copy of module M at P s is "M@Ps" (logger_copy)
 # Heat balance: the hottest sensor's 10 s temperature slope regressed, over the trailing
 # ``featurize.heat_balance_window_s``, on the charge power of the same seconds (the 10 s mean
@@ -167,6 +172,7 @@ def featurize_rack(
         slot("abs_current_mean_300s_a"),
     )
     _heat_balance(seconds, signal, bounds, params, slot)
+    held_cell_voltage(seconds, signal["cell_v_max"], bounds, slot(HELD_CELL_V))
     unexplained = _observe(frame, seconds, signal, bounds, observer_states, observe_span_s)
     for k, name in enumerate(observer.NAMES):
         slot(name)[:] = unexplained[k]
@@ -307,6 +313,21 @@ def _heat_balance(
     slot(HEAT_BALANCE_SLOPE)[:] = mean_rate + gain * r2 * (now - mean_power)
 
 
+def held_cell_voltage(
+    seconds: np.ndarray, cell_v_max: np.ndarray, bounds: np.ndarray, out: np.ndarray
+) -> None:
+    """:data:`HELD_CELL_V` of every row into ``out``: the lower of the two trailing 30 s means.
+
+    A cell charged past full climbs above the voltage its charger holds healthy cells to (the
+    charge limit plus the cell's resistance drop), and stays there: the overvoltage channel of
+    the physics alarm compares this with ``train.cell_overvoltage_alarm_v``.
+    """
+    now, before = np.empty(len(seconds)), np.empty(len(seconds))
+    feature_kernels.rolling_mean_at(seconds, cell_v_max, bounds, HELD_HALF_S, 0, now)
+    feature_kernels.rolling_mean_at(seconds, cell_v_max, bounds, HELD_HALF_S, HELD_HALF_S, before)
+    out[:] = np.minimum(now, before)
+
+
 def featurize_racks(telemetry: pd.DataFrame, params: FeaturizeParams) -> pd.DataFrame:
     """:func:`featurize_rack` of every rack in one call (the live service's many small racks).
 
@@ -404,9 +425,11 @@ def output_names(params: FeaturizeParams) -> list[str]:
     is not read) they bring nothing the classifier lacks: validation PR AUC 0.839 with them
     against 0.845 without, median lead 32.8 min against 36.1, lead p10 15.6 against 15.4, the
     same 8 of 8 events at the minimum lead and no false alarm in 122 module-days either way.
-    The thermal observer's columns (:data:`observer.NAMES`) follow; they are inputs when
+    The held cell voltage (:data:`HELD_CELL_V`, the overvoltage channel's) and the thermal
+    observer's columns (:data:`observer.NAMES`) follow; the latter are inputs when
     ``featurize.observer_inputs`` says so (README: why not by default).
     """
     inputs = feature_names(params)
     stored = [name for name in spread_levels(params) if name not in inputs]
-    return inputs + stored + HEAT_BALANCE + [name for name in observer.NAMES if name not in inputs]
+    observed = [name for name in observer.NAMES if name not in inputs]
+    return inputs + stored + HEAT_BALANCE + [HELD_CELL_V] + observed

@@ -36,6 +36,7 @@ PROBABILITY = "hazard_probability"
 DELTA_T_FORECAST = "delta_t_30s_forecast_c"
 TOP_FEATURES = "top_features"
 UNEXPLAINED_HEAT, _, SUSTAINED_HEAT, SPREAD_EXCESS = observer.NAMES
+HELD_CELL_V = features.HELD_CELL_V
 
 
 def unexplained_heat_alarm(heat: np.ndarray, limit: float | None) -> np.ndarray:
@@ -76,7 +77,22 @@ def physics_alarm_configured(frame: pd.DataFrame, train: TrainParams) -> np.ndar
         train.unexplained_heat_sustained_alarm_c_per_min,
     )
     voltage = unexplained_heat_alarm(frame[SPREAD_EXCESS].to_numpy(), train.spread_excess_alarm_v)
-    return fast | sustained | voltage
+    over = unexplained_heat_alarm(frame[HELD_CELL_V].to_numpy(), train.cell_overvoltage_alarm_v)
+    return fast | sustained | voltage | over
+
+
+def _column_alarm(frame: pd.DataFrame, column: str, limit: float | None, what: str) -> np.ndarray:
+    """Rows whose ``column`` reaches ``limit``: a physics alarm channel on one column.
+
+    None of them without a limit (a model without the channel), or on rows featurized without
+    the column (a warning says so, once per call).
+    """
+    if limit is None:
+        return np.zeros(len(frame), dtype=bool)
+    if column not in frame.columns:
+        log.warning("featurized rows without %s: no %s channel on them", column, what)
+        return np.zeros(len(frame), dtype=bool)
+    return unexplained_heat_alarm(frame[column].to_numpy(), limit)
 
 
 @dataclass
@@ -107,6 +123,10 @@ class HazardModel:
     # charge and current (observer.NAMES[3], spread_baseline) at or above this (V): a cell an
     # internal short drains. None: off (models registered before it).
     spread_excess_alarm_v: float | None = None
+    # Its overvoltage channel: the highest cell voltage the module held for a minute
+    # (features.HELD_CELL_V) at or above this (V): a cell charged past full, which its charger
+    # would have stopped. None: off (models registered before it).
+    cell_overvoltage_alarm_v: float | None = None
 
     @property
     def uses_anomaly_feature(self) -> bool:
@@ -127,6 +147,8 @@ class HazardModel:
             columns += [SUSTAINED_HEAT]
         if self.spread_excess_alarm_v is not None:
             columns += [SPREAD_EXCESS]
+        if self.cell_overvoltage_alarm_v is not None:
+            columns += [HELD_CELL_V]
         return list(dict.fromkeys(columns))
 
     def config(self) -> dict[str, Any]:
@@ -142,6 +164,7 @@ class HazardModel:
                 self.unexplained_heat_sustained_alarm_c_per_min
             ),
             "spread_excess_alarm_v": self.spread_excess_alarm_v,
+            "cell_overvoltage_alarm_v": self.cell_overvoltage_alarm_v,
         }
 
     @property
@@ -237,25 +260,19 @@ class HazardModel:
     def physics_alarm(self, frame: pd.DataFrame) -> np.ndarray:
         """Rows where any channel of the physics alarm fires.
 
-        The two heat channels (:meth:`physics_channels`) and the voltage one
-        (:meth:`spread_excess_alarm`).
+        The two heat channels (:meth:`physics_channels`), the voltage one
+        (:meth:`spread_excess_alarm`) and the overvoltage one (:meth:`overvoltage_alarm`).
         """
         fast, sustained = self.physics_channels(frame)
-        return fast | sustained | self.spread_excess_alarm(frame)
+        return fast | sustained | self.spread_excess_alarm(frame) | self.overvoltage_alarm(frame)
 
     def spread_excess_alarm(self, frame: pd.DataFrame) -> np.ndarray:
-        """Rows whose cell-voltage spread excess reaches :attr:`spread_excess_alarm_v`.
+        """Rows whose cell-voltage spread excess reaches :attr:`spread_excess_alarm_v`."""
+        return _column_alarm(frame, SPREAD_EXCESS, self.spread_excess_alarm_v, "voltage")
 
-        None of them for a model without the channel, or rows featurized without the column
-        (a warning says so, once per call).
-        """
-        limit = self.spread_excess_alarm_v
-        if limit is None:
-            return np.zeros(len(frame), dtype=bool)
-        if SPREAD_EXCESS not in frame.columns:
-            log.warning("featurized rows without %s: no voltage channel on them", SPREAD_EXCESS)
-            return np.zeros(len(frame), dtype=bool)
-        return unexplained_heat_alarm(frame[SPREAD_EXCESS].to_numpy(), limit)
+    def overvoltage_alarm(self, frame: pd.DataFrame) -> np.ndarray:
+        """Rows whose held cell voltage reaches :attr:`cell_overvoltage_alarm_v`."""
+        return _column_alarm(frame, HELD_CELL_V, self.cell_overvoltage_alarm_v, "overvoltage")
 
     def physics_channels(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """The physics alarm's two channels, each a mask of rows.
@@ -323,11 +340,11 @@ class HazardModel:
             for i in range(len(frame))
         ]
         fast, sustained = self.physics_channels(frame)
-        voltage = self.spread_excess_alarm(frame)
-        for i in np.flatnonzero(fast | sustained | voltage):  # the physics alarm names it first
-            name = (
-                UNEXPLAINED_HEAT if fast[i] else SUSTAINED_HEAT if sustained[i] else SPREAD_EXCESS
-            )
+        voltage, over = self.spread_excess_alarm(frame), self.overvoltage_alarm(frame)
+        channels = [(fast, UNEXPLAINED_HEAT), (sustained, SUSTAINED_HEAT)]
+        channels += [(voltage, SPREAD_EXCESS), (over, HELD_CELL_V)]
+        for i in np.flatnonzero(fast | sustained | voltage | over):  # the alarm names it first
+            name = next(column for fired, column in channels if fired[i])
             value = float(frame[name].iat[i])
             named[i] = [f"{name}={value:.3g} (physics alarm)"] + named[i][:-1]
         return ["; ".join(names) for names in named]
@@ -368,4 +385,5 @@ class HazardModel:
                 "unexplained_heat_sustained_alarm_c_per_min"
             ),
             spread_excess_alarm_v=config.get("spread_excess_alarm_v"),
+            cell_overvoltage_alarm_v=config.get("cell_overvoltage_alarm_v"),
         )

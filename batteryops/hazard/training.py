@@ -22,7 +22,13 @@ from batteryops.core.config import FeaturizeParams, LabelParams, TrackingParams,
 from batteryops.core.io import read_rows
 from batteryops.hazard import models, split
 from batteryops.hazard.labels import NEIGHBOUR_VENTED, ROW_COLUMNS
-from batteryops.hazard.model import SPREAD_EXCESS, SUSTAINED_HEAT, UNEXPLAINED_HEAT, HazardModel
+from batteryops.hazard.model import (
+    HELD_CELL_V,
+    SPREAD_EXCESS,
+    SUSTAINED_HEAT,
+    UNEXPLAINED_HEAT,
+    HazardModel,
+)
 from batteryops.mlops import tracking
 
 # The row columns training reads beside the features: no rack, no neighbour flag (``trainable``
@@ -33,6 +39,7 @@ TRAINING_COLUMNS = [c for c in ROW_COLUMNS if c not in (schema.RACK_ID, NEIGHBOU
     UNEXPLAINED_HEAT,
     SUSTAINED_HEAT,
     SPREAD_EXCESS,
+    HELD_CELL_V,
 ]
 # What models.training_rows reads to thin the rows (overheat where the partition has it).
 THINNING_COLUMNS = [
@@ -172,6 +179,7 @@ def fit_models(
             section.unexplained_heat_sustained_alarm_c_per_min
         ),
         spread_excess_alarm_v=section.spread_excess_alarm_v,
+        cell_overvoltage_alarm_v=section.cell_overvoltage_alarm_v,
     )
     return TrainingResult(model, fitted, delta_t_best, train.head(INPUT_EXAMPLE_ROWS))
 

@@ -68,8 +68,11 @@ SELECTION_PROTOCOL = [
     "voltage channel (`train.spread_excess_alarm_v`) fires on the cell-voltage spread's excess "
     "over the module's own at the same charge and current (a cell an internal short drains; "
     "the spread's level is no evidence: healthy cells of another format sit far apart near "
-    "empty), its threshold set the same way. The classifier's threshold is chosen on the "
-    "classifier alone; the alarms and their figures include all three.",
+    "empty), its threshold set the same way. Its overvoltage channel "
+    "(`train.cell_overvoltage_alarm_v`) fires on the highest cell voltage a module held for a "
+    "minute: a cell charged past full, above the voltage its charger holds healthy cells to; "
+    "its threshold is that maximum over train and validation plus 10 mV. The classifier's "
+    "threshold is chosen on the classifier alone; the alarms and their figures include all four.",
     "",
 ]
 

@@ -152,6 +152,7 @@ def train_small(raw_params: dict) -> Trained:
             section.unexplained_heat_sustained_alarm_c_per_min
         ),
         spread_excess_alarm_v=section.spread_excess_alarm_v,
+        cell_overvoltage_alarm_v=section.cell_overvoltage_alarm_v,
     )
     validation = table[table[schema.SPLIT] == "validation"].reset_index(drop=True)
     # The threshold is chosen on the classifier's probability, as evaluate does.

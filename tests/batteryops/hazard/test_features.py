@@ -456,3 +456,18 @@ def test_a_reading_stands_in_the_rack_median_as_long_as_the_slowest_accepted_log
     # between two readings; the feature's own constant cannot follow the alarm section (changing
     # the alarm would re-featurize everything), so this holds them together.
     assert params.alarm.max_logger_period_s <= features.RACK_HOLD_S
+
+
+@pytest.mark.parametrize("period", [1, 10, 30])
+def test_the_held_cell_voltage_ignores_a_spike_and_follows_a_sustained_rise(period: int) -> None:
+    seconds = np.arange(0, 600, period, dtype=np.int64)
+    volts = np.full(len(seconds), 4.20)
+    volts[seconds == 120] = 4.50  # one sample of a spiky channel
+    volts[seconds >= 400] = 4.40  # a cell charged past full
+    bounds = np.array([0, len(seconds)], dtype=np.int64)
+    held = np.empty(len(seconds), dtype=np.float32)
+    features.held_cell_voltage(seconds, volts.astype(np.float32), bounds, held)
+    assert np.isnan(held[seconds < features.HELD_HALF_S]).all()  # no earlier half-minute yet
+    # The spike is in one of the two half-minutes at a time: the lower one never holds it.
+    assert np.allclose(held[(seconds >= 60) & (seconds < 400)], 4.20, atol=1e-4)
+    assert np.allclose(held[seconds >= 460], 4.40, atol=1e-4)

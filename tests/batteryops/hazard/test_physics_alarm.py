@@ -11,6 +11,7 @@ import xgboost as xgb
 
 from batteryops.core.config import FeaturizeParams, load_params
 from batteryops.hazard.model import (
+    HELD_CELL_V,
     SPREAD_EXCESS,
     SUSTAINED_HEAT,
     UNEXPLAINED_HEAT,
@@ -23,7 +24,10 @@ FEATURES = ["temp_max_c", "current_a"]
 
 
 def _model(
-    limit: float | None, sustained: float | None = None, voltage: float | None = None
+    limit: float | None,
+    sustained: float | None = None,
+    voltage: float | None = None,
+    overvoltage: float | None = None,
 ) -> HazardModel:
     """A tiny booster that scores every row low, and the physics alarm at these limits."""
     rng = np.random.default_rng(0)
@@ -43,6 +47,7 @@ def _model(
         unexplained_heat_alarm_c_per_min=limit,
         unexplained_heat_sustained_alarm_c_per_min=sustained,
         spread_excess_alarm_v=voltage,
+        cell_overvoltage_alarm_v=overvoltage,
     )
 
 
@@ -83,12 +88,13 @@ def test_rows_without_the_observer_column_score_by_the_classifier_and_say_so(cap
         "unexplained_heat_alarm_c_per_min",
         "unexplained_heat_sustained_alarm_c_per_min",
         "spread_excess_alarm_v",
+        "cell_overvoltage_alarm_v",
     ],
 )
 def test_each_threshold_travels_with_the_model_and_old_configs_load_without_it(
     tmp_path: Path, key: str
 ) -> None:
-    model = _model(3.3, sustained=0.5, voltage=0.035)
+    model = _model(3.3, sustained=0.5, voltage=0.035, overvoltage=4.25)
     files = [tmp_path / name for name in ("hazard.ubj", "delta_t.ubj", "baselines.joblib")]
     model.save(*files)
     config = model.config()
@@ -147,6 +153,27 @@ def test_a_drained_cell_alarms_on_the_voltage_channel_whatever_the_heat() -> Non
     assert SPREAD_EXCESS in model.featurized_columns
 
 
+def test_a_cell_held_over_the_charge_limit_alarms_on_the_overvoltage_channel() -> None:
+    model = _model(3.0, overvoltage=4.25)
+    rows = _rows([0.0, 0.0, 5.0, 0.0]).assign(
+        **{HELD_CELL_V: np.array([4.2, 4.25, 4.6, np.nan], dtype=np.float32)}
+    )
+    assert model.physics_alarm(rows).tolist() == [False, True, True, False]
+    named = model.top_features(rows, top=2)
+    assert named[1].startswith(f"{HELD_CELL_V}=4.25 (physics alarm)")
+    assert named[2].startswith(f"{UNEXPLAINED_HEAT}=5 (physics alarm)")  # heat named first
+    assert HELD_CELL_V in model.featurized_columns
+
+
+def test_without_the_held_voltage_the_overvoltage_channel_stays_silent_and_says_so(
+    caplog,
+) -> None:
+    model = _model(None, overvoltage=4.25)
+    with caplog.at_level("WARNING"):
+        assert model.physics_alarm(_rows([0.5])).tolist() == [False]
+    assert HELD_CELL_V in caplog.text and "overvoltage" in caplog.text
+
+
 def test_without_the_excess_column_the_voltage_channel_stays_silent_and_says_so(caplog) -> None:
     model = _model(3.0, voltage=0.035)
     with caplog.at_level("WARNING"):
@@ -160,13 +187,15 @@ def test_the_benchmarks_physics_alarm_is_the_models_at_the_params_thresholds() -
         train.unexplained_heat_alarm_c_per_min,
         train.unexplained_heat_sustained_alarm_c_per_min,
         train.spread_excess_alarm_v,
+        train.cell_overvoltage_alarm_v,
     )
-    rows = _rows([0.0, 9.0, 0.0, 0.0, np.nan]).assign(
+    rows = _rows([0.0, 9.0, 0.0, 0.0, 0.0, np.nan]).assign(
         **{
-            SUSTAINED_HEAT: np.array([0.0, 0.0, 9.0, 0.0, np.nan], dtype=np.float32),
-            SPREAD_EXCESS: np.array([0.0, 0.0, 0.0, 9.0, np.nan], dtype=np.float32),
+            SUSTAINED_HEAT: np.array([0.0, 0.0, 9.0, 0.0, 0.0, np.nan], dtype=np.float32),
+            SPREAD_EXCESS: np.array([0.0, 0.0, 0.0, 9.0, 0.0, np.nan], dtype=np.float32),
+            HELD_CELL_V: np.array([4.1, 4.1, 4.1, 4.1, 9.0, np.nan], dtype=np.float32),
         }
     )
-    expected = [False, True, True, True, False]
+    expected = [False, True, True, True, True, False]
     assert physics_alarm_configured(rows, train).tolist() == expected
     assert _model(*limits).physics_alarm(rows).tolist() == expected
