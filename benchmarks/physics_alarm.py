@@ -15,7 +15,7 @@ catches; the faults' leads are printed to show what each channel, and both, add.
 The cell-voltage spread's excess over the module's own at the same charge and current
 (``cell_v_spread_excess_v``, :mod:`batteryops.hazard.spread_baseline`) is reported the same way,
 in volts rounded up to 1 mV: the alarm's voltage channel (``train.spread_excess_alarm_v``).
-The highest cell voltage a module held for a minute (``cell_v_max_held_v``,
+The highest cell voltage a module held for 80 s (``cell_v_max_held_v``,
 :func:`batteryops.hazard.features.held_cell_voltage`) is reported too, its threshold the worst
 benign level plus 10 mV (``--headroom-v``), rounded up to 10 mV: a margin in volts, not a
 multiple, as the level is the charger's limit rather than a deviation from zero. That is the

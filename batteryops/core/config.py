@@ -389,7 +389,7 @@ class TrainParams(_Section):
     unexplained_heat_sustained_alarm_c_per_min: float | None = Field(default=None, gt=0)
     # Its voltage channel: the cell-voltage spread's excess over the module's own, in V; None: off.
     spread_excess_alarm_v: float | None = Field(default=None, gt=0)
-    # Its overvoltage channel: the highest cell voltage held for a minute, in V; None: off.
+    # Its overvoltage channel: the highest cell voltage held for 80 s, in V; None: off.
     cell_overvoltage_alarm_v: float | None = Field(default=None, gt=0)
 
 

@@ -19,9 +19,9 @@ import pandas as pd
 from batteryops.core import schema
 from batteryops.core.config import AlarmParams
 from batteryops.core.io import partition_files, read_json, read_rows
-from batteryops.hazard import evaluate, events, observer
+from batteryops.hazard import evaluate, events
 from batteryops.hazard.labels import ROW_COLUMNS
-from batteryops.hazard.model import HazardModel
+from batteryops.hazard.model import PHYSICS_COLUMNS, HazardModel
 from batteryops.hazard.models import ANOMALY_FEATURE
 from batteryops.mlops import registry
 
@@ -74,14 +74,28 @@ def compare_on_test_modules(
     base = [f for f in champion.features if f != ANOMALY_FEATURE]
     if threshold is None or not set(base) <= set(read_json(split_path)["features"]):
         return fallback
-    read = base + [c for c in champion.featurized_columns if c in observer.NAMES]
     metrics = metrics_on_test_modules(
-        champion, read, partition_files(features_dir), pd.read_parquet(truth_path), threshold, alarm
+        champion,
+        rescore_columns(champion),
+        partition_files(features_dir),
+        pd.read_parquet(truth_path),
+        threshold,
+        alarm,
     )
     return (
         metrics,
         f"champion v{version} re-scored on this run's test modules at threshold {threshold:.4g}",
     )
+
+
+def rescore_columns(model: HazardModel) -> list[str]:
+    """The featurized columns a re-scoring reads: the inputs and every physics channel's column.
+
+    The physics columns come from the featurized table as stored (the signals some were computed
+    from, such as ``cell_v_max``, are not stored, so they cannot be computed again there).
+    """
+    base = [f for f in model.features if f != ANOMALY_FEATURE]
+    return base + [c for c in model.featurized_columns if c in PHYSICS_COLUMNS]
 
 
 def metrics_on_test_modules(

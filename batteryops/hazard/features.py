@@ -45,11 +45,13 @@ RACK_HOLD_S = 30
 # 3e-5: 0.0015 C at 50 C, far below any sensor's resolution). Online and offline alike; the
 # zeroed low bits make the featurized table about a quarter smaller on disk.
 SIGNIFICAND_BITS = 14
-# The physics alarm's overvoltage channel reads the highest cell voltage a module has held for a
-# minute: the lower of the two trailing 30 s means of ``cell_v_max`` (NaN unless both have a
-# reading), so a one-sample spike lifts one of them only, at 1 Hz as at a 30 s logger.
+# The physics alarm's overvoltage channel reads the highest cell voltage a module has held: the
+# lower of the two trailing 40 s means of ``cell_v_max`` (NaN unless both have a reading), so a
+# one-sample spike lifts one of them only. Each half is longer than the slowest logger the alarm
+# accepts (alarm.max_logger_period_s, 30 s), so a logger reading every 29-31 s has a reading in
+# both.
 HELD_CELL_V = "cell_v_max_held_v"
-HELD_HALF_S = 30
+HELD_HALF_S = 40
 COPY_MARK = "@"  # a logger copy of module M at P s is "M@Ps" (logger_copy)
 # Heat balance: the hottest sensor's 10 s temperature slope regressed, over the trailing
 # ``featurize.heat_balance_window_s``, on the charge power of the same seconds (the 10 s mean
@@ -316,11 +318,19 @@ def _heat_balance(
 def held_cell_voltage(
     seconds: np.ndarray, cell_v_max: np.ndarray, bounds: np.ndarray, out: np.ndarray
 ) -> None:
-    """:data:`HELD_CELL_V` of every row into ``out``: the lower of the two trailing 30 s means.
+    """:data:`HELD_CELL_V` of every row into ``out``: the lower of its two trailing half means.
 
     A cell charged past full climbs above the voltage its charger holds healthy cells to (the
     charge limit plus the cell's resistance drop), and stays there: the overvoltage channel of
     the physics alarm compares this with ``train.cell_overvoltage_alarm_v``.
+
+    Args:
+        seconds: Whole epoch seconds of each row, sorted by module then second.
+        cell_v_max: Each row's highest cell voltage (V; NaN where not read).
+        bounds: Row offsets where each module starts, and the row count last.
+        out: Filled with the lower of the means over the :data:`HELD_HALF_S` seconds up to the
+            row and the :data:`HELD_HALF_S` seconds before those (NaN unless both have a
+            reading).
     """
     now, before = np.empty(len(seconds)), np.empty(len(seconds))
     feature_kernels.rolling_mean_at(seconds, cell_v_max, bounds, HELD_HALF_S, 0, now)

@@ -37,6 +37,9 @@ DELTA_T_FORECAST = "delta_t_30s_forecast_c"
 TOP_FEATURES = "top_features"
 UNEXPLAINED_HEAT, _, SUSTAINED_HEAT, SPREAD_EXCESS = observer.NAMES
 HELD_CELL_V = features.HELD_CELL_V
+# The featurized columns the physics alarm's channels read (stored, never classifier inputs
+# unless featurize.observer_inputs says so).
+PHYSICS_COLUMNS = [*observer.NAMES, HELD_CELL_V]
 
 
 def unexplained_heat_alarm(heat: np.ndarray, limit: float | None) -> np.ndarray:
@@ -67,8 +70,9 @@ def physics_alarm_rows(
 def physics_alarm_configured(frame: pd.DataFrame, train: TrainParams) -> np.ndarray:
     """Rows where any channel fires at the ``train`` section's thresholds (what a model gets).
 
-    For featurized rows that carry every observer column (the benchmarks'); a model judges its
-    own rows with :meth:`HazardModel.physics_alarm`, which also copes with missing columns.
+    For featurized rows that carry every column of :data:`PHYSICS_COLUMNS` (the benchmarks'); a
+    model judges its own rows with :meth:`HazardModel.physics_alarm`, which also copes with
+    missing columns.
     """
     fast, sustained = physics_alarm_rows(
         frame[UNEXPLAINED_HEAT].to_numpy(),
@@ -123,7 +127,7 @@ class HazardModel:
     # charge and current (observer.NAMES[3], spread_baseline) at or above this (V): a cell an
     # internal short drains. None: off (models registered before it).
     spread_excess_alarm_v: float | None = None
-    # Its overvoltage channel: the highest cell voltage the module held for a minute
+    # Its overvoltage channel: the highest cell voltage the module held for 80 s
     # (features.HELD_CELL_V) at or above this (V): a cell charged past full, which its charger
     # would have stopped. None: off (models registered before it).
     cell_overvoltage_alarm_v: float | None = None
@@ -137,7 +141,8 @@ class HazardModel:
     def featurized_columns(self) -> list[str]:
         """The featurized columns a prepared row needs.
 
-        The inputs (bar the anomaly score, computed here) and the ΔT forecast's base.
+        The inputs (bar the anomaly score, computed here), the ΔT forecast's base and the
+        columns of the physics alarm's channels that the model has thresholds for.
         """
         columns = [name for name in self.features if name != ANOMALY_FEATURE]
         columns += [HEAT_BALANCE_FEATURE] if self.delta_t_base == "heat_balance" else []
@@ -346,7 +351,7 @@ class HazardModel:
         for i in np.flatnonzero(fast | sustained | voltage | over):  # the alarm names it first
             name = next(column for fired, column in channels if fired[i])
             value = float(frame[name].iat[i])
-            named[i] = [f"{name}={value:.3g} (physics alarm)"] + named[i][:-1]
+            named[i] = [f"{name}={value:.4g} (physics alarm)"] + named[i][:-1]
         return ["; ".join(names) for names in named]
 
     def save(self, hazard_path: str | Path, delta_t_path: str | Path, baselines_path: str | Path):

@@ -87,6 +87,7 @@ def margins_s(featurize: FeaturizeParams, label: LabelParams) -> tuple[int, int]
         features.MISSING_WINDOW_S,
         features.CURRENT_WINDOW_S,
         features.RACK_HOLD_S,
+        2 * features.HELD_HALF_S,
         label.delta_t_median_s,
     ]
     ahead = max(label.overheat_horizon_s, label.delta_t_horizon_s)

@@ -11,6 +11,7 @@ import importlib.util
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,7 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory) -> Served:
+def served(tmp_path_factory) -> Iterator[Served]:
     import httpx
 
     from batteryops.ask.local_model import MODEL_NAME, server_command
@@ -71,7 +72,10 @@ def served(tmp_path_factory) -> Served:
                 time.sleep(0.5)
         else:
             pytest.fail(f"the embedded model's server did not start in 120 s; {log}")
-        yield Served(process, log, LanguageModel(url, MODEL_NAME, 60.0, 2.0, 0.0))
+        server = Served(process, log, LanguageModel(url, MODEL_NAME, 60.0, 2.0, 0.0))
+        if process.poll() is not None:
+            pytest.fail(f"the embedded model's server did not start: {server.why_silent()}")
+        yield server
     finally:
         process.kill()
         process.wait()

@@ -458,6 +458,17 @@ def test_a_reading_stands_in_the_rack_median_as_long_as_the_slowest_accepted_log
     assert params.alarm.max_logger_period_s <= features.RACK_HOLD_S
 
 
+def test_the_held_cell_voltage_reads_both_halves_at_the_slowest_logger_accepted(
+    params: Params,
+) -> None:
+    assert params.alarm.max_logger_period_s < features.HELD_HALF_S
+    seconds = np.cumsum(np.tile([29, 31], 20)).astype(np.int64)  # a jittered 30 s logger
+    held = np.empty(len(seconds), dtype=np.float32)
+    bounds = np.array([0, len(seconds)], dtype=np.int64)
+    features.held_cell_voltage(seconds, np.full(len(seconds), 4.1, np.float32), bounds, held)
+    assert not np.isnan(held[seconds >= seconds[0] + 2 * features.HELD_HALF_S]).any()
+
+
 @pytest.mark.parametrize("period", [1, 10, 30])
 def test_the_held_cell_voltage_ignores_a_spike_and_follows_a_sustained_rise(period: int) -> None:
     seconds = np.arange(0, 600, period, dtype=np.int64)
@@ -469,5 +480,6 @@ def test_the_held_cell_voltage_ignores_a_spike_and_follows_a_sustained_rise(peri
     features.held_cell_voltage(seconds, volts.astype(np.float32), bounds, held)
     assert np.isnan(held[seconds < features.HELD_HALF_S]).all()  # no earlier half-minute yet
     # The spike is in one of the two half-minutes at a time: the lower one never holds it.
-    assert np.allclose(held[(seconds >= 60) & (seconds < 400)], 4.20, atol=1e-4)
-    assert np.allclose(held[seconds >= 460], 4.40, atol=1e-4)
+    late = 2 * features.HELD_HALF_S
+    assert np.allclose(held[(seconds >= late) & (seconds < 400)], 4.20, atol=1e-4)
+    assert np.allclose(held[seconds >= 400 + late], 4.40, atol=1e-4)

@@ -199,3 +199,14 @@ def test_the_benchmarks_physics_alarm_is_the_models_at_the_params_thresholds() -
     expected = [False, True, True, True, True, False]
     assert physics_alarm_configured(rows, train).tolist() == expected
     assert _model(*limits).physics_alarm(rows).tolist() == expected
+
+
+def test_a_champion_is_rescored_with_every_physics_channel_it_has() -> None:
+    from batteryops.hazard.champion import rescore_columns
+
+    model = _model(3.0, sustained=0.5, voltage=0.035, overvoltage=4.25)
+    read = rescore_columns(model)
+    assert set(FEATURES) | {UNEXPLAINED_HEAT, SUSTAINED_HEAT, SPREAD_EXCESS, HELD_CELL_V} <= set(
+        read
+    )
+    assert HELD_CELL_V not in rescore_columns(_model(3.0))
