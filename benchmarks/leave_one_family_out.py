@@ -37,16 +37,10 @@ from batteryops.core.io import partition_files, read_json, write_json
 from batteryops.hazard import evaluate, events, models, observer, training
 from batteryops.hazard.features import copied_module
 from batteryops.hazard.labels import ROW_COLUMNS
-from batteryops.hazard.model import (
-    HELD_CELL_V,
-    SPREAD_EXCESS,
-    SUSTAINED_HEAT,
-    UNEXPLAINED_HEAT,
-    physics_alarm_configured,
-)
+from batteryops.hazard.model import PHYSICS_COLUMNS as PHYSICS
+from batteryops.hazard.model import physics_alarm_configured
 
 SCORE = "lofo_probability"
-PHYSICS = [UNEXPLAINED_HEAT, SUSTAINED_HEAT, SPREAD_EXCESS, HELD_CELL_V]
 
 
 def families(truth: pd.DataFrame) -> dict[str, list[str]]:

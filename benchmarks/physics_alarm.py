@@ -37,11 +37,12 @@ import pandas as pd
 from batteryops.core import schema
 from batteryops.core.config import load_params
 from batteryops.core.io import partition_files, write_json
-from batteryops.hazard import events, observer
+from batteryops.hazard import events
 from batteryops.hazard.features import copied_module
 from batteryops.hazard.labels import NEIGHBOUR_VENTED
 from batteryops.hazard.model import (
     HELD_CELL_V,
+    PHYSICS_COLUMNS,
     SPREAD_EXCESS,
     SUSTAINED_HEAT,
     UNEXPLAINED_HEAT,
@@ -54,10 +55,9 @@ COLUMNS = [
     schema.MODULE_ID,
     schema.SPLIT,
     NEIGHBOUR_VENTED,
-    *observer.NAMES,
-    HELD_CELL_V,
+    *PHYSICS_COLUMNS,
 ]
-CHANNELS = [UNEXPLAINED_HEAT, SUSTAINED_HEAT, SPREAD_EXCESS, HELD_CELL_V]
+CHANNELS = PHYSICS_COLUMNS
 SUSTAINED, BOTH = SUSTAINED_HEAT, "physics_alarm"
 CONFIGURED = {
     "fast": "unexplained_heat_alarm_c_per_min",

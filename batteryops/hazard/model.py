@@ -37,9 +37,9 @@ DELTA_T_FORECAST = "delta_t_30s_forecast_c"
 TOP_FEATURES = "top_features"
 UNEXPLAINED_HEAT, _, SUSTAINED_HEAT, SPREAD_EXCESS = observer.NAMES
 HELD_CELL_V = features.HELD_CELL_V
-# The featurized columns the physics alarm's channels read (stored, never classifier inputs
-# unless featurize.observer_inputs says so).
-PHYSICS_COLUMNS = [*observer.NAMES, HELD_CELL_V]
+# The featurized column each channel of the physics alarm compares with its threshold: fast,
+# sustained, voltage, overvoltage (stored; classifier inputs only if featurize says so).
+PHYSICS_COLUMNS = [UNEXPLAINED_HEAT, SUSTAINED_HEAT, SPREAD_EXCESS, HELD_CELL_V]
 
 
 def unexplained_heat_alarm(heat: np.ndarray, limit: float | None) -> np.ndarray:
