@@ -65,6 +65,30 @@ def copy_checkout(root: str | Path, target: str | Path) -> None:
         (target / folder).mkdir(parents=True, exist_ok=True)
 
 
+def copy_compiled_kernels(root: str | Path, target: str | Path) -> int:
+    """Copy the numba kernels compiled in ``root`` into a copy made by :func:`copy_checkout`.
+
+    Numba caches each compiled kernel beside its module (``__pycache__/<module>.*.nbi`` and
+    ``.nbc``) and trusts the cache while the module's modification time and size are unchanged,
+    which :func:`copy_checkout` keeps: the copy then loads the kernels instead of compiling them
+    again (about a minute on 2 cores). Kernels not compiled in ``root`` are compiled in the copy
+    as before.
+
+    Returns:
+        The number of cache files copied.
+    """
+    root, target = Path(root), Path(target)
+    copied = 0
+    for module in target.rglob("*.py"):
+        relative = module.relative_to(target)
+        cache = root / relative.parent / "__pycache__"
+        for path in cache.glob(f"{relative.stem}.*.nb[ic]"):
+            (target / relative.parent / "__pycache__").mkdir(exist_ok=True)
+            shutil.copy2(path, target / relative.parent / "__pycache__" / path.name)
+            copied += 1
+    return copied
+
+
 def commit_all(project: str | Path, message: str, env: dict[str, str]) -> None:
     """Make ``project`` a git repository if it is not one, and commit everything in it."""
     for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", message]):

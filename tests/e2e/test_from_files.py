@@ -25,6 +25,7 @@ pytestmark = pytest.mark.e2e
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     copy = tmp_path_factory.mktemp("from-files")
     workspace.copy_checkout(ROOT, copy)
+    workspace.copy_compiled_kernels(ROOT, copy)  # compiled by earlier runs here, if any
     _write_params(copy, deep_merge(TINY_OVERRIDES, {"source": "files"}))
     export = copy / "export"
     # The same tiny fleet, as a logger would have written it.

@@ -48,6 +48,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh copy of the project on the tiny fleet, after one full ``dvc repro``."""
     copy = tmp_path_factory.mktemp("batteryops")
     workspace.copy_checkout(ROOT, copy)
+    workspace.copy_compiled_kernels(ROOT, copy)  # compiled by earlier runs here, if any
     _write_params(copy, TINY_OVERRIDES)
     workspace.commit_all(copy, "tiny fleet", _env(copy))
     _run(copy, str(BIN / "dvc"), "repro")
