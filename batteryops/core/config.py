@@ -207,6 +207,9 @@ class SimulateParams(_Section):
     cell_imbalance_soc_max: float = Field(default=0.0, ge=0, le=0.5)
     cell_resistance_mismatch_max: float = Field(default=0.0, ge=0, le=2)
     cooling_failure_resistance_factor: float = Field(ge=1)
+    # Share of the modules without a fault whose cells are aged as a cooling-failure module's
+    # are (resistance x cooling_failure_resistance_factor): healthy modules of every age.
+    aged_module_share: float = Field(default=0.0, ge=0, le=1)
     overcharge_c_rate: float = Field(gt=0)
     overcharge_side_reaction_soc: float = Field(gt=0)
     vent_temp_c: float

@@ -103,6 +103,9 @@ class FleetPlan:
     # ``cell_resistance_mismatch_max``); none when absent.
     cell_imbalance_soc: np.ndarray | None = None
     cell_resistance_mismatch: np.ndarray | None = None
+    # Modules without a fault whose cells are aged like a cooling-failure module's
+    # (``simulate.aged_module_share``); none when absent.
+    aged: np.ndarray | None = None
 
     @property
     def modules(self) -> int:
@@ -150,6 +153,7 @@ def plan_fleet(params: SimulateParams) -> FleetPlan:
     balance = np.random.default_rng([params.seed, 7])
     imbalance = balance.uniform(0.0, params.cell_imbalance_soc_max, count)
     mismatch = balance.uniform(0.0, params.cell_resistance_mismatch_max, count)
+    aged = (balance.uniform(0.0, 1.0, count) < params.aged_module_share) & (fault_type == NONE)
     return FleetPlan(
         rack_ids=rack_ids,
         module_ids=[f"{rack_ids[r]}-M{p + 1:02d}" for r in range(racks) for p in range(per_rack)],
@@ -171,6 +175,7 @@ def plan_fleet(params: SimulateParams) -> FleetPlan:
         gap_end_s=gap_end,
         cell_imbalance_soc=imbalance,
         cell_resistance_mismatch=mismatch,
+        aged=aged,
     )
 
 
@@ -346,8 +351,13 @@ class FleetSimulator:
         self._nuisance_start = np.nan_to_num(plan.nuisance_start_s, nan=np.inf)
         self._heavy_start = _heavy_duty_start(plan)
         self._heavy_direction = np.ones(params.racks)  # +1 discharging, -1 charging
+        # Aged cells: every cooling-failure module's, and those of the healthy or nuisance
+        # modules drawn aged, so that aged cells alone do not mark a module that will fail.
+        aged = self._faults["cooling_failure"]
+        if plan.aged is not None:
+            aged = aged | plan.aged
         self._resistance_scale = plan.resistance_scale * np.where(
-            self._faults["cooling_failure"], params.cooling_failure_resistance_factor, 1.0
+            aged, params.cooling_failure_resistance_factor, 1.0
         )
         self.t = 0
         self.cells = CellState(soc=np.full(n_mod, 0.5))

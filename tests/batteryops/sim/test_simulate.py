@@ -60,6 +60,29 @@ def test_cell_imbalance_leaves_every_other_draw_as_it_was(sim: SimulateParams) -
     assert (varied.cell_resistance_mismatch <= 0.2).all()
 
 
+def test_aged_modules_are_drawn_apart_and_never_among_the_faults(sim: SimulateParams) -> None:
+    plain = simulate.plan_fleet(sim.model_copy(update={"aged_module_share": 0.0}))
+    assert not plain.aged.any()
+    aged = simulate.plan_fleet(sim.model_copy(update={"aged_module_share": 1.0}))
+    for name in ("fault_type", "fault_start_s", "nuisance_start_s", "resistance_scale"):
+        np.testing.assert_array_equal(getattr(plain, name), getattr(aged, name))
+    np.testing.assert_array_equal(aged.aged, aged.fault_type == simulate.NONE)
+
+
+def test_an_aged_healthy_module_heats_more_under_the_same_load(sim: SimulateParams) -> None:
+    def healthy_mean_temp(share: float) -> tuple[np.ndarray, np.ndarray]:
+        params = sim.model_copy(update={"aged_module_share": share})
+        plan = simulate.plan_fleet(params)
+        physics, _ = simulate.simulate_fleet(params, plan)
+        healthy = (plan.fault_type == simulate.NONE) & (plan.nuisance_type == simulate.NONE)
+        return physics["t_cell"][:, healthy].mean(axis=0), healthy
+
+    young, healthy = healthy_mean_temp(0.0)
+    old, _ = healthy_mean_temp(1.0)
+    assert healthy.any()
+    assert (old > young).all()
+
+
 def test_benign_spread_is_widest_near_empty_and_grows_with_load(sim: SimulateParams) -> None:
     varied = sim.model_copy(
         update={"cell_imbalance_soc_max": 0.03, "cell_resistance_mismatch_max": 0.2}
