@@ -193,3 +193,38 @@ def test_heat_loss_is_free_convection_referred_to_10_k() -> None:
     assert trc.heat_loss_w(conductance, 185.0, 25.0) == pytest.approx(0.4 * 32.0)
     assert trc.heat_loss_w(conductance, 15.0, 25.0) == pytest.approx(-0.4)
     assert trc.heat_loss_w(conductance, 25.0, 25.0) == 0.0
+
+
+def _constant_discharge(rate: str, amps: float, drop) -> object:  # noqa: ANN001
+    """A full constant-current discharge of a 3 Ah cell on the linear OCV, minus ``drop(I)``."""
+    steps = int(0.95 * 3.0 * 3600.0 / amps)
+    times = np.arange(1, steps + 1, dtype=float)
+    soc = 1.0 - amps * times / (3.0 * 3600.0)
+    empty = np.array([])
+    return trc.Discharge(
+        cell="synthetic",
+        rate=rate,
+        current_a=np.full(steps, amps),
+        ambient_c=np.full(steps, 22.0),
+        initial_temp_c=22.0,
+        temp_time_s=times,
+        temp_c=np.full(steps, 22.0),
+        volt_time_s=times,
+        volt_v=3.2 + soc + 0.02 - drop(amps),  # an OCV curve 20 mV off, everywhere
+        volt_weight_s=np.ones(steps),
+        rest_time_s=empty,
+        rest_v=empty,
+    )
+
+
+def test_rate_excess_is_nothing_for_a_linear_circuit_and_shows_a_square_term(
+    linear_ocv,
+) -> None:
+    for square, expected_mv in ((0.0, 0.0), (0.002, 36.0)):
+        runs = {
+            rate: _constant_discharge(rate, amps, lambda i: 0.03 * i + square * i * i)  # noqa: B023
+            for rate, amps in (("1C", 3.0), ("2C", 6.0), ("3C", 9.0))
+        }
+        excess = trc.rate_excess_mv(runs, linear_ocv)
+        assert list(excess) == ["3C"]
+        assert excess["3C"] == pytest.approx([expected_mv] * 5, abs=0.5)
