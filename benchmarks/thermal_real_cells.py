@@ -712,6 +712,7 @@ def evaluate_cell(spec: CellSpec, runs: dict[str, Discharge], source: OcvSource)
         "rows": rows,
         "worst_held_out_t_rmse_c": worst_t,
         "worst_held_out_v_rmse_mv": worst_v,
+        "rate_excess_mv": rate_excess_mv(runs, source),
         "t_target_met": worst_t <= TARGET_T_C,
         "v_target_met": worst_v <= TARGET_V_V * 1000.0,
     }
@@ -801,6 +802,8 @@ def rate_excess_mv(
     ``1 / I``); the higher rates' drop beyond ``I R + dV`` is then what grows faster than the
     current. A hotter cell has a lower resistance, so at a higher rate this is a lower bound.
     """
+    if len(runs) < 3:
+        return {}
     base = ocv_base(source)
     apparent: dict[str, tuple[float, list[float]]] = {}
     for rate, run in runs.items():
@@ -913,7 +916,6 @@ def main(argv: list[str] | None = None) -> int:
         else:
             runs, source = load_samsung(args.data, cell)
         results.append(evaluate_cell(SPECS[cell], runs, source))
-        results[-1]["rate_excess_mv"] = rate_excess_mv(runs, source)
     print()
     print_table(results)
     reference = load_params(ROOT / "params.yaml").simulate.cell.model_dump()

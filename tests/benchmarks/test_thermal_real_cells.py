@@ -172,6 +172,8 @@ def test_evaluate_and_print_on_the_excerpt(samsung, linear_ocv, capsys) -> None:
         },
     )
     trc.print_excess([result])
+    assert result["rate_excess_mv"] == {}  # two rates: nothing above them
+    trc.print_rate_excess([result])
     trc.print_verdicts([result])
     printed = capsys.readouterr().out
     assert "S001" in printed and "held-out 2C" in printed and "MET" in printed
