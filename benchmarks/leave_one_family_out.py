@@ -123,7 +123,25 @@ def judged(params: Params, tracks: list[events.ModuleTrack], threshold: float) -
         "false_alarms_per_module_day",
         "false_alarms_per_module_day_upper95",
     ]
-    return {key: found[key] for key in keep} | {"threshold": threshold}
+    leads = found["lead_times_min"]
+    return {key: found[key] for key in keep} | {
+        "threshold": threshold,
+        "events_detected_at_10_min": int(sum(lead >= 10.0 for lead in leads)),
+        "lead_time_min_min": float(min(leads)) if leads else None,
+    }
+
+
+def by_nuisance(
+    params: Params, tracks: list[events.ModuleTrack], nuisances: pd.Series, threshold: float
+) -> dict[str, dict]:
+    """False alarms and watched module-days per nuisance type of the healthy modules' tracks."""
+    found = {}
+    for kind in sorted(set(nuisances)):
+        mine = [t for t in tracks if nuisances.get(t.module_id) == kind]
+        if mine:
+            both = judged(params, mine, threshold)
+            found[kind] = {k: both[k] for k in ("false_alarms", "watched_module_days")}
+    return found
 
 
 def tracks_of(scored: pd.DataFrame, truth: pd.DataFrame) -> list[events.ModuleTrack]:
@@ -190,12 +208,12 @@ def judged_modules(kinds: pd.Series, family: str, kind: str) -> set[str]:
 
 def judge_on_fleet(
     params: Params, fleet: SimulateParams, held: dict[str, Held], pipeline: tuple
-) -> float:
+) -> tuple[float, pd.Series]:
     """Score the judging fleet rack by rack with every held-out model; add each its tracks.
 
     A held-out model keeps the tracks of every healthy and nuisance module and, for a fault
     family, of that family's faulty modules. Returns the watched module-days of the fleet's
-    healthy and nuisance modules (by the pipeline model's tracks).
+    healthy and nuisance modules (by the pipeline model's tracks) and their nuisance types.
     """
     featurizer = HazardModel.load(
         params.paths.model,
@@ -229,11 +247,12 @@ def judge_on_fleet(
             del frame
             gc.collect()
     benign = judged_modules(kinds, "", "nuisance")
+    nuisances = truth.set_index(schema.MODULE_ID)["nuisance_type"].loc[sorted(benign)]
     found = next(iter(held.values()), None)
     if found is None:
-        return 0.0
+        return 0.0, nuisances
     tracks = [t for t in found.judge_reference if t.module_id in benign]
-    return float(judged(params, tracks, pipeline[2])["watched_module_days"])
+    return float(judged(params, tracks, pipeline[2])["watched_module_days"]), nuisances
 
 
 def main() -> None:
@@ -298,10 +317,10 @@ def main() -> None:
         print(f"  trained without {name}: {seconds[name]:.0f} s", flush=True)
     del train_all, validation_rows
     gc.collect()
-    judge_days = 0.0
+    judge_days, nuisances = 0.0, pd.Series(dtype=str)
     if args.judge_racks:
         fleet = judging_fleet(params, args.judge_seed, args.judge_racks)
-        judge_days = judge_on_fleet(params, fleet, held, pipeline)
+        judge_days, nuisances = judge_on_fleet(params, fleet, held, pipeline)
     results = {}
     print(
         f"{'family':>22} {'mods':>4}  held out: recall@min lead, p10, FA/module-days (upper95)"
@@ -323,6 +342,9 @@ def main() -> None:
             results[name] |= {
                 "held_out_with_judge_fleet": both,
                 "pipeline_model_with_judge_fleet": ref_both,
+                "judge_fleet_false_alarms_by_nuisance": by_nuisance(
+                    params, family.judge, nuisances, family.threshold
+                ),
             }
             line += f" | {_events(both)} {_alarms(both)}; pipeline model {_alarms(ref_both)}"
         else:

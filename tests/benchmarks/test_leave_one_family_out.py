@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from batteryops.core.config import load_params
+from batteryops.hazard.events import SECONDS_PER_DAY, ModuleTrack
 from benchmarks import leave_one_family_out as lofo
+
+DAY = int(SECONDS_PER_DAY)
 
 
 def test_judging_fleet_is_the_default_simulator_with_another_seed() -> None:
@@ -24,3 +29,32 @@ def test_a_fault_family_is_judged_on_its_runaways_and_every_benign_module() -> N
     assert lofo.judged_modules(kinds, "internal_short", "fault") == {"J1", "J2", "J4"}
     # A nuisance family's modules carry no fault: judged with every other benign module.
     assert lofo.judged_modules(kinds, "busy_module", "nuisance") == {"J1", "J4"}
+
+
+def _track(module_id: str, alarms_at: list[int], pnr_s: float = float("nan")) -> ModuleTrack:
+    """A day scored 0, with 120 s at 1.0 from each of ``alarms_at``."""
+    score = np.zeros(DAY)
+    for start in alarms_at:
+        score[start : start + 120] = 1.0
+    fault_s = pnr_s - 3600 if not np.isnan(pnr_s) else np.nan
+    return ModuleTrack(
+        module_id, np.arange(DAY, dtype=float), score, np.zeros(DAY, bool), fault_s, pnr_s
+    )
+
+
+def test_false_alarms_are_counted_per_nuisance_and_leads_at_ten_minutes() -> None:
+    params = load_params()
+    tracks = [_track("J1", [1000, 40_000]), _track("J2", []), _track("J3", [5000])]
+    nuisances = pd.Series({"J1": "busy_module", "J2": "busy_module", "J3": "none"})
+    found = lofo.by_nuisance(params, tracks, nuisances, 0.5)
+    assert found["busy_module"]["false_alarms"] == 2
+    assert found["none"]["false_alarms"] == 1
+    assert found["busy_module"]["watched_module_days"] == pytest.approx(2.0, abs=0.01)
+    # Runaways alarmed 30 and 6 min before PNR: both at the minimum lead, one at 10 min.
+    runaways = [
+        _track("J4", [DAY - 1800 - 100], DAY - 100.0),
+        _track("J5", [DAY - 460], DAY - 100.0),
+    ]
+    found = lofo.judged(params, runaways, 0.5)
+    assert found["events_detected_at_10_min"] == 1
+    assert found["lead_time_min_min"] == pytest.approx(6.0, abs=0.2)
