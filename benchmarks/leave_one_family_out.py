@@ -12,7 +12,8 @@ event recall at the minimum lead, lead p10, for a fault family; false alarms per
 module-day with its 95 % upper bound, for a nuisance family (modules that run away are judged
 as events). Prints a table and writes ``reports/leave_one_family_out.json``.
 
-About 1.5 minutes per family on 2 cores (13 families: ~20 minutes); outside the default path.
+About 1.5 minutes per family to train on 2 cores (13 families: ~17 minutes); outside the
+default path.
 The pipeline's own model, trained on every family, is judged on the same modules beside it
 (its training split includes some of them, so it is the upper reference, not a held-out one).
 Both carry the physics alarm (``train.unexplained_heat_alarm_c_per_min`` and its sustained
@@ -29,7 +30,7 @@ model has seen: the default fleet's simulator with another seed (``--judge-seed`
 own family's among them) and, for a fault family, on that family's runaways
 (``held_out_with_judge_fleet``, beside ``held_out``, the default fleet's family modules alone).
 Scoring the judging fleet costs about 2 s per million rows per model (14 models, 43 M rows:
-about 20 minutes more); ``--judge-racks 0`` skips it.
+about 28 minutes more, 46 minutes in all, 16 GB at the peak); ``--judge-racks 0`` skips it.
 """
 
 from __future__ import annotations
