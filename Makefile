@@ -58,7 +58,7 @@ run: init
 # Two workers, whole files each (the e2e modules share one project copy per file); the e2e files
 # go first (tests/conftest.py) so that the longest start at once.
 test: install
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 # Optional: the embedded small language model for `batteryops ask` (llama-cpp-python builds from
 # source: 6-16 min on 2 cores). `make llm-serve` then serves it at http://127.0.0.1:8011/v1.
@@ -75,7 +75,7 @@ llm-serve: llm
 	$(BIN)/batteryops llm-serve
 
 test-fast: install
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not e2e"
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -m "not e2e"
 
 lint: install
 	$(BIN)/ruff check .

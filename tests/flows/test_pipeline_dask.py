@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,15 @@ pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
 # When the command ran, and the process that ran `dvc repro` for it (the shell's grandparent).
 TIMED = "(date +%s.%N; sleep 2; date +%s.%N; ps -o ppid= -p $PPID) > {name}.times"
+
+
+@pytest.fixture(scope="module")
+def prefect_server() -> Iterator[None]:
+    """One temporary Prefect server for the module's flows (each start costs 12-25 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness():
+        yield
 
 
 @pytest.fixture
@@ -53,18 +63,17 @@ def _runner_pid(project: Path, name: str) -> int:
     return int((project / f"{name}.times").read_text().split()[2])
 
 
-def test_the_flow_runs_its_stages_on_dask_workers_solo_stages_alone(dvc_project: Path) -> None:
-    from prefect.testing.utilities import prefect_test_harness
-
+def test_the_flow_runs_its_stages_on_dask_workers_solo_stages_alone(
+    dvc_project: Path, prefect_server: None
+) -> None:
     from flows.pipeline import build_flow, stage_graph
 
     compute = ComputeParams(cluster="local", workers=1)
-    with prefect_test_harness():
-        pipeline = build_flow(2, 0, 0, task_runner="dask", compute=compute)
-        state = pipeline(root=str(dvc_project), return_state=True)
-        assert state.is_completed(), state
-        results = state.result()
-        again = pipeline(root=str(dvc_project))
+    pipeline = build_flow(2, 0, 0, task_runner="dask", compute=compute)
+    state = pipeline(root=str(dvc_project), return_state=True)
+    assert state.is_completed(), state
+    results = state.result()
+    again = pipeline(root=str(dvc_project))
     assert [r["stage"] for r in results] == list(stage_graph(dvc_project))
     assert all(r["ran"] for r in results)
     assert not any(r["ran"] for r in again)  # DVC found every stage up to date
@@ -89,13 +98,11 @@ def test_a_cluster_whose_workers_offer_no_stage_slots_is_refused() -> None:
 
 
 def test_the_flow_runs_on_a_scheduler_and_worker_started_as_a_team_would(
-    dvc_project: Path, tmp_path: Path
+    dvc_project: Path, tmp_path: Path, prefect_server: None
 ) -> None:
     """`dask scheduler` and `dask worker ... --resources stage_slots=2`, as the README has them."""
     import json
     import time
-
-    from prefect.testing.utilities import prefect_test_harness
 
     from flows.pipeline import build_flow, stage_graph
 
@@ -125,13 +132,10 @@ def test_the_flow_runs_on_a_scheduler_and_worker_started_as_a_team_would(
 
         with Client(address, timeout=60) as client:
             client.wait_for_workers(1, timeout=120)
-        with prefect_test_harness():
-            pipeline = build_flow(
-                2, 0, 0, task_runner="dask", compute=ComputeParams(cluster=address)
-            )
-            state = pipeline(root=str(dvc_project), return_state=True)
-            assert state.is_completed(), state
-            results = state.result()
+        pipeline = build_flow(2, 0, 0, task_runner="dask", compute=ComputeParams(cluster=address))
+        state = pipeline(root=str(dvc_project), return_state=True)
+        assert state.is_completed(), state
+        results = state.result()
     finally:
         for process in reversed(started):
             process.terminate()
