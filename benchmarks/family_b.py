@@ -63,12 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params()
     paths = params.paths
-    model = HazardModel.load(
-        paths.model,
-        paths.delta_t_model,
-        paths.baseline_models,
-        read_json(paths.model_info)["model_config"],
-    )
+    model = HazardModel.from_outputs(paths)
     threshold = float(read_json(paths.operating_point)["threshold"])
     rule = float(read_json(paths.metrics.hazard)["baselines"]["rule"]["threshold"])
     fleet = full_fleet(params, args.racks, args.days)

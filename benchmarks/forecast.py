@@ -44,12 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(ROOT / "params.yaml")
     paths = params.paths
-    model = HazardModel.load(
-        ROOT / paths.model,
-        ROOT / paths.delta_t_model,
-        ROOT / paths.baseline_models,
-        read_json(ROOT / paths.model_info)["model_config"],
-    )
+    model = HazardModel.from_outputs(paths, ROOT)
     scorer = Scorer.from_operating_point(model, read_json(ROOT / paths.operating_point))
     horizon = model.delta_t_horizon_s
     truth = pd.read_parquet(ROOT / paths.truth)

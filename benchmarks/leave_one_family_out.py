@@ -216,12 +216,7 @@ def judge_on_fleet(
     family, of that family's faulty modules. Returns the watched module-days of the fleet's
     healthy and nuisance modules (by the pipeline model's tracks) and their nuisance types.
     """
-    featurizer = HazardModel.load(
-        params.paths.model,
-        params.paths.delta_t_model,
-        params.paths.baseline_models,
-        read_json(params.paths.model_info)["model_config"],
-    )
+    featurizer = HazardModel.from_outputs(params.paths)
     columns = ["rack_id", schema.MODULE_ID]
     with tempfile.TemporaryDirectory() as tmp:
         truth = simulate.truth_with_times(fleet, fleet_writer.write_fleet(fleet, tmp))

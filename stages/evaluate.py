@@ -28,9 +28,7 @@ def main(params: Params) -> None:
     paths, alarm = params.paths, params.alarm
     require(paths.model, paths.delta_t_model, paths.baseline_models, paths.truth)
     info = read_json(paths.model_info)
-    model = HazardModel.load(
-        paths.model, paths.delta_t_model, paths.baseline_models, info["model_config"]
-    )
+    model = HazardModel.from_outputs(paths)
     started = time.perf_counter()
     truth = pd.read_parquet(paths.truth)
     with partitions_runner(params.compute) as runner:  # compute.cluster: partitions on Dask

@@ -34,12 +34,7 @@ def main(params: Params) -> None:
     operating = read_json(paths.operating_point)
     # The rule at the threshold evaluate chose for it on validation, as for the model.
     rule_threshold = float(read_json(paths.metrics.hazard)["baselines"]["rule"]["threshold"])
-    model = HazardModel.load(
-        paths.model,
-        paths.delta_t_model,
-        paths.baseline_models,
-        read_json(paths.model_info)["model_config"],
-    )
+    model = HazardModel.from_outputs(paths)
     fleet = merged_simulate(params.simulate, params.generalize.simulate)
     scores = generalization.score_fleet(
         fleet,

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from batteryops.core import schema
-from batteryops.core.config import FeaturizeParams, TrainParams
+from batteryops.core.config import FeaturizeParams, PathsParams, TrainParams
+from batteryops.core.io import read_json
 from batteryops.hazard import features, observer
 from batteryops.hazard.models import (
     ANOMALY_FEATURE,
@@ -361,6 +362,21 @@ class HazardModel:
         self.hazard.save_model(str(hazard_path))
         self.delta_t.save_model(str(delta_t_path))
         joblib.dump(self.baselines, baselines_path)
+
+    @classmethod
+    def from_outputs(cls, paths: PathsParams, root: str | Path = ".") -> HazardModel:
+        """The model the ``train`` stage wrote where ``paths`` (the params' section) put it.
+
+        Raises:
+            MissingInputError: If its configuration file is missing (run the pipeline first).
+        """
+        root = Path(root)
+        return cls.load(
+            root / paths.model,
+            root / paths.delta_t_model,
+            root / paths.baseline_models,
+            read_json(root / paths.model_info)["model_config"],
+        )
 
     @classmethod
     def load(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +11,8 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from batteryops.core.config import FeaturizeParams, load_params
+from batteryops.core.config import FeaturizeParams, Params, load_params
+from batteryops.core.io import MissingInputError
 from batteryops.hazard.model import (
     HELD_CELL_V,
     SPREAD_EXCESS,
@@ -101,6 +104,19 @@ def test_each_threshold_travels_with_the_model_and_old_configs_load_without_it(
     assert getattr(HazardModel.load(*files, config), key) == config[key]
     del config[key]  # a model registered before it
     assert getattr(HazardModel.load(*files, config), key) is None
+
+
+def test_the_model_loads_from_where_the_pipeline_wrote_it(tmp_path: Path, params: Params) -> None:
+    model = _model(3.3, sustained=0.4, voltage=0.035, overvoltage=4.25)
+    paths = params.paths
+    files = [tmp_path / p for p in (paths.model, paths.delta_t_model, paths.baseline_models)]
+    for path in [*files, tmp_path / paths.model_info]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with pytest.raises(MissingInputError, match=re.escape(paths.model_info)):
+        HazardModel.from_outputs(paths, tmp_path)  # nothing trained yet: says which file
+    model.save(*files)
+    (tmp_path / paths.model_info).write_text(json.dumps({"model_config": model.config()}))
+    assert HazardModel.from_outputs(paths, tmp_path).config() == model.config()
 
 
 def test_the_explanation_names_the_physics_evidence_first() -> None:
