@@ -73,7 +73,7 @@ ROBUST_SIGMAS = 3.0
 # duct: the poor-cooling nuisance keeps 70 %); the sustained heat is the error less this share
 # of the cooling the model expects, so that such a loss, which may happen under any load, never
 # reads as sustained heat. The judging fleet's one poorly cooled module that lost its cooling at
-# the start of a 41 A charge read 0.51 C/min without it (the alarm is at 0.5).
+# the start of a 41 A charge read 0.51 C/min without it (the alarm was then at 0.5).
 BENIGN_COOLING_LOSS = 0.3
 JUMP_C = 5.0  # a reading this far from the smoothed temperature waits for the next to confirm it
 CURRENT_SCALE = 1e-3  # I^2 in kA^2 x 1000, for conditioning
