@@ -132,19 +132,6 @@ def judged(params: Params, tracks: list[events.ModuleTrack], threshold: float) -
     }
 
 
-def by_nuisance(
-    params: Params, tracks: list[events.ModuleTrack], nuisances: pd.Series, threshold: float
-) -> dict[str, dict]:
-    """False alarms and watched module-days per nuisance type of the healthy modules' tracks."""
-    found = {}
-    for kind in sorted(set(nuisances)):
-        mine = [t for t in tracks if nuisances.get(t.module_id) == kind]
-        if mine:
-            both = judged(params, mine, threshold)
-            found[kind] = {k: both[k] for k in ("false_alarms", "watched_module_days")}
-    return found
-
-
 def tracks_of(scored: pd.DataFrame, truth: pd.DataFrame) -> list[events.ModuleTrack]:
     """The modules' tracks of :data:`SCORE`, their scores kept as float32 (memory)."""
     built = events.score_tracks(scored, truth, [SCORE])[SCORE]
@@ -209,12 +196,12 @@ def judged_modules(kinds: pd.Series, family: str, kind: str) -> set[str]:
 
 def judge_on_fleet(
     params: Params, fleet: SimulateParams, held: dict[str, Held], pipeline: tuple
-) -> tuple[float, pd.Series]:
+) -> tuple[float, pd.DataFrame]:
     """Score the judging fleet rack by rack with every held-out model; add each its tracks.
 
     A held-out model keeps the tracks of every healthy and nuisance module and, for a fault
     family, of that family's faulty modules. Returns the watched module-days of the fleet's
-    healthy and nuisance modules (by the pipeline model's tracks) and their nuisance types.
+    healthy and nuisance modules (by the pipeline model's tracks) and their truth rows.
     """
     featurizer = HazardModel.from_outputs(params.paths)
     columns = ["rack_id", schema.MODULE_ID]
@@ -243,7 +230,7 @@ def judge_on_fleet(
             del frame
             gc.collect()
     benign = judged_modules(kinds, "", "nuisance")
-    nuisances = truth.set_index(schema.MODULE_ID)["nuisance_type"].loc[sorted(benign)]
+    nuisances = truth[truth[schema.MODULE_ID].isin(benign)]
     found = next(iter(held.values()), None)
     if found is None:
         return 0.0, nuisances
@@ -313,10 +300,11 @@ def main() -> None:
         print(f"  trained without {name}: {seconds[name]:.0f} s", flush=True)
     del train_all, validation_rows
     gc.collect()
-    judge_days, nuisances = 0.0, pd.Series(dtype=str)
+    judge_days, nuisances = 0.0, pd.DataFrame(columns=[schema.MODULE_ID, "nuisance_type"])
     if args.judge_racks:
         fleet = judging_fleet(params, args.judge_seed, args.judge_racks)
         judge_days, nuisances = judge_on_fleet(params, fleet, held, pipeline)
+    benign = set(nuisances[schema.MODULE_ID])
     results = {}
     print(
         f"{'family':>22} {'mods':>4}  held out: recall@min lead, p10, FA/module-days (upper95)"
@@ -338,8 +326,11 @@ def main() -> None:
             results[name] |= {
                 "held_out_with_judge_fleet": both,
                 "pipeline_model_with_judge_fleet": ref_both,
-                "judge_fleet_false_alarms_by_nuisance": by_nuisance(
-                    params, family.judge, nuisances, family.threshold
+                "judge_fleet_false_alarms_by_nuisance": events.false_alarms_by_nuisance(
+                    [t for t in family.judge if t.module_id in benign],
+                    nuisances,
+                    family.threshold,
+                    params.alarm,
                 ),
             }
             line += f" | {_events(both)} {_alarms(both)}; pipeline model {_alarms(ref_both)}"

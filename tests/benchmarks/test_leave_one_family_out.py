@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from batteryops.core.config import load_params
+from batteryops.hazard import events
 from batteryops.hazard.events import SECONDS_PER_DAY, ModuleTrack
 from benchmarks import leave_one_family_out as lofo
 
@@ -45,8 +46,10 @@ def _track(module_id: str, alarms_at: list[int], pnr_s: float = float("nan")) ->
 def test_false_alarms_are_counted_per_nuisance_and_leads_at_ten_minutes() -> None:
     params = load_params()
     tracks = [_track("J1", [1000, 40_000]), _track("J2", []), _track("J3", [5000])]
-    nuisances = pd.Series({"J1": "busy_module", "J2": "busy_module", "J3": "none"})
-    found = lofo.by_nuisance(params, tracks, nuisances, 0.5)
+    nuisances = pd.DataFrame(
+        {"module_id": ["J1", "J2", "J3"], "nuisance_type": ["busy_module", "busy_module", "none"]}
+    )
+    found = events.false_alarms_by_nuisance(tracks, nuisances, 0.5, params.alarm)
     assert found["busy_module"]["false_alarms"] == 2
     assert found["none"]["false_alarms"] == 1
     assert found["busy_module"]["watched_module_days"] == pytest.approx(2.0, abs=0.01)
