@@ -55,10 +55,11 @@ run: init
 	@echo; echo "Registration gates on this run's metrics (details: metrics/*.json, reports/):"
 	-@$(BIN)/batteryops gate
 
-# Two workers, whole files each (the e2e modules share one project copy per file); the e2e files
-# go first (tests/conftest.py) so that the longest start at once.
+# Two workers, whole files each (the e2e modules share one project copy per file), in the order
+# tests/conftest.py gives them (longest first), not xdist's own (most tests first).
+PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 test: install
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
+	$(PYTEST)
 
 # Optional: the embedded small language model for `batteryops ask` (llama-cpp-python builds from
 # source: 6-16 min on 2 cores). `make llm-serve` then serves it at http://127.0.0.1:8011/v1.
@@ -75,7 +76,7 @@ llm-serve: llm
 	$(BIN)/batteryops llm-serve
 
 test-fast: install
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -m "not e2e"
+	$(PYTEST) -m "not e2e"
 
 lint: install
 	$(BIN)/ruff check .
