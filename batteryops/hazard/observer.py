@@ -28,7 +28,10 @@ floor, the readings' resolution, so an idle module's model still learns its firs
 reading more than :data:`JUMP_C` from the smoothed temperature is held back until the next
 reading confirms it: a single-reading sensor spike (a 25 C glitch) is dropped, which matters
 for a 10 s or 30 s logger, where smoothing over seconds cannot absorb it; a real jump costs one
-reading of delay.
+reading of delay. A sensors' mean above the hottest sensor (by more than :data:`MEAN_ABOVE_MAX_C`)
+cannot be a reading of the module and is skipped by the mean's model: two such glitched
+readings in a row (47 C against a hottest sensor of 22.6 C) confirm each other under the jump
+rule and read as half a degree a minute of sustained heat.
 
 One kernel serves offline (a module's rows from a fresh state) and online (the live service
 carries each module's state from tick to tick: :func:`observe` with ``states``), so both see
@@ -75,6 +78,7 @@ ROBUST_SIGMAS = 3.0
 # reads as sustained heat. The judging fleet's one poorly cooled module that lost its cooling at
 # the start of a 41 A charge read 0.51 C/min without it (the alarm was then at 0.5).
 BENIGN_COOLING_LOSS = 0.3
+MEAN_ABOVE_MAX_C = 0.5  # a sensors' mean this far above the hottest sensor is a glitch
 JUMP_C = 5.0  # a reading this far from the smoothed temperature waits for the next to confirm it
 CURRENT_SCALE = 1e-3  # I^2 in kA^2 x 1000, for conditioning
 # State of one sensor signal's model (a module holds SENSORS of them, one after the other):
@@ -149,9 +153,11 @@ def observe(
     if mean_temp_c is not None:
         mean = np.ascontiguousarray(per_sensor[:, 1])
         errors = np.full((3, len(seconds)), np.nan, dtype=np.float32)
+        mean_c = mean_temp_c.astype(np.float64)  # a copy: the caller's column is not touched
+        mean_c[mean_c > temp_c + MEAN_ABOVE_MAX_C] = np.nan
         _observe(
             args[0],
-            mean_temp_c.astype(np.float64),
+            mean_c,
             *args[1:],
             mean,
             errors,

@@ -208,3 +208,18 @@ def test_a_state_of_another_layout_is_refused_before_anything_moves() -> None:
     ):
         observer.observe(seconds, temp, coolant, current, np.array([0, len(seconds)]), old)
     np.testing.assert_array_equal(old, kept)
+
+
+def test_a_sensors_mean_above_the_hottest_sensor_is_skipped() -> None:
+    # Two glitched means in a row, 25 C above the hottest sensor: they confirm each other under
+    # the jump rule, so only the mean-above-hottest check keeps them out of the mean's model
+    # (a judging fleet's healthy module read 0.43 C/min of sustained heat from two such).
+    seconds, temp, coolant, current = _module(10)
+    bounds = np.array([0, len(seconds)])
+    mean = temp - 0.4
+    clean = observer.observe(seconds, temp, coolant, current, bounds, None, mean)[2]
+    glitched = mean.copy()
+    glitched[5 * 3600 : 5 * 3600 + 2] += 25.0
+    out = observer.observe(seconds, temp, coolant, current, bounds, None, glitched)[2]
+    np.testing.assert_allclose(out, clean, atol=0.02)
+    assert glitched[5 * 3600] > temp[5 * 3600] + 20.0  # the caller's column is left as given
