@@ -51,11 +51,17 @@ from batteryops.core.io import partition_files, read_json, write_json
 from batteryops.hazard import evaluate, events, labels, models, observer, training
 from batteryops.hazard.features import copied_module
 from batteryops.hazard.labels import ROW_COLUMNS
-from batteryops.hazard.model import PHYSICS_COLUMNS as PHYSICS
-from batteryops.hazard.model import HazardModel, physics_alarm_configured
+from batteryops.hazard.model import (
+    EVIDENCE_AGE,
+    PHYSICS_COLUMNS,
+    HazardModel,
+    evidence_gate,
+    physics_alarm_configured,
+)
 from batteryops.sim import fleet_writer, simulate
 
 SCORE = "lofo_probability"
+PHYSICS = PHYSICS_COLUMNS + [EVIDENCE_AGE]  # the physics alarm's columns and the gate's
 JUDGE_PREFIX = "J"  # the judging fleet's rack and module ids, told apart from the default's
 
 
@@ -141,8 +147,10 @@ def tracks_of(scored: pd.DataFrame, truth: pd.DataFrame) -> list[events.ModuleTr
 
 
 def with_physics(params: Params, rows: pd.DataFrame, probability: np.ndarray) -> np.ndarray:
-    """The classifier's probability raised to 1 where the physics alarm fires (as the model)."""
-    return np.maximum(probability, physics_alarm_configured(rows, params.train))
+    """The classifier's probability gated by the observer's evidence, raised to 1 where the
+    physics alarm fires (as the model)."""
+    gated = evidence_gate(rows, probability, params.train.classifier_evidence_window_s)
+    return np.maximum(gated, physics_alarm_configured(rows, params.train))
 
 
 def run_family(

@@ -21,7 +21,7 @@ from batteryops.core.config import AlarmParams
 from batteryops.core.io import partition_files, read_json, read_rows
 from batteryops.hazard import evaluate, events
 from batteryops.hazard.labels import ROW_COLUMNS
-from batteryops.hazard.model import PHYSICS_COLUMNS, HazardModel
+from batteryops.hazard.model import EVIDENCE_AGE, PHYSICS_COLUMNS, HazardModel
 from batteryops.hazard.models import ANOMALY_FEATURE
 from batteryops.mlops import registry
 
@@ -89,13 +89,13 @@ def compare_on_test_modules(
 
 
 def rescore_columns(model: HazardModel) -> list[str]:
-    """The featurized columns a re-scoring reads: the inputs and every physics channel's column.
+    """The featurized columns a re-scoring reads: inputs, physics channels, the evidence gate.
 
     The physics columns come from the featurized table as stored (the signals some were computed
     from, such as ``cell_v_max``, are not stored, so they cannot be computed again there).
     """
     base = [f for f in model.features if f != ANOMALY_FEATURE]
-    return base + [c for c in model.featurized_columns if c in PHYSICS_COLUMNS]
+    return base + [c for c in model.featurized_columns if c in PHYSICS_COLUMNS + [EVIDENCE_AGE]]
 
 
 def metrics_on_test_modules(

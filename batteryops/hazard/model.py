@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 PROBABILITY = "hazard_probability"
 DELTA_T_FORECAST = "delta_t_30s_forecast_c"
 TOP_FEATURES = "top_features"
-UNEXPLAINED_HEAT, _, SUSTAINED_HEAT, SPREAD_EXCESS = observer.NAMES
+UNEXPLAINED_HEAT, _, SUSTAINED_HEAT, SPREAD_EXCESS, EVIDENCE_AGE = observer.NAMES
 HELD_CELL_V = features.HELD_CELL_V
 # The featurized column each channel of the physics alarm compares with its threshold: fast,
 # sustained, voltage, overvoltage (stored; classifier inputs only if featurize says so).
@@ -86,6 +86,25 @@ def physics_alarm_configured(frame: pd.DataFrame, train: TrainParams) -> np.ndar
     return fast | sustained | voltage | over
 
 
+def evidence_gate(
+    frame: pd.DataFrame, probability: np.ndarray, window_s: float | None
+) -> np.ndarray:
+    """The classifier's ``probability``, 0 where the module showed no evidence in ``window_s``.
+
+    Evidence is the observer's (:data:`EVIDENCE_AGE`: seconds since it last saw unexplained
+    heat, sustained heat or a spread excess over its evidence levels). Ungated if ``window_s``
+    is None, or on rows featurized without the column (a warning says so: ungated alarms more,
+    which is the safe side).
+    """
+    if window_s is None:
+        return probability
+    if EVIDENCE_AGE not in frame.columns:
+        log.warning("featurized rows without %s: the classifier alarms ungated", EVIDENCE_AGE)
+        return probability
+    age = np.nan_to_num(frame[EVIDENCE_AGE].to_numpy(dtype=np.float64), nan=np.inf)
+    return np.where(age <= window_s, probability, 0.0).astype(np.float32)
+
+
 def _column_alarm(frame: pd.DataFrame, column: str, limit: float | None, what: str) -> np.ndarray:
     """Rows whose ``column`` reaches ``limit``: a physics alarm channel on one column.
 
@@ -132,6 +151,12 @@ class HazardModel:
     # (features.HELD_CELL_V) at or above this (V): a cell charged past full, which its charger
     # would have stopped. None: off (models registered before it).
     cell_overvoltage_alarm_v: float | None = None
+    # The classifier alarms only on rows whose module showed physical evidence of a fault
+    # (observer.NAMES[4]: unexplained heat, sustained heat or a spread excess over levels well
+    # under the alarm's) within this many seconds; elsewhere its probability counts as 0. A
+    # module that is only hotter than its rack, or whose cells sit further apart than the
+    # training fleet's, is no fault. None: ungated (models registered before it).
+    classifier_evidence_window_s: float | None = None
 
     @property
     def uses_anomaly_feature(self) -> bool:
@@ -155,6 +180,8 @@ class HazardModel:
             columns += [SPREAD_EXCESS]
         if self.cell_overvoltage_alarm_v is not None:
             columns += [HELD_CELL_V]
+        if self.classifier_evidence_window_s is not None:
+            columns += [EVIDENCE_AGE]
         return list(dict.fromkeys(columns))
 
     def config(self) -> dict[str, Any]:
@@ -171,6 +198,7 @@ class HazardModel:
             ),
             "spread_excess_alarm_v": self.spread_excess_alarm_v,
             "cell_overvoltage_alarm_v": self.cell_overvoltage_alarm_v,
+            "classifier_evidence_window_s": self.classifier_evidence_window_s,
         }
 
     @property
@@ -260,8 +288,13 @@ class HazardModel:
         return self._predict(self.hazard, frame if matrix is None else matrix)
 
     def with_physics(self, frame: pd.DataFrame, probability: np.ndarray) -> np.ndarray:
-        """``probability`` raised to 1 on the rows of ``frame`` where the physics alarm fires."""
-        return np.maximum(probability, self.physics_alarm(frame), dtype=np.float32)
+        """``probability`` gated by the evidence, raised to 1 where the physics alarm fires.
+
+        The classifier's ``probability`` counts as 0 on rows without physical evidence of a
+        fault within :attr:`classifier_evidence_window_s` (:func:`evidence_gate`).
+        """
+        gated = evidence_gate(frame, probability, self.classifier_evidence_window_s)
+        return np.maximum(gated, self.physics_alarm(frame), dtype=np.float32)
 
     def physics_alarm(self, frame: pd.DataFrame) -> np.ndarray:
         """Rows where any channel of the physics alarm fires.
@@ -407,4 +440,5 @@ class HazardModel:
             ),
             spread_excess_alarm_v=config.get("spread_excess_alarm_v"),
             cell_overvoltage_alarm_v=config.get("cell_overvoltage_alarm_v"),
+            classifier_evidence_window_s=config.get("classifier_evidence_window_s"),
         )

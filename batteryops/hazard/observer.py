@@ -33,6 +33,15 @@ cannot be a reading of the module and is skipped by the mean's model: two such g
 readings in a row (47 C against a hottest sensor of 22.6 C) confirm each other under the jump
 rule and read as half a degree a minute of sustained heat.
 
+The fifth column is not a measure but a memory: the seconds since the module last showed any
+physical evidence of a fault (``physics_evidence_age_s``): unexplained heat of at least
+:data:`EVIDENCE_HEAT_C_PER_MIN`, sustained heat of at least :data:`EVIDENCE_SUSTAINED_C_PER_MIN`
+or a spread excess of at least :data:`EVIDENCE_SPREAD_V`, each well under its alarm threshold.
+The model lets its classifier alarm only within a window of such evidence
+(``train.classifier_evidence_window_s``): a module that is merely hotter than its rack, or whose
+cells sit further apart than our simulator's, shows no heat its own load and cooling do not
+explain.
+
 One kernel serves offline (a module's rows from a fresh state) and online (the live service
 carries each module's state from tick to tick: :func:`observe` with ``states``), so both see
 the same features for the same rows. Times are the rows' seconds: a 10 s or 30 s logger gets
@@ -55,6 +64,9 @@ NAMES = [
     # Not thermal: the cell-voltage spread against the module's own (spread_baseline), whose
     # state is carried with the observer's.
     "cell_v_spread_excess_v",
+    # Seconds since any of the above last reached its evidence level (NaN: never); its state,
+    # the second it last did, is the state's last slot.
+    "physics_evidence_age_s",
 ]
 STEP_S = 30  # one update per this many seconds of data
 MAX_GAP_S = 90  # a longer gap restarts the difference (not the model)
@@ -79,6 +91,13 @@ ROBUST_SIGMAS = 3.0
 # the start of a 41 A charge read 0.51 C/min without it (the alarm was then at 0.5).
 BENIGN_COOLING_LOSS = 0.3
 MEAN_ABOVE_MAX_C = 0.5  # a sensors' mean this far above the hottest sensor is a glitch
+# Evidence of a fault, each well under its channel's alarm threshold (1.7 C/min fast, 0.4
+# sustained, 35 mV spread excess) and over what most healthy minutes show: the classifier's alarm
+# needs one of them within its window. Chosen with the default fleet's validation split (keep
+# every runaway alarmed 10 min ahead and 80 % of its lead p10) from a grid of five levels.
+EVIDENCE_HEAT_C_PER_MIN = 0.4
+EVIDENCE_SUSTAINED_C_PER_MIN = 0.15
+EVIDENCE_SPREAD_V = 0.008
 JUMP_C = 5.0  # a reading this far from the smoothed temperature waits for the next to confirm it
 CURRENT_SCALE = 1e-3  # I^2 in kA^2 x 1000, for conditioning
 # State of one sensor signal's model (a module holds SENSORS of them, one after the other):
@@ -88,7 +107,9 @@ THETA, P, SPREAD, FAST, SLOW, ANCHOR_T, ANCHOR_TEMP, ANCHOR_COOL = 0, 3, 12, 13,
 I2_SUM, LAST_T, LAST_I2, UPDATES, SMOOTH, HELD, SLOW_COOLING = 18, 19, 20, 21, 22, 23, 24
 STATE = 25
 SENSORS = 2  # a module's state: the hottest sensor's model, then the sensors' mean's, then
-THERMAL = SENSORS * STATE  # the spread baseline's (spread_baseline.STATE)
+THERMAL = SENSORS * STATE  # the spread baseline's (spread_baseline.STATE), then the second
+EVIDENCE = THERMAL + spread_baseline.STATE  # of the last evidence (NaN: none yet)
+WIDTH = EVIDENCE + 1
 
 
 def fresh_states(modules: int) -> np.ndarray:
@@ -97,7 +118,13 @@ def fresh_states(modules: int) -> np.ndarray:
     states[:, :, THETA : THETA + 3] = 0.0
     states[:, :, P : P + 9] = np.eye(3).ravel() * 100.0
     states[:, :, [SPREAD, FAST, SLOW, I2_SUM, UPDATES, SLOW_COOLING]] = [0.25, 0, 0, 0, 0, 0]
-    return np.hstack([states.reshape(modules, THERMAL), spread_baseline.fresh_states(modules)])
+    return np.hstack(
+        [
+            states.reshape(modules, THERMAL),
+            spread_baseline.fresh_states(modules),
+            np.full((modules, 1), np.nan),
+        ]
+    )
 
 
 def observe(
@@ -133,7 +160,7 @@ def observe(
     """
     if states is None:
         states = fresh_states(len(bounds) - 1)
-    width = THERMAL + spread_baseline.STATE
+    width = WIDTH
     if states.shape != (len(bounds) - 1, width):
         raise ValueError(
             f"observer states have shape {states.shape}, expected ({len(bounds) - 1}, {width}):"
@@ -168,12 +195,30 @@ def observe(
         out[2] = errors[0] - errors[1] - BENIGN_COOLING_LOSS * np.maximum(errors[2], 0.0)
     states[:, :THERMAL] = per_sensor.reshape(len(states), THERMAL)  # a no-op unless reshape copied
     if cell_v_spread_v is not None and soc_pct is not None:
-        baseline = np.ascontiguousarray(states[:, THERMAL:])
+        baseline = np.ascontiguousarray(states[:, THERMAL:EVIDENCE])
         excess = np.full(len(seconds), np.nan)
         spread_baseline.run(seconds, cell_v_spread_v, soc_pct, current_a, bounds, baseline, excess)
-        states[:, THERMAL:] = baseline
+        states[:, THERMAL:EVIDENCE] = baseline
         out[3] = excess
+    evidence = (
+        (np.nan_to_num(out[0], nan=-np.inf) >= EVIDENCE_HEAT_C_PER_MIN)
+        | (np.nan_to_num(out[2], nan=-np.inf) >= EVIDENCE_SUSTAINED_C_PER_MIN)
+        | (np.nan_to_num(out[3], nan=-np.inf) >= EVIDENCE_SPREAD_V)
+    )
+    last = np.ascontiguousarray(states[:, EVIDENCE])
+    _evidence_age(args[0], evidence, args[3], last, out[4])
+    states[:, EVIDENCE] = last
     return out
+
+
+@njit(cache=True)
+def _evidence_age(seconds, evidence, bounds, last, out):  # noqa: ANN001, ANN202
+    """Seconds since each module's last evidence (``last``: its second, carried in and out)."""
+    for m in range(len(bounds) - 1):
+        for i in range(bounds[m], bounds[m + 1]):
+            if evidence[i]:
+                last[m] = seconds[i]
+            out[i] = seconds[i] - last[m]
 
 
 @njit(cache=True, parallel=True)

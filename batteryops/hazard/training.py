@@ -23,6 +23,7 @@ from batteryops.core.io import read_rows
 from batteryops.hazard import models, split
 from batteryops.hazard.labels import NEIGHBOUR_VENTED, ROW_COLUMNS
 from batteryops.hazard.model import (
+    EVIDENCE_AGE,
     HELD_CELL_V,
     SPREAD_EXCESS,
     SUSTAINED_HEAT,
@@ -33,13 +34,15 @@ from batteryops.mlops import tracking
 
 # The row columns training reads beside the features: no rack, no neighbour flag (``trainable``
 # holds it), and the ΔT forecast's base (not a model input).
-# The ΔT forecast's base and the physics alarm's input travel with the rows (the input example).
+# The ΔT forecast's base, the physics alarm's inputs and its evidence gate's travel with the rows
+# (the input example).
 TRAINING_COLUMNS = [c for c in ROW_COLUMNS if c not in (schema.RACK_ID, NEIGHBOUR_VENTED)] + [
     models.HEAT_BALANCE_FEATURE,
     UNEXPLAINED_HEAT,
     SUSTAINED_HEAT,
     SPREAD_EXCESS,
     HELD_CELL_V,
+    EVIDENCE_AGE,
 ]
 # What models.training_rows reads to thin the rows (overheat where the partition has it).
 THINNING_COLUMNS = [
@@ -180,6 +183,7 @@ def fit_models(
         ),
         spread_excess_alarm_v=section.spread_excess_alarm_v,
         cell_overvoltage_alarm_v=section.cell_overvoltage_alarm_v,
+        classifier_evidence_window_s=section.classifier_evidence_window_s,
     )
     return TrainingResult(model, fitted, delta_t_best, train.head(INPUT_EXAMPLE_ROWS))
 

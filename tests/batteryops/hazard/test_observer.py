@@ -49,7 +49,7 @@ def test_a_busy_healthy_module_is_explained_by_its_own_model() -> None:
 
 
 def test_extra_heat_shows_within_minutes_and_grows() -> None:
-    heat, growth, _, _ = _features(_module(1, extra_c_per_min=0.5))
+    heat, growth, _, _, _ = _features(_module(1, extra_c_per_min=0.5))
     start = 5 * 3600
     assert np.nanmax(np.abs(heat[3600:start])) < 0.3
     # The extra heat rate ramps by 0.5 C/min every 10 min: the observer follows it a couple of
@@ -223,3 +223,26 @@ def test_a_sensors_mean_above_the_hottest_sensor_is_skipped() -> None:
     out = observer.observe(seconds, temp, coolant, current, bounds, None, glitched)[2]
     np.testing.assert_allclose(out, clean, atol=0.02)
     assert glitched[5 * 3600] > temp[5 * 3600] + 20.0  # the caller's column is left as given
+
+
+def test_evidence_age_counts_from_the_last_evidence_and_carries_across_calls() -> None:
+    seconds, temp, coolant, current = _module(1, extra_c_per_min=0.5)
+    bounds = np.array([0, len(seconds)])
+    out = observer.observe(seconds, temp, coolant, current, bounds)
+    heat, age = out[0], out[4]
+    seen = np.nan_to_num(heat, nan=-np.inf) >= observer.EVIDENCE_HEAT_C_PER_MIN
+    first = int(np.flatnonzero(seen)[0])
+    assert first > 5 * 3600  # a healthy module's own model explains it: no evidence before
+    assert np.isnan(age[:first]).all()  # never seen: no age
+    assert (age[seen] == 0).all()
+    after = first + np.arange(1, 30)
+    assert (age[after][~seen[after]] > 0).all()
+    states = observer.fresh_states(1)
+    parts = [
+        observer.observe(
+            seconds[lo:hi], temp[lo:hi], coolant[lo:hi], current[lo:hi], np.array([0, hi - lo]),
+            states,
+        )[4]
+        for lo, hi in ((0, first + 5), (first + 5, len(seconds)))
+    ]  # fmt: skip
+    np.testing.assert_array_equal(np.concatenate(parts), age)

@@ -14,6 +14,7 @@ import xgboost as xgb
 from batteryops.core.config import FeaturizeParams, Params, load_params
 from batteryops.core.io import MissingInputError
 from batteryops.hazard.model import (
+    EVIDENCE_AGE,
     HELD_CELL_V,
     SPREAD_EXCESS,
     SUSTAINED_HEAT,
@@ -31,6 +32,7 @@ def _model(
     sustained: float | None = None,
     voltage: float | None = None,
     overvoltage: float | None = None,
+    evidence_window: float | None = None,
 ) -> HazardModel:
     """A tiny booster that scores every row low, and the physics alarm at these limits."""
     rng = np.random.default_rng(0)
@@ -51,6 +53,7 @@ def _model(
         unexplained_heat_sustained_alarm_c_per_min=sustained,
         spread_excess_alarm_v=voltage,
         cell_overvoltage_alarm_v=overvoltage,
+        classifier_evidence_window_s=evidence_window,
     )
 
 
@@ -92,12 +95,13 @@ def test_rows_without_the_observer_column_score_by_the_classifier_and_say_so(cap
         "unexplained_heat_sustained_alarm_c_per_min",
         "spread_excess_alarm_v",
         "cell_overvoltage_alarm_v",
+        "classifier_evidence_window_s",
     ],
 )
 def test_each_threshold_travels_with_the_model_and_old_configs_load_without_it(
     tmp_path: Path, key: str
 ) -> None:
-    model = _model(3.3, sustained=0.5, voltage=0.035, overvoltage=4.25)
+    model = _model(3.3, sustained=0.5, voltage=0.035, overvoltage=4.25, evidence_window=1800)
     files = [tmp_path / name for name in ("hazard.ubj", "delta_t.ubj", "baselines.joblib")]
     model.save(*files)
     config = model.config()
@@ -226,3 +230,23 @@ def test_a_champion_is_rescored_with_every_physics_channel_it_has() -> None:
         read
     )
     assert HELD_CELL_V not in rescore_columns(_model(3.0))
+
+
+def test_the_classifier_alarms_only_within_the_window_of_physical_evidence(caplog) -> None:
+    # A classifier that scores every row high: gated, it counts only where the observer saw
+    # evidence at most 1800 s ago; the physics alarm still scores 1 whatever the gate says.
+    model = _model(3.0, evidence_window=1800)
+    model.hazard = type("High", (), {"inplace_predict": lambda self, x: np.full(len(x), 0.99)})()
+    assert EVIDENCE_AGE in model.featurized_columns
+    rows = _rows([0.0, 0.0, 0.0, 0.0, 5.0]).assign(
+        **{EVIDENCE_AGE: np.array([0.0, 1800.0, 1801.0, np.nan, np.nan], dtype=np.float32)}
+    )
+    assert model.hazard_probability(rows).tolist() == pytest.approx([0.99, 0.99, 0, 0, 1.0])
+    ungated = _model(3.0)
+    ungated.hazard = model.hazard
+    assert EVIDENCE_AGE not in ungated.featurized_columns
+    assert ungated.hazard_probability(rows)[:4].tolist() == pytest.approx([0.99] * 4)
+    with caplog.at_level("WARNING"):  # featurized without it: ungated, and said
+        alone = model.hazard_probability(rows.drop(columns=EVIDENCE_AGE))
+    assert alone[:4].tolist() == pytest.approx([0.99] * 4)
+    assert EVIDENCE_AGE in caplog.text
