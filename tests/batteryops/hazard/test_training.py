@@ -11,7 +11,13 @@ import pytest
 from batteryops.core import schema
 from batteryops.core.config import Params, TrainParams
 from batteryops.hazard import models
-from batteryops.hazard.model import HELD_CELL_V, SPREAD_EXCESS, SUSTAINED_HEAT, UNEXPLAINED_HEAT
+from batteryops.hazard.model import (
+    EVIDENCE_AGE,
+    HELD_CELL_V,
+    SPREAD_EXCESS,
+    SUSTAINED_HEAT,
+    UNEXPLAINED_HEAT,
+)
 from batteryops.hazard.split import SplitLeakError
 from batteryops.hazard.training import (
     INPUT_EXAMPLE_ROWS,
@@ -37,6 +43,7 @@ def test_training_columns_are_the_row_columns_training_reads() -> None:
         "unexplained_heat_mean_sensor_10min_c_per_min",
         "cell_v_spread_excess_v",
         "cell_v_max_held_v",
+        "physics_evidence_age_s",
     ]
 
 
@@ -59,6 +66,7 @@ def _rows(n: int, seed: int, split: str | np.ndarray = "train") -> pd.DataFrame:
             SUSTAINED_HEAT: np.float32(0.0),
             SPREAD_EXCESS: np.float32(0.0),
             HELD_CELL_V: np.float32(4.0),
+            EVIDENCE_AGE: np.float32(np.nan),
         }
         | {name: values[:, i] for i, name in enumerate(FEATURES)}
     )
