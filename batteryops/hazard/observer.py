@@ -36,7 +36,19 @@ rule and read as half a degree a minute of sustained heat.
 The fifth column is not a measure but a memory: the seconds since the module last showed any
 physical evidence of a fault (``physics_evidence_age_s``): unexplained heat of at least
 :data:`EVIDENCE_HEAT_C_PER_MIN`, sustained heat of at least :data:`EVIDENCE_SUSTAINED_C_PER_MIN`
-or a spread excess of at least :data:`EVIDENCE_SPREAD_V`, each well under its alarm threshold.
+or a spread excess of at least :data:`EVIDENCE_SPREAD_V`, each well under its alarm threshold,
+or a lost cooling. A stopped fan leaves about 5 % of a module's cooling; the benign losses (a
+rack-end position, a blocked duct) keep 50-70 %. Over hours the model learns a stopped fan as the
+module's own cooling, and its heat no longer reads as unexplained. Two signs that it was lost,
+both required: the sensors' mean model's cooling coefficient b under :data:`LOST_COOLING_SHARE`
+of its own slow mean (time constant :data:`COOLING_REFERENCE_S`), and a slow model of the
+sensors' mean (forgetting half-life :data:`SLOW_HALF_LIFE_S`, a day) missing at least
+:data:`LOST_COOLING_ERROR_SHARE` of the cooling it expects, where it expects at least
+:data:`COOLING_FLOOR_C_PER_MIN`. Either alone misleads: b and c trade off while a module sits at
+one temperature over its coolant for hours (a busy module losing 30 % of its cooling then reads
+b at 20 % of its own), and a slow model's error share is noisy wherever little cooling is
+expected. Both wait for :data:`LOST_COOLING_WARMUP_UPDATES` updates (twelve hours). The levels
+were not tuned: they lie between the benign losses and a failed fan.
 The model lets its classifier alarm only within a window of such evidence
 (``train.classifier_evidence_window_s``): a module that is merely hotter than its rack, or whose
 cells sit further apart than our simulator's, shows no heat its own load and cooling do not
@@ -98,17 +110,26 @@ MEAN_ABOVE_MAX_C = 0.5  # a sensors' mean this far above the hottest sensor is a
 EVIDENCE_HEAT_C_PER_MIN = 0.4
 EVIDENCE_SUSTAINED_C_PER_MIN = 0.15
 EVIDENCE_SPREAD_V = 0.008
+LOST_COOLING_SHARE = 0.25  # b under this share of its slow mean, and
+LOST_COOLING_ERROR_SHARE = 0.6  # the slow model missing this share of its expected cooling
+COOLING_FLOOR_C_PER_MIN = 0.05  # (where it expects at least this much): a lost cooling
+COOLING_REFERENCE_S = 12 * 3600.0  # b's slow mean: its time constant
+SLOW_HALF_LIFE_S = 24 * 3600.0  # the slow model's forgetting
+LOST_COOLING_WARMUP_UPDATES = int(COOLING_REFERENCE_S // STEP_S)  # before either is trusted
 JUMP_C = 5.0  # a reading this far from the smoothed temperature waits for the next to confirm it
 CURRENT_SCALE = 1e-3  # I^2 in kA^2 x 1000, for conditioning
 # State of one sensor signal's model (a module holds SENSORS of them, one after the other):
 # theta (3), P (9), spread, fast, slow, anchor t, anchor T, anchor dT to coolant, I^2 integral,
-# last t, last I^2, updates, smoothed T, a reading held back, the expected cooling's slow mean.
+# last t, last I^2, updates, smoothed T, a reading held back, the expected cooling's slow mean,
+# the cooling coefficient's slow mean (NaN until warm).
 THETA, P, SPREAD, FAST, SLOW, ANCHOR_T, ANCHOR_TEMP, ANCHOR_COOL = 0, 3, 12, 13, 14, 15, 16, 17
-I2_SUM, LAST_T, LAST_I2, UPDATES, SMOOTH, HELD, SLOW_COOLING = 18, 19, 20, 21, 22, 23, 24
-STATE = 25
-SENSORS = 2  # a module's state: the hottest sensor's model, then the sensors' mean's, then
-THERMAL = SENSORS * STATE  # the spread baseline's (spread_baseline.STATE), then the second
-EVIDENCE = THERMAL + spread_baseline.STATE  # of the last evidence (NaN: none yet)
+I2_SUM, LAST_T, LAST_I2, UPDATES, SMOOTH, HELD, SLOW_COOLING, COOLING_REF = range(18, 26)
+STATE = 26
+# A module's state: the hottest sensor's model, the sensors' mean's, the sensors' mean's slow
+# model, then the spread baseline's (spread_baseline.STATE), then the second of the last evidence.
+SENSORS = 3
+THERMAL = SENSORS * STATE
+EVIDENCE = THERMAL + spread_baseline.STATE  # NaN: no evidence yet
 WIDTH = EVIDENCE + 1
 
 
@@ -175,24 +196,24 @@ def observe(
     )
     per_sensor = states[:, :THERMAL].reshape(len(states), SENSORS, STATE)
     hottest = np.ascontiguousarray(per_sensor[:, 0])
-    _observe(args[0], temp_c.astype(np.float64), *args[1:], hottest, out[:2], WARMUP_UPDATES)
+    temp = temp_c.astype(np.float64)
+    _observe(args[0], temp, *args[1:], hottest, out[:2], WARMUP_UPDATES, HALF_LIFE_S)
     per_sensor[:, 0] = hottest
+    lost_cooling = np.zeros(len(seconds), dtype=bool)
     if mean_temp_c is not None:
-        mean = np.ascontiguousarray(per_sensor[:, 1])
-        errors = np.full((3, len(seconds)), np.nan, dtype=np.float32)
         mean_c = mean_temp_c.astype(np.float64)  # a copy: the caller's column is not touched
-        mean_c[mean_c > temp_c + MEAN_ABOVE_MAX_C] = np.nan
-        _observe(
-            args[0],
-            mean_c,
-            *args[1:],
-            mean,
-            errors,
-            SUSTAINED_WARMUP_UPDATES,
-        )
-        per_sensor[:, 1] = mean
+        mean_c[mean_c > temp + MEAN_ABOVE_MAX_C] = np.nan
+        errors = _mean_model(args, mean_c, per_sensor, 1, SUSTAINED_WARMUP_UPDATES, HALF_LIFE_S)
         # The two-minute mean minus its growth: the ten-minute one, less a benign cooling loss.
         out[2] = errors[0] - errors[1] - BENIGN_COOLING_LOSS * np.maximum(errors[2], 0.0)
+        slow = _mean_model(
+            args, mean_c, per_sensor, 2, LOST_COOLING_WARMUP_UPDATES, SLOW_HALF_LIFE_S
+        )
+        expected = np.where(slow[2] >= COOLING_FLOOR_C_PER_MIN, slow[2], np.nan)
+        with np.errstate(invalid="ignore"):
+            lost_cooling = ((slow[0] - slow[1]) / expected >= LOST_COOLING_ERROR_SHARE) & (
+                errors[3] < LOST_COOLING_SHARE
+            )
     states[:, :THERMAL] = per_sensor.reshape(len(states), THERMAL)  # a no-op unless reshape copied
     if cell_v_spread_v is not None and soc_pct is not None:
         baseline = np.ascontiguousarray(states[:, THERMAL:EVIDENCE])
@@ -204,11 +225,21 @@ def observe(
         (np.nan_to_num(out[0], nan=-np.inf) >= EVIDENCE_HEAT_C_PER_MIN)
         | (np.nan_to_num(out[2], nan=-np.inf) >= EVIDENCE_SUSTAINED_C_PER_MIN)
         | (np.nan_to_num(out[3], nan=-np.inf) >= EVIDENCE_SPREAD_V)
+        | lost_cooling
     )
     last = np.ascontiguousarray(states[:, EVIDENCE])
     _evidence_age(args[0], evidence, args[3], last, out[4])
     states[:, EVIDENCE] = last
     return out
+
+
+def _mean_model(args, mean_c, per_sensor, k, warmup, half_life_s):  # noqa: ANN001, ANN202
+    """Run the sensors' mean model ``k`` (its state advanced in place); its four rows."""
+    state = np.ascontiguousarray(per_sensor[:, k])
+    rows = np.full((4, len(mean_c)), np.nan, dtype=np.float32)
+    _observe(args[0], mean_c, *args[1:], state, rows, warmup, half_life_s)
+    per_sensor[:, k] = state
+    return rows
 
 
 @njit(cache=True)
@@ -222,8 +253,18 @@ def _evidence_age(seconds, evidence, bounds, last, out):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, parallel=True)
-def _observe(seconds, temp, coolant, current, bounds, states, out, warmup):  # noqa: ANN001, ANN201
-    forget = 0.5 ** (STEP_S / HALF_LIFE_S)
+def _observe(  # noqa: ANN201
+    seconds,
+    temp,
+    coolant,
+    current,
+    bounds,
+    states,
+    out,
+    warmup,
+    half_life_s,  # noqa: ANN001
+):
+    forget = 0.5 ** (STEP_S / half_life_s)
     for m in prange(len(bounds) - 1):
         s = states[m]
         for i in range(bounds[m], bounds[m + 1]):
@@ -301,6 +342,11 @@ def _update(s, span, cool_now, forget):  # noqa: ANN001, ANN202
     s[SLOW] += (error - s[SLOW]) * (1.0 - math.exp(-span / SLOW_S))
     s[SLOW_COOLING] += (cooling - s[SLOW_COOLING]) * (1.0 - math.exp(-span / SLOW_S))
     s[UPDATES] += 1.0
+    if s[UPDATES] >= WARMUP_UPDATES:  # b's slow mean, from a model of twenty minutes on
+        b = s[THETA + 1]
+        if np.isnan(s[COOLING_REF]):
+            s[COOLING_REF] = b
+        s[COOLING_REF] += (b - s[COOLING_REF]) * (1.0 - math.exp(-span / COOLING_REFERENCE_S))
 
 
 @njit(cache=True)
@@ -310,3 +356,5 @@ def _emit(s, out, i, warmup):  # noqa: ANN001, ANN202
         out[1, i] = s[FAST] - s[SLOW]
         if out.shape[0] > 2:  # the sensors' mean: the expected cooling's ten-minute mean
             out[2, i] = s[SLOW_COOLING]
+    if out.shape[0] > 3 and s[UPDATES] >= LOST_COOLING_WARMUP_UPDATES and s[COOLING_REF] > 0:
+        out[3, i] = s[THETA + 1] / s[COOLING_REF]  # the cooling left, as a share of its slow mean

@@ -17,11 +17,12 @@ def _module(
     from_s: int = 5 * 3600,
     keep_cooling: float = 1.0,
     joule: float = 0.004,
+    hours: int = HOURS,
 ) -> tuple[np.ndarray, ...]:
     """A lumped module at 1 Hz: Joule heat, cooling, and from ``from_s`` an extra heat ramp and
     ``keep_cooling`` of its cooling."""
     rng = np.random.default_rng(seed)
-    seconds = np.arange(HOURS * 3600)
+    seconds = np.arange(hours * 3600)
     current = load * 40.0 * np.sin(2 * np.pi * seconds / 3600.0) + rng.normal(0, 2, len(seconds))
     coolant = 22.0 + 2.0 * np.sin(2 * np.pi * seconds / 86400.0)
     temp = np.empty(len(seconds))
@@ -116,6 +117,30 @@ def test_a_benign_loss_of_cooling_is_no_sustained_heat_a_failed_fan_is() -> None
     assert heat < 0.05
     _, heat = sustained(0.05)
     assert heat > 0.5
+
+
+def test_a_failed_fan_is_evidence_long_after_its_heat_is_learnt_a_blocked_duct_is_not() -> None:
+    # A busy module, 30 K over its coolant for 13 hours, keeps 70 % of its cooling (a blocked
+    # duct) or 5 % (a stopped fan). Hours on, the model has learnt either as the module's own.
+    def evidence(keep: float) -> tuple[np.ndarray, np.ndarray]:
+        seconds, temp, coolant, current = _module(
+            3, load=1.5, from_s=13 * 3600, keep_cooling=keep, joule=0.0006, hours=18
+        )
+        out = observer.observe(
+            seconds, temp, coolant, current, np.array([0, len(seconds)]), None, temp
+        )
+        seen = out[4] == 0
+        heat = (np.nan_to_num(out[0], nan=-1.0) >= observer.EVIDENCE_HEAT_C_PER_MIN) | (
+            np.nan_to_num(out[2], nan=-1.0) >= observer.EVIDENCE_SUSTAINED_C_PER_MIN
+        )
+        return seen, heat
+
+    seen, _ = evidence(0.7)
+    assert not seen.any()
+    seen, heat = evidence(0.05)
+    assert not seen[: 13 * 3600].any()
+    lost = np.flatnonzero(seen & ~heat)  # evidence that no heat channel gives: the lost cooling
+    assert len(lost) > 600 and lost[0] > 13 * 3600
 
 
 def test_one_drifting_sensor_moves_the_mean_only_by_its_share() -> None:
