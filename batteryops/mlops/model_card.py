@@ -75,7 +75,8 @@ SELECTION_PROTOCOL = [
     "threshold is chosen on the classifier alone; the alarms and their figures include all four.",
     "- The classifier alarms only within `train.classifier_evidence_window_s` (30 min) of the "
     "thermal observer's evidence of a fault on that module: unexplained heat, sustained heat or "
-    "a spread excess over levels well under the alarm's (`observer.EVIDENCE_*`). A module only "
+    "a spread excess over levels well under the alarm's (`observer.EVIDENCE_*`), or a lost "
+    "cooling (a fan stopped: `observer.LOST_COOLING_*`). A module only "
     "hotter than its rack, or whose cells sit apart, shows none; on family B (the independent "
     "simulator) the classifier's false alarms were busy and contact-resistance modules.",
     "",
