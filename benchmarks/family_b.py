@@ -97,6 +97,18 @@ def main() -> None:
             f"  {kind:>22}: {' / '.join(at)} in {found['watched_module_days']:.1f} "
             f"module-days ({found['modules']} modules)"
         )
+    print("  false alarms before / after the first vent in the module's rack (watched md):")
+    for name, found in [("1 s", metrics)] + [
+        (f"{period} s", found) for period, found in coarse.items()
+    ]:
+        split = found["false_alarms_by_rack_vent"]
+        before, after = split["before_first_vent_in_rack"], split["after_first_vent_in_rack"]
+        print(
+            f"  {name:>5}: {before['false_alarms']} in {before['watched_module_days']:.1f} "
+            f"({before['false_alarms_per_module_day']:.4f}/day, upper95 "
+            f"{before['false_alarms_per_module_day_upper95']:.4f}) / {after['false_alarms']} in "
+            f"{after['watched_module_days']:.1f}"
+        )
     print(f"  faults without runaway: {metrics['faults_without_runaway']}; {metrics['seconds']} s")
     print(f"  written to {args.out}")
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from batteryops.core import schema, timegrid
+from batteryops.core import bounds, schema, timegrid
 from batteryops.core.config import (
     AlarmParams,
     FamilyBParams,
@@ -148,6 +148,45 @@ def coarser(telemetry: pd.DataFrame, period_s: int) -> pd.DataFrame:
     return telemetry[(seconds - first.to_numpy()) % period_s == 0].reset_index(drop=True)
 
 
+def false_alarms_by_rack_vent(
+    tracks: list[events.ModuleTrack], truth: pd.DataFrame, threshold: float, alarm: AlarmParams
+) -> dict[str, dict[str, float]]:
+    """False alarms before and after the first vent anywhere in each module's rack.
+
+    The watch (:attr:`events.ModuleTrack.watched`) ends when a module one position either side
+    vents. In family B the air warms as it rises through the rack, so a vent heats modules
+    further up as well: this splits the watched seconds, and the false alarms by where their
+    episode starts, at the first vent in the rack, so that both can be read.
+    """
+    racks = truth[schema.RACK_ID if schema.RACK_ID in truth.columns else schema.MODULE_ID]
+    vents = np.full(len(truth), np.nan)  # a truth without vent times: no vent anywhere
+    if "vent_time" in truth.columns:
+        vents = timegrid.epoch_seconds(truth["vent_time"])
+    first = pd.Series(vents).groupby(racks.to_numpy()).min()
+    rack_of = pd.Series(racks.to_numpy(), index=truth[schema.MODULE_ID].to_numpy())
+    found = {"before": [0, 0.0], "after": [0, 0.0]}
+    for track in tracks:
+        vent = first.get(rack_of.get(track.module_id), np.nan)
+        after = track.seconds >= (np.inf if np.isnan(vent) else vent)
+        for side, mask in (("before", ~after), ("after", after)):
+            found[side][1] += float((track.watched & mask).sum())
+        on = track.level(alarm.persistence_k, alarm.persistence_n) >= threshold
+        for start, _ in events.episodes(track.seconds[on], alarm.episode_merge_gap_s):
+            index = int(start - track.seconds[0])
+            if track.watched[index]:
+                found["after" if after[index] else "before"][0] += 1
+    result = {}
+    for side, (count, seconds) in found.items():
+        days = seconds / events.SECONDS_PER_DAY
+        result[f"{side}_first_vent_in_rack"] = {
+            "false_alarms": count,
+            "watched_module_days": days,
+            "false_alarms_per_module_day": count / days if days else float("nan"),
+            "false_alarms_per_module_day_upper95": bounds.rate_upper(count, days),
+        }
+    return result
+
+
 def recall_by_fault(
     tracks: list[events.ModuleTrack], truth: pd.DataFrame, threshold: float, alarm: AlarmParams
 ) -> dict[str, float]:
@@ -191,7 +230,10 @@ def generalization_metrics(
         | {
             "false_alarms_by_nuisance": events.false_alarms_by_nuisance(
                 tracks, scores.truth, threshold, alarm
-            )
+            ),
+            "false_alarms_by_rack_vent": false_alarms_by_rack_vent(
+                tracks, scores.truth, threshold, alarm
+            ),
         }
         for period, tracks in sorted(scores.by_period.items())
     }
@@ -204,6 +246,11 @@ def generalization_metrics(
         "event_recall_by_fault": by_fault,
         # Each family that must not alarm, on its own (the benign-heat ones among them).
         "false_alarms_by_nuisance": events.false_alarms_by_nuisance(
+            scores.tracks[events.PROBABILITY], scores.truth, threshold, alarm
+        ),
+        # Before and after the first vent anywhere in the module's rack (the watch ends at an
+        # adjacent one's): what a rack-wide emergency would leave of the false alarms.
+        "false_alarms_by_rack_vent": false_alarms_by_rack_vent(
             scores.tracks[events.PROBABILITY], scores.truth, threshold, alarm
         ),
         "overrides": overrides,

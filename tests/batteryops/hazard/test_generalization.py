@@ -15,6 +15,7 @@ from batteryops.hazard.generalization import (
     JUDGED,
     RULE,
     FleetScores,
+    false_alarms_by_rack_vent,
     generalization_metrics,
     recall_by_fault,
     score_rack,
@@ -57,6 +58,36 @@ def _tracks() -> list[events.ModuleTrack]:
 def test_recall_by_fault_counts_each_fault_types_runaways(params: Params) -> None:
     recall = recall_by_fault(_tracks(), _fleet_truth(), 0.5, params.alarm)
     assert recall == {"external_heating": 1.0, "internal_short": 0.5}
+
+
+def test_false_alarms_split_at_the_first_vent_in_the_rack(params: Params) -> None:
+    # R1-M1 vents at 1000 s; R1-M2, further up the rack, alarms after it and once before it;
+    # R2-M3, in a rack where nothing vents, alarms once.
+    early, late, other = _healthy("R1-M2"), _healthy("R1-M2"), _healthy("R2-M3")
+    late.score[500:600] = late.score[2000:2100] = 0.9
+    other.score[3000:3100] = 0.9
+    vent = START + pd.Timedelta(seconds=1000)
+    truth = pd.DataFrame(
+        {
+            schema.MODULE_ID: ["R1-M1", "R1-M2", "R2-M3"],
+            schema.RACK_ID: ["R1", "R1", "R2"],
+            "vent_time": [vent, pd.NaT, pd.NaT],
+        }
+    )
+    base = START.timestamp()
+    for track in (early, late, other):
+        track.seconds = track.seconds + base
+    split = false_alarms_by_rack_vent([late, other], truth, 0.5, params.alarm)
+    before, after = split["before_first_vent_in_rack"], split["after_first_vent_in_rack"]
+    assert (before["false_alarms"], after["false_alarms"]) == (2, 1)
+    assert before["watched_module_days"] * 86400 == 1000 + 4000
+    assert after["watched_module_days"] * 86400 == 3000
+    assert (
+        false_alarms_by_rack_vent([early], truth.drop(columns="vent_time"), 0.5, params.alarm)[
+            "after_first_vent_in_rack"
+        ]["watched_module_days"]
+        == 0
+    )
 
 
 def test_false_alarms_are_counted_per_nuisance_family(params: Params) -> None:
