@@ -138,6 +138,12 @@ def judged(params: Params, tracks: list[events.ModuleTrack], threshold: float) -
     }
 
 
+def lead_times(params: Params, tracks: list[events.ModuleTrack], threshold: float) -> dict:
+    """Each runaway's lead (min) at ``threshold``, by module; None where never alarmed."""
+    found = events.event_metrics(tracks, threshold, params.alarm)["lead_times_by_module"]
+    return {str(t.module_id): found.get(str(t.module_id)) for t in tracks if t.runaway}
+
+
 def tracks_of(scored: pd.DataFrame, truth: pd.DataFrame) -> list[events.ModuleTrack]:
     """The modules' tracks of :data:`SCORE`, their scores kept as float32 (memory)."""
     built = events.score_tracks(scored, truth, [SCORE])[SCORE]
@@ -326,6 +332,8 @@ def main() -> None:
             "pipeline_model": ref,
             "modules": len(family.modules),
             "seconds": seconds[name],
+            # Each runaway's lead (min), per fleet: the judging fleet's ids repeat the default's.
+            "held_out_lead_times_by_module": lead_times(params, family.tracks, family.threshold),
         }
         line = f"{name:>22} {len(family.modules):>4}  {_events(mine):>22} {_alarms(mine):>26}"
         if args.judge_racks:
@@ -333,6 +341,9 @@ def main() -> None:
             ref_both = judged(params, family.reference + family.judge_reference, pipeline[2])
             results[name] |= {
                 "held_out_with_judge_fleet": both,
+                "judge_fleet_held_out_lead_times_by_module": lead_times(
+                    params, family.judge, family.threshold
+                ),
                 "pipeline_model_with_judge_fleet": ref_both,
                 "judge_fleet_false_alarms_by_nuisance": events.false_alarms_by_nuisance(
                     [t for t in family.judge if t.module_id in benign],

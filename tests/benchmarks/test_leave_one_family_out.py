@@ -61,3 +61,7 @@ def test_false_alarms_are_counted_per_nuisance_and_leads_at_ten_minutes() -> Non
     found = lofo.judged(params, runaways, 0.5)
     assert found["events_detected_at_10_min"] == 1
     assert found["lead_time_min_min"] == pytest.approx(6.0, abs=0.2)
+    # Which runaway each lead is, and the one never alarmed (a healthy module is no runaway).
+    leads = lofo.lead_times(params, runaways + [_track("J6", [], DAY - 100.0), tracks[0]], 0.5)
+    assert list(leads) == ["J4", "J5", "J6"] and leads["J6"] is None
+    assert leads["J5"] == pytest.approx(6.0, abs=0.2)
