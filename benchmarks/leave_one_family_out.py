@@ -332,7 +332,7 @@ def main() -> None:
             "pipeline_model": ref,
             "modules": len(family.modules),
             "seconds": seconds[name],
-            # Each runaway's lead (min), per fleet: the judging fleet's ids repeat the default's.
+            # Each runaway's lead (min), per fleet (the judging fleet's ids start with J).
             "held_out_lead_times_by_module": lead_times(params, family.tracks, family.threshold),
         }
         line = f"{name:>22} {len(family.modules):>4}  {_events(mine):>22} {_alarms(mine):>26}"
