@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from batteryops.core import bounds, schema, timegrid
+from batteryops.core import schema, timegrid
 from batteryops.core.config import (
     AlarmParams,
     FamilyBParams,
@@ -164,25 +164,23 @@ def false_alarms_by_rack_vent(
         vents = timegrid.epoch_seconds(truth["vent_time"])
     first = pd.Series(vents).groupby(racks.to_numpy()).min()
     rack_of = pd.Series(racks.to_numpy(), index=truth[schema.MODULE_ID].to_numpy())
-    found = {"before": [0, 0.0], "after": [0, 0.0]}
+    sides: dict[str, list[events.ModuleTrack]] = {"before": [], "after": []}
     for track in tracks:
         vent = first.get(rack_of.get(track.module_id), np.nan)
         after = track.seconds >= (np.inf if np.isnan(vent) else vent)
-        for side, mask in (("before", ~after), ("after", after)):
-            found[side][1] += float((track.watched & mask).sum())
-        on = track.level(alarm.persistence_k, alarm.persistence_n) >= threshold
-        for start, _ in events.episodes(track.seconds[on], alarm.episode_merge_gap_s):
-            index = int(start - track.seconds[0])
-            if track.watched[index]:
-                found["after" if after[index] else "before"][0] += 1
+        for side, hidden in (("before", after), ("after", ~after)):  # the level cache is shared
+            sides[side].append(replace(track, excluded=track.excluded | hidden))
     result = {}
-    for side, (count, seconds) in found.items():
-        days = seconds / events.SECONDS_PER_DAY
+    for side, chosen in sides.items():
+        found = events.event_metrics(chosen, threshold, alarm)
         result[f"{side}_first_vent_in_rack"] = {
-            "false_alarms": count,
-            "watched_module_days": days,
-            "false_alarms_per_module_day": count / days if days else float("nan"),
-            "false_alarms_per_module_day_upper95": bounds.rate_upper(count, days),
+            key: found[key]
+            for key in (
+                "false_alarms",
+                "watched_module_days",
+                "false_alarms_per_module_day",
+                "false_alarms_per_module_day_upper95",
+            )
         }
     return result
 
