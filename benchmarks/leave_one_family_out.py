@@ -31,6 +31,9 @@ own family's among them) and, for a fault family, on that family's runaways
 (``held_out_with_judge_fleet``, beside ``held_out``, the default fleet's family modules alone).
 Scoring the judging fleet costs about 2 s per million rows per model (14 models, 43 M rows:
 about 28 minutes more, 46 minutes in all, 16 GB at the peak); ``--judge-racks 0`` skips it.
+Each held-out model is judged on the judging fleet again as loggers reading every 10 s and 30 s
+keep it (``--periods``; ``judge_fleet_by_logging_period``): those rows are featurized and
+scored again (a tenth and a thirtieth of the rows).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ import pandas as pd
 from batteryops.core import schema
 from batteryops.core.config import Params, SimulateParams, load_params
 from batteryops.core.io import partition_files, read_json, write_json
-from batteryops.hazard import evaluate, events, labels, models, observer, training
+from batteryops.hazard import evaluate, events, generalization, labels, models, observer, training
 from batteryops.hazard.features import copied_module
 from batteryops.hazard.labels import ROW_COLUMNS
 from batteryops.hazard.model import (
@@ -78,6 +81,8 @@ class Held:
     reference: list[events.ModuleTrack]  # the pipeline model's on the same modules
     judge: list[events.ModuleTrack] = field(default_factory=list)
     judge_reference: list[events.ModuleTrack] = field(default_factory=list)
+    # The judging fleet as a coarser logger keeps it: logging period (s) -> tracks.
+    judge_by_period: dict[int, list[events.ModuleTrack]] = field(default_factory=dict)
 
 
 def families(truth: pd.DataFrame) -> dict[str, list[str]]:
@@ -209,13 +214,19 @@ def judged_modules(kinds: pd.Series, family: str, kind: str) -> set[str]:
 
 
 def judge_on_fleet(
-    params: Params, fleet: SimulateParams, held: dict[str, Held], pipeline: tuple
+    params: Params,
+    fleet: SimulateParams,
+    held: dict[str, Held],
+    pipeline: tuple,
+    periods: list[int],
 ) -> tuple[float, pd.DataFrame]:
     """Score the judging fleet rack by rack with every held-out model; add each its tracks.
 
     A held-out model keeps the tracks of every healthy and nuisance module and, for a fault
-    family, of that family's faulty modules. Returns the watched module-days of the fleet's
-    healthy and nuisance modules (by the pipeline model's tracks) and their truth rows.
+    family, of that family's faulty modules; and the same of the rows a logger reading every
+    one of ``periods`` seconds keeps (:func:`generalization.coarser`), featurized and scored
+    again. Returns the watched module-days of the fleet's healthy and nuisance modules (by the
+    pipeline model's tracks) and their truth rows.
     """
     featurizer = HazardModel.from_outputs(params.paths)
     columns = ["rack_id", schema.MODULE_ID]
@@ -227,6 +238,17 @@ def judge_on_fleet(
             began = time.perf_counter()
             telemetry = pd.read_parquet(path)
             telemetry[columns] = JUDGE_PREFIX + telemetry[columns].astype(str)
+            for period in periods:
+                kept = generalization.coarser(telemetry, period)
+                coarse = featurizer.prepare(labels.label_rack(kept, truth, params.label))
+                for name, family in held.items():
+                    coarse[SCORE] = with_physics(
+                        params, coarse, models.predict(family.booster, coarse, family.features)
+                    )
+                    wanted = judged_modules(kinds, name, family.kind)
+                    family.judge_by_period.setdefault(period, []).extend(
+                        t for t in tracks_of(coarse, truth) if t.module_id in wanted
+                    )
             frame = featurizer.prepare(labels.label_rack(telemetry, truth, params.label))
             del telemetry
             frame[SCORE] = with_physics(
@@ -270,6 +292,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--with-observer", action="store_true", help="the observer's columns as inputs too"
+    )
+    parser.add_argument(
+        "--periods",
+        default="10,30",
+        help="logging periods (s) the judging fleet is also judged at ('': 1 s only)",
     )
     args = parser.parse_args()
     params = load_params()
@@ -317,7 +344,8 @@ def main() -> None:
     judge_days, nuisances = 0.0, pd.DataFrame(columns=[schema.MODULE_ID, "nuisance_type"])
     if args.judge_racks:
         fleet = judging_fleet(params, args.judge_seed, args.judge_racks)
-        judge_days, nuisances = judge_on_fleet(params, fleet, held, pipeline)
+        periods = [int(p) for p in args.periods.split(",") if p]
+        judge_days, nuisances = judge_on_fleet(params, fleet, held, pipeline, periods)
     benign = set(nuisances[schema.MODULE_ID])
     results = {}
     print(
@@ -353,6 +381,13 @@ def main() -> None:
                 ),
             }
             line += f" | {_events(both)} {_alarms(both)}; pipeline model {_alarms(ref_both)}"
+            for period, tracks in sorted(family.judge_by_period.items()):
+                coarse = judged(params, tracks, family.threshold)
+                results[name].setdefault("judge_fleet_by_logging_period", {})[str(period)] = (
+                    coarse | {"lead_times_by_module": lead_times(params, tracks, family.threshold)}
+                )
+                line += f"\n{'':>22} {'':>4}  judging fleet at {period} s: {_events(coarse)} "
+                line += _alarms(coarse)
         else:
             line += f"   pipeline model: {_events(ref)} {_alarms(ref)}"
         print(line)

@@ -19,6 +19,17 @@ the model expects, b (T - T_coolant), over the same ten minutes. A duct that is 
 module is 20 K over its coolant leaves it 0.5 C/min warmer than its model expects, as a weak
 fault would; that error is proportional to the module's excess temperature, and a heat source's
 is not. A loss of cooling beyond the benign share (a failed fan) still shows.
+The sensors' mean model of the sustained channel keeps physical signs: load heats (a >= 0) and
+the coolant cools a module above it (b >= 0); an update that leaves either negative is moved to
+zero, the other parameters with it as they co-vary (:func:`_signs_kept`). Unconstrained, a
+negative b is heat that grows with the module's own rise, a positive feedback that fits any
+self-heating: a judging-fleet module heated from outside beside a burning neighbour (seed 1009,
+JR07-M03) went from 30 to 175 C with its sustained heat never over 0.17 C/min, its b learnt
+negative from the neighbour's warmth an hour before. The hottest sensor's model stays free: one
+sensor drifting off its module reads as just such a feedback and must be explained there
+(constrained, a drifting sensor of the training fleet read 13.9 C/min of unexplained heat),
+while the mean sees the drift only by its share. The slow model stays free too: its expected
+cooling is the lost-cooling rule's measure, and held at b = 0 it would expect none.
 An error far outside the residual spread updates the model with a small weight only and
 widens the spread four times more slowly than an ordinary one, so a fault's heat is not learnt
 away in minutes (when such errors widened the spread at the ordinary rate, the outlier bound
@@ -197,17 +208,19 @@ def observe(
     per_sensor = states[:, :THERMAL].reshape(len(states), SENSORS, STATE)
     hottest = np.ascontiguousarray(per_sensor[:, 0])
     temp = temp_c.astype(np.float64)
-    _observe(args[0], temp, *args[1:], hottest, out[:2], WARMUP_UPDATES, HALF_LIFE_S)
+    _observe(args[0], temp, *args[1:], hottest, out[:2], WARMUP_UPDATES, HALF_LIFE_S, False)
     per_sensor[:, 0] = hottest
     lost_cooling = np.zeros(len(seconds), dtype=bool)
     if mean_temp_c is not None:
         mean_c = mean_temp_c.astype(np.float64)  # a copy: the caller's column is not touched
         mean_c[mean_c > temp + MEAN_ABOVE_MAX_C] = np.nan
-        errors = _mean_model(args, mean_c, per_sensor, 1, SUSTAINED_WARMUP_UPDATES, HALF_LIFE_S)
+        errors = _mean_model(
+            args, mean_c, per_sensor, 1, SUSTAINED_WARMUP_UPDATES, HALF_LIFE_S, physical=True
+        )
         # The two-minute mean minus its growth: the ten-minute one, less a benign cooling loss.
         out[2] = errors[0] - errors[1] - BENIGN_COOLING_LOSS * np.maximum(errors[2], 0.0)
         slow = _mean_model(
-            args, mean_c, per_sensor, 2, LOST_COOLING_WARMUP_UPDATES, SLOW_HALF_LIFE_S
+            args, mean_c, per_sensor, 2, LOST_COOLING_WARMUP_UPDATES, SLOW_HALF_LIFE_S, False
         )
         expected = np.where(slow[2] >= COOLING_FLOOR_C_PER_MIN, slow[2], np.nan)
         with np.errstate(invalid="ignore"):
@@ -233,11 +246,11 @@ def observe(
     return out
 
 
-def _mean_model(args, mean_c, per_sensor, k, warmup, half_life_s):  # noqa: ANN001, ANN202
+def _mean_model(args, mean_c, per_sensor, k, warmup, half_life_s, physical):  # noqa: ANN001, ANN202
     """Run the sensors' mean model ``k`` (its state advanced in place); its four rows."""
     state = np.ascontiguousarray(per_sensor[:, k])
     rows = np.full((4, len(mean_c)), np.nan, dtype=np.float32)
-    _observe(args[0], mean_c, *args[1:], state, rows, warmup, half_life_s)
+    _observe(args[0], mean_c, *args[1:], state, rows, warmup, half_life_s, physical)
     per_sensor[:, k] = state
     return rows
 
@@ -262,7 +275,8 @@ def _observe(  # noqa: ANN201
     states,
     out,
     warmup,
-    half_life_s,  # noqa: ANN001
+    half_life_s,
+    physical,  # noqa: ANN001
 ):
     forget = 0.5 ** (STEP_S / half_life_s)
     for m in prange(len(bounds) - 1):
@@ -291,7 +305,7 @@ def _observe(  # noqa: ANN201
             s[LAST_T], s[LAST_I2] = t, i2
             span = t - s[ANCHOR_T]
             if span >= STEP_S:
-                _update(s, span, coolant[i] - s[SMOOTH], forget)
+                _update(s, span, coolant[i] - s[SMOOTH], forget, physical)
                 _anchor(s, t, s[SMOOTH], coolant[i])
             _emit(s, out, i, warmup)
 
@@ -315,7 +329,7 @@ def _anchor(s, t, temp, coolant):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True)
-def _update(s, span, cool_now, forget):  # noqa: ANN001, ANN202
+def _update(s, span, cool_now, forget, physical):  # noqa: ANN001, ANN202
     """One RLS step on the interval since the anchor; the error's means and spread."""
     rate = (s[SMOOTH] - s[ANCHOR_TEMP]) / span * 60.0
     phi = np.array([s[I2_SUM] / span, 0.5 * (s[ANCHOR_COOL] + cool_now), 1.0])
@@ -333,6 +347,8 @@ def _update(s, span, cool_now, forget):  # noqa: ANN001, ANN202
     p_new = (p - np.outer(gain, p_phi)) / forget
     if np.trace(p_new) > 1e6:  # no excitation for long: keep P bounded
         p_new *= 1e6 / np.trace(p_new)
+    if physical:  # load heats (a >= 0) and the coolant cools a module above it (b >= 0)
+        _signs_kept(s[THETA : THETA + 3], p_new)
     s[P : P + 9] = (0.5 * (p_new + p_new.T)).ravel()
     clipped = min(error * error, (ROBUST_SIGMAS * spread) ** 2) if warm else error * error
     horizon = SPREAD_S * (OUTLIER_SPREAD_SLOWER if outlier else 1.0)
@@ -347,6 +363,20 @@ def _update(s, span, cool_now, forget):  # noqa: ANN001, ANN202
         if np.isnan(s[COOLING_REF]):
             s[COOLING_REF] = b
         s[COOLING_REF] += (b - s[COOLING_REF]) * (1.0 - math.exp(-span / COOLING_REFERENCE_S))
+
+
+@njit(cache=True)
+def _signs_kept(theta, p):  # noqa: ANN001, ANN202
+    """Move a negative a or b of ``theta`` to zero, in place, the others with it.
+
+    The projection nearest in the metric of the inverse covariance ``p``: the others move as
+    they co-vary with it (clipping it alone left c where it had balanced a negative b, and the
+    model wandered off by thousands of C/min).
+    """
+    for k in range(2):
+        if theta[k] < 0.0 and p[k, k] > 0.0:
+            theta -= p[:, k] * (theta[k] / p[k, k])
+            theta[k] = 0.0
 
 
 @njit(cache=True)
