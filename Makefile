@@ -56,8 +56,9 @@ run: init
 	-@$(BIN)/batteryops gate
 
 # Two workers, whole files each (the e2e modules share one project copy per file), in the order
-# tests/conftest.py gives them (longest first), not xdist's own (most tests first).
-PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
+# tests/conftest.py gives them (longest first), not xdist's own (most tests first). The 25
+# slowest setups and tests are listed at the end: where the next speed work starts.
+PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=25
 test: install
 	$(PYTEST)
 
