@@ -157,6 +157,21 @@ def tracks_of(scored: pd.DataFrame, truth: pd.DataFrame) -> list[events.ModuleTr
     return built
 
 
+def sharing_grids(
+    tracks: list[events.ModuleTrack], grids: dict[tuple, tuple[np.ndarray, np.ndarray]]
+) -> list[events.ModuleTrack]:
+    """``tracks`` with each module's 1 Hz grid (seconds, exclusions) shared through ``grids``.
+
+    Every model's track of a module on the same rows has the same grid; fourteen models, at
+    three logging periods, kept fourteen copies of it (13 bytes a second a module each) and a
+    judging fleet ran out of 24 GB.
+    """
+    for track in tracks:
+        key = (track.module_id, float(track.seconds[0]), len(track.seconds))
+        track.seconds, track.excluded = grids.setdefault(key, (track.seconds, track.excluded))
+    return tracks
+
+
 def with_physics(params: Params, rows: pd.DataFrame, probability: np.ndarray) -> np.ndarray:
     """The classifier's probability gated by the observer's evidence, raised to 1 where the
     physics alarm fires (as the model)."""
@@ -236,6 +251,7 @@ def judge_on_fleet(
         kinds = truth.set_index(schema.MODULE_ID)["fault_type"]
         for path in partition_files(tmp):
             began = time.perf_counter()
+            grids: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
             telemetry = pd.read_parquet(path)
             telemetry[columns] = JUDGE_PREFIX + telemetry[columns].astype(str)
             for period in periods:
@@ -247,20 +263,26 @@ def judge_on_fleet(
                     )
                     wanted = judged_modules(kinds, name, family.kind)
                     family.judge_by_period.setdefault(period, []).extend(
-                        t for t in tracks_of(coarse, truth) if t.module_id in wanted
+                        t
+                        for t in sharing_grids(tracks_of(coarse, truth), grids)
+                        if t.module_id in wanted
                     )
             frame = featurizer.prepare(labels.label_rack(telemetry, truth, params.label))
             del telemetry
             frame[SCORE] = with_physics(
                 params, frame, models.predict(pipeline[0], frame, pipeline[1])
             )
-            reference = tracks_of(frame, truth)
+            reference = sharing_grids(tracks_of(frame, truth), grids)
             for name, family in held.items():
                 frame[SCORE] = with_physics(
                     params, frame, models.predict(family.booster, frame, family.features)
                 )
                 wanted = judged_modules(kinds, name, family.kind)
-                family.judge += [t for t in tracks_of(frame, truth) if t.module_id in wanted]
+                family.judge += [
+                    t
+                    for t in sharing_grids(tracks_of(frame, truth), grids)
+                    if t.module_id in wanted
+                ]
                 family.judge_reference += [t for t in reference if t.module_id in wanted]
             print(f"  judging fleet {path.name}: {time.perf_counter() - began:.0f} s", flush=True)
             del frame
@@ -388,6 +410,8 @@ def main() -> None:
                 )
                 line += f"\n{'':>22} {'':>4}  judging fleet at {period} s: {_events(coarse)} "
                 line += _alarms(coarse)
+            family.judge, family.judge_by_period = [], {}  # reported: its scores go (memory)
+            gc.collect()
         else:
             line += f"   pipeline model: {_events(ref)} {_alarms(ref)}"
         print(line)
