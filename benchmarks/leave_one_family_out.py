@@ -30,7 +30,7 @@ model has seen: the default fleet's simulator with another seed (``--judge-seed`
 own family's among them) and, for a fault family, on that family's runaways
 (``held_out_with_judge_fleet``, beside ``held_out``, the default fleet's family modules alone).
 Scoring the judging fleet costs about 2 s per million rows per model (14 models, 43 M rows:
-about 28 minutes more, 46 minutes in all, 16 GB at the peak); ``--judge-racks 0`` skips it.
+about 28 minutes more, 46 minutes in all, 17 GB at the peak); ``--judge-racks 0`` skips it.
 Each held-out model is judged on the judging fleet again as loggers reading every 10 s and 30 s
 keep it (``--periods``; ``judge_fleet_by_logging_period``): those rows are featurized and
 scored again (a tenth and a thirtieth of the rows).
