@@ -140,13 +140,19 @@ def judged(params: Params, tracks: list[events.ModuleTrack], threshold: float) -
         "threshold": threshold,
         "events_detected_at_10_min": int(sum(lead >= 10.0 for lead in leads)),
         "lead_time_min_min": float(min(leads)) if leads else None,
+        "lead_times_by_module": _by_module(found, tracks),
     }
 
 
 def lead_times(params: Params, tracks: list[events.ModuleTrack], threshold: float) -> dict:
     """Each runaway's lead (min) at ``threshold``, by module; None where never alarmed."""
-    found = events.event_metrics(tracks, threshold, params.alarm)["lead_times_by_module"]
-    return {str(t.module_id): found.get(str(t.module_id)) for t in tracks if t.runaway}
+    return _by_module(events.event_metrics(tracks, threshold, params.alarm), tracks)
+
+
+def _by_module(found: dict, tracks: list[events.ModuleTrack]) -> dict:
+    """Each runaway's lead from ``event_metrics``' ``found``, by module; None: never alarmed."""
+    leads = found["lead_times_by_module"]
+    return {str(t.module_id): leads.get(str(t.module_id)) for t in tracks if t.runaway}
 
 
 def tracks_of(scored: pd.DataFrame, truth: pd.DataFrame) -> list[events.ModuleTrack]:
@@ -383,7 +389,7 @@ def main() -> None:
             "modules": len(family.modules),
             "seconds": seconds[name],
             # Each runaway's lead (min), per fleet (the judging fleet's ids start with J).
-            "held_out_lead_times_by_module": lead_times(params, family.tracks, family.threshold),
+            "held_out_lead_times_by_module": mine["lead_times_by_module"],
         }
         line = f"{name:>22} {len(family.modules):>4}  {_events(mine):>22} {_alarms(mine):>26}"
         if args.judge_racks:
@@ -405,9 +411,7 @@ def main() -> None:
             line += f" | {_events(both)} {_alarms(both)}; pipeline model {_alarms(ref_both)}"
             for period, tracks in sorted(family.judge_by_period.items()):
                 coarse = judged(params, tracks, family.threshold)
-                results[name].setdefault("judge_fleet_by_logging_period", {})[str(period)] = (
-                    coarse | {"lead_times_by_module": lead_times(params, tracks, family.threshold)}
-                )
+                results[name].setdefault("judge_fleet_by_logging_period", {})[str(period)] = coarse
                 line += f"\n{'':>22} {'':>4}  judging fleet at {period} s: {_events(coarse)} "
                 line += _alarms(coarse)
             family.judge, family.judge_by_period = [], {}  # reported: its scores go (memory)
