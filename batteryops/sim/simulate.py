@@ -595,7 +595,9 @@ def _temperature_readings(
     """Module temperature sensors: average, maximum and minimum (noise drawn max, avg, min).
 
     The hottest sensor sits a fixed offset above the body and sees part of the weakest cell's
-    excess (the module's ``sensor_coupling``); the average sees an eighth of that.
+    excess (the module's ``sensor_coupling``); the average sees an eighth of that. A cell colder
+    than the body (a module heated from outside, its cells lagging) pulls the coolest sensor
+    down, not the hottest: a logger's maximum never falls below its mean.
     """
     t_cell, t_mod = (
         physics["t_cell"].astype(np.float32, copy=False),
@@ -604,9 +606,9 @@ def _temperature_readings(
     n_mod = t_cell.shape[1]
     offset = np.random.default_rng([params.seed, 3]).uniform(0.3, 1.5, n_mod).astype(np.float32)
     hot_share = plan.sensor_coupling.astype(np.float32)[None, :] * (t_cell - t_mod)
-    temp_max = _noisy(rng, t_mod + offset + hot_share, params.temp_noise_c)
+    temp_max = _noisy(rng, t_mod + offset + np.maximum(hot_share, 0), params.temp_noise_c)
     temp_avg = _noisy(rng, t_mod + hot_share / TEMP_SENSORS_PER_MODULE, params.temp_noise_c)
-    temp_min = _noisy(rng, t_mod - offset, params.temp_noise_c)
+    temp_min = _noisy(rng, t_mod - offset + np.minimum(hot_share, 0), params.temp_noise_c)
     return temp_avg, temp_max, temp_min
 
 

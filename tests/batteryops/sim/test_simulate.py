@@ -399,6 +399,28 @@ def test_overheated_cell_starts_an_internal_short(sim: SimulateParams) -> None:
     assert np.isinf(simulator.short_start[others]).all()
 
 
+def test_a_module_heated_from_outside_never_reads_its_hottest_sensor_below_its_mean(
+    sim: SimulateParams,
+) -> None:
+    # Heated from outside, the body outruns its cells; the cells' lag pulled the hottest
+    # sensor 2-4 C under the sensors' mean, a reading no logger gives (the observer skips it).
+    params = _one_rack(sim, "external_heating", duration_s=7200, fault_earliest_s=60)
+    clean = params.imperfections.model_copy(update={"outlier_fraction": 0.0})
+    params = params.model_copy(update={"temp_noise_c": 0.0, "imperfections": clean})
+    plan = simulate.plan_fleet(params)
+    physics, truth = simulate.simulate_fleet(params, plan)
+    m = int(np.flatnonzero(plan.fault_type == "external_heating")[0])
+    lagging = physics["t_cell"][:, m] < physics["t_mod"][:, m] - 1.0
+    assert lagging.sum() > 60  # the case this guards: cells a degree and more under the body
+    readings = simulate.sensor_readings(params, plan, physics, truth)
+    for column in ("temp_max_c", "temp_avg_c"):
+        readings[column] = readings[column][:, m]
+    temp_min = readings["temp_min_c"][:, m]
+    read = ~np.isnan(readings["temp_max_c"]) & ~np.isnan(readings["temp_avg_c"])
+    assert (readings["temp_max_c"][read] >= readings["temp_avg_c"][read]).all()
+    assert (readings["temp_avg_c"][read] >= temp_min[read]).all()
+
+
 def test_overcharged_module_charges_past_full_and_runs_away(sim: SimulateParams) -> None:
     params = _one_rack(sim, "overcharge", duration_s=3 * 3600, fault_earliest_s=60)
     plan = simulate.plan_fleet(params)
