@@ -4,7 +4,9 @@
   (:func:`persistent_level_rows`, for evaluation, ``batteryops score`` and the live service).
   A logger that reads every ``p`` seconds (its median step, :func:`logger_period_s`) stands for
   the ``p`` seconds up to each reading: k-of-n counts seconds, not rows, so a 10 s or 30 s logger
-  alarms at its readings instead of never completing the count. At 1 Hz nothing changes.
+  alarms at its readings instead of never completing the count; a reading stands for them at the
+  lower of its score and the one before, so one reading alone never alarms (at 1 Hz ``k``
+  readings are needed). At 1 Hz nothing changes.
 * An alarm episode: a maximal run of alarm seconds, runs less than ``episode_merge_gap_s``
   apart merged (:func:`starts_episode`; the live service applies it one second at a time).
 * A runaway event is detected only by an alarm between its fault start and its PNR; its lead
@@ -107,11 +109,17 @@ def check_logger_periods(seconds: np.ndarray, modules: np.ndarray, max_period_s:
 
 
 def _held_level(seconds: np.ndarray, score: np.ndarray, period: int, k: int, n: int) -> np.ndarray:
-    """One module's level at each reading, each standing for up to ``period`` seconds before it."""
+    """One module's level at each reading, each standing for up to ``period`` seconds before it.
+
+    A reading stands for the seconds since the one before at the lower of the two scores: the
+    score is known to have held over a threshold between two readings only if both are over
+    it. A single reading over the threshold (a sensor glitch, one noisy window) is then never
+    an alarm, as at 1 Hz ``k`` readings of ``n`` are needed; the cost is one reading of delay.
+    """
     cover = np.clip(np.diff(seconds, prepend=seconds[0] - period), 1, period)
     last = np.cumsum(cover) - 1
     expanded = np.repeat(seconds, cover) + np.arange(last[-1] + 1) - np.repeat(last, cover)
-    values = np.repeat(score, cover)
+    values = np.repeat(np.minimum(score, np.r_[-np.inf, score[:-1]]), cover)
     return _kth_highest(expanded, values, np.array([0, len(values)]), k, n)[last]
 
 
