@@ -33,7 +33,8 @@ Scoring the judging fleet costs about 2 s per million rows per model (14 models,
 about 28 minutes more, 46 minutes in all, 17 GB at the peak); ``--judge-racks 0`` skips it.
 Each held-out model is judged on the judging fleet again as loggers reading every 10 s and 30 s
 keep it (``--periods``; ``judge_fleet_by_logging_period``): those rows are featurized and
-scored again (a tenth and a thirtieth of the rows).
+scored again (a tenth and a thirtieth of the rows), and so is the pipeline's own model on every
+module of the judging fleet (``judge_fleet.pipeline_model_by_logging_period``).
 """
 
 from __future__ import annotations
@@ -240,15 +241,17 @@ def judge_on_fleet(
     held: dict[str, Held],
     pipeline: tuple,
     periods: list[int],
-) -> tuple[float, pd.DataFrame]:
+) -> tuple[float, pd.DataFrame, dict[int, list[events.ModuleTrack]]]:
     """Score the judging fleet rack by rack with every held-out model; add each its tracks.
 
     A held-out model keeps the tracks of every healthy and nuisance module and, for a fault
     family, of that family's faulty modules; and the same of the rows a logger reading every
     one of ``periods`` seconds keeps (:func:`generalization.coarser`), featurized and scored
     again. Returns the watched module-days of the fleet's healthy and nuisance modules (by the
-    pipeline model's tracks) and their truth rows.
+    pipeline model's tracks), their truth rows, and the pipeline model's tracks of every module
+    at each of ``periods`` (the shipped model on a fleet it has never seen, at coarser loggers).
     """
+    pipeline_by_period: dict[int, list[events.ModuleTrack]] = {}
     featurizer = HazardModel.from_outputs(params.paths)
     columns = ["rack_id", schema.MODULE_ID]
     with tempfile.TemporaryDirectory() as tmp:
@@ -263,6 +266,12 @@ def judge_on_fleet(
             for period in periods:
                 kept = generalization.coarser(telemetry, period)
                 coarse = featurizer.prepare(labels.label_rack(kept, truth, params.label))
+                coarse[SCORE] = with_physics(
+                    params, coarse, models.predict(pipeline[0], coarse, pipeline[1])
+                )
+                pipeline_by_period.setdefault(period, []).extend(
+                    sharing_grids(tracks_of(coarse, truth), grids)
+                )
                 for name, family in held.items():
                     coarse[SCORE] = with_physics(
                         params, coarse, models.predict(family.booster, coarse, family.features)
@@ -297,9 +306,10 @@ def judge_on_fleet(
     nuisances = truth[truth[schema.MODULE_ID].isin(benign)]
     found = next(iter(held.values()), None)
     if found is None:
-        return 0.0, nuisances
+        return 0.0, nuisances, pipeline_by_period
     tracks = [t for t in found.judge_reference if t.module_id in benign]
-    return float(judged(params, tracks, pipeline[2])["watched_module_days"]), nuisances
+    days = float(judged(params, tracks, pipeline[2])["watched_module_days"])
+    return days, nuisances, pipeline_by_period
 
 
 def main() -> None:
@@ -370,10 +380,13 @@ def main() -> None:
     del train_all, validation_rows
     gc.collect()
     judge_days, nuisances = 0.0, pd.DataFrame(columns=[schema.MODULE_ID, "nuisance_type"])
+    pipeline_by_period: dict[int, list[events.ModuleTrack]] = {}
     if args.judge_racks:
         fleet = judging_fleet(params, args.judge_seed, args.judge_racks)
         periods = [int(p) for p in args.periods.split(",") if p]
-        judge_days, nuisances = judge_on_fleet(params, fleet, held, pipeline, periods)
+        judge_days, nuisances, pipeline_by_period = judge_on_fleet(
+            params, fleet, held, pipeline, periods
+        )
     benign = set(nuisances[schema.MODULE_ID])
     results = {}
     print(
@@ -424,7 +437,14 @@ def main() -> None:
             "seed": args.judge_seed,
             "racks": args.judge_racks,
             "healthy_and_nuisance_watched_module_days": judge_days,
+            # The pipeline's own model on every module of the judging fleet (it saw none).
+            "pipeline_model_by_logging_period": {
+                str(period): judged(params, tracks, pipeline[2])
+                for period, tracks in sorted(pipeline_by_period.items())
+            },
         }
+        for period, found in results["judge_fleet"]["pipeline_model_by_logging_period"].items():
+            print(f"judging fleet at {period} s, pipeline model: {_events(found)} {_alarms(found)}")
         print(f"judging fleet: seed {args.judge_seed}, {args.judge_racks} racks, "
               f"{judge_days:.1f} watched module-days of healthy and nuisance modules")  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
