@@ -192,10 +192,9 @@ def observe(
     """
     if states is None:
         states = fresh_states(len(bounds) - 1)
-    width = WIDTH
-    if states.shape != (len(bounds) - 1, width):
+    if states.shape != (len(bounds) - 1, WIDTH):
         raise ValueError(
-            f"observer states have shape {states.shape}, expected ({len(bounds) - 1}, {width}):"
+            f"observer states have shape {states.shape}, expected ({len(bounds) - 1}, {WIDTH}):"
             " one row per module, as fresh_states makes them"
         )
     out = np.full((len(NAMES), len(seconds)), np.nan, dtype=np.float32)
@@ -219,6 +218,7 @@ def observe(
         )
         # The two-minute mean minus its growth: the ten-minute one, less a benign cooling loss.
         out[2] = errors[0] - errors[1] - BENIGN_COOLING_LOSS * np.maximum(errors[2], 0.0)
+        # Free signs: held at b = 0 this model would expect no cooling to find missing.
         slow = _mean_model(
             args, mean_c, per_sensor, 2, LOST_COOLING_WARMUP_UPDATES, SLOW_HALF_LIFE_S, False
         )
@@ -369,9 +369,9 @@ def _update(s, span, cool_now, forget, physical):  # noqa: ANN001, ANN202
 def _signs_kept(theta, p):  # noqa: ANN001, ANN202
     """Move a negative a or b of ``theta`` to zero, in place, the others with it.
 
-    The projection nearest in the metric of the inverse covariance ``p``: the others move as
-    they co-vary with it (clipping it alone left c where it had balanced a negative b, and the
-    model wandered off by thousands of C/min).
+    The nearest point with it at zero in the metric of the covariance ``p``'s inverse: the
+    others move as they co-vary with it (clipping it alone left c where it had balanced a
+    negative b, and a synthetic module's model ran off by 10^5 C/min).
     """
     for k in range(2):
         if theta[k] < 0.0 and p[k, k] > 0.0:
