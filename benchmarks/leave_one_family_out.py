@@ -32,9 +32,10 @@ own family's among them) and, for a fault family, on that family's runaways
 Scoring the judging fleet costs about 2 s per million rows per model (14 models, 43 M rows:
 about 28 minutes more, 46 minutes in all, 17 GB at the peak); ``--judge-racks 0`` skips it.
 Each held-out model is judged on the judging fleet again as loggers reading every 10 s and 30 s
-keep it (``--periods``; ``judge_fleet_by_logging_period``): those rows are featurized and
-scored again (a tenth and a thirtieth of the rows), and so is the pipeline's own model on every
-module of the judging fleet (``judge_fleet.pipeline_model_by_logging_period``).
+keep it (``--periods``; ``judge_fleet_by_logging_period``, false alarms split by nuisance as at
+1 s): those rows are featurized and scored again (a tenth and a thirtieth of the rows), and so
+is the pipeline's own model on every module of the judging fleet
+(``judge_fleet.pipeline_model_by_logging_period``).
 """
 
 from __future__ import annotations
@@ -424,6 +425,12 @@ def main() -> None:
             line += f" | {_events(both)} {_alarms(both)}; pipeline model {_alarms(ref_both)}"
             for period, tracks in sorted(family.judge_by_period.items()):
                 coarse = judged(params, tracks, family.threshold)
+                coarse["false_alarms_by_nuisance"] = events.false_alarms_by_nuisance(
+                    [t for t in tracks if t.module_id in benign],
+                    nuisances,
+                    family.threshold,
+                    params.alarm,
+                )
                 results[name].setdefault("judge_fleet_by_logging_period", {})[str(period)] = coarse
                 line += f"\n{'':>22} {'':>4}  judging fleet at {period} s: {_events(coarse)} "
                 line += _alarms(coarse)
@@ -440,6 +447,14 @@ def main() -> None:
             # The pipeline's own model on every module of the judging fleet (it saw none).
             "pipeline_model_by_logging_period": {
                 str(period): judged(params, tracks, pipeline[2])
+                | {
+                    "false_alarms_by_nuisance": events.false_alarms_by_nuisance(
+                        [t for t in tracks if t.module_id in benign],
+                        nuisances,
+                        pipeline[2],
+                        params.alarm,
+                    )
+                }
                 for period, tracks in sorted(pipeline_by_period.items())
             },
         }
