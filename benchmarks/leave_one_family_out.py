@@ -146,6 +146,17 @@ def judged(params: Params, tracks: list[events.ModuleTrack], threshold: float) -
     }
 
 
+def judged_by_nuisance(
+    params: Params, tracks: list[events.ModuleTrack], threshold: float, nuisances: pd.DataFrame
+) -> dict:
+    """:func:`judged`, and the false alarms of the modules in ``nuisances`` by their nuisance."""
+    benign = set(nuisances[schema.MODULE_ID])
+    split = events.false_alarms_by_nuisance(
+        [t for t in tracks if t.module_id in benign], nuisances, threshold, params.alarm
+    )
+    return judged(params, tracks, threshold) | {"false_alarms_by_nuisance": split}
+
+
 def lead_times(params: Params, tracks: list[events.ModuleTrack], threshold: float) -> dict:
     """Each runaway's lead (min) at ``threshold``, by module; None where never alarmed."""
     return _by_module(events.event_metrics(tracks, threshold, params.alarm), tracks)
@@ -424,13 +435,7 @@ def main() -> None:
             }
             line += f" | {_events(both)} {_alarms(both)}; pipeline model {_alarms(ref_both)}"
             for period, tracks in sorted(family.judge_by_period.items()):
-                coarse = judged(params, tracks, family.threshold)
-                coarse["false_alarms_by_nuisance"] = events.false_alarms_by_nuisance(
-                    [t for t in tracks if t.module_id in benign],
-                    nuisances,
-                    family.threshold,
-                    params.alarm,
-                )
+                coarse = judged_by_nuisance(params, tracks, family.threshold, nuisances)
                 results[name].setdefault("judge_fleet_by_logging_period", {})[str(period)] = coarse
                 line += f"\n{'':>22} {'':>4}  judging fleet at {period} s: {_events(coarse)} "
                 line += _alarms(coarse)
@@ -446,15 +451,7 @@ def main() -> None:
             "healthy_and_nuisance_watched_module_days": judge_days,
             # The pipeline's own model on every module of the judging fleet (it saw none).
             "pipeline_model_by_logging_period": {
-                str(period): judged(params, tracks, pipeline[2])
-                | {
-                    "false_alarms_by_nuisance": events.false_alarms_by_nuisance(
-                        [t for t in tracks if t.module_id in benign],
-                        nuisances,
-                        pipeline[2],
-                        params.alarm,
-                    )
-                }
+                str(period): judged_by_nuisance(params, tracks, pipeline[2], nuisances)
                 for period, tracks in sorted(pipeline_by_period.items())
             },
         }

@@ -65,3 +65,13 @@ def test_false_alarms_are_counted_per_nuisance_and_leads_at_ten_minutes() -> Non
     leads = lofo.lead_times(params, runaways + [_track("J6", [], DAY - 100.0), tracks[0]], 0.5)
     assert list(leads) == ["J4", "J5", "J6"] and leads["J6"] is None
     assert leads["J5"] == pytest.approx(6.0, abs=0.2)
+
+
+def test_a_coarse_period_is_judged_with_its_false_alarms_by_nuisance() -> None:
+    params = load_params()
+    tracks = [_track("J1", [1000]), _track("J2", []), _track("J4", [DAY - 1900], DAY - 100.0)]
+    nuisances = pd.DataFrame({"module_id": ["J1", "J2"], "nuisance_type": ["busy_module", "none"]})
+    found = lofo.judged_by_nuisance(params, tracks, 0.5, nuisances)
+    assert found["false_alarms"] == 1 and found["events_detected_at_10_min"] == 1
+    split = found["false_alarms_by_nuisance"]
+    assert split["busy_module"]["false_alarms"] == 1 and split["none"]["false_alarms"] == 0
