@@ -213,3 +213,23 @@ def test_best_from_round_1_chooses_as_xgboost_early_stopping_does() -> None:
     stop = models.BestFromRound.replay(1, 10, history["validation"]["aucpr"])
     assert stop.best_round == theirs.best_iteration
     assert ours.num_boosted_rounds() == theirs.num_boosted_rounds()
+
+
+def test_the_baselines_score_as_their_own_pipelines_do(params: Params) -> None:
+    """The imputer done in NumPy (models._after_imputer) gives the pipelines' scores to the bit."""
+    rng = np.random.default_rng(5)
+    names = ["a", "b", "c", "empty"]
+    train = pd.DataFrame(rng.normal(size=(3000, 4)).astype(np.float32), columns=names)
+    train.loc[rng.random(3000) < 0.1, "a"] = np.nan
+    train["empty"] = np.nan  # kept as a column of zeros (keep_empty_features)
+    train[schema.HAZARD] = (train["b"] > 1.2).astype(np.int8)
+    baselines = models.fit_baselines(train, names, params.train.baselines, seed=1)
+    rows = train[names].iloc[:1500].copy()
+    rows.loc[rng.random(1500) < 0.2, "c"] = np.nan
+    values = rows.to_numpy(np.float32)
+    np.testing.assert_array_equal(
+        baselines.logistic_probability(rows), baselines.logistic.predict_proba(values)[:, 1]
+    )
+    np.testing.assert_array_equal(
+        baselines.anomaly_score(values), -baselines.isolation_forest.score_samples(values)
+    )
