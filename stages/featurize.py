@@ -3,8 +3,8 @@
 Labels are made here, rack by rack, on the way to the features (there is no labelled copy of the
 telemetry on disk: the features table carries the labels, and only it is read downstream). The
 partitions are rack × day (:mod:`batteryops.hazard.partitions`): a rack's days one after another
-(the thermal observer's state passes from day to day), its racks one after another in this
-process, or side by side on Dask workers when ``compute.cluster`` is set
+(the thermal observer's state passes from day to day), its racks ``compute.threads`` at a time
+on threads of this process, or side by side on Dask workers when ``compute.cluster`` is set
 (:mod:`batteryops.core.compute`).
 """
 

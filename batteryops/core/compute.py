@@ -14,6 +14,7 @@ since a lost worker's tasks run again.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -25,9 +26,17 @@ log = logging.getLogger(__name__)
 
 
 class Runner:
-    """Maps over partitions in this process; :func:`partitions_runner` gives one for Dask."""
+    """Maps over partitions in this process; :func:`partitions_runner` gives one for Dask.
+
+    ``threads``: how many partitions :meth:`imap`, and how many chains :meth:`chain`, work on at
+    once, on threads of this process (reading, writing, models and most kernels release the
+    GIL; each thread holds one partition).
+    """
 
     client: Any = None  # the Dask client, for work that has its own Dask interface (XGBoost)
+
+    def __init__(self, threads: int = 1):
+        self.threads = threads
 
     def map(self, function: Callable[..., Any], items: Sequence[Any], **shared: Any) -> list[Any]:
         """``function(item, **shared)`` of every item, in the order of ``items``."""
@@ -38,11 +47,24 @@ class Runner:
     ) -> Iterator[Any]:
         """As :meth:`map`, one result at a time in the order of ``items``.
 
-        The caller can keep what it needs of each result and drop the rest before the next
-        (here the next item is not even started until then).
+        The caller can keep what it needs of each result and drop the rest before the next.
+        With one thread the next item is not even started until then; with more, at most
+        ``threads`` items are in hand (running, or done and not yet taken).
         """
-        for item in items:
-            yield function(item, **shared)
+        if self.threads <= 1 or len(items) < 2:
+            for item in items:
+                yield function(item, **shared)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(self.threads) as pool:
+            pending: deque[Any] = deque()
+            for item in items:
+                if len(pending) == self.threads:
+                    yield pending.popleft().result()
+                pending.append(pool.submit(function, item, **shared))
+            while pending:
+                yield pending.popleft().result()
 
     def chain(
         self, function: Callable[..., Any], chains: Sequence[Sequence[Any]], **shared: Any
@@ -51,21 +73,30 @@ class Runner:
 
         ``function(item, carried, **shared)`` returns ``(result, carried)``; ``carried`` is None
         for a chain's first item and what the item before returned otherwise. The results come
-        back chain after chain, item after item.
+        back chain after chain, item after item. With more than one thread, that many chains
+        run at once, each on a thread of its own.
         """
-        results = []
-        for items in chains:
-            carried = None
+
+        def run(items: Sequence[Any]) -> list[Any]:
+            results, carried = [], None
             for item in items:
                 result, carried = function(item, carried, **shared)
                 results.append(result)
-        return results
+            return results
+
+        if self.threads <= 1 or len(chains) < 2:
+            return [result for items in chains for result in run(items)]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(self.threads) as pool:
+            return [result for results in pool.map(run, chains) for result in results]
 
 
 class DaskRunner(Runner):
     """The same maps, each partition a task on a Dask client's workers."""
 
     def __init__(self, client: Any):
+        super().__init__()
         self.client = client
 
     def map(self, function: Callable[..., Any], items: Sequence[Any], **shared: Any) -> list[Any]:
@@ -111,7 +142,7 @@ def _link(function: Callable[..., Any], item: Any, previous: tuple[Any, Any] | N
 def partitions_runner(compute: ComputeParams) -> Iterator[Runner]:
     """Yield a runner of partitions: in this process, or on the configured Dask cluster."""
     if compute.cluster is None:
-        yield Runner()
+        yield Runner(compute.threads)
         return
     from distributed import Client, LocalCluster
 

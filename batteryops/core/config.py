@@ -327,10 +327,13 @@ class ComputeParams(_Section):
     ``cluster``: null runs every partition in the stage's process; ``local`` a Dask
     ``LocalCluster`` of ``workers`` (processes, or threads when ``processes`` is false); any other
     value is a Dask scheduler's address. ``partition_s``: each rack's telemetry is featurized
-    this many seconds (a day) at a time, aligned to the epoch.
+    this many seconds (a day) at a time, aligned to the epoch. ``threads``: with no cluster,
+    featurize runs this many racks, evaluate this many held-out partitions, at once on threads
+    of the stage's process.
     """
 
     cluster: str | None = None
+    threads: int = Field(default=2, gt=0)
     workers: int = Field(default=2, gt=0)
     memory_per_worker: str = "5GB"
     processes: bool = True

@@ -1,7 +1,8 @@
 """The ``evaluate`` stage's work: thresholds chosen on validation, every score judged on test.
 
-Held-out partitions are scored one at a time (:func:`score_partition`) and only scores are kept,
-so memory follows one rack, not the fleet. Each learned score (the model, logistic regression,
+Held-out partitions are scored a few at a time (:func:`score_partition`; ``compute.threads`` at
+once in the stage's process) and only scores are kept, so memory follows a few rack-days, not
+the fleet. Each learned score (the model, logistic regression,
 IsolationForest) gets its own threshold on validation modules under the same alarm budget
 (:func:`choose_thresholds`), and so does the temperature / dT/dt rule: every score is compared at
 an operating point chosen the same way, none at a fixed definition. The test split is

@@ -45,8 +45,12 @@ def _running_sum(item: int, carried: int | None, scale: int) -> tuple[str, int]:
 
 @pytest.mark.parametrize(
     "compute",
-    [ComputeParams(), ComputeParams(cluster="local", workers=2, processes=False)],
-    ids=["in-process", "local-cluster"],
+    [
+        ComputeParams(threads=1),
+        ComputeParams(threads=2),
+        ComputeParams(cluster="local", workers=2, processes=False),
+    ],
+    ids=["in-process", "in-process-threads", "local-cluster"],
 )
 def test_chains_carry_from_item_to_item_and_come_back_in_order(compute: ComputeParams) -> None:
     chains = [[1, 2, 3], [10], [5, 5]]
@@ -58,8 +62,12 @@ def test_chains_carry_from_item_to_item_and_come_back_in_order(compute: ComputeP
 
 @pytest.mark.parametrize(
     "compute",
-    [ComputeParams(), ComputeParams(cluster="local", workers=2, processes=False)],
-    ids=["in-process", "local-cluster"],
+    [
+        ComputeParams(threads=1),
+        ComputeParams(threads=2),
+        ComputeParams(cluster="local", workers=2, processes=False),
+    ],
+    ids=["in-process", "in-process-threads", "local-cluster"],
 )
 def test_imap_hands_results_back_one_at_a_time_in_order(compute: ComputeParams) -> None:
     with partitions_runner(compute) as runner:
@@ -75,8 +83,32 @@ def test_in_process_imap_starts_an_item_only_when_asked() -> None:
         started.append(item)
         return item
 
-    with partitions_runner(ComputeParams()) as runner:
+    with partitions_runner(ComputeParams(threads=1)) as runner:
         results = runner.imap(record, [1, 2, 3])
         assert next(results) == 1 and started == [1]
         results.close()
     assert started == [1]
+
+
+def test_in_process_imap_on_threads_holds_at_most_that_many_items() -> None:
+    import threading
+
+    started, release = [], threading.Event()
+
+    def record(item: int) -> int:
+        started.append(item)
+        release.wait(10)
+        return item
+
+    with partitions_runner(ComputeParams(threads=2)) as runner:
+        results = runner.imap(record, [1, 2, 3, 4])
+        threading.Timer(0.2, release.set).start()  # both threads wait until then
+        assert next(results) == 1
+        assert sorted(started) == [1, 2]  # the third starts when the caller asks for the next
+        assert list(results) == [2, 3, 4]
+        assert sorted(started) == [1, 2, 3, 4]
+
+
+def test_a_failing_item_fails_the_threaded_imap() -> None:
+    with partitions_runner(ComputeParams(threads=2)) as runner, pytest.raises(ZeroDivisionError):
+        list(runner.imap(lambda item: 1 / item, [1, 0, 2]))

@@ -235,7 +235,7 @@ def test_score_held_out_gives_the_same_whatever_the_chunk(
 
 
 @pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
-def test_score_held_out_on_a_local_cluster_equals_in_process(
+def test_score_held_out_on_threads_or_a_local_cluster_equals_in_process(
     tmp_path, params: Params, processes: bool
 ) -> None:
     from batteryops.core.compute import partitions_runner
@@ -251,20 +251,27 @@ def test_score_held_out_on_a_local_cluster_equals_in_process(
     _module("R02-M01", "train").to_parquet(features_dir / "R02.parquet", index=False)
     files = sorted(features_dir.glob("*.parquet"))
     runs = []
-    for compute in (ComputeParams(), ComputeParams(cluster="local", processes=processes)):
-        out = tmp_path / f"scores-{compute.cluster}.parquet"
+    # In process one partition at a time, two at once on threads, and on the cluster.
+    computes = [
+        ComputeParams(threads=1),
+        ComputeParams(threads=2),
+        ComputeParams(cluster="local", processes=processes),
+    ]
+    for number, compute in enumerate(computes):
+        out = tmp_path / f"scores-{number}.parquet"
         with partitions_runner(compute) as runner:
             scored = score_held_out(
                 files, _StubModel(), _truth(list(SPLITS)), params.evaluate, 30, 0, out, runner
             )
         runs.append((scored, pd.read_parquet(out)))
-    _assert_same_scores(*runs)
-    (here, here_table), _ = runs
+    _assert_same_scores(runs[0], runs[1])
+    _assert_same_scores(runs[0], runs[2])
+    (here, here_table), *_ = runs
     assert len(here_table) == 2 * 3 * LENGTH_S
     # The module's two spans are one track.
     assert len(here.tracks["test"][events.PROBABILITY]) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "features", "scores-None.parquet", "scores-local.parquet"
+        "features", "scores-0.parquet", "scores-1.parquet", "scores-2.parquet"
     ]  # fmt: skip
 
 

@@ -73,7 +73,7 @@ def in_process_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def in_process(racks, in_process_dir: Path) -> dict[str, str]:
-    return _run(ComputeParams(), racks, in_process_dir)
+    return _run(ComputeParams(threads=1), racks, in_process_dir)
 
 
 def test_a_rack_is_cut_into_aligned_spans(racks) -> None:
@@ -115,6 +115,12 @@ def test_the_spans_put_together_are_the_whole_rack_featurized(
         np.testing.assert_array_equal(spans[name].to_numpy(), whole[name].to_numpy(), name)
     for name in features.feature_names(shared["featurize"]):
         np.testing.assert_allclose(spans[name], whole[name], rtol=1e-3, atol=1e-4, err_msg=name)
+
+
+def test_racks_on_threads_of_the_stage_write_the_same_bytes(
+    in_process: dict[str, str], racks, tmp_path: Path
+) -> None:
+    assert _run(ComputeParams(threads=2), racks, tmp_path) == in_process
 
 
 @pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
