@@ -21,6 +21,7 @@ from functools import partial
 from typing import Any
 
 from batteryops.core.config import ComputeParams
+from batteryops.core.io import share_one_heap
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ class Runner:
 
     def __init__(self, threads: int = 1):
         self.threads = threads
+        if threads > 1:
+            share_one_heap()
 
     def map(self, function: Callable[..., Any], items: Sequence[Any], **shared: Any) -> list[Any]:
         """``function(item, **shared)`` of every item, in the order of ``items``."""

@@ -277,6 +277,23 @@ def release_memory() -> None:
         libc.malloc_trim(0)
 
 
+# glibc's mallopt parameter for the most heaps (arenas) threads may allocate from.
+M_ARENA_MAX = -8
+
+
+def share_one_heap() -> None:
+    """Let threads started from now on allocate from the process's one glibc heap.
+
+    glibc gives threads heaps of their own (up to 8 per core), and memory freed in them stays
+    with them: evaluate scoring two rack-days at once on threads peaked 0.6 GB higher (4.4 GB,
+    3.8 with one thread or one heap) in the threshold search after it, at the same speed with
+    one heap. Call before the threads start.
+    """
+    libc = _glibc()
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(M_ARENA_MAX, 1)
+
+
 @functools.cache
 def _glibc() -> Any:
     """glibc, for ``malloc_trim`` (None where the C library is another: musl, macOS)."""

@@ -535,6 +535,10 @@ def choose_thresholds(
             on_validation[column] = events.event_metrics(
                 validation[column], thresholds[column], alarm
             )
+        # Each score's levels are done with once its threshold is chosen (the peak of
+        # evaluate was five scores' levels of every validation module held together).
+        for track in [*tracks, *validation.get(column, [])]:
+            track.forget_levels()
     return thresholds, on_validation
 
 

@@ -210,6 +210,10 @@ class ModuleTrack:
             self._levels[(k, n)] = persistent_level(self.score, k, n)
         return self._levels[(k, n)]
 
+    def forget_levels(self) -> None:
+        """Drop the levels :meth:`level` keeps (a float64 per second of the grid, each)."""
+        self._levels.clear()
+
     @property
     def runaway(self) -> bool:
         """Whether the module reaches its point of no return."""
