@@ -26,7 +26,9 @@ def main(params: Params) -> None:
     files = partition_files(paths.features_dir)
     # The training modules as coarser loggers keep them too (featurize.logger_copies_s).
     copies = partition_files(paths.logger_copies_dir) if params.featurize.logger_copies_s else []
-    train, validation = training.read_training_rows(files + copies, features, section)
+    train, validation = training.read_training_rows(
+        files + copies, features, section, params.compute.threads
+    )
     log.info(
         "training rows: %d (%d hazard); validation rows: %d",
         len(train),

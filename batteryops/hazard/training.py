@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from batteryops.core import plots, schema
+from batteryops.core.compute import Runner
 from batteryops.core.config import FeaturizeParams, LabelParams, TrackingParams, TrainParams
 from batteryops.core.io import read_rows
 from batteryops.hazard import models, split
@@ -67,7 +68,7 @@ class TrainingResult:
 
 
 def read_training_rows(
-    files: Sequence[Path], features: list[str], section: TrainParams
+    files: Sequence[Path], features: list[str], section: TrainParams, threads: int = 1
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Training and validation rows, read partition by partition (never the whole table).
 
@@ -76,10 +77,25 @@ def read_training_rows(
         features: The model's input columns (``split.json``'s ``features``).
         section: The ``train`` section (its row strides thin the rows, see
             :func:`models.training_rows`).
+        threads: Partitions read at once, on threads (``compute.threads``; the same rows).
 
     Returns:
         The training rows and the validation rows (``TRAINING_COLUMNS`` and ``features``).
     """
+    columns = list(dict.fromkeys(TRAINING_COLUMNS + features))
+    parts = list(Runner(threads).imap(_thinned_rows, list(files), columns=columns, section=section))
+    rows = pd.concat(parts, ignore_index=True)
+    train, validation = (
+        rows[rows[schema.SPLIT] == name].reset_index(drop=True) for name in ("train", "validation")
+    )
+    # Over every partition's rows as read: a stale or mixed features folder shows here.
+    key = [schema.MODULE_ID, schema.SPLIT]
+    split.check_no_leak(pd.concat([train[key], validation[key]], ignore_index=True))
+    return train, validation
+
+
+def _thinned_rows(path: Path, columns: list[str], section: TrainParams) -> pd.DataFrame:
+    """One partition's training and validation rows, thinned (:func:`models.training_rows`)."""
     import pyarrow.parquet as pq
 
     def thinned(frame: pd.DataFrame) -> np.ndarray:
@@ -89,20 +105,8 @@ def read_training_rows(
         ]
         return np.sort(np.concatenate([part.index.to_numpy() for part in kept]))
 
-    columns = list(dict.fromkeys(TRAINING_COLUMNS + features))
-    parts = []
-    for path in files:
-        present = set(pq.read_schema(path).names)
-        by = [c for c in THINNING_COLUMNS if c in present]
-        parts.append(read_rows(path, columns, thinned, by))
-    rows = pd.concat(parts, ignore_index=True)
-    train, validation = (
-        rows[rows[schema.SPLIT] == name].reset_index(drop=True) for name in ("train", "validation")
-    )
-    # Over every partition's rows as read: a stale or mixed features folder shows here.
-    key = [schema.MODULE_ID, schema.SPLIT]
-    split.check_no_leak(pd.concat([train[key], validation[key]], ignore_index=True))
-    return train, validation
+    present = set(pq.read_schema(path).names)
+    return read_rows(path, columns, thinned, [c for c in THINNING_COLUMNS if c in present])
 
 
 def fewest_rack_modules(files: Sequence[Path]) -> int:

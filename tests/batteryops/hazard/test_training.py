@@ -87,8 +87,9 @@ def _section(params: Params, as_feature: bool) -> TrainParams:
     )
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 def test_read_training_rows_reads_train_and_validation_thinned(
-    tmp_path: Path, params: Params
+    tmp_path: Path, params: Params, threads: int
 ) -> None:
     section = _section(params, as_feature=False)
     splits = np.array(["train", "validation", "test"] * 100)
@@ -96,7 +97,8 @@ def test_read_training_rows_reads_train_and_validation_thinned(
     for i, frame in enumerate(frames):
         frame[schema.MODULE_ID] = f"R0{i}-" + frame[schema.SPLIT]  # one split per module
         frame.to_parquet(tmp_path / f"R0{i}.parquet", index=False)
-    train, validation = read_training_rows(sorted(tmp_path.glob("*.parquet")), FEATURES, section)
+    files = sorted(tmp_path.glob("*.parquet"))
+    train, validation = read_training_rows(files, FEATURES, section, threads)
     assert list(train.columns) == TRAINING_COLUMNS + FEATURES
     for split, got in (("train", train), ("validation", validation)):
         expected = pd.concat(
