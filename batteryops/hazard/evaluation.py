@@ -178,10 +178,15 @@ class HeldOutScores:
         self.validation_rows.append(partition.validation)
 
     def join_tracks(self) -> None:
-        """One track per module (its days' partitions joined: :func:`events.join_tracks`)."""
+        """One track per module (its days' partitions joined: :func:`events.join_tracks`).
+
+        The scores of one split share each module's joined seconds and exclusions (five copies
+        of them were 0.4 GB of the validation tracks' 0.95 GB on the default fleet).
+        """
         for by_column in self.tracks.values():
+            grids: dict[tuple[str, float, int], events.Grid] = {}
             for column, tracks in by_column.items():
-                by_column[column] = events.join_tracks(tracks)
+                by_column[column] = events.join_tracks(tracks, grids)
 
     def validation_labels_and_probability(self) -> tuple[np.ndarray, np.ndarray]:
         """``hazard`` and the model's probability of every trainable validation row."""

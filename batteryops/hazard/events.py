@@ -412,34 +412,54 @@ def score_tracks(
     return result
 
 
-def join_tracks(tracks: list[ModuleTrack]) -> list[ModuleTrack]:
+# A joined module's grid: its seconds and exclusions, which every score's track shares.
+Grid = tuple[np.ndarray, np.ndarray]
+
+
+def join_tracks(
+    tracks: list[ModuleTrack], grids: dict[tuple[str, float, int], Grid] | None = None
+) -> list[ModuleTrack]:
     """One track per module: the tracks of a module's spans (partitions) joined on one grid.
 
     A module's rack is featurized a day at a time, so each day gives it a track; alarms persist
     and false alarms are counted across midnight only on one grid. Seconds between two spans'
     tracks have no score and keep the exclusion of the second before them (as in
     :func:`score_tracks`). Modules keep the order of their first track.
+
+    ``grids``: joined grids to share, filled here (pass the same dict for every score of the
+    same rows: one copy of each module's seconds and exclusions instead of one per score).
     """
     parts: dict[str, list[ModuleTrack]] = {}
     for track in tracks:
         parts.setdefault(track.module_id, []).append(track)
-    return [group[0] if len(group) == 1 else _joined(group) for group in parts.values()]
+    grids = {} if grids is None else grids
+    return [group[0] if len(group) == 1 else _joined(group, grids) for group in parts.values()]
 
 
-def _joined(group: list[ModuleTrack]) -> ModuleTrack:
+def _joined(group: list[ModuleTrack], grids: dict[tuple[str, float, int], Grid]) -> ModuleTrack:
     group = sorted(group, key=lambda track: track.seconds[0])
     first = group[0].seconds[0]
     length = int(group[-1].seconds[-1] - first) + 1
     score = np.full(length, np.nan, dtype=group[0].score.dtype)
+    key = (group[0].module_id, float(first), length)
+    known = key in grids
     excluded = np.full(length, np.nan)
     for track in group:
         at = (track.seconds - first).astype(np.int64)
-        score[at], excluded[at] = track.score, track.excluded
+        score[at] = track.score
+        if not known:
+            excluded[at] = track.excluded
+    if not known:
+        grids[key] = (
+            first + np.arange(length, dtype=group[0].seconds.dtype),
+            pd.Series(excluded).ffill().fillna(0.0).to_numpy() > 0,
+        )
+    seconds, excluded = grids[key]
     return ModuleTrack(
         module_id=group[0].module_id,
-        seconds=first + np.arange(length, dtype=group[0].seconds.dtype),
+        seconds=seconds,
         score=score,
-        excluded=pd.Series(excluded).ffill().fillna(0.0).to_numpy() > 0,
+        excluded=excluded,
         fault_start_s=group[0].fault_start_s,
         pnr_s=group[0].pnr_s,
     )

@@ -21,6 +21,7 @@ from batteryops.hazard.events import (
     critical_thresholds,
     episodes,
     event_metrics,
+    join_tracks,
     logger_period_s,
     module_tracks,
     persistent_alarm,
@@ -454,3 +455,22 @@ def test_a_logger_slower_than_the_limit_is_refused_by_name() -> None:
     with pytest.raises(LoggerPeriodError, match=r"module 'slow': one reading every 60 s"):
         check_logger_periods(seconds, modules, 30)
     check_logger_periods(seconds[:60], modules[:60], 30)
+
+
+def test_a_modules_days_join_into_one_track_whose_grid_the_scores_share() -> None:
+    def day(start: int, score: float, vented: bool) -> ModuleTrack:
+        seconds = np.arange(start, start + 5, dtype=float)
+        return ModuleTrack(
+            "R01-M01", seconds, np.full(5, score), np.full(5, vented), math.nan, math.nan
+        )
+
+    grids: dict = {}
+    first = join_tracks([day(10, 0.1, False), day(0, 0.2, False)], grids)
+    second = join_tracks([day(0, 0.7, False), day(10, 0.9, False)], grids)
+    (a,), (b,) = first, second
+    np.testing.assert_array_equal(a.seconds, np.arange(15))
+    np.testing.assert_array_equal(a.score[[0, 7, 12]], [0.2, np.nan, 0.1])
+    np.testing.assert_array_equal(b.score[[0, 12]], [0.7, 0.9])
+    assert a.seconds is b.seconds and a.excluded is b.excluded  # one copy for both scores
+    (alone,) = join_tracks([day(0, 0.2, True), day(10, 0.1, False)])
+    assert alone.excluded[:10].all() and not alone.excluded[10:].any()  # the gap keeps vented
