@@ -540,8 +540,8 @@ def choose_thresholds(
             on_validation[column] = events.event_metrics(
                 validation[column], thresholds[column], alarm
             )
-        # Each score's levels are done with once its threshold is chosen (the peak of
-        # evaluate was five scores' levels of every validation module held together).
+        # Each score's levels are done with once its threshold is chosen (a float64 per second
+        # of every validation module: not kept for the next score's search).
         for track in [*tracks, *validation.get(column, [])]:
             track.forget_levels()
     return thresholds, on_validation

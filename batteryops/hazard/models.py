@@ -394,7 +394,7 @@ def _after_imputer(pipeline: Any) -> tuple[Any, Callable[[np.ndarray], np.ndarra
 
     The imputer's own ``transform`` validates and masks its input first (a third of a baseline's
     scoring time on the held-out rows); filling the gaps with its fitted medians gives the same
-    array to the bit (``tests/batteryops/hazard/test_models.py``). A pipeline of another shape
+    array to the bit (``tests/batteryops/hazard/test_training.py``). A pipeline of another shape
     is used whole.
     """
     from sklearn.impute import SimpleImputer
