@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from batteryops.core.io import atomic_path, write_json
@@ -139,7 +140,7 @@ def validate_frames(suite: dict[str, Any], batches: dict[str, pd.DataFrame]) -> 
     findings: list[Finding] = []
     for batch_name, frame in batches.items():
         result = definition.run(
-            batch_parameters={"dataframe": frame},
+            batch_parameters={"dataframe": _widened(frame)},
             result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
         )
         for item in result.results:
@@ -161,15 +162,27 @@ def validate_frames(suite: dict[str, Any], batches: dict[str, pd.DataFrame]) -> 
 
 
 def _plain(values: list[Any]) -> list[Any]:
+    """Example values as JSON can hold them; floats to 7 significant digits (float32's)."""
     plain = []
     for value in values:
         if isinstance(value, dict | list):
             plain.append(json.loads(json.dumps(value, default=str)))
-        elif isinstance(value, int | float | str | bool) or value is None:
+        elif isinstance(value, float | np.floating):
+            plain.append(_short(value))
+        elif isinstance(value, int | str | bool) or value is None:
             plain.append(value)
+        elif isinstance(value, tuple):  # a column pair's values
+            plain.append("(" + ", ".join(str(_short(v)) for v in value) + ")")
         else:
             plain.append(str(value))
     return plain
+
+
+def _short(value: Any) -> Any:
+    """A float to 7 significant digits (the telemetry is float32, widened for the checks)."""
+    if isinstance(value, float | np.floating):
+        return float(f"{float(value):.7g}")
+    return value
 
 
 def summarise(suite_name: str, findings: list[Finding]) -> dict[str, Any]:
@@ -242,6 +255,22 @@ def ingest_files_frame(summary: dict[str, Any]) -> pd.DataFrame:
         )
     columns = ["file", "accepted", "rows_in", "rows_valid", "dropped_share", "masked_share"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _widened(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with narrower floats and integers as float64 and int64, for Great Expectations.
+
+    Its pandas range check is vectorised only for those two dtypes (``column.dtype in [int,
+    float]``); a float32 column fell to a Python call per value (41 % of the validate stage).
+    The values, hence the findings, are the same.
+    """
+    narrow = {
+        name: np.float64 if pd.api.types.is_float_dtype(dtype) else np.int64
+        for name, dtype in frame.dtypes.items()
+        if (pd.api.types.is_float_dtype(dtype) and dtype != np.float64)
+        or (pd.api.types.is_signed_integer_dtype(dtype) and dtype != np.int64)
+    }
+    return frame.astype(narrow) if narrow else frame
 
 
 def sample_rows(frame: pd.DataFrame, rows: int) -> pd.DataFrame:

@@ -72,6 +72,10 @@ def _batches(simulated: pd.DataFrame) -> dict[str, pd.DataFrame]:
         "duplicate": duplicate,
         "warm": warm,
         "no_gas_voc": _good().drop(columns=["gas_voc_ppm"]),
+        # As stored telemetry is: float32 (widened for Great Expectations' vectorised checks).
+        "soc_float32": soc.astype(
+            {c: np.float32 for c in soc.columns if pd.api.types.is_float_dtype(soc[c])}
+        ),
     }
 
 
@@ -117,7 +121,15 @@ def test_load_suite_rejects_a_non_suite(tmp_path: Path) -> None:
 def test_one_finding_per_expectation_and_batch(
     suite: dict, findings: dict[str, list[Finding]]
 ) -> None:
-    assert set(findings) == {"good", "simulated", "soc", "duplicate", "warm", "no_gas_voc"}
+    assert set(findings) == {
+        "good",
+        "simulated",
+        "soc",
+        "duplicate",
+        "warm",
+        "no_gas_voc",
+        "soc_float32",
+    }
     for batch in findings.values():
         assert len(batch) == len(suite["expectations"])
 
@@ -146,6 +158,16 @@ def test_soc_out_of_range_fails_critical(findings: dict[str, list[Finding]]) -> 
     summary = validation.summarise("canonical_telemetry", findings["soc"])
     assert summary["success"] is False
     assert summary["critical_failures"] == [text]
+
+
+def test_float32_telemetry_gets_the_findings_of_float64(
+    findings: dict[str, list[Finding]],
+) -> None:
+    assert [(f.expectation, f.column, f.success, f.unexpected_count, f.examples)
+            for f in findings["soc_float32"]] == [
+        (f.expectation, f.column, f.success, f.unexpected_count, f.examples)
+        for f in findings["soc"]
+    ]  # fmt: skip
 
 
 def test_duplicate_key_fails_critical(findings: dict[str, list[Finding]]) -> None:
