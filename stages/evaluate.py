@@ -44,13 +44,16 @@ def main(params: Params) -> None:
         )
     log.info("scored held-out partitions in %.1f s", time.perf_counter() - started)
     thresholds, on_validation = evaluation.choose_thresholds(
-        scored.tracks["validation"], params.evaluate.threshold_grid_size, alarm
+        scored.tracks["validation"],
+        params.evaluate.threshold_grid_size,
+        alarm,
+        params.compute.threads,
     )
     log.info("thresholds chosen on validation in %.1f s", time.perf_counter() - started)
     # Nothing reads the validation tracks again: their scores and levels are 0.9 GB.
     del scored.tracks["validation"]
     release_memory()
-    results = evaluation.results_on_test(scored, thresholds, alarm)
+    results = evaluation.results_on_test(scored, thresholds, alarm, params.compute.threads)
     delta_t = evaluate.delta_t_metrics(scored.delta_t_sums, reference="persistence")
     metrics = evaluation.hazard_metrics(results, on_validation, delta_t, alarm)
     # Each family that must not alarm, on the test modules, on its own (issue 18).

@@ -3,14 +3,18 @@
 The fleet is simulated from ``simulate`` with the ``generalize.simulate`` overrides (other seed,
 fault timings, climate, fault severities, sensor coupling and noise), labelled and featurized by
 the stages' own code, and scored at the operating point ``evaluate`` chose, with the same alarm
-budget (:mod:`batteryops.hazard.generalization`). Nothing of it is used for training or for
-choosing the threshold.
+budget (:mod:`batteryops.hazard.generalization`); so is a fleet of the independent family B
+(``generalize.family_b``), the two side by side on ``compute.threads`` threads. Nothing of
+either is used for training or for choosing the threshold.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 
+from batteryops.core.compute import Runner
 from batteryops.core.config import Params, merged_simulate
 from batteryops.core.io import read_json, require, write_json
 from batteryops.hazard import generalization
@@ -21,7 +25,7 @@ log = logging.getLogger("stages.generalize")
 
 
 def main(params: Params) -> None:
-    """Simulate the unlike fleet, score it, write ``metrics/generalization.json``."""
+    """Simulate the unlike fleets, score them, write ``metrics/generalization.json``."""
     paths = params.paths
     require(
         paths.model,
@@ -35,28 +39,16 @@ def main(params: Params) -> None:
     # The rule at the threshold evaluate chose for it on validation, as for the model.
     rule_threshold = float(read_json(paths.metrics.hazard)["baselines"]["rule"]["threshold"])
     model = HazardModel.from_outputs(paths)
-    fleet = merged_simulate(params.simulate, params.generalize.simulate)
-    scores = generalization.score_fleet(
-        fleet,
-        model,
-        params.label,
-        params.evaluate.rule_baseline,
-        params.generalize.logging_periods_s,
-    )
     threshold = float(operating["threshold"])
-    metrics = generalization.generalization_metrics(
-        scores,
-        threshold,
-        fleet.racks * fleet.modules_per_rack * fleet.duration_s / 86400,
-        params.generalize.simulate,
-        params.alarm,
-        params.label.delta_t_horizon_s,
-        rule_threshold,
-    )
-    if params.generalize.family_b is not None:
-        metrics["family_b"] = generalization.family_b_metrics(
-            params.generalize.family_b, model, params, threshold, rule_threshold
-        )
+    family_b = params.generalize.family_b
+    judgings = [partial(_unlike_fleet, params, model, threshold, rule_threshold)]
+    if family_b is not None:
+        args = (family_b, model, params, threshold, rule_threshold)
+        judgings.append(partial(generalization.family_b_metrics, *args))
+    # The two fleets side by side on threads (their simulators and the model release the GIL).
+    metrics, *family_b = Runner(params.compute.threads).imap(_call, judgings)
+    if family_b:
+        metrics["family_b"] = family_b[0]
     write_json(metrics, paths.metrics.generalization)
     log.info(
         "unlike fleet: event recall %.3f (%d of %d), lead p10 %.1f min, %.3f false alarms/"
@@ -69,6 +61,33 @@ def main(params: Params) -> None:
         threshold,
         metrics["delta_t_skill"],
     )
+
+
+def _unlike_fleet(
+    params: Params, model: HazardModel, threshold: float, rule_threshold: float
+) -> dict[str, object]:
+    """The model judged on the unlike fleet of the first simulator (``generalize.simulate``)."""
+    fleet = merged_simulate(params.simulate, params.generalize.simulate)
+    scores = generalization.score_fleet(
+        fleet,
+        model,
+        params.label,
+        params.evaluate.rule_baseline,
+        params.generalize.logging_periods_s,
+    )
+    return generalization.generalization_metrics(
+        scores,
+        threshold,
+        fleet.racks * fleet.modules_per_rack * fleet.duration_s / 86400,
+        params.generalize.simulate,
+        params.alarm,
+        params.label.delta_t_horizon_s,
+        rule_threshold,
+    )
+
+
+def _call(judging: Callable[[], dict[str, object]]) -> dict[str, object]:
+    return judging()
 
 
 if __name__ == "__main__":

@@ -148,7 +148,7 @@ def _module_current(
     return requested
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # generalize runs it beside the unlike fleet's judging
 def _advance(  # noqa: PLR0913, PLR0915 - one compiled loop over the rack's physics
     out, start_s, current_a, outdoor_c, mp, cp, sensors, rp, temp, soc, v_rc, conv,
     isc_start, isc_r0, isc_tau, isc_floor, vent_s, gas, sensor_c, room, pnr_s, first_vent,

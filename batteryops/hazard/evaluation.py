@@ -508,7 +508,10 @@ class _JoinedTables:
 
 
 def choose_thresholds(
-    validation: dict[str, list[events.ModuleTrack]], grid_size: int, alarm: AlarmParams
+    validation: dict[str, list[events.ModuleTrack]],
+    grid_size: int,
+    alarm: AlarmParams,
+    threads: int = 1,
 ) -> tuple[dict[str, float], dict[str, dict[str, object]]]:
     """Each score's threshold (the rule's too), chosen on validation tracks under the alarm budget.
 
@@ -519,13 +522,15 @@ def choose_thresholds(
         validation: Score column -> the validation split's module tracks.
         grid_size: How many quantile candidates (``evaluate.threshold_grid_size``).
         alarm: The ``alarm`` section.
+        threads: How many scores are searched at once, on threads (each score's tracks are its
+            own; the same thresholds with 1).
 
     Returns:
         Score column -> threshold, and score column -> its validation event metrics at that
         threshold.
     """
-    thresholds, on_validation = {}, {}
-    for column in JUDGED:
+
+    def search(column: str) -> tuple[float, dict[str, object]]:
         tracks = validation[ROW_SCORE.get(column, column)]
         candidates = np.concatenate(
             [
@@ -533,36 +538,45 @@ def choose_thresholds(
                 events.critical_thresholds(tracks, alarm),
             ]
         )
-        thresholds[column], on_validation[column] = events.choose_threshold(
-            tracks, candidates, alarm
-        )
+        threshold, chosen = events.choose_threshold(tracks, candidates, alarm)
         if column in ROW_SCORE:  # the alarms at that threshold, physics alarm included
-            on_validation[column] = events.event_metrics(
-                validation[column], thresholds[column], alarm
-            )
+            chosen = events.event_metrics(validation[column], threshold, alarm)
         # Each score's levels are done with once its threshold is chosen (a float64 per second
-        # of every validation module: not kept for the next score's search).
+        # of every validation module: not kept while the next score's search runs).
         for track in [*tracks, *validation.get(column, [])]:
             track.forget_levels()
-    return thresholds, on_validation
+        return threshold, chosen
+
+    searched = dict(zip(JUDGED, Runner(threads).imap(search, JUDGED), strict=True))
+    return (
+        {column: threshold for column, (threshold, _) in searched.items()},
+        {column: chosen for column, (_, chosen) in searched.items()},
+    )
 
 
 def results_on_test(
-    scored: HeldOutScores, thresholds: dict[str, float], alarm: AlarmParams
+    scored: HeldOutScores, thresholds: dict[str, float], alarm: AlarmParams, threads: int = 1
 ) -> dict[str, dict[str, object]]:
     """Row and event metrics of every score on the test split at its threshold.
 
     Each score's rows are sorted once: for its metrics and for its PR curve (``scored.curves``).
+    ``threads`` scores at once, on threads (the same results with 1).
     """
     labels = scored.test_labels()
-    results = {}
-    for column, threshold in thresholds.items():
+
+    def judge(column: str) -> tuple[dict[str, object], Any]:
         scores = scored.test_scores(column)
         ranking = evaluate.ranked(labels, scores)
-        results[column] = evaluate.split_metrics(
-            labels, scores, scored.tracks["test"][column], threshold, alarm, ranking
+        metrics = evaluate.split_metrics(
+            labels, scores, scored.tracks["test"][column], thresholds[column], alarm, ranking
         )
-        scored.curves[column] = evaluate.pr_curve(labels, scores, ranking=ranking)
+        return metrics, evaluate.pr_curve(labels, scores, ranking=ranking)
+
+    results = {}
+    for column, (metrics, curve) in zip(
+        thresholds, Runner(threads).imap(judge, list(thresholds)), strict=True
+    ):
+        results[column], scored.curves[column] = metrics, curve
     return results
 
 

@@ -5,24 +5,29 @@ Rows are sorted by module then time; ``bounds[m]:bounds[m + 1]`` are module ``m`
 window of length ``w`` ending at second ``t`` holds the readings of seconds ``t - w + 1 .. t``
 that exist and are not NaN, and it never reaches before the module's first row. These are the
 semantics of a regular 1 Hz grid with gaps as NaN (:mod:`batteryops.core.timegrid`), computed in one
-pass over the rows with two pointers instead of on the grid, modules in parallel.
+pass over the rows with two pointers instead of on the grid.
+
+The kernels run one module after another and release the GIL: the stages work on partitions
+side by side on threads (``compute.threads``). They used numba's ``parallel=True`` over modules
+until December 2026; compiling that cost a clean clone's first ``featurize`` ~37 s of one core
+(~17 s without it), and the threads over racks keep both cores busy without it.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 NAN = np.nan
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def rolling_mean_at(seconds, values, bounds, window, lag, out):  # noqa: ANN001, ANN201
     """Mean of the window of ``window`` s that ends ``lag`` s before each row (NaN if empty).
 
     A window ending before the module's first second is NaN (outside the grid).
     """
-    for m in prange(len(bounds) - 1):
+    for m in range(len(bounds) - 1):
         lo, hi = bounds[m], bounds[m + 1]
         first = seconds[lo]
         start = lo
@@ -53,7 +58,7 @@ def rolling_mean_at(seconds, values, bounds, window, lag, out):  # noqa: ANN001,
                 out[i] = NAN
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def slopes(seconds, values, bounds, smoothing, windows, out):  # noqa: ANN001, ANN201
     """Slope per minute over each of ``windows`` of the ``smoothing``-second trailing mean.
 
@@ -62,7 +67,7 @@ def slopes(seconds, values, bounds, smoothing, windows, out):  # noqa: ANN001, A
     Window sums come from prefix sums, so each window edge is a pointer that only moves on.
     """
     lags = len(windows)
-    for m in prange(len(bounds) - 1):
+    for m in range(len(bounds) - 1):
         lo, hi = bounds[m], bounds[m + 1]
         n = hi - lo
         first = seconds[lo]
@@ -93,7 +98,7 @@ def slopes(seconds, values, bounds, smoothing, windows, out):  # noqa: ANN001, A
                 out[k, lo + r] = (mean[lags] - mean[k]) * (60.0 / windows[k])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def rolling_mean_std(seconds, values, bounds, windows, mean_out, std_out):  # noqa: ANN001, ANN201
     """Mean and population standard deviation over each trailing window of each row.
 
@@ -102,7 +107,7 @@ def rolling_mean_std(seconds, values, bounds, windows, mean_out, std_out):  # no
     are zero, as in :func:`batteryops.core.timegrid.rolling_std`.
     """
     lags = len(windows)
-    for m in prange(len(bounds) - 1):
+    for m in range(len(bounds) - 1):
         lo, hi = bounds[m], bounds[m + 1]
         n = hi - lo
         centre = 0.0
@@ -143,7 +148,7 @@ def rolling_mean_std(seconds, values, bounds, windows, mean_out, std_out):  # no
                     std_out[k, lo + r] = NAN
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def sensor_health(seconds, values, bounds, stuck_s, missing_s, stuck_out, missing_out):  # noqa: ANN001, ANN201
     """Stuck flag and share of missing seconds per row.
 
@@ -154,7 +159,7 @@ def sensor_health(seconds, values, bounds, stuck_s, missing_s, stuck_out, missin
     Missing share: seconds of the trailing ``missing_s`` window (clipped at the module's first
     second) without a valid reading.
     """
-    for m in prange(len(bounds) - 1):
+    for m in range(len(bounds) - 1):
         lo, hi = bounds[m], bounds[m + 1]
         first = seconds[lo]
         known = False
@@ -192,7 +197,7 @@ def sensor_health(seconds, values, bounds, stuck_s, missing_s, stuck_out, missin
             missing_out[i] = (span - valid) / span
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rack_median(seconds, values, module_of_row, modules, hold_s):  # noqa: ANN001, ANN201
     """Median over the rack's modules of each row's second (NaN if none).
 
@@ -241,7 +246,7 @@ def rack_median(seconds, values, module_of_row, modules, hold_s):  # noqa: ANN00
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def kth_highest_trailing(seconds, values, bounds, k, n, out):  # noqa: ANN001, ANN201
     """``out[i]``: the ``k``-th highest reading of row ``i``'s window of ``n`` seconds.
 
@@ -250,7 +255,7 @@ def kth_highest_trailing(seconds, values, bounds, k, n, out):  # noqa: ANN001, A
     module's first row count as -inf. This is the persistent-alarm level of
     :func:`batteryops.hazard.events.persistent_level_rows`, one pass per module.
     """
-    for m in prange(len(bounds) - 1):
+    for m in range(len(bounds) - 1):
         lo, hi = bounds[m], bounds[m + 1]
         window = np.empty(n)
         start = lo
@@ -285,7 +290,7 @@ def kth_highest_trailing(seconds, values, bounds, k, n, out):  # noqa: ANN001, A
                 out[i] = window[n - k]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def rolling_regression(seconds, x, y, bounds, window, ridge, min_pairs, out):  # noqa: ANN001, ANN201
     """Least-squares line ``y = a + slope * x`` over each trailing window of pairs.
 
@@ -296,7 +301,7 @@ def rolling_regression(seconds, x, y, bounds, window, ridge, min_pairs, out):  #
     where ``x`` barely moves). Running sums restart whenever the window empties, so rounding
     does not build up across gaps.
     """
-    for m in prange(len(bounds) - 1):
+    for m in range(len(bounds) - 1):
         lo, hi = bounds[m], bounds[m + 1]
         start = lo
         sx = 0.0
@@ -343,7 +348,7 @@ def rolling_regression(seconds, x, y, bounds, window, ridge, min_pairs, out):  #
             out[3, i] = min(cxy * cxy / (vxx * vyy), 1.0) if vxx > 0 and vyy > 0 else 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def round_significand(values, keep_bits):  # noqa: ANN001, ANN201
     """Round float32 ``values`` in place to ``keep_bits`` bits after the leading one.
 

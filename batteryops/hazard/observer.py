@@ -76,7 +76,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from batteryops.hazard import spread_baseline
 
@@ -265,7 +265,7 @@ def _evidence_age(seconds, evidence, bounds, last, out):  # noqa: ANN001, ANN202
             out[i] = seconds[i] - last[m]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def _observe(  # noqa: ANN201
     seconds,
     temp,
@@ -279,7 +279,7 @@ def _observe(  # noqa: ANN201
     physical,  # noqa: ANN001
 ):
     forget = 0.5 ** (STEP_S / half_life_s)
-    for m in prange(len(bounds) - 1):
+    for m in range(len(bounds) - 1):
         s = states[m]
         for i in range(bounds[m], bounds[m + 1]):
             t, i2 = float(seconds[i]), current[i] ** 2 * CURRENT_SCALE

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 BINS = 50  # charge bins of 2 %
 CURRENTS = 3  # charging, at rest, discharging
@@ -83,9 +83,9 @@ def run(
     )
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def _run(seconds, spread, soc, current, bounds, states, out, ridge):  # noqa: ANN001, ANN202
-    for m in prange(len(bounds) - 1):
+    for m in range(len(bounds) - 1):
         s = states[m]
         for i in range(bounds[m], bounds[m + 1]):
             t = float(seconds[i])

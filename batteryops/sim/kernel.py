@@ -195,7 +195,7 @@ def _neighbour_w(p: np.ndarray, t_mod: np.ndarray, per_rack: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # generalize runs it beside family B's judging
 def advance(
     t0, steps, p, rack_current, rack_index, per_rack, flags, fault_start, nuisance_start,
     hot_start, heavy_start, resistance_scale, capacity_scale, table_soc, table_v,
