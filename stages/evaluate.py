@@ -44,10 +44,7 @@ def main(params: Params) -> None:
         )
     log.info("scored held-out partitions in %.1f s", time.perf_counter() - started)
     thresholds, on_validation = evaluation.choose_thresholds(
-        scored.tracks["validation"],
-        params.evaluate.threshold_grid_size,
-        alarm,
-        params.compute.threads,
+        scored.tracks["validation"], params.evaluate.threshold_grid_size, alarm
     )
     log.info("thresholds chosen on validation in %.1f s", time.perf_counter() - started)
     # Nothing reads the validation tracks again: their scores and levels are 0.9 GB.

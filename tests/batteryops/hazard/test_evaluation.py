@@ -326,42 +326,30 @@ def test_choose_thresholds_meet_the_budget_for_every_score_the_rule_too(params: 
         assert on_validation[column]["event_recall_at_min_lead"] == 1.0
 
 
-def test_scores_searched_and_judged_on_threads_get_what_one_thread_gets(params: Params) -> None:
-    # Each score's threshold search and test judging may run on a thread of its own
-    # (compute.threads): the thresholds, metrics and PR curves, and their order, are one
-    # thread's. The scores differ so that a mix-up between them would show.
-    def validation() -> dict[str, list[events.ModuleTrack]]:
-        return {
-            column: [
-                _track("R01-M01", 4000, (1500, 3000, 0.5 + 0.1 * k), 1000.0, 3000.0),
-                _track("R01-M02", 86400, (40000, 40100, 0.1 + 0.1 * k), math.nan, math.nan),
-            ]
-            for k, column in enumerate(TRACKED)
-        }
-
-    one = choose_thresholds(validation(), 20, params.alarm, threads=1)
-    two = choose_thresholds(validation(), 20, params.alarm, threads=2)
-    assert two == one
-    assert list(two[0]) == list(one[0]) == JUDGED
-    assert len(set(one[0].values())) > 1
-    scored_one, scored_two = _scored_on_test(), _scored_on_test()
-    for k, column in enumerate(JUDGED):
-        for scored in (scored_one, scored_two):
-            scored.row_scores[column] = [np.array([0.1, 0.8, 0.9 - 0.2 * k, 0.2 + 0.2 * k])]
-    results_one = results_on_test(scored_one, one[0], params.alarm, threads=1)
-    results_two = results_on_test(scored_two, one[0], params.alarm, threads=2)
-    assert list(results_two) == list(results_one) == JUDGED
-    assert repr(results_two) == repr(results_one)
-    assert list(scored_two.curves) == list(scored_one.curves)
-    assert repr(scored_two.curves) == repr(scored_one.curves)
-
-
 def _scored_on_test() -> HeldOutScores:
     scored = HeldOutScores()
     scored.tracks["test"] = {column: _validation_tracks() for column in JUDGED}
     scored.labels = [np.array([0, 1, 1, 0])]
     scored.row_scores = {column: [np.array([0.1, 0.8, 0.9, 0.2])] for column in JUDGED}
     return scored
+
+
+def test_scores_judged_on_threads_get_what_one_thread_gets(params: Params) -> None:
+    # Each score's test judging may run on a thread of its own (compute.threads): the metrics
+    # and PR curves, and their order, are one thread's. The scores differ so that a mix-up
+    # between them would show.
+    thresholds = {column: 0.3 + 0.1 * k for k, column in enumerate(JUDGED)}
+    scored_one, scored_two = _scored_on_test(), _scored_on_test()
+    for k, column in enumerate(JUDGED):
+        for scored in (scored_one, scored_two):
+            scored.row_scores[column] = [np.array([0.1, 0.8, 0.9 - 0.2 * k, 0.2 + 0.2 * k])]
+    results_one = results_on_test(scored_one, thresholds, params.alarm, threads=1)
+    results_two = results_on_test(scored_two, thresholds, params.alarm, threads=2)
+    assert list(results_two) == list(results_one) == JUDGED
+    assert repr(results_two) == repr(results_one)
+    assert len({repr(result) for result in results_one.values()}) == len(JUDGED)
+    assert list(scored_two.curves) == list(scored_one.curves) == JUDGED
+    assert repr(scored_two.curves) == repr(scored_one.curves)
 
 
 def test_results_and_hazard_metrics_put_the_baselines_beside_the_model(params: Params) -> None:
