@@ -152,3 +152,59 @@ def test_a_partition_run_again_replaces_its_files_whole(
     assert not list(tmp_path.rglob(".*.partial"))
     digest = hashlib.md5((tmp_path / "features" / name).read_bytes()).hexdigest()
     assert digest == in_process[f"features/{name}"]
+
+
+WARM_CHECK = """
+import sys
+from pathlib import Path
+import pandas as pd
+from batteryops.core.config import load_params
+from batteryops.hazard import feature_kernels, observer, spread_baseline
+from batteryops.hazard.partitions import featurize_partition, rack_spans
+from batteryops.hazard.warm import warm
+
+def signatures():
+    return {
+        f"{module.__name__}.{name}": sorted(map(str, kernel.signatures))
+        for module in (feature_kernels, observer, spread_baseline)
+        for name, kernel in vars(module).items()
+        if hasattr(kernel, "signatures") and getattr(kernel, "__module__", "") == module.__name__
+    }
+
+params = load_params()
+warm(params)
+warmed = signatures()
+rack, truth, out = Path(sys.argv[1]), pd.read_parquet(sys.argv[2]), Path(sys.argv[3])
+modules = {m: "train" for m in truth["module_id"]}
+carried = None
+for span in rack_spans(rack, 3600):
+    _, carried = featurize_partition(
+        span, carried, truth, modules, params.featurize, params.label, out, out
+    )
+assert signatures() == warmed, (signatures(), warmed)
+print(sum(map(len, warmed.values())))
+"""
+
+
+def test_the_kernel_warm_up_compiles_every_signature_a_real_rack_needs(
+    racks, tmp_path: Path
+) -> None:
+    # `make run` compiles featurize's kernels into numba's cache beside its first stages
+    # (batteryops.hazard.warm, on a synthetic rack). In a fresh process, featurizing a simulated
+    # rack after the warm-up must use no kernel signature the warm-up did not compile (loaded
+    # from the cache here, so this is quick); else featurize would compile again.
+    import subprocess
+    import sys
+
+    files, shared = racks
+    truth = tmp_path / "truth.parquet"
+    shared["truth"].to_parquet(truth)
+    run = subprocess.run(
+        [sys.executable, "-c", WARM_CHECK, str(files[0]), str(truth), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[3],
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert int(run.stdout.split()[-1]) >= 10  # the kernels it compiled (all of them)
