@@ -14,7 +14,7 @@ clusters of one and of two worker processes (:mod:`batteryops.core.compute`):
 - **score**: every rack × day's features scored by the in-process booster, scores compared
   (md5) across runs.
 
-Printed per step: wall time in process (all cores: the feature kernels are numba-parallel) and
+Printed per step: wall time in process (all cores: racks on ``compute.threads`` threads) and
 on 1 and 2 Dask workers of one core each, speed-up and scaling efficiency of 2 workers over 1,
 the largest RSS of any one process (sampled every 0.2 s), rows per second per core; and, from
 the measured rates, what 1,000 modules x 30 days would take on N workers. Everything lands in
@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shutil
 import threading
 import time
@@ -134,9 +133,6 @@ def main() -> None:
         "featurize": params.featurize,
         "label": params.label,
     }
-    # One core per Dask worker: the feature kernels are numba-parallel and would otherwise take
-    # both cores of each worker; the in-process run (0 workers) keeps them all, as the stage does.
-    os.environ["NUMBA_NUM_THREADS"] = "1"
     results, digests = [], {}
     for workers in (0, 1, 2):
         compute = params.compute.model_copy(
