@@ -46,9 +46,9 @@ chain = for stage in $(1); do $(BIN)/dvc --wait-for-lock repro -s $$stage || exi
 side_by_side = ($(call chain,$(2))) & second=$$!; ($(call chain,$(1))); first=$$?; \
 	wait $$second && test $$first = 0
 
-# featurize's compiled kernels are compiled into numba's cache beside the first stages, where a
-# core is free (batteryops/hazard/warm.py; a clean clone's featurize spent ~17 s of one core on
-# it); if that fails, featurize compiles them itself.
+# featurize's compiled kernels are compiled into numba's cache beside the first stages, sharing
+# the cores with them (batteryops/hazard/warm.py; a clean clone's featurize spent ~17 s of one
+# core on it while its other thread waited); if that fails, featurize compiles them itself.
 run: init
 	@$(BIN)/python -m batteryops.hazard.warm & warm=$$!; \
 	$(BIN)/dvc repro check_params && { $(call side_by_side,$(TELEMETRY_CHAIN),$(CYCLING_CHAIN)); }; \

@@ -40,15 +40,14 @@ def main(params: Params) -> None:
     rule_threshold = float(read_json(paths.metrics.hazard)["baselines"]["rule"]["threshold"])
     model = HazardModel.from_outputs(paths)
     threshold = float(operating["threshold"])
-    family_b = params.generalize.family_b
     judgings = [partial(_unlike_fleet, params, model, threshold, rule_threshold)]
-    if family_b is not None:
-        args = (family_b, model, params, threshold, rule_threshold)
+    if params.generalize.family_b is not None:
+        args = (params.generalize.family_b, model, params, threshold, rule_threshold)
         judgings.append(partial(generalization.family_b_metrics, *args))
     # The two fleets side by side on threads (their simulators and the model release the GIL).
-    metrics, *family_b = Runner(params.compute.threads).imap(_call, judgings)
-    if family_b:
-        metrics["family_b"] = family_b[0]
+    metrics, *others = Runner(params.compute.threads).imap(_call, judgings)
+    if others:
+        metrics["family_b"] = others[0]
     write_json(metrics, paths.metrics.generalization)
     log.info(
         "unlike fleet: event recall %.3f (%d of %d), lead p10 %.1f min, %.3f false alarms/"

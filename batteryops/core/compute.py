@@ -30,8 +30,8 @@ class Runner:
     """Maps over partitions in this process; :func:`partitions_runner` gives one for Dask.
 
     ``threads``: how many partitions :meth:`imap`, and how many chains :meth:`chain`, work on at
-    once, on threads of this process (reading, writing, models and most kernels release the
-    GIL; each thread holds one partition).
+    once, on threads of this process (reading, writing, models and the compiled kernels release
+    the GIL; each thread holds one item: a partition, or in ``generalize`` a whole fleet).
     """
 
     client: Any = None  # the Dask client, for work that has its own Dask interface (XGBoost)

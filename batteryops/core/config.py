@@ -328,8 +328,9 @@ class ComputeParams(_Section):
     ``LocalCluster`` of ``workers`` (processes, or threads when ``processes`` is false); any other
     value is a Dask scheduler's address. ``partition_s``: each rack's telemetry is featurized
     this many seconds (a day) at a time, aligned to the epoch. ``threads``: with no cluster,
-    featurize runs this many racks, evaluate this many held-out partitions and train reads this
-    many partitions, at once on threads of the stage's process.
+    featurize runs this many racks, evaluate this many held-out partitions (and test judgings),
+    train reads this many partitions and generalize judges this many fleets, at once on threads
+    of the stage's process.
     """
 
     cluster: str | None = None

@@ -5,11 +5,12 @@
 numba (``cache=True``) keeps each kernel's machine code in ``__pycache__`` beside its source,
 and every later process loads it; a clean clone has none, and its first ``featurize`` spent
 ~17 s of one core compiling while the other waited. ``make run`` starts this beside its first
-stages instead, where a core is free. It featurizes a synthetic rack (two healthy modules, two
-hours of 1 Hz readings) with the stage's own code (:func:`partitions.featurize_partition`:
-labels, features, logger copies) into a temporary folder, so that exactly the signatures the
-stage uses are compiled (a test checks that a real rack then compiles none). Nothing is kept
-but the cache; if it has not finished when ``featurize`` starts, the stage compiles what is
+stages instead (sharing the cores with them) and waits for it before ``featurize``. It
+featurizes a synthetic rack (two healthy modules, two hours of 1 Hz readings) with the stage's
+own code (:func:`partitions.featurize_partition`: labels, features, logger copies) into a
+temporary folder, so that exactly the signatures the stage uses are compiled (a test checks
+that a simulated rack, featurized in a later process, misses the cache for none). Nothing is
+kept but the cache; if it fails, ``make run`` says so and ``featurize`` compiles what is
 missing itself, as without it.
 """
 
