@@ -11,7 +11,7 @@ either is used for training or for choosing the threshold.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import operator
 from functools import partial
 
 from batteryops.core.compute import Runner
@@ -45,7 +45,7 @@ def main(params: Params) -> None:
         args = (params.generalize.family_b, model, params, threshold, rule_threshold)
         judgings.append(partial(generalization.family_b_metrics, *args))
     # The two fleets side by side on threads (their simulators and the model release the GIL).
-    metrics, *others = Runner(params.compute.threads).imap(_call, judgings)
+    metrics, *others = Runner(params.compute.threads).imap(operator.call, judgings)
     if others:
         metrics["family_b"] = others[0]
     write_json(metrics, paths.metrics.generalization)
@@ -83,10 +83,6 @@ def _unlike_fleet(
         params.label.delta_t_horizon_s,
         rule_threshold,
     )
-
-
-def _call(judging: Callable[[], dict[str, object]]) -> dict[str, object]:
-    return judging()
 
 
 if __name__ == "__main__":
