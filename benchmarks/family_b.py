@@ -86,6 +86,22 @@ def main() -> None:
             f"{found['false_alarms_per_module_day_upper95']:.4f})"
         )
     print("  recall by fault:", json.dumps(metrics["event_recall_by_fault"]))
+    print("  runaways of one failing cell by its distance to the nearest thermistor (cells):")
+    for name, found in [("1 s", metrics)] + [
+        (f"{period} s", found) for period, found in metrics["by_logging_period_s"].items()
+    ]:
+        groups = found["event_recall_by_sensor_distance"]
+        print(
+            f"  {name:>5}: "
+            + "; ".join(
+                f"{cells}: {group['at_10_min']}/{group['events']} at 10 min ["
+                + ", ".join(
+                    "-" if lead is None else f"{lead:.1f}" for lead in group["lead_times_min"]
+                )
+                + "]"
+                for cells, group in groups.items()
+            )
+        )
     coarse = metrics["by_logging_period_s"]
     print(f"  {'family':>22}  false alarms at 1 s / " + " / ".join(f"{p} s" for p in coarse))
     for kind, found in metrics["false_alarms_by_nuisance"].items():

@@ -197,6 +197,44 @@ def recall_by_fault(
     return recall
 
 
+def recall_by_sensor_distance(
+    tracks: list[events.ModuleTrack],
+    placement: pd.DataFrame,
+    threshold: float,
+    alarm: AlarmParams,
+) -> dict[str, dict[str, object]]:
+    """Runaways by how many cells lie between the failing cell and the nearest thermistor.
+
+    Args:
+        tracks: The model's module tracks.
+        placement: ``module_id``, ``sensor_distance_cells`` (-1: a fault of no one cell, left
+            out), as :func:`batteryops.familyb.writer.placement` gives it.
+        threshold: The operating threshold.
+        alarm: The ``alarm`` section.
+
+    Returns:
+        Distance (cells) -> the runaways' count, each one's lead (min; None: not alarmed) and
+        how many were alarmed at least ``alarm.min_lead_s`` and 10 min ahead.
+    """
+    distance = placement.set_index(schema.MODULE_ID)["sensor_distance_cells"]
+    leads = events.event_metrics(tracks, threshold, alarm)["lead_times_by_module"]
+    found: dict[str, dict[str, object]] = {}
+    for track in sorted((t for t in tracks if t.runaway), key=lambda t: str(t.module_id)):
+        cells = int(distance.get(track.module_id, -1))
+        if cells < 0:
+            continue
+        lead = leads.get(str(track.module_id))
+        lead = None if lead is None else float(lead)
+        group = found.setdefault(str(cells), {"events": 0, "lead_times_min": []})
+        group["events"] += 1
+        group["lead_times_min"].append(lead)
+    for group in found.values():
+        given = [lead for lead in group["lead_times_min"] if lead is not None]
+        group["at_min_lead"] = int(sum(lead >= alarm.min_lead_s / 60 for lead in given))
+        group["at_10_min"] = int(sum(lead >= 10 for lead in given))
+    return dict(sorted(found.items(), key=lambda item: int(item[0])))
+
+
 def generalization_metrics(
     scores: FleetScores,
     threshold: float,
@@ -286,4 +324,14 @@ def family_b_metrics(
     )
     faulted = scores.truth["fault_type"] != "none"
     metrics["faults_without_runaway"] = int((faulted & scores.truth["pnr_time"].isna()).sum())
+    # A fault that starts in one cell far from every thermistor shows late in the temperatures:
+    # the runaways by that distance, at each logging period.
+    placement = familyb_writer.placement(fleet)
+    metrics["event_recall_by_sensor_distance"] = recall_by_sensor_distance(
+        scores.tracks[events.PROBABILITY], placement, threshold, params.alarm
+    )
+    for period, tracks in scores.by_period.items():
+        metrics["by_logging_period_s"][str(period)]["event_recall_by_sensor_distance"] = (
+            recall_by_sensor_distance(tracks, placement, threshold, params.alarm)
+        )
     return metrics

@@ -46,20 +46,21 @@ rule and read as half a degree a minute of sustained heat.
 
 The fifth column is not a measure but a memory: the seconds since the module last showed any
 physical evidence of a fault (``physics_evidence_age_s``): unexplained heat of at least
-:data:`EVIDENCE_HEAT_C_PER_MIN`, sustained heat of at least :data:`EVIDENCE_SUSTAINED_C_PER_MIN`
-or a spread excess of at least :data:`EVIDENCE_SPREAD_V`, each well under its alarm threshold,
-or a lost cooling. A stopped fan leaves about 5 % of a module's cooling; the benign losses (a
-rack-end position, a blocked duct) keep 50-70 %. Over hours the model learns a stopped fan as the
-module's own cooling, and its heat no longer reads as unexplained. Two signs that it was lost,
-both required: the sensors' mean model's cooling coefficient b under :data:`LOST_COOLING_SHARE`
-of its own slow mean (time constant :data:`COOLING_REFERENCE_S`), and a slow model of the
-sensors' mean (forgetting half-life :data:`SLOW_HALF_LIFE_S`, a day) missing at least
-:data:`LOST_COOLING_ERROR_SHARE` of the cooling it expects, where it expects at least
-:data:`COOLING_FLOOR_C_PER_MIN`. Either alone misleads: b and c trade off while a module sits at
-one temperature over its coolant for hours (a busy module losing 30 % of its cooling then reads
-b at 20 % of its own), and a slow model's error share is noisy wherever little cooling is
-expected. Both wait for :data:`LOST_COOLING_WARMUP_UPDATES` updates (twelve hours). The levels
-were not tuned: they lie between the benign losses and a failed fan.
+:data:`EVIDENCE_HEAT_C_PER_MIN`, sustained heat of at least :data:`EVIDENCE_SUSTAINED_C_PER_MIN` or
+a spread excess of at least :data:`EVIDENCE_SPREAD_V` (smoothed over ten minutes, as when the level
+was chosen: :data:`spread_baseline.EVIDENCE_SMOOTHING_S`), each well under its alarm threshold, or a
+lost cooling. A stopped fan leaves about 5 % of a module's cooling; the benign losses (a rack-end
+position, a blocked duct) keep 50-70 %. Over hours the model learns a stopped fan as the module's
+own cooling, and its heat no longer reads as unexplained. Two signs that it was lost, both required:
+the sensors' mean model's cooling coefficient b under :data:`LOST_COOLING_SHARE` of its own slow
+mean (time constant :data:`COOLING_REFERENCE_S`), and a slow model of the sensors' mean (forgetting
+half-life :data:`SLOW_HALF_LIFE_S`, a day) missing at least :data:`LOST_COOLING_ERROR_SHARE` of the
+cooling it expects, where it expects at least :data:`COOLING_FLOOR_C_PER_MIN`. Either alone
+misleads: b and c trade off while a module sits at one temperature over its coolant for hours (a
+busy module losing 30 % of its cooling then reads b at 20 % of its own), and a slow model's error
+share is noisy wherever little cooling is expected. Both wait for
+:data:`LOST_COOLING_WARMUP_UPDATES` updates (twelve hours). The levels were not tuned: they lie
+between the benign losses and a failed fan.
 The model lets its classifier alarm only within a window of such evidence
 (``train.classifier_evidence_window_s``): a module that is merely hotter than its rack, or whose
 cells sit further apart than our simulator's, shows no heat its own load and cooling do not
@@ -115,9 +116,10 @@ ROBUST_SIGMAS = 3.0
 BENIGN_COOLING_LOSS = 0.3
 MEAN_ABOVE_MAX_C = 0.5  # a sensors' mean this far above the hottest sensor is a glitch
 # Evidence of a fault, each well under its channel's alarm threshold (1.7 C/min fast, 0.4
-# sustained, 35 mV spread excess) and over what most healthy minutes show: the classifier's alarm
-# needs one of them within its window. Chosen with the default fleet's validation split (keep
-# every runaway alarmed 10 min ahead and 80 % of its lead p10) from a grid of five levels.
+# sustained, train.spread_excess_alarm_v on the spread excess) and over what most healthy
+# minutes show: the classifier's alarm needs one of them within its window. Chosen with the
+# default fleet's validation split (keep every runaway alarmed 10 min ahead and 80 % of its lead
+# p10) from a grid of five levels.
 EVIDENCE_HEAT_C_PER_MIN = 0.4
 EVIDENCE_SUSTAINED_C_PER_MIN = 0.15
 EVIDENCE_SPREAD_V = 0.008
@@ -230,14 +232,18 @@ def observe(
     states[:, :THERMAL] = per_sensor.reshape(len(states), THERMAL)  # a no-op unless reshape copied
     if cell_v_spread_v is not None and soc_pct is not None:
         baseline = np.ascontiguousarray(states[:, THERMAL:EVIDENCE])
-        excess = np.full(len(seconds), np.nan)
-        spread_baseline.run(seconds, cell_v_spread_v, soc_pct, current_a, bounds, baseline, excess)
+        excess, slow = np.full(len(seconds), np.nan), np.full(len(seconds), np.nan)
+        spread_baseline.run(
+            seconds, cell_v_spread_v, soc_pct, current_a, bounds, baseline, excess, slow
+        )
         states[:, THERMAL:EVIDENCE] = baseline
         out[3] = excess
+    else:
+        slow = np.full(len(seconds), np.nan)
     evidence = (
         (np.nan_to_num(out[0], nan=-np.inf) >= EVIDENCE_HEAT_C_PER_MIN)
         | (np.nan_to_num(out[2], nan=-np.inf) >= EVIDENCE_SUSTAINED_C_PER_MIN)
-        | (np.nan_to_num(out[3], nan=-np.inf) >= EVIDENCE_SPREAD_V)
+        | (np.nan_to_num(slow, nan=-np.inf) >= EVIDENCE_SPREAD_V)
         | lost_cooling
     )
     last = np.ascontiguousarray(states[:, EVIDENCE])

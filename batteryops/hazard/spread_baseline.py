@@ -6,19 +6,31 @@ reads as a few millivolts at mid charge and as 100 mV near empty (family B's hea
 at 30-130 mV, where the first simulator's sat at 20). A cell that an internal short drains, on
 the other hand, moves away from what the module showed at the same charge the day before.
 
-Per module, the spread's 30 s means are fitted bin by bin (:data:`BINS` bins of charge, three
-of current: charging, at rest, discharging) by weighted least squares on
-``[1, |I|, SoC - bin centre]`` (the cells' resistance gap times the current; the slope of the
-spread across the bin), each bin forgetting with a :data:`HALF_LIFE_S` half-life. The excess is
-a 30 s mean's a-priori error against its bin's fit (given once the bin holds
-:data:`MIN_WEIGHT` means' weight), smoothed over :data:`SMOOTHING_S` from zero:
-``cell_v_spread_excess_v`` (V). (Taken whole, a module's first error stood for ten minutes: at a
-10 s logger one 0.3 V cell-voltage glitch is a third of a 30 s mean, and a healthy module of the
-seed-1010 judging fleet read 0.10 V of excess for 15 minutes after its first rows.) A row gets
-the excess as of the last 30 s mean that moved it; once that is more than :data:`STALE_S` old
-(cell voltages missing, or a module sweeping its charge faster than its bins fill), the row gets
-NaN rather than a value frozen in time. ``benchmarks/physics_alarm.py``
-prints how far the excess reaches on healthy and nuisance modules and on faults before their PNR.
+Per module, the spread's 30 s means are fitted bin by bin (:data:`BINS` bins of charge, three of
+current: charging, at rest, discharging) by weighted least squares on ``[1, |I|, SoC - bin centre]``
+(the cells' resistance gap times the current; the slope of the spread across the bin), each bin
+forgetting with a :data:`HALF_LIFE_S` half-life. The excess is a 30 s mean's a-priori error against
+its bin's fit; a bin not yet fitted (under :data:`MIN_WEIGHT` means' weight: a charge the module
+rarely sits at, or one a draining module has just slid into) is judged by its neighbour of most
+weight, through the neighbour's slope up to its edge (a module whose one cell drains slides down its
+charge bins, and each bin it enters would otherwise first learn the drained cell), and only at
+currents like those the fit has seen (within two SDs and the rest band: :func:`_seen`). The excess
+takes the lower of the two latest errors (a module's first against zero), so a single glitchy mean
+does not lift it (at a 10 s logger one 0.3 V cell-voltage glitch is a third of a 30 s mean), and is
+smoothed over :data:`SMOOTHING_S` from zero: ``cell_v_spread_excess_v`` (V), the physics alarm's
+voltage channel. The same errors smoothed over :data:`EVIDENCE_SMOOTHING_S` are the observer's
+evidence of a fault (the evidence gate's level was chosen on that smoothing). A row gets both as of
+the last 30 s mean that moved them; once that is more than :data:`STALE_S` old (cell voltages
+missing, or a module sweeping its charge faster than its bins fill), the row gets NaN rather than a
+value frozen in time. ``benchmarks/physics_alarm.py`` prints how far the excess reaches on healthy
+and nuisance modules and on faults before their PNR.
+
+Why two minutes, not ten (December 2026): a hard internal short in a cell four cells from every
+thermistor of an independent simulator's module (family B) drained its cell by 20 mV, then 50,
+then 100 mV over the 15 minutes before its point of no return, while its sensors read nothing;
+smoothed over ten minutes, with the draining means taught to the fit and a new bin unknown, the
+excess read 11 mV ten minutes before PNR and 34 mV at it (no alarm). Now it passes the voltage
+channel's threshold about ten minutes ahead.
 
 The state of a module is a flat float64 vector (:data:`STATE`), carried like the thermal
 observer's (:mod:`batteryops.hazard.observer`, which calls :func:`run`).
@@ -38,13 +50,15 @@ STEP_S = 30  # the spread, charge and current are averaged over this many second
 MAX_GAP_S = 90  # a longer gap restarts the average
 HALF_LIFE_S = 24 * 3600.0  # a bin's fit forgets data a day old by half
 MIN_WEIGHT = 3.0  # a bin's fit is used once it holds this much weight (four 30 s means: decay)
-SMOOTHING_S = 600.0  # the excess is smoothed over ten minutes
-STALE_S = 3 * SMOOTHING_S  # an excess not moved for this long is not given
+SMOOTHING_S = 120.0  # the excess (the voltage channel) is smoothed over two minutes
+EVIDENCE_SMOOTHING_S = 600.0  # the evidence over ten
+STALE_S = 1800.0  # an excess not moved for this long is not given
 RIDGE = (0.0, 1.0, 0.25)  # on |I| (A^2) and on the charge offset (%^2): a bin seen at one point
-# Layout: the running 30 s sums, then per bin and current the normal equations (3 x 3 + 3) and
-# the second of their last decay.
+# Layout: the running 30 s sums, the two smoothed excesses, the last error, then per bin and
+# current the normal equations (3 x 3 + 3) and the second of their last decay.
 ANCHOR_T, LAST_T, COUNT, SUM_SPREAD, SUM_SOC, SUM_CURRENT, EXCESS, MOVED_T = range(8)
-HEADER = 8
+SLOW, LAST_ERROR = 8, 9
+HEADER = 10
 CELL = 13  # 9 of the matrix, 3 of the right-hand side, the last decay's second
 STATE = HEADER + BINS * CURRENTS * CELL
 
@@ -52,7 +66,7 @@ STATE = HEADER + BINS * CURRENTS * CELL
 def fresh_states(modules: int) -> np.ndarray:
     """States of modules never seen: empty fits, no average under way, no excess."""
     states = np.zeros((modules, STATE))
-    states[:, [ANCHOR_T, LAST_T, EXCESS, MOVED_T]] = np.nan
+    states[:, [ANCHOR_T, LAST_T, EXCESS, MOVED_T, SLOW]] = np.nan  # the last error: 0
     return states
 
 
@@ -64,13 +78,17 @@ def run(
     bounds: np.ndarray,
     states: np.ndarray,
     out: np.ndarray,
+    evidence: np.ndarray | None = None,
 ) -> None:
     """Fill ``out`` (rows) with each row's smoothed excess, advancing ``states`` in place.
 
     Rows are sorted by module then time; ``bounds[m]:bounds[m + 1]`` are module ``m``'s rows.
     A row gets the excess as of the last 30 s mean at or before it that moved it (NaN before
-    the first, and once that is more than :data:`STALE_S` old).
+    the first, and once that is more than :data:`STALE_S` old); ``evidence``, if given, the
+    same errors smoothed over :data:`EVIDENCE_SMOOTHING_S`.
     """
+    if evidence is None:
+        evidence = np.empty(len(out))
     _run(
         seconds.astype(np.int64),
         spread_v.astype(np.float64),
@@ -79,12 +97,13 @@ def run(
         bounds.astype(np.int64),
         states,
         out,
+        evidence,
         np.asarray(RIDGE, dtype=np.float64),
     )
 
 
 @njit(cache=True, nogil=True)
-def _run(seconds, spread, soc, current, bounds, states, out, ridge):  # noqa: ANN001, ANN202
+def _run(seconds, spread, soc, current, bounds, states, out, evidence, ridge):  # noqa: ANN001, ANN202
     for m in range(len(bounds) - 1):
         s = states[m]
         for i in range(bounds[m], bounds[m + 1]):
@@ -102,7 +121,9 @@ def _run(seconds, spread, soc, current, bounds, states, out, ridge):  # noqa: AN
                 span = t - s[ANCHOR_T]
                 if span >= STEP_S:
                     _step(s, t, span, ridge)
-            out[i] = s[EXCESS] if t - s[MOVED_T] <= STALE_S else np.nan
+            fresh = t - s[MOVED_T] <= STALE_S
+            out[i] = s[EXCESS] if fresh else np.nan
+            evidence[i] = s[SLOW] if fresh else np.nan
 
 
 @njit(cache=True)
@@ -122,17 +143,42 @@ def _step(s, t, span, ridge):  # noqa: ANN001, ANN202
         cell[:12] *= decay
     cell[12] = t
     x = np.array([1.0, abs(current), soc - (b + 0.5) * width])
-    matrix = cell[:9].reshape(3, 3)
-    weight = matrix[0, 0]
-    if weight >= MIN_WEIGHT:
-        normal = matrix / weight + np.diag(ridge)
-        coef = np.linalg.solve(normal, cell[9:12] / weight)
-        error = spread - (coef[0] + coef[1] * x[1] + coef[2] * x[2])
+    use, most = at, cell[0]
+    if most < MIN_WEIGHT:  # not yet fitted: judged by its neighbour of most weight (decayed)
+        for other in (b - 1, b + 1):
+            if 0 <= other < BINS:
+                near = HEADER + (other * CURRENTS + c) * CELL
+                weight = s[near] * 0.5 ** ((t - s[near + 12]) / HALF_LIFE_S)
+                if weight > most:
+                    most, use = weight, near
+    fit = s[use : use + CELL]
+    if most >= MIN_WEIGHT and _seen(fit, x[1]):
+        centre = ((use - HEADER) // CELL // CURRENTS + 0.5) * width
+        offset = min(max(soc - centre, -width / 2), width / 2)  # a neighbour's, at its edge
+        normal = fit[:9].reshape(3, 3) / fit[0] + np.diag(ridge)
+        coef = np.linalg.solve(normal, fit[9:12] / fit[0])
+        error = spread - (coef[0] + coef[1] * x[1] + coef[2] * offset)
+        lower = min(error, s[LAST_ERROR])  # a module's first error too: against 0
+        s[LAST_ERROR] = error
         if np.isnan(s[EXCESS]):
-            s[EXCESS] = 0.0  # smoothed from its first mean as from every other
-        s[EXCESS] += (error - s[EXCESS]) * (1.0 - math.exp(-span / SMOOTHING_S))
+            s[EXCESS], s[SLOW] = 0.0, 0.0  # smoothed from its first mean as from every other
+        s[EXCESS] += (lower - s[EXCESS]) * (1.0 - math.exp(-span / SMOOTHING_S))
+        s[SLOW] += (lower - s[SLOW]) * (1.0 - math.exp(-span / EVIDENCE_SMOOTHING_S))
         s[MOVED_T] = t
     for p in range(3):
         cell[9 + p] += x[p] * spread
         for q in range(3):
             cell[p * 3 + q] += x[p] * x[q]
+
+
+@njit(cache=True)
+def _seen(fit, current):  # noqa: ANN001, ANN202
+    """Whether a bin's fit has seen currents like ``current`` (|A|): within 2 SD + the rest band.
+
+    A fit of a bin seen at 5 A says nothing of its spread at 41 A: its slope on the current,
+    extrapolated, read 0.17 V of excess on a healthy module of the first simulator's judging
+    fleet at the start of its first full-power discharge (10 s logger).
+    """
+    mean = fit[1] / fit[0]
+    spread = math.sqrt(max(fit[4] / fit[0] - mean * mean, 0.0))
+    return abs(current - mean) <= 2.0 * spread + REST_A

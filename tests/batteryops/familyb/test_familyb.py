@@ -67,6 +67,23 @@ def test_canonical_telemetry(written: tuple[pd.DataFrame, pd.DataFrame]) -> None
     assert (late <= plant.SUPPRESSED_AFTER_S + fleet.CLOCK_OFFSET_S).all()
 
 
+def test_placement_names_each_faults_failing_cell_and_its_nearest_thermistor() -> None:
+    params = FamilyBParams(racks=2, faults={kind: 1 for kind in FAULTS})
+    placed = writer.placement(params).set_index(schema.MODULE_ID)
+    racks = fleet.plan_fleet(params)
+    for rack in racks:
+        for m, module in enumerate(rack.module_ids):
+            cell, distance = placed.loc[module, ["failing_cell", "sensor_distance_cells"]]
+            if rack.faults[m] in ("none", "overcharge"):  # no one cell
+                assert (cell, distance) == (-1, -1)
+                continue
+            sensors = rack.sensors[m, :, 0]
+            assert 0 <= cell < 14 and distance == np.abs(sensors - cell).min()
+        for m, victim, _, _ in rack.isc:
+            assert placed.loc[rack.module_ids[m], "failing_cell"] == victim
+    assert writer.placement(params).equals(writer.placement(params))
+
+
 def test_same_seed_same_fleet() -> None:
     params = FamilyBParams(racks=3, faults={"overcharge": 2}, nuisances={"heat_wave_racks": 1})
     first, second = fleet.plan_fleet(params), fleet.plan_fleet(params)

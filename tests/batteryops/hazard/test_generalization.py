@@ -18,6 +18,7 @@ from batteryops.hazard.generalization import (
     false_alarms_by_rack_vent,
     generalization_metrics,
     recall_by_fault,
+    recall_by_sensor_distance,
     score_rack,
 )
 from batteryops.hazard.models import TREND_FEATURE
@@ -58,6 +59,24 @@ def _tracks() -> list[events.ModuleTrack]:
 def test_recall_by_fault_counts_each_fault_types_runaways(params: Params) -> None:
     recall = recall_by_fault(_tracks(), _fleet_truth(), 0.5, params.alarm)
     assert recall == {"external_heating": 1.0, "internal_short": 0.5}
+
+
+def test_recall_by_sensor_distance_groups_the_runaways_of_one_failing_cell(params: Params) -> None:
+    # M1 (alarmed 25 min ahead) and M2 (missed) start next to a thermistor and three cells
+    # away; M3's fault has no one cell (-1: left out); M4 is healthy.
+    placement = pd.DataFrame(
+        {schema.MODULE_ID: ["M1", "M2", "M3", "M4"], "sensor_distance_cells": [0, 3, -1, -1]}
+    )
+    found = recall_by_sensor_distance(_tracks(), placement, 0.5, params.alarm)
+    assert list(found) == ["0", "3"]
+    assert found["0"]["lead_times_min"] == [pytest.approx(25.0, abs=0.2)]  # k of n seconds
+    assert found["0"] | {"lead_times_min": None} == {
+        "events": 1,
+        "lead_times_min": None,
+        "at_min_lead": 1,
+        "at_10_min": 1,
+    }
+    assert found["3"] == {"events": 1, "lead_times_min": [None], "at_min_lead": 0, "at_10_min": 0}
 
 
 def test_false_alarms_split_at_the_first_vent_in_the_rack(params: Params) -> None:

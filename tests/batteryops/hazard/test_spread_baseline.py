@@ -54,7 +54,7 @@ def test_a_drained_cell_shows_within_the_hour_wherever_the_charge_is() -> None:
     start = 2 * DAY + 9 * 3600  # at rest, full
     excess = _excess(*_module(3, drain_from_s=start))
     assert np.abs(excess[DAY + 3600 : start]).max() < 0.004
-    assert excess[start + 1800] > 0.004  # 10 mV of growth, smoothed over ten minutes
+    assert excess[start + 1800] > 0.004  # 10 mV of growth, smoothed over two minutes
     assert excess[start + 3600] > 0.012
 
 
@@ -124,3 +124,45 @@ def test_a_glitch_among_a_coarse_loggers_first_readings_is_not_an_excess() -> No
     excess = _excess(seconds, spread, soc, current)
     assert np.isfinite(excess[20:]).all()
     assert np.nanmax(excess) < 0.01
+
+
+def test_a_draining_cell_still_shows_as_the_module_slides_into_a_charge_it_never_sat_at() -> None:
+    # A hard internal short at rest: one cell falls 2 mV, then 12, then 38 mV in 15 minutes,
+    # and from minute 10 the module's charge slides from 90 % (where it rests every day) into
+    # 89 % (where it never rests). The new bin is judged by the one it left while it has too
+    # little of its own: the excess keeps growing across the slide (judged by the new bin's
+    # first means alone, it read 6.8 mV at minute 12.5 against 7.4 at minute 10).
+    seconds, spread, soc, current = _module(3)
+    start = 2 * DAY + 7 * 3600
+    after = np.clip(seconds - start, 0, 900).astype(float)
+    spread = spread + 0.002 * (np.exp(after / 300) - 1)
+    soc = soc - np.clip(after - 600, 0, None) / 300
+    excess = _excess(seconds, spread, soc, current)
+    assert np.abs(excess[DAY + 3600 : start]).max() < 0.002
+    assert excess[start + 600] > 0.005
+    assert excess[start + 750] > excess[start + 600] + 0.002
+
+
+def test_the_evidence_is_the_same_errors_smoothed_over_ten_minutes() -> None:
+    seconds, spread, soc, current = _module(3, drain_from_s=2 * DAY + 9 * 3600)
+    states = spread_baseline.fresh_states(1)
+    excess, evidence = np.full(len(seconds), np.nan), np.full(len(seconds), np.nan)
+    bounds = np.array([0, len(seconds)])
+    spread_baseline.run(seconds, spread, soc, current, bounds, states, excess, evidence)
+    np.testing.assert_array_equal(excess, _excess(seconds, spread, soc, current))
+    np.testing.assert_array_equal(np.isnan(evidence), np.isnan(excess))
+    growing = slice(2 * DAY + 9 * 3600 + 600, 2 * DAY + 10 * 3600)
+    assert (evidence[growing] < excess[growing]).all()  # it lags the growth
+    assert (evidence[growing] > 0).all()
+
+
+def test_a_fit_judges_only_currents_like_those_it_was_fitted_on() -> None:
+    # A bin's normal equations: weight, then sum |I| at [1] and sum |I|^2 at [4]. Fitted at
+    # 4 and 8 A (mean 6, SD 2), it judges 0-12 A (2 SD + the 2 A rest band), not a 41 A
+    # discharge, where its slope on the current would be extrapolated (a healthy module of the
+    # unlike fleet read 35 mV of excess so at the start of its first full-power discharge).
+    fit = np.zeros(spread_baseline.CELL)
+    fit[0], fit[1], fit[4] = 10.0, 5 * 4.0 + 5 * 8.0, 5 * 16.0 + 5 * 64.0
+    assert spread_baseline._seen(fit, 12.0) and spread_baseline._seen(fit, 0.0)
+    assert not spread_baseline._seen(fit, 12.5)
+    assert not spread_baseline._seen(fit, 41.0)
