@@ -500,6 +500,10 @@ class FamilyBParams(_Section):
     fault_latest_fraction: float = Field(default=0.7, gt=0, le=1)
     faults: FamilyBFaults = Field(default_factory=FamilyBFaults)
     nuisances: FamilyBNuisances = Field(default_factory=FamilyBNuisances)
+    # 0: each module's four thermistors where they were drawn. N: those of a module whose fault
+    # starts in one cell are moved at least N cells from it (a judging scenario: the worst
+    # placements, which a fleet drawn at random meets rarely).
+    sensor_min_distance_cells: int = Field(default=0, ge=0, le=4)
 
 
 class GeneralizeParams(_Section):

@@ -68,7 +68,40 @@ def plan_fleet(params: FamilyBParams) -> list[RackPlan]:
         for _ in range(count):
             r, m = free.pop()
             _add_nuisance(racks[r], m, kind, rng)
+    if params.sensor_min_distance_cells:
+        _sensors_away(racks, params.sensor_min_distance_cells, params.seed)
     return racks
+
+
+def _sensors_away(racks: list[RackPlan], cells_away: int, seed: int) -> None:
+    """Move the thermistors of each module whose fault starts in one cell ``cells_away`` from it.
+
+    Their couplings stay; their cells are drawn again among those far enough, from a generator
+    of their own (everything else of the fleet is as drawn without it).
+    """
+    rng = np.random.default_rng([seed, cells_away])
+    for rack in racks:
+        failing = failing_cells(rack)
+        for m in np.flatnonzero(failing >= 0):
+            far = np.flatnonzero(np.abs(np.arange(cell.CELLS) - failing[m]) >= cells_away)
+            rack.sensors[m, :, 0] = np.sort(rng.choice(far, plant.SENSORS, replace=False))
+
+
+def failing_cells(rack: RackPlan) -> np.ndarray:
+    """Per module, the cell where its fault starts (-1: no fault, or every cell, as overcharge).
+
+    The shorted cell, the one with the latent soft short under a fan that fails, or the middle
+    of the three cells an outside source heats.
+    """
+    cells = np.full(len(rack.module_ids), -1, dtype=np.int64)
+    for m, kind in enumerate(rack.faults):
+        if kind == "external_heating":
+            cells[m] = int(rack.module_params[m, plant.EXT_CELL])
+        elif kind == "cooling_failure":
+            cells[m] = int(rack.module_params[m, plant.LEAK_CELL])
+    for m, victim, _, _ in rack.isc:
+        cells[m] = victim
+    return cells
 
 
 def _rack_nuisances(params: FamilyBParams, rng: np.random.Generator) -> list[str]:

@@ -186,15 +186,14 @@ def _truth(rack: fleet.RackPlan, state: plant.RackState, start: pd.Timestamp) ->
 def placement(params: FamilyBParams) -> pd.DataFrame:
     """Per module of the fleet: where its fault starts, and how far from its thermistors.
 
-    ``failing_cell``: the shorted cell, the one with the latent soft short under a fan that
-    fails, or the middle of the three cells an outside source heats (-1: no fault, or every
-    cell, as in an overcharge); ``sensor_distance_cells``: how many cells lie between it and
-    the nearest of the module's four thermistors (-1 likewise). Drawn by the same plan as
-    :func:`write_fleet`, so the same for the same parameters.
+    ``failing_cell`` as :func:`batteryops.familyb.fleet.failing_cells` gives it (-1: none);
+    ``sensor_distance_cells``: how many cells lie between it and the nearest of the module's
+    four thermistors (-1 likewise). Drawn by the same plan as :func:`write_fleet`, so the same
+    for the same parameters.
     """
     frames = []
     for rack in fleet.plan_fleet(params):
-        failing = _failing_cells(rack)
+        failing = fleet.failing_cells(rack)
         placed = rack.sensors[:, :, 0].astype(np.int64)
         distance = np.abs(placed - failing[:, None]).min(axis=1)
         frames.append(
@@ -207,18 +206,6 @@ def placement(params: FamilyBParams) -> pd.DataFrame:
             )
         )
     return pd.concat(frames, ignore_index=True)
-
-
-def _failing_cells(rack: fleet.RackPlan) -> np.ndarray:
-    cells = np.full(len(rack.module_ids), -1, dtype=np.int64)
-    for m, kind in enumerate(rack.faults):
-        if kind == "external_heating":
-            cells[m] = int(rack.module_params[m, plant.EXT_CELL])
-        elif kind == "cooling_failure":
-            cells[m] = int(rack.module_params[m, plant.LEAK_CELL])
-    for m, victim, _, _ in rack.isc:
-        cells[m] = victim
-    return cells
 
 
 def _start(params: FamilyBParams) -> pd.Timestamp:

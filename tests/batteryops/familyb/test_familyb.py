@@ -84,6 +84,21 @@ def test_placement_names_each_faults_failing_cell_and_its_nearest_thermistor() -
     assert writer.placement(params).equals(writer.placement(params))
 
 
+def test_sensors_can_be_moved_away_from_each_failing_cell_and_nothing_else_changes() -> None:
+    faults = {kind: 2 for kind in FAULTS}
+    drawn = FamilyBParams(racks=3, faults=faults)
+    far = drawn.model_copy(update={"sensor_min_distance_cells": 3})
+    placed = writer.placement(far)
+    one_cell = placed["failing_cell"] >= 0
+    assert one_cell.sum() == 6 and (placed.loc[one_cell, "sensor_distance_cells"] >= 3).all()
+    for before, after in zip(fleet.plan_fleet(drawn), fleet.plan_fleet(far), strict=True):
+        assert before.faults == after.faults
+        assert np.array_equal(before.module_params, after.module_params)
+        assert np.array_equal(before.sensors[:, :, 1], after.sensors[:, :, 1])  # couplings
+        moved = fleet.failing_cells(before) >= 0
+        assert np.array_equal(before.sensors[~moved], after.sensors[~moved])
+
+
 def test_same_seed_same_fleet() -> None:
     params = FamilyBParams(racks=3, faults={"overcharge": 2}, nuisances={"heat_wave_racks": 1})
     first, second = fleet.plan_fleet(params), fleet.plan_fleet(params)
