@@ -1,7 +1,7 @@
 """Judge the trained hazard model on a full-size fleet of family B, and print its figures.
 
-    .venv/bin/python -m benchmarks.family_b [--racks 10] [--days 3.5] [--out reports/family_b.json]
-        [--sensors-away 0]
+    .venv/bin/python -m benchmarks.family_b [--racks 10] [--days 3.5] [--sensors-away 0]
+        [--out PATH]
 
 Family B (:mod:`batteryops.familyb`) is the independently written simulator: its own cells
 (40 Ah prismatic NMC, 1P14S modules behind converters), distributed thermal model, room and HVAC,
@@ -63,17 +63,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--racks", type=int, default=10)
     parser.add_argument("--days", type=float, default=3.5)
-    parser.add_argument("--out", default="reports/family_b.json")
+    parser.add_argument(
+        "--out", default=None, help="default: reports/family_b[_sensors_away_N].json"
+    )
     parser.add_argument(
         "--sensors-away",
         type=int,
         default=0,
+        choices=range(5),
         help="move the thermistors of each module whose fault starts in one cell at least this "
         "many cells from it (0: as drawn; the worst placements, which a random fleet meets rarely)",
     )
     args = parser.parse_args()
     params = load_params()
     paths = params.paths
+    if args.out is None:
+        away = f"_sensors_away_{args.sensors_away}" if args.sensors_away else ""
+        args.out = f"reports/family_b{away}.json"
     model = HazardModel.from_outputs(paths)
     threshold = float(read_json(paths.operating_point)["threshold"])
     rule = float(read_json(paths.metrics.hazard)["baselines"]["rule"]["threshold"])

@@ -20,6 +20,7 @@ DUTIES = ("peak_shaving", "frequency_regulation", "solar_shift", "heavy_arbitrag
 ONE_C_A = cell.CAPACITY_AH
 LOST_ROW_FRACTION = 0.003
 CLOCK_OFFSET_S = 4  # each module's BMS clock is off by up to this many seconds
+SENSORS_AWAY_STREAM = 0x5E5  # tags the generator that moves thermistors (racks use [seed, r])
 NOISE = {"temp": 0.15, "cell_v": 0.001, "voltage": 0.01, "current": 0.05, "gas": 0.3}
 
 
@@ -79,7 +80,7 @@ def _sensors_away(racks: list[RackPlan], cells_away: int, seed: int) -> None:
     Their couplings stay; their cells are drawn again among those far enough, from a generator
     of their own (everything else of the fleet is as drawn without it).
     """
-    rng = np.random.default_rng([seed, cells_away])
+    rng = np.random.default_rng([seed, SENSORS_AWAY_STREAM, cells_away])
     for rack in racks:
         failing = failing_cells(rack)
         for m in np.flatnonzero(failing >= 0):

@@ -187,9 +187,9 @@ def placement(params: FamilyBParams) -> pd.DataFrame:
     """Per module of the fleet: where its fault starts, and how far from its thermistors.
 
     ``failing_cell`` as :func:`batteryops.familyb.fleet.failing_cells` gives it (-1: none);
-    ``sensor_distance_cells``: how many cells lie between it and the nearest of the module's
-    four thermistors (-1 likewise). Drawn by the same plan as :func:`write_fleet`, so the same
-    for the same parameters.
+    ``sensor_distance_cells``: how many cells away the nearest of the module's four
+    thermistors is (0: on it; -1 likewise). Drawn by the same plan as :func:`write_fleet`, so
+    the same for the same parameters.
     """
     frames = []
     for rack in fleet.plan_fleet(params):

@@ -203,7 +203,7 @@ def recall_by_sensor_distance(
     threshold: float,
     alarm: AlarmParams,
 ) -> dict[str, dict[str, object]]:
-    """Runaways by how many cells lie between the failing cell and the nearest thermistor.
+    """Runaways by how many cells away from the failing cell the nearest thermistor is.
 
     Args:
         tracks: The model's module tracks.

@@ -47,20 +47,20 @@ rule and read as half a degree a minute of sustained heat.
 The fifth column is not a measure but a memory: the seconds since the module last showed any
 physical evidence of a fault (``physics_evidence_age_s``): unexplained heat of at least
 :data:`EVIDENCE_HEAT_C_PER_MIN`, sustained heat of at least :data:`EVIDENCE_SUSTAINED_C_PER_MIN` or
-a spread excess of at least :data:`EVIDENCE_SPREAD_V` (smoothed over ten minutes, as when the level
-was chosen: :data:`spread_baseline.EVIDENCE_SMOOTHING_S`), each well under its alarm threshold, or a
-lost cooling. A stopped fan leaves about 5 % of a module's cooling; the benign losses (a rack-end
-position, a blocked duct) keep 50-70 %. Over hours the model learns a stopped fan as the module's
-own cooling, and its heat no longer reads as unexplained. Two signs that it was lost, both required:
-the sensors' mean model's cooling coefficient b under :data:`LOST_COOLING_SHARE` of its own slow
-mean (time constant :data:`COOLING_REFERENCE_S`), and a slow model of the sensors' mean (forgetting
-half-life :data:`SLOW_HALF_LIFE_S`, a day) missing at least :data:`LOST_COOLING_ERROR_SHARE` of the
-cooling it expects, where it expects at least :data:`COOLING_FLOOR_C_PER_MIN`. Either alone
-misleads: b and c trade off while a module sits at one temperature over its coolant for hours (a
-busy module losing 30 % of its cooling then reads b at 20 % of its own), and a slow model's error
-share is noisy wherever little cooling is expected. Both wait for
-:data:`LOST_COOLING_WARMUP_UPDATES` updates (twelve hours). The levels were not tuned: they lie
-between the benign losses and a failed fan.
+a spread excess of at least :data:`EVIDENCE_SPREAD_V` (over ten minutes,
+:data:`spread_baseline.EVIDENCE_SMOOTHING_S`, the smoothing its level was chosen on), each well
+under its alarm threshold, or a lost cooling. A stopped fan leaves about 5 % of a module's cooling;
+the benign losses (a rack-end position, a blocked duct) keep 50-70 %. Over hours the model learns a
+stopped fan as the module's own cooling, and its heat no longer reads as unexplained. Two signs that
+it was lost, both required: the sensors' mean model's cooling coefficient b under
+:data:`LOST_COOLING_SHARE` of its own slow mean (time constant :data:`COOLING_REFERENCE_S`), and a
+slow model of the sensors' mean (forgetting half-life :data:`SLOW_HALF_LIFE_S`, a day) missing at
+least :data:`LOST_COOLING_ERROR_SHARE` of the cooling it expects, where it expects at least
+:data:`COOLING_FLOOR_C_PER_MIN`. Either alone misleads: b and c trade off while a module sits at one
+temperature over its coolant for hours (a busy module losing 30 % of its cooling then reads b at 20
+% of its own), and a slow model's error share is noisy wherever little cooling is expected. Both
+wait for :data:`LOST_COOLING_WARMUP_UPDATES` updates (twelve hours). The levels were not tuned: they
+lie between the benign losses and a failed fan.
 The model lets its classifier alarm only within a window of such evidence
 (``train.classifier_evidence_window_s``): a module that is merely hotter than its rack, or whose
 cells sit further apart than our simulator's, shows no heat its own load and cooling do not
@@ -232,18 +232,18 @@ def observe(
     states[:, :THERMAL] = per_sensor.reshape(len(states), THERMAL)  # a no-op unless reshape copied
     if cell_v_spread_v is not None and soc_pct is not None:
         baseline = np.ascontiguousarray(states[:, THERMAL:EVIDENCE])
-        excess, slow = np.full(len(seconds), np.nan), np.full(len(seconds), np.nan)
+        excess, spread_evidence = np.full(len(seconds), np.nan), np.full(len(seconds), np.nan)
         spread_baseline.run(
-            seconds, cell_v_spread_v, soc_pct, current_a, bounds, baseline, excess, slow
+            seconds, cell_v_spread_v, soc_pct, current_a, bounds, baseline, excess, spread_evidence
         )
         states[:, THERMAL:EVIDENCE] = baseline
         out[3] = excess
     else:
-        slow = np.full(len(seconds), np.nan)
+        spread_evidence = np.full(len(seconds), np.nan)
     evidence = (
         (np.nan_to_num(out[0], nan=-np.inf) >= EVIDENCE_HEAT_C_PER_MIN)
         | (np.nan_to_num(out[2], nan=-np.inf) >= EVIDENCE_SUSTAINED_C_PER_MIN)
-        | (np.nan_to_num(slow, nan=-np.inf) >= EVIDENCE_SPREAD_V)
+        | (np.nan_to_num(spread_evidence, nan=-np.inf) >= EVIDENCE_SPREAD_V)
         | lost_cooling
     )
     last = np.ascontiguousarray(states[:, EVIDENCE])

@@ -14,16 +14,16 @@ its bin's fit; a bin not yet fitted (under :data:`MIN_WEIGHT` means' weight: a c
 rarely sits at, or one a draining module has just slid into) is judged by its neighbour of most
 weight, through the neighbour's slope up to its edge (a module whose one cell drains slides down its
 charge bins, and each bin it enters would otherwise first learn the drained cell), and only at
-currents like those the fit has seen (within two SDs and the rest band: :func:`_seen`). The excess
-takes the lower of the two latest errors (a module's first against zero), so a single glitchy mean
-does not lift it (at a 10 s logger one 0.3 V cell-voltage glitch is a third of a 30 s mean), and is
-smoothed over :data:`SMOOTHING_S` from zero: ``cell_v_spread_excess_v`` (V), the physics alarm's
-voltage channel. The same errors smoothed over :data:`EVIDENCE_SMOOTHING_S` are the observer's
-evidence of a fault (the evidence gate's level was chosen on that smoothing). A row gets both as of
-the last 30 s mean that moved them; once that is more than :data:`STALE_S` old (cell voltages
-missing, or a module sweeping its charge faster than its bins fill), the row gets NaN rather than a
-value frozen in time. ``benchmarks/physics_alarm.py`` prints how far the excess reaches on healthy
-and nuisance modules and on faults before their PNR.
+currents up to the most the fit has seen (and the rest band: :func:`_seen`). The excess takes the
+lower of the two latest errors (a module's first against zero), so a single glitchy mean does not
+lift it (at a 10 s logger one 0.3 V cell-voltage glitch is a third of a 30 s mean), and is smoothed
+over :data:`SMOOTHING_S` from zero: ``cell_v_spread_excess_v`` (V), the physics alarm's voltage
+channel. The errors themselves (not the lower of two) smoothed over :data:`EVIDENCE_SMOOTHING_S` are
+the observer's evidence of a fault, the statistic its level was chosen on. A row gets both as of the
+last 30 s mean that moved them; once that is more than :data:`STALE_S` old (cell voltages missing,
+or a module sweeping its charge faster than its bins fill), the row gets NaN rather than a value
+frozen in time. ``benchmarks/physics_alarm.py`` prints how far the excess reaches on healthy and
+nuisance modules and on faults before their PNR.
 
 Why two minutes, not ten (December 2026): a hard internal short in a cell four cells from every
 thermistor of an independent simulator's module (family B) drained its cell by 20 mV, then 50,
@@ -59,7 +59,8 @@ RIDGE = (0.0, 1.0, 0.25)  # on |I| (A^2) and on the charge offset (%^2): a bin s
 ANCHOR_T, LAST_T, COUNT, SUM_SPREAD, SUM_SOC, SUM_CURRENT, EXCESS, MOVED_T = range(8)
 SLOW, LAST_ERROR = 8, 9
 HEADER = 10
-CELL = 13  # 9 of the matrix, 3 of the right-hand side, the last decay's second
+CELL = 14  # 9 of the matrix, 3 of the right-hand side, the last decay's second, the most |I|
+MOST_CURRENT = 13  # the highest 30 s mean |I| (A) the bin has learnt (not forgotten)
 STATE = HEADER + BINS * CURRENTS * CELL
 
 
@@ -103,7 +104,7 @@ def run(
 
 
 @njit(cache=True, nogil=True)
-def _run(seconds, spread, soc, current, bounds, states, out, evidence, ridge):  # noqa: ANN001, ANN202
+def _run(seconds, spread, soc, current, bounds, states, out, slow, ridge):  # noqa: ANN001, ANN202
     for m in range(len(bounds) - 1):
         s = states[m]
         for i in range(bounds[m], bounds[m + 1]):
@@ -123,7 +124,7 @@ def _run(seconds, spread, soc, current, bounds, states, out, evidence, ridge):  
                     _step(s, t, span, ridge)
             fresh = t - s[MOVED_T] <= STALE_S
             out[i] = s[EXCESS] if fresh else np.nan
-            evidence[i] = s[SLOW] if fresh else np.nan
+            slow[i] = s[SLOW] if fresh else np.nan
 
 
 @njit(cache=True)
@@ -163,22 +164,24 @@ def _step(s, t, span, ridge):  # noqa: ANN001, ANN202
         if np.isnan(s[EXCESS]):
             s[EXCESS], s[SLOW] = 0.0, 0.0  # smoothed from its first mean as from every other
         s[EXCESS] += (lower - s[EXCESS]) * (1.0 - math.exp(-span / SMOOTHING_S))
-        s[SLOW] += (lower - s[SLOW]) * (1.0 - math.exp(-span / EVIDENCE_SMOOTHING_S))
+        s[SLOW] += (error - s[SLOW]) * (1.0 - math.exp(-span / EVIDENCE_SMOOTHING_S))
         s[MOVED_T] = t
     for p in range(3):
         cell[9 + p] += x[p] * spread
         for q in range(3):
             cell[p * 3 + q] += x[p] * x[q]
+    cell[MOST_CURRENT] = max(cell[MOST_CURRENT], x[1])
 
 
 @njit(cache=True)
 def _seen(fit, current):  # noqa: ANN001, ANN202
-    """Whether a bin's fit has seen currents like ``current`` (|A|): within 2 SD + the rest band.
+    """Whether a bin's fit has seen currents up to ``current`` (|A|), within the rest band.
 
-    A fit of a bin seen at 5 A says nothing of its spread at 41 A: its slope on the current,
-    extrapolated, read 0.17 V of excess on a healthy module of the first simulator's judging
-    fleet at the start of its first full-power discharge (10 s logger).
+    A fit of a bin seen up to 7 A says nothing of its spread at 41 A: its slope on the current,
+    extrapolated, gave an error of 0.17 V (35 mV of excess) on a healthy module of the first
+    simulator's judging fleet at the start of its first full-power discharge (10 s logger).
+    Bounded by the most the bin has seen, not by the spread of what it saw: a bin that saw
+    10-16 A for hours and 41 A for minutes still knows 41 A (a bound of two SDs of its currents
+    silenced a cooling failure's growing spread for the 15 minutes of its full-power discharge).
     """
-    mean = fit[1] / fit[0]
-    spread = math.sqrt(max(fit[4] / fit[0] - mean * mean, 0.0))
-    return abs(current - mean) <= 2.0 * spread + REST_A
+    return current <= fit[MOST_CURRENT] + REST_A

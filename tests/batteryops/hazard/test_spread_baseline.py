@@ -156,13 +156,25 @@ def test_the_evidence_is_the_same_errors_smoothed_over_ten_minutes() -> None:
     assert (evidence[growing] > 0).all()
 
 
-def test_a_fit_judges_only_currents_like_those_it_was_fitted_on() -> None:
-    # A bin's normal equations: weight, then sum |I| at [1] and sum |I|^2 at [4]. Fitted at
-    # 4 and 8 A (mean 6, SD 2), it judges 0-12 A (2 SD + the 2 A rest band), not a 41 A
-    # discharge, where its slope on the current would be extrapolated (a healthy module of the
-    # unlike fleet read 35 mV of excess so at the start of its first full-power discharge).
+def test_a_fit_judges_only_currents_up_to_the_most_it_has_seen() -> None:
+    # Fitted up to 8 A, a bin judges 0-10 A (the 2 A rest band on top), not a 41 A discharge,
+    # where its slope on the current would be extrapolated (a healthy module of the unlike
+    # fleet read 35 mV of excess so at the start of its first full-power discharge).
     fit = np.zeros(spread_baseline.CELL)
-    fit[0], fit[1], fit[4] = 10.0, 5 * 4.0 + 5 * 8.0, 5 * 16.0 + 5 * 64.0
-    assert spread_baseline._seen(fit, 12.0) and spread_baseline._seen(fit, 0.0)
-    assert not spread_baseline._seen(fit, 12.5)
+    fit[0], fit[spread_baseline.MOST_CURRENT] = 10.0, 8.0
+    assert spread_baseline._seen(fit, 10.0) and spread_baseline._seen(fit, 0.0)
+    assert not spread_baseline._seen(fit, 10.5)
     assert not spread_baseline._seen(fit, 41.0)
+
+
+def test_the_most_current_a_bin_has_seen_is_learnt_from_its_means() -> None:
+    seconds, spread, soc, current = _module(1.2)  # 20 A sweeps, rests at 10 and 90 %
+    states = spread_baseline.fresh_states(1)
+    _excess(seconds, spread, soc, current, states)
+    cells = states[0, spread_baseline.HEADER :].reshape(
+        spread_baseline.BINS, spread_baseline.CURRENTS, spread_baseline.CELL
+    )
+    most = cells[:, :, spread_baseline.MOST_CURRENT]
+    assert most.max() == 20.0
+    assert most[45, 1] < spread_baseline.REST_A  # rest at 90 % (a 30 s mean as it began)
+    assert most[20, 0] == 20.0 and most[20, 2] == 20.0  # charged and discharged through 40 %
