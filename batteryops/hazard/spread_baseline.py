@@ -86,7 +86,7 @@ def run(
     Rows are sorted by module then time; ``bounds[m]:bounds[m + 1]`` are module ``m``'s rows.
     A row gets the excess as of the last 30 s mean at or before it that moved it (NaN before
     the first, and once that is more than :data:`STALE_S` old); ``evidence``, if given, the
-    same errors smoothed over :data:`EVIDENCE_SMOOTHING_S`.
+    errors themselves (not the lower of two) smoothed over :data:`EVIDENCE_SMOOTHING_S`.
     """
     if evidence is None:
         evidence = np.empty(len(out))

@@ -143,7 +143,7 @@ def test_a_draining_cell_still_shows_as_the_module_slides_into_a_charge_it_never
     assert excess[start + 750] > excess[start + 600] + 0.002
 
 
-def test_the_evidence_is_the_same_errors_smoothed_over_ten_minutes() -> None:
+def test_the_evidence_is_the_errors_smoothed_over_ten_minutes() -> None:
     seconds, spread, soc, current = _module(3, drain_from_s=2 * DAY + 9 * 3600)
     states = spread_baseline.fresh_states(1)
     excess, evidence = np.full(len(seconds), np.nan), np.full(len(seconds), np.nan)
