@@ -199,17 +199,18 @@ def recall_by_fault(
 
 def recall_by_sensor_distance(
     tracks: list[events.ModuleTrack],
+    leads: dict[str, float],
     placement: pd.DataFrame,
-    threshold: float,
     alarm: AlarmParams,
 ) -> dict[str, dict[str, object]]:
     """Runaways by how many cells away from the failing cell the nearest thermistor is.
 
     Args:
-        tracks: The model's module tracks.
+        tracks: The model's module tracks (which modules run away).
+        leads: Module -> lead (min) of each alarmed runaway, the ``lead_times_by_module`` of
+            :func:`batteryops.hazard.events.event_metrics` on the same tracks.
         placement: ``module_id``, ``sensor_distance_cells`` (-1: a fault of no one cell, left
             out), as :func:`batteryops.familyb.writer.placement` gives it.
-        threshold: The operating threshold.
         alarm: The ``alarm`` section.
 
     Returns:
@@ -217,7 +218,6 @@ def recall_by_sensor_distance(
         how many were alarmed at least ``alarm.min_lead_s`` and 10 min ahead.
     """
     distance = placement.set_index(schema.MODULE_ID)["sensor_distance_cells"]
-    leads = events.event_metrics(tracks, threshold, alarm)["lead_times_by_module"]
     found: dict[str, dict[str, object]] = {}
     for track in sorted((t for t in tracks if t.runaway), key=lambda t: str(t.module_id)):
         cells = int(distance.get(track.module_id, -1))
@@ -328,10 +328,11 @@ def family_b_metrics(
     # the runaways by that distance, at each logging period.
     placement = familyb_writer.placement(fleet)
     metrics["event_recall_by_sensor_distance"] = recall_by_sensor_distance(
-        scores.tracks[events.PROBABILITY], placement, threshold, params.alarm
+        scores.tracks[events.PROBABILITY], metrics["lead_times_by_module"], placement, params.alarm
     )
     for period, tracks in scores.by_period.items():
-        metrics["by_logging_period_s"][str(period)]["event_recall_by_sensor_distance"] = (
-            recall_by_sensor_distance(tracks, placement, threshold, params.alarm)
+        at_period = metrics["by_logging_period_s"][str(period)]
+        at_period["event_recall_by_sensor_distance"] = recall_by_sensor_distance(
+            tracks, at_period["lead_times_by_module"], placement, params.alarm
         )
     return metrics

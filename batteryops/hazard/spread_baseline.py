@@ -11,19 +11,20 @@ current: charging, at rest, discharging) by weighted least squares on ``[1, |I|,
 (the cells' resistance gap times the current; the slope of the spread across the bin), each bin
 forgetting with a :data:`HALF_LIFE_S` half-life. The excess is a 30 s mean's a-priori error against
 its bin's fit; a bin not yet fitted (under :data:`MIN_WEIGHT` means' weight: a charge the module
-rarely sits at, or one a draining module has just slid into) is judged by its neighbour of most
-weight, through the neighbour's slope up to its edge (a module whose one cell drains slides down its
-charge bins, and each bin it enters would otherwise first learn the drained cell), and only at
-currents up to the most the fit has seen (and the rest band: :func:`_seen`). The excess takes the
-lower of the two latest errors (a module's first against zero), so a single glitchy mean does not
-lift it (at a 10 s logger one 0.3 V cell-voltage glitch is a third of a 30 s mean), and is smoothed
-over :data:`SMOOTHING_S` from zero: ``cell_v_spread_excess_v`` (V), the physics alarm's voltage
-channel. The errors themselves (not the lower of two) smoothed over :data:`EVIDENCE_SMOOTHING_S` are
-the observer's evidence of a fault, the statistic its level was chosen on. A row gets both as of the
-last 30 s mean that moved them; once that is more than :data:`STALE_S` old (cell voltages missing,
-or a module sweeping its charge faster than its bins fill), the row gets NaN rather than a value
-frozen in time. ``benchmarks/physics_alarm.py`` prints how far the excess reaches on healthy and
-nuisance modules and on faults before their PNR.
+rarely sits at, or one a draining module has just slid into) is judged by the neighbour of most
+weight among those fitted, through its slope up to its edge (a module whose one cell drains slides
+down its charge bins, and each bin it enters would otherwise first learn the drained cell). A fit
+judges only currents up to the most it has seen (and the rest band: :func:`_seen`). The excess
+takes the lower of the two latest errors (a module's first against zero, as is the first after a
+gap or after means no fit could judge: an error from before them is no neighbour), so a single
+glitchy mean does not lift it (at a 10 s logger one 0.3 V cell-voltage glitch is a third of a
+30 s mean), and is smoothed over :data:`SMOOTHING_S` from zero: ``cell_v_spread_excess_v`` (V), the
+physics alarm's voltage channel. The errors themselves (not the lower of two) smoothed over
+:data:`EVIDENCE_SMOOTHING_S` are the observer's evidence of a fault, the statistic its level was
+chosen on. A row gets both as of the last 30 s mean that moved them; once that is more than
+:data:`STALE_S` old (cell voltages missing, or a module sweeping its charge faster than its bins
+fill), the row gets NaN rather than a value frozen in time. ``benchmarks/physics_alarm.py`` prints
+how far the excess reaches on healthy and nuisance modules and on faults before their PNR.
 
 Why two minutes, not ten (December 2026): a hard internal short in a cell four cells from every
 thermistor of an independent simulator's module (family B) drained its cell by 20 mV, then 50,
@@ -144,22 +145,27 @@ def _step(s, t, span, ridge):  # noqa: ANN001, ANN202
         cell[:12] *= decay
     cell[12] = t
     x = np.array([1.0, abs(current), soc - (b + 0.5) * width])
-    use, most = at, cell[0]
-    if most < MIN_WEIGHT:  # not yet fitted: judged by its neighbour of most weight (decayed)
+    use, offset = at, x[2]
+    if cell[0] < MIN_WEIGHT:  # not yet fitted: judged by the neighbour of most weight (decayed)
+        use, most = -1, MIN_WEIGHT  # among those fitted and that have seen this current
         for other in (b - 1, b + 1):
             if 0 <= other < BINS:
                 near = HEADER + (other * CURRENTS + c) * CELL
                 weight = s[near] * 0.5 ** ((t - s[near + 12]) / HALF_LIFE_S)
-                if weight > most:
+                if weight >= most and _seen(s[near : near + CELL], x[1]):
                     most, use = weight, near
-    fit = s[use : use + CELL]
-    if most >= MIN_WEIGHT and _seen(fit, x[1]):
-        centre = ((use - HEADER) // CELL // CURRENTS + 0.5) * width
-        offset = min(max(soc - centre, -width / 2), width / 2)  # a neighbour's, at its edge
+        if use >= 0:  # through the neighbour's slope up to its edge
+            centre = ((use - HEADER) // CELL // CURRENTS + 0.5) * width
+            offset = min(max(soc - centre, -width / 2), width / 2)
+    if use >= 0 and _seen(s[use : use + CELL], x[1]):
+        fit = s[use : use + CELL]
         normal = fit[:9].reshape(3, 3) / fit[0] + np.diag(ridge)
         coef = np.linalg.solve(normal, fit[9:12] / fit[0])
         error = spread - (coef[0] + coef[1] * x[1] + coef[2] * offset)
-        lower = min(error, s[LAST_ERROR])  # a module's first error too: against 0
+        # The lower of this error and the one before, if that was the mean before this one (a
+        # module's first error, or the first after a gap or after means no fit could judge: 0).
+        follows = t - s[MOVED_T] <= STEP_S + MAX_GAP_S
+        lower = min(error, s[LAST_ERROR] if follows else 0.0)
         s[LAST_ERROR] = error
         if np.isnan(s[EXCESS]):
             s[EXCESS], s[SLOW] = 0.0, 0.0  # smoothed from its first mean as from every other

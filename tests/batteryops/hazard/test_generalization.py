@@ -67,7 +67,8 @@ def test_recall_by_sensor_distance_groups_the_runaways_of_one_failing_cell(param
     placement = pd.DataFrame(
         {schema.MODULE_ID: ["M1", "M2", "M3", "M4"], "sensor_distance_cells": [0, 3, -1, -1]}
     )
-    found = recall_by_sensor_distance(_tracks(), placement, 0.5, params.alarm)
+    leads = events.event_metrics(_tracks(), 0.5, params.alarm)["lead_times_by_module"]
+    found = recall_by_sensor_distance(_tracks(), leads, placement, params.alarm)
     assert list(found) == ["0", "3"]
     assert found["0"]["lead_times_min"] == [pytest.approx(25.0, abs=0.2)]  # k of n seconds
     assert found["0"] | {"lead_times_min": None} == {

@@ -178,3 +178,49 @@ def test_the_most_current_a_bin_has_seen_is_learnt_from_its_means() -> None:
     assert most.max() == 20.0
     assert most[45, 1] < spread_baseline.REST_A  # rest at 90 % (a 30 s mean as it began)
     assert most[20, 0] == 20.0 and most[20, 2] == 20.0  # charged and discharged through 40 %
+
+
+def test_the_first_error_after_a_gap_is_paired_with_zero_not_with_one_from_before_it() -> None:
+    # A module whose spread sits 30 mV over its fit before a 20-minute gap in its cell voltages
+    # and after it: the first mean after the gap has no neighbour, so (as a module's first) it
+    # lifts the excess no further than zero; the second does.
+    seconds, spread, soc, current = _module(2)
+    gap = slice(DAY + 9 * 3600, DAY + 9 * 3600 + 1200)  # at rest, full
+    raised = spread.copy()
+    raised[gap.start - 300 :] += 0.030
+    raised[gap] = np.nan
+    excess = _excess(seconds, raised, soc, current)
+    step = spread_baseline.STEP_S
+    first_mean = gap.stop + step  # the first 30 s mean after the gap
+    assert excess[gap.start - 1] > 0.010
+    before = excess[first_mean - 1]
+    assert excess[first_mean + 1] <= before  # moved toward min(error, 0), not up
+    assert excess[first_mean + step + 1] > excess[first_mean + 1]  # the second mean lifts it
+
+
+def test_an_unfitted_bin_is_judged_by_a_neighbour_that_has_seen_the_current() -> None:
+    # The heavier neighbour knows only rest, the lighter one the 20 A discharge: a discharge
+    # in the unfitted bin between them is judged by the lighter one, not left unjudged.
+    states = spread_baseline.fresh_states(1)
+    cells = states[0, spread_baseline.HEADER :].reshape(
+        spread_baseline.BINS, spread_baseline.CURRENTS, spread_baseline.CELL
+    )
+    for b, weight, most in ((19, 50.0, 1.0), (21, 5.0, 20.0)):
+        fit = cells[b, 2]
+        fit[[0, 4, 8]] = weight, weight * most**2, weight  # normal equations of x = [1, I, 0]
+        fit[9] = weight * 0.02  # a 20 mV spread
+        fit[12], fit[spread_baseline.MOST_CURRENT] = 1.0, most
+    seconds = np.arange(1, 62, dtype=np.int64)
+    spread = np.full(len(seconds), 0.05)  # 30 mV over both fits
+    excess = np.full(len(seconds), np.nan)
+    spread_baseline.run(
+        seconds,
+        spread,
+        np.full(len(seconds), 40.5),
+        np.full(len(seconds), 20.0),
+        np.array([0, len(seconds)]),
+        states,
+        excess,
+    )
+    assert np.isfinite(excess[-1])  # judged
+    assert states[0, spread_baseline.LAST_ERROR] > 0.02
