@@ -146,18 +146,19 @@ def _step(s, t, span, ridge):  # noqa: ANN001, ANN202
     cell[12] = t
     x = np.array([1.0, abs(current), soc - (b + 0.5) * width])
     use, offset = at, x[2]
+    judged = cell[0] >= MIN_WEIGHT and _seen(cell, x[1])
     if cell[0] < MIN_WEIGHT:  # not yet fitted: judged by the neighbour of most weight (decayed)
-        use, most = -1, MIN_WEIGHT  # among those fitted and that have seen this current
+        most = MIN_WEIGHT  # among those fitted and that have seen this current
         for other in (b - 1, b + 1):
             if 0 <= other < BINS:
                 near = HEADER + (other * CURRENTS + c) * CELL
                 weight = s[near] * 0.5 ** ((t - s[near + 12]) / HALF_LIFE_S)
                 if weight >= most and _seen(s[near : near + CELL], x[1]):
-                    most, use = weight, near
-        if use >= 0:  # through the neighbour's slope up to its edge
+                    most, use, judged = weight, near, True
+        if judged:  # through the neighbour's slope up to its edge
             centre = ((use - HEADER) // CELL // CURRENTS + 0.5) * width
             offset = min(max(soc - centre, -width / 2), width / 2)
-    if use >= 0 and _seen(s[use : use + CELL], x[1]):
+    if judged:
         fit = s[use : use + CELL]
         normal = fit[:9].reshape(3, 3) / fit[0] + np.diag(ridge)
         coef = np.linalg.solve(normal, fit[9:12] / fit[0])
