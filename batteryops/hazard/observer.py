@@ -230,16 +230,15 @@ def observe(
                 errors[3] < LOST_COOLING_SHARE
             )
     states[:, :THERMAL] = per_sensor.reshape(len(states), THERMAL)  # a no-op unless reshape copied
+    spread_evidence = np.full(len(seconds), np.nan)  # none without cell voltages and charge
     if cell_v_spread_v is not None and soc_pct is not None:
         baseline = np.ascontiguousarray(states[:, THERMAL:EVIDENCE])
-        excess, spread_evidence = np.full(len(seconds), np.nan), np.full(len(seconds), np.nan)
+        excess = np.full(len(seconds), np.nan)
         spread_baseline.run(
             seconds, cell_v_spread_v, soc_pct, current_a, bounds, baseline, excess, spread_evidence
         )
         states[:, THERMAL:EVIDENCE] = baseline
         out[3] = excess
-    else:
-        spread_evidence = np.full(len(seconds), np.nan)
     evidence = (
         (np.nan_to_num(out[0], nan=-np.inf) >= EVIDENCE_HEAT_C_PER_MIN)
         | (np.nan_to_num(out[2], nan=-np.inf) >= EVIDENCE_SUSTAINED_C_PER_MIN)
