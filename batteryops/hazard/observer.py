@@ -6,7 +6,10 @@ Per module, a lumped thermal model of its hottest sensor,
 
 is identified on the module's own operation by recursive least squares with forgetting (a
 half-life of hours, so that a module that is simply busy, poorly cooled or next to a warm
-busbar is explained by its own a, b and c), updated every :data:`STEP_S` seconds of its data.
+busbar is explained by its own a, b and c), updated every :data:`STEP_S` seconds of its data
+with I^2 and T_coolant - T each integrated over that step's readings (the coolant's ends alone
+missed a burst between them: family B's hot air rising past a module from a burning one below
+read as 1 C/min of unexplained heat once the burst had passed, and let the classifier alarm).
 Its a-priori prediction error, the heating rate its model did not expect (K/min), is the
 evidence: smoothed over two minutes (``unexplained_heat_c_per_min``) and as its growth over
 ten (``unexplained_heat_growth_c_per_min``, the two-minute mean minus the ten-minute one).
@@ -132,12 +135,13 @@ LOST_COOLING_WARMUP_UPDATES = int(COOLING_REFERENCE_S // STEP_S)  # before eithe
 JUMP_C = 5.0  # a reading this far from the smoothed temperature waits for the next to confirm it
 CURRENT_SCALE = 1e-3  # I^2 in kA^2 x 1000, for conditioning
 # State of one sensor signal's model (a module holds SENSORS of them, one after the other):
-# theta (3), P (9), spread, fast, slow, anchor t, anchor T, anchor dT to coolant, I^2 integral,
+# theta (3), P (9), spread, fast, slow, anchor t, anchor T, last dT to coolant, I^2 integral,
 # last t, last I^2, updates, smoothed T, a reading held back, the expected cooling's slow mean,
-# the cooling coefficient's slow mean (NaN until warm).
-THETA, P, SPREAD, FAST, SLOW, ANCHOR_T, ANCHOR_TEMP, ANCHOR_COOL = 0, 3, 12, 13, 14, 15, 16, 17
+# the cooling coefficient's slow mean (NaN until warm), dT-to-coolant integral.
+THETA, P, SPREAD, FAST, SLOW, ANCHOR_T, ANCHOR_TEMP, LAST_COOL = 0, 3, 12, 13, 14, 15, 16, 17
 I2_SUM, LAST_T, LAST_I2, UPDATES, SMOOTH, HELD, SLOW_COOLING, COOLING_REF = range(18, 26)
-STATE = 26
+COOL_SUM = 26
+STATE = 27
 # A module's state: the hottest sensor's model, the sensors' mean's, the sensors' mean's slow
 # model, then the spread baseline's (spread_baseline.STATE), then the second of the last evidence.
 SENSORS = 3
@@ -151,7 +155,8 @@ def fresh_states(modules: int) -> np.ndarray:
     states = np.full((modules, SENSORS, STATE), np.nan)
     states[:, :, THETA : THETA + 3] = 0.0
     states[:, :, P : P + 9] = np.eye(3).ravel() * 100.0
-    states[:, :, [SPREAD, FAST, SLOW, I2_SUM, UPDATES, SLOW_COOLING]] = [0.25, 0, 0, 0, 0, 0]
+    zeroed = [FAST, SLOW, I2_SUM, UPDATES, SLOW_COOLING, COOL_SUM]
+    states[:, :, SPREAD], states[:, :, zeroed] = 0.25, 0.0
     return np.hstack(
         [
             states.reshape(modules, THERMAL),
@@ -307,10 +312,12 @@ def _observe(  # noqa: ANN201
                 continue
             s[SMOOTH] += (reading - s[SMOOTH]) * (1.0 - math.exp(-gap / SMOOTHING_S))
             s[I2_SUM] += 0.5 * (s[LAST_I2] + i2) * gap
-            s[LAST_T], s[LAST_I2] = t, i2
+            cool = coolant[i] - s[SMOOTH]
+            s[COOL_SUM] += 0.5 * (s[LAST_COOL] + cool) * gap
+            s[LAST_T], s[LAST_I2], s[LAST_COOL] = t, i2, cool
             span = t - s[ANCHOR_T]
             if span >= STEP_S:
-                _update(s, span, coolant[i] - s[SMOOTH], forget, physical)
+                _update(s, span, forget, physical)
                 _anchor(s, t, s[SMOOTH], coolant[i])
             _emit(s, out, i, warmup)
 
@@ -329,15 +336,15 @@ def _held_back(s, temp):  # noqa: ANN001, ANN202
 
 @njit(cache=True)
 def _anchor(s, t, temp, coolant):  # noqa: ANN001, ANN202
-    s[ANCHOR_T], s[ANCHOR_TEMP], s[ANCHOR_COOL] = t, temp, coolant - temp
-    s[I2_SUM] = 0.0
+    s[ANCHOR_T], s[ANCHOR_TEMP], s[LAST_COOL] = t, temp, coolant - temp
+    s[I2_SUM], s[COOL_SUM] = 0.0, 0.0
 
 
 @njit(cache=True)
-def _update(s, span, cool_now, forget, physical):  # noqa: ANN001, ANN202
+def _update(s, span, forget, physical):  # noqa: ANN001, ANN202
     """One RLS step on the interval since the anchor; the error's means and spread."""
     rate = (s[SMOOTH] - s[ANCHOR_TEMP]) / span * 60.0
-    phi = np.array([s[I2_SUM] / span, 0.5 * (s[ANCHOR_COOL] + cool_now), 1.0])
+    phi = np.array([s[I2_SUM] / span, s[COOL_SUM] / span, 1.0])
     theta = s[THETA : THETA + 3]
     p = s[P : P + 9].reshape(3, 3)
     error = rate - phi @ theta

@@ -294,3 +294,24 @@ def test_evidence_age_counts_from_the_last_evidence_and_carries_across_calls() -
         for lo, hi in ((0, first + 5), (first + 5, len(seconds)))
     ]  # fmt: skip
     np.testing.assert_array_equal(np.concatenate(parts), age)
+
+
+def test_a_burst_of_hot_coolant_between_updates_is_explained_by_the_coolant() -> None:
+    # Hot air rising from a burning module below passes a healthy one: its inlet 15 K warmer for
+    # 50 s, inside one 30 s update and the next. The heat it brings is b times the coolant's
+    # excess integrated over the readings; the two ends of an update alone would miss it.
+    rng = np.random.default_rng(3)
+    seconds = np.arange(4 * 3600)
+    current = 40.0 * np.sin(2 * np.pi * seconds / 1800.0) + rng.normal(0, 2, len(seconds))
+    coolant = 22.0 + 2.0 * np.sin(2 * np.pi * seconds / 3600.0)
+    burst = (seconds >= 3 * 3600 + 5) & (seconds < 3 * 3600 + 55)
+    coolant = np.where(burst, coolant + 15.0, coolant)
+    temp = np.empty(len(seconds))
+    t = 25.0
+    for i in range(len(seconds)):
+        t += 0.004 * current[i] ** 2 / 60.0 + (coolant[i] - t) / 300.0
+        temp[i] = t
+    measured = np.round(temp + rng.normal(0, 0.05, len(seconds)), 1)
+    heat = _features((seconds, measured, coolant, current))[0]
+    after = heat[3 * 3600 : 3 * 3600 + 600]
+    assert np.nanmax(np.abs(after)) < observer.EVIDENCE_HEAT_C_PER_MIN
