@@ -2,15 +2,17 @@
 
 The physics alarm fires where the thermal observer (:mod:`batteryops.hazard.observer`) finds
 heat that the module's own load and cooling do not explain: on the hottest sensor over two
-minutes at ``train.unexplained_heat_alarm_c_per_min`` (the fast channel), or on the mean of the
+minutes at ``train.unexplained_heat_alarm_c_per_min`` (the fast channel), on the mean of the
 module's sensors over ten minutes at ``train.unexplained_heat_sustained_alarm_c_per_min`` (the
 sustained channel: a cell that heats little per watt shows a fault as weak heat that persists
-over the module; one drifting sensor moves the mean only by its share). Each threshold is set
-from healthy behaviour alone: a margin over the highest level that any watched second of a
-healthy or nuisance module showed (held k of n seconds, as alarms are), at 1 Hz and as 10 s and
-30 s loggers keep the training modules (``featurize.logger_copies_s``), rounded up to 0.1 C/min.
-No fault is used to choose them, so the alarm owes nothing to the fault families it then
-catches; the faults' leads are printed to show what each channel, and both, add.
+over the module; one drifting sensor moves the mean only by its share), or on the hottest sensor
+over ten minutes at ``train.unexplained_heat_persistent_alarm_c_per_min`` (the persistent
+channel: cells heated from outside far from every thermistor warm the nearest one steadily).
+Each threshold is set from healthy behaviour alone: a margin over the highest level that any
+watched second of a healthy or nuisance module showed (held k of n seconds, as alarms are), at
+1 Hz and as 10 s and 30 s loggers keep the training modules (``featurize.logger_copies_s``),
+rounded up to 0.1 C/min. No fault is used to choose them, so the alarm owes nothing to the
+fault families it then catches; the faults' leads are printed to show what each channel adds.
 
 The cell-voltage spread's excess over the module's own at the same charge and current
 (``cell_v_spread_excess_v``, :mod:`batteryops.hazard.spread_baseline`) is reported the same way,
@@ -42,10 +44,12 @@ from batteryops.hazard.features import copied_module
 from batteryops.hazard.labels import NEIGHBOUR_VENTED
 from batteryops.hazard.model import (
     HELD_CELL_V,
+    PERSISTENT_HEAT,
     PHYSICS_COLUMNS,
     SPREAD_EXCESS,
     SUSTAINED_HEAT,
     UNEXPLAINED_HEAT,
+    persistent_heat,
     physics_alarm_configured,
 )
 
@@ -57,11 +61,12 @@ COLUMNS = [
     NEIGHBOUR_VENTED,
     *PHYSICS_COLUMNS,
 ]
-CHANNELS = PHYSICS_COLUMNS
-SUSTAINED, BOTH = SUSTAINED_HEAT, "physics_alarm"
+CHANNELS = [UNEXPLAINED_HEAT, SUSTAINED_HEAT, PERSISTENT_HEAT, SPREAD_EXCESS, HELD_CELL_V]
+BOTH = "physics_alarm"
 CONFIGURED = {
     "fast": "unexplained_heat_alarm_c_per_min",
     "sustained": "unexplained_heat_sustained_alarm_c_per_min",
+    "persistent": "unexplained_heat_persistent_alarm_c_per_min",
 }
 
 
@@ -161,6 +166,7 @@ def main() -> None:
     ]
     frame = pd.concat(parts, ignore_index=True)
     frame[BOTH] = physics_alarm_configured(frame, params.train).astype(np.float32)
+    frame[PERSISTENT_HEAT] = persistent_heat(frame)
     for column in CHANNELS:
         frame[column] = frame[column].fillna(-np.inf)
     truth = with_copies(pd.read_parquet(params.paths.truth), frame[schema.MODULE_ID].unique())
@@ -168,7 +174,8 @@ def main() -> None:
     days = sum(t.watched_s for t in tracks[BOTH]) / events.SECONDS_PER_DAY
     print(f"{len(tracks[BOTH])} train + validation modules, {days:.1f} watched module-days")
     report = {}
-    for column, key in ((UNEXPLAINED_HEAT, "fast"), (SUSTAINED, "sustained")):
+    heat = [(UNEXPLAINED_HEAT, "fast"), (SUSTAINED_HEAT, "sustained")]
+    for column, key in [*heat, (PERSISTENT_HEAT, "persistent")]:
         print(f"\n{column} (the {key} channel)")
         section = params.train.model_dump()[CONFIGURED[key]]
         report[key] = channel_report(tracks[column], truth, params.alarm, section, args.margin)
@@ -195,7 +202,7 @@ def main() -> None:
     )
     report["configured"] = found = by_fault(tracks[BOTH], truth, 0.5, params.alarm)
     print(
-        f"\nthe four channels as configured: {found['false_alarms']} false alarms in {days:.1f} md"
+        f"\nthe five channels as configured: {found['false_alarms']} false alarms in {days:.1f} md"
     )
     print_families(found)
     write_json(report, args.out)

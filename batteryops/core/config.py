@@ -394,6 +394,8 @@ class TrainParams(_Section):
     unexplained_heat_alarm_c_per_min: float | None = Field(default=None, gt=0)
     # Its sustained channel: the same heat's ten-minute mean in C/min; None: off.
     unexplained_heat_sustained_alarm_c_per_min: float | None = Field(default=None, gt=0)
+    # Its persistent channel: the hottest sensor's unexplained heat over ten minutes, C/min.
+    unexplained_heat_persistent_alarm_c_per_min: float | None = Field(default=None, gt=0)
     # Its voltage channel: the cell-voltage spread's excess over the module's own, in V; None: off.
     spread_excess_alarm_v: float | None = Field(default=None, gt=0)
     # Its overvoltage channel: the highest cell voltage held for 80 s, in V; None: off.

@@ -36,11 +36,34 @@ log = logging.getLogger(__name__)
 PROBABILITY = "hazard_probability"
 DELTA_T_FORECAST = "delta_t_30s_forecast_c"
 TOP_FEATURES = "top_features"
-UNEXPLAINED_HEAT, _, SUSTAINED_HEAT, SPREAD_EXCESS, EVIDENCE_AGE = observer.NAMES
+UNEXPLAINED_HEAT, HEAT_GROWTH, SUSTAINED_HEAT, SPREAD_EXCESS, EVIDENCE_AGE = observer.NAMES
 HELD_CELL_V = features.HELD_CELL_V
 # The featurized column each channel of the physics alarm compares with its threshold: fast,
 # sustained, voltage, overvoltage (stored; classifier inputs only if featurize says so).
-PHYSICS_COLUMNS = [UNEXPLAINED_HEAT, SUSTAINED_HEAT, SPREAD_EXCESS, HELD_CELL_V]
+PHYSICS_COLUMNS = [UNEXPLAINED_HEAT, SUSTAINED_HEAT, SPREAD_EXCESS, HELD_CELL_V, HEAT_GROWTH]
+# The persistent channel's measure, derived rather than stored (:func:`persistent_heat`).
+PERSISTENT_HEAT = "unexplained_heat_10min_c_per_min"
+
+
+def persistent_heat(frame: pd.DataFrame) -> np.ndarray:
+    """Heat that persists on the hottest sensor, where the sensors' mean bears it out (C/min).
+
+    The hottest sensor's unexplained heat over ten minutes (its two-minute mean less its
+    growth, observer.NAMES[1]), given where the sustained heat (the sensors' mean's, less a
+    benign loss of cooling) is above zero; NaN elsewhere. A drifting sensor reads as much heat
+    as a source beside it: the model expects cooling in proportion to how far the reading
+    stands above its coolant, and it never comes (an unseen fleet of our own simulator: a sensor
+    drifting 6 C/h read 0.6-1.0 C/min of it for an hour). The other sensors do not share the
+    drift, and the sensors' mean's model reads its share of it as less than a benign loss of
+    cooling (sustained heat -0.2 to -0.5 C/min there); heat from a source spreads through the
+    module, and the mean warms beyond that. The sustained heat is given once the module's
+    models have seen a forgetting half-life of data (4 h), so this is too: as for the sustained
+    heat, a small error held for ten minutes means something only from a model identified on
+    hours.
+    """
+    held = (frame[UNEXPLAINED_HEAT] - frame[HEAT_GROWTH]).to_numpy(dtype=np.float64)
+    shared = np.nan_to_num(frame[SUSTAINED_HEAT].to_numpy(dtype=np.float64), nan=-np.inf) > 0
+    return np.where(shared, held, np.nan)
 
 
 def unexplained_heat_alarm(heat: np.ndarray, limit: float | None) -> np.ndarray:
@@ -55,17 +78,21 @@ def physics_alarm_rows(
     sustained: np.ndarray | None,
     limit: float | None,
     sustained_limit: float | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The physics alarm's two channels, each a mask of rows.
+    persistent: np.ndarray | None = None,
+    persistent_limit: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The physics alarm's three heat channels, each a mask of rows.
 
-    Rows whose unexplained heat (hottest sensor, two-minute mean) reaches ``limit``, and rows
-    whose sustained heat (the sensors' mean, ten-minute mean) reaches ``sustained_limit``. A
-    channel whose limit is None (or, for the sustained one, without ``sustained``) never fires.
+    Rows whose unexplained heat (hottest sensor, two-minute mean) reaches ``limit``, rows whose
+    sustained heat (the sensors' mean, ten-minute mean) reaches ``sustained_limit``, and rows
+    whose persistent heat (hottest sensor, ten-minute mean, :func:`persistent_heat`) reaches
+    ``persistent_limit``. A channel whose limit is None (or without its measure) never fires.
     """
+    none = np.zeros(len(heat), dtype=bool)
     fast = unexplained_heat_alarm(heat, limit)
-    if sustained_limit is None or sustained is None:
-        return fast, np.zeros(len(heat), dtype=bool)
-    return fast, unexplained_heat_alarm(sustained, sustained_limit)
+    steady = none if sustained is None else unexplained_heat_alarm(sustained, sustained_limit)
+    held = none if persistent is None else unexplained_heat_alarm(persistent, persistent_limit)
+    return fast, steady, held
 
 
 def physics_alarm_configured(frame: pd.DataFrame, train: TrainParams) -> np.ndarray:
@@ -75,15 +102,17 @@ def physics_alarm_configured(frame: pd.DataFrame, train: TrainParams) -> np.ndar
     model judges its own rows with :meth:`HazardModel.physics_alarm`, which also copes with
     missing columns.
     """
-    fast, sustained = physics_alarm_rows(
+    fast, sustained, persistent = physics_alarm_rows(
         frame[UNEXPLAINED_HEAT].to_numpy(),
         frame[SUSTAINED_HEAT].to_numpy(),
         train.unexplained_heat_alarm_c_per_min,
         train.unexplained_heat_sustained_alarm_c_per_min,
+        persistent_heat(frame),
+        train.unexplained_heat_persistent_alarm_c_per_min,
     )
     voltage = unexplained_heat_alarm(frame[SPREAD_EXCESS].to_numpy(), train.spread_excess_alarm_v)
     over = unexplained_heat_alarm(frame[HELD_CELL_V].to_numpy(), train.cell_overvoltage_alarm_v)
-    return fast | sustained | voltage | over
+    return fast | sustained | persistent | voltage | over
 
 
 def evidence_gate(
@@ -143,6 +172,11 @@ class HazardModel:
     # (observer.NAMES[2]) at or above this (C/min). Cells that heat little per watt show a fault
     # as weak heat that persists, over the whole module. None: off (models registered before it).
     unexplained_heat_sustained_alarm_c_per_min: float | None = None
+    # Its persistent channel: the hottest sensor's unexplained heat over ten minutes
+    # (:func:`persistent_heat`) at or above this (C/min): an outside source heating cells far
+    # from every thermistor warms the nearest one steadily, under the fast channel's level and
+    # diluted in the sensors' mean. None: off (models registered before it).
+    unexplained_heat_persistent_alarm_c_per_min: float | None = None
     # Its voltage channel: the cell-voltage spread's excess over the module's own at the same
     # charge and current (observer.NAMES[3], spread_baseline) at or above this (V): a cell an
     # internal short drains. None: off (models registered before it).
@@ -172,10 +206,12 @@ class HazardModel:
         """
         columns = [name for name in self.features if name != ANOMALY_FEATURE]
         columns += [HEAT_BALANCE_FEATURE] if self.delta_t_base == "heat_balance" else []
-        if self._alarm_limits != (None, None):
+        if self._alarm_limits != (None, None, None):
             columns += [UNEXPLAINED_HEAT]
         if self.unexplained_heat_sustained_alarm_c_per_min is not None:
             columns += [SUSTAINED_HEAT]
+        if self.unexplained_heat_persistent_alarm_c_per_min is not None:
+            columns += [UNEXPLAINED_HEAT, HEAT_GROWTH, SUSTAINED_HEAT]
         if self.spread_excess_alarm_v is not None:
             columns += [SPREAD_EXCESS]
         if self.cell_overvoltage_alarm_v is not None:
@@ -196,16 +232,20 @@ class HazardModel:
             "unexplained_heat_sustained_alarm_c_per_min": (
                 self.unexplained_heat_sustained_alarm_c_per_min
             ),
+            "unexplained_heat_persistent_alarm_c_per_min": (
+                self.unexplained_heat_persistent_alarm_c_per_min
+            ),
             "spread_excess_alarm_v": self.spread_excess_alarm_v,
             "cell_overvoltage_alarm_v": self.cell_overvoltage_alarm_v,
             "classifier_evidence_window_s": self.classifier_evidence_window_s,
         }
 
     @property
-    def _alarm_limits(self) -> tuple[float | None, float | None]:
+    def _alarm_limits(self) -> tuple[float | None, float | None, float | None]:
         return (
             self.unexplained_heat_alarm_c_per_min,
             self.unexplained_heat_sustained_alarm_c_per_min,
+            self.unexplained_heat_persistent_alarm_c_per_min,
         )
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -299,11 +339,12 @@ class HazardModel:
     def physics_alarm(self, frame: pd.DataFrame) -> np.ndarray:
         """Rows where any channel of the physics alarm fires.
 
-        The two heat channels (:meth:`physics_channels`), the voltage one
+        The three heat channels (:meth:`physics_channels`), the voltage one
         (:meth:`spread_excess_alarm`) and the overvoltage one (:meth:`overvoltage_alarm`).
         """
-        fast, sustained = self.physics_channels(frame)
-        return fast | sustained | self.spread_excess_alarm(frame) | self.overvoltage_alarm(frame)
+        fast, sustained, persistent = self.physics_channels(frame)
+        heat = fast | sustained | persistent
+        return heat | self.spread_excess_alarm(frame) | self.overvoltage_alarm(frame)
 
     def spread_excess_alarm(self, frame: pd.DataFrame) -> np.ndarray:
         """Rows whose cell-voltage spread excess reaches :attr:`spread_excess_alarm_v`."""
@@ -313,19 +354,21 @@ class HazardModel:
         """Rows whose held cell voltage reaches :attr:`cell_overvoltage_alarm_v`."""
         return _column_alarm(frame, HELD_CELL_V, self.cell_overvoltage_alarm_v, "overvoltage")
 
-    def physics_channels(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """The physics alarm's two channels, each a mask of rows.
+    def physics_channels(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The physics alarm's three heat channels, each a mask of rows.
 
-        Rows whose unexplained heat reaches :attr:`unexplained_heat_alarm_c_per_min`, and rows
-        whose sustained heat reaches :attr:`unexplained_heat_sustained_alarm_c_per_min`.
+        Rows whose unexplained heat reaches :attr:`unexplained_heat_alarm_c_per_min`, rows
+        whose sustained heat reaches :attr:`unexplained_heat_sustained_alarm_c_per_min` and
+        rows whose persistent heat reaches :attr:`unexplained_heat_persistent_alarm_c_per_min`.
         Featurized rows without an observer column (only the classifier's inputs, or rows
-        featurized before the sustained heat existed) get no alarm from the channels that need
-        it, and a warning says so, as :meth:`delta_t_forecast` does for its base.
+        featurized before a channel existed) get no alarm from the channels that need it, and a
+        warning says so, as :meth:`delta_t_forecast` does for its base.
         """
         none = np.zeros(len(frame), dtype=bool)
-        if self._alarm_limits == (None, None):
-            return none, none
-        needed = [c for c in self.featurized_columns if c in (UNEXPLAINED_HEAT, SUSTAINED_HEAT)]
+        if self._alarm_limits == (None, None, None):
+            return none, none, none
+        observed = (UNEXPLAINED_HEAT, SUSTAINED_HEAT, HEAT_GROWTH)
+        needed = [c for c in self.featurized_columns if c in observed]
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             log.warning(
@@ -334,12 +377,16 @@ class HazardModel:
                 ", ".join(missing),
             )
         if UNEXPLAINED_HEAT not in frame.columns:
-            return none, none
+            return none, none, none
         sustained = SUSTAINED_HEAT in needed and SUSTAINED_HEAT in frame.columns
+        persistent = {HEAT_GROWTH, SUSTAINED_HEAT} <= set(needed) & set(frame.columns)
         return physics_alarm_rows(
             frame[UNEXPLAINED_HEAT].to_numpy(),
             frame[SUSTAINED_HEAT].to_numpy() if sustained else None,
-            *self._alarm_limits,
+            self.unexplained_heat_alarm_c_per_min,
+            self.unexplained_heat_sustained_alarm_c_per_min,
+            persistent_heat(frame) if persistent else None,
+            self.unexplained_heat_persistent_alarm_c_per_min,
         )
 
     def delta_t_forecast(self, frame: pd.DataFrame, matrix: np.ndarray | None = None) -> np.ndarray:
@@ -378,13 +425,15 @@ class HazardModel:
             ]
             for i in range(len(frame))
         ]
-        fast, sustained = self.physics_channels(frame)
+        fast, sustained, persistent = self.physics_channels(frame)
         voltage, over = self.spread_excess_alarm(frame), self.overvoltage_alarm(frame)
+        measures = {PERSISTENT_HEAT: persistent_heat(frame) if persistent.any() else None}
         channels = [(fast, UNEXPLAINED_HEAT), (sustained, SUSTAINED_HEAT)]
-        channels += [(voltage, SPREAD_EXCESS), (over, HELD_CELL_V)]
-        for i in np.flatnonzero(fast | sustained | voltage | over):  # the alarm names it first
+        channels += [(persistent, PERSISTENT_HEAT), (voltage, SPREAD_EXCESS), (over, HELD_CELL_V)]
+        for i in np.flatnonzero(fast | sustained | persistent | voltage | over):  # named first
             name = next(column for fired, column in channels if fired[i])
-            value = float(frame[name].iat[i])
+            given = measures.get(name)
+            value = float(frame[name].iat[i] if given is None else given[i])
             named[i] = [f"{name}={value:.4g} (physics alarm)"] + named[i][:-1]
         return ["; ".join(names) for names in named]
 
@@ -437,6 +486,9 @@ class HazardModel:
             unexplained_heat_alarm_c_per_min=config.get("unexplained_heat_alarm_c_per_min"),
             unexplained_heat_sustained_alarm_c_per_min=config.get(
                 "unexplained_heat_sustained_alarm_c_per_min"
+            ),
+            unexplained_heat_persistent_alarm_c_per_min=config.get(
+                "unexplained_heat_persistent_alarm_c_per_min"
             ),
             spread_excess_alarm_v=config.get("spread_excess_alarm_v"),
             cell_overvoltage_alarm_v=config.get("cell_overvoltage_alarm_v"),

@@ -25,6 +25,7 @@ from batteryops.hazard import models, split
 from batteryops.hazard.labels import NEIGHBOUR_VENTED, ROW_COLUMNS
 from batteryops.hazard.model import (
     EVIDENCE_AGE,
+    HEAT_GROWTH,
     HELD_CELL_V,
     SPREAD_EXCESS,
     SUSTAINED_HEAT,
@@ -40,6 +41,7 @@ from batteryops.mlops import tracking
 TRAINING_COLUMNS = [c for c in ROW_COLUMNS if c not in (schema.RACK_ID, NEIGHBOUR_VENTED)] + [
     models.HEAT_BALANCE_FEATURE,
     UNEXPLAINED_HEAT,
+    HEAT_GROWTH,
     SUSTAINED_HEAT,
     SPREAD_EXCESS,
     HELD_CELL_V,
@@ -184,6 +186,9 @@ def fit_models(
         unexplained_heat_alarm_c_per_min=section.unexplained_heat_alarm_c_per_min,
         unexplained_heat_sustained_alarm_c_per_min=(
             section.unexplained_heat_sustained_alarm_c_per_min
+        ),
+        unexplained_heat_persistent_alarm_c_per_min=(
+            section.unexplained_heat_persistent_alarm_c_per_min
         ),
         spread_excess_alarm_v=section.spread_excess_alarm_v,
         cell_overvoltage_alarm_v=section.cell_overvoltage_alarm_v,

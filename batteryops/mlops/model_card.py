@@ -64,7 +64,10 @@ SELECTION_PROTOCOL = [
     "unexplained heat any healthy or nuisance train or validation module showed at 1, 10 and "
     "30 s logging (`benchmarks/physics_alarm.py`; no fault used to choose it), and its "
     "sustained channel (`train.unexplained_heat_sustained_alarm_c_per_min`): the same heat's "
-    "ten-minute mean, its threshold set the same way, for cells that heat little per watt. Its "
+    "ten-minute mean, its threshold set the same way, for cells that heat little per watt; "
+    "and its persistent channel (`train.unexplained_heat_persistent_alarm_c_per_min`): the "
+    "hottest sensor's unexplained heat over ten minutes, set the same way, for cells heated "
+    "from outside far from every thermistor. Its "
     "voltage channel (`train.spread_excess_alarm_v`) fires on the cell-voltage spread's excess "
     "over the module's own at the same charge and current (a cell an internal short drains; "
     "the spread's level is no evidence: healthy cells of another format sit far apart near "
@@ -72,7 +75,7 @@ SELECTION_PROTOCOL = [
     "(`train.cell_overvoltage_alarm_v`) fires on the highest cell voltage a module held for a "
     "minute: a cell charged past full, above the voltage its charger holds healthy cells to; "
     "its threshold is that maximum over train and validation plus 10 mV. The classifier's "
-    "threshold is chosen on the classifier alone; the alarms and their figures include all four.",
+    "threshold is chosen on the classifier alone; the alarms and their figures include all five.",
     "- The classifier alarms only within `train.classifier_evidence_window_s` (30 min) of the "
     "thermal observer's evidence of a fault on that module: unexplained heat, sustained heat or "
     "a spread excess over levels well under the alarm's (`observer.EVIDENCE_*`), or a lost "

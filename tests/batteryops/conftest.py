@@ -151,6 +151,9 @@ def train_small(raw_params: dict) -> Trained:
         unexplained_heat_sustained_alarm_c_per_min=(
             section.unexplained_heat_sustained_alarm_c_per_min
         ),
+        unexplained_heat_persistent_alarm_c_per_min=(
+            section.unexplained_heat_persistent_alarm_c_per_min
+        ),
         spread_excess_alarm_v=section.spread_excess_alarm_v,
         cell_overvoltage_alarm_v=section.cell_overvoltage_alarm_v,
     )

@@ -15,7 +15,9 @@ from batteryops.core.config import FeaturizeParams, Params, load_params
 from batteryops.core.io import MissingInputError
 from batteryops.hazard.model import (
     EVIDENCE_AGE,
+    HEAT_GROWTH,
     HELD_CELL_V,
+    PERSISTENT_HEAT,
     SPREAD_EXCESS,
     SUSTAINED_HEAT,
     UNEXPLAINED_HEAT,
@@ -33,6 +35,7 @@ def _model(
     voltage: float | None = None,
     overvoltage: float | None = None,
     evidence_window: float | None = None,
+    persistent: float | None = None,
 ) -> HazardModel:
     """A tiny booster that scores every row low, and the physics alarm at these limits."""
     rng = np.random.default_rng(0)
@@ -51,6 +54,7 @@ def _model(
         30,
         unexplained_heat_alarm_c_per_min=limit,
         unexplained_heat_sustained_alarm_c_per_min=sustained,
+        unexplained_heat_persistent_alarm_c_per_min=persistent,
         spread_excess_alarm_v=voltage,
         cell_overvoltage_alarm_v=overvoltage,
         classifier_evidence_window_s=evidence_window,
@@ -139,9 +143,10 @@ def test_a_weak_heat_that_persists_alarms_on_the_sustained_channel() -> None:
     model = _model(3.0, sustained=0.5)
     rows = _heat_and_sustained([0.5, 0.7, 0.6, 3.2, np.nan], [0.4, 0.6, 0.5, 0.2, np.nan])
     assert model.physics_alarm(rows).tolist() == [False, True, True, True, False]
-    fast, sustained = model.physics_channels(rows)
+    fast, sustained, persistent = model.physics_channels(rows)
     assert fast.tolist() == [False, False, False, True, False]
     assert sustained.tolist() == [False, True, True, False, False]
+    assert not persistent.any()
     named = model.top_features(rows, top=2)
     assert named[1].startswith(f"{SUSTAINED_HEAT}=0.6 (physics alarm)")
     assert named[3].startswith(f"{UNEXPLAINED_HEAT}=3.2 (physics alarm)")
@@ -209,26 +214,62 @@ def test_the_benchmarks_physics_alarm_is_the_models_at_the_params_thresholds() -
         train.spread_excess_alarm_v,
         train.cell_overvoltage_alarm_v,
     )
-    rows = _rows([0.0, 9.0, 0.0, 0.0, 0.0, np.nan]).assign(
+    persistent = train.unexplained_heat_persistent_alarm_c_per_min
+    assert persistent is not None
+    # The last but one row: a two-minute mean under the fast level, its ten-minute mean not.
+    held = (persistent + train.unexplained_heat_alarm_c_per_min) / 2
+    rows = _rows([0.0, 9.0, 0.0, 0.0, 0.0, held, np.nan]).assign(
         **{
-            SUSTAINED_HEAT: np.array([0.0, 0.0, 9.0, 0.0, 0.0, np.nan], dtype=np.float32),
-            SPREAD_EXCESS: np.array([0.0, 0.0, 0.0, 9.0, 0.0, np.nan], dtype=np.float32),
-            HELD_CELL_V: np.array([4.1, 4.1, 4.1, 4.1, 9.0, np.nan], dtype=np.float32),
+            SUSTAINED_HEAT: np.array([0.0, 0.0, 9.0, 0.0, 0.0, 0.1, np.nan], dtype=np.float32),
+            SPREAD_EXCESS: np.array([0.0, 0.0, 0.0, 9.0, 0.0, 0.0, np.nan], dtype=np.float32),
+            HELD_CELL_V: np.array([4.1, 4.1, 4.1, 4.1, 9.0, 4.1, np.nan], dtype=np.float32),
+            HEAT_GROWTH: np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, np.nan], dtype=np.float32),
         }
     )
-    expected = [False, True, True, True, True, False]
+    expected = [False, True, True, True, True, True, False]
     assert physics_alarm_configured(rows, train).tolist() == expected
-    assert _model(*limits).physics_alarm(rows).tolist() == expected
+    model = _model(*limits, persistent=persistent)
+    assert model.physics_alarm(rows).tolist() == expected
+    without = _model(*limits)  # a model registered before the channel: not from it
+    assert without.physics_alarm(rows).tolist()[5] is False
+
+
+def test_heat_held_on_the_hottest_sensor_alarms_on_the_persistent_channel() -> None:
+    model = _model(3.0, persistent=0.5)
+    # Two-minute means under the fast level; their ten-minute means (less the growth) at
+    # 0.4, 0.6, 0.5, then heat that only just began (growth 2.0 of 2.4), a model not yet
+    # identified on hours (no sustained heat given yet), and one sensor the others do not bear
+    # out (the sensors' mean under a benign loss of cooling: a drifting sensor).
+    heat = [0.4, 0.9, 0.5, 2.4, 0.9, 0.9, np.nan]
+    rows = _heat_and_sustained(heat, [0.1, 0.1, 0.1, 0.1, np.nan, -0.3, 0.1]).assign(
+        **{HEAT_GROWTH: np.array([0.0, 0.3, 0.0, 2.0, 0.0, 0.0, np.nan], dtype=np.float32)}
+    )
+    fast, sustained, persistent = model.physics_channels(rows)
+    assert persistent.tolist() == [False, True, True, False, False, False, False]
+    assert not fast.any() and not sustained.any()
+    assert model.physics_alarm(rows).tolist() == persistent.tolist()
+    named = model.top_features(rows, top=2)
+    assert named[1].startswith(f"{PERSISTENT_HEAT}=0.6 (physics alarm)")
+    assert named[2].startswith(f"{PERSISTENT_HEAT}=0.5 (physics alarm)")
+    assert {HEAT_GROWTH, SUSTAINED_HEAT} <= set(model.featurized_columns)
+
+
+def test_rows_without_the_heat_growth_get_no_persistent_alarm(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    model = _model(3.0, persistent=0.5)
+    with caplog.at_level("WARNING"):
+        assert model.physics_alarm(_heat_and_sustained([0.9], [0.1])).tolist() == [False]
+    assert HEAT_GROWTH in caplog.text
 
 
 def test_a_champion_is_rescored_with_every_physics_channel_it_has() -> None:
     from batteryops.hazard.champion import rescore_columns
 
-    model = _model(3.0, sustained=0.5, voltage=0.035, overvoltage=4.25)
-    read = rescore_columns(model)
-    assert set(FEATURES) | {UNEXPLAINED_HEAT, SUSTAINED_HEAT, SPREAD_EXCESS, HELD_CELL_V} <= set(
-        read
-    )
+    model = _model(3.0, sustained=0.5, voltage=0.035, overvoltage=4.25, persistent=0.5)
+    read = set(rescore_columns(model))
+    assert set(FEATURES) | {UNEXPLAINED_HEAT, SUSTAINED_HEAT, SPREAD_EXCESS, HELD_CELL_V} <= read
+    assert HEAT_GROWTH in read
     assert HELD_CELL_V not in rescore_columns(_model(3.0))
 
 
