@@ -17,7 +17,8 @@ default path.
 The pipeline's own model, trained on every family, is judged on the same modules beside it
 (its training split includes some of them, so it is the upper reference, not a held-out one).
 Both carry the physics alarm (``train.unexplained_heat_alarm_c_per_min`` and its sustained
-channel ``train.unexplained_heat_sustained_alarm_c_per_min``, the voltage channel
+channel ``train.unexplained_heat_sustained_alarm_c_per_min``, the persistent channel
+``train.unexplained_heat_persistent_alarm_c_per_min``, the voltage channel
 ``train.spread_excess_alarm_v`` and the overvoltage channel ``train.cell_overvoltage_alarm_v``),
 as the model does; its thresholds
 come from healthy modules alone, none of a fault family (``benchmarks/physics_alarm.py``).
