@@ -36,32 +36,31 @@ log = logging.getLogger(__name__)
 PROBABILITY = "hazard_probability"
 DELTA_T_FORECAST = "delta_t_30s_forecast_c"
 TOP_FEATURES = "top_features"
-UNEXPLAINED_HEAT, HEAT_GROWTH, SUSTAINED_HEAT, SPREAD_EXCESS, EVIDENCE_AGE = observer.NAMES
+UNEXPLAINED_HEAT, HEAT_GROWTH, SUSTAINED_HEAT, SPREAD_EXCESS, EVIDENCE_AGE = observer.NAMES[:5]
+# The persistent channel's measure (observer.NAMES[5]; :func:`persistent_heat`).
+PERSISTENT_HEAT = observer.NAMES[5]
 HELD_CELL_V = features.HELD_CELL_V
 # The featurized column each channel of the physics alarm compares with its threshold: fast,
-# sustained, voltage, overvoltage (stored; classifier inputs only if featurize says so).
-PHYSICS_COLUMNS = [UNEXPLAINED_HEAT, SUSTAINED_HEAT, SPREAD_EXCESS, HELD_CELL_V, HEAT_GROWTH]
-# The persistent channel's measure, derived rather than stored (:func:`persistent_heat`).
-PERSISTENT_HEAT = "unexplained_heat_10min_c_per_min"
+# sustained, voltage, overvoltage, persistent (stored; classifier inputs only if featurize says).
+PHYSICS_COLUMNS = [UNEXPLAINED_HEAT, SUSTAINED_HEAT, SPREAD_EXCESS, HELD_CELL_V, PERSISTENT_HEAT]
 
 
 def persistent_heat(frame: pd.DataFrame) -> np.ndarray:
     """Heat that persists on the hottest sensor, where the sensors' mean bears it out (C/min).
 
-    The hottest sensor's unexplained heat over ten minutes (its two-minute mean less its
-    growth, observer.NAMES[1]), given where the sustained heat (the sensors' mean's, less a
-    benign loss of cooling) is above zero; NaN elsewhere. A drifting sensor reads as much heat
-    as a source beside it: the model expects cooling in proportion to how far the reading
-    stands above its coolant, and it never comes (an unseen fleet of our own simulator: a sensor
-    drifting 6 C/h read 0.6-1.0 C/min of it for an hour). The other sensors do not share the
-    drift, and the sensors' mean's model reads its share of it as less than a benign loss of
-    cooling (sustained heat -0.2 to -0.5 C/min there); heat from a source spreads through the
-    module, and the mean warms beyond that. The sustained heat is given once the module's
-    models have seen a forgetting half-life of data (4 h), so this is too: as for the sustained
-    heat, a small error held for ten minutes means something only from a model identified on
-    hours.
+    The hottest sensor's unexplained heat over ten minutes less 30 % of the cooling its model
+    expects (observer.NAMES[5], given once the module's models have seen 4 h of data, as the
+    sustained heat), where the sustained heat (the sensors' mean's, less the same benign
+    cooling loss) is above zero; NaN elsewhere. A drifting sensor reads as much heat as a
+    source beside it: its model expects cooling in proportion to how far the reading stands
+    above its coolant, and none comes (an unseen fleet of our own simulator: a sensor drifting
+    6 C/h read 0.6-1.0 C/min for an hour). The other sensors do not share the drift, and the
+    sensors' mean's model reads its share as less than a benign cooling loss (sustained heat
+    -0.2 to -0.5 C/min there); heat from a source spreads through the module. A calibration
+    offset (every sensor 3 K high after a swap) is shared, but reads like the benign loss of
+    cooling it resembles: the share taken off.
     """
-    held = (frame[UNEXPLAINED_HEAT] - frame[HEAT_GROWTH]).to_numpy(dtype=np.float64)
+    held = frame[PERSISTENT_HEAT].to_numpy(dtype=np.float64)
     shared = np.nan_to_num(frame[SUSTAINED_HEAT].to_numpy(dtype=np.float64), nan=-np.inf) > 0
     return np.where(shared, held, np.nan)
 
@@ -211,7 +210,7 @@ class HazardModel:
         if self.unexplained_heat_sustained_alarm_c_per_min is not None:
             columns += [SUSTAINED_HEAT]
         if self.unexplained_heat_persistent_alarm_c_per_min is not None:
-            columns += [UNEXPLAINED_HEAT, HEAT_GROWTH, SUSTAINED_HEAT]
+            columns += [PERSISTENT_HEAT, SUSTAINED_HEAT]
         if self.spread_excess_alarm_v is not None:
             columns += [SPREAD_EXCESS]
         if self.cell_overvoltage_alarm_v is not None:
@@ -367,7 +366,7 @@ class HazardModel:
         none = np.zeros(len(frame), dtype=bool)
         if self._alarm_limits == (None, None, None):
             return none, none, none
-        observed = (UNEXPLAINED_HEAT, SUSTAINED_HEAT, HEAT_GROWTH)
+        observed = (UNEXPLAINED_HEAT, SUSTAINED_HEAT, PERSISTENT_HEAT)
         needed = [c for c in self.featurized_columns if c in observed]
         missing = [c for c in needed if c not in frame.columns]
         if missing:
@@ -379,7 +378,7 @@ class HazardModel:
         if UNEXPLAINED_HEAT not in frame.columns:
             return none, none, none
         sustained = SUSTAINED_HEAT in needed and SUSTAINED_HEAT in frame.columns
-        persistent = {HEAT_GROWTH, SUSTAINED_HEAT} <= set(needed) & set(frame.columns)
+        persistent = {PERSISTENT_HEAT, SUSTAINED_HEAT} <= set(needed) & set(frame.columns)
         return physics_alarm_rows(
             frame[UNEXPLAINED_HEAT].to_numpy(),
             frame[SUSTAINED_HEAT].to_numpy() if sustained else None,
@@ -427,13 +426,11 @@ class HazardModel:
         ]
         fast, sustained, persistent = self.physics_channels(frame)
         voltage, over = self.spread_excess_alarm(frame), self.overvoltage_alarm(frame)
-        measures = {PERSISTENT_HEAT: persistent_heat(frame) if persistent.any() else None}
         channels = [(fast, UNEXPLAINED_HEAT), (sustained, SUSTAINED_HEAT)]
         channels += [(persistent, PERSISTENT_HEAT), (voltage, SPREAD_EXCESS), (over, HELD_CELL_V)]
         for i in np.flatnonzero(fast | sustained | persistent | voltage | over):  # named first
             name = next(column for fired, column in channels if fired[i])
-            given = measures.get(name)
-            value = float(frame[name].iat[i] if given is None else given[i])
+            value = float(frame[name].iat[i])
             named[i] = [f"{name}={value:.4g} (physics alarm)"] + named[i][:-1]
         return ["; ".join(names) for names in named]
 

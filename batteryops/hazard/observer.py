@@ -47,6 +47,11 @@ cannot be a reading of the module and is skipped by the mean's model: two such g
 readings in a row (47 C against a hottest sensor of 22.6 C) confirm each other under the jump
 rule and read as half a degree a minute of sustained heat.
 
+The sixth column is the hottest sensor's ten-minute error less the same benign cooling loss,
+given where the sustained heat is (the physics alarm's persistent channel,
+``model.persistent_heat``): heat from outside cells far from every thermistor warms the
+nearest one steadily, under the two-minute alarm's level, and the mean only by its share; a
+calibration offset (every sensor 3 K high) reads like the loss of cooling it resembles.
 The fifth column is not a measure but a memory: the seconds since the module last showed any
 physical evidence of a fault (``physics_evidence_age_s``): unexplained heat of at least
 :data:`EVIDENCE_HEAT_C_PER_MIN`, sustained heat of at least :data:`EVIDENCE_SUSTAINED_C_PER_MIN` or
@@ -94,6 +99,9 @@ NAMES = [
     # Seconds since any of the above last reached its evidence level (NaN: never); its state,
     # the second it last did, is the state's last slot.
     "physics_evidence_age_s",
+    # The hottest sensor's error over ten minutes less the same benign cooling loss as the
+    # sustained heat's, given where that is (the persistent channel's measure).
+    "unexplained_heat_10min_c_per_min",
 ]
 STEP_S = 30  # one update per this many seconds of data
 MAX_GAP_S = 90  # a longer gap restarts the difference (not the model)
@@ -214,7 +222,9 @@ def observe(
     per_sensor = states[:, :THERMAL].reshape(len(states), SENSORS, STATE)
     hottest = np.ascontiguousarray(per_sensor[:, 0])
     temp = temp_c.astype(np.float64)
-    _observe(args[0], temp, *args[1:], hottest, out[:2], WARMUP_UPDATES, HALF_LIFE_S, False)
+    hot = np.full((3, len(seconds)), np.nan, dtype=np.float32)  # its error, growth, cooling
+    _observe(args[0], temp, *args[1:], hottest, hot, WARMUP_UPDATES, HALF_LIFE_S, False)
+    out[:2] = hot[:2]
     per_sensor[:, 0] = hottest
     lost_cooling = np.zeros(len(seconds), dtype=bool)
     if mean_temp_c is not None:
@@ -225,6 +235,9 @@ def observe(
         )
         # The two-minute mean minus its growth: the ten-minute one, less a benign cooling loss.
         out[2] = errors[0] - errors[1] - BENIGN_COOLING_LOSS * np.maximum(errors[2], 0.0)
+        # The same of the hottest sensor, from when the sustained heat is given (4 h of data).
+        held = hot[0] - hot[1] - BENIGN_COOLING_LOSS * np.maximum(hot[2], 0.0)
+        out[5] = np.where(np.isnan(out[2]), np.nan, held)
         # Free signs: held at b = 0 this model would expect no cooling to find missing.
         slow = _mean_model(
             args, mean_c, per_sensor, 2, LOST_COOLING_WARMUP_UPDATES, SLOW_HALF_LIFE_S, False

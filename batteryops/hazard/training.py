@@ -25,8 +25,8 @@ from batteryops.hazard import models, split
 from batteryops.hazard.labels import NEIGHBOUR_VENTED, ROW_COLUMNS
 from batteryops.hazard.model import (
     EVIDENCE_AGE,
-    HEAT_GROWTH,
     HELD_CELL_V,
+    PERSISTENT_HEAT,
     SPREAD_EXCESS,
     SUSTAINED_HEAT,
     UNEXPLAINED_HEAT,
@@ -41,7 +41,7 @@ from batteryops.mlops import tracking
 TRAINING_COLUMNS = [c for c in ROW_COLUMNS if c not in (schema.RACK_ID, NEIGHBOUR_VENTED)] + [
     models.HEAT_BALANCE_FEATURE,
     UNEXPLAINED_HEAT,
-    HEAT_GROWTH,
+    PERSISTENT_HEAT,
     SUSTAINED_HEAT,
     SPREAD_EXCESS,
     HELD_CELL_V,

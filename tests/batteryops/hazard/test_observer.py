@@ -50,7 +50,7 @@ def test_a_busy_healthy_module_is_explained_by_its_own_model() -> None:
 
 
 def test_extra_heat_shows_within_minutes_and_grows() -> None:
-    heat, growth, _, _, _ = _features(_module(1, extra_c_per_min=0.5))
+    heat, growth, *_ = _features(_module(1, extra_c_per_min=0.5))
     start = 5 * 3600
     assert np.nanmax(np.abs(heat[3600:start])) < 0.3
     # The extra heat rate ramps by 0.5 C/min every 10 min: the observer follows it a couple of
@@ -315,3 +315,24 @@ def test_a_burst_of_hot_coolant_between_updates_is_explained_by_the_coolant() ->
     heat = _features((seconds, measured, coolant, current))[0]
     after = heat[3 * 3600 : 3 * 3600 + 600]
     assert np.nanmax(np.abs(after)) < observer.EVIDENCE_HEAT_C_PER_MIN
+
+
+def test_the_hottest_sensors_ten_minute_heat_less_a_benign_cooling_loss() -> None:
+    # The persistent channel's measure: given with the sustained heat (4 h of data), the hottest
+    # sensor's ten-minute error less 30 % of the cooling its model expects. A calibration offset
+    # (every sensor 3 K high from 5 h on) makes the model expect cooling that never comes, as a
+    # lost share of cooling would: less than a heat ramp.
+    seconds, temp, coolant, current = _module(11, hours=7)
+    bounds = np.array([0, len(seconds)])
+    offset = np.where(seconds >= 5 * 3600, temp + 3.0, temp)
+    found = observer.observe(seconds, offset, coolant, current, bounds, mean_temp_c=offset)
+    persistent, sustained = found[5], found[2]
+    assert np.isnan(persistent[np.isnan(sustained)]).all()
+    assert np.isfinite(persistent[5 * 3600 :]).all()
+    held = found[0] - found[1]
+    assert (persistent[5 * 3600 :] <= held[5 * 3600 :] + 1e-6).all()
+    alone = observer.observe(seconds, offset, coolant, current, bounds)
+    assert np.isnan(alone[5]).all()  # no sensors' mean: no sustained heat, none of this either
+    ramp = _module(11, hours=7, extra_c_per_min=0.5)[1]
+    heated = observer.observe(seconds, ramp, coolant, current, bounds, mean_temp_c=ramp)[5]
+    assert np.nanmax(heated[5 * 3600 : 6 * 3600]) > np.nanmax(persistent[5 * 3600 : 6 * 3600])

@@ -15,7 +15,6 @@ from batteryops.core.config import FeaturizeParams, Params, load_params
 from batteryops.core.io import MissingInputError
 from batteryops.hazard.model import (
     EVIDENCE_AGE,
-    HEAT_GROWTH,
     HELD_CELL_V,
     PERSISTENT_HEAT,
     SPREAD_EXCESS,
@@ -218,12 +217,12 @@ def test_the_benchmarks_physics_alarm_is_the_models_at_the_params_thresholds() -
     assert persistent is not None
     # The last but one row: a two-minute mean under the fast level, its ten-minute mean not.
     held = (persistent + train.unexplained_heat_alarm_c_per_min) / 2
-    rows = _rows([0.0, 9.0, 0.0, 0.0, 0.0, held, np.nan]).assign(
+    rows = _rows([0.0, 9.0, 0.0, 0.0, 0.0, 0.5, np.nan]).assign(
         **{
             SUSTAINED_HEAT: np.array([0.0, 0.0, 9.0, 0.0, 0.0, 0.1, np.nan], dtype=np.float32),
             SPREAD_EXCESS: np.array([0.0, 0.0, 0.0, 9.0, 0.0, 0.0, np.nan], dtype=np.float32),
             HELD_CELL_V: np.array([4.1, 4.1, 4.1, 4.1, 9.0, 4.1, np.nan], dtype=np.float32),
-            HEAT_GROWTH: np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, np.nan], dtype=np.float32),
+            PERSISTENT_HEAT: np.array([0, 0, 0, 0, 0, held, np.nan], dtype=np.float32),
         }
     )
     expected = [False, True, True, True, True, True, False]
@@ -236,13 +235,13 @@ def test_the_benchmarks_physics_alarm_is_the_models_at_the_params_thresholds() -
 
 def test_heat_held_on_the_hottest_sensor_alarms_on_the_persistent_channel() -> None:
     model = _model(3.0, persistent=0.5)
-    # Two-minute means under the fast level; their ten-minute means (less the growth) at
-    # 0.4, 0.6, 0.5, then heat that only just began (growth 2.0 of 2.4), a model not yet
-    # identified on hours (no sustained heat given yet), and one sensor the others do not bear
-    # out (the sensors' mean under a benign loss of cooling: a drifting sensor).
+    # Two-minute means under the fast level; the hottest sensor's ten-minute means (less a
+    # benign cooling loss) at 0.4, 0.6, 0.5, then heat that only just began, a model not yet
+    # identified on hours (none given yet), and one sensor the others do not bear out (the
+    # sensors' mean under a benign loss of cooling: a drifting sensor).
     heat = [0.4, 0.9, 0.5, 2.4, 0.9, 0.9, np.nan]
     rows = _heat_and_sustained(heat, [0.1, 0.1, 0.1, 0.1, np.nan, -0.3, 0.1]).assign(
-        **{HEAT_GROWTH: np.array([0.0, 0.3, 0.0, 2.0, 0.0, 0.0, np.nan], dtype=np.float32)}
+        **{PERSISTENT_HEAT: np.array([0.4, 0.6, 0.5, 0.4, np.nan, 0.9, np.nan], dtype=np.float32)}
     )
     fast, sustained, persistent = model.physics_channels(rows)
     assert persistent.tolist() == [False, True, True, False, False, False, False]
@@ -251,16 +250,16 @@ def test_heat_held_on_the_hottest_sensor_alarms_on_the_persistent_channel() -> N
     named = model.top_features(rows, top=2)
     assert named[1].startswith(f"{PERSISTENT_HEAT}=0.6 (physics alarm)")
     assert named[2].startswith(f"{PERSISTENT_HEAT}=0.5 (physics alarm)")
-    assert {HEAT_GROWTH, SUSTAINED_HEAT} <= set(model.featurized_columns)
+    assert {PERSISTENT_HEAT, SUSTAINED_HEAT} <= set(model.featurized_columns)
 
 
-def test_rows_without_the_heat_growth_get_no_persistent_alarm(
+def test_rows_without_the_persistent_heat_get_no_persistent_alarm(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     model = _model(3.0, persistent=0.5)
     with caplog.at_level("WARNING"):
         assert model.physics_alarm(_heat_and_sustained([0.9], [0.1])).tolist() == [False]
-    assert HEAT_GROWTH in caplog.text
+    assert PERSISTENT_HEAT in caplog.text
 
 
 def test_a_champion_is_rescored_with_every_physics_channel_it_has() -> None:
@@ -269,7 +268,7 @@ def test_a_champion_is_rescored_with_every_physics_channel_it_has() -> None:
     model = _model(3.0, sustained=0.5, voltage=0.035, overvoltage=4.25, persistent=0.5)
     read = set(rescore_columns(model))
     assert set(FEATURES) | {UNEXPLAINED_HEAT, SUSTAINED_HEAT, SPREAD_EXCESS, HELD_CELL_V} <= read
-    assert HEAT_GROWTH in read
+    assert PERSISTENT_HEAT in read
     assert HELD_CELL_V not in rescore_columns(_model(3.0))
 
 

@@ -13,8 +13,8 @@ from batteryops.core.config import Params, TrainParams
 from batteryops.hazard import models
 from batteryops.hazard.model import (
     EVIDENCE_AGE,
-    HEAT_GROWTH,
     HELD_CELL_V,
+    PERSISTENT_HEAT,
     SPREAD_EXCESS,
     SUSTAINED_HEAT,
     UNEXPLAINED_HEAT,
@@ -41,7 +41,7 @@ def test_training_columns_are_the_row_columns_training_reads() -> None:
         *expected.split(),
         "heat_balance_slope_per_min",
         "unexplained_heat_c_per_min",
-        "unexplained_heat_growth_c_per_min",
+        "unexplained_heat_10min_c_per_min",
         "unexplained_heat_mean_sensor_10min_c_per_min",
         "cell_v_spread_excess_v",
         "cell_v_max_held_v",
@@ -65,7 +65,7 @@ def _rows(n: int, seed: int, split: str | np.ndarray = "train") -> pd.DataFrame:
             schema.DELTA_T_30S: (0.5 * values[:, 1]).astype(np.float32),
             models.HEAT_BALANCE_FEATURE: np.float32(0.1),
             UNEXPLAINED_HEAT: np.float32(0.0),
-            HEAT_GROWTH: np.float32(0.0),
+            PERSISTENT_HEAT: np.float32(0.0),
             SUSTAINED_HEAT: np.float32(0.0),
             SPREAD_EXCESS: np.float32(0.0),
             HELD_CELL_V: np.float32(4.0),
