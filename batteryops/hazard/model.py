@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 PROBABILITY = "hazard_probability"
 DELTA_T_FORECAST = "delta_t_30s_forecast_c"
 TOP_FEATURES = "top_features"
-UNEXPLAINED_HEAT, HEAT_GROWTH, SUSTAINED_HEAT, SPREAD_EXCESS, EVIDENCE_AGE = observer.NAMES[:5]
+UNEXPLAINED_HEAT, _, SUSTAINED_HEAT, SPREAD_EXCESS, EVIDENCE_AGE = observer.NAMES[:5]
 # The persistent channel's measure (observer.NAMES[5]; :func:`persistent_heat`).
 PERSISTENT_HEAT = observer.NAMES[5]
 HELD_CELL_V = features.HELD_CELL_V
