@@ -233,11 +233,9 @@ def observe(
         errors = _mean_model(
             args, mean_c, per_sensor, 1, SUSTAINED_WARMUP_UPDATES, HALF_LIFE_S, physical=True
         )
-        # The two-minute mean minus its growth: the ten-minute one, less a benign cooling loss.
-        out[2] = errors[0] - errors[1] - BENIGN_COOLING_LOSS * np.maximum(errors[2], 0.0)
+        out[2] = _less_benign_loss(errors)
         # The same of the hottest sensor, from when the sustained heat is given (4 h of data).
-        held = hot[0] - hot[1] - BENIGN_COOLING_LOSS * np.maximum(hot[2], 0.0)
-        out[5] = np.where(np.isnan(out[2]), np.nan, held)
+        out[5] = np.where(np.isnan(out[2]), np.nan, _less_benign_loss(hot))
         # Free signs: held at b = 0 this model would expect no cooling to find missing.
         slow = _mean_model(
             args, mean_c, per_sensor, 2, LOST_COOLING_WARMUP_UPDATES, SLOW_HALF_LIFE_S, False
@@ -267,6 +265,11 @@ def observe(
     _evidence_age(args[0], evidence, args[3], last, out[4])
     states[:, EVIDENCE] = last
     return out
+
+
+def _less_benign_loss(rows: np.ndarray) -> np.ndarray:
+    """A model's ten-minute error (two-minute mean less growth) less a benign cooling loss."""
+    return rows[0] - rows[1] - BENIGN_COOLING_LOSS * np.maximum(rows[2], 0.0)
 
 
 def _mean_model(args, mean_c, per_sensor, k, warmup, half_life_s, physical):  # noqa: ANN001, ANN202
