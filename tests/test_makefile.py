@@ -54,7 +54,7 @@ def test_run_puts_side_by_side_only_stages_that_share_no_output_and_keep_dag_ord
         done: set[str] = set()
         pairs = 0
         for line in _dry_run("run").splitlines():
-            for name in re.findall(r"dvc repro (\w+) &&", line):  # a stage run before the chains
+            for name in re.findall(r"dvc repro (\w+)(?: &&|;)", line):  # run before the chains
                 done |= {name} | upstream(name)
             chains = [c.split() for c in re.findall(r"for stage in ([^;]+); do", line)]
             if chains:
