@@ -12,6 +12,11 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := False
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME := $(CURDIR)/.prefect
+# OpenMP's threads (XGBoost, scikit-learn) sleep while they wait instead of spinning: beside
+# featurize, train_health's spinning threads took 59 s of wall and 59 s of CPU for 22 s of work
+# (37 s and 22 s with them asleep; featurize 87 -> 74 s). Alone, a stage takes as long either way
+# (train 48-49 s beside drift_report, evaluate 98-101 s). The results do not depend on it.
+export OMP_WAIT_POLICY ?= PASSIVE
 # Let Python cache compiled modules: where PYTHONDONTWRITEBYTECODE is set (this machine and CI
 # set it), every process compiled every module it imported from source again (a no-op
 # `dvc repro`: 4.9 s, 1.3 s with the cache; each stage and test process pays it too).

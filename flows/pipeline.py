@@ -143,6 +143,9 @@ def run_stage(stage: str, root: str | Path = ROOT, force: bool = False) -> dict[
     if force:
         command.append("--force")
     env = {
+        # Stages side by side: OpenMP's threads (XGBoost, scikit-learn) sleep while they wait
+        # instead of spinning on a core the other stage needs (as the Makefile sets it).
+        "OMP_WAIT_POLICY": "PASSIVE",
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
