@@ -1,0 +1,183 @@
+"""How far the hottest sensor outruns its module's mean: healthy and nuisance modules, and faults.
+
+    .venv/bin/python -m benchmarks.hot_spot_rise [--fleet default|family_b|judge]
+        [--judge-seed 1012] [--judge-racks 7] [--out FILE]
+
+A measurement, not a channel of the alarm (yet). The statistic needs no model: the hottest
+sensor's five-minute slope less the module mean's (``temp_max_c_slope_300s_per_min -
+temp_avg_c_slope_300s_per_min``, the featurized columns), averaged over the last 60 s and left
+out where the hottest sensor is stuck. Load, coolant, ambient and a module's cooling heat or cool
+all its sensors alike, to first order; a heat source inside one cell (an internal short) warms
+the nearest sensor first. The thermal observer's channels read that heat against a model
+identified at the currents the module has met, which a first full-power discharge leaves
+behind: a leave-one-family-out judging fleet's internal short (seed 1012, JR07-M11) heated its
+hottest sensor 0.1 C/min over its model for 40 minutes before its first 41 A discharge, under
+every channel, and then read -0.4 C/min during that discharge (its peers -0.05 to -0.6: each
+model expects more heat at 41 A than comes), while its hottest sensor rose 1.53 C/min against
+its mean's 0.72 and its peers' 0.85-0.99.
+
+Prints, per fleet and logging period, the highest level any healthy or nuisance module reached
+before the first vent in its rack (by nuisance) and each runaway's lead before its point of no
+return at a few levels. ``--fleet default`` reads the featurized train and validation modules of
+the last ``make run`` (1 s; no test row); ``family_b`` simulates the ``benchmarks.family_b``
+fleet (10 racks, 3.5 days; ~15 min) and ``judge`` the default simulator with another seed
+(``benchmarks.leave_one_family_out``'s judging fleet), each at 1, 10 and 30 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from batteryops.core import schema
+from batteryops.core.config import load_params
+from batteryops.core.io import partition_files, write_json
+from batteryops.hazard import generalization, labels
+from batteryops.hazard.model import HazardModel
+
+LEVELS = [0.4, 0.5, 0.6, 0.7, 0.8, 1.0]  # C/min
+SMOOTHING = "60s"
+SLOPE_S = 300
+COLUMNS = [
+    schema.TIMESTAMP,
+    schema.MODULE_ID,
+    "temp_max_c_slope_300s_per_min",
+    "temp_avg_c_slope_300s_per_min",
+    "sensor_temp_max_stuck",
+]
+
+
+def hot_spot_rise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per row of each module: the hottest sensor's 300 s slope less the mean's, over 60 s.
+
+    Not given within :data:`SLOPE_S` after a gap of more than two logging periods (the slopes'
+    window is not yet full: a 4.5 minute gap of a healthy module read 0.76 C/min at its end).
+    """
+    parts = []
+    for module, rows in frame[COLUMNS].groupby(schema.MODULE_ID, observed=True):
+        rows = rows.sort_values(schema.TIMESTAMP).set_index(schema.TIMESTAMP)
+        gap = rows["temp_max_c_slope_300s_per_min"] - rows["temp_avg_c_slope_300s_per_min"]
+        gap = gap.where(~rows["sensor_temp_max_stuck"].astype(bool))
+        seconds = rows.index.asi8 // 10**9
+        step = np.diff(seconds, prepend=seconds[0] - 1)
+        period = max(1, int(np.median(step)))
+        restart = pd.Series(np.where(step > 2 * period, seconds, np.nan), rows.index).ffill()
+        gap = gap.where(~(seconds - restart.fillna(-np.inf).to_numpy() < SLOPE_S))
+        smoothed = gap.rolling(SMOOTHING).mean()
+        parts.append(pd.DataFrame({"module_id": str(module), "t": rows.index, "v": smoothed}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def judged(rise: pd.DataFrame, truth: pd.DataFrame) -> dict:
+    """The benign modules' highest levels (by nuisance) and the runaways' leads at LEVELS."""
+    truth = truth.assign(module_id=truth[schema.MODULE_ID].astype(str))
+    truth["rack_id"] = truth["rack_id"].astype(str)
+    first_vent = truth.groupby("rack_id")["vent_time"].min()
+    by_module = truth.set_index("module_id")
+    benign: dict[str, dict] = {}
+    leads: dict[str, dict] = {}
+    for module, rows in rise.groupby("module_id"):
+        if module not in by_module.index:
+            continue
+        known = by_module.loc[module]
+        if known["fault_type"] == "none":
+            vent = first_vent.get(known["rack_id"])
+            kept = rows if pd.isna(vent) else rows[rows["t"] < vent]
+            kind = str(known.get("nuisance_type", "none"))
+            top = float(kept["v"].max()) if kept["v"].notna().any() else float("nan")
+            days = (kept["t"].max() - kept["t"].min()).total_seconds() / 86400 if len(kept) else 0
+            found = benign.setdefault(kind, {"max": float("-inf"), "module": "", "days": 0.0})
+            found["days"] += days
+            if top > found["max"]:
+                found["max"], found["module"] = top, module
+        elif pd.notna(known["pnr_time"]):
+            before = rows[rows["t"] < known["pnr_time"]]
+            leads[module] = {
+                "fault": str(known["fault_type"]),
+                **{
+                    str(level): (
+                        round(
+                            (
+                                known["pnr_time"] - before["t"][before["v"] >= level].min()
+                            ).total_seconds()
+                            / 60,
+                            1,
+                        )
+                        if (before["v"] >= level).any()
+                        else None
+                    )
+                    for level in LEVELS
+                },
+            }
+    return {"benign_by_nuisance": benign, "runaway_leads_min": leads}
+
+
+def default_fleet(params) -> dict[int, dict]:  # noqa: ANN001
+    """The featurized train and validation modules of the last run (1 s)."""
+    parts = []
+    for path in partition_files(params.paths.features_dir):
+        frame = pd.read_parquet(path, columns=COLUMNS + [schema.SPLIT])
+        frame = frame[frame[schema.SPLIT].astype(str).isin(["train", "validation"])]
+        parts.append(hot_spot_rise(frame))
+    truth = pd.read_parquet(params.paths.truth)
+    return {1: judged(pd.concat(parts, ignore_index=True), truth)}
+
+
+def simulated_fleet(params, which: str, seed: int, racks: int) -> dict[int, dict]:  # noqa: ANN001
+    """A fleet simulated into a temporary folder, featurized rack by rack at 1, 10 and 30 s."""
+    from batteryops.familyb import writer as familyb_writer
+    from batteryops.sim import fleet_writer, simulate
+    from benchmarks.family_b import full_fleet
+
+    model = HazardModel.from_outputs(params.paths)
+    rises: dict[int, list[pd.DataFrame]] = {1: [], 10: [], 30: []}
+    with tempfile.TemporaryDirectory() as tmp:
+        if which == "family_b":
+            truth = familyb_writer.write_fleet(full_fleet(params, 10, 3.5), tmp)
+        else:
+            fleet = params.simulate.model_copy(update={"seed": seed, "racks": racks})
+            truth = simulate.truth_with_times(fleet, fleet_writer.write_fleet(fleet, tmp))
+        for path in partition_files(tmp):
+            telemetry = pd.read_parquet(path)
+            for period, found in rises.items():
+                kept = telemetry if period == 1 else generalization.coarser(telemetry, period)
+                frame = model.prepare(labels.label_rack(kept, truth, params.label))
+                found.append(hot_spot_rise(frame))
+            print(f"  {path.name}", flush=True)
+    return {p: judged(pd.concat(found, ignore_index=True), truth) for p, found in rises.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fleet", choices=["default", "family_b", "judge"], default="default")
+    parser.add_argument("--judge-seed", type=int, default=1012)
+    parser.add_argument("--judge-racks", type=int, default=7)
+    parser.add_argument("--out", default=None, help="default: reports/hot_spot_rise_FLEET.json")
+    args = parser.parse_args()
+    params = load_params()
+    if args.fleet == "default":
+        found = default_fleet(params)
+    else:
+        found = simulated_fleet(params, args.fleet, args.judge_seed, args.judge_racks)
+    out = Path(args.out or f"reports/hot_spot_rise_{args.fleet}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json({str(p): v for p, v in found.items()}, out)
+    for period, result in found.items():
+        benign = result["benign_by_nuisance"]
+        days = sum(b["days"] for b in benign.values())
+        worst = max((b["max"] for b in benign.values() if np.isfinite(b["max"])), default=np.nan)
+        print(f"{args.fleet} at {period} s: benign {days:.1f} module-days, highest {worst:.3f}")
+        for kind, b in sorted(benign.items(), key=lambda kv: -kv[1]["max"]):
+            print(f"  {kind:>22}: {b['max']:.3f} ({b['module']}, {b['days']:.1f} md)")
+        print(f"  runaways' leads (min before PNR) at {LEVELS} C/min:")
+        for module, lead in result["runaway_leads_min"].items():
+            print(f"    {module} {lead['fault']}: {[lead[str(x)] for x in LEVELS]}")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
