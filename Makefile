@@ -14,7 +14,8 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME := $(CURDIR)/.prefect
 # OpenMP's threads (XGBoost, scikit-learn) sleep while they wait instead of spinning: beside
 # featurize, train_health's spinning threads took 59 s of wall and 59 s of CPU for 22 s of work
-# (37 s and 22 s with them asleep; featurize 87 -> 74 s). Alone, a stage takes as long either way
+# (37 s and 22 s with them asleep; featurize 87 -> 74 s), and `make test`'s two workers took
+# 10 min 55 s against 5 min 55 s on one clean clone. Alone, a stage takes as long either way
 # (train 48-49 s beside drift_report, evaluate 98-101 s). The results do not depend on it.
 export OMP_WAIT_POLICY ?= PASSIVE
 # Let Python cache compiled modules: where PYTHONDONTWRITEBYTECODE is set (this machine and CI
