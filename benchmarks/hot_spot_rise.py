@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from batteryops.core import schema
 from batteryops.core.config import load_params
@@ -49,6 +50,7 @@ COLUMNS = [
     "temp_avg_c_slope_300s_per_min",
     "sensor_temp_max_stuck",
 ]
+READINGS = ["temp_max_c", "temp_avg_c"]
 
 
 def hot_spot_rise(frame: pd.DataFrame) -> pd.DataFrame:
@@ -68,6 +70,58 @@ def hot_spot_rise(frame: pd.DataFrame) -> pd.DataFrame:
         restart = pd.Series(np.where(step > 2 * period, seconds, np.nan), rows.index).ffill()
         gap = gap.where(~(seconds - restart.fillna(-np.inf).to_numpy() < SLOPE_S))
         smoothed = gap.rolling(SMOOTHING).mean()
+        parts.append(pd.DataFrame({"module_id": str(module), "t": rows.index, "v": smoothed}))
+    return pd.concat(parts, ignore_index=True)
+
+
+@njit(cache=True)
+def _held_back(values: np.ndarray, jump: float) -> np.ndarray:
+    """Readings with a single-reading jump dropped, as the observer holds one back (JUMP_C).
+
+    A reading more than ``jump`` from the last one kept is kept only if the next reading
+    confirms it (lies within ``jump`` of it); otherwise it is NaN.
+    """
+    out = values.copy()
+    last = np.nan
+    for i in range(len(values)):
+        v = values[i]
+        if np.isnan(v):
+            continue
+        if not np.isnan(last) and abs(v - last) > jump:
+            confirmed = i + 1 < len(values) and abs(values[i + 1] - v) <= jump
+            if not confirmed:
+                out[i] = np.nan
+                continue
+        last = v
+    return out
+
+
+def hot_spot_rise_from_readings(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same rise from the readings, each sensor column de-glitched first (``--readings``).
+
+    The hottest sensor's and the mean's single-reading jumps are held back as the observer holds
+    them (:data:`observer.JUMP_C`), and the gap's least-squares slope is taken over the last
+    :data:`SLOPE_S` seconds of readings (given once they span half of it), then over 60 s.
+    """
+    from batteryops.hazard.observer import JUMP_C
+
+    parts = []
+    columns = [schema.TIMESTAMP, schema.MODULE_ID, "temp_max_c", "temp_avg_c"]
+    for module, rows in frame[columns].groupby(schema.MODULE_ID, observed=True):
+        rows = rows.sort_values(schema.TIMESTAMP).set_index(schema.TIMESTAMP)
+        hottest = _held_back(rows["temp_max_c"].to_numpy(np.float64), JUMP_C)
+        mean = _held_back(rows["temp_avg_c"].to_numpy(np.float64), JUMP_C)
+        gap = pd.Series(hottest - mean, rows.index)
+        seconds = (rows.index.asi8 // 10**9).astype(np.float64)
+        t = pd.Series(np.where(np.isnan(gap), np.nan, seconds - seconds[0]), rows.index)
+        window = f"{SLOPE_S}s"
+        n = gap.rolling(window).count()
+        st, sy = t.rolling(window).sum(), gap.rolling(window).sum()
+        stt, sty = (t * t).rolling(window).sum(), (t * gap).rolling(window).sum()
+        span = t.rolling(window).max() - t.rolling(window).min()
+        slope = (n * sty - st * sy) / (n * stt - st * st) * 60.0
+        slope = slope.where((span >= SLOPE_S / 2) & (n >= 3))
+        smoothed = slope.rolling(SMOOTHING).mean()
         parts.append(pd.DataFrame({"module_id": str(module), "t": rows.index, "v": smoothed}))
     return pd.concat(parts, ignore_index=True)
 
@@ -116,18 +170,24 @@ def judged(rise: pd.DataFrame, truth: pd.DataFrame) -> dict:
     return {"benign_by_nuisance": benign, "runaway_leads_min": leads}
 
 
-def default_fleet(params) -> dict[int, dict]:  # noqa: ANN001
+def default_fleet(params, rise=hot_spot_rise) -> dict[int, dict]:  # noqa: ANN001
     """The featurized train and validation modules of the last run (1 s)."""
     parts = []
     for path in partition_files(params.paths.features_dir):
-        frame = pd.read_parquet(path, columns=COLUMNS + [schema.SPLIT])
+        frame = pd.read_parquet(path, columns=COLUMNS + READINGS + [schema.SPLIT])
         frame = frame[frame[schema.SPLIT].astype(str).isin(["train", "validation"])]
-        parts.append(hot_spot_rise(frame))
+        parts.append(rise(frame))
     truth = pd.read_parquet(params.paths.truth)
     return {1: judged(pd.concat(parts, ignore_index=True), truth)}
 
 
-def simulated_fleet(params, which: str, seed: int, racks: int) -> dict[int, dict]:  # noqa: ANN001
+def simulated_fleet(  # noqa: ANN201
+    params,  # noqa: ANN001
+    which: str,
+    seed: int,
+    racks: int,
+    rise=hot_spot_rise,  # noqa: ANN001
+):
     """A fleet simulated into a temporary folder, featurized rack by rack at 1, 10 and 30 s."""
     from batteryops.familyb import writer as familyb_writer
     from batteryops.sim import fleet_writer, simulate
@@ -146,7 +206,7 @@ def simulated_fleet(params, which: str, seed: int, racks: int) -> dict[int, dict
             for period, found in rises.items():
                 kept = telemetry if period == 1 else generalization.coarser(telemetry, period)
                 frame = model.prepare(labels.label_rack(kept, truth, params.label))
-                found.append(hot_spot_rise(frame))
+                found.append(rise(frame))
             print(f"  {path.name}", flush=True)
     return {p: judged(pd.concat(found, ignore_index=True), truth) for p, found in rises.items()}
 
@@ -156,14 +216,21 @@ def main() -> None:
     parser.add_argument("--fleet", choices=["default", "family_b", "judge"], default="default")
     parser.add_argument("--judge-seed", type=int, default=1012)
     parser.add_argument("--judge-racks", type=int, default=7)
+    parser.add_argument(
+        "--readings",
+        action="store_true",
+        help="from the de-glitched readings, not the featurized slopes",
+    )
     parser.add_argument("--out", default=None, help="default: reports/hot_spot_rise_FLEET.json")
     args = parser.parse_args()
     params = load_params()
+    rise = hot_spot_rise_from_readings if args.readings else hot_spot_rise
     if args.fleet == "default":
-        found = default_fleet(params)
+        found = default_fleet(params, rise)
     else:
-        found = simulated_fleet(params, args.fleet, args.judge_seed, args.judge_racks)
-    out = Path(args.out or f"reports/hot_spot_rise_{args.fleet}.json")
+        found = simulated_fleet(params, args.fleet, args.judge_seed, args.judge_racks, rise)
+    suffix = "_readings" if args.readings else ""
+    out = Path(args.out or f"reports/hot_spot_rise_{args.fleet}{suffix}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json({str(p): v for p, v in found.items()}, out)
     for period, result in found.items():
