@@ -205,8 +205,9 @@ def simulated_fleet(  # noqa: ANN201
             telemetry = pd.read_parquet(path)
             for period, found in rises.items():
                 kept = telemetry if period == 1 else generalization.coarser(telemetry, period)
-                frame = model.prepare(labels.label_rack(kept, truth, params.label))
-                found.append(rise(frame))
+                if rise is hot_spot_rise:  # the featurized slopes; the readings need no features
+                    kept = model.prepare(labels.label_rack(kept, truth, params.label))
+                found.append(rise(kept))
             print(f"  {path.name}", flush=True)
     return {p: judged(pd.concat(found, ignore_index=True), truth) for p, found in rises.items()}
 
