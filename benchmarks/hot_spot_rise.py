@@ -1,6 +1,6 @@
 """How far the hottest sensor outruns its module's mean: healthy and nuisance modules, and faults.
 
-    .venv/bin/python -m benchmarks.hot_spot_rise [--fleet default|family_b|judge]
+    .venv/bin/python -m benchmarks.hot_spot_rise [--fleet default|family_b|judge] [--readings]
         [--judge-seed 1012] [--judge-racks 7] [--out FILE]
 
 A measurement, not a channel of the alarm (yet). The statistic needs no model: the hottest
@@ -20,8 +20,11 @@ Prints, per fleet and logging period, the highest level any healthy or nuisance 
 before the first vent in its rack (by nuisance) and each runaway's lead before its point of no
 return at a few levels. ``--fleet default`` reads the featurized train and validation modules of
 the last ``make run`` (1 s; no test row); ``family_b`` simulates the ``benchmarks.family_b``
-fleet (10 racks, 3.5 days; ~15 min) and ``judge`` the default simulator with another seed
-(``benchmarks.leave_one_family_out``'s judging fleet), each at 1, 10 and 30 s.
+fleet (10 racks, 3.5 days; ~15 min, ~7 with ``--readings``) and ``judge`` the default simulator
+with another seed (``benchmarks.leave_one_family_out``'s judging fleet; ~8 min, ~3), each at 1,
+10 and 30 s. The featurized slopes read a single-reading glitch at a 30 s logger as ~2.7 C/min;
+``--readings`` takes the slope from the readings with such jumps held back
+(:func:`hot_spot_rise_from_readings`), and needs no features.
 """
 
 from __future__ import annotations
