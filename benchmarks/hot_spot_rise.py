@@ -130,47 +130,59 @@ def hot_spot_rise_from_readings(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def judged(rise: pd.DataFrame, truth: pd.DataFrame) -> dict:
-    """The benign modules' highest levels (by nuisance) and the runaways' leads at LEVELS."""
+    """The benign highest levels (by nuisance) and the runaways' leads at :data:`LEVELS`.
+
+    Benign: healthy and nuisance modules before the first vent in their rack, and a failing
+    module before its own fault starts (``before its fault``). After the first vent, a
+    neighbour's fire heats one side of a module, which this statistic reads as a hot spot: the
+    healthy and nuisance modules' highest level then is given apart (``after_first_vent``).
+    A runaway's lead counts from its fault's start.
+    """
     truth = truth.assign(module_id=truth[schema.MODULE_ID].astype(str))
     truth["rack_id"] = truth["rack_id"].astype(str)
     first_vent = truth.groupby("rack_id")["vent_time"].min()
     by_module = truth.set_index("module_id")
     benign: dict[str, dict] = {}
+    after_vent = {"max": float("-inf"), "module": "", "days": 0.0}
     leads: dict[str, dict] = {}
+
+    def add(found: dict, rows: pd.DataFrame, module: str) -> None:
+        if not len(rows) or not rows["v"].notna().any():
+            return
+        found["days"] += (rows["t"].max() - rows["t"].min()).total_seconds() / 86400
+        if float(rows["v"].max()) > found["max"]:
+            found["max"], found["module"] = float(rows["v"].max()), module
+
     for module, rows in rise.groupby("module_id"):
         if module not in by_module.index:
             continue
         known = by_module.loc[module]
+        vent = first_vent.get(known["rack_id"])
+        calm = rows if pd.isna(vent) else rows[rows["t"] < vent]
+        fresh = {"max": float("-inf"), "module": "", "days": 0.0}
         if known["fault_type"] == "none":
-            vent = first_vent.get(known["rack_id"])
-            kept = rows if pd.isna(vent) else rows[rows["t"] < vent]
-            kind = str(known.get("nuisance_type", "none"))
-            top = float(kept["v"].max()) if kept["v"].notna().any() else float("nan")
-            days = (kept["t"].max() - kept["t"].min()).total_seconds() / 86400 if len(kept) else 0
-            found = benign.setdefault(kind, {"max": float("-inf"), "module": "", "days": 0.0})
-            found["days"] += days
-            if top > found["max"]:
-                found["max"], found["module"] = top, module
-        elif pd.notna(known["pnr_time"]):
-            before = rows[rows["t"] < known["pnr_time"]]
-            leads[module] = {
-                "fault": str(known["fault_type"]),
-                **{
-                    str(level): (
-                        round(
-                            (
-                                known["pnr_time"] - before["t"][before["v"] >= level].min()
-                            ).total_seconds()
-                            / 60,
-                            1,
-                        )
-                        if (before["v"] >= level).any()
-                        else None
-                    )
-                    for level in LEVELS
-                },
+            add(benign.setdefault(str(known.get("nuisance_type", "none")), fresh), calm, module)
+            if pd.notna(vent):
+                add(after_vent, rows[rows["t"] >= vent], module)
+            continue
+        start = known["fault_start"]
+        if pd.notna(start):
+            add(benign.setdefault("before its fault", fresh), calm[calm["t"] < start], module)
+        if pd.notna(known["pnr_time"]):
+            since = rows if pd.isna(start) else rows[rows["t"] >= start]
+            before = since[since["t"] < known["pnr_time"]]
+            crossed = {level: before["t"][before["v"] >= level].min() for level in LEVELS}
+            leads[module] = {"fault": str(known["fault_type"])} | {
+                str(level): (
+                    None if pd.isna(at) else round((known["pnr_time"] - at).total_seconds() / 60, 1)
+                )
+                for level, at in crossed.items()
             }
-    return {"benign_by_nuisance": benign, "runaway_leads_min": leads}
+    return {
+        "benign_by_nuisance": benign,
+        "after_first_vent": after_vent,
+        "runaway_leads_min": leads,
+    }
 
 
 def default_fleet(params, rise=hot_spot_rise) -> dict[int, dict]:  # noqa: ANN001
@@ -244,7 +256,12 @@ def main() -> None:
         print(f"{args.fleet} at {period} s: benign {days:.1f} module-days, highest {worst:.3f}")
         for kind, b in sorted(benign.items(), key=lambda kv: -kv[1]["max"]):
             print(f"  {kind:>22}: {b['max']:.3f} ({b['module']}, {b['days']:.1f} md)")
-        print(f"  runaways' leads (min before PNR) at {LEVELS} C/min:")
+        vent = result["after_first_vent"]
+        print(
+            f"  {'after first vent':>22}: {vent['max']:.3f} ({vent['module']}, "
+            f"{vent['days']:.1f} md; healthy and nuisance modules, not in the highest above)"
+        )
+        print(f"  runaways' leads (min before PNR, from the fault's start) at {LEVELS} C/min:")
         for module, lead in result["runaway_leads_min"].items():
             print(f"    {module} {lead['fault']}: {[lead[str(x)] for x in LEVELS]}")
     print(f"wrote {out}")

@@ -43,3 +43,36 @@ def test_a_glitch_at_a_30_s_logger_does_not_read_as_a_hot_spot() -> None:
     hottest[60] = 50.0  # one reading 25 C off
     rise = hsr.hot_spot_rise_from_readings(_module(seconds, hottest, mean))
     assert np.nanmax(np.abs(rise["v"].to_numpy())) < 1e-9
+
+
+def test_levels_after_a_vent_and_before_a_fault_are_told_apart() -> None:
+    at = pd.Timestamp("2026-07-01", tz="UTC")
+    minutes = [at + pd.Timedelta(minutes=m) for m in range(100)]
+    truth = pd.DataFrame(
+        {
+            "rack_id": ["R01", "R01"],
+            "module_id": ["R01-M01", "R01-M02"],
+            "fault_type": ["none", "internal_short"],
+            "nuisance_type": ["none", "none"],
+            "fault_start": [pd.NaT, at + pd.Timedelta(minutes=60)],
+            "vent_time": [pd.NaT, at + pd.Timedelta(minutes=95)],
+            "pnr_time": [pd.NaT, at + pd.Timedelta(minutes=98)],
+        }
+    )
+    healthy = np.full(100, 0.1)
+    healthy[96] = 2.0  # beside its neighbour's fire
+    failing = np.full(100, 0.2)
+    failing[30] = 0.9  # before its fault: benign
+    failing[80] = 0.9  # 18 min before PNR
+    rise = pd.DataFrame(
+        {
+            "module_id": ["R01-M01"] * 100 + ["R01-M02"] * 100,
+            "t": minutes * 2,
+            "v": np.concatenate([healthy, failing]),
+        }
+    )
+    found = hsr.judged(rise, truth)
+    assert found["benign_by_nuisance"]["none"]["max"] == 0.1
+    assert found["after_first_vent"]["max"] == 2.0
+    assert found["benign_by_nuisance"]["before its fault"]["max"] == 0.9
+    assert found["runaway_leads_min"]["R01-M02"]["0.8"] == 18.0
