@@ -30,6 +30,7 @@ with another seed (``benchmarks.leave_one_family_out``'s judging fleet; ~8 min, 
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 from pathlib import Path
 
@@ -99,14 +100,15 @@ def _held_back(values: np.ndarray, jump: float) -> np.ndarray:
     return out
 
 
-def hot_spot_rise_from_readings(frame: pd.DataFrame) -> pd.DataFrame:
+def hot_spot_rise_from_readings(frame: pd.DataFrame, window_s: int = SLOPE_S) -> pd.DataFrame:
     """The same rise from the readings, each sensor column de-glitched first (``--readings``).
 
     The hottest sensor's and the mean's single-reading jumps are held back as the observer holds
-    them (:data:`observer.JUMP_C`), and the gap's least-squares slope is taken over the last
-    :data:`SLOPE_S` seconds of readings (given once they span half of it), then over 60 s.
+    them (:data:`observer.JUMP_C`), a mean above the hottest sensor is skipped as the observer
+    skips it (:data:`observer.MEAN_ABOVE_MAX_C`), and the gap's least-squares slope is taken over
+    the last ``window_s`` seconds of readings (given once they span half of it), then over 60 s.
     """
-    from batteryops.hazard.observer import JUMP_C
+    from batteryops.hazard.observer import JUMP_C, MEAN_ABOVE_MAX_C
 
     parts = []
     columns = [schema.TIMESTAMP, schema.MODULE_ID, "temp_max_c", "temp_avg_c"]
@@ -115,15 +117,16 @@ def hot_spot_rise_from_readings(frame: pd.DataFrame) -> pd.DataFrame:
         hottest = _held_back(rows["temp_max_c"].to_numpy(np.float64), JUMP_C)
         mean = _held_back(rows["temp_avg_c"].to_numpy(np.float64), JUMP_C)
         gap = pd.Series(hottest - mean, rows.index)
+        gap = gap.where(~(gap < -MEAN_ABOVE_MAX_C))  # a mean over the hottest: not a reading
         seconds = (rows.index.asi8 // 10**9).astype(np.float64)
         t = pd.Series(np.where(np.isnan(gap), np.nan, seconds - seconds[0]), rows.index)
-        window = f"{SLOPE_S}s"
+        window = f"{window_s}s"
         n = gap.rolling(window).count()
         st, sy = t.rolling(window).sum(), gap.rolling(window).sum()
         stt, sty = (t * t).rolling(window).sum(), (t * gap).rolling(window).sum()
         span = t.rolling(window).max() - t.rolling(window).min()
         slope = (n * sty - st * sy) / (n * stt - st * st) * 60.0
-        slope = slope.where((span >= SLOPE_S / 2) & (n >= 3))
+        slope = slope.where((span >= window_s / 2) & (n >= 3))
         smoothed = slope.rolling(SMOOTHING).mean()
         parts.append(pd.DataFrame({"module_id": str(module), "t": rows.index, "v": smoothed}))
     return pd.concat(parts, ignore_index=True)
@@ -237,15 +240,24 @@ def main() -> None:
         action="store_true",
         help="from the de-glitched readings, not the featurized slopes",
     )
+    parser.add_argument(
+        "--window-s",
+        type=int,
+        default=SLOPE_S,
+        help="the slope's window with --readings (s)",
+    )
     parser.add_argument("--out", default=None, help="default: reports/hot_spot_rise_FLEET.json")
     args = parser.parse_args()
     params = load_params()
-    rise = hot_spot_rise_from_readings if args.readings else hot_spot_rise
+    rise = hot_spot_rise
+    if args.readings:
+        rise = functools.partial(hot_spot_rise_from_readings, window_s=args.window_s)
     if args.fleet == "default":
         found = default_fleet(params, rise)
     else:
         found = simulated_fleet(params, args.fleet, args.judge_seed, args.judge_racks, rise)
     suffix = "_readings" if args.readings else ""
+    suffix += f"_{args.window_s}s" if args.readings and args.window_s != SLOPE_S else ""
     out = Path(args.out or f"reports/hot_spot_rise_{args.fleet}{suffix}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json({str(p): v for p, v in found.items()}, out)

@@ -76,3 +76,12 @@ def test_levels_after_a_vent_and_before_a_fault_are_told_apart() -> None:
     assert found["after_first_vent"]["max"] == 2.0
     assert found["benign_by_nuisance"]["before its fault"]["max"] == 0.9
     assert found["runaway_leads_min"]["R01-M02"]["0.8"] == 18.0
+
+
+def test_a_mean_above_the_hottest_sensor_is_not_a_reading() -> None:
+    seconds = np.arange(0, 3600, 30)
+    hottest = np.full(len(seconds), 26.0)
+    mean = np.full(len(seconds), 25.0)
+    mean[60:62] = 45.0  # two readings in a row: a confirmed jump, but above the hottest sensor
+    rise = hsr.hot_spot_rise_from_readings(_module(seconds, hottest, mean))
+    assert np.nanmax(np.abs(rise["v"].to_numpy())) < 1e-9
