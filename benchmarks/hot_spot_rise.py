@@ -1,9 +1,13 @@
 """How far the hottest sensor outruns its module's mean: healthy and nuisance modules, and faults.
 
-    .venv/bin/python -m benchmarks.hot_spot_rise [--fleet default|family_b|judge] [--readings]
-        [--judge-seed 1012] [--judge-racks 7] [--out FILE]
+    .venv/bin/python -m benchmarks.hot_spot_rise [--fleet default|family_b|judge]
+        [--readings [--window-s 300] | --observer] [--judge-seed 1012] [--judge-racks 7]
+        [--out FILE]
 
-A measurement, not a channel of the alarm (yet). The statistic needs no model: the hottest
+``--observer`` measures what the physics alarm's hot-spot channel reads (the thermal observer's
+``hot_spot_rise_c_per_min``: the gap's slope as the difference of its 150 s and 450 s
+exponential means, :func:`batteryops.hazard.observer._hot_spot`); the other modes are the
+measurements that led to it. The statistic needs no model: the hottest
 sensor's five-minute slope less the module mean's (``temp_max_c_slope_300s_per_min -
 temp_avg_c_slope_300s_per_min``, the featurized columns), averaged over the last 60 s and left
 out where the hottest sensor is stuck. Load, coolant, ambient and a module's cooling heat or cool
@@ -132,6 +136,31 @@ def hot_spot_rise_from_readings(frame: pd.DataFrame, window_s: int = SLOPE_S) ->
     return pd.concat(parts, ignore_index=True)
 
 
+def hot_spot_rise_from_observer(frame: pd.DataFrame) -> pd.DataFrame:
+    """The thermal observer's own column of it (``observer.NAMES[6]``, ``--observer``).
+
+    What the alarm would read: the gap's slope as the difference of two exponential means
+    (:func:`batteryops.hazard.observer._hot_spot`), every module from a fresh state. It reads
+    the hottest sensor and the sensors' mean only; the observer's other inputs are zeros here.
+    """
+    from batteryops.hazard import observer
+
+    columns = [schema.TIMESTAMP, schema.MODULE_ID, "temp_max_c", "temp_avg_c"]
+    rows = frame[columns].sort_values([schema.MODULE_ID, schema.TIMESTAMP], kind="stable")
+    codes = rows[schema.MODULE_ID].astype(str).to_numpy()
+    bounds = np.concatenate([[0], np.flatnonzero(codes[1:] != codes[:-1]) + 1, [len(codes)]])
+    out = observer.observe(
+        rows[schema.TIMESTAMP].astype("int64").to_numpy() // 10**9,
+        rows["temp_max_c"].to_numpy(dtype=float),
+        # The hot-spot rise reads the two temperatures only (featurized rows keep no coolant).
+        np.zeros(len(rows)),
+        np.zeros(len(rows)),
+        bounds,
+        mean_temp_c=rows["temp_avg_c"].to_numpy(dtype=float),
+    )
+    return pd.DataFrame({"module_id": codes, "t": rows[schema.TIMESTAMP].to_numpy(), "v": out[6]})
+
+
 def judged(rise: pd.DataFrame, truth: pd.DataFrame) -> dict:
     """The benign highest levels (by nuisance) and the runaways' leads at :data:`LEVELS`.
 
@@ -246,17 +275,24 @@ def main() -> None:
         default=SLOPE_S,
         help="the slope's window with --readings (s)",
     )
+    parser.add_argument(
+        "--observer",
+        action="store_true",
+        help="the thermal observer's column (what the alarm reads), from the readings",
+    )
     parser.add_argument("--out", default=None, help="default: reports/hot_spot_rise_FLEET.json")
     args = parser.parse_args()
     params = load_params()
     rise = hot_spot_rise
     if args.readings:
         rise = functools.partial(hot_spot_rise_from_readings, window_s=args.window_s)
+    if args.observer:
+        rise = hot_spot_rise_from_observer
     if args.fleet == "default":
         found = default_fleet(params, rise)
     else:
         found = simulated_fleet(params, args.fleet, args.judge_seed, args.judge_racks, rise)
-    suffix = "_readings" if args.readings else ""
+    suffix = "_readings" if args.readings else "_observer" if args.observer else ""
     suffix += f"_{args.window_s}s" if args.readings and args.window_s != SLOPE_S else ""
     out = Path(args.out or f"reports/hot_spot_rise_{args.fleet}{suffix}.json")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,10 @@ module's sensors over ten minutes at ``train.unexplained_heat_sustained_alarm_c_
 sustained channel: a cell that heats little per watt shows a fault as weak heat that persists
 over the module; one drifting sensor moves the mean only by its share), or on the hottest sensor
 over ten minutes at ``train.unexplained_heat_persistent_alarm_c_per_min`` (the persistent
-channel: cells heated from outside far from every thermistor warm the nearest one steadily).
+channel: cells heated from outside far from every thermistor warm the nearest one steadily),
+and how fast the hottest sensor outruns the sensors' mean at
+``train.hot_spot_rise_alarm_c_per_min`` (the hot-spot channel: no model, so a module's first
+full-power discharge, which its models never met, cannot mask a short's heat).
 Each threshold is set from healthy behaviour alone: a margin over the highest level that any
 watched second of a healthy or nuisance module showed (held k of n seconds, as alarms are), at
 1 Hz and as 10 s and 30 s loggers keep the training modules (``featurize.logger_copies_s``),
@@ -44,6 +47,7 @@ from batteryops.hazard.features import copied_module
 from batteryops.hazard.labels import NEIGHBOUR_VENTED
 from batteryops.hazard.model import (
     HELD_CELL_V,
+    HOT_SPOT_RISE,
     PERSISTENT_HEAT,
     PHYSICS_COLUMNS,
     SPREAD_EXCESS,
@@ -61,12 +65,20 @@ COLUMNS = [
     NEIGHBOUR_VENTED,
     *PHYSICS_COLUMNS,
 ]
-CHANNELS = [UNEXPLAINED_HEAT, SUSTAINED_HEAT, PERSISTENT_HEAT, SPREAD_EXCESS, HELD_CELL_V]
+CHANNELS = [
+    UNEXPLAINED_HEAT,
+    SUSTAINED_HEAT,
+    PERSISTENT_HEAT,
+    HOT_SPOT_RISE,
+    SPREAD_EXCESS,
+    HELD_CELL_V,
+]
 BOTH = "physics_alarm"
 CONFIGURED = {
     "fast": "unexplained_heat_alarm_c_per_min",
     "sustained": "unexplained_heat_sustained_alarm_c_per_min",
     "persistent": "unexplained_heat_persistent_alarm_c_per_min",
+    "hot_spot": "hot_spot_rise_alarm_c_per_min",
 }
 
 
@@ -175,7 +187,7 @@ def main() -> None:
     print(f"{len(tracks[BOTH])} train + validation modules, {days:.1f} watched module-days")
     report = {}
     heat = [(UNEXPLAINED_HEAT, "fast"), (SUSTAINED_HEAT, "sustained")]
-    for column, key in [*heat, (PERSISTENT_HEAT, "persistent")]:
+    for column, key in [*heat, (PERSISTENT_HEAT, "persistent"), (HOT_SPOT_RISE, "hot_spot")]:
         print(f"\n{column} (the {key} channel)")
         section = params.train.model_dump()[CONFIGURED[key]]
         report[key] = channel_report(tracks[column], truth, params.alarm, section, args.margin)
@@ -202,7 +214,7 @@ def main() -> None:
     )
     report["configured"] = found = by_fault(tracks[BOTH], truth, 0.5, params.alarm)
     print(
-        f"\nthe five channels as configured: {found['false_alarms']} false alarms in {days:.1f} md"
+        f"\nthe six channels as configured: {found['false_alarms']} false alarms in {days:.1f} md"
     )
     print_families(found)
     write_json(report, args.out)

@@ -400,6 +400,8 @@ class TrainParams(_Section):
     spread_excess_alarm_v: float | None = Field(default=None, gt=0)
     # Its overvoltage channel: the highest cell voltage held for 80 s, in V; None: off.
     cell_overvoltage_alarm_v: float | None = Field(default=None, gt=0)
+    # Its hot-spot channel: how fast the hottest sensor outruns the sensors' mean, C/min.
+    hot_spot_rise_alarm_c_per_min: float | None = Field(default=None, gt=0)
     # The classifier alarms only within this many seconds of the observer's evidence of a fault
     # (HazardModel.classifier_evidence_window_s); None: ungated.
     classifier_evidence_window_s: float | None = Field(default=None, gt=0)

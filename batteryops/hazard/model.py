@@ -39,10 +39,20 @@ TOP_FEATURES = "top_features"
 UNEXPLAINED_HEAT, _, SUSTAINED_HEAT, SPREAD_EXCESS, EVIDENCE_AGE = observer.NAMES[:5]
 # The persistent channel's measure (observer.NAMES[5]; :func:`persistent_heat`).
 PERSISTENT_HEAT = observer.NAMES[5]
+# The hot-spot channel's measure (observer.NAMES[6]): how fast the hottest sensor outruns the mean.
+HOT_SPOT_RISE = observer.NAMES[6]
 HELD_CELL_V = features.HELD_CELL_V
 # The featurized column each channel of the physics alarm compares with its threshold: fast,
-# sustained, voltage, overvoltage, persistent (stored; classifier inputs only if featurize says).
-PHYSICS_COLUMNS = [UNEXPLAINED_HEAT, SUSTAINED_HEAT, SPREAD_EXCESS, HELD_CELL_V, PERSISTENT_HEAT]
+# sustained, voltage, overvoltage, persistent, hot spot (stored; classifier inputs only if
+# featurize says).
+PHYSICS_COLUMNS = [
+    UNEXPLAINED_HEAT,
+    SUSTAINED_HEAT,
+    SPREAD_EXCESS,
+    HELD_CELL_V,
+    PERSISTENT_HEAT,
+    HOT_SPOT_RISE,
+]
 
 
 def persistent_heat(frame: pd.DataFrame) -> np.ndarray:
@@ -111,7 +121,9 @@ def physics_alarm_configured(frame: pd.DataFrame, train: TrainParams) -> np.ndar
     )
     voltage = unexplained_heat_alarm(frame[SPREAD_EXCESS].to_numpy(), train.spread_excess_alarm_v)
     over = unexplained_heat_alarm(frame[HELD_CELL_V].to_numpy(), train.cell_overvoltage_alarm_v)
-    return fast | sustained | persistent | voltage | over
+    hot_spot = frame[HOT_SPOT_RISE].to_numpy()
+    hot = unexplained_heat_alarm(hot_spot, train.hot_spot_rise_alarm_c_per_min)
+    return fast | sustained | persistent | voltage | over | hot
 
 
 def evidence_gate(
@@ -184,6 +196,11 @@ class HazardModel:
     # (features.HELD_CELL_V) at or above this (V): a cell charged past full, which its charger
     # would have stopped. None: off (models registered before it).
     cell_overvoltage_alarm_v: float | None = None
+    # Its hot-spot channel: how fast the hottest sensor outruns the sensors' mean (observer.NAMES
+    # [6], no model) at or above this (C/min): heat inside one cell warms the nearest sensor
+    # first, while load, coolant and ambient move every sensor alike; no model identified at the
+    # currents a module has met is extrapolated. None: off (models registered before it).
+    hot_spot_rise_alarm_c_per_min: float | None = None
     # The classifier alarms only on rows whose module showed physical evidence of a fault
     # (observer.NAMES[4]: unexplained heat, sustained heat or a spread excess over levels well
     # under the alarm's) within this many seconds; elsewhere its probability counts as 0. A
@@ -215,6 +232,8 @@ class HazardModel:
             columns += [SPREAD_EXCESS]
         if self.cell_overvoltage_alarm_v is not None:
             columns += [HELD_CELL_V]
+        if self.hot_spot_rise_alarm_c_per_min is not None:
+            columns += [HOT_SPOT_RISE]
         if self.classifier_evidence_window_s is not None:
             columns += [EVIDENCE_AGE]
         return list(dict.fromkeys(columns))
@@ -236,6 +255,7 @@ class HazardModel:
             ),
             "spread_excess_alarm_v": self.spread_excess_alarm_v,
             "cell_overvoltage_alarm_v": self.cell_overvoltage_alarm_v,
+            "hot_spot_rise_alarm_c_per_min": self.hot_spot_rise_alarm_c_per_min,
             "classifier_evidence_window_s": self.classifier_evidence_window_s,
         }
 
@@ -339,11 +359,16 @@ class HazardModel:
         """Rows where any channel of the physics alarm fires.
 
         The three heat channels (:meth:`physics_channels`), the voltage one
-        (:meth:`spread_excess_alarm`) and the overvoltage one (:meth:`overvoltage_alarm`).
+        (:meth:`spread_excess_alarm`), the overvoltage one (:meth:`overvoltage_alarm`) and the
+        hot-spot one (:meth:`hot_spot_alarm`).
         """
         fast, sustained, persistent = self.physics_channels(frame)
-        heat = fast | sustained | persistent
+        heat = fast | sustained | persistent | self.hot_spot_alarm(frame)
         return heat | self.spread_excess_alarm(frame) | self.overvoltage_alarm(frame)
+
+    def hot_spot_alarm(self, frame: pd.DataFrame) -> np.ndarray:
+        """Rows whose hot-spot rise reaches :attr:`hot_spot_rise_alarm_c_per_min`."""
+        return _column_alarm(frame, HOT_SPOT_RISE, self.hot_spot_rise_alarm_c_per_min, "hot-spot")
 
     def spread_excess_alarm(self, frame: pd.DataFrame) -> np.ndarray:
         """Rows whose cell-voltage spread excess reaches :attr:`spread_excess_alarm_v`."""
@@ -426,9 +451,11 @@ class HazardModel:
         ]
         fast, sustained, persistent = self.physics_channels(frame)
         voltage, over = self.spread_excess_alarm(frame), self.overvoltage_alarm(frame)
+        hot = self.hot_spot_alarm(frame)
         channels = [(fast, UNEXPLAINED_HEAT), (sustained, SUSTAINED_HEAT)]
         channels += [(persistent, PERSISTENT_HEAT), (voltage, SPREAD_EXCESS), (over, HELD_CELL_V)]
-        for i in np.flatnonzero(fast | sustained | persistent | voltage | over):  # named first
+        channels += [(hot, HOT_SPOT_RISE)]
+        for i in np.flatnonzero(fast | sustained | persistent | voltage | over | hot):
             name = next(column for fired, column in channels if fired[i])
             value = float(frame[name].iat[i])
             named[i] = [f"{name}={value:.4g} (physics alarm)"] + named[i][:-1]
@@ -489,5 +516,6 @@ class HazardModel:
             ),
             spread_excess_alarm_v=config.get("spread_excess_alarm_v"),
             cell_overvoltage_alarm_v=config.get("cell_overvoltage_alarm_v"),
+            hot_spot_rise_alarm_c_per_min=config.get("hot_spot_rise_alarm_c_per_min"),
             classifier_evidence_window_s=config.get("classifier_evidence_window_s"),
         )

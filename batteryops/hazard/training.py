@@ -26,6 +26,7 @@ from batteryops.hazard.labels import NEIGHBOUR_VENTED, ROW_COLUMNS
 from batteryops.hazard.model import (
     EVIDENCE_AGE,
     HELD_CELL_V,
+    HOT_SPOT_RISE,
     PERSISTENT_HEAT,
     SPREAD_EXCESS,
     SUSTAINED_HEAT,
@@ -45,6 +46,7 @@ TRAINING_COLUMNS = [c for c in ROW_COLUMNS if c not in (schema.RACK_ID, NEIGHBOU
     SUSTAINED_HEAT,
     SPREAD_EXCESS,
     HELD_CELL_V,
+    HOT_SPOT_RISE,
     EVIDENCE_AGE,
 ]
 # What models.training_rows reads to thin the rows (overheat where the partition has it).
@@ -192,6 +194,7 @@ def fit_models(
         ),
         spread_excess_alarm_v=section.spread_excess_alarm_v,
         cell_overvoltage_alarm_v=section.cell_overvoltage_alarm_v,
+        hot_spot_rise_alarm_c_per_min=section.hot_spot_rise_alarm_c_per_min,
         classifier_evidence_window_s=section.classifier_evidence_window_s,
     )
     return TrainingResult(model, fitted, delta_t_best, train.head(INPUT_EXAMPLE_ROWS))

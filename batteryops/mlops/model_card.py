@@ -74,8 +74,12 @@ SELECTION_PROTOCOL = [
     "empty), its threshold set the same way. Its overvoltage channel "
     "(`train.cell_overvoltage_alarm_v`) fires on the highest cell voltage a module held for a "
     "minute: a cell charged past full, above the voltage its charger holds healthy cells to; "
-    "its threshold is that maximum over train and validation plus 10 mV. The classifier's "
-    "threshold is chosen on the classifier alone; the alarms and their figures include all five.",
+    "its threshold is that maximum over train and validation plus 10 mV. Its hot-spot "
+    "channel (`train.hot_spot_rise_alarm_c_per_min`) fires on how fast the hottest sensor "
+    "outruns the sensors' mean, with no model (a short inside one cell warms the nearest "
+    "sensor first; a module's first full-power discharge, which its models never met, cannot "
+    "mask that), its threshold set as the heat channels'. The classifier's threshold is "
+    "chosen on the classifier alone; the alarms and their figures include all six.",
     "- The classifier alarms only within `train.classifier_evidence_window_s` (30 min) of the "
     "thermal observer's evidence of a fault on that module: unexplained heat, sustained heat or "
     "a spread excess over levels well under the alarm's (`observer.EVIDENCE_*`), or a lost "

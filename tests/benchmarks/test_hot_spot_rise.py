@@ -36,6 +36,17 @@ def test_a_hottest_sensor_outrunning_its_mean_reads_its_rate_at_any_logging_peri
         np.testing.assert_allclose(late, 0.8, atol=1e-6)
 
 
+def test_the_observers_column_is_what_the_alarm_reads_at_any_logging_period() -> None:
+    for period in (1, 10, 30):
+        seconds = np.arange(0, 3600, period)
+        mean = 25.0 + 0.5 * seconds / 60
+        hottest = mean + 1.0 + 0.8 * seconds / 60
+        rise = hsr.hot_spot_rise_from_observer(_module(seconds, hottest, mean))
+        late = rise["v"].to_numpy()[seconds >= 2400]  # both means caught up
+        np.testing.assert_allclose(late, 0.8, atol=0.02)
+        assert np.isnan(rise["v"].to_numpy()[seconds < 300]).all()  # warming up
+
+
 def test_a_glitch_at_a_30_s_logger_does_not_read_as_a_hot_spot() -> None:
     seconds = np.arange(0, 3600, 30)
     mean = np.full(len(seconds), 25.0)

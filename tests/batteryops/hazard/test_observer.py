@@ -336,3 +336,46 @@ def test_the_hottest_sensors_ten_minute_heat_less_a_benign_cooling_loss() -> Non
     ramp = _module(11, hours=7, extra_c_per_min=0.5)[1]
     heated = observer.observe(seconds, ramp, coolant, current, bounds, mean_temp_c=ramp)[5]
     assert np.nanmax(heated[5 * 3600 : 6 * 3600]) > np.nanmax(persistent[5 * 3600 : 6 * 3600])
+
+
+def _hot_spot(
+    seconds: np.ndarray, hottest: np.ndarray, mean: np.ndarray, states: np.ndarray | None = None
+) -> np.ndarray:
+    zeros = np.zeros(len(seconds))
+    bounds = np.array([0, len(seconds)])
+    return observer.observe(seconds, hottest, zeros, zeros, bounds, states, mean)[6]
+
+
+def test_the_hot_spot_rise_reads_the_gaps_slope_and_not_a_shared_rise() -> None:
+    rng = np.random.default_rng(11)
+    seconds = np.arange(4 * 3600)
+    shared = 25.0 + 10.0 * np.sin(2 * np.pi * seconds / 5400.0)  # load heats every sensor alike
+    gap = 2.0 + 0.5 * np.clip((seconds - 2 * 3600) / 60.0, 0.0, None)  # from 2 h: 0.5 C/min
+    mean = np.round(shared + rng.normal(0, 0.05, len(seconds)), 1)
+    hottest = np.round(shared + gap + rng.normal(0, 0.05, len(seconds)), 1)
+    rise = _hot_spot(seconds, hottest, mean)
+    assert np.isnan(rise[: int(observer.HOT_WARMUP_S)]).all()  # warming up
+    assert np.nanmax(np.abs(rise[600 : 2 * 3600])) < 0.05
+    assert rise[2 * 3600 + 600] > 0.3  # most of it within 10 min
+    assert rise[2 * 3600 + 1800] == pytest.approx(0.5, abs=0.03)
+    # Carried state gives the offline column, as the live service carries it.
+    states = observer.fresh_states(1)
+    parts = [
+        _hot_spot(seconds[lo:hi], hottest[lo:hi], mean[lo:hi], states)
+        for lo, hi in ((0, 5000), (5000, 5001), (5001, len(seconds)))
+    ]
+    np.testing.assert_array_equal(np.concatenate(parts), rise)
+
+
+def test_the_hot_spot_rise_drops_a_glitch_at_a_coarse_logger() -> None:
+    seconds = np.arange(0, 3 * 3600, 30)  # a 30 s logger
+    mean = 25.0 + 0.01 * np.arange(len(seconds))
+    hottest = mean + 2.0
+    clean = _hot_spot(seconds, hottest, mean)
+    glitched_max, glitched_mean = hottest.copy(), mean.copy()
+    glitched_max[200] += 25.0  # one reading of one sensor: the hottest and the mean move
+    glitched_mean[200] += 25.0 / 8
+    glitched_mean[300:302] = hottest[300:302] + 20.0  # two means above the hottest sensor
+    out = _hot_spot(seconds, glitched_max, glitched_mean)
+    assert np.nanmax(np.abs(out)) < 0.01
+    np.testing.assert_allclose(out, clean, atol=1e-6)

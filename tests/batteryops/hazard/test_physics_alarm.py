@@ -16,6 +16,7 @@ from batteryops.core.io import MissingInputError
 from batteryops.hazard.model import (
     EVIDENCE_AGE,
     HELD_CELL_V,
+    HOT_SPOT_RISE,
     PERSISTENT_HEAT,
     SPREAD_EXCESS,
     SUSTAINED_HEAT,
@@ -35,6 +36,7 @@ def _model(
     overvoltage: float | None = None,
     evidence_window: float | None = None,
     persistent: float | None = None,
+    hot_spot: float | None = None,
 ) -> HazardModel:
     """A tiny booster that scores every row low, and the physics alarm at these limits."""
     rng = np.random.default_rng(0)
@@ -56,6 +58,7 @@ def _model(
         unexplained_heat_persistent_alarm_c_per_min=persistent,
         spread_excess_alarm_v=voltage,
         cell_overvoltage_alarm_v=overvoltage,
+        hot_spot_rise_alarm_c_per_min=hot_spot,
         classifier_evidence_window_s=evidence_window,
     )
 
@@ -98,13 +101,16 @@ def test_rows_without_the_observer_column_score_by_the_classifier_and_say_so(cap
         "unexplained_heat_sustained_alarm_c_per_min",
         "spread_excess_alarm_v",
         "cell_overvoltage_alarm_v",
+        "hot_spot_rise_alarm_c_per_min",
         "classifier_evidence_window_s",
     ],
 )
 def test_each_threshold_travels_with_the_model_and_old_configs_load_without_it(
     tmp_path: Path, key: str
 ) -> None:
-    model = _model(3.3, sustained=0.5, voltage=0.035, overvoltage=4.25, evidence_window=1800)
+    model = _model(
+        3.3, sustained=0.5, voltage=0.035, overvoltage=4.25, evidence_window=1800, hot_spot=0.5
+    )
     files = [tmp_path / name for name in ("hazard.ubj", "delta_t.ubj", "baselines.joblib")]
     model.save(*files)
     config = model.config()
@@ -214,23 +220,25 @@ def test_the_benchmarks_physics_alarm_is_the_models_at_the_params_thresholds() -
         train.cell_overvoltage_alarm_v,
     )
     persistent = train.unexplained_heat_persistent_alarm_c_per_min
-    assert persistent is not None
+    hot_spot = train.hot_spot_rise_alarm_c_per_min
+    assert persistent is not None and hot_spot is not None
     # The last but one row: a two-minute mean under the fast level, its ten-minute mean not.
     held = (persistent + train.unexplained_heat_alarm_c_per_min) / 2
-    rows = _rows([0.0, 9.0, 0.0, 0.0, 0.0, 0.5, np.nan]).assign(
+    rows = _rows([0.0, 9.0, 0.0, 0.0, 0.0, 0.5, 0.0, np.nan]).assign(
         **{
-            SUSTAINED_HEAT: np.array([0.0, 0.0, 9.0, 0.0, 0.0, 0.1, np.nan], dtype=np.float32),
-            SPREAD_EXCESS: np.array([0.0, 0.0, 0.0, 9.0, 0.0, 0.0, np.nan], dtype=np.float32),
-            HELD_CELL_V: np.array([4.1, 4.1, 4.1, 4.1, 9.0, 4.1, np.nan], dtype=np.float32),
-            PERSISTENT_HEAT: np.array([0, 0, 0, 0, 0, held, np.nan], dtype=np.float32),
+            SUSTAINED_HEAT: np.array([0, 0, 9, 0, 0, 0.1, 0, np.nan], dtype=np.float32),
+            SPREAD_EXCESS: np.array([0, 0, 0, 9, 0, 0, 0, np.nan], dtype=np.float32),
+            HELD_CELL_V: np.array([4.1, 4.1, 4.1, 4.1, 9, 4.1, 4.1, np.nan], dtype=np.float32),
+            PERSISTENT_HEAT: np.array([0, 0, 0, 0, 0, held, 0, np.nan], dtype=np.float32),
+            HOT_SPOT_RISE: np.array([0, 0, 0, 0, 0, 0, hot_spot, np.nan], dtype=np.float32),
         }
     )
-    expected = [False, True, True, True, True, True, False]
+    expected = [False, True, True, True, True, True, True, False]
     assert physics_alarm_configured(rows, train).tolist() == expected
-    model = _model(*limits, persistent=persistent)
+    model = _model(*limits, persistent=persistent, hot_spot=hot_spot)
     assert model.physics_alarm(rows).tolist() == expected
-    without = _model(*limits)  # a model registered before the channel: not from it
-    assert without.physics_alarm(rows).tolist()[5] is False
+    without = _model(*limits)  # a model registered before the channels: not from them
+    assert without.physics_alarm(rows).tolist()[5:7] == [False, False]
 
 
 def test_heat_held_on_the_hottest_sensor_alarms_on_the_persistent_channel() -> None:
@@ -290,3 +298,18 @@ def test_the_classifier_alarms_only_within_the_window_of_physical_evidence(caplo
         alone = model.hazard_probability(rows.drop(columns=EVIDENCE_AGE))
     assert alone[:4].tolist() == pytest.approx([0.99] * 4)
     assert EVIDENCE_AGE in caplog.text
+
+
+def test_a_hottest_sensor_outrunning_its_mean_alarms_on_the_hot_spot_channel(caplog) -> None:
+    model = _model(3.0, hot_spot=0.5)
+    rows = _rows([0.0, 0.0, 0.0, 0.0]).assign(
+        **{HOT_SPOT_RISE: np.array([0.4, 0.5, 0.9, np.nan], dtype=np.float32)}
+    )
+    assert model.physics_alarm(rows).tolist() == [False, True, True, False]
+    named = model.top_features(rows, top=2)
+    assert named[2].startswith(f"{HOT_SPOT_RISE}=0.9 (physics alarm)")
+    assert HOT_SPOT_RISE in model.featurized_columns
+    assert HOT_SPOT_RISE not in _model(3.0).featurized_columns
+    with caplog.at_level("WARNING"):  # rows featurized before the channel
+        assert model.physics_alarm(_rows([0.0])).tolist() == [False]
+    assert HOT_SPOT_RISE in caplog.text and "hot-spot" in caplog.text

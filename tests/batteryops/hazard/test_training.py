@@ -14,6 +14,7 @@ from batteryops.hazard import models
 from batteryops.hazard.model import (
     EVIDENCE_AGE,
     HELD_CELL_V,
+    HOT_SPOT_RISE,
     PERSISTENT_HEAT,
     SPREAD_EXCESS,
     SUSTAINED_HEAT,
@@ -45,6 +46,7 @@ def test_training_columns_are_the_row_columns_training_reads() -> None:
         "unexplained_heat_mean_sensor_10min_c_per_min",
         "cell_v_spread_excess_v",
         "cell_v_max_held_v",
+        "hot_spot_rise_c_per_min",
         "physics_evidence_age_s",
     ]
 
@@ -69,6 +71,7 @@ def _rows(n: int, seed: int, split: str | np.ndarray = "train") -> pd.DataFrame:
             SUSTAINED_HEAT: np.float32(0.0),
             SPREAD_EXCESS: np.float32(0.0),
             HELD_CELL_V: np.float32(4.0),
+            HOT_SPOT_RISE: np.float32(0.0),
             EVIDENCE_AGE: np.float32(np.nan),
         }
         | {name: values[:, i] for i, name in enumerate(FEATURES)}
