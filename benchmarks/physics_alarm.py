@@ -13,9 +13,11 @@ and how fast the hottest sensor outruns the sensors' mean at
 full-power discharge, which its models never met, cannot mask a short's heat).
 Each threshold is set from healthy behaviour alone: a margin over the highest level that any
 watched second of a healthy or nuisance module showed (held k of n seconds, as alarms are), at
-1 Hz and as 10 s and 30 s loggers keep the training modules (``featurize.logger_copies_s``),
-rounded up to 0.1 C/min. No fault is used to choose them, so the alarm owes nothing to the
-fault families it then catches; the faults' leads are printed to show what each channel adds.
+1 Hz and as 10 s and 30 s loggers keep the training modules (``featurize.logger_copies_s``)
+and the validation modules (featurized here from their telemetry, as ``featurize`` copies the
+training modules), rounded up to 0.1 C/min. No fault is used to choose them, so the alarm owes
+nothing to the fault families it then catches; the faults' leads are printed to show what each
+channel adds.
 
 The cell-voltage spread's excess over the module's own at the same charge and current
 (``cell_v_spread_excess_v``, :mod:`batteryops.hazard.spread_baseline`) is reported the same way,
@@ -40,10 +42,10 @@ import numpy as np
 import pandas as pd
 
 from batteryops.core import schema
-from batteryops.core.config import load_params
-from batteryops.core.io import partition_files, write_json
-from batteryops.hazard import events
-from batteryops.hazard.features import copied_module
+from batteryops.core.config import Params, load_params
+from batteryops.core.io import partition_files, read_json, write_json
+from batteryops.hazard import events, labels
+from batteryops.hazard.features import copied_module, featurize_rack, logger_copy
 from batteryops.hazard.labels import NEIGHBOUR_VENTED
 from batteryops.hazard.model import (
     HELD_CELL_V,
@@ -88,6 +90,30 @@ def with_copies(truth: pd.DataFrame, modules: np.ndarray) -> pd.DataFrame:
     base = truth.set_index(schema.MODULE_ID).loc[[copied_module(m) for m in copies]]
     extra = base.reset_index(drop=True).assign(**{schema.MODULE_ID: copies})
     return pd.concat([truth, extra], ignore_index=True)
+
+
+def validation_copies(params: Params) -> pd.DataFrame:
+    """The validation modules as loggers reading every ``featurize.logger_copies_s`` seconds.
+
+    Each rack's validation modules are labelled, kept as such a logger keeps them
+    (:func:`batteryops.hazard.features.logger_copy`: ``<module>@<period>s`` in a rack of their
+    own) and featurized, as the ``featurize`` stage does the training modules'.
+    """
+    assignment = read_json(params.paths.split)["modules"]
+    validation = {m for m, s in assignment.items() if s == "validation"}
+    truth = pd.read_parquet(params.paths.truth)
+    parts = []
+    for path in partition_files(params.paths.telemetry_dir):
+        telemetry = pd.read_parquet(path)
+        telemetry = telemetry[telemetry[schema.MODULE_ID].isin(validation)]
+        if telemetry.empty:
+            continue
+        labelled = labels.label_rack(telemetry, truth, params.label)
+        for period in params.featurize.logger_copies_s:
+            copy = featurize_rack(logger_copy(labelled, period), params.featurize)
+            copy[schema.SPLIT] = "validation"
+            parts.append(copy[COLUMNS])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
 
 
 def worst_benign(tracks: list[events.ModuleTrack], truth: pd.DataFrame, k: int, n: int) -> dict:
@@ -176,6 +202,8 @@ def main() -> None:
     parts = [
         pd.read_parquet(p, columns=COLUMNS, filters=[(schema.SPLIT, "in", SPLITS)]) for p in files
     ]
+    if params.featurize.logger_copies_s:  # validation modules as 10 s / 30 s loggers too
+        parts.append(validation_copies(params))
     frame = pd.concat(parts, ignore_index=True)
     frame[BOTH] = physics_alarm_configured(frame, params.train).astype(np.float32)
     frame[PERSISTENT_HEAT] = persistent_heat(frame)

@@ -224,3 +224,50 @@ def test_an_unfitted_bin_is_judged_by_a_neighbour_that_has_seen_the_current() ->
     )
     assert np.isfinite(excess[-1])  # judged
     assert states[0, spread_baseline.LAST_ERROR] > 0.02
+
+
+def _bin_fitted_through_a_glitch(seed: int) -> tuple:
+    """A healthy module read every 30 s (spread 20 mV, 3 mV of noise a reading).
+
+    It discharges through 32-30 % of charge at 2.5-6 A for five and a half minutes (eleven
+    one-reading means in the bin), the tenth reading 0.3 V low (a cell-voltage glitch); rests
+    for two hours; then discharges through the same charge at 4-7 A on to 29 %.
+    """
+    rng = np.random.default_rng(seed)
+    first, rest, again = np.arange(0, 330, 30), np.arange(330, 7200, 30), np.arange(7200, 8400, 30)
+    soc = np.concatenate(
+        [32.0 - 2.0 * first / 330, np.full(len(rest), 30.0), 32.0 - 3.0 * (again - 7200) / 1200]
+    )
+    current = np.concatenate(
+        [rng.uniform(2.5, 6.0, len(first)), np.zeros(len(rest)), rng.uniform(4.0, 7.0, len(again))]
+    )
+    spread = 0.020 + rng.normal(0.0, 0.003, len(soc))
+    spread[9] -= 0.3
+    return np.concatenate([first, rest, again]), spread, soc, current
+
+
+def test_a_glitch_taught_to_a_coarse_loggers_bin_does_not_read_as_an_excess_later() -> None:
+    # Taught as read, the glitch tilted the bin's fit, and the second pass read up to 24 mV of
+    # excess (32 mV on a healthy module of the default fleet's validation split at 30 s).
+    worst = max(np.nanmax(_excess(*_bin_fitted_through_a_glitch(seed))) for seed in range(20))
+    assert worst < 0.010
+
+
+def test_a_glitch_as_a_bins_first_mean_at_a_new_current_is_not_taught_whole() -> None:
+    # A 30 s logger's module at 2.5-6 A through 32-30 %, then at rest; a 41 A discharge sweeps
+    # its charge down 1.7 % a mean, the one mean in that bin a glitch: no fit has seen 41 A, so
+    # none judges it. Taught as read, a day later two 41 A means in the bin read 40 mV of
+    # excess (250 mV of error on a healthy module of the default fleet's validation split).
+    worst = 0.0
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        seconds = np.arange(0, DAY + 150, 30)
+        first, fast, later = np.arange(11), np.arange(240, 245), np.arange(2880, 2885)
+        soc, current = np.full(len(seconds), 30.0), np.zeros(len(seconds))
+        soc[first], current[first] = 32.0 - 2.0 * first / 11, rng.uniform(2.5, 6.0, len(first))
+        soc[fast], soc[later] = [31.0, 29.3, 27.6, 25.9, 24.2], [31.6, 30.4, 29.3, 28.1, 27.0]
+        current[fast], current[later] = 41.0, 41.0
+        spread = 0.020 + rng.normal(0.0, 0.003, len(seconds))
+        spread[fast[0]] -= 0.3
+        worst = max(worst, np.nanmax(_excess(seconds, spread, soc, current)[later]))
+    assert worst < 0.010
