@@ -291,7 +291,7 @@ def observe(
     states[:, EVIDENCE] = last
     if mean_temp_c is not None:
         hot_state = np.ascontiguousarray(states[:, HOT:WIDTH])
-        _hot_spot(args[0], temp, mean_temp_c.astype(np.float64), args[3], hot_state, out[6])
+        _hot_spot(args[0], temp, mean_c, args[3], hot_state, out[6])
         states[:, HOT:WIDTH] = hot_state
     return out
 
@@ -306,15 +306,15 @@ def _hot_spot(seconds, hottest, mean, bounds, states, out):  # noqa: ANN001, ANN
     model identified at the currents a module has met over-predicted the heat of its first
     full-power discharge and masked a short's heat under it (benchmarks.hot_spot_rise). A pair
     of readings whose hottest sensor or mean is more than :data:`JUMP_C` from the last pair kept
-    waits for the next pair to confirm it; a mean above the hottest sensor (by more than
-    :data:`MEAN_ABOVE_MAX_C`) is no reading of the module and is skipped. Given
+    waits for the next pair to confirm it; a NaN reading is skipped (``observe`` gives NaN for
+    a mean above the hottest sensor by more than :data:`MEAN_ABOVE_MAX_C`). Given
     :data:`HOT_WARMUP_S` after a fresh start or a gap of more than :data:`MAX_GAP_S`.
     """
     for m in range(len(bounds) - 1):
         s = states[m]
         for i in range(bounds[m], bounds[m + 1]):
             t, top, avg = float(seconds[i]), hottest[i], mean[i]
-            if np.isnan(top) or np.isnan(avg) or avg > top + MEAN_ABOVE_MAX_C:
+            if np.isnan(top) or np.isnan(avg):
                 _emit_hot(s, out, i, t)
                 continue
             jumped = abs(top - s[HOT_MAX]) > JUMP_C or abs(avg - s[HOT_MEAN]) > JUMP_C
