@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from batteryops.core import schema
 from batteryops.core.config import Params
 from batteryops.core.io import write_json
