@@ -169,15 +169,15 @@ def test_missing_readings_are_skipped_and_modules_are_independent() -> None:
     assert np.nanmax(np.abs(out[0, 3600:n])) < 0.4
 
 
-def test_a_one_reading_spike_is_dropped_and_a_lasting_jump_is_kept() -> None:
+def _logger(period_s: int) -> tuple:
+    """A module's rows as a logger reading every ``period_s`` seconds keeps them."""
     seconds, temp, coolant, current = _module(6)
-    every = seconds % 30 == 0  # a 30 s logger: nothing smooths a glitch over seconds
-    seconds, temp, coolant, current = (
-        seconds[every],
-        temp[every].copy(),
-        coolant[every],
-        current[every],
-    )
+    every = seconds % period_s == 0
+    return seconds[every], temp[every].copy(), coolant[every], current[every]
+
+
+def test_a_one_reading_spike_is_dropped_and_a_lasting_jump_is_kept() -> None:
+    seconds, temp, coolant, current = _logger(30)  # nothing smooths a glitch over seconds
     bounds = np.array([0, len(seconds)])
     spike = 4 * 120  # 4 h in
     clean = observer.observe(seconds, temp, coolant, current, bounds)[0]
@@ -194,14 +194,7 @@ def test_two_glitched_readings_in_a_row_are_dropped_too() -> None:
     # A 10 s logger kept two 25 C glitches 10 s apart as two readings in a row (a healthy module
     # of the seed-1015 judging fleet): confirmed by one reading, they read as 9.5 C/min of
     # unexplained heat, the one false alarm every model shared there.
-    seconds, temp, coolant, current = _module(6)
-    every = seconds % 10 == 0
-    seconds, temp, coolant, current = (
-        seconds[every],
-        temp[every].copy(),
-        coolant[every],
-        current[every],
-    )
+    seconds, temp, coolant, current = _logger(10)
     bounds = np.array([0, len(seconds)])
     spike = 4 * 360  # 4 h in
     clean = observer.observe(seconds, temp, coolant, current, bounds)[0]
