@@ -4,50 +4,49 @@ Per module, a lumped thermal model of its hottest sensor,
 
     dT/dt = a * I^2 + b * (T_coolant - T) + c,
 
-is identified on the module's own operation by recursive least squares with forgetting (a
-half-life of hours, so that a module that is simply busy, poorly cooled or next to a warm
-busbar is explained by its own a, b and c), updated every :data:`STEP_S` seconds of its data
-with I^2 and T_coolant - T each integrated over that step's readings (the coolant's ends alone
-missed a burst between them: family B's hot air rising past a module from a burning one below
-read as 1 C/min of unexplained heat once the burst had passed, and let the classifier alarm).
-Its a-priori prediction error, the heating rate its model did not expect (K/min), is the
-evidence: smoothed over two minutes (``unexplained_heat_c_per_min``) and as its growth over
-ten (``unexplained_heat_growth_c_per_min``, the two-minute mean minus the ten-minute one).
-The same model runs a second time on the mean of the module's sensors, and its error's
-ten-minute mean is the heat that persists (``unexplained_heat_mean_sensor_10min_c_per_min``):
-weak heat over the whole module, which one drifting sensor moves only by its share. It is given
-once that model has seen a forgetting half-life of data (:data:`SUSTAINED_WARMUP_UPDATES`), and
-less the heat a benign loss of cooling would leave: :data:`BENIGN_COOLING_LOSS` of the cooling
-the model expects, b (T - T_coolant), over the same ten minutes. A duct that is blocked while the
-module is 20 K over its coolant leaves it 0.5 C/min warmer than its model expects, as a weak
-fault would; that error is proportional to the module's excess temperature, and a heat source's
-is not. A loss of cooling beyond the benign share (a failed fan) still shows.
-The sensors' mean model of the sustained channel keeps physical signs: load heats (a >= 0) and
-the coolant cools a module above it (b >= 0); an update that leaves either negative is moved to
-zero, the other parameters with it as they co-vary (:func:`_signs_kept`). Unconstrained, a
+is identified on the module's own operation by recursive least squares with forgetting (a half-life
+of hours, so that a module that is simply busy, poorly cooled or next to a warm busbar is explained
+by its own a, b and c), updated every :data:`STEP_S` seconds of its data with I^2 and T_coolant - T
+each integrated over that step's readings (the coolant's ends alone missed a burst between them:
+family B's hot air rising past a module from a burning one below read as 1 C/min of unexplained heat
+once the burst had passed, and let the classifier alarm). Its a-priori prediction error, the heating
+rate its model did not expect (K/min), is the evidence: smoothed over two minutes
+(``unexplained_heat_c_per_min``) and as its growth over ten (``unexplained_heat_growth_c_per_min``,
+the two-minute mean minus the ten-minute one). The same model runs a second time on the mean of the
+module's sensors, and its error's ten-minute mean is the heat that persists
+(``unexplained_heat_mean_sensor_10min_c_per_min``): weak heat over the whole module, which one
+drifting sensor moves only by its share. It is given once that model has seen a forgetting half-life
+of data (:data:`SUSTAINED_WARMUP_UPDATES`), and less the heat a benign loss of cooling would leave:
+:data:`BENIGN_COOLING_LOSS` of the cooling the model expects, b (T - T_coolant), over the same ten
+minutes. A duct that is blocked while the module is 20 K over its coolant leaves it 0.5 C/min warmer
+than its model expects, as a weak fault would; that error is proportional to the module's excess
+temperature, and a heat source's is not. A loss of cooling beyond the benign share (a failed fan)
+still shows. The sensors' mean model of the sustained channel keeps physical signs: load heats (a >=
+0) and the coolant cools a module above it (b >= 0); an update that leaves either negative is moved
+to zero, the other parameters with it as they co-vary (:func:`_signs_kept`). Unconstrained, a
 negative b is heat that grows with the module's own rise, a positive feedback that fits any
 self-heating: a judging-fleet module heated from outside beside a burning neighbour (seed 1009,
-JR07-M03) went from 30 to 175 C with its sustained heat never over 0.17 C/min, its b learnt
-negative from the neighbour's warmth an hour before. The hottest sensor's model stays free: one
-sensor drifting off its module reads as just such a feedback and must be explained there
-(constrained, a drifting sensor of the training fleet read 13.9 C/min of unexplained heat),
-while the mean sees the drift only by its share. The slow model stays free too: its expected
-cooling is the lost-cooling rule's measure, and held at b = 0 it would expect none.
-An error far outside the residual spread updates the model with a small weight only and
-widens the spread four times more slowly than an ordinary one, so a fault's heat is not learnt
-away in minutes (when such errors widened the spread at the ordinary rate, the outlier bound
-grew with them, and a family B module heated from outside over half an hour read as explained
-within 20 minutes: unexplained heat back to zero while it warmed at 2 C/min); the spread has a
-floor, the readings' resolution, so an idle module's model still learns its first load. A
-reading more than :data:`JUMP_C` from the smoothed temperature is held back until the next
-two readings confirm it: a sensor spike (a 25 C glitch) of one reading, or of two in a row, is
-dropped, which matters for a 10 s or 30 s logger, where smoothing over seconds cannot absorb
-it; a real jump costs two readings of delay. (Confirmed by one reading, two glitches 10 s apart
-on a healthy module of the seed-1015 judging fleet, kept by its 10 s logger as two readings in
-a row, read as 9.5 C/min of unexplained heat: the one false alarm every model shared there.) A sensors' mean above the hottest sensor (by more than :data:`MEAN_ABOVE_MAX_C`)
-cannot be a reading of the module and is skipped by the mean's model: two such glitched
-readings in a row (47 C against a hottest sensor of 22.6 C) confirm each other under the jump
-rule and read as half a degree a minute of sustained heat.
+JR07-M03) went from 30 to 175 C with its sustained heat never over 0.17 C/min, its b learnt negative
+from the neighbour's warmth an hour before. The hottest sensor's model stays free: one sensor
+drifting off its module reads as just such a feedback and must be explained there (constrained, a
+drifting sensor of the training fleet read 13.9 C/min of unexplained heat), while the mean sees the
+drift only by its share. The slow model stays free too: its expected cooling is the lost-cooling
+rule's measure, and held at b = 0 it would expect none. An error far outside the residual spread
+updates the model with a small weight only and widens the spread four times more slowly than an
+ordinary one, so a fault's heat is not learnt away in minutes (when such errors widened the spread
+at the ordinary rate, the outlier bound grew with them, and a family B module heated from outside
+over half an hour read as explained within 20 minutes: unexplained heat back to zero while it warmed
+at 2 C/min); the spread has a floor, the readings' resolution, so an idle module's model still
+learns its first load. A reading more than :data:`JUMP_C` from the smoothed temperature is held back
+until the next two readings confirm it: a sensor spike (a 25 C glitch) of one reading, or of two in
+a row, is dropped, which matters for a 10 s or 30 s logger, where smoothing over seconds cannot
+absorb it; a real jump costs two readings of delay. (Confirmed by one reading, two glitches 10 s
+apart on a healthy module of the seed-1015 judging fleet, kept by its 10 s logger as two readings in
+a row, read as 9.5 C/min of unexplained heat: the one false alarm every model shared there.) A
+sensors' mean above the hottest sensor (by more than :data:`MEAN_ABOVE_MAX_C`) cannot be a reading
+of the module and is skipped by the mean's model: two such glitched readings in a row (47 C against
+a hottest sensor of 22.6 C) confirm each other under the jump rule and read as half a degree a
+minute of sustained heat.
 
 The sixth column is the hottest sensor's ten-minute error less the same benign cooling loss,
 given where the sustained heat is (the physics alarm's persistent channel,
