@@ -58,8 +58,9 @@ EVIDENCE_SMOOTHING_S = 600.0  # the evidence over ten
 STALE_S = 1800.0  # an excess not moved for this long is not given
 TEACH_LIMIT_V = 0.05  # a mean is taught at most this far from its fit's value (or the last mean's)
 RIDGE = (0.0, 1.0, 0.25)  # on |I| (A^2) and on the charge offset (%^2): a bin seen at one point
-# Layout: the running 30 s sums, the two smoothed excesses, the last error, then per bin and
-# current the normal equations (3 x 3 + 3) and the second of their last decay.
+# Layout: the running 30 s sums, the two smoothed excesses, the last error, the last mean's
+# taught value and its second, then per bin and current the normal equations (3 x 3 + 3) and
+# the second of their last decay.
 ANCHOR_T, LAST_T, COUNT, SUM_SPREAD, SUM_SOC, SUM_CURRENT, EXCESS, MOVED_T = range(8)
 SLOW, LAST_ERROR = 8, 9
 TAUGHT, TAUGHT_T = 10, 11  # the value the last mean was taught to its fit, and its second
