@@ -51,6 +51,7 @@ CURRENTS = 3  # charging, at rest, discharging
 REST_A = 2.0  # |I| under this is rest
 STEP_S = 30  # the spread, charge and current are averaged over this many seconds of data
 MAX_GAP_S = 90  # a longer gap restarts the average
+FOLLOWS_S = STEP_S + MAX_GAP_S  # a mean this soon after the one before is its neighbour
 HALF_LIFE_S = 24 * 3600.0  # a bin's fit forgets data a day old by half
 MIN_WEIGHT = 3.0  # a bin's fit is used once it holds this much weight (four 30 s means: decay)
 SMOOTHING_S = 120.0  # the excess (the voltage channel) is smoothed over two minutes
@@ -185,7 +186,7 @@ def _step(s, t, span, ridge):  # noqa: ANN001, ANN202
         taught = expected + min(max(error, -TEACH_LIMIT_V), TEACH_LIMIT_V)
         # The lower of this error and the one before, if that was the mean before this one (a
         # module's first error, or the first after a gap or after means no fit could judge: 0).
-        follows = t - s[MOVED_T] <= STEP_S + MAX_GAP_S
+        follows = t - s[MOVED_T] <= FOLLOWS_S
         lower = min(error, s[LAST_ERROR] if follows else 0.0)
         s[LAST_ERROR] = error
         if np.isnan(s[EXCESS]):
@@ -193,7 +194,7 @@ def _step(s, t, span, ridge):  # noqa: ANN001, ANN202
         s[EXCESS] += (lower - s[EXCESS]) * (1.0 - math.exp(-span / SMOOTHING_S))
         s[SLOW] += (error - s[SLOW]) * (1.0 - math.exp(-span / EVIDENCE_SMOOTHING_S))
         s[MOVED_T] = t
-    elif t - s[TAUGHT_T] <= STEP_S + MAX_GAP_S:  # no fit judged it: against the mean before
+    elif t - s[TAUGHT_T] <= FOLLOWS_S:  # no fit judged it: against the mean before
         taught = s[TAUGHT] + min(max(spread - s[TAUGHT], -TEACH_LIMIT_V), TEACH_LIMIT_V)
     s[TAUGHT], s[TAUGHT_T] = taught, t
     for p in range(3):
